@@ -1,0 +1,57 @@
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { parseOrThrow } from '../plugins/sdk/validate.ts';
+
+export const AgentConfig = z
+  .object({
+    /** Controller base URL; also stored with the credential at join time. */
+    controller: z.string().url().optional(),
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, ".", "_" or "-", at most 63').default(hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 63) || 'node'),
+    labels: z.record(z.string(), z.string()).default({}),
+    /** Public address other systems reach this node at (DNS records, probes); default: the first non-internal IPv4. */
+    address: z.string().optional(),
+    host: z.string().default('0.0.0.0'),
+    port: z.number().int().min(0).max(65535).default(7071),
+    dataDir: z.string().default('./data/agent'),
+    plugins: z.record(z.string(), z.unknown()).default({ 'server-stats': {} }),
+    maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
+    link: z
+      .object({
+        backoff: z
+          .object({
+            baseDelay: z.number().positive().default(3),
+            factor: z.number().min(1).default(1.8),
+            jitter: z.number().min(0).max(1).default(0.3),
+            maxDelay: z.number().positive().default(300),
+          })
+          .strict()
+          .default({ baseDelay: 3, factor: 1.8, jitter: 0.3, maxDelay: 300 }),
+        /** Reports sent ahead of the last ack. */
+        window: z.number().int().min(1).max(10_000).default(256),
+        /** Oldest reports are dropped (and counted) past this many unacknowledged. */
+        outboxMax: z.number().int().min(100).default(100_000),
+      })
+      .strict()
+      .default({ backoff: { baseDelay: 3, factor: 1.8, jitter: 0.3, maxDelay: 300 }, window: 256, outboxMax: 100_000 }),
+  })
+  .strict();
+export type AgentConfig = z.infer<typeof AgentConfig>;
+
+export async function loadAgentConfig(file: string | undefined, overrides: Record<string, unknown> = {}): Promise<AgentConfig> {
+  let raw: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read agent config ${file}: ${(err as Error).message}`);
+    }
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw new Error(`agent config ${file} is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  return parseOrThrow(AgentConfig, { ...raw, ...overrides }, `agent config${file ? ` ${file}` : ''}`);
+}

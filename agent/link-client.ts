@@ -1,0 +1,146 @@
+import WebSocket from 'ws';
+import { backoffDelayMs, type BackoffConfig } from '../plugins/sdk/backoff.ts';
+import { LinkClose, type AgentMessage, type ControllerMessage, type PluginStatus } from '../plugins/sdk/link.ts';
+import type { Log } from '../plugins/sdk/log.ts';
+import type { AgentOutbox } from './outbox.ts';
+
+export interface LinkClientOptions {
+  controller: string;
+  nodeId: string;
+  credential: string;
+  version: string;
+  labels: Record<string, string>;
+  address: string;
+  backoff: BackoffConfig;
+  window: number;
+  outbox: AgentOutbox;
+  log: Log;
+  plugins(): PluginStatus[];
+  onConfig(plugin: string, config: unknown): Promise<void>;
+  onWelcome(config: Record<string, unknown>): Promise<void>;
+  onCommand(plugin: string, action: string, args: unknown, deadline: number): Promise<unknown>;
+}
+
+/** The agent end of the link: reconnects with capped backoff and jitter, heartbeats, replays the outbox in order. */
+export class LinkClient {
+  private ws: WebSocket | undefined;
+  private attempt = 0;
+  private hbTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private hbSeq = 0;
+  private sentUpTo = 0;
+  private ackedUpTo = 0;
+  private welcomed = false;
+  private stopped = false;
+  state: 'connecting' | 'connected' | 'disconnected' = 'disconnected';
+  lastError: string | undefined;
+
+  constructor(private readonly o: LinkClientOptions) {}
+
+  start(): void {
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.hbTimer);
+    this.ws?.close(1000, 'agent stopping');
+  }
+
+  /** Called after a report is written to the outbox: sends it now if the window allows. */
+  kick(): void {
+    if (this.welcomed) this.flush();
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    this.state = 'connecting';
+    const url = this.o.controller.replace(/^http/, 'ws').replace(/\/+$/, '') + '/api/v1/link';
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.o.credential}` }, handshakeTimeout: 10_000, maxPayload: 16 * 1024 * 1024 });
+    this.ws = ws;
+    ws.on('open', () => {
+      this.state = 'connected';
+      this.lastError = undefined;
+      this.send({ t: 'hello', nodeId: this.o.nodeId, version: this.o.version, plugins: this.o.plugins(), labels: this.o.labels, address: this.o.address });
+    });
+    ws.on('message', (data) => void this.onMessage(String(data)));
+    ws.on('unexpected-response', (_req, res) => {
+      this.lastError = res.statusCode === 401 ? 'controller rejected this agent credential (node deleted or credential revoked?)' : `controller answered HTTP ${res.statusCode}`;
+      ws.terminate();
+    });
+    ws.on('error', (err) => {
+      this.lastError = (err as Error & { code?: string }).code ?? err.message;
+    });
+    ws.on('close', (code) => {
+      if (this.ws !== ws) return;
+      this.welcomed = false;
+      this.state = 'disconnected';
+      clearInterval(this.hbTimer);
+      if (code === LinkClose.revoked) this.lastError = 'controller revoked this node';
+      if (this.stopped) return;
+      const delay = backoffDelayMs(this.attempt++, this.o.backoff);
+      this.o.log.warn({ error: this.lastError, code, retryInMs: delay }, 'link down; reconnecting');
+      this.retryTimer = setTimeout(() => this.connect(), delay);
+    });
+  }
+
+  private send(msg: AgentMessage): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+
+  private async onMessage(raw: string): Promise<void> {
+    let msg: ControllerMessage;
+    try {
+      msg = JSON.parse(raw);
+    } catch {
+      return;
+    }
+    switch (msg.t) {
+      case 'welcome':
+        this.attempt = 0;
+        await this.o.outbox.ack(msg.lastSeq);
+        await this.o.outbox.bumpSeq(msg.lastSeq);
+        this.ackedUpTo = msg.lastSeq;
+        this.sentUpTo = msg.lastSeq;
+        await this.o.onWelcome(msg.config).catch((err) => this.o.log.error({ err: (err as Error).message }, 'applying welcome config failed'));
+        this.welcomed = true;
+        this.startHeartbeat(msg.hbInterval);
+        this.flush();
+        break;
+      case 'ack':
+        this.ackedUpTo = Math.max(this.ackedUpTo, msg.seq);
+        await this.o.outbox.ack(msg.seq);
+        this.flush();
+        break;
+      case 'config':
+        await this.o.onConfig(msg.plugin, msg.config).catch((err) => this.o.log.error({ plugin: msg.plugin, err: (err as Error).message }, 'config push rejected'));
+        break;
+      case 'command': {
+        try {
+          const data = await this.o.onCommand(msg.plugin, msg.action, msg.args, msg.deadline);
+          this.send({ t: 'reply', id: msg.id, ok: true, data });
+        } catch (err) {
+          this.send({ t: 'reply', id: msg.id, ok: false, error: (err as Error).message });
+        }
+        break;
+      }
+    }
+  }
+
+  private startHeartbeat(intervalMs: number): void {
+    clearInterval(this.hbTimer);
+    const beat = () => this.send({ t: 'hb', seq: ++this.hbSeq, ts: Date.now(), summary: { plugins: this.o.plugins(), outbox: this.o.outbox.size() } });
+    beat();
+    this.hbTimer = setInterval(beat, intervalMs);
+  }
+
+  private flush(): void {
+    const room = this.o.window - (this.sentUpTo - this.ackedUpTo);
+    if (room <= 0) return;
+    for (const it of this.o.outbox.after(this.sentUpTo, room)) {
+      this.send({ t: 'report', seq: it.seq, plugin: it.plugin, type: it.type, data: it.data, ts: it.ts });
+      this.sentUpTo = it.seq;
+    }
+  }
+}

@@ -1,0 +1,163 @@
+import { networkInterfaces } from 'node:os';
+import { timingSafeEqual } from 'node:crypto';
+import { createLog, type Log } from '../plugins/sdk/log.ts';
+import { MetricsRegistry } from '../plugins/sdk/metrics.ts';
+import { HttpServer } from '../plugins/sdk/http-server.ts';
+import { restError } from '../plugins/sdk/http.ts';
+import { VERSION } from '../plugins/sdk/version.ts';
+import type { AgentConfig } from './config.ts';
+import { openAgentState } from './state.ts';
+import { join } from './join.ts';
+import { AgentOutbox } from './outbox.ts';
+import { LinkClient } from './link-client.ts';
+import { AgentPluginHost } from './plugin-host.ts';
+import { processMetrics } from '../plugins/sdk/process-metrics.ts';
+
+export interface AgentHandle {
+  port: number;
+  nodeId: string;
+  link: LinkClient;
+  plugins: AgentPluginHost;
+  outbox: AgentOutbox;
+  stop(): Promise<void>;
+}
+
+/** First non-internal IPv4, else loopback: what other systems most likely reach this node at. */
+export function detectAddress(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export async function startAgent(config: AgentConfig, opts: { log?: Log; joinToken?: string; local?: boolean } = {}): Promise<AgentHandle> {
+  const log = opts.log ?? createLog('agent');
+  const state = await openAgentState(config.dataDir);
+  const address = config.address ?? detectAddress();
+
+  if (!state.data.credential) {
+    const token = opts.joinToken ?? process.env.OUTPOST_JOIN_TOKEN;
+    if (!config.controller || !token) throw new Error('this agent has not joined a controller yet: run `outpost agent join --controller URL --token T` first');
+    await join(state, { controller: config.controller, token, name: config.name, labels: config.labels, address, local: opts.local });
+    log.info({ node: state.data.nodeId }, 'joined controller');
+  }
+  const nodeId = state.data.nodeId!;
+  const controller = state.data.controller ?? config.controller!;
+
+  const metrics = new MetricsRegistry();
+  const stopProcessMetrics = processMetrics(metrics, 'outpost_agent');
+  const outbox = await AgentOutbox.open(config.dataDir, config.link.outboxMax);
+  const http = new HttpServer({
+    log,
+    maxBody: config.maxBodyBytes,
+    isAdmin: (headers) => {
+      const m = /^Bearer (.+)$/.exec(headers['authorization'] ?? '');
+      return !!m && sameSecret(m[1], state.data.apiToken!);
+    },
+  });
+
+  // The link is created after the host, but reports only need it to exist by the time they are sent.
+  let link: LinkClient | undefined;
+  const plugins = new AgentPluginHost(
+    {
+      dataDir: config.dataDir,
+      log,
+      http,
+      metrics,
+      node: { id: nodeId, name: state.data.name ?? config.name, labels: config.labels, address },
+      state,
+      report: async (plugin, type, data) => {
+        await outbox.add(plugin, type, data);
+        link?.kick();
+      },
+    },
+    config.plugins,
+  );
+
+  metrics.gaugeFn('outpost_agent_outbox_depth', 'Reports waiting for the controller to acknowledge them.', () => outbox.size());
+  metrics.gaugeFn('outpost_agent_outbox_dropped', 'Reports dropped because the outbox was full.', () => outbox.dropped());
+  metrics.gaugeFn('outpost_agent_link_connected', 'Whether the link to the controller is up (1) or not (0).', () => (link?.state === 'connected' ? 1 : 0));
+  metrics.gaugeFn('outpost_agent_plugin_running', 'Whether each plugin is running (1) or not (0).', () => plugins.status().map((p) => [{ plugin: p.name }, p.state === 'running' ? 1 : 0]));
+
+  http.mount([
+    { method: 'GET', path: '/healthz', auth: 'none', error: restError, handler: () => ({ json: { status: 'ok', node: nodeId } }) },
+    {
+      // CocoaSyncer's probe target: 200 while the node serves, with its business code in the body.
+      method: 'GET',
+      path: '/v1/monitor',
+      auth: 'none',
+      error: restError,
+      handler: () => ({
+        json: {
+          statusCode: 200,
+          statusString: 'MafuMafu~',
+          nodeName: state.data.name ?? config.name,
+          nodeId,
+          link: link?.state ?? 'disconnected',
+          plugins: plugins.status(),
+          outbox: outbox.size(),
+        },
+      }),
+    },
+    { method: 'GET', path: '/metrics', auth: 'none', error: restError, handler: () => ({ text: metrics.render(), contentType: 'text/plain; version=0.0.4; charset=utf-8' }) },
+  ]);
+
+  await plugins.startAll();
+  http.finish((path) => restError(404, `no route for ${path}`));
+  const port = await http.listen(config.host, config.port);
+
+  link = new LinkClient({
+    controller,
+    nodeId,
+    credential: state.data.credential!,
+    version: VERSION,
+    labels: config.labels,
+    address,
+    backoff: config.link.backoff,
+    window: config.link.window,
+    outbox,
+    log: log.child({ part: 'link' }),
+    plugins: () => plugins.status(),
+    onWelcome: async (configs) => {
+      for (const [name, c] of Object.entries(configs)) await plugins.applyConfig(name, c);
+    },
+    onConfig: (name, c) => plugins.applyConfig(name, c),
+    onCommand: async (plugin, action, args, deadline) => {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error('command deadline already passed');
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        return await Promise.race([
+          plugins.command(plugin, action, args),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`command ${plugin}.${action} exceeded its deadline`)), left);
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  });
+  link.start();
+  log.info({ node: nodeId, port, controller }, 'agent started');
+
+  return {
+    port,
+    nodeId,
+    link,
+    plugins,
+    outbox,
+    async stop() {
+      link?.stop();
+      await plugins.stopAll();
+      http.close();
+      stopProcessMetrics();
+    },
+  };
+}

@@ -1,0 +1,129 @@
+import { commonContext, loadPluginDefinition, validatePluginConfig } from '../plugins/sdk/loader.ts';
+import type { Log } from '../plugins/sdk/log.ts';
+import type { MetricsRegistry } from '../plugins/sdk/metrics.ts';
+import type { AgentContext, AgentPlugin, NodeIdentity, PluginDefinition } from '../plugins/sdk/plugin.ts';
+import type { PluginStatus } from '../plugins/sdk/link.ts';
+import type { HttpServer } from '../plugins/sdk/http-server.ts';
+import { RouteTable } from '../plugins/sdk/route-table.ts';
+import type { Store } from '../plugins/sdk/store.ts';
+import type { AgentState } from './state.ts';
+
+interface Slot {
+  name: string;
+  def?: PluginDefinition;
+  instance?: AgentPlugin;
+  stopSchedule?: () => void;
+  state: PluginStatus['state'];
+  error?: string;
+  /** JSON of the config the instance runs with, to skip restarts when nothing changed. */
+  running?: string;
+}
+
+export interface AgentHostDeps {
+  dataDir: string;
+  log: Log;
+  http: HttpServer;
+  metrics: MetricsRegistry;
+  node: NodeIdentity;
+  state: Store<AgentState>;
+  report(plugin: string, type: string, data: unknown): Promise<void>;
+}
+
+/** Runs the agent side of each configured plugin; a plugin that fails is marked failed while the others run. */
+export class AgentPluginHost {
+  private readonly slots = new Map<string, Slot>();
+  private readonly routes: RouteTable;
+
+  constructor(
+    private readonly deps: AgentHostDeps,
+    private readonly localConfigs: Record<string, unknown>,
+  ) {
+    this.routes = new RouteTable(deps.http);
+  }
+
+  async startAll(): Promise<void> {
+    for (const name of Object.keys(this.localConfigs)) {
+      const slot: Slot = { name, state: 'stopped' };
+      this.slots.set(name, slot);
+      await this.startSlot(slot, this.effectiveConfig(name));
+    }
+  }
+
+  async stopAll(): Promise<void> {
+    for (const slot of this.slots.values()) await this.stopSlot(slot);
+  }
+
+  status(): PluginStatus[] {
+    return [...this.slots.values()].map((s) => ({ name: s.name, state: s.state, ...(s.error ? { error: s.error } : {}) }));
+  }
+
+  private effectiveConfig(name: string): unknown {
+    return this.deps.state.data.pushed[name] ?? this.localConfigs[name] ?? {};
+  }
+
+  /** A config from the controller: persisted first, then applied by restarting only that plugin. */
+  async applyConfig(name: string, config: unknown): Promise<void> {
+    await this.deps.state.update((d) => {
+      d.pushed[name] = config;
+    });
+    const slot = this.slots.get(name);
+    if (!slot) return;
+    if (slot.running === JSON.stringify(config) && slot.state === 'running') return;
+    await this.stopSlot(slot);
+    await this.startSlot(slot, config);
+    this.deps.log.info({ plugin: name, state: slot.state }, 'plugin config applied');
+  }
+
+  async command(plugin: string, action: string, args: unknown): Promise<unknown> {
+    const slot = this.slots.get(plugin);
+    if (!slot) throw new Error(`plugin ${plugin} is not loaded on this node`);
+    if (slot.state !== 'running' || !slot.instance) throw new Error(`plugin ${plugin} is ${slot.state}${slot.error ? `: ${slot.error}` : ''}`);
+    if (!slot.instance.onCommand) throw new Error(`plugin ${plugin} takes no commands`);
+    return slot.instance.onCommand(action, args);
+  }
+
+  private async startSlot(slot: Slot, rawConfig: unknown): Promise<void> {
+    try {
+      slot.def ??= await loadPluginDefinition(slot.name);
+      const config = validatePluginConfig(slot.def, rawConfig);
+      slot.running = JSON.stringify(rawConfig);
+      if (slot.def.agent) {
+        const ctx = await this.context(slot, config);
+        slot.stopSchedule = () => ctx.schedule.stopAll();
+        slot.instance = slot.def.agent(ctx);
+        await slot.instance.start();
+      }
+      slot.state = 'running';
+      slot.error = undefined;
+    } catch (err) {
+      slot.stopSchedule?.();
+      slot.instance = undefined;
+      slot.state = 'failed';
+      slot.error = (err as Error).message;
+      this.deps.log.error({ plugin: slot.name, err: slot.error }, 'plugin failed to start');
+    }
+  }
+
+  private async stopSlot(slot: Slot): Promise<void> {
+    try {
+      await slot.instance?.stop();
+    } catch (err) {
+      this.deps.log.warn({ plugin: slot.name, err: (err as Error).message }, 'plugin stop failed');
+    }
+    slot.stopSchedule?.();
+    slot.instance = undefined;
+    if (slot.state === 'running') slot.state = 'stopped';
+  }
+
+  private async context(slot: Slot, config: unknown): Promise<AgentContext> {
+    const common = await commonContext(this.deps.dataDir, slot.name, this.deps.log);
+    return {
+      ...common,
+      config,
+      node: this.deps.node,
+      report: (type, data) => this.deps.report(slot.name, type, data),
+      http: { mount: (routes) => this.routes.mount(slot.name, () => slot.state === 'running', routes) },
+      metrics: this.deps.metrics,
+    };
+  }
+}

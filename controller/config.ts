@@ -1,0 +1,56 @@
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { parseOrThrow } from '../plugins/sdk/validate.ts';
+
+export const ControllerConfig = z
+  .object({
+    host: z.string().default('0.0.0.0'),
+    port: z.number().int().min(0).max(65535).default(7070),
+    /** Where clients and agents reach this controller; printed and handed to joining agents. */
+    publicUrl: z.string().url().optional(),
+    dataDir: z.string().default('./data/controller'),
+    heartbeat: z
+      .object({
+        intervalMs: z.number().int().min(100).default(2000),
+        downAfter: z.number().int().min(1).default(3),
+        upAfter: z.number().int().min(1).default(2),
+      })
+      .strict()
+      .default({ intervalMs: 2000, downAfter: 3, upAfter: 2 }),
+    commandTimeoutMs: z.number().int().min(100).default(10_000),
+    maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
+    /** Node that seed APIs use when a request names none; default: the embedded local node, or the only node. */
+    defaultNode: z.string().optional(),
+    /** Plugins this controller runs, with their config (also pushed to agents). */
+    plugins: z.record(z.string(), z.unknown()).default({ 'server-stats': {} }),
+    webhooks: z
+      .object({
+        maxAgeMs: z.number().int().min(1000).default(24 * 3600 * 1000),
+        timeoutMs: z.number().int().min(100).default(10_000),
+        baseDelayMs: z.number().int().min(10).default(1000),
+        maxDelayMs: z.number().int().min(10).default(5 * 60_000),
+        concurrencyPerTarget: z.number().int().min(1).max(64).default(4),
+      })
+      .strict()
+      .default({ maxAgeMs: 86_400_000, timeoutMs: 10_000, baseDelayMs: 1000, maxDelayMs: 300_000, concurrencyPerTarget: 4 }),
+  })
+  .strict();
+export type ControllerConfig = z.infer<typeof ControllerConfig>;
+
+export async function loadControllerConfig(file: string | undefined, overrides: Record<string, unknown> = {}): Promise<ControllerConfig> {
+  let raw: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read controller config ${file}: ${(err as Error).message}`);
+    }
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw new Error(`controller config ${file} is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  return parseOrThrow(ControllerConfig, { ...raw, ...overrides }, `controller config${file ? ` ${file}` : ''}`);
+}

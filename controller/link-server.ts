@@ -1,0 +1,187 @@
+import { randomUUID } from 'node:crypto';
+import type HyperExpress from 'hyper-express';
+import { AgentMessage, LinkClose, type ControllerMessage } from '../plugins/sdk/link.ts';
+import type { Log } from '../plugins/sdk/log.ts';
+import type { Counter } from '../plugins/sdk/metrics.ts';
+import type { ReportMeta } from '../plugins/sdk/plugin.ts';
+import type { Identity } from './identity.ts';
+import type { Registry } from './registry.ts';
+
+interface Conn {
+  nodeId: string;
+  ws: HyperExpress.Websocket;
+  /** Reports are applied strictly one after another per node, in seq order. */
+  chain: Promise<void>;
+}
+
+interface Pending {
+  resolve(v: unknown): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
+  nodeId: string;
+}
+
+export interface LinkHooks {
+  configFor(nodeId: string): Record<string, unknown>;
+  onReport(meta: ReportMeta, plugin: string, type: string, data: unknown): Promise<void>;
+}
+
+/** The controller end of the agent link: authentication, heartbeats, in-order deduplicated reports, command RPC. */
+export class LinkServer {
+  private readonly conns = new Map<string, Conn>();
+  private readonly pending = new Map<string, Pending>();
+
+  constructor(
+    private readonly identity: Identity,
+    private readonly registry: Registry,
+    private readonly hooks: LinkHooks,
+    private readonly log: Log,
+    private readonly hbIntervalMs: number,
+    private readonly counters: { messages: Counter; reports: Counter; reportFailures: Counter },
+  ) {}
+
+  mount(app: HyperExpress.Server): void {
+    app.upgrade('/api/v1/link', async (req, res) => {
+      const auth = req.headers['authorization'] ?? '';
+      const m = /^Bearer (.+)$/.exec(auth);
+      if (!m) {
+        res.status(401).json({ error: { status: 401, message: 'agent credential required' } });
+        return;
+      }
+      try {
+        const { nodeId, jti } = await this.identity.verifyCredential(m[1]);
+        const rec = this.registry.record(nodeId);
+        if (!rec || rec.jti !== jti) throw new Error('credential revoked or node deleted');
+        res.upgrade({ nodeId });
+      } catch (err) {
+        this.log.warn({ ip: req.ip, reason: (err as Error).message }, 'link rejected');
+        res.status(401).json({ error: { status: 401, message: 'agent credential rejected' } });
+      }
+    });
+    app.ws('/api/v1/link', { idle_timeout: Math.max(8, Math.ceil((this.hbIntervalMs * 6) / 1000)), max_payload_length: 16 * 1024 * 1024 }, (ws) => {
+      const nodeId = (ws.context as { nodeId: string }).nodeId;
+      const previous = this.conns.get(nodeId);
+      if (previous) previous.ws.close(LinkClose.replaced, 'replaced by a newer connection');
+      const conn: Conn = { nodeId, ws, chain: Promise.resolve() };
+      this.conns.set(nodeId, conn);
+      ws.on('message', (msg: string) => this.onMessage(conn, msg));
+      ws.on('close', () => {
+        if (this.conns.get(nodeId) === conn) {
+          this.conns.delete(nodeId);
+          this.registry.disconnected(nodeId);
+        }
+      });
+    });
+  }
+
+  isConnected(nodeId: string): boolean {
+    return this.conns.has(nodeId);
+  }
+
+  connectedCount(): number {
+    return this.conns.size;
+  }
+
+  send(nodeId: string, msg: ControllerMessage): boolean {
+    const c = this.conns.get(nodeId);
+    if (!c) return false;
+    return c.ws.send(JSON.stringify(msg));
+  }
+
+  broadcast(msg: ControllerMessage): void {
+    const text = JSON.stringify(msg);
+    for (const c of this.conns.values()) c.ws.send(text);
+  }
+
+  /** Closes a node's link for good, e.g. when it is deleted. */
+  kick(nodeId: string, reason: string): void {
+    this.conns.get(nodeId)?.ws.close(LinkClose.revoked, reason);
+  }
+
+  command(nodeId: string, plugin: string, action: string, args: unknown, timeoutMs: number): Promise<unknown> {
+    const node = this.registry.get(nodeId);
+    if (!node) return Promise.reject(new Error(`node ${nodeId} is not enrolled`));
+    if (!this.conns.has(nodeId) || node.state === 'down') return Promise.reject(new Error(`node ${node.name} (${nodeId}) is down`));
+    const id = randomUUID();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`node ${node.name} did not answer ${plugin}.${action} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer, nodeId });
+      this.send(nodeId, { t: 'command', id, plugin, action, args, deadline: Date.now() + timeoutMs });
+    });
+  }
+
+  closeAll(): void {
+    for (const c of this.conns.values()) c.ws.close(1001, 'controller stopping');
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new Error('controller stopping'));
+      this.pending.delete(id);
+    }
+  }
+
+  private onMessage(conn: Conn, raw: string): void {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(typeof raw === 'string' ? raw : Buffer.from(raw as ArrayBuffer).toString());
+    } catch {
+      conn.ws.close(LinkClose.protocol, 'malformed JSON');
+      return;
+    }
+    const r = AgentMessage.safeParse(parsed);
+    if (!r.success) {
+      this.log.warn({ node: conn.nodeId }, 'malformed link message');
+      conn.ws.close(LinkClose.protocol, 'malformed link message');
+      return;
+    }
+    const msg = r.data;
+    this.counters.messages.inc({ type: msg.t });
+    switch (msg.t) {
+      case 'hello':
+        conn.chain = conn.chain.then(async () => {
+          if (msg.nodeId !== conn.nodeId) {
+            conn.ws.close(LinkClose.protocol, 'hello nodeId does not match credential');
+            return;
+          }
+          await this.registry.hello(conn.nodeId, msg);
+          const rec = this.registry.record(conn.nodeId);
+          this.send(conn.nodeId, { t: 'welcome', nodeId: conn.nodeId, config: this.hooks.configFor(conn.nodeId), lastSeq: rec?.lastSeq ?? 0, hbInterval: this.hbIntervalMs });
+        });
+        break;
+      case 'hb':
+        this.registry.heartbeat(conn.nodeId, msg.summary);
+        break;
+      case 'report':
+        conn.chain = conn.chain.then(() => this.applyReport(conn, msg));
+        break;
+      case 'reply': {
+        const p = this.pending.get(msg.id);
+        if (!p || p.nodeId !== conn.nodeId) return;
+        this.pending.delete(msg.id);
+        clearTimeout(p.timer);
+        if (msg.ok) p.resolve(msg.data);
+        else p.reject(new Error(msg.error ?? 'command failed'));
+        break;
+      }
+    }
+  }
+
+  private async applyReport(conn: Conn, msg: Extract<AgentMessage, { t: 'report' }>): Promise<void> {
+    const rec = this.registry.record(conn.nodeId);
+    if (!rec) return;
+    if (msg.seq > rec.lastSeq) {
+      try {
+        await this.hooks.onReport({ nodeId: conn.nodeId, seq: msg.seq, ts: msg.ts }, msg.plugin, msg.type, msg.data);
+        this.counters.reports.inc({ plugin: msg.plugin });
+      } catch (err) {
+        // Acknowledged anyway: a report that cannot be applied would otherwise be replayed forever.
+        this.counters.reportFailures.inc({ plugin: msg.plugin });
+        this.log.error({ node: conn.nodeId, plugin: msg.plugin, type: msg.type, err: (err as Error).message }, 'report handler failed');
+      }
+      await this.registry.setSeq(conn.nodeId, msg.seq);
+    }
+    if (!conn.ws.closed) this.send(conn.nodeId, { t: 'ack', seq: msg.seq });
+  }
+}

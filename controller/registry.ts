@@ -1,0 +1,222 @@
+import { randomBytes } from 'node:crypto';
+import { openStore, type Store } from '../plugins/sdk/store.ts';
+import type { EventBus } from '../plugins/sdk/events.ts';
+import type { NodeInfo } from '../plugins/sdk/plugin.ts';
+import type { PluginStatus } from '../plugins/sdk/link.ts';
+
+export interface NodeRecord {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  address: string;
+  local: boolean;
+  enrolledAt: number;
+  /** The credential currently valid for this node; deleting the node revokes it. */
+  jti: string;
+  /** Highest report seq applied; replays at or below it are acknowledged without effect. */
+  lastSeq: number;
+  /** Last decided state, persisted so a controller restart does not re-announce it. */
+  state: 'up' | 'down' | 'unknown';
+  version?: string;
+}
+
+interface Live {
+  lastHeartbeat: number | null;
+  goodBeats: number;
+  connected: boolean;
+  plugins: PluginStatus[];
+  outbox: number;
+}
+
+interface NodesData {
+  nodes: Record<string, NodeRecord>;
+}
+
+export interface WatchdogConfig {
+  intervalMs: number;
+  downAfter: number;
+  upAfter: number;
+}
+
+/** Enrolled nodes, their persisted identity and their live state as decided by the watchdog. */
+export class Registry {
+  private readonly live = new Map<string, Live>();
+  private timer: NodeJS.Timeout | undefined;
+  /** Nodes never heard from since this start are judged from here, not from the epoch. */
+  private readonly startedAt = Date.now();
+
+  private constructor(
+    private readonly store: Store<NodesData>,
+    private readonly wd: WatchdogConfig,
+    private readonly bus: EventBus,
+    private readonly defaultNodeRef: string | undefined,
+  ) {}
+
+  static async open(dataDir: string, wd: WatchdogConfig, bus: EventBus, defaultNode?: string): Promise<Registry> {
+    return new Registry(await openStore<NodesData>(dataDir, 'nodes', { nodes: {} }), wd, bus, defaultNode);
+  }
+
+  start(): void {
+    // Check twice per interval so detection lands within half an interval of the deadline.
+    this.timer = setInterval(() => void this.sweep(), Math.max(50, Math.floor(this.wd.intervalMs / 2)));
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  async add(n: Omit<NodeRecord, 'id' | 'enrolledAt' | 'lastSeq' | 'state'>): Promise<NodeRecord> {
+    const rec: NodeRecord = { ...n, id: `n_${randomBytes(6).toString('hex')}`, enrolledAt: Date.now(), lastSeq: 0, state: 'unknown' };
+    await this.store.update((d) => {
+      d.nodes[rec.id] = rec;
+    });
+    return rec;
+  }
+
+  record(id: string): NodeRecord | undefined {
+    return this.store.data.nodes[id];
+  }
+
+  async remove(id: string): Promise<boolean> {
+    if (!this.store.data.nodes[id]) return false;
+    await this.store.update((d) => {
+      delete d.nodes[id];
+    });
+    this.live.delete(id);
+    return true;
+  }
+
+  async setJti(id: string, jti: string): Promise<void> {
+    const rec = this.store.data.nodes[id];
+    if (!rec) return;
+    await this.store.update(() => {
+      rec.jti = jti;
+    });
+  }
+
+  async setSeq(id: string, seq: number): Promise<void> {
+    const rec = this.store.data.nodes[id];
+    if (!rec || seq <= rec.lastSeq) return;
+    await this.store.update(() => {
+      rec.lastSeq = seq;
+    });
+  }
+
+  async hello(id: string, h: { version: string; labels: Record<string, string>; address: string; plugins: PluginStatus[] }): Promise<void> {
+    const rec = this.store.data.nodes[id];
+    if (!rec) return;
+    const l = this.liveOf(id);
+    l.connected = true;
+    this.updatePlugins(rec, l, h.plugins);
+    if (rec.version !== h.version || rec.address !== h.address || JSON.stringify(rec.labels) !== JSON.stringify(h.labels)) {
+      await this.store.update(() => {
+        rec.version = h.version;
+        rec.address = h.address || rec.address;
+        rec.labels = { ...rec.labels, ...h.labels };
+      });
+    }
+  }
+
+  disconnected(id: string): void {
+    const l = this.live.get(id);
+    if (l) l.connected = false;
+  }
+
+  heartbeat(id: string, summary: { plugins?: PluginStatus[]; outbox?: number }): void {
+    const rec = this.store.data.nodes[id];
+    if (!rec) return;
+    const l = this.liveOf(id);
+    const now = Date.now();
+    // A beat only counts towards "up" if it follows the previous one within the down window.
+    const timely = l.lastHeartbeat !== null && now - l.lastHeartbeat <= this.wd.intervalMs * this.wd.downAfter;
+    l.goodBeats = timely ? l.goodBeats + 1 : 1;
+    l.lastHeartbeat = now;
+    if (summary.plugins) this.updatePlugins(rec, l, summary.plugins);
+    if (summary.outbox !== undefined) l.outbox = summary.outbox;
+    if (rec.state !== 'up' && l.goodBeats >= this.wd.upAfter) void this.transition(rec, 'up');
+  }
+
+  /** Announces plugins that failed or recovered on a node since its last summary. */
+  private updatePlugins(rec: NodeRecord, l: Live, plugins: PluginStatus[]): void {
+    const before = new Map(l.plugins.map((p) => [p.name, p.state]));
+    l.plugins = plugins;
+    for (const p of plugins) {
+      const was = before.get(p.name);
+      if (p.state === 'failed' && was !== 'failed') this.bus.emit('plugin.failed', { node: { id: rec.id, name: rec.name }, plugin: p.name, error: p.error });
+      if (p.state === 'running' && was === 'failed') this.bus.emit('plugin.recovered', { node: { id: rec.id, name: rec.name }, plugin: p.name });
+    }
+  }
+
+  private async sweep(): Promise<void> {
+    const now = Date.now();
+    const window = this.wd.intervalMs * this.wd.downAfter;
+    for (const rec of Object.values(this.store.data.nodes)) {
+      const l = this.liveOf(rec.id);
+      const last = l.lastHeartbeat ?? this.startedAt;
+      if (rec.state !== 'down' && now - last > window) {
+        l.goodBeats = 0;
+        await this.transition(rec, 'down');
+      }
+    }
+  }
+
+  private async transition(rec: NodeRecord, state: 'up' | 'down'): Promise<void> {
+    const previous = rec.state;
+    await this.store.update(() => {
+      rec.state = state;
+    });
+    const info = this.info(rec);
+    this.bus.emit(`node.${state}`, { node: info, previous });
+  }
+
+  private liveOf(id: string): Live {
+    let l = this.live.get(id);
+    if (!l) {
+      l = { lastHeartbeat: null, goodBeats: 0, connected: false, plugins: [], outbox: 0 };
+      this.live.set(id, l);
+    }
+    return l;
+  }
+
+  info(rec: NodeRecord): NodeInfo & { connected: boolean; enrolledAt: number; version?: string; outbox: number } {
+    const l = this.liveOf(rec.id);
+    return {
+      id: rec.id,
+      name: rec.name,
+      labels: rec.labels,
+      address: rec.address,
+      local: rec.local,
+      state: rec.state,
+      lastHeartbeat: l.lastHeartbeat,
+      plugins: l.plugins,
+      connected: l.connected,
+      enrolledAt: rec.enrolledAt,
+      version: rec.version,
+      outbox: l.outbox,
+    };
+  }
+
+  list(): ReturnType<Registry['info']>[] {
+    return Object.values(this.store.data.nodes).map((r) => this.info(r));
+  }
+
+  get(id: string): ReturnType<Registry['info']> | undefined {
+    const rec = this.store.data.nodes[id];
+    return rec && this.info(rec);
+  }
+
+  resolve(ref: string): ReturnType<Registry['info']> | undefined {
+    const nodes = Object.values(this.store.data.nodes);
+    const rec = this.store.data.nodes[ref] ?? nodes.find((n) => n.name === ref) ?? nodes.find((n) => n.address === ref);
+    return rec && this.info(rec);
+  }
+
+  defaultNode(): ReturnType<Registry['info']> | undefined {
+    if (this.defaultNodeRef) return this.resolve(this.defaultNodeRef);
+    const nodes = Object.values(this.store.data.nodes);
+    const local = nodes.find((n) => n.local);
+    if (local) return this.info(local);
+    return nodes.length === 1 ? this.info(nodes[0]) : undefined;
+  }
+}

@@ -1,0 +1,181 @@
+import { HttpError, restError, type HttpRequest, type HttpResult, type Method, type Route } from '../plugins/sdk/http.ts';
+import { redactSecrets, restoreRedacted } from '../plugins/sdk/redact.ts';
+import type { Log } from '../plugins/sdk/log.ts';
+import { isLoopback } from '../plugins/sdk/http-server.ts';
+import type { Identity } from './identity.ts';
+import type { JoinTokens } from './tokens.ts';
+import { parseDuration } from './tokens.ts';
+import type { Registry } from './registry.ts';
+import type { LinkServer } from './link-server.ts';
+import type { ControllerPluginHost } from './plugin-host.ts';
+import type { Subscriptions } from './webhooks/subscriptions.ts';
+import type { Outbox } from './webhooks/outbox.ts';
+import type { EventBus } from '../plugins/sdk/events.ts';
+import type { RecentEvents } from './recent-events.ts';
+
+export interface RestDeps {
+  identity: Identity;
+  tokens: JoinTokens;
+  registry: Registry;
+  link: LinkServer;
+  plugins: ControllerPluginHost;
+  subs: Subscriptions;
+  outbox: Outbox;
+  bus: EventBus;
+  events: RecentEvents;
+  log: Log;
+  version: string;
+}
+
+function route(method: Method | Method[], path: string, handler: (req: HttpRequest) => Promise<HttpResult> | HttpResult, auth: Route['auth'] = 'admin'): Route {
+  return { method, path, auth, handler, error: restError };
+}
+
+const ok = (json: unknown, status = 200): HttpResult => ({ status, json });
+
+function objectBody(req: HttpRequest): Record<string, unknown> {
+  if (req.json !== undefined && (typeof req.json !== 'object' || req.json === null || Array.isArray(req.json))) throw new HttpError(400, 'body must be a JSON object');
+  return req.fields;
+}
+
+function labelsOf(v: unknown, field: string): Record<string, string> {
+  if (v === undefined) return {};
+  if (typeof v === 'string') {
+    // CLI-friendly form: "k=v,k2=v2"
+    const out: Record<string, string> = {};
+    for (const pair of v.split(',').filter(Boolean)) {
+      const [k, val] = pair.split('=', 2);
+      if (!k || val === undefined) throw new HttpError(400, `${field} must be k=v pairs separated by commas`);
+      out[k.trim()] = val.trim();
+    }
+    return out;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string')) throw new HttpError(400, `${field} must be an object of string values`);
+  return v as Record<string, string>;
+}
+
+export function restRoutes(d: RestDeps): Route[] {
+  return [
+    route('POST', '/api/v1/enroll', async (req) => {
+      const b = objectBody(req);
+      if (typeof b.token !== 'string' || b.token === '') throw new HttpError(400, 'token is required');
+      const name = b.name === undefined ? `node-${Date.now().toString(36)}` : b.name;
+      if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new HttpError(400, 'name must be 1-63 letters, digits, ".", "_" or "-"');
+      if (b.address !== undefined && (typeof b.address !== 'string' || b.address.length > 255)) throw new HttpError(400, 'address must be a string');
+      const labels = labelsOf(b.labels, 'labels');
+      let joinToken;
+      try {
+        joinToken = await d.tokens.consume(b.token);
+      } catch (err) {
+        d.log.warn({ ip: req.ip, reason: (err as Error).message }, 'enrollment refused');
+        throw new HttpError(401, (err as Error).message);
+      }
+      const rec = await d.registry.add({ name, labels: { ...joinToken.labels, ...labels }, address: (b.address as string | undefined) ?? req.ip, local: b.local === true && isLoopback(req.ip), jti: '' });
+      const { credential, jti } = await d.identity.signCredential(rec.id);
+      await d.registry.setJti(rec.id, jti);
+      d.bus.emit('node.enrolled', { node: d.registry.get(rec.id) });
+      d.log.info({ node: rec.id, name }, 'node enrolled');
+      return ok({ nodeId: rec.id, name, credential }, 201);
+    }, 'none'),
+
+    route('GET', '/api/v1/nodes', () => ok({ nodes: d.registry.list() })),
+    route('GET', '/api/v1/nodes/:id', (req) => {
+      const n = d.registry.resolve(req.params.id);
+      if (!n) throw new HttpError(404, `node ${req.params.id} not found`);
+      return ok({ node: n });
+    }),
+    route('DELETE', '/api/v1/nodes/:id', async (req) => {
+      const n = d.registry.resolve(req.params.id);
+      if (!n) throw new HttpError(404, `node ${req.params.id} not found`);
+      await d.registry.remove(n.id);
+      d.link.kick(n.id, 'node deleted');
+      d.bus.emit('node.deleted', { node: n });
+      return ok({ deleted: n.id });
+    }),
+
+    route('POST', '/api/v1/tokens', async (req) => {
+      const b = objectBody(req);
+      let ttlMs: number;
+      try {
+        ttlMs = parseDuration((b.ttl as string | number | undefined) ?? '24h');
+      } catch (err) {
+        throw new HttpError(400, `ttl: ${(err as Error).message}`);
+      }
+      const uses = b.uses === undefined ? 1 : Number(b.uses);
+      if (!Number.isInteger(uses) || uses < 1 || uses > 100_000) throw new HttpError(400, 'uses must be an integer from 1 to 100000');
+      const { token, info } = await d.tokens.create({ ttlMs, uses, labels: labelsOf(b.labels, 'labels') });
+      return ok({ token, ...info }, 201);
+    }),
+    route('GET', '/api/v1/tokens', () => ok({ tokens: d.tokens.list() })),
+    route('DELETE', '/api/v1/tokens/:id', async (req) => {
+      if (!(await d.tokens.revoke(req.params.id))) throw new HttpError(404, `token ${req.params.id} not found`);
+      return ok({ revoked: req.params.id });
+    }),
+
+    route('GET', '/api/v1/plugins', () => ok({ plugins: d.plugins.status() })),
+    route('GET', '/api/v1/plugins/:name/config', (req) => {
+      if (!d.plugins.has(req.params.name)) throw new HttpError(404, `plugin ${req.params.name} is not loaded`);
+      return ok({ plugin: req.params.name, config: redactSecrets(d.plugins.configOf(req.params.name)) });
+    }),
+    route('PUT', '/api/v1/plugins/:name/config', async (req) => {
+      const name = req.params.name;
+      if (!d.plugins.has(name)) throw new HttpError(404, `plugin ${name} is not loaded`);
+      const b = objectBody(req);
+      const incoming = 'config' in b && Object.keys(b).length === 1 ? b.config : b;
+      try {
+        const applied = await d.plugins.setConfig(name, restoreRedacted(incoming, d.plugins.configOf(name)));
+        return ok({ plugin: name, config: redactSecrets(applied) });
+      } catch (err) {
+        throw new HttpError(400, (err as Error).message);
+      }
+    }),
+
+    route('GET', '/api/v1/webhooks', () => ok({ webhooks: d.subs.list(), events: d.subs.knownEvents() })),
+    route('POST', '/api/v1/webhooks', async (req) => {
+      const b = objectBody(req);
+      try {
+        const sub = await d.subs.add({ url: b.url, secret: b.secret, events: b.events, description: b.description });
+        // The secret is shown once, like a token; it is never listed again.
+        return ok({ ...sub }, 201);
+      } catch (err) {
+        throw new HttpError(400, (err as Error).message);
+      }
+    }),
+    route('DELETE', '/api/v1/webhooks/:id', async (req) => {
+      if (!(await d.subs.remove(req.params.id))) throw new HttpError(404, `webhook ${req.params.id} not found`);
+      return ok({ deleted: req.params.id });
+    }),
+    route('GET', '/api/v1/deliveries', (req) => {
+      const state = req.query.state;
+      if (state && !['pending', 'delivered', 'dead'].includes(state)) throw new HttpError(400, 'state must be pending, delivered or dead');
+      const limit = req.query.limit ? Number(req.query.limit) : 100;
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit must be an integer from 1 to 1000');
+      return ok({ deliveries: d.outbox.list({ state, limit }) });
+    }),
+    route('GET', '/api/v1/deliveries/:id', (req) => {
+      const dl = d.outbox.get(req.params.id);
+      if (!dl) throw new HttpError(404, `delivery ${req.params.id} not found`);
+      return ok({ delivery: dl });
+    }),
+    route('POST', '/api/v1/deliveries/:id/retry', async (req) => {
+      const dl = await d.outbox.retry(req.params.id);
+      if (!dl) throw new HttpError(404, `delivery ${req.params.id} not found`);
+      return ok({ delivery: dl });
+    }),
+    route('GET', '/api/v1/events', (req) => {
+      const limit = req.query.limit ? Number(req.query.limit) : 100;
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit must be an integer from 1 to 1000');
+      return ok({ events: d.events.list(limit) });
+    }),
+    route('GET', '/api/v1/status', () => {
+      const nodes = d.registry.list();
+      return ok({
+        version: d.version,
+        nodes: { total: nodes.length, up: nodes.filter((n) => n.state === 'up').length, down: nodes.filter((n) => n.state === 'down').length },
+        plugins: d.plugins.status(),
+        outbox: { pending: d.outbox.depth() },
+        link: { connected: d.link.connectedCount() },
+      });
+    }),
+  ];
+}

@@ -1,0 +1,137 @@
+import HyperExpress from 'hyper-express';
+import type { Log } from './log.ts';
+import { HttpError, type HttpRequest, type HttpResult, type Method, type Route } from './http.ts';
+
+export interface HttpServerOptions {
+  log: Log;
+  /** Bodies larger than this get the route's error envelope (413). */
+  maxBody?: number;
+  /** Decides whether a request carries admin rights (bearer token or session). */
+  isAdmin(headers: Record<string, string>): boolean;
+  /** Called after every request, for metrics. */
+  observe?(route: string, method: string, status: number): void;
+}
+
+type HxRequest = HyperExpress.Request;
+type HxResponse = HyperExpress.Response;
+
+/** Hard cap enforced by the server itself; the soft cap below answers in the API's own envelope. */
+const HARD_BODY_LIMIT = 8 * 1024 * 1024;
+
+export class HttpServer {
+  readonly app: HyperExpress.Server;
+  private readonly maxBody: number;
+
+  constructor(private readonly opts: HttpServerOptions) {
+    this.maxBody = opts.maxBody ?? 1024 * 1024;
+    this.app = new HyperExpress.Server({ max_body_length: HARD_BODY_LIMIT, fast_abort: true });
+    this.app.set_error_handler((_req, res, err) => {
+      opts.log.error({ err: err.message }, 'unhandled http error');
+      if (!res.completed) res.status(500).json({ error: { status: 500, message: 'internal error' } });
+    });
+  }
+
+  mount(routes: Route[]): void {
+    for (const route of routes) {
+      const methods = Array.isArray(route.method) ? route.method : [route.method];
+      for (const m of methods) {
+        const register = this.app[m.toLowerCase() as 'get'].bind(this.app);
+        register(route.path, (req: HxRequest, res: HxResponse) => this.handle(route, m, req, res));
+      }
+    }
+  }
+
+  /** Adds the fallback 404 last; call after every mount. */
+  finish(notFound: (path: string) => HttpResult): void {
+    this.app.set_not_found_handler((req, res) => send(res, notFound(req.path)));
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    await this.app.listen(port, host);
+    return this.app.port;
+  }
+
+  close(): void {
+    this.app.close();
+  }
+
+  private async handle(route: Route, method: Method, req: HxRequest, res: HxResponse): Promise<void> {
+    let result: HttpResult;
+    try {
+      const headers = req.headers as Record<string, string>;
+      if (route.auth === 'admin' && !this.opts.isAdmin(headers)) {
+        result = route.error(401, 'admin token required: send "Authorization: Bearer <admin token>"');
+      } else {
+        const parsed = await this.parse(route, method, req);
+        result = 'status' in parsed && !('fields' in parsed) ? parsed : await route.handler(parsed as HttpRequest);
+      }
+    } catch (err) {
+      if (err instanceof HttpError) {
+        result = route.error(err.status, err.message);
+      } else {
+        this.opts.log.error({ err: (err as Error)?.message, route: route.path }, 'handler failed');
+        result = route.error(500, 'internal error');
+      }
+    }
+    if (!res.completed) send(res, result);
+    this.opts.observe?.(route.path, method, result.status ?? 200);
+  }
+
+  private async parse(route: Route, method: Method, req: HxRequest): Promise<HttpRequest | HttpResult> {
+    const headers = req.headers as Record<string, string>;
+    const query: Record<string, string> = { ...(req.query_parameters as Record<string, string>) };
+    const declared = Number(headers['content-length'] ?? 0);
+    if (declared > this.maxBody) return route.error(413, `body too large: ${declared} bytes, limit ${this.maxBody}`);
+    let raw = '';
+    if (method !== 'GET') raw = await req.text();
+    if (Buffer.byteLength(raw) > this.maxBody) return route.error(413, `body too large: limit ${this.maxBody} bytes`);
+    let json: unknown;
+    let body: Record<string, unknown> = {};
+    const type = (headers['content-type'] ?? '').toLowerCase();
+    const looksJson = /^\s*[[{]/.test(raw);
+    if (raw.trim() !== '') {
+      if (type.includes('application/json') || (!type.includes('form-urlencoded') && looksJson)) {
+        try {
+          json = JSON.parse(raw);
+        } catch (err) {
+          return route.error(400, `malformed JSON body: ${(err as Error).message}`);
+        }
+        if (json && typeof json === 'object' && !Array.isArray(json)) body = json as Record<string, unknown>;
+      } else {
+        body = Object.fromEntries(new URLSearchParams(raw));
+      }
+    }
+    return {
+      method,
+      path: req.path,
+      params: { ...(req.path_parameters as Record<string, string>) },
+      query,
+      fields: { ...query, ...body },
+      json,
+      headers,
+      ip: remoteIp(req),
+    };
+  }
+}
+
+function remoteIp(req: HxRequest): string {
+  const ip = req.ip;
+  // uWS reports IPv4 peers as IPv4-mapped IPv6 in some builds.
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+}
+
+export function send(res: HxResponse, r: HttpResult): void {
+  res.status(r.status ?? 200);
+  for (const [k, v] of Object.entries(r.headers ?? {})) res.header(k, v);
+  if (r.text !== undefined) {
+    res.header('content-type', r.contentType ?? 'text/plain; charset=utf-8');
+    res.send(r.text);
+  } else {
+    res.header('content-type', r.contentType ?? 'application/json; charset=utf-8');
+    res.send(JSON.stringify(r.json ?? {}));
+  }
+}
+
+export function isLoopback(ip: string): boolean {
+  return ip === '::1' || ip.startsWith('127.') || ip === '0000:0000:0000:0000:0000:0000:0000:0001';
+}

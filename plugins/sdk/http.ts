@@ -1,0 +1,65 @@
+/**
+ * The HTTP surface plugins see. Hosts adapt it to their server, so a plugin never depends on the
+ * server library and every route gets the same body limits and malformed-input handling.
+ */
+export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
+
+export interface HttpRequest {
+  method: Method;
+  path: string;
+  params: Record<string, string>;
+  query: Record<string, string>;
+  /** Query, then form or JSON body fields merged over it (seed APIs accept either). */
+  fields: Record<string, unknown>;
+  /** The parsed JSON body when one was sent, else undefined. */
+  json: unknown;
+  headers: Record<string, string>;
+  ip: string;
+}
+
+export interface HttpResult {
+  status?: number;
+  json?: unknown;
+  text?: string;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+export type Handler = (req: HttpRequest) => Promise<HttpResult> | HttpResult;
+
+/**
+ * `admin`: needs the admin bearer token (or dashboard session); `none`: the plugin checks its own auth.
+ */
+export type RouteAuth = 'admin' | 'none';
+
+export interface Route {
+  method: Method | Method[];
+  path: string;
+  auth: RouteAuth;
+  handler: Handler;
+  /** Builds the API's own error envelope; used for bad bodies and thrown errors so clients see their format. */
+  error: (status: number, message: string) => HttpResult;
+}
+
+/** Thrown by handlers to answer with the route's error envelope and a message naming the problem. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The native REST envelope: {error: {code, message}}. */
+export function restError(status: number, message: string): HttpResult {
+  return { status, json: { error: { status, message } } };
+}
+
+export function str(fields: Record<string, unknown>, name: string): string | undefined {
+  const v = fields[name];
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  throw new HttpError(400, `field "${name}" must be a string`);
+}

@@ -1,0 +1,14 @@
+export * from './plugin.ts';
+export * from './http.ts';
+export * from './store.ts';
+export * from './scheduler.ts';
+export * from './log.ts';
+export * from './events.ts';
+export * from './metrics.ts';
+export * from './link.ts';
+export * from './backoff.ts';
+export * from './validate.ts';
+export { z } from 'zod';
+export * from './signature.ts';
+export * from './redact.ts';
+export * from './version.ts';

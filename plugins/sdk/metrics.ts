@@ -1,0 +1,116 @@
+/**
+ * A small Prometheus registry: counters and gauges with labels, rendered in text exposition format.
+ * Hand-written because the needs are tiny and the output must stay `promtool check metrics` clean.
+ */
+export type Labels = Record<string, string>;
+
+export interface Counter {
+  inc(labels?: Labels, by?: number): void;
+}
+export interface Gauge {
+  set(labels: Labels, value: number): void;
+  /** Removes one series, e.g. when a node is deleted. */
+  remove(labels: Labels): void;
+  /** Removes every series. */
+  reset(): void;
+}
+
+export interface Metrics {
+  counter(name: string, help: string): Counter;
+  gauge(name: string, help: string): Gauge;
+  /** A gauge whose value is read when scraped. */
+  gaugeFn(name: string, help: string, read: () => Array<[Labels, number]> | number): void;
+}
+
+interface Family {
+  type: 'counter' | 'gauge';
+  help: string;
+  series: Map<string, { labels: Labels; value: number }>;
+  read?: () => Array<[Labels, number]> | number;
+}
+
+const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+
+function key(labels: Labels): string {
+  return Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${labels[k]}`)
+    .join('\u0000');
+}
+
+function escapeLabel(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+function formatValue(v: number): string {
+  if (Number.isNaN(v)) return 'NaN';
+  if (v === Infinity) return '+Inf';
+  if (v === -Infinity) return '-Inf';
+  return String(v);
+}
+
+export class MetricsRegistry implements Metrics {
+  private readonly families = new Map<string, Family>();
+
+  private family(name: string, help: string, type: Family['type']): Family {
+    if (!NAME.test(name)) throw new Error(`invalid metric name "${name}"`);
+    let f = this.families.get(name);
+    if (!f) {
+      f = { type, help, series: new Map() };
+      this.families.set(name, f);
+    } else if (f.type !== type) {
+      throw new Error(`metric "${name}" already registered as ${f.type}`);
+    }
+    return f;
+  }
+
+  counter(name: string, help: string): Counter {
+    const f = this.family(name.endsWith('_total') ? name : `${name}_total`, help, 'counter');
+    return {
+      inc(labels = {}, by = 1) {
+        const k = key(labels);
+        const s = f.series.get(k);
+        if (s) s.value += by;
+        else f.series.set(k, { labels, value: by });
+      },
+    };
+  }
+
+  gauge(name: string, help: string): Gauge {
+    const f = this.family(name, help, 'gauge');
+    return {
+      set(labels, value) {
+        f.series.set(key(labels), { labels, value });
+      },
+      remove(labels) {
+        f.series.delete(key(labels));
+      },
+      reset() {
+        f.series.clear();
+      },
+    };
+  }
+
+  gaugeFn(name: string, help: string, read: () => Array<[Labels, number]> | number): void {
+    this.family(name, help, 'gauge').read = read;
+  }
+
+  render(): string {
+    const out: string[] = [];
+    for (const [name, f] of [...this.families].sort(([a], [b]) => a.localeCompare(b))) {
+      let series = [...f.series.values()];
+      if (f.read) {
+        const r = f.read();
+        series = typeof r === 'number' ? [{ labels: {}, value: r }] : r.map(([labels, value]) => ({ labels, value }));
+      }
+      out.push(`# HELP ${name} ${f.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`);
+      out.push(`# TYPE ${name} ${f.type}`);
+      for (const s of series) {
+        const names = Object.keys(s.labels).sort();
+        const l = names.length ? `{${names.map((k) => `${k}="${escapeLabel(s.labels[k])}"`).join(',')}}` : '';
+        out.push(`${name}${l} ${formatValue(s.value)}`);
+      }
+    }
+    return out.join('\n') + '\n';
+  }
+}

@@ -1,0 +1,65 @@
+import cron from 'node-cron';
+
+export interface Scheduler {
+  /** Runs fn every ms; a run that is still going when the next is due is skipped, never overlapped. */
+  every(ms: number, fn: () => unknown, opts?: { immediate?: boolean }): () => void;
+  /** Runs fn on a cron expression (node-cron syntax, seconds optional), without overlap. */
+  cron(expression: string, fn: () => unknown): () => void;
+  /** Runs fn once after ms. */
+  after(ms: number, fn: () => unknown): () => void;
+  /** Stops everything this scheduler started. */
+  stopAll(): void;
+}
+
+export function createScheduler(onError: (err: unknown) => void): Scheduler {
+  const stops = new Set<() => void>();
+
+  function guarded(fn: () => unknown): () => void {
+    let running = false;
+    return () => {
+      if (running) return;
+      running = true;
+      Promise.resolve()
+        .then(fn)
+        .catch(onError)
+        .finally(() => {
+          running = false;
+        });
+    };
+  }
+
+  function track(stop: () => void): () => void {
+    const once = () => {
+      if (stops.delete(once)) stop();
+    };
+    stops.add(once);
+    return once;
+  }
+
+  return {
+    every(ms, fn, opts) {
+      const run = guarded(fn);
+      const timer = setInterval(run, ms);
+      timer.unref();
+      if (opts?.immediate) run();
+      return track(() => clearInterval(timer));
+    },
+    cron(expression, fn) {
+      if (!cron.validate(expression)) throw new Error(`invalid cron expression "${expression}"`);
+      const task = cron.schedule(expression, guarded(fn));
+      return track(() => void task.stop());
+    },
+    after(ms, fn) {
+      const timer = setTimeout(() => {
+        stops.delete(stop);
+        guarded(fn)();
+      }, ms);
+      timer.unref();
+      const stop = track(() => clearTimeout(timer));
+      return stop;
+    },
+    stopAll() {
+      for (const stop of [...stops]) stop();
+    },
+  };
+}

@@ -1,0 +1,84 @@
+import { HttpError, restError, type ControllerContext, type ControllerPlugin, type HttpRequest, type HttpResult, type NodeInfo } from '../sdk/index.ts';
+import type { Sample, ServerStatsConfig } from './schema.ts';
+import { searchServerRoutes } from './api.ts';
+import { statsPanel } from './panel.ts';
+
+interface Persisted {
+  history: Record<string, Sample[]>;
+}
+
+export function serverStatsController(ctx: ControllerContext<ServerStatsConfig>): ControllerPlugin {
+  const keep = Math.ceil((ctx.config.historyMinutes * 60) / ctx.config.interval) + 1;
+  const history = new Map<string, Sample[]>();
+  let dirty = false;
+
+  const latest = (nodeId: string): Sample | undefined => history.get(nodeId)?.at(-1);
+
+  function persist(): Promise<void> {
+    if (!dirty) return Promise.resolve();
+    dirty = false;
+    return ctx.store.update((d) => {
+      (d as unknown as Persisted).history = Object.fromEntries(history);
+    });
+  }
+
+  function gauge(name: string, help: string, pick: (s: Sample) => number | undefined) {
+    ctx.metrics.gaugeFn(name, help, () => {
+      const out: Array<[Record<string, string>, number]> = [];
+      for (const n of ctx.nodes.list()) {
+        const s = latest(n.id);
+        const v = s && pick(s);
+        if (v !== undefined && Number.isFinite(v)) out.push([{ node: n.name, node_id: n.id }, v]);
+      }
+      return out;
+    });
+  }
+
+  function statsRoute(req: HttpRequest): HttpResult {
+    const node = ctx.nodes.resolve(req.params.id);
+    if (!node) throw new HttpError(404, `node ${req.params.id} not found`);
+    return { json: { node: node.id, name: node.name, latest: latest(node.id) ?? null, history: history.get(node.id) ?? [] } };
+  }
+
+  return {
+    async start() {
+      const saved = (ctx.store.data as unknown as Persisted).history ?? {};
+      for (const [id, list] of Object.entries(saved)) history.set(id, list.slice(-keep));
+      gauge('outpost_node_cpu_percent', 'CPU use of each node in percent.', (s) => s.cpu.percent);
+      gauge('outpost_node_memory_used_percent', 'Memory in use on each node in percent.', (s) => s.memory.percent);
+      gauge('outpost_node_memory_total_bytes', 'Memory of each node in bytes.', (s) => s.memory.total);
+      gauge('outpost_node_memory_used_bytes', 'Memory in use on each node in bytes (total minus available).', (s) => s.memory.used);
+      gauge('outpost_node_disk_used_percent', 'Disk space in use on each node in percent.', (s) => s.disk?.percent);
+      gauge('outpost_node_disk_total_bytes', 'Disk space of each node in bytes.', (s) => s.disk?.total);
+      gauge('outpost_node_load1', 'One-minute load average of each node.', (s) => s.load[0]);
+      gauge('outpost_node_network_receive_bytes_per_second', 'Bytes received per second on non-loopback interfaces.', (s) => s.network.rxPerSec);
+      gauge('outpost_node_network_transmit_bytes_per_second', 'Bytes sent per second on non-loopback interfaces.', (s) => s.network.txPerSec);
+      gauge('outpost_node_uptime_seconds', 'Uptime of each node in seconds.', (s) => s.uptime);
+      gauge('outpost_node_stats_age_seconds', 'Seconds since each node last reported a sample.', (s) => Math.max(0, (Date.now() - s.ts) / 1000));
+      ctx.routes.mount([
+        ...searchServerRoutes(ctx, latest),
+        { method: 'GET', path: '/api/v1/nodes/:id/stats', auth: 'admin', error: restError, handler: statsRoute },
+      ]);
+      // Stats are not acknowledged to anyone, so a minute of history at risk buys far fewer writes.
+      ctx.schedule.every(60_000, persist);
+    },
+    async stop() {
+      await persist();
+    },
+    onReport(_meta, type, data) {
+      if (type !== 'sample') return;
+      const s = data as Sample;
+      const list = history.get(_meta.nodeId) ?? [];
+      // Replays after a reconnect can repeat a sample; history stays ordered and unique by time.
+      if (list.length && list[list.length - 1].ts >= s.ts) return;
+      list.push(s);
+      if (list.length > keep) list.splice(0, list.length - keep);
+      history.set(_meta.nodeId, list);
+      dirty = true;
+    },
+    panel: statsPanel(ctx, (id) => history.get(id) ?? []),
+  };
+}
+
+export type LatestFn = (nodeId: string) => Sample | undefined;
+export type { NodeInfo };

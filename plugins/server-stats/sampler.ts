@@ -1,0 +1,53 @@
+import os from 'node:os';
+import si from 'systeminformation';
+import type { Sample } from './schema.ts';
+
+const VIRTUAL_FS = /^(tmpfs|devtmpfs|overlay|squashfs|proc|sysfs|cgroup2?|nsfs|fuse\..*|autofs|ramfs)$/i;
+
+const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
+const pct = (part: number, whole: number) => (whole > 0 ? Math.min(100, Math.max(0, round((part / whole) * 100))) : 0);
+
+/** Samples host stats; keeps the last disk reading and network counters between calls. */
+export class Sampler {
+  private disk: Sample['disk'] = null;
+  private lastNet: { ts: number; rx: number; tx: number } | null = null;
+
+  async sampleDisk(): Promise<void> {
+    const list = await si.fsSize();
+    // One filesystem can be mounted many times (bind mounts); count each device once.
+    const seen = new Set<string>();
+    const mounts = list.filter((f) => !VIRTUAL_FS.test(f.type) && f.size > 0 && !seen.has(f.fs) && seen.add(f.fs));
+    const total = mounts.reduce((a, f) => a + f.size, 0);
+    const used = mounts.reduce((a, f) => a + f.used, 0);
+    // Like df: used out of what users can have (used + available), so reserved blocks do not hide a full disk.
+    const usable = mounts.reduce((a, f) => a + f.used + (f.available ?? f.size - f.used), 0);
+    this.disk = { total, used, percent: pct(used, usable), mounts: mounts.map((f) => ({ mount: f.mount, fs: f.fs, size: f.size, used: f.used, percent: pct(f.used, f.used + (f.available ?? f.size - f.used)) })) };
+  }
+
+  async sample(): Promise<Sample> {
+    const [load, mem, ifaces] = await Promise.all([si.currentLoad(), si.mem(), si.networkStats('*')]);
+    const now = Date.now();
+    const real = ifaces.filter((i) => i.iface !== 'lo');
+    const rx = real.reduce((a, i) => a + (i.rx_bytes || 0), 0);
+    const tx = real.reduce((a, i) => a + (i.tx_bytes || 0), 0);
+    let rxPerSec = 0;
+    let txPerSec = 0;
+    if (this.lastNet && now > this.lastNet.ts) {
+      const dt = (now - this.lastNet.ts) / 1000;
+      rxPerSec = round(Math.max(0, rx - this.lastNet.rx) / dt);
+      txPerSec = round(Math.max(0, tx - this.lastNet.tx) / dt);
+    }
+    this.lastNet = { ts: now, rx, tx };
+    const [l1, l5, l15] = os.loadavg();
+    return {
+      ts: now,
+      cpu: { percent: Math.min(100, Math.max(0, round(load.currentLoad))), cores: os.cpus().length },
+      // "available" is what free(1) and the kernel count as usable; total - available is what is really taken.
+      memory: { total: mem.total, used: mem.total - mem.available, available: mem.available, percent: pct(mem.total - mem.available, mem.total), swapTotal: mem.swaptotal, swapUsed: mem.swapused },
+      disk: this.disk,
+      load: [round(l1), round(l5), round(l15)],
+      network: { rxBytes: rx, txBytes: tx, rxPerSec, txPerSec },
+      uptime: Math.round(os.uptime()),
+    };
+  }
+}

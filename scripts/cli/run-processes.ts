@@ -1,0 +1,62 @@
+import { join } from 'node:path';
+import { loadControllerConfig } from '../../controller/config.ts';
+import { startController, type ControllerHandle } from '../../controller/main.ts';
+import { loadAgentConfig } from '../../agent/config.ts';
+import { startAgent, type AgentHandle } from '../../agent/main.ts';
+import { openAgentState } from '../../agent/state.ts';
+import { createLog } from '../../plugins/sdk/log.ts';
+
+function onStop(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (sig: string) => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    createLog('outpost').info({ signal: sig }, 'stopping');
+    stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', () => handler('SIGINT'));
+  process.on('SIGTERM', () => handler('SIGTERM'));
+}
+
+export function announceAdminToken(c: ControllerHandle): void {
+  if (!c.newAdminToken) return;
+  process.stdout.write(`\nAdmin token (shown once; store it now): ${c.newAdminToken}\n`);
+}
+
+export async function runController(configFile: string | undefined, overrides: Record<string, unknown>): Promise<void> {
+  const config = await loadControllerConfig(configFile, overrides);
+  const c = await startController(config);
+  process.stdout.write(`Outpost controller ${c.url}  (dashboard: ${c.url}/)\n`);
+  announceAdminToken(c);
+  onStop(() => c.stop());
+}
+
+export async function runAgent(configFile: string | undefined, overrides: Record<string, unknown>): Promise<void> {
+  const config = await loadAgentConfig(configFile, overrides);
+  const a = await startAgent(config);
+  process.stdout.write(`Outpost agent ${a.nodeId} serving on port ${a.port}\n`);
+  onStop(() => a.stop());
+}
+
+/** `npm start`: a controller and a local agent in one process, data under ./data, nothing external needed. */
+export async function runEmbedded(opts: { dataDir: string; port: number; agentPort: number; host: string }): Promise<void> {
+  const config = await loadControllerConfig(undefined, { dataDir: join(opts.dataDir, 'controller'), port: opts.port, host: opts.host });
+  const c = await startController(config);
+  const agentConfig = await loadAgentConfig(undefined, { dataDir: join(opts.dataDir, 'agent'), port: opts.agentPort, host: opts.host, controller: c.url, name: 'local' });
+  let joinToken: string | undefined;
+  if (!(await openAgentState(agentConfig.dataDir)).data.credential) {
+    // First start: enroll the embedded agent with a one-use token nobody else ever sees.
+    joinToken = (await c.tokens.create({ ttlMs: 60_000, uses: 1, labels: { embedded: 'true' } })).token;
+  }
+  const agent: AgentHandle = await startAgent(agentConfig, { joinToken, local: true });
+  process.stdout.write(`\nOutpost is running.\n  Dashboard and REST API: ${c.url}/\n  Local agent API:        http://127.0.0.1:${agent.port}/v1/monitor\n  Data:                   ${opts.dataDir}\n`);
+  if (c.newAdminToken) announceAdminToken(c);
+  else process.stdout.write(`  Admin token: printed at first start (lost it? \`outpost admin-token rotate --data ${join(opts.dataDir, 'controller')}\`)\n`);
+  onStop(async () => {
+    await agent.stop();
+    await c.stop();
+  });
+}
