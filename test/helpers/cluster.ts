@@ -24,8 +24,10 @@ export interface Proc {
   exited: Promise<number | null>;
 }
 
-export function run(args: string[], env: Record<string, string> = {}, cwd = ROOT): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd, env: { ...process.env, OUTPOST_LOG_LEVEL: process.env.OUTPOST_LOG_LEVEL ?? 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `wrapper` prefixes the node command, e.g. `['ip', 'netns', 'exec', 'ns1']` (which execs, so signals reach node). */
+export function run(args: string[], env: Record<string, string> = {}, cwd = ROOT, wrapper: string[] = []): Proc {
+  const [cmd, ...pre] = [...wrapper, process.execPath];
+  const child = spawn(cmd, [...pre, '--import', 'tsx', CLI, ...args], { cwd, env: { ...process.env, OUTPOST_LOG_LEVEL: process.env.OUTPOST_LOG_LEVEL ?? 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const waiters: Array<() => void> = [];
   const onData = (d: Buffer) => {
