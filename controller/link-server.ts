@@ -146,8 +146,7 @@ export class LinkServer {
             return;
           }
           await this.registry.hello(conn.nodeId, msg);
-          const rec = this.registry.record(conn.nodeId);
-          this.send(conn.nodeId, { t: 'welcome', nodeId: conn.nodeId, config: this.hooks.configFor(conn.nodeId), lastSeq: rec?.lastSeq ?? 0, hbInterval: this.hbIntervalMs });
+          this.send(conn.nodeId, { t: 'welcome', nodeId: conn.nodeId, config: this.hooks.configFor(conn.nodeId), lastSeq: this.registry.lastSeq(conn.nodeId), hbInterval: this.hbIntervalMs });
         });
         break;
       case 'hb':
@@ -169,9 +168,8 @@ export class LinkServer {
   }
 
   private async applyReport(conn: Conn, msg: Extract<AgentMessage, { t: 'report' }>): Promise<void> {
-    const rec = this.registry.record(conn.nodeId);
-    if (!rec) return;
-    if (msg.seq > rec.lastSeq) {
+    if (!this.registry.record(conn.nodeId)) return;
+    if (msg.seq > this.registry.lastSeq(conn.nodeId)) {
       try {
         await this.hooks.onReport({ nodeId: conn.nodeId, seq: msg.seq, ts: msg.ts }, msg.plugin, msg.type, msg.data);
         this.counters.reports.inc({ plugin: msg.plugin });

@@ -71,11 +71,13 @@ export class ControllerPluginHost {
     return this.slots.has(name);
   }
 
-  /** Effective config per plugin, as pushed to agents (unredacted: agents need the real values). */
+  /**
+   * Configs set through the REST API, pushed to agents on connect (unredacted: agents need the real
+   * values). File defaults are not pushed, so an agent's own config file stays in force until an
+   * operator pushes one.
+   */
   configs(): Record<string, unknown> {
-    const out: Record<string, unknown> = {};
-    for (const s of this.slots.values()) out[s.name] = this.configOf(s.name);
-    return out;
+    return { ...this.store.data.configs };
   }
 
   configOf(name: string): unknown {

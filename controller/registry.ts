@@ -13,8 +13,6 @@ export interface NodeRecord {
   enrolledAt: number;
   /** The credential currently valid for this node; deleting the node revokes it. */
   jti: string;
-  /** Highest report seq applied; replays at or below it are acknowledged without effect. */
-  lastSeq: number;
   /** Last decided state, persisted so a controller restart does not re-announce it. */
   state: 'up' | 'down' | 'unknown';
   version?: string;
@@ -32,6 +30,11 @@ interface NodesData {
   nodes: Record<string, NodeRecord>;
 }
 
+/** Kept apart from nodes.json: it changes on every report, so each commit should be small. */
+interface SeqData {
+  seqs: Record<string, number>;
+}
+
 export interface WatchdogConfig {
   intervalMs: number;
   downAfter: number;
@@ -47,13 +50,14 @@ export class Registry {
 
   private constructor(
     private readonly store: Store<NodesData>,
+    private readonly seqStore: Store<SeqData>,
     private readonly wd: WatchdogConfig,
     private readonly bus: EventBus,
     private readonly defaultNodeRef: string | undefined,
   ) {}
 
   static async open(dataDir: string, wd: WatchdogConfig, bus: EventBus, defaultNode?: string): Promise<Registry> {
-    return new Registry(await openStore<NodesData>(dataDir, 'nodes', { nodes: {} }), wd, bus, defaultNode);
+    return new Registry(await openStore<NodesData>(dataDir, 'nodes', { nodes: {} }), await openStore<SeqData>(dataDir, 'seqs', { seqs: {} }), wd, bus, defaultNode);
   }
 
   start(): void {
@@ -66,8 +70,8 @@ export class Registry {
     clearInterval(this.timer);
   }
 
-  async add(n: Omit<NodeRecord, 'id' | 'enrolledAt' | 'lastSeq' | 'state'>): Promise<NodeRecord> {
-    const rec: NodeRecord = { ...n, id: `n_${randomBytes(6).toString('hex')}`, enrolledAt: Date.now(), lastSeq: 0, state: 'unknown' };
+  async add(n: Omit<NodeRecord, 'id' | 'enrolledAt' | 'state'>): Promise<NodeRecord> {
+    const rec: NodeRecord = { ...n, id: `n_${randomBytes(6).toString('hex')}`, enrolledAt: Date.now(), state: 'unknown' };
     await this.store.update((d) => {
       d.nodes[rec.id] = rec;
     });
@@ -83,6 +87,9 @@ export class Registry {
     await this.store.update((d) => {
       delete d.nodes[id];
     });
+    await this.seqStore.update((d) => {
+      delete d.seqs[id];
+    });
     this.live.delete(id);
     return true;
   }
@@ -95,11 +102,15 @@ export class Registry {
     });
   }
 
+  /** Highest report seq applied for a node; replays at or below it are acknowledged without effect. */
+  lastSeq(id: string): number {
+    return this.seqStore.data.seqs[id] ?? 0;
+  }
+
   async setSeq(id: string, seq: number): Promise<void> {
-    const rec = this.store.data.nodes[id];
-    if (!rec || seq <= rec.lastSeq) return;
-    await this.store.update(() => {
-      rec.lastSeq = seq;
+    if (!this.store.data.nodes[id] || seq <= this.lastSeq(id)) return;
+    await this.seqStore.update((d) => {
+      d.seqs[id] = seq;
     });
   }
 
@@ -134,7 +145,7 @@ export class Registry {
     l.lastHeartbeat = now;
     if (summary.plugins) this.updatePlugins(rec, l, summary.plugins);
     if (summary.outbox !== undefined) l.outbox = summary.outbox;
-    if (rec.state !== 'up' && l.goodBeats >= this.wd.upAfter) void this.transition(rec, 'up');
+    if (rec.state !== 'up' && l.goodBeats >= this.wd.upAfter) void this.transition([rec], 'up');
   }
 
   /** Announces plugins that failed or recovered on a node since its last summary. */
@@ -148,26 +159,35 @@ export class Registry {
     }
   }
 
+  private sweeping = false;
+
   private async sweep(): Promise<void> {
-    const now = Date.now();
-    const window = this.wd.intervalMs * this.wd.downAfter;
-    for (const rec of Object.values(this.store.data.nodes)) {
-      const l = this.liveOf(rec.id);
-      const last = l.lastHeartbeat ?? this.startedAt;
-      if (rec.state !== 'down' && now - last > window) {
-        l.goodBeats = 0;
-        await this.transition(rec, 'down');
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const now = Date.now();
+      const window = this.wd.intervalMs * this.wd.downAfter;
+      const down: NodeRecord[] = [];
+      for (const rec of Object.values(this.store.data.nodes)) {
+        const l = this.liveOf(rec.id);
+        if (rec.state !== 'down' && now - (l.lastHeartbeat ?? this.startedAt) > window) {
+          l.goodBeats = 0;
+          down.push(rec);
+        }
       }
+      // Many nodes can drop at once (a network cut): one write for all of them.
+      if (down.length) await this.transition(down, 'down');
+    } finally {
+      this.sweeping = false;
     }
   }
 
-  private async transition(rec: NodeRecord, state: 'up' | 'down'): Promise<void> {
-    const previous = rec.state;
+  private async transition(recs: NodeRecord[], state: 'up' | 'down'): Promise<void> {
+    const previous = recs.map((r) => r.state);
     await this.store.update(() => {
-      rec.state = state;
+      for (const r of recs) r.state = state;
     });
-    const info = this.info(rec);
-    this.bus.emit(`node.${state}`, { node: info, previous });
+    recs.forEach((rec, i) => this.bus.emit(`node.${state}`, { node: this.info(rec), previous: previous[i] }));
   }
 
   private liveOf(id: string): Live {

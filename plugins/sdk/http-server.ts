@@ -63,7 +63,7 @@ export class HttpServer {
         result = route.error(401, 'admin token required: send "Authorization: Bearer <admin token>"');
       } else {
         const parsed = await this.parse(route, method, req);
-        result = 'status' in parsed && !('fields' in parsed) ? parsed : await route.handler(parsed as HttpRequest);
+        result = parsed.ok ? await route.handler(parsed.req) : parsed.reject;
       }
     } catch (err) {
       if (err instanceof HttpError) {
@@ -77,14 +77,15 @@ export class HttpServer {
     this.opts.observe?.(route.path, method, result.status ?? 200);
   }
 
-  private async parse(route: Route, method: Method, req: HxRequest): Promise<HttpRequest | HttpResult> {
+  private async parse(route: Route, method: Method, req: HxRequest): Promise<{ ok: true; req: HttpRequest } | { ok: false; reject: HttpResult }> {
+    const reject = (status: number, message: string) => ({ ok: false as const, reject: route.error(status, message) });
     const headers = req.headers as Record<string, string>;
     const query: Record<string, string> = { ...(req.query_parameters as Record<string, string>) };
     const declared = Number(headers['content-length'] ?? 0);
-    if (declared > this.maxBody) return route.error(413, `body too large: ${declared} bytes, limit ${this.maxBody}`);
+    if (declared > this.maxBody) return reject(413, `body too large: ${declared} bytes, limit ${this.maxBody}`);
     let raw = '';
     if (method !== 'GET') raw = await req.text();
-    if (Buffer.byteLength(raw) > this.maxBody) return route.error(413, `body too large: limit ${this.maxBody} bytes`);
+    if (Buffer.byteLength(raw) > this.maxBody) return reject(413, `body too large: limit ${this.maxBody} bytes`);
     let json: unknown;
     let body: Record<string, unknown> = {};
     const type = (headers['content-type'] ?? '').toLowerCase();
@@ -94,7 +95,7 @@ export class HttpServer {
         try {
           json = JSON.parse(raw);
         } catch (err) {
-          return route.error(400, `malformed JSON body: ${(err as Error).message}`);
+          return reject(400, `malformed JSON body: ${(err as Error).message}`);
         }
         if (json && typeof json === 'object' && !Array.isArray(json)) body = json as Record<string, unknown>;
       } else {
@@ -102,14 +103,8 @@ export class HttpServer {
       }
     }
     return {
-      method,
-      path: req.path,
-      params: { ...(req.path_parameters as Record<string, string>) },
-      query,
-      fields: { ...query, ...body },
-      json,
-      headers,
-      ip: remoteIp(req),
+      ok: true,
+      req: { method, path: req.path, params: { ...(req.path_parameters as Record<string, string>) }, query, fields: { ...query, ...body }, json, headers, ip: remoteIp(req) },
     };
   }
 }
