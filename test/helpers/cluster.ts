@@ -170,6 +170,8 @@ export interface AgentOpts {
   config?: Record<string, unknown>;
   labels?: Record<string, string>;
   env?: Record<string, string>;
+  /** Command prefix for join and agent processes, e.g. `['ip', 'netns', 'exec', 'ns1']`. */
+  wrapper?: string[];
 }
 
 export class TestAgent {
@@ -192,7 +194,7 @@ export class TestAgent {
   static async start(controller: TestController, opts: AgentOpts = {}): Promise<TestAgent> {
     const a = new TestAgent(controller, await tempDir('outpost-agent-'), opts);
     await a.writeConfig();
-    const join = run(['agent', 'join', '--config', a.configFile, '--controller', controller.url, '--token', await controller.joinToken(), '--json']);
+    const join = run(['agent', 'join', '--config', a.configFile, '--controller', controller.url, '--token', await controller.joinToken(), '--json'], {}, ROOT, opts.wrapper);
     const code = await join.exited;
     if (code !== 0) throw new Error(`agent join failed: ${join.output()}`);
     a.nodeId = JSON.parse(join.output().slice(join.output().indexOf('{'))).nodeId;
@@ -218,7 +220,7 @@ export class TestAgent {
   }
 
   async boot(): Promise<void> {
-    this.proc = run(['agent', '--config', this.configFile], this.opts.env ?? {});
+    this.proc = run(['agent', '--config', this.configFile], this.opts.env ?? {}, ROOT, this.opts.wrapper);
     const m = await this.proc.waitFor(/Outpost agent (\S+) serving on port (\d+)/);
     this.port = Number(m[2]);
   }
