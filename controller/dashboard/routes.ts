@@ -1,59 +1,101 @@
-import { restError, type Route } from '../../plugins/sdk/http.ts';
+import { readFileSync } from 'node:fs';
+import { restError, type HttpRequest, type HttpResult, type Route } from '../../plugins/sdk/http.ts';
 import type { Identity } from '../identity.ts';
 import type { Sessions } from '../sessions.ts';
-import type { Registry } from '../registry.ts';
-import type { ControllerPluginHost } from '../plugin-host.ts';
-import type { RecentEvents } from '../recent-events.ts';
-import type { Outbox } from '../webhooks/outbox.ts';
+import { esc, htmlResult, jsonResult, page, SECURITY_HEADERS } from './html.ts';
+import { allSections, type Section, type ViewDeps } from './views.ts';
+import { crossSiteReason, LoginLimiter } from './guard.ts';
 
-export interface DashboardDeps {
+export { esc } from './html.ts';
+
+export interface DashboardDeps extends ViewDeps {
   identity: Identity;
   sessions: Sessions;
-  registry: Registry;
-  plugins: ControllerPluginHost;
-  events: RecentEvents;
-  outbox: Outbox;
-  version: string;
+  /** Where browsers reach the controller when it sits behind a proxy; an accepted Origin for forms. */
+  publicUrl?: string;
 }
 
-export function esc(v: unknown): string {
-  return String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const asset = (name: string) => readFileSync(new URL(`./assets/${name}`, import.meta.url), 'utf8');
+const APP_JS = asset('app.js');
+const APP_CSS = asset('app.css');
+
+function signInPage(message = ''): string {
+  return page(
+    'Outpost — sign in',
+    `<main class="signin card"><h1>Outpost</h1><p class="muted">Sign in with the controller's admin token. It is printed once when the controller first starts.</p>` +
+      (message ? `<p class="alert" role="alert">${esc(message)}</p>` : '') +
+      `<form method="post" action="/login"><label for="token">Admin token</label>` +
+      `<input id="token" type="password" name="token" autocomplete="current-password" spellcheck="false" required autofocus>` +
+      `<button type="submit" class="btn primary">Sign in</button></form></main>`,
+    'signin-page',
+  );
 }
 
-const html = (body: string, status = 200, headers: Record<string, string> = {}) => ({ status, text: body, contentType: 'text/html; charset=utf-8', headers: { 'cache-control': 'no-store', ...headers } });
-
-function page(title: string, body: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${esc(title)}</title></head><body>${body}</body></html>`;
+function dashboardPage(version: string, sections: Section[]): string {
+  const box = (s: Section) => `<section id="${esc(s.id)}" class="card${s.slot === 'panel' ? ' panel' : ''}" data-section="${esc(s.slot)}">${s.html}</section>`;
+  const [summary, nodes, ...rest] = sections.filter((s) => s.slot === 'fixed');
+  const panels = sections.filter((s) => s.slot === 'panel');
+  return page(
+    'Outpost',
+    `<header class="top"><div class="brand">Outpost <span class="muted small">v${esc(version)}</span></div>` +
+      `<div id="live-status" class="live" role="status" aria-live="polite">live</div>` +
+      `<form method="post" action="/logout"><button type="submit" class="btn">Sign out</button></form></header>` +
+      `<main id="live">${box(summary)}${box(nodes)}<div id="panels">${panels.map(box).join('')}</div><div class="grid">${rest.map(box).join('')}</div></main>` +
+      `<script src="/dashboard/app.js" defer></script>`,
+  );
 }
+
+/** Marks the cookie Secure when the browser reached us over TLS (directly or through a proxy that says so). */
+function secureCookie(cookie: string, req: HttpRequest, publicUrl?: string): string {
+  const tls = req.headers['x-forwarded-proto'] === 'https' || publicUrl?.startsWith('https:');
+  return tls ? `${cookie}; Secure` : cookie;
+}
+
+const asset200 = (text: string, contentType: string): HttpResult => ({ status: 200, text, contentType, headers: { ...SECURITY_HEADERS } });
 
 export function dashboardRoutes(d: DashboardDeps): Route[] {
-  const signIn = (msg = '') =>
-    page('Outpost — sign in', `<h1>Outpost</h1>${msg ? `<p role="alert">${esc(msg)}</p>` : ''}<form method="post" action="/login"><label>Admin token <input type="password" name="token" autocomplete="current-password" required></label><button type="submit">Sign in</button></form>`);
+  const limiter = new LoginLimiter();
+  const refuse = (reason: string) => htmlResult(page('Outpost — refused', `<main class="signin card"><h1>Refused</h1><p class="alert" role="alert">${esc(reason)}</p><p><a href="/">Back to the dashboard</a></p></main>`, 'signin-page'), 403);
   return [
     {
       method: 'GET',
       path: '/',
       auth: 'none',
       error: restError,
-      handler: (req) => {
-        if (!d.sessions.valid(req.headers)) return html(signIn());
-        const rows = d.registry
-          .list()
-          .map((n) => `<tr><td>${esc(n.name)}</td><td>${esc(n.state)}</td><td>${n.lastHeartbeat ? esc(new Date(n.lastHeartbeat).toISOString()) : '—'}</td></tr>`)
-          .join('');
-        return html(page('Outpost', `<h1>Outpost ${esc(d.version)}</h1><form method="post" action="/logout"><button>Sign out</button></form><table id="nodes"><thead><tr><th>Node</th><th>State</th><th>Last heartbeat</th></tr></thead><tbody>${rows}</tbody></table>`));
+      handler: async (req) => (d.sessions.valid(req.headers) ? htmlResult(dashboardPage(d.version, await allSections(d))) : htmlResult(signInPage())),
+    },
+    {
+      method: 'GET',
+      path: '/dashboard/fragment',
+      auth: 'none',
+      error: restError,
+      handler: async (req) => {
+        if (!d.sessions.valid(req.headers)) return jsonResult({ error: { status: 401, message: 'signed out: sign in again at /' } }, 401);
+        return jsonResult({ now: Date.now(), sections: await allSections(d) });
       },
     },
+    { method: 'GET', path: '/dashboard/app.js', auth: 'none', error: restError, handler: () => asset200(APP_JS, 'text/javascript; charset=utf-8') },
+    { method: 'GET', path: '/dashboard/app.css', auth: 'none', error: restError, handler: () => asset200(APP_CSS, 'text/css; charset=utf-8') },
+    { method: 'GET', path: '/login', auth: 'none', error: restError, handler: () => ({ status: 303, text: '', headers: { location: '/', ...SECURITY_HEADERS } }) },
     {
       method: 'POST',
       path: '/login',
       auth: 'none',
-      error: restError,
+      error: (status, message) => htmlResult(signInPage(message), status),
       handler: (req) => {
-        const token = typeof req.fields.token === 'string' ? req.fields.token : '';
-        if (!token || !d.identity.isAdminToken(token)) return html(signIn('That admin token is not valid.'), 401);
+        const cross = crossSiteReason(req.headers, d.publicUrl);
+        if (cross) return refuse(cross);
+        if (req.query.token !== undefined) return htmlResult(signInPage('Send the token in the form, never in the URL.'), 400);
+        if (limiter.blocked(req.ip)) return htmlResult(signInPage('Too many failed sign-ins from this address; wait a few minutes.'), 429, { 'retry-after': '300' });
+        const token = typeof req.fields.token === 'string' ? req.fields.token.trim() : '';
+        if (!token) return htmlResult(signInPage('Enter the admin token.'), 400);
+        if (!d.identity.isAdminToken(token)) {
+          limiter.fail(req.ip);
+          return htmlResult(signInPage('That admin token is not valid.'), 401);
+        }
+        limiter.succeed(req.ip);
         const { cookie } = d.sessions.create();
-        return { status: 303, text: '', headers: { location: '/', 'set-cookie': cookie } };
+        return { status: 303, text: '', headers: { ...SECURITY_HEADERS, location: '/', 'set-cookie': secureCookie(cookie, req, d.publicUrl) } };
       },
     },
     {
@@ -61,7 +103,11 @@ export function dashboardRoutes(d: DashboardDeps): Route[] {
       path: '/logout',
       auth: 'none',
       error: restError,
-      handler: (req) => ({ status: 303, text: '', headers: { location: '/', 'set-cookie': d.sessions.destroy(req.headers) } }),
+      handler: (req) => {
+        const cross = crossSiteReason(req.headers, d.publicUrl);
+        if (cross) return refuse(cross);
+        return { status: 303, text: '', headers: { ...SECURITY_HEADERS, location: '/', 'set-cookie': d.sessions.destroy(req.headers) } };
+      },
     },
   ];
 }

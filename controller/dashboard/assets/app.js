@@ -1,0 +1,98 @@
+// Keeps the dashboard live: polls the same-origin fragment endpoint with the session cookie and swaps
+// only the sections whose HTML changed. The server escapes every value, so swapping HTML is safe.
+(function () {
+  'use strict';
+  var BASE_MS = 2500;
+  var MAX_MS = 30000;
+  var main = document.getElementById('live');
+  var status = document.getElementById('live-status');
+  var panels = document.getElementById('panels');
+  if (!main || !status || !panels) return;
+
+  var last = {};
+  var failures = 0;
+  var timer = null;
+  var inFlight = false;
+  var stopped = false;
+  var lastOk = Date.now();
+
+  document.querySelectorAll('section[data-section]').forEach(function (el) {
+    last[el.id] = null;
+  });
+
+  function setStatus(kind, text) {
+    status.className = 'live ' + kind;
+    status.textContent = text;
+  }
+
+  function apply(sections) {
+    var seen = {};
+    sections.forEach(function (s) {
+      seen[s.id] = true;
+      var el = document.getElementById(s.id);
+      if (!el) {
+        el = document.createElement('section');
+        el.id = s.id;
+        el.className = 'card' + (s.slot === 'panel' ? ' panel' : '');
+        el.setAttribute('data-section', s.slot);
+        (s.slot === 'panel' ? panels : main).appendChild(el);
+      }
+      if (last[s.id] !== s.html) {
+        el.innerHTML = s.html;
+        last[s.id] = s.html;
+      }
+    });
+    // A plugin that stopped or failed takes its panel with it.
+    panels.querySelectorAll('section[data-section="panel"]').forEach(function (el) {
+      if (!seen[el.id]) {
+        el.remove();
+        delete last[el.id];
+      }
+    });
+  }
+
+  function schedule(ms) {
+    clearTimeout(timer);
+    if (!stopped) timer = setTimeout(tick, ms);
+  }
+
+  function tick() {
+    if (document.hidden || inFlight) return;
+    inFlight = true;
+    fetch('/dashboard/fragment', { credentials: 'same-origin', cache: 'no-store', headers: { accept: 'application/json' } })
+      .then(function (res) {
+        if (res.status === 401) {
+          stopped = true;
+          setStatus('bad', 'signed out');
+          var note = document.createElement('p');
+          note.className = 'alert';
+          note.setAttribute('role', 'alert');
+          note.innerHTML = 'Your session ended (signed out or the controller restarted). <a href="/">Sign in again</a>.';
+          main.insertBefore(note, main.firstChild);
+          return;
+        }
+        if (!res.ok) throw new Error('HTTP ' + res.status);
+        return res.json().then(function (data) {
+          apply(data.sections || []);
+          failures = 0;
+          lastOk = Date.now();
+          setStatus('ok', 'live · ' + new Date(data.now || Date.now()).toLocaleTimeString());
+        });
+      })
+      .catch(function (err) {
+        failures += 1;
+        var age = Math.round((Date.now() - lastOk) / 1000);
+        setStatus('warn', 'reconnecting… (last update ' + age + ' s ago; ' + (err && err.message ? err.message : 'network error') + ')');
+      })
+      .then(function () {
+        inFlight = false;
+        // Back off while the controller is unreachable, so a dead controller is not hammered by open tabs.
+        schedule(failures ? Math.min(MAX_MS, BASE_MS * Math.pow(2, failures - 1)) : BASE_MS);
+      });
+  }
+
+  document.addEventListener('visibilitychange', function () {
+    if (!document.hidden && !stopped) schedule(0);
+  });
+  schedule(BASE_MS);
+})();

@@ -1,0 +1,61 @@
+/**
+ * Cross-site protection for the dashboard's forms. The session cookie is SameSite=Strict already;
+ * checking Origin as well covers browsers that treat same-site subdomains as "same site" and
+ * stops login CSRF (signing a victim into a session the attacker chose), which SameSite cannot.
+ */
+export function crossSiteReason(headers: Record<string, string>, publicUrl?: string): string | undefined {
+  const site = headers['sec-fetch-site'];
+  if (site && site !== 'same-origin' && site !== 'none') return `cross-site form submission refused (Sec-Fetch-Site: ${site})`;
+  const origin = headers['origin'];
+  // Browsers always send Origin on POST; a client without one (curl, a script) cannot carry a victim's cookie.
+  if (origin === undefined) return undefined;
+  let host: string;
+  try {
+    host = new URL(origin).host;
+  } catch {
+    return 'request refused: its Origin header is not a URL';
+  }
+  if (host && host === headers['host']) return undefined;
+  if (publicUrl) {
+    try {
+      if (new URL(publicUrl).origin === origin) return undefined;
+    } catch {
+      // A malformed publicUrl is rejected by the config schema; nothing to match against here.
+    }
+  }
+  return 'cross-origin form submission refused';
+}
+
+/** Failed sign-ins per client address; the token is unguessable, this only keeps scanners from hammering. */
+export class LoginLimiter {
+  private readonly failures = new Map<string, { count: number; resetAt: number }>();
+
+  constructor(
+    private readonly max = 10,
+    private readonly windowMs = 5 * 60_000,
+  ) {}
+
+  blocked(ip: string, now = Date.now()): boolean {
+    const f = this.failures.get(ip);
+    if (!f) return false;
+    if (f.resetAt <= now) {
+      this.failures.delete(ip);
+      return false;
+    }
+    return f.count >= this.max;
+  }
+
+  fail(ip: string, now = Date.now()): void {
+    if (this.failures.size > 10_000) {
+      for (const [k, v] of this.failures) if (v.resetAt <= now) this.failures.delete(k);
+      if (this.failures.size > 10_000) this.failures.clear();
+    }
+    const f = this.failures.get(ip);
+    if (f && f.resetAt > now) f.count += 1;
+    else this.failures.set(ip, { count: 1, resetAt: now + this.windowMs });
+  }
+
+  succeed(ip: string): void {
+    this.failures.delete(ip);
+  }
+}
