@@ -113,7 +113,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     },
     { method: 'GET', path: '/metrics', auth: 'none', error: restError, handler: () => ({ text: metrics.render(), contentType: 'text/plain; version=0.0.4; charset=utf-8' }) },
   ]);
-  http.mount(dashboardRoutes({ identity, sessions, registry, plugins, events, outbox, version: VERSION }));
+  http.mount(dashboardRoutes({ identity, sessions, registry, plugins, events, outbox, subs, publicUrl: config.publicUrl, version: VERSION }));
 
   plugins.setFileConfigs(config.plugins);
   await plugins.startAll(config.plugins);
