@@ -170,6 +170,8 @@ export class Registry {
       const down: NodeRecord[] = [];
       for (const rec of Object.values(this.store.data.nodes)) {
         const l = this.liveOf(rec.id);
+        // A node enrolled but never heard from stays "unknown": it has missed no beat, so it is not "down".
+        if (rec.state === 'unknown' && l.lastHeartbeat === null) continue;
         if (rec.state !== 'down' && now - (l.lastHeartbeat ?? this.startedAt) > window) {
           l.goodBeats = 0;
           down.push(rec);
