@@ -1,0 +1,84 @@
+/** Watchdog: a dead agent goes down, comes back up after restart, and one late heartbeat does not flap. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestController, TestAgent, until, sleep } from './helpers/cluster.ts';
+
+interface Ev {
+  ts: string;
+  event: string;
+  data: { node: { id: string; state: string }; previous: string };
+}
+
+async function eventsFor(c: TestController, nodeId: string): Promise<Ev[]> {
+  const r = await c.api('GET', '/api/v1/events?limit=1000');
+  assert.equal(r.status, 200);
+  return (r.body.events as Ev[]).filter((e) => /^node\.(up|down)$/.test(e.event) && e.data?.node?.id === nodeId).reverse();
+}
+
+test('SIGKILL an agent: node.down within the window; restart it: node.up again', async (t) => {
+  // The harness default: heartbeat every 200 ms, down after 3 missed, up after 2 good.
+  const c = await TestController.start();
+  const a = await TestAgent.start(c, { name: 'wd-kill' });
+  try {
+    await until('node up', async () => (await c.node(a.nodeId))?.state === 'up');
+    const upEvents = await eventsFor(c, a.nodeId);
+    assert.deepEqual(upEvents.map((e) => e.event), ['node.up']);
+
+    const killedAt = Date.now();
+    await a.kill('SIGKILL');
+    const down = await until('node.down event', async () => (await eventsFor(c, a.nodeId)).find((e) => e.event === 'node.down'), 15_000);
+    const detectMs = Date.parse(down.ts) - killedAt;
+    assert.equal(down.data.previous, 'up');
+    assert.equal(down.data.node.state, 'down');
+    // Not before the window could have passed (3 × 200 ms minus one beat already in flight).
+    assert.ok(detectMs >= 200, `went down ${detectMs} ms after the kill, before the window`);
+    const node = await c.node(a.nodeId);
+    assert.equal(node.state, 'down');
+    assert.equal(node.connected, false);
+    const status = await c.api('GET', '/api/v1/status');
+    assert.equal(status.body.nodes.down, 1);
+
+    await a.restart();
+    const back = await until('node.up after restart', async () => {
+      const evs = await eventsFor(c, a.nodeId);
+      return evs.at(-1)?.event === 'node.up' && evs.length === 3 ? evs : undefined;
+    });
+    assert.deepEqual(back.map((e) => e.event), ['node.up', 'node.down', 'node.up']);
+    assert.equal(back[2].data.previous, 'down');
+    assert.equal((await c.node(a.nodeId)).state, 'up');
+    // And it stays up: no flapping after the recovery.
+    await sleep(1500);
+    assert.deepEqual((await eventsFor(c, a.nodeId)).map((e) => e.event), ['node.up', 'node.down', 'node.up']);
+    t.diagnostic(`node.down detected ${detectMs} ms after SIGKILL (window ${3 * 200} ms)`);
+  } finally {
+    await a.stop();
+    await c.stop();
+  }
+});
+
+test('one late heartbeat (agent paused for about one interval) does not flap the node', async () => {
+  // A wider interval than the harness default so a loaded CI machine cannot turn the pause into a real outage.
+  const c = await TestController.start({ config: { heartbeat: { intervalMs: 500, downAfter: 3, upAfter: 2 } } });
+  const a = await TestAgent.start(c, { name: 'wd-late' });
+  try {
+    await until('node up', async () => (await c.node(a.nodeId))?.state === 'up');
+    await sleep(1000);
+    const before = (await c.node(a.nodeId)).lastHeartbeat as number;
+    const pid = a.proc.child.pid!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await sleep(600);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await until('heartbeats resume', async () => ((await c.node(a.nodeId)).lastHeartbeat as number) > before + 600);
+    await sleep(1500);
+    const evs = await eventsFor(c, a.nodeId);
+    assert.deepEqual(evs.map((e) => e.event), ['node.up'], 'a single late heartbeat must not mark the node down');
+    assert.equal((await c.node(a.nodeId)).state, 'up');
+    assert.equal(a.proc.child.exitCode, null);
+  } finally {
+    await a.stop();
+    await c.stop();
+  }
+});
