@@ -9,7 +9,7 @@ import type { Registry } from './registry.ts';
 import type { LinkServer } from './link-server.ts';
 import type { ControllerPluginHost } from './plugin-host.ts';
 import type { Subscriptions } from './webhooks/subscriptions.ts';
-import type { Outbox } from './webhooks/outbox.ts';
+import { RetryRefused, type Outbox } from './webhooks/outbox.ts';
 import type { EventBus } from '../plugins/sdk/events.ts';
 import type { RecentEvents } from './recent-events.ts';
 
@@ -150,7 +150,7 @@ export function restRoutes(d: RestDeps): Route[] {
       if (state && !['pending', 'delivered', 'dead'].includes(state)) throw new HttpError(400, 'state must be pending, delivered or dead');
       const limit = req.query.limit ? Number(req.query.limit) : 100;
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit must be an integer from 1 to 1000');
-      return ok({ deliveries: d.outbox.list({ state, limit }) });
+      return ok({ deliveries: d.outbox.list({ state, limit, subscription: req.query.subscription || undefined }) });
     }),
     route('GET', '/api/v1/deliveries/:id', (req) => {
       const dl = d.outbox.get(req.params.id);
@@ -158,9 +158,15 @@ export function restRoutes(d: RestDeps): Route[] {
       return ok({ delivery: dl });
     }),
     route('POST', '/api/v1/deliveries/:id/retry', async (req) => {
-      const dl = await d.outbox.retry(req.params.id);
-      if (!dl) throw new HttpError(404, `delivery ${req.params.id} not found`);
-      return ok({ delivery: dl });
+      const current = d.outbox.get(req.params.id);
+      // A deleted subscription's secret and URL are gone from the operator's view: do not send for it again.
+      if (current?.subscription && current.state === 'dead' && !d.subs.has(current.subscription)) throw new HttpError(409, `delivery ${req.params.id} belongs to deleted webhook ${current.subscription}`);
+      try {
+        return ok({ delivery: await d.outbox.retry(req.params.id) });
+      } catch (err) {
+        if (err instanceof RetryRefused) throw new HttpError(err.code === 'not_found' ? 404 : 409, err.message);
+        throw err;
+      }
     }),
     route('GET', '/api/v1/events', (req) => {
       const limit = req.query.limit ? Number(req.query.limit) : 100;

@@ -3,27 +3,69 @@ import { openStore, type Store } from '../../plugins/sdk/store.ts';
 import { outpostSignature } from '../../plugins/sdk/signature.ts';
 import type { Log } from '../../plugins/sdk/log.ts';
 import type { Counter } from '../../plugins/sdk/metrics.ts';
+import { DeliveryHistory } from './history.ts';
+
+/*
+ * Durable webhook outbox.
+ *
+ * Contract: a delivery is on disk before enqueue resolves and before its first attempt; it is
+ * attempted until a 2xx answer or its max age, then marked dead. Delivery is at least once: an
+ * attempt in flight when the controller dies is sent again after restart with the same
+ * X-Outpost-Delivery id, so receivers dedupe on that id. Entries recorded as delivered are never
+ * sent again (except on an explicit manual retry of a dead one).
+ *
+ * Ordering and isolation: each key (a subscription, or a plugin's key / URL) is a FIFO lane with
+ * one attempt in flight, so events reach a subscriber in order and a slow or dead receiver only
+ * holds up its own lane. Lanes sharing a receiver origin are capped at `concurrencyPerTarget`
+ * requests in flight so one receiver with many lanes is not flooded.
+ *
+ * Network exposure (SSRF): destination URLs are chosen by admins (subscriptions) or by plugins from
+ * admin-configured data (callbacks), and reaching receivers on private networks is a normal use, so
+ * no address range is blocked. What is limited is what a receiver can do with the controller:
+ * redirects are never followed (a 3xx is a failed attempt), at most 64 KiB of a response body is
+ * read and none of it is stored or shown, and every request has a hard timeout.
+ */
+
+export type DeliveryState = 'pending' | 'delivered' | 'dead';
 
 export interface Delivery {
   id: string;
-  /** Orders deliveries: one in flight per key, FIFO. */
+  /** Lane: deliveries sharing a key go out one at a time, in `n` order. */
   key: string;
   n: number;
   url: string;
   body: string;
   contentType: string;
   event: string;
+  /** HMAC key for X-Outpost-Signature; only ever in the 0600 outbox file and memory. */
   secret?: string;
-  state: 'pending' | 'delivered' | 'dead';
+  /** Set for subscription deliveries, so deleting the subscription stops them. */
+  subscription?: string;
+  state: DeliveryState;
   attempts: number;
   createdAt: number;
+  /** Past this, a failed attempt makes the delivery dead (reset by a manual retry). */
+  expiresAt: number;
   nextAt: number;
+  lastAttemptAt?: number;
   lastStatus?: number;
   lastError?: string;
   deliveredAt?: number;
+  deadAt?: number;
 }
 
-export type PublicDelivery = Omit<Delivery, 'secret' | 'body'> & { body: string };
+/** What REST and the dashboard see: never the secret; the body only in the single-delivery view. */
+export type PublicDelivery = Omit<Delivery, 'secret' | 'body'> & { bodyBytes: number; signed: boolean; body?: string };
+
+export interface EnqueueItem {
+  url: string;
+  body: string;
+  event: string;
+  contentType?: string;
+  secret?: string;
+  key?: string;
+  subscription?: string;
+}
 
 interface OutboxData {
   n: number;
@@ -35,211 +77,439 @@ export interface OutboxConfig {
   timeoutMs: number;
   baseDelayMs: number;
   maxDelayMs: number;
+  concurrencyPerTarget?: number;
 }
 
-const RECENT_KEPT = 2000;
+export interface OutboxCounters {
+  attempts: Counter;
+  failures: Counter;
+  dead: Counter;
+}
 
-/**
- * Durable webhook outbox: a delivery is on disk before enqueue resolves; each key (subscription or
- * URL) has its own FIFO lane so a slow or dead receiver delays only itself.
- */
+/** Refusal of a manual retry; `code` maps to 404 / 409. */
+export class RetryRefused extends Error {
+  constructor(
+    readonly code: 'not_found' | 'conflict',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Largest body a delivery may carry; the outbox file is rewritten whole, so size is write cost. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+const MAX_URL_LENGTH = 2048;
+/** Delivered records listed from memory (slim: no body, no secret); older ones are in the history file. */
+const RECENT_KEPT = 2000;
+/** Dead records stay in the outbox file (retryable) this long, then move to the history file. */
+const DEAD_RETENTION_MS = 7 * 24 * 3600 * 1000;
+const PRUNE_EVERY_MS = 3600 * 1000;
+/** Response bytes read before the connection is dropped; enough to keep small answers on keep-alive. */
+const RESPONSE_READ_LIMIT = 64 * 1024;
+
+interface Lane {
+  key: string;
+  queue: Delivery[];
+  inflight?: Delivery;
+  timer?: NodeJS.Timeout;
+}
+
 export class Outbox {
-  private readonly lanes = new Map<string, { queue: Delivery[]; running: boolean; timer?: NodeJS.Timeout }>();
-  /** Delivered records leave the store file (to history) but stay listable for a while. */
-  private readonly recent: Delivery[] = [];
+  private readonly lanes = new Map<string, Lane>();
+  private readonly recent: PublicDelivery[] = [];
+  /** Requests in flight per receiver origin, and lanes waiting for a free slot there. */
+  private readonly active = new Map<string, number>();
+  private readonly waiting = new Map<string, Set<Lane>>();
+  /** In-flight deliveries whose subscription was deleted: dead if this attempt fails. */
+  private readonly cancelled = new Map<string, string>();
+  private commitP: Promise<void> | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private readonly perTarget: number;
 
   private constructor(
     private readonly store: Store<OutboxData>,
+    private readonly history: DeliveryHistory,
     private readonly cfg: OutboxConfig,
     private readonly log: Log,
-    private readonly counters: { attempts: Counter; failures: Counter; dead: Counter },
-  ) {}
+    private readonly counters: OutboxCounters,
+  ) {
+    this.perTarget = cfg.concurrencyPerTarget ?? 4;
+  }
 
-  static async open(dataDir: string, cfg: OutboxConfig, log: Log, counters: Outbox['counters']): Promise<Outbox> {
+  static async open(dataDir: string, cfg: OutboxConfig, log: Log, counters: OutboxCounters): Promise<Outbox> {
     const store = await openStore<OutboxData>(dataDir, 'outbox', { n: 0, deliveries: {} }, { mode: 0o600 });
-    const ob = new Outbox(store, cfg, log, counters);
-    for (const d of Object.values(store.data.deliveries).sort((a, b) => a.n - b.n)) {
+    const ob = new Outbox(store, await DeliveryHistory.open(dataDir), cfg, log, counters);
+    for (const d of Object.values(store.data.deliveries)) {
+      // Records written before expiresAt existed age from their creation.
+      d.expiresAt ??= d.createdAt + cfg.maxAgeMs;
       if (d.state === 'pending') ob.lane(d.key).queue.push(d);
     }
+    for (const l of ob.lanes.values()) l.queue.sort(byN);
+    for (const r of await ob.history.tail<PublicDelivery>()) if (r.state === 'delivered') ob.remember(slim(r));
     return ob;
   }
 
   start(): void {
-    for (const key of this.lanes.keys()) this.pump(key);
+    this.stopped = false;
+    for (const lane of [...this.lanes.values()]) this.pump(lane);
+    void this.prune();
+    this.pruneTimer = setInterval(() => void this.prune(), PRUNE_EVERY_MS);
+    this.pruneTimer.unref();
   }
 
   stop(): void {
     this.stopped = true;
+    clearInterval(this.pruneTimer);
     for (const l of this.lanes.values()) clearTimeout(l.timer);
   }
 
-  async enqueue(items: Array<{ url: string; body: string; contentType?: string; secret?: string; key?: string; event: string }>): Promise<string[]> {
+  /** Validates and stores deliveries; resolves with their ids once they are on disk. Throws naming the bad input. */
+  async enqueue(items: EnqueueItem[]): Promise<string[]> {
+    for (const it of items) {
+      checkDeliveryUrl(it.url);
+      if (typeof it.body !== 'string') throw new Error('webhook body must be a string');
+      const size = Buffer.byteLength(it.body);
+      if (size > MAX_BODY_BYTES) throw new Error(`webhook body is ${size} bytes; the limit is ${MAX_BODY_BYTES}`);
+    }
     const now = Date.now();
-    const created: Delivery[] = [];
-    await this.store.update((d) => {
-      for (const it of items) {
-        const rec: Delivery = {
-          id: `dl_${randomBytes(8).toString('hex')}`,
-          key: it.key ?? it.url,
-          n: ++d.n,
-          url: it.url,
-          body: it.body,
-          contentType: it.contentType ?? 'application/json',
-          event: it.event,
-          secret: it.secret,
-          state: 'pending',
-          attempts: 0,
-          createdAt: now,
-          nextAt: now,
-        };
-        d.deliveries[rec.id] = rec;
-        created.push(rec);
+    const created: Delivery[] = items.map((it) => ({
+      id: `dl_${randomBytes(8).toString('hex')}`,
+      key: it.key ?? it.url,
+      n: 0,
+      url: it.url,
+      body: it.body,
+      contentType: it.contentType ?? 'application/json',
+      event: it.event,
+      ...(it.secret ? { secret: it.secret } : {}),
+      ...(it.subscription ? { subscription: it.subscription } : {}),
+      state: 'pending',
+      attempts: 0,
+      createdAt: now,
+      expiresAt: now + this.cfg.maxAgeMs,
+      nextAt: now,
+    }));
+    await this.mutate((data) => {
+      for (const rec of created) {
+        rec.n = ++data.n;
+        data.deliveries[rec.id] = rec;
       }
     });
-    for (const rec of created) {
-      this.lane(rec.key).queue.push(rec);
-      this.pump(rec.key);
-    }
+    // Only now, durable, may they be attempted.
+    for (const rec of created) if (rec.state === 'pending') this.schedule(rec);
     return created.map((c) => c.id);
   }
 
+  /** Deliveries waiting to be delivered (pending). */
   depth(): number {
     let n = 0;
     for (const l of this.lanes.values()) n += l.queue.length;
     return n;
   }
 
-  list(filter: { state?: string; limit?: number }): PublicDelivery[] {
-    const all = [...Object.values(this.store.data.deliveries), ...this.recent];
-    return all
-      .filter((d) => !filter.state || d.state === filter.state)
-      .sort((a, b) => b.n - a.n)
-      .slice(0, filter.limit ?? 100)
-      .map(publicView);
+  list(filter: { state?: string; limit?: number; subscription?: string } = {}): PublicDelivery[] {
+    const wanted = (d: { state: string; subscription?: string }) => (!filter.state || d.state === filter.state) && (!filter.subscription || d.subscription === filter.subscription);
+    const stored = filter.state === 'delivered' ? [] : Object.values(this.store.data.deliveries).filter(wanted).map((d) => publicView(d));
+    const delivered = !filter.state || filter.state === 'delivered' ? this.recent.filter(wanted) : [];
+    return [...stored, ...delivered].sort((a, b) => b.n - a.n).slice(0, filter.limit ?? 100);
   }
 
   get(id: string): PublicDelivery | undefined {
-    const d = this.store.data.deliveries[id] ?? this.recent.find((r) => r.id === id);
-    return d && publicView(d);
+    const d = this.store.data.deliveries[id];
+    if (d) return publicView(d, true);
+    return this.recent.find((r) => r.id === id);
   }
 
-  /** Puts a dead (or delivered) delivery back in its lane for another round of attempts. */
-  async retry(id: string): Promise<PublicDelivery | undefined> {
-    let d = this.store.data.deliveries[id];
+  /**
+   * Manual retry. Dead: back in its lane for a new round up to the max age, same id. Pending: its
+   * lane is attempted at once instead of waiting out the backoff (order is kept, so that means
+   * the lane's head). Delivered: refused, it was delivered.
+   */
+  async retry(id: string): Promise<PublicDelivery> {
+    const d = this.store.data.deliveries[id];
     if (!d) {
-      const i = this.recent.findIndex((r) => r.id === id);
-      if (i < 0) return undefined;
-      d = this.recent.splice(i, 1)[0];
+      if (this.recent.some((r) => r.id === id)) throw new RetryRefused('conflict', `delivery ${id} was already delivered`);
+      throw new RetryRefused('not_found', `delivery ${id} not found`);
     }
-    if (d.state === 'pending') return publicView(d);
-    const rec = d;
-    await this.store.update((data) => {
-      rec.state = 'pending';
-      rec.attempts = 0;
-      rec.createdAt = Date.now();
-      rec.nextAt = Date.now();
-      data.deliveries[rec.id] = rec;
+    const lane = this.lane(d.key);
+    if (d.state === 'pending') {
+      const head = lane.queue[0];
+      if (head && lane.inflight !== head) {
+        head.nextAt = Date.now();
+        this.pump(lane);
+      }
+      return publicView(d);
+    }
+    const now = Date.now();
+    // State flips synchronously, so a second concurrent retry sees "pending" and does not enqueue twice.
+    await this.mutate(() => {
+      d.state = 'pending';
+      d.attempts = 0;
+      d.expiresAt = now + this.cfg.maxAgeMs;
+      d.nextAt = now;
+      delete d.deadAt;
     });
-    const lane = this.lane(rec.key);
-    lane.queue.push(rec);
-    lane.queue.sort((a, b) => a.n - b.n);
-    this.pump(rec.key);
-    return publicView(rec);
+    if ((d.state as DeliveryState) === 'pending') this.schedule(d); // unless cancelled meanwhile
+    return publicView(d);
   }
 
-  private lane(key: string) {
+  /** Stops the pending deliveries that match (e.g. of a deleted subscription): they become dead with `reason`. */
+  async cancel(match: (d: Delivery) => boolean, reason: string): Promise<number> {
+    const now = Date.now();
+    const hit = Object.values(this.store.data.deliveries).filter((d) => d.state === 'pending' && match(d));
+    if (hit.length === 0) return 0;
+    await this.mutate(() => {
+      for (const d of hit) {
+        if (this.lanes.get(d.key)?.inflight === d) {
+          // Its attempt decides: delivered if it succeeds, dead with the reason if not.
+          this.cancelled.set(d.id, reason);
+          continue;
+        }
+        d.state = 'dead';
+        d.deadAt = now;
+        d.lastError = reason;
+        const lane = this.lanes.get(d.key);
+        if (lane) removeFrom(lane.queue, d);
+      }
+    });
+    return hit.length;
+  }
+
+  private schedule(d: Delivery): void {
+    const lane = this.lane(d.key);
+    if (!lane.queue.includes(d)) {
+      const at = lane.queue.findIndex((q) => q.n > d.n);
+      if (at < 0) lane.queue.push(d);
+      else lane.queue.splice(at, 0, d);
+    }
+    this.pump(lane);
+  }
+
+  private lane(key: string): Lane {
     let l = this.lanes.get(key);
     if (!l) {
-      l = { queue: [], running: false };
+      l = { key, queue: [] };
       this.lanes.set(key, l);
     }
     return l;
   }
 
-  private pump(key: string): void {
-    const lane = this.lane(key);
-    if (lane.running || this.stopped) return;
-    const head = lane.queue[0];
-    if (!head) return;
-    const wait = head.nextAt - Date.now();
+  private pump(lane: Lane): void {
+    if (this.stopped || lane.inflight) return;
     clearTimeout(lane.timer);
-    if (wait > 0) {
-      lane.timer = setTimeout(() => this.pump(key), wait);
+    lane.timer = undefined;
+    const head = lane.queue[0];
+    if (!head) {
+      // Plugin callbacks make a lane per URL: drop idle lanes so the map does not grow forever.
+      if (this.lanes.get(lane.key) === lane) this.lanes.delete(lane.key);
       return;
     }
-    lane.running = true;
-    void this.attempt(head).finally(() => {
-      lane.running = false;
-      if (head.state !== 'pending') lane.queue.shift();
-      this.pump(key);
-    });
+    const wait = head.nextAt - Date.now();
+    if (wait > 0) {
+      lane.timer = setTimeout(() => this.pump(lane), wait);
+      return;
+    }
+    const origin = originOf(head.url);
+    if ((this.active.get(origin) ?? 0) >= this.perTarget) {
+      let set = this.waiting.get(origin);
+      if (!set) this.waiting.set(origin, (set = new Set()));
+      set.add(lane);
+      return;
+    }
+    this.active.set(origin, (this.active.get(origin) ?? 0) + 1);
+    lane.inflight = head;
+    this.attempt(head)
+      .catch((err) => this.log.error({ delivery: head.id, err: (err as Error).message }, 'webhook attempt bookkeeping failed'))
+      .finally(() => {
+        lane.inflight = undefined;
+        this.release(origin);
+        if (head.state !== 'pending') removeFrom(lane.queue, head);
+        this.pump(lane);
+      });
+  }
+
+  private release(origin: string): void {
+    const left = (this.active.get(origin) ?? 1) - 1;
+    if (left > 0) this.active.set(origin, left);
+    else this.active.delete(origin);
+    const set = this.waiting.get(origin);
+    if (!set) return;
+    this.waiting.delete(origin);
+    for (const l of set) this.pump(l);
   }
 
   private async attempt(d: Delivery): Promise<void> {
-    const t = Math.floor(Date.now() / 1000);
     const headers: Record<string, string> = {
       'content-type': d.contentType,
       'user-agent': 'outpost-webhooks',
       'x-outpost-delivery': d.id,
       'x-outpost-event': d.event,
     };
-    if (d.secret) headers['x-outpost-signature'] = outpostSignature(d.secret, d.body, t);
+    // Signed per attempt: a fresh timestamp keeps retries inside receivers' replay window.
+    if (d.secret) headers['x-outpost-signature'] = outpostSignature(d.secret, d.body, Math.floor(Date.now() / 1000));
+    this.counters.attempts.inc({ event: d.event });
     let status: number | undefined;
     let error: string | undefined;
-    this.counters.attempts.inc({ event: d.event });
     try {
       const res = await fetch(d.url, { method: 'POST', headers, body: d.body, signal: AbortSignal.timeout(this.cfg.timeoutMs), redirect: 'manual' });
       status = res.status;
-      await res.arrayBuffer().catch(() => undefined);
-      if (status < 200 || status >= 300) error = `receiver answered HTTP ${status}`;
+      await drain(res);
+      if (status >= 300 && status < 400) error = `receiver answered HTTP ${status}; redirects are not followed`;
+      else if (status < 200 || status >= 300) error = `receiver answered HTTP ${status}`;
     } catch (err) {
-      const e = err as Error & { cause?: { code?: string } };
-      error = e.name === 'TimeoutError' ? `timed out after ${this.cfg.timeoutMs} ms` : e.cause?.code ?? e.message;
+      error = describeFetchError(err, this.cfg.timeoutMs);
     }
     const now = Date.now();
-    if (!error) {
-      await this.store.update((data) => {
-        d.state = 'delivered';
-        d.attempts += 1;
-        d.lastStatus = status;
-        d.lastError = undefined;
-        d.deliveredAt = now;
-        delete data.deliveries[d.id];
-      });
-      this.remember(d);
-      await this.store.archive([publicView(d)]);
-      return;
-    }
+    const cancelReason = this.cancelled.get(d.id);
+    this.cancelled.delete(d.id);
+    if (!error) return this.delivered(d, now, status);
+
     this.counters.failures.inc({ event: d.event });
-    const dead = now - d.createdAt >= this.cfg.maxAgeMs;
+    const dead = cancelReason !== undefined || now >= d.expiresAt;
     const delay = Math.min(this.cfg.maxDelayMs, this.cfg.baseDelayMs * 2 ** Math.min(d.attempts, 30));
-    await this.store.update(() => {
+    // Equal jitter, in [delay/2, delay]: failing lanes spread out instead of retrying in lockstep.
+    const next = now + Math.round(delay / 2 + (Math.random() * delay) / 2);
+    this.commitInBackground(() => {
       d.attempts += 1;
+      d.lastAttemptAt = now;
       d.lastStatus = status;
-      d.lastError = error;
-      if (dead) d.state = 'dead';
-      // Full jitter in [delay/2, delay] keeps many failing lanes from retrying in lockstep.
-      else d.nextAt = now + Math.round(delay / 2 + (Math.random() * delay) / 2);
+      d.lastError = cancelReason ? `${error}; ${cancelReason}` : error;
+      if (dead) {
+        d.state = 'dead';
+        d.deadAt = now;
+      } else d.nextAt = Math.min(next, d.expiresAt); // the last attempt lands at the max age, not past it
     });
     if (dead) {
       this.counters.dead.inc({ event: d.event });
-      this.log.warn({ delivery: d.id, url: redactUrl(d.url), error }, 'webhook delivery dead after max age');
+      this.log.warn({ delivery: d.id, event: d.event, url: redactUrl(d.url), error: d.lastError }, 'webhook delivery dead');
     }
   }
 
-  private remember(d: Delivery): void {
-    this.recent.push(d);
+  private delivered(d: Delivery, now: number, status: number | undefined): void {
+    d.state = 'delivered';
+    d.attempts += 1;
+    d.lastAttemptAt = now;
+    d.lastStatus = status;
+    d.deliveredAt = now;
+    delete d.lastError;
+    delete this.store.data.deliveries[d.id];
+    this.remember(publicView(d));
+    // The lane moves on without waiting for the disk: a crash before this commit resends it with the
+    // same id, which the at-least-once contract allows; a committed "delivered" is never resent.
+    void this.commit()
+      .then(() => this.history.append([publicView(d, true)]))
+      .catch((err) => this.log.error({ err: (err as Error).message }, 'webhook outbox write failed'));
+  }
+
+  private remember(p: PublicDelivery): void {
+    this.recent.push(p);
     if (this.recent.length > RECENT_KEPT) this.recent.splice(0, this.recent.length - RECENT_KEPT);
+  }
+
+  /** Moves dead records past retention from the outbox file to the history file. */
+  private async prune(): Promise<void> {
+    const cutoff = Date.now() - DEAD_RETENTION_MS;
+    const old = Object.values(this.store.data.deliveries).filter((d) => d.state === 'dead' && (d.deadAt ?? d.lastAttemptAt ?? d.createdAt) < cutoff);
+    if (old.length === 0) return;
+    try {
+      await this.history.append(old.map((d) => publicView(d, true)));
+      await this.mutate((data) => {
+        for (const d of old) delete data.deliveries[d.id];
+      });
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'webhook outbox prune failed');
+    }
+  }
+
+  private mutate(fn: (data: OutboxData) => void): Promise<void> {
+    fn(this.store.data);
+    return this.commit();
+  }
+
+  private commitInBackground(fn: (data: OutboxData) => void): void {
+    this.mutate(fn).catch((err) => this.log.error({ err: (err as Error).message }, 'webhook outbox write failed'));
+  }
+
+  /**
+   * Group commit: every change made before the next turn of the event loop shares one write of the
+   * outbox file (which is serialised whole), instead of one serialisation per change.
+   */
+  private commit(): Promise<void> {
+    this.commitP ??= new Promise<void>((r) => setImmediate(r)).then(() => {
+      this.commitP = undefined;
+      return this.store.update(() => undefined);
+    });
+    return this.commitP;
   }
 }
 
-function publicView(d: Delivery): PublicDelivery {
-  const { secret: _s, ...rest } = d;
-  return { ...rest, url: redactUrl(d.url) };
+/** Throws a message naming the problem unless raw is an absolute http(s) URL a webhook can go to. */
+export function checkDeliveryUrl(raw: unknown, field = 'url'): URL {
+  if (typeof raw !== 'string' || raw === '') throw new Error(`${field} is required and must be a string`);
+  if (raw.length > MAX_URL_LENGTH) throw new Error(`${field} is ${raw.length} characters; the limit is ${MAX_URL_LENGTH}`);
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new Error(`${field} "${raw.slice(0, 100)}" is not a valid absolute URL`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`${field} must use http or https, not ${u.protocol.replace(/:$/, '')}`);
+  return u;
 }
 
-/** URLs may carry credentials (user:pass@ or ?token=); logs and the REST log show them without. */
+function publicView(d: Delivery | PublicDelivery, withBody = false): PublicDelivery {
+  const { secret, body, ...rest } = d as Delivery;
+  const out: PublicDelivery = { ...rest, url: redactUrl(d.url), bodyBytes: 'bodyBytes' in d ? d.bodyBytes : Buffer.byteLength(body ?? ''), signed: 'signed' in d ? Boolean(d.signed) : Boolean(secret) };
+  if (withBody && body !== undefined) out.body = body;
+  return out;
+}
+
+function slim(p: PublicDelivery): PublicDelivery {
+  const { body: _b, ...rest } = p;
+  return rest;
+}
+
+function removeFrom(queue: Delivery[], d: Delivery): void {
+  const i = queue.indexOf(d);
+  if (i >= 0) queue.splice(i, 1);
+}
+
+const byN = (a: Delivery, b: Delivery) => a.n - b.n;
+
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
+}
+
+async function drain(res: Response): Promise<void> {
+  if (!res.body) return;
+  const reader = res.body.getReader();
+  let n = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      n += value.byteLength;
+      if (n > RESPONSE_READ_LIMIT) {
+        await reader.cancel();
+        return;
+      }
+    }
+  } catch {
+    // The status already decided the attempt; a body cut short changes nothing.
+  }
+}
+
+function describeFetchError(err: unknown, timeoutMs: number): string {
+  const e = err as Error & { cause?: { code?: string; message?: string } };
+  if (e.name === 'TimeoutError' || e.name === 'AbortError') return `timed out after ${timeoutMs} ms`;
+  return e.cause?.message ?? e.cause?.code ?? e.message;
+}
+
+/** URLs may carry credentials (user:pass@ or ?token=); logs and the REST views show them without. */
 export function redactUrl(raw: string): string {
   try {
     const u = new URL(raw);
@@ -247,7 +517,7 @@ export function redactUrl(raw: string): string {
       u.username = '***';
       u.password = '';
     }
-    for (const k of [...u.searchParams.keys()]) if (/token|secret|key|pass|sig/i.test(k)) u.searchParams.set(k, '***');
+    for (const k of [...u.searchParams.keys()]) if (/token|secret|key|pass|sig|auth/i.test(k)) u.searchParams.set(k, '***');
     return u.toString();
   } catch {
     return '(invalid url)';

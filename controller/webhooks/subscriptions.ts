@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { openStore, type Store } from '../../plugins/sdk/store.ts';
-import type { Outbox } from './outbox.ts';
+import { checkDeliveryUrl, redactUrl, type Outbox } from './outbox.ts';
 
 export interface Subscription {
   id: string;
@@ -11,11 +11,19 @@ export interface Subscription {
   description?: string;
 }
 
+/** A subscription as listed: no secret, URL credentials masked. */
+export type PublicSubscription = Omit<Subscription, 'secret'>;
+
 interface SubsData {
   subs: Record<string, Subscription>;
 }
 
 export const CORE_EVENTS = ['node.up', 'node.down', 'node.enrolled', 'node.deleted', 'plugin.failed', 'plugin.recovered'];
+
+const SECRET_MIN = 16;
+const SECRET_MAX = 256;
+const MAX_SUBSCRIPTIONS = 1000;
+const EVENT_NAME = /^[a-z0-9][a-z0-9_-]*(\.[a-z0-9_*-]+)*$/i;
 
 /** Webhook subscriptions and the fan-out of events into the outbox (one delivery per matching subscription). */
 export class Subscriptions {
@@ -27,7 +35,13 @@ export class Subscriptions {
   ) {}
 
   static async open(dataDir: string, outbox: Outbox): Promise<Subscriptions> {
-    return new Subscriptions(await openStore<SubsData>(dataDir, 'webhooks', { subs: {} }, { mode: 0o600 }), outbox);
+    const subs = new Subscriptions(await openStore<SubsData>(dataDir, 'webhooks', { subs: {} }, { mode: 0o600 }), outbox);
+    // A crash between deleting a subscription and stopping its deliveries must not leave them running.
+    await outbox.cancel((d) => {
+      const sub = subscriptionOf(d);
+      return sub !== undefined && !subs.store.data.subs[sub];
+    }, 'its subscription was deleted');
+    return subs;
   }
 
   registerEvents(names: string[]): void {
@@ -38,41 +52,53 @@ export class Subscriptions {
     return [...this.known].sort();
   }
 
+  has(id: string): boolean {
+    return id in this.store.data.subs;
+  }
+
   /** Validates and stores a subscription; throws a message naming the bad field. */
   async add(input: { url: unknown; secret: unknown; events: unknown; description?: unknown }): Promise<Subscription> {
-    if (typeof input.url !== 'string') throw new Error('url is required and must be a string');
-    let u: URL;
-    try {
-      u = new URL(input.url);
-    } catch {
-      throw new Error(`url "${input.url.slice(0, 200)}" is not a valid URL`);
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`url must be http or https, not ${u.protocol.replace(':', '')}`);
-    const events = input.events === undefined ? ['*'] : input.events;
-    if (!Array.isArray(events) || events.length === 0 || !events.every((e) => typeof e === 'string')) throw new Error('events must be a non-empty array of event names');
-    const unknown = events.filter((e) => e !== '*' && !this.known.has(e) && !(e.endsWith('.*') && [...this.known].some((k) => k.startsWith(e.slice(0, -1)))));
-    if (unknown.length) throw new Error(`unknown event name(s): ${unknown.join(', ')}; known: ${this.knownEvents().join(', ')}`);
+    const u = checkDeliveryUrl(input.url);
+    const events = this.parseEvents(input.events);
     let secret: string;
-    if (input.secret === undefined) secret = randomBytes(24).toString('base64url');
-    else if (typeof input.secret !== 'string' || input.secret.length < 16 || input.secret.length > 256) throw new Error('secret must be a string of 16 to 256 characters');
+    if (input.secret === undefined || input.secret === null || input.secret === '') secret = randomBytes(24).toString('base64url');
+    else if (typeof input.secret !== 'string') throw new Error('secret must be a string');
+    else if (input.secret.length < SECRET_MIN || input.secret.length > SECRET_MAX) throw new Error(`secret must be ${SECRET_MIN} to ${SECRET_MAX} characters long, got ${input.secret.length}`);
     else secret = input.secret;
     if (input.description !== undefined && (typeof input.description !== 'string' || input.description.length > 200)) throw new Error('description must be a string of at most 200 characters');
-    const sub: Subscription = { id: `wh_${randomBytes(6).toString('hex')}`, url: u.toString(), secret, events: events as string[], createdAt: Date.now(), description: input.description as string | undefined };
+    if (Object.keys(this.store.data.subs).length >= MAX_SUBSCRIPTIONS) throw new Error(`at most ${MAX_SUBSCRIPTIONS} webhook subscriptions; delete some first`);
+    const sub: Subscription = { id: `wh_${randomBytes(6).toString('hex')}`, url: u.toString(), secret, events, createdAt: Date.now(), ...(input.description ? { description: input.description as string } : {}) };
     await this.store.update((d) => {
       d.subs[sub.id] = sub;
     });
     return sub;
   }
 
-  list(): Array<Omit<Subscription, 'secret'>> {
-    return Object.values(this.store.data.subs).map(({ secret: _s, ...rest }) => rest);
+  /** Accepts an array or a comma-separated string; `*` and `prefix.*` patterns are allowed. */
+  private parseEvents(raw: unknown): string[] {
+    const events = raw === undefined || raw === null || raw === '' ? ['*'] : typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
+    if (!Array.isArray(events) || events.length === 0 || events.length > 100 || !events.every((e) => typeof e === 'string')) throw new Error('events must be a non-empty list of event names (an array, or a comma-separated string)');
+    const unknown = (events as string[]).filter((e) => {
+      if (e === '*') return false;
+      if (!EVENT_NAME.test(e)) return true;
+      if (e.endsWith('.*')) return ![...this.known].some((k) => k.startsWith(e.slice(0, -1)));
+      return !this.known.has(e);
+    });
+    if (unknown.length) throw new Error(`unknown event name(s): ${unknown.map((e) => JSON.stringify(e.slice(0, 60))).join(', ')}; known: ${this.knownEvents().join(', ')}`);
+    return [...new Set(events as string[])];
   }
 
+  list(): PublicSubscription[] {
+    return Object.values(this.store.data.subs).map(({ secret: _s, ...rest }) => ({ ...rest, url: redactUrl(rest.url) }));
+  }
+
+  /** Deletes the subscription and stops its pending deliveries (they turn dead, visible in the log). */
   async remove(id: string): Promise<boolean> {
     if (!this.store.data.subs[id]) return false;
     await this.store.update((d) => {
       delete d.subs[id];
     });
+    await this.outbox.cancel((d) => subscriptionOf(d) === id, `subscription ${id} was deleted`);
     return true;
   }
 
@@ -82,6 +108,11 @@ export class Subscriptions {
     if (subs.length === 0) return;
     const id = `ev_${randomBytes(8).toString('hex')}`;
     const body = JSON.stringify({ id, event, ts: new Date().toISOString(), data: payload });
-    await this.outbox.enqueue(subs.map((s) => ({ url: s.url, body, secret: s.secret, key: s.id, event })));
+    await this.outbox.enqueue(subs.map((s) => ({ url: s.url, body, secret: s.secret, key: s.id, subscription: s.id, event })));
   }
+}
+
+/** Subscription deliveries before the `subscription` field existed are recognised by their lane key. */
+function subscriptionOf(d: { subscription?: string; key: string }): string | undefined {
+  return d.subscription ?? (d.key.startsWith('wh_') ? d.key : undefined);
 }
