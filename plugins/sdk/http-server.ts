@@ -43,7 +43,12 @@ export class HttpServer {
 
   /** Adds the fallback 404 last; call after every mount. */
   finish(notFound: (path: string) => HttpResult): void {
-    this.app.set_not_found_handler((req, res) => send(res, notFound(req.path)));
+    this.app.set_not_found_handler((req, res) => {
+      const result = notFound(req.path);
+      send(res, result);
+      // One label value for every unknown path: scanners must not mint a series per URL.
+      this.opts.observe?.('unmatched', req.method, result.status ?? 404);
+    });
   }
 
   async listen(host: string, port: number): Promise<number> {

@@ -95,13 +95,20 @@ export class MetricsRegistry implements Metrics {
     this.family(name, help, 'gauge').read = read;
   }
 
+  /** A counter whose cumulative value lives elsewhere (e.g. process CPU time) and is read when scraped. */
+  counterFn(name: string, help: string, read: () => Array<[Labels, number]> | number): void {
+    this.family(name.endsWith('_total') ? name : `${name}_total`, help, 'counter').read = read;
+  }
+
   render(): string {
     const out: string[] = [];
     for (const [name, f] of [...this.families].sort(([a], [b]) => a.localeCompare(b))) {
       let series = [...f.series.values()];
       if (f.read) {
         const r = f.read();
-        series = typeof r === 'number' ? [{ labels: {}, value: r }] : r.map(([labels, value]) => ({ labels, value }));
+        const list = typeof r === 'number' ? [{ labels: {}, value: r }] : r.map(([labels, value]) => ({ labels, value }));
+        // A reader may list the same label set twice (two records naming one node); promtool rejects duplicate series.
+        series = [...new Map(list.map((s) => [key(s.labels), s])).values()];
       }
       out.push(`# HELP ${name} ${f.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`);
       out.push(`# TYPE ${name} ${f.type}`);
