@@ -84,6 +84,14 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     return Object.entries(counts).map(([state, v]) => [{ state }, v]);
   });
   metrics.gaugeFn('outpost_node_up', 'Whether each node is up (1) or not (0).', () => registry.list().map((n) => [{ node: n.name, node_id: n.id }, n.state === 'up' ? 1 : 0]));
+  const perNode = (pick: (n: ReturnType<Registry['list']>[number]) => number | null) => () =>
+    registry.list().flatMap((n): Array<[Record<string, string>, number]> => {
+      const v = pick(n);
+      return v === null ? [] : [[{ node: n.name, node_id: n.id }, v]];
+    });
+  metrics.gaugeFn('outpost_node_connected', 'Whether each node has its link open (1) or not (0).', perNode((n) => (n.connected ? 1 : 0)));
+  metrics.gaugeFn('outpost_node_last_heartbeat_timestamp_seconds', 'Time of the last heartbeat from each node since the Unix epoch in seconds.', perNode((n) => (n.lastHeartbeat ? n.lastHeartbeat / 1000 : null)));
+  metrics.gaugeFn('outpost_node_agent_outbox_depth', 'Reports waiting in each node agent outbox, as of its last heartbeat.', perNode((n) => n.outbox));
   metrics.gaugeFn('outpost_link_connections', 'Agents connected over the link.', () => link.connectedCount());
   metrics.gaugeFn('outpost_webhook_outbox_depth', 'Webhook deliveries waiting to be delivered.', () => outbox.depth());
   metrics.gaugeFn('outpost_plugin_running', 'Whether each controller plugin is running (1) or not (0).', () => plugins.status().map((p) => [{ plugin: p.name }, p.state === 'running' ? 1 : 0]));
