@@ -53,9 +53,11 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
   const metrics = new MetricsRegistry();
   const stopProcessMetrics = processMetrics(metrics, 'outpost_agent');
   const outbox = await AgentOutbox.open(config.dataDir, config.link.outboxMax);
+  const httpRequests = metrics.counter('outpost_agent_http_requests_total', 'HTTP requests to the agent by route, method and status.');
   const http = new HttpServer({
     log,
     maxBody: config.maxBodyBytes,
+    observe: (route, method, status) => httpRequests.inc({ route, method, status: String(status) }),
     isAdmin: (headers) => {
       const m = /^Bearer (.+)$/.exec(headers['authorization'] ?? '');
       return !!m && sameSecret(m[1], state.data.apiToken!);
@@ -81,7 +83,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
   );
 
   metrics.gaugeFn('outpost_agent_outbox_depth', 'Reports waiting for the controller to acknowledge them.', () => outbox.size());
-  metrics.gaugeFn('outpost_agent_outbox_dropped', 'Reports dropped because the outbox was full.', () => outbox.dropped());
+  metrics.counterFn('outpost_agent_outbox_dropped_total', 'Reports dropped because the outbox was full.', () => outbox.dropped());
   metrics.gaugeFn('outpost_agent_link_connected', 'Whether the link to the controller is up (1) or not (0).', () => (link?.state === 'connected' ? 1 : 0));
   metrics.gaugeFn('outpost_agent_plugin_running', 'Whether each plugin is running (1) or not (0).', () => plugins.status().map((p) => [{ plugin: p.name }, p.state === 'running' ? 1 : 0]));
 
