@@ -1,0 +1,199 @@
+import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import type { HttpRequest, HttpResult, Route } from '../sdk/index.ts';
+import { CODES, IpliveError, ipliveError, ok } from './envelope.ts';
+import { field, groupId, int, parseGroup, recordId, required, target, validNodeIp, groupKey } from './parse.ts';
+import { roundStart } from './rounds.ts';
+import { LEVELS } from './quorum.ts';
+import { CONN_ERROR, TIMEOUT, UP, type Group } from './schema.ts';
+import type { Vote, OpenRound } from './state.ts';
+import type { Prober } from './controller.ts';
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export function isLoopback(ip: string): boolean {
+  return ip === '::1' || ip.startsWith('127.') || ip === '0000:0000:0000:0000:0000:0000:0000:0001';
+}
+
+const hashPasswd = (passwd: string, salt: string) => scryptSync(passwd, salt, 32).toString('hex');
+
+/** iplive's seed API: operate_monitor, update_monitor, stop_monitor, add_node, deal (+ node_tasks for external probers). */
+export function seedRoutes(p: Prober): Route[] {
+  const cfg = () => p.cfg;
+
+  /** The per-caller token (form field `token`); loopback callers are exempt as in iplive unless configured otherwise. */
+  function checkToken(req: HttpRequest): void {
+    if (cfg().trustLoopback && isLoopback(req.ip)) return;
+    const expected = cfg().tokens[req.ip] ?? cfg().tokens['*'];
+    const given = field(req.fields, 'token');
+    if (!expected || !given || !sameSecret(given, expected)) throw new IpliveError(CODES.token, `Token not right for caller ${req.ip}`);
+  }
+
+  function appOf(req: HttpRequest): string {
+    const app = required(req.fields, 'app_name');
+    if (!Object.hasOwn(cfg().apps, app)) throw new IpliveError(CODES.app, `Not found valid function for app name "${app.slice(0, 64)}"`);
+    return app;
+  }
+
+  function groupOf(req: HttpRequest): Group {
+    const app = appOf(req);
+    const gid = groupId(req.fields);
+    const g = p.monitors.data.groups[groupKey(app, gid)];
+    if (!g) throw new IpliveError(CODES.invalid, `no monitor for app_name "${app}" and group_id ${gid}`);
+    return g;
+  }
+
+  async function operateMonitor(req: HttpRequest): Promise<HttpResult> {
+    checkToken(req);
+    const app = appOf(req);
+    const key = groupKey(app, groupId(req.fields));
+    const previous = p.monitors.data.groups[key];
+    const g = parseGroup(req.fields, cfg(), app, Date.now(), previous);
+    if (g.nodeRefs.length) {
+      const nodes = p.probeNodes();
+      const unknown = g.nodeRefs.filter((r) => !nodes.some((n) => r === n.id || r === n.name || r === n.address));
+      if (unknown.length) throw new IpliveError(CODES.invalid, `node_ips: no probe node "${unknown[0]}" (register it with /add_node or enroll an agent running the prober)`);
+    }
+    await p.monitors.update((d) => {
+      d.groups[key] = g;
+      const states = d.records[key];
+      // Records that left the group take their state with them.
+      if (states) for (const id of Object.keys(states)) if (!g.records.some((r) => r.id === id)) delete states[id];
+    });
+    p.reconcile();
+    const nodes = (p.picks.get(key) ?? []).map((id) => p.nodeName(id));
+    return ok(previous ? 'update monitor successfully.' : 'insert monitor successfully.', { app_name: app, group_id: Number(g.groupId), records: g.records.length, level: g.level, interval: g.interval, nodes, degraded: nodes.length < levelNodes(g.level, nodes.length) });
+  }
+
+  async function updateMonitor(req: HttpRequest): Promise<HttpResult> {
+    checkToken(req);
+    const g = groupOf(req);
+    const rid = recordId(required(req.fields, 'record_id'));
+    const ip = target(required(req.fields, 'ip'));
+    if (!g.records.some((r) => r.id === rid)) throw new IpliveError(CODES.invalid, `group ${g.groupId} has no record_id ${rid}`);
+    await p.monitors.update((d) => {
+      const cur = d.groups[g.key];
+      cur.records = cur.records.map((r) => (r.id === rid ? { id: rid, ip } : r));
+      cur.updatedAt = Date.now();
+    });
+    p.reconcile();
+    return ok('update monitor successfully.', { group_id: Number(g.groupId), record_id: rid, ip });
+  }
+
+  async function stopMonitor(req: HttpRequest): Promise<HttpResult> {
+    checkToken(req);
+    const g = groupOf(req);
+    await p.removeGroup(g.key);
+    p.reconcile();
+    return ok('stop monitor successfully.', { group_id: Number(g.groupId) });
+  }
+
+  async function addNode(req: HttpRequest): Promise<HttpResult> {
+    checkToken(req);
+    const ip = validNodeIp(required(req.fields, 'node_ip'));
+    const passwd = required(req.fields, 'passwd');
+    if (passwd.length < 8 || passwd.length > 256) throw new IpliveError(CODES.badParam, 'Param Error: passwd must be 8 to 256 characters');
+    const salt = randomBytes(16).toString('hex');
+    const existed = !!p.monitors.data.probeNodes[ip];
+    await p.monitors.update((d) => {
+      d.probeNodes[ip] = { ip, salt, hash: hashPasswd(passwd, salt), addedAt: Date.now(), lastDeal: d.probeNodes[ip]?.lastDeal ?? null };
+    });
+    p.reconcile();
+    const node = p.probeNodes().find((n) => n.address === ip);
+    return ok(existed ? 'update node successfully.' : 'add node successfully.', { node_ip: ip, kind: node?.kind ?? 'external', node: node?.name ?? ip });
+  }
+
+  /** The registered external prober calling, or 1004. */
+  function caller(req: HttpRequest) {
+    const reg = p.monitors.data.probeNodes[req.ip];
+    if (!reg) throw new IpliveError(CODES.token, `unknown probe node ${req.ip}: register it with /add_node first`);
+    const passwd = required(req.fields, 'passwd');
+    if (!sameSecret(hashPasswd(passwd, reg.salt), reg.hash)) throw new IpliveError(CODES.token, 'passwd not right for this probe node');
+    return reg;
+  }
+
+  async function deal(req: HttpRequest): Promise<HttpResult> {
+    const reg = caller(req);
+    let ts = int(req.fields, 'timestamp', 0, Number.MAX_SAFE_INTEGER);
+    if (ts === undefined) throw new IpliveError(CODES.missing, 'Lack of Param: timestamp');
+    if (ts < 1e12) ts *= 1000;
+    const raw = req.fields.data;
+    if (raw === undefined || raw === null || raw === '') throw new IpliveError(CODES.missing, 'Lack of Param: data');
+    let items: unknown;
+    if (typeof raw === 'string') {
+      try {
+        items = JSON.parse(raw);
+      } catch (err) {
+        throw new IpliveError(CODES.badParam, `Param Error: data is not JSON: ${(err as Error).message}`);
+      }
+    } else items = raw;
+    if (!Array.isArray(items)) throw new IpliveError(CODES.badParam, 'Param Error: data must be a JSON list of {server_id, res_time, last_status}');
+    const node = `ext:${reg.ip}`;
+    const votes: Array<{ record: string; vote: Vote }> = [];
+    for (const [i, it] of items.entries()) {
+      const o = it as Record<string, unknown>;
+      if (!o || typeof o !== 'object') throw new IpliveError(CODES.badParam, `Param Error: data[${i}] is not an object`);
+      const sid = field(o, 'server_id');
+      const st = field(o, 'last_status');
+      if (sid === undefined) throw new IpliveError(CODES.missing, `Lack of Param: data[${i}].server_id`);
+      if (st === undefined || !/^\d{1,3}$/.test(st)) throw new IpliveError(CODES.badParam, `Param Error: data[${i}].last_status must be a status or HTTP code`);
+      const rt = Number(field(o, 'res_time') ?? 0);
+      if (!Number.isFinite(rt) || rt < 0) throw new IpliveError(CODES.badParam, `Param Error: data[${i}].res_time must be a number of ms`);
+      votes.push({ record: sid, vote: { s: Number(st), t: Math.round(rt), at: ts } });
+    }
+    let accepted = 0;
+    let late = 0;
+    const sink = new Map<string, OpenRound>();
+    for (const g of Object.values(p.monitors.data.groups)) {
+      if (!p.picks.get(g.key)?.includes(node)) continue;
+      const mine = votes.filter((v) => g.records.some((r) => r.id === v.record)).map((v) => ({ record: v.record, vote: { ...v.vote, s: statusFor(g, v.vote.s) } }));
+      if (!mine.length) continue;
+      const r = p.acceptVotes(g, roundStart(ts, g.interval), node, mine, sink);
+      accepted += r.accepted;
+      late += r.late;
+    }
+    await p.commitVotes(sink);
+    await p.monitors.update((d) => {
+      if (d.probeNodes[reg.ip]) d.probeNodes[reg.ip].lastDeal = Date.now();
+    });
+    return ok('deal successfully.', { accepted, late, ignored: votes.length - accepted - late });
+  }
+
+  /** Outpost addition: what an external prober should probe (iplive pushed this to its nodes). */
+  function nodeTasks(req: HttpRequest): HttpResult {
+    const reg = caller(req);
+    const groups = p.tasksFor(`ext:${reg.ip}`).map((g) => ({
+      app_name: g.app,
+      group_id: Number(g.groupId),
+      protocol: g.protocol,
+      port: g.port,
+      path: g.path,
+      domain: g.domain,
+      cookies: g.cookies,
+      http_code: g.httpCode,
+      interval: g.interval,
+      timeout: g.timeout,
+      retry_count: g.retryCount,
+      records: g.records.map((r) => ({ server_id: r.id, ip: r.ip })),
+    }));
+    return ok('get tasks successfully.', { groups });
+  }
+
+  const route = (path: string, handler: (req: HttpRequest) => Promise<HttpResult> | HttpResult): Route => ({ method: 'POST', path, auth: 'none', error: ipliveError, handler });
+  return [route('/operate_monitor', operateMonitor), route('/update_monitor', updateMonitor), route('/stop_monitor', stopMonitor), route('/add_node', addNode), route('/deal', deal), route('/node_tasks', nodeTasks)];
+}
+
+/** Level 4 asks for every node: degraded only when there is none. */
+function levelNodes(level: number, have: number): number {
+  return LEVELS[level].nodes === Infinity ? Math.max(1, have) : LEVELS[level].nodes;
+}
+
+/** An external prober's last_status is iplive's own status (1–3) or the HTTP code it saw. */
+function statusFor(g: Group, s: number): number {
+  if (s === UP || s === CONN_ERROR || s === TIMEOUT) return s;
+  const good = g.httpCode === null ? s >= 200 && s < 400 : s === g.httpCode;
+  return good ? UP : s;
+}

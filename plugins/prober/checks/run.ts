@@ -1,0 +1,36 @@
+import { UP, type CheckResult, type CheckSpec, type RecordSpec } from '../schema.ts';
+import { httpAttempt, type AttemptOutcome } from './http.ts';
+import { tcpAttempt } from './tcp.ts';
+import { icmpAttempt } from './icmp.ts';
+
+export function attempt(spec: CheckSpec, ip: string): Promise<AttemptOutcome> {
+  switch (spec.protocol) {
+    case 'http':
+    case 'https':
+      return httpAttempt(spec, ip);
+    case 'tcp':
+      return tcpAttempt(spec, ip);
+    case 'icmp':
+      return icmpAttempt(spec, ip);
+  }
+}
+
+/**
+ * Runs one record's check: up to retry_count retries, inside the round (a retry that could not
+ * finish before `deadline` is not started), the last attempt's outcome is the result.
+ */
+export async function runCheck(spec: CheckSpec, rec: RecordSpec, due: number, deadline: number): Promise<CheckResult> {
+  const started = Date.now();
+  let out: AttemptOutcome;
+  let attempts = 0;
+  for (;;) {
+    attempts++;
+    out = await attempt(spec, rec.ip);
+    if (out.status === UP || attempts > spec.retryCount) break;
+    if (Date.now() + spec.timeout * 1000 > deadline) break;
+  }
+  const r: CheckResult = { g: spec.key, r: rec.id, status: out.status, resTime: Math.round(out.timing.total), attempts, timing: out.timing, due, started };
+  if (out.error) r.error = out.error;
+  if (out.certExpires) r.certExpires = out.certExpires;
+  return r;
+}

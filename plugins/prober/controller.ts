@@ -1,0 +1,333 @@
+import { createHash } from 'node:crypto';
+import type { ControllerContext, ControllerPlugin, NodeInfo, Store } from '../sdk/index.ts';
+import type { CheckSpec, Group, ProberConfig, ResultBatch } from './schema.ts';
+import type { HistoryEntry, MonitorsData, NodeView, OpenRound, RecordState, RoundsData, Vote } from './state.ts';
+import { roundKey } from './state.ts';
+import { LEVELS, decide, pickNodes } from './quorum.ts';
+import { roundStart } from './rounds.ts';
+import { seedRoutes } from './api.ts';
+import { restRoutes } from './rest.ts';
+import { proberPanel } from './panel.ts';
+import { callbackBody } from './callback.ts';
+import { History } from './history.ts';
+import { join } from 'node:path';
+
+export interface ProbeNode {
+  id: string;
+  name: string;
+  address: string;
+  kind: 'agent' | 'external';
+  live: boolean;
+}
+
+const EXTERNAL_LIVE_MS = 3 * 60_000;
+
+/** The controller's whole prober state and its rules; api.ts, rest.ts and panel.ts read and change it through this. */
+export class Prober {
+  monitors!: Store<MonitorsData>;
+  rounds!: Store<RoundsData>;
+  history!: History;
+  /** Current pick of probe nodes per group. */
+  readonly picks = new Map<string, string[]>();
+  private readonly pushed = new Map<string, string>();
+  private readonly pushing = new Set<string>();
+  private readonly counters;
+
+  constructor(readonly ctx: ControllerContext<ProberConfig>) {
+    this.counters = {
+      rounds: ctx.metrics.counter('outpost_prober_rounds_decided_total', 'Probe rounds decided, per group outcome (ok, degraded).'),
+      late: ctx.metrics.counter('outpost_prober_late_results_total', 'Probe results that arrived after their round was decided.'),
+      callbacks: ctx.metrics.counter('outpost_prober_callbacks_total', 'Round callbacks queued for applications.'),
+      changes: ctx.metrics.counter('outpost_prober_state_changes_total', 'Records that changed state (up, down).'),
+    };
+  }
+
+  get cfg(): ProberConfig {
+    return this.ctx.config;
+  }
+
+  async open(): Promise<void> {
+    this.monitors = await this.ctx.openStore<MonitorsData>('monitors', { groups: {}, records: {}, probeNodes: {}, knownAgents: {} });
+    this.rounds = await this.ctx.openStore<RoundsData>('rounds', { open: {} });
+    this.history = await History.open(join(this.ctx.dataDir, 'prober-history.jsonl'), this.cfg.historyMinutes * 60_000);
+  }
+
+  nodeName(id: string): string {
+    if (id.startsWith('ext:')) return id.slice(4);
+    return this.ctx.nodes.get(id)?.name ?? id;
+  }
+
+  private runsProber(n: NodeInfo): boolean {
+    const p = n.plugins.find((x) => x.name === 'prober');
+    if (p) return p.state === 'running';
+    // Not connected since a controller restart: trust what we saw before.
+    return n.plugins.length === 0 && this.monitors.data.knownAgents[n.id] !== undefined;
+  }
+
+  /** Every probe node: prober-running agents (all, or those registered by /add_node) and external probers. */
+  probeNodes(now = Date.now()): ProbeNode[] {
+    const regs = this.monitors.data.probeNodes;
+    const out: ProbeNode[] = [];
+    const agentAddresses = new Set<string>();
+    for (const n of this.ctx.nodes.list()) {
+      if (!this.runsProber(n)) continue;
+      agentAddresses.add(n.address);
+      if (!this.cfg.autoEnrollAgents && !regs[n.address]) continue;
+      out.push({ id: n.id, name: n.name, address: n.address, kind: 'agent', live: n.state === 'up' });
+    }
+    for (const r of Object.values(regs)) {
+      if (agentAddresses.has(r.ip)) continue;
+      out.push({ id: `ext:${r.ip}`, name: r.ip, address: r.ip, kind: 'external', live: now - Math.max(r.addedAt, r.lastDeal ?? 0) < EXTERNAL_LIVE_MS });
+    }
+    return out;
+  }
+
+  candidates(g: Group, nodes: ProbeNode[]): ProbeNode[] {
+    if (g.nodeRefs.length === 0) return nodes;
+    return nodes.filter((n) => g.nodeRefs.some((r) => r === n.id || r === n.name || r === n.address));
+  }
+
+  /** Recomputes each group's probe nodes from the live ones and pushes changed assignments to agents. */
+  reconcile(): void {
+    const nodes = this.probeNodes();
+    const live = nodes.filter((n) => n.live);
+    const perNode = new Map<string, CheckSpec[]>();
+    for (const n of live) if (n.kind === 'agent') perNode.set(n.id, []);
+    this.picks.clear();
+    for (const g of Object.values(this.monitors.data.groups)) {
+      const pick = pickNodes(g.key, g.level, this.candidates(g, live).map((n) => n.id));
+      this.picks.set(g.key, pick);
+      for (const id of pick) perNode.get(id)?.push(checkSpec(g));
+    }
+    for (const [id, groups] of perNode) {
+      groups.sort((a, b) => (a.key < b.key ? -1 : 1));
+      const hash = createHash('sha256').update(JSON.stringify(groups)).digest('hex').slice(0, 32);
+      if (this.pushed.get(id) === hash || this.pushing.has(id)) continue;
+      this.pushing.add(id);
+      this.ctx
+        .command(id, 'assign', { hash, groups }, 30_000)
+        .then(() => this.pushed.set(id, hash))
+        .catch((err) => this.ctx.log.warn({ node: this.nodeName(id), err: (err as Error).message }, 'could not push probe assignment; retrying'))
+        .finally(() => this.pushing.delete(id));
+    }
+  }
+
+  /** Forget what a node was sent, so it gets its assignment again (it came back up or restarted). */
+  forgetPushed(nodeId: string): void {
+    this.pushed.delete(nodeId);
+  }
+
+  tasksFor(nodeId: string): Group[] {
+    return Object.values(this.monitors.data.groups).filter((g) => this.picks.get(g.key)?.includes(nodeId));
+  }
+
+  /** Opens rounds that started and decides rounds whose results are due. */
+  async tick(now = Date.now()): Promise<void> {
+    const open = this.rounds.data.open;
+    const opening: OpenRound[] = [];
+    for (const g of Object.values(this.monitors.data.groups)) {
+      const r = roundStart(now, g.interval);
+      if (!open[roundKey(g.key, r)] && !this.decided(g.key, r)) opening.push({ g: g.key, round: r, expected: this.picks.get(g.key) ?? [], votes: {} });
+    }
+    if (opening.length) {
+      await this.rounds.update((d) => {
+        for (const o of opening) d.open[roundKey(o.g, o.round)] ??= o;
+      });
+    }
+    const due = Object.values(open).filter((o) => {
+      const g = this.monitors.data.groups[o.g];
+      return !g || now >= o.round + g.interval * 1000 + this.cfg.graceMs;
+    });
+    if (due.length) await this.close(due, now);
+  }
+
+  private lastDecided = new Map<string, number>();
+  private decided(g: string, round: number): boolean {
+    let last = this.lastDecided.get(g);
+    if (last === undefined) {
+      last = lastRoundOf(this.monitors.data.records[g] ?? {});
+      this.lastDecided.set(g, last);
+    }
+    return last >= round;
+  }
+
+  /** Adds votes to a round; opens it if the controller has not yet (clock skew); refuses decided rounds. */
+  acceptVotes(g: Group, round: number, node: string, votes: Array<{ record: string; vote: Vote }>, sink: Map<string, OpenRound>): { accepted: number; late: number } {
+    const key = roundKey(g.key, round);
+    let o = sink.get(key) ?? this.rounds.data.open[key];
+    if (!o) {
+      if (this.decided(g.key, round) || Date.now() >= round + g.interval * 1000 + this.cfg.graceMs) {
+        this.counters.late.inc({}, votes.length);
+        return { accepted: 0, late: votes.length };
+      }
+      o = { g: g.key, round, expected: this.picks.get(g.key) ?? [], votes: {} };
+    }
+    sink.set(key, o);
+    const ids = new Set(g.records.map((r) => r.id));
+    let accepted = 0;
+    for (const { record, vote } of votes) {
+      if (!ids.has(record)) continue;
+      (o.votes[record] ??= {})[node] = vote;
+      accepted++;
+    }
+    return { accepted, late: 0 };
+  }
+
+  async commitVotes(sink: Map<string, OpenRound>): Promise<void> {
+    if (sink.size === 0) return;
+    await this.rounds.update((d) => {
+      for (const [k, o] of sink) d.open[k] = o;
+    });
+  }
+
+  async onResults(nodeId: string, batch: ResultBatch): Promise<void> {
+    if (this.monitors.data.knownAgents[nodeId] === undefined) {
+      await this.monitors.update((d) => {
+        d.knownAgents[nodeId] = Date.now();
+      });
+    }
+    const byGroup = new Map<string, Array<{ record: string; vote: Vote }>>();
+    for (const r of batch.results ?? []) {
+      const vote: Vote = { s: r.status, t: r.resTime, at: r.started };
+      if (r.timing) vote.timing = r.timing;
+      if (r.certExpires) vote.cert = r.certExpires;
+      if (r.error) vote.err = String(r.error).slice(0, 200);
+      let list = byGroup.get(r.g);
+      if (!list) byGroup.set(r.g, (list = []));
+      list.push({ record: r.r, vote });
+    }
+    const sink = new Map<string, OpenRound>();
+    for (const [key, votes] of byGroup) {
+      const g = this.monitors.data.groups[key];
+      if (g) this.acceptVotes(g, batch.round, nodeId, votes, sink);
+    }
+    // On disk before the report is acknowledged: a controller crash mid-round loses no result.
+    await this.commitVotes(sink);
+  }
+
+  private async close(rounds: OpenRound[], now: number): Promise<void> {
+    const deliveries: Array<{ url: string; body: string; contentType: string; secret?: string }> = [];
+    const changes: Array<Record<string, unknown>> = [];
+    const entries: HistoryEntry[] = [];
+    const updates: Array<{ g: string; states: Record<string, RecordState> }> = [];
+    for (const o of rounds) {
+      const g = this.monitors.data.groups[o.g];
+      if (!g) continue;
+      const voters = new Set(Object.values(o.votes).flatMap((v) => Object.keys(v)));
+      const expected = [...new Set([...o.expected, ...voters])];
+      const asked = LEVELS[g.level].nodes === Infinity ? expected.length : LEVELS[g.level].nodes;
+      const prev = this.monitors.data.records[g.key] ?? {};
+      const states: Record<string, RecordState> = {};
+      const result: Array<{ record_id: string; status: number; res_time: number }> = [];
+      const entry: HistoryEntry = { g: g.key, round: o.round, decidedAt: now, degraded: expected.length < asked, nodes: expected.map((n) => this.nodeName(n)), missing: [], records: [] };
+      const missing = new Set<string>();
+      for (const rec of g.records) {
+        const votesOf = o.votes[rec.id] ?? {};
+        const v = decide(g.level, expected, Object.entries(votesOf).map(([node, x]) => ({ node, status: x.s, resTime: x.t })));
+        v.missing.forEach((m) => missing.add(m));
+        const before = prev[rec.id];
+        const views: Record<string, NodeView> = { ...(before?.views ?? {}) };
+        for (const [node, x] of Object.entries(votesOf)) views[node] = { status: x.s, resTime: x.t, at: x.at, ...(x.timing ? { timing: x.timing } : {}), ...(x.cert ? { certExpires: x.cert } : {}), ...(x.err ? { error: x.err } : {}) };
+        const degraded = v.degraded || expected.length < asked;
+        if (v.state === 'unknown') {
+          states[rec.id] = { ...(before ?? { state: 'unknown', status: 0, resTime: 0, lastChange: null }), degraded: true, lastRound: o.round, views };
+          continue;
+        }
+        const changed = (before?.state ?? 'unknown') !== v.state;
+        states[rec.id] = { state: v.state, status: v.status, resTime: v.resTime, degraded, lastRound: o.round, lastChange: changed ? now : (before?.lastChange ?? null), views };
+        result.push({ record_id: rec.id, status: v.status, res_time: v.resTime });
+        entry.records.push({ record_id: rec.id, state: v.state, status: v.status, res_time: v.resTime, failures: v.failures, received: v.received });
+        if (changed) {
+          changes.push({ app_name: g.app, group_id: g.groupId, record_id: rec.id, ip: rec.ip, from: before?.state ?? 'unknown', to: v.state, status: v.status, res_time: v.resTime, round: new Date(o.round).toISOString(), degraded, failures: v.failures, received: v.received, nodes: Object.fromEntries(Object.entries(votesOf).map(([n, x]) => [this.nodeName(n), x.s])) });
+        }
+      }
+      entry.missing = [...missing].map((n) => this.nodeName(n));
+      entries.push(entry);
+      updates.push({ g: g.key, states });
+      this.lastDecided.set(g.key, o.round);
+      this.counters.rounds.inc({ outcome: entry.degraded || entry.missing.length ? 'degraded' : 'ok' });
+      const app = this.cfg.apps[g.app];
+      const url = g.callbackUrl ?? app?.callbackUrl;
+      if (url && result.length) {
+        const format = app?.callbackFormat ?? 'form';
+        deliveries.push({ url, ...callbackBody(format, g.groupId, Math.floor(o.round / 1000), result), ...(app?.callbackSecret ? { secret: app.callbackSecret } : {}) });
+      }
+    }
+    // Queue callbacks first (durable), then drop the rounds: a crash in between repeats a callback, never loses one.
+    for (const d of deliveries) {
+      await this.ctx.webhooks.deliver(d.url, d.body, { contentType: d.contentType, secret: d.secret, event: 'prober.callback' });
+      this.counters.callbacks.inc();
+    }
+    await this.monitors.update((d) => {
+      for (const u of updates) if (d.groups[u.g]) d.records[u.g] = { ...(d.records[u.g] ?? {}), ...u.states };
+    });
+    await this.rounds.update((d) => {
+      for (const o of rounds) delete d.open[roundKey(o.g, o.round)];
+    });
+    await this.history.add(entries, now);
+    for (const c of changes) {
+      this.counters.changes.inc({ to: String(c.to) });
+      await this.ctx.webhooks.emit('probe.changed', c);
+    }
+  }
+
+  /** Removes a group with its state and open rounds; pending callbacks already queued still go out. */
+  async removeGroup(key: string): Promise<void> {
+    await this.monitors.update((d) => {
+      delete d.groups[key];
+      delete d.records[key];
+    });
+    await this.rounds.update((d) => {
+      for (const k of Object.keys(d.open)) if (d.open[k].g === key) delete d.open[k];
+    });
+    this.lastDecided.delete(key);
+  }
+}
+
+function lastRoundOf(states: Record<string, RecordState>): number {
+  let m = -1;
+  for (const s of Object.values(states)) if (s.lastRound !== null && s.lastRound > m) m = s.lastRound;
+  return m;
+}
+
+export function checkSpec(g: Group): CheckSpec {
+  return { key: g.key, protocol: g.protocol, port: g.port, path: g.path, domain: g.domain, cookies: g.cookies, httpCode: g.httpCode, interval: g.interval, timeout: g.timeout, retryCount: g.retryCount, records: g.records };
+}
+
+export function proberController(ctx: ControllerContext<ProberConfig>): ControllerPlugin {
+  const p = new Prober(ctx);
+  const offs: Array<() => void> = [];
+  return {
+    async start() {
+      await p.open();
+      ctx.metrics.gaugeFn('outpost_prober_groups', 'Monitor groups.', () => Object.keys(p.monitors.data.groups).length);
+      ctx.metrics.gaugeFn('outpost_prober_records', 'Monitored records by state.', () => {
+        const counts: Record<string, number> = { up: 0, down: 0, unknown: 0 };
+        for (const g of Object.values(p.monitors.data.groups)) for (const r of g.records) counts[p.monitors.data.records[g.key]?.[r.id]?.state ?? 'unknown'] += 1;
+        return Object.entries(counts).map(([state, v]) => [{ state }, v]);
+      });
+      ctx.metrics.gaugeFn('outpost_prober_probe_nodes', 'Probe nodes by liveness.', () => {
+        const nodes = p.probeNodes();
+        return [[{ live: 'true' }, nodes.filter((n) => n.live).length], [{ live: 'false' }, nodes.filter((n) => !n.live).length]];
+      });
+      ctx.routes.mount([...seedRoutes(p), ...restRoutes(p)]);
+      offs.push(
+        ctx.nodes.on('up', (n) => {
+          p.forgetPushed(n.id);
+          p.reconcile();
+        }),
+        ctx.nodes.on('down', () => p.reconcile()),
+      );
+      p.reconcile();
+      ctx.schedule.every(2000, () => p.reconcile());
+      ctx.schedule.every(250, () => p.tick());
+    },
+    stop() {
+      for (const off of offs.splice(0)) off();
+    },
+    async onReport(meta, type, data) {
+      if (type === 'results') await p.onResults(meta.nodeId, data as ResultBatch);
+    },
+    panel: proberPanel(p),
+  };
+}
