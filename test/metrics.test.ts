@@ -117,7 +117,7 @@ test('controller and agent /metrics are valid Prometheus text with every require
       return;
     }
     for (const [what, text] of [['controller', res.text], ['agent', ares.text]]) {
-      const r = spawnSync(tool, ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      const r: ReturnType<typeof spawnSync> = spawnSync(tool, ['check', 'metrics'], { input: text, encoding: 'utf8' });
       assert.equal(r.status, 0, `promtool check metrics (${what}): ${r.stdout}${r.stderr}`);
     }
   } finally {
