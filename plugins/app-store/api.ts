@@ -1,0 +1,160 @@
+import { HttpError, restError, str, type ControllerContext, type HttpRequest, type HttpResult, type NodeInfo, type Route } from '../sdk/index.ts';
+import type { CommandResult } from './agent.ts';
+import type { Catalog } from './catalog.ts';
+import { APP_NAME, STATUS_CODE, type AppSnapshot, type AppStoreConfig } from './schema.ts';
+
+/** Websoft9's envelope: code "1" success, "0" failure; message; data. */
+export function websoft9Error(status: number, message: string): HttpResult {
+  return { status, json: { code: '0', message, data: {} } };
+}
+const ok = (message: string, data: unknown): HttpResult => ({ json: { code: '1', message, data } });
+/** A refusal the caller should act on (already exists, not installed): HTTP 200 with code "0", as Websoft9 answered. */
+const refuse = (message: string, data: unknown = {}): HttpResult => ({ json: { code: '0', message, data } });
+
+const INSTALL_TIMEOUT_MS = 30_000;
+const UNINSTALL_TIMEOUT_MS = 180_000;
+
+export function mainPort(s: AppSnapshot): number | undefined {
+  const main = s.ports.filter((p) => p.service === 'main');
+  return (main.find((p) => p.role === 'http') ?? main.find((p) => p.role === 'https') ?? main[0])?.host;
+}
+export function dbPort(s: AppSnapshot): number | undefined {
+  return s.ports.find((p) => p.role === 'db')?.host;
+}
+
+/** Websoft9's data fields (strings, as the seed shows) plus Outpost's extras. */
+export function seedData(s: AppSnapshot): Record<string, unknown> {
+  return {
+    appName: s.app,
+    containerName: s.containerName,
+    status: STATUS_CODE[s.status],
+    port: String(mainPort(s) ?? ''),
+    db_port: String(dbPort(s) ?? ''),
+    info: s.info,
+    progress: s.progress,
+    step: s.step,
+    ports: s.ports.map((p) => ({ service: p.service, role: p.role, container: p.container, host: p.host, protocol: p.protocol })),
+    node: s.node ?? '',
+    updated_at: new Date(s.updatedAt).toISOString(),
+  };
+}
+
+function appName(req: HttpRequest): string {
+  const app = str(req.fields, 'appName');
+  if (!app) throw new HttpError(400, 'missing parameter "appName"');
+  if (!APP_NAME.test(app)) throw new HttpError(400, `invalid appName "${app.slice(0, 60)}": it must match ^[a-z][a-z0-9-]{1,29}$`);
+  return app;
+}
+
+function purgeFlag(req: HttpRequest): boolean {
+  const v = req.fields.purge;
+  if (v === undefined || v === null || v === '' || v === false) return false;
+  if (v === true) return true;
+  const s = String(v).toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(s)) return true;
+  if (['false', '0', 'no', 'off'].includes(s)) return false;
+  throw new HttpError(400, 'parameter "purge" must be true or false');
+}
+
+export function appRoutes(ctx: ControllerContext<AppStoreConfig>, catalog: () => Catalog, cached: () => Map<string, Map<string, AppSnapshot>>): Route[] {
+  /** The node a request addresses (`node` by id, name or address; default the local node), checked usable. */
+  function target(req: HttpRequest): NodeInfo {
+    const ref = str(req.fields, 'node');
+    const node = ref ? ctx.nodes.resolve(ref) : ctx.nodes.defaultNode();
+    if (!node) throw new HttpError(ref ? 404 : 400, ref ? `unknown node "${ref.slice(0, 80)}"` : 'several nodes are enrolled: name one with the "node" parameter');
+    if (node.state !== 'up') throw new HttpError(503, `node ${node.name} is ${node.state}`);
+    const plugin = node.plugins.find((p) => p.name === 'app-store');
+    if (!plugin) throw new HttpError(503, `app-store is not enabled on node ${node.name}`);
+    if (plugin.state !== 'running') throw new HttpError(503, `app-store on node ${node.name} is ${plugin.state}${plugin.error ? `: ${plugin.error}` : ''}`);
+    return node;
+  }
+
+  async function command<T>(node: NodeInfo, action: string, args: unknown, timeoutMs: number): Promise<T> {
+    try {
+      return (await ctx.command(node.id, action, args, timeoutMs)) as T;
+    } catch (err) {
+      throw new HttpError(503, `node ${node.name}: ${(err as Error).message}`);
+    }
+  }
+
+  async function installApp(req: HttpRequest): Promise<HttpResult> {
+    const app = appName(req);
+    const cat = catalog();
+    const manifest = cat.apps.get(app);
+    if (!manifest) throw cat.errors.has(app) ? new HttpError(400, `${app} cannot be installed: ${cat.errors.get(app)}`) : new HttpError(404, `unknown app "${app}": it is not in the catalog`);
+    const node = target(req);
+    const r = await command<CommandResult>(node, 'install', { app, manifest }, INSTALL_TIMEOUT_MS);
+    if (r.ok) return ok(`${app}安装成功`, { ...seedData(r.app), info: `installing on ${node.name}: poll /getAppInfo for progress` });
+    if (r.reason === 'exists' || r.reason === 'installing') return refuse(`${app}已经存在 (already exists: ${r.message})`, r.app ? seedData(r.app) : {});
+    return refuse(`${app}安装失败 (install refused: ${r.message})`);
+  }
+
+  async function uninstallApp(req: HttpRequest): Promise<HttpResult> {
+    const app = appName(req);
+    const purge = purgeFlag(req);
+    const node = target(req);
+    const r = await command<CommandResult>(node, 'uninstall', { app, purge }, UNINSTALL_TIMEOUT_MS);
+    if (r.ok) return ok(`${app}卸载成功`, { ...seedData(r.app), purged: purge });
+    if (r.reason === 'remove-failed') {
+      const port = r.app ? (mainPort(r.app) ?? '') : '';
+      return refuse(`${app}卸载失败,仍然在运行,端口为${port},请ssh登录服务器后使用docker ps查看,并手动停止容器 (${r.message})`, r.app ? seedData(r.app) : {});
+    }
+    return refuse(`${app}卸载失败 (${r.message})`, r.app ? seedData(r.app) : {});
+  }
+
+  async function getAppInfo(req: HttpRequest): Promise<HttpResult> {
+    const app = appName(req);
+    const node = target(req);
+    const s = await command<AppSnapshot | null>(node, 'info', { app }, INSTALL_TIMEOUT_MS);
+    if (s) return ok(`${app}状态信息查询成功`, seedData(s));
+    if (!catalog().apps.has(app)) throw new HttpError(404, `unknown app "${app}": it is not in the catalog`);
+    return ok(`${app}状态信息查询成功`, { appName: app, containerName: `websoft9-${app}`, status: '0', port: '', db_port: '', info: `${app} is not installed on ${node.name}`, progress: 0, step: '', ports: [], node: node.name });
+  }
+
+  async function getAllAppInfo(req: HttpRequest): Promise<HttpResult> {
+    const node = target(req);
+    const list = await command<AppSnapshot[]>(node, 'list', {}, INSTALL_TIMEOUT_MS);
+    const apps = list.filter((s) => s.status !== 'removed').sort((a, b) => a.app.localeCompare(b.app)).map(seedData);
+    return ok('所有App状态信息查询成功', { node: node.name, count: apps.length, apps });
+  }
+
+  async function uninstallAllApp(req: HttpRequest): Promise<HttpResult> {
+    const purge = purgeFlag(req);
+    const node = target(req);
+    const results = await command<Array<{ app: string; ok: boolean; message: string }>>(node, 'uninstallAll', { purge }, UNINSTALL_TIMEOUT_MS * 4);
+    const data = { node: node.name, purged: purge, uninstalled: results.filter((r) => r.ok).map((r) => r.app), failed: results.filter((r) => !r.ok).map((r) => ({ appName: r.app, info: r.message })) };
+    return data.failed.length ? refuse(`${data.failed.length}个App卸载失败 (some apps could not be removed)`, data) : ok('所有App卸载成功', data);
+  }
+
+  async function secrets(req: HttpRequest): Promise<HttpResult> {
+    const node = ctx.nodes.resolve(req.params.node);
+    if (!node) throw new HttpError(404, `unknown node "${req.params.node.slice(0, 80)}"`);
+    if (!APP_NAME.test(req.params.app)) throw new HttpError(400, `invalid app name "${req.params.app.slice(0, 60)}"`);
+    const r = await command<{ app: string; secrets: Record<string, string> }>(node, 'secrets', { app: req.params.app }, INSTALL_TIMEOUT_MS);
+    return { json: { node: node.name, node_id: node.id, app: r.app, secrets: r.secrets }, headers: { 'cache-control': 'no-store' } };
+  }
+
+  function overview(): HttpResult {
+    const cat = catalog();
+    const byNode = cached();
+    return {
+      json: {
+        catalog: [...cat.apps.values()].map((m) => ({ name: m.name, title: m.title, image: m.image, sidecars: m.sidecars.map((s) => s.name) })),
+        invalid: Object.fromEntries(cat.errors),
+        nodes: ctx.nodes.list().map((n) => ({ node: n.name, node_id: n.id, state: n.state, apps: [...(byNode.get(n.id)?.values() ?? [])].map(seedData) })),
+      },
+    };
+  }
+
+  const seedAuth = ctx.config.open ? 'none' : 'admin';
+  const seed = (path: string, handler: Route['handler']): Route => ({ method: ['GET', 'POST'], path, auth: seedAuth, error: websoft9Error, handler });
+  return [
+    seed('/installApp', installApp),
+    seed('/uninstallApp', uninstallApp),
+    seed('/getAppInfo', getAppInfo),
+    seed('/getAllAppInfo', getAllAppInfo),
+    seed('/uninstallAllApp', uninstallAllApp),
+    { method: 'GET', path: '/api/v1/apps', auth: 'admin', error: restError, handler: overview },
+    { method: 'GET', path: '/api/v1/apps/:node/:app/secrets', auth: 'admin', error: restError, handler: secrets },
+  ];
+}
