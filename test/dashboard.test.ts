@@ -1,0 +1,176 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { TestController, TestAgent, until } from './helpers/cluster.ts';
+
+const WEBHOOK_SECRET = 'whsec_dashboard_test_0123456789abcdef';
+const URL_PASSWORD = 'urlpass-dashboard-77';
+const URL_TOKEN = 'querytoken-dashboard-88';
+const XSS = '"><img src=x onerror=alert(1)><script>alert(2)</script>';
+
+interface Res {
+  status: number;
+  text: string;
+  headers: Headers;
+}
+
+async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** A browser-like client: keeps every dashboard response so the test can search them all for secrets. */
+function browser(base: string) {
+  const seen: Res[] = [];
+  const go = async (method: string, path: string, opts: { cookie?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Res> => {
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    if (opts.cookie) headers.cookie = opts.cookie;
+    let body: string | undefined;
+    if (opts.form) {
+      body = new URLSearchParams(opts.form).toString();
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+    }
+    const r = await fetch(base + path, { method, headers, body, redirect: 'manual' });
+    const res = { status: r.status, text: await r.text(), headers: r.headers };
+    seen.push(res);
+    return res;
+  };
+  const signIn = async (token: string): Promise<string> => {
+    const r = await go('POST', '/login', { form: { token }, headers: { origin: base } });
+    assert.equal(r.status, 303, r.text);
+    return (r.headers.get('set-cookie') ?? '').split(';')[0];
+  };
+  return { go, signIn, seen };
+}
+
+test('dashboard: sign-in, live nodes, panels, fragments, escaping, no secrets, CSRF and sign-out', async () => {
+  const c = await TestController.start();
+  const agents: TestAgent[] = [];
+  const b = browser(c.url);
+  try {
+    const port = await closedPort();
+    const hook = await c.api('POST', '/api/v1/webhooks', { url: `http://ops:${URL_PASSWORD}@127.0.0.1:${port}/hook?token=${URL_TOKEN}`, secret: WEBHOOK_SECRET, events: ['node.up', 'node.down'], description: XSS });
+    assert.equal(hook.status, 201, hook.text);
+    agents.push(await TestAgent.start(c, { name: 'edge-a', labels: { zone: XSS } }), await TestAgent.start(c, { name: 'edge-b' }));
+    await until('both nodes up', async () => (await c.node(agents[0].nodeId))?.state === 'up' && (await c.node(agents[1].nodeId))?.state === 'up', 30_000);
+
+    // Signed out: the sign-in form, with the security headers and nothing else.
+    const anon = await b.go('GET', '/');
+    assert.equal(anon.status, 200);
+    assert.match(anon.text, /<form method="post" action="\/login">/);
+    assert.match(anon.text, /<meta name="viewport" content="width=device-width,initial-scale=1">/);
+    assert.doesNotMatch(anon.text, /edge-a/);
+    const csp = anon.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /script-src 'self'/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.doesNotMatch(csp, /unsafe-inline/);
+    assert.equal(anon.headers.get('x-frame-options'), 'DENY');
+    assert.equal(anon.headers.get('cache-control'), 'no-store');
+
+    const frag401 = await b.go('GET', '/dashboard/fragment');
+    assert.equal(frag401.status, 401);
+    assert.match(JSON.parse(frag401.text).error.message, /sign in/);
+    assert.equal((await b.go('GET', '/dashboard/fragment', { cookie: 'outpost_session=forged-session-id' })).status, 401);
+
+    // Wrong, empty, URL-borne and cross-site sign-ins are all refused without a cookie.
+    const wrong = await b.go('POST', '/login', { form: { token: 'opa_not_the_token' }, headers: { origin: c.url } });
+    assert.equal(wrong.status, 401);
+    assert.match(wrong.text, /not valid/);
+    assert.equal(wrong.headers.get('set-cookie'), null);
+    assert.equal((await b.go('POST', '/login', { form: { token: '' } })).status, 400);
+    const inUrl = await b.go('POST', `/login?token=${encodeURIComponent(c.adminToken)}`, { form: {} });
+    assert.equal(inUrl.status, 400);
+    assert.equal(inUrl.headers.get('set-cookie'), null);
+    const cross = await b.go('POST', '/login', { form: { token: c.adminToken }, headers: { origin: 'http://evil.example' } });
+    assert.equal(cross.status, 403);
+    assert.equal(cross.headers.get('set-cookie'), null);
+    const crossFetch = await b.go('POST', '/login', { form: { token: c.adminToken }, headers: { 'sec-fetch-site': 'cross-site' } });
+    assert.equal(crossFetch.status, 403);
+
+    // A good sign-in: an opaque, httpOnly, SameSite=Strict session cookie and a redirect to a clean URL.
+    const ok = await b.go('POST', '/login', { form: { token: c.adminToken }, headers: { origin: c.url } });
+    assert.equal(ok.status, 303);
+    assert.equal(ok.headers.get('location'), '/');
+    const setCookie = ok.headers.get('set-cookie') ?? '';
+    assert.match(setCookie, /^outpost_session=[A-Za-z0-9_-]{20,};/);
+    assert.match(setCookie, /HttpOnly/);
+    assert.match(setCookie, /SameSite=Strict/);
+    assert.match(setCookie, /Path=\//);
+    const cookie = setCookie.split(';')[0];
+
+    const home = await b.go('GET', '/', { cookie });
+    assert.equal(home.status, 200);
+    for (const name of ['edge-a', 'edge-b']) assert.match(home.text, new RegExp(`<tr data-node="${name}" data-state="up">`));
+    assert.match(home.text, /<section id="p-server-stats" class="card panel"/, 'the server-stats plugin panel has its own section');
+    assert.match(home.text, /action="\/logout"/);
+    assert.match(home.text, /<script src="\/dashboard\/app\.js" defer><\/script>/);
+    assert.doesNotMatch(home.text, /<script(?![^>]*\ssrc=)[^>]*>/, 'no inline script');
+    assert.match(home.text, /node\.up/, 'recent events are listed');
+    // Escaped, never live: a label value and a webhook description carrying markup.
+    assert.ok(!home.text.includes('<img src=x'), 'label markup must be escaped');
+    assert.ok(!home.text.includes('<script>alert(2)'), 'description markup must be escaped');
+    assert.ok(home.text.includes('&lt;img src=x onerror=alert(1)&gt;'));
+
+    // The admin REST accepts the session too; the bearer header is not needed from the browser.
+    assert.equal((await b.go('GET', '/api/v1/nodes', { cookie })).status, 200);
+
+    const js = await b.go('GET', '/dashboard/app.js');
+    assert.match(js.headers.get('content-type') ?? '', /javascript/);
+    assert.match(js.text, /\/dashboard\/fragment/);
+    const css = await b.go('GET', '/dashboard/app.css');
+    assert.match(css.headers.get('content-type') ?? '', /text\/css/);
+    assert.match(css.text, /@media \(max-width/);
+
+    // Live state: a node that stops beating turns down in the fragment the page polls.
+    await agents[1].kill();
+    const down = await until('edge-b down in the fragment', async () => {
+      const r = await b.go('GET', '/dashboard/fragment', { cookie });
+      return r.status === 200 && r.text.includes('data-node=\\"edge-b\\" data-state=\\"down\\"') ? r : undefined;
+    }, 30_000);
+    const sections = JSON.parse(down.text).sections as Array<{ id: string; slot: string; html: string }>;
+    assert.deepEqual(sections.filter((s) => s.slot === 'fixed').map((s) => s.id).sort(), ['s-events', 's-nodes', 's-plugins', 's-summary', 's-webhooks']);
+    assert.ok(sections.some((s) => s.id === 'p-server-stats' && s.slot === 'panel'));
+    const webhooks = sections.find((s) => s.id === 's-webhooks')!.html;
+    assert.match(webhooks, /data-count="pending">\d+</);
+    assert.match(webhooks, /data-count="dead">0</);
+    assert.ok(sections.find((s) => s.id === 's-events')!.html.includes('node.down'));
+
+    // Cross-site sign-out is refused and leaves the session alone; a same-origin one ends it.
+    assert.equal((await b.go('POST', '/logout', { cookie, headers: { origin: 'http://evil.example' } })).status, 403);
+    assert.equal((await b.go('GET', '/dashboard/fragment', { cookie })).status, 200);
+    const out = await b.go('POST', '/logout', { cookie, headers: { origin: c.url } });
+    assert.equal(out.status, 303);
+    assert.match(out.headers.get('set-cookie') ?? '', /Max-Age=0/);
+    assert.equal((await b.go('GET', '/dashboard/fragment', { cookie })).status, 401);
+    assert.equal((await b.go('GET', '/api/v1/nodes', { cookie })).status, 401);
+
+    // Nothing the dashboard ever sent carries a secret.
+    for (const r of b.seen) {
+      const all = r.text + [...r.headers].map(([k, v]) => `${k}: ${v}`).join('\n');
+      for (const secret of [c.adminToken, WEBHOOK_SECRET, URL_PASSWORD, URL_TOKEN]) assert.ok(!all.includes(secret), `a dashboard response (${r.status}) contains a secret`);
+    }
+  } finally {
+    await Promise.allSettled(agents.map((a) => a.stop()));
+    await c.stop();
+  }
+});
+
+test('dashboard: repeated wrong tokens from one address are throttled', async () => {
+  const c = await TestController.start();
+  const b = browser(c.url);
+  try {
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) statuses.push((await b.go('POST', '/login', { form: { token: `opa_wrong_${i}` } })).status);
+    assert.deepEqual(statuses.slice(0, 10), Array(10).fill(401));
+    assert.equal(statuses[10], 429);
+    // Throttled means throttled: even the right token waits.
+    const r = await b.go('POST', '/login', { form: { token: c.adminToken } });
+    assert.equal(r.status, 429);
+    assert.match(r.text, /Too many failed sign-ins/);
+  } finally {
+    await c.stop();
+  }
+});
