@@ -1,4 +1,5 @@
 import HyperExpress from 'hyper-express';
+import { createServer } from 'node:net';
 import type { Log } from './log.ts';
 import { HttpError, type HttpRequest, type HttpResult, type Method, type Route } from './http.ts';
 
@@ -52,7 +53,22 @@ export class HttpServer {
   }
 
   async listen(host: string, port: number): Promise<number> {
-    await this.app.listen(port, host);
+    // uWS sets SO_REUSEADDR only when given an explicit port: a server first bound to port 0 could not be
+    // restarted on its port for a minute after a crash (its accepted sockets linger in TIME_WAIT).
+    // So ask the kernel for a free port and bind it explicitly, retrying if another process takes it first.
+    for (let attempt = 0; port === 0 && attempt < 5; attempt++) {
+      try {
+        await this.app.listen(await freePort(host), host);
+        return this.app.port;
+      } catch {
+        // taken between the probe and the bind; probe again
+      }
+    }
+    try {
+      await this.app.listen(port, host);
+    } catch (err) {
+      throw new Error(`cannot listen on ${host}:${port}: ${err instanceof Error ? err.message : String(err)}`);
+    }
     return this.app.port;
   }
 
@@ -134,4 +150,16 @@ export function send(res: HxResponse, r: HttpResult): void {
 
 export function isLoopback(ip: string): boolean {
   return ip === '::1' || ip.startsWith('127.') || ip === '0000:0000:0000:0000:0000:0000:0000:0001';
+}
+
+/** A port the kernel considers free on host right now. */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
 }
