@@ -211,6 +211,6 @@ function num(v: string, flag: string): number {
 }
 
 main(process.argv.slice(2)).catch((err) => {
-  process.stderr.write(`outpost: ${(err as Error).message}\n`);
+  process.stderr.write(`outpost: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(err instanceof UsageError ? 2 : 1);
 });
