@@ -27,7 +27,7 @@ export function seedRoutes(p: Prober): Route[] {
   /** The per-caller token (form field `token`); loopback callers are exempt as in iplive unless configured otherwise. */
   function checkToken(req: HttpRequest): void {
     if (cfg().trustLoopback && isLoopback(req.ip)) return;
-    const expected = cfg().tokens[req.ip] ?? cfg().tokens['*'];
+    const expected = (cfg().callers.find((c) => c.ip === req.ip) ?? cfg().callers.find((c) => c.ip === '*'))?.token;
     const given = field(req.fields, 'token');
     if (!expected || !given || !sameSecret(given, expected)) throw new IpliveError(CODES.token, `Token not right for caller ${req.ip}`);
   }

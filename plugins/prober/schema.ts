@@ -15,8 +15,8 @@ export const proberConfig = z
   .object({
     /** Known applications (iplive answered 1005 for an app_name it had no handler for). */
     apps: z.record(z.string(), app).default({}),
-    /** Per caller IP: the `token` field that caller must send (1004 otherwise). Loopback callers are exempt; "*" matches any caller. */
-    tokens: z.record(z.string(), z.string().min(1)).default({}),
+    /** Per caller IP: the `token` field that caller must send (1004 otherwise). ip "*" matches any caller. A list so each token sits under a "token" key, which config views redact. */
+    callers: z.array(z.object({ ip: z.string().min(1), token: z.string().min(8) }).strict()).default([]),
     /** iplive let loopback callers skip the token; false makes them send one too. */
     trustLoopback: z.boolean().default(true),
     /** Every prober-running agent is a probe node; false: only agents registered with /add_node. */
