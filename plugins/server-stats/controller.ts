@@ -2,6 +2,7 @@ import { HttpError, restError, type ControllerContext, type ControllerPlugin, ty
 import type { Sample, ServerStatsConfig } from './schema.ts';
 import { searchServerRoutes } from './api.ts';
 import { statsPanel } from './panel.ts';
+import { SampleJournal } from './journal.ts';
 
 interface Persisted {
   history: Record<string, Sample[]>;
@@ -10,16 +11,30 @@ interface Persisted {
 export function serverStatsController(ctx: ControllerContext<ServerStatsConfig>): ControllerPlugin {
   const keep = Math.ceil((ctx.config.historyMinutes * 60) / ctx.config.interval) + 1;
   const history = new Map<string, Sample[]>();
+  const journal = new SampleJournal(ctx.dataDir, 'server-stats');
   let dirty = false;
 
   const latest = (nodeId: string): Sample | undefined => history.get(nodeId)?.at(-1);
 
+  /** Adds a sample unless it is not newer than the node's last one (a replay); true when added. */
+  function remember(nodeId: string, s: Sample): boolean {
+    const list = history.get(nodeId) ?? [];
+    if (list.length && list[list.length - 1].ts >= s.ts) return false;
+    list.push(s);
+    if (list.length > keep) list.splice(0, list.length - keep);
+    history.set(nodeId, list);
+    return true;
+  }
+
+  /** Snapshots the whole history into the store and empties the journal that covered it. */
   function persist(): Promise<void> {
     if (!dirty) return Promise.resolve();
     dirty = false;
-    return ctx.store.update((d) => {
-      (d as unknown as Persisted).history = Object.fromEntries(history);
-    });
+    return journal.compact(() =>
+      ctx.store.update((d) => {
+        (d as unknown as Persisted).history = Object.fromEntries(history);
+      }),
+    );
   }
 
   function gauge(name: string, help: string, pick: (s: Sample) => number | undefined) {
@@ -44,6 +59,8 @@ export function serverStatsController(ctx: ControllerContext<ServerStatsConfig>)
     async start() {
       const saved = (ctx.store.data as unknown as Persisted).history ?? {};
       for (const [id, list] of Object.entries(saved)) history.set(id, list.slice(-keep));
+      // Samples applied after the last snapshot, up to a crash.
+      for (const e of await journal.load()) dirty = remember(e.node, e.sample) || dirty;
       gauge('outpost_node_cpu_percent', 'CPU use of each node in percent.', (s) => s.cpu.percent);
       gauge('outpost_node_memory_used_percent', 'Memory in use on each node in percent.', (s) => s.memory.percent);
       gauge('outpost_node_memory_total_bytes', 'Memory of each node in bytes.', (s) => s.memory.total);
@@ -59,22 +76,20 @@ export function serverStatsController(ctx: ControllerContext<ServerStatsConfig>)
         ...searchServerRoutes(ctx, latest),
         { method: 'GET', path: '/api/v1/nodes/:id/stats', auth: 'admin', error: restError, handler: statsRoute },
       ]);
-      // Stats are not acknowledged to anyone, so a minute of history at risk buys far fewer writes.
+      // Each sample is journaled before its report is acknowledged; the full snapshot can be rare.
       ctx.schedule.every(60_000, persist);
     },
     async stop() {
       await persist();
     },
-    onReport(_meta, type, data) {
+    async onReport(meta, type, data) {
       if (type !== 'sample') return;
       const s = data as Sample;
-      const list = history.get(_meta.nodeId) ?? [];
       // Replays after a reconnect can repeat a sample; history stays ordered and unique by time.
-      if (list.length && list[list.length - 1].ts >= s.ts) return;
-      list.push(s);
-      if (list.length > keep) list.splice(0, list.length - keep);
-      history.set(_meta.nodeId, list);
+      if (!remember(meta.nodeId, s)) return;
       dirty = true;
+      // Durable before the host acknowledges the report: the agent forgets it on the ack.
+      await journal.append({ node: meta.nodeId, sample: s });
     },
     panel: statsPanel(ctx, (id) => history.get(id) ?? []),
   };
