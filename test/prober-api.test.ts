@@ -142,6 +142,6 @@ test('external prober: add_node, node_tasks, deal; unknown callers and bad passw
   assert.equal(d.body.code, 1000, JSON.stringify(d.body));
   assert.equal(d.body.msg, 'deal successfully.');
   assert.equal(d.body.info.accepted, 2);
-  const late = await form('/deal', { passwd: 'node-password', timestamp: now - 3600, data: JSON.stringify([{ server_id: 201, res_time: 5, last_status: 1 }]) });
+  const late = await form('/deal', { passwd: 'node-password', timestamp: now - 7200, data: JSON.stringify([{ server_id: 201, res_time: 5, last_status: 1 }]) });
   assert.equal(late.body.info.late, 1);
 });

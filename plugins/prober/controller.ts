@@ -127,7 +127,7 @@ export class Prober {
     const opening: OpenRound[] = [];
     for (const g of Object.values(this.monitors.data.groups)) {
       const r = roundStart(now, g.interval);
-      if (!open[roundKey(g.key, r)] && !this.decided(g.key, r)) opening.push({ g: g.key, round: r, expected: this.picks.get(g.key) ?? [], votes: {} });
+      if (!open[roundKey(g.key, r)] && !this.decided(g.key, r)) opening.push({ g: g.key, round: r, expected: this.picks.get(g.key) ?? [], openedAt: now, votes: {} });
     }
     if (opening.length) {
       await this.rounds.update((d) => {
@@ -136,7 +136,7 @@ export class Prober {
     }
     const due = Object.values(open).filter((o) => {
       const g = this.monitors.data.groups[o.g];
-      return !g || now >= o.round + g.interval * 1000 + this.cfg.graceMs;
+      return !g || now >= Math.max(o.round + g.interval * 1000, o.openedAt ?? 0) + this.cfg.graceMs;
     });
     if (due.length) await this.close(due, now);
   }
@@ -156,11 +156,13 @@ export class Prober {
     const key = roundKey(g.key, round);
     let o = sink.get(key) ?? this.rounds.data.open[key];
     if (!o) {
-      if (this.decided(g.key, round) || Date.now() >= round + g.interval * 1000 + this.cfg.graceMs) {
+      // Past rounds not decided yet (results replayed after a controller restart) are still decided;
+      // rounds already decided, or older than the history window, are late.
+      if (this.decided(g.key, round) || round < Date.now() - this.cfg.historyMinutes * 60_000 || round > Date.now() + 60_000) {
         this.counters.late.inc({}, votes.length);
         return { accepted: 0, late: votes.length };
       }
-      o = { g: g.key, round, expected: this.picks.get(g.key) ?? [], votes: {} };
+      o = { g: g.key, round, expected: this.picks.get(g.key) ?? [], openedAt: Date.now(), votes: {} };
     }
     sink.set(key, o);
     const ids = new Set(g.records.map((r) => r.id));
@@ -230,7 +232,9 @@ export class Prober {
         for (const [node, x] of Object.entries(votesOf)) views[node] = { status: x.s, resTime: x.t, at: x.at, ...(x.timing ? { timing: x.timing } : {}), ...(x.cert ? { certExpires: x.cert } : {}), ...(x.err ? { error: x.err } : {}) };
         const degraded = v.degraded || expected.length < asked;
         if (v.state === 'unknown') {
+          // Nobody answered: keep the last known state; the callback leaves the record out.
           states[rec.id] = { ...(before ?? { state: 'unknown', status: 0, resTime: 0, lastChange: null }), degraded: true, lastRound: o.round, views };
+          entry.records.push({ record_id: rec.id, state: 'unknown', status: 0, res_time: 0, failures: 0, received: 0 });
           continue;
         }
         const changed = (before?.state ?? 'unknown') !== v.state;
@@ -242,6 +246,7 @@ export class Prober {
         }
       }
       entry.missing = [...missing].map((n) => this.nodeName(n));
+      if (missing.size) entry.degraded = true;
       entries.push(entry);
       updates.push({ g: g.key, states });
       this.lastDecided.set(g.key, o.round);

@@ -51,6 +51,8 @@ export interface OpenRound {
   g: string;
   round: number;
   expected: string[];
+  /** When this controller opened it: a round opened late (results replayed after a restart) still waits graceMs for the other nodes. */
+  openedAt: number;
   /** record id → node id → vote */
   votes: Record<string, Record<string, Vote>>;
 }
