@@ -9,6 +9,9 @@ export function crossSiteReason(headers: Record<string, string>, publicUrl?: str
   const origin = headers['origin'];
   // Browsers always send Origin on POST; a client without one (curl, a script) cannot carry a victim's cookie.
   if (origin === undefined) return undefined;
+  // Browsers send "Origin: null" under a no-referrer policy (a proxy may impose one); Sec-Fetch-Site,
+  // which page scripts cannot forge, then tells whether the form was our own.
+  if (origin === 'null') return site === 'same-origin' ? undefined : 'request refused: Origin is "null" and the browser did not vouch for a same-origin form';
   let host: string;
   try {
     host = new URL(origin).host;

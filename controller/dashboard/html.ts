@@ -24,8 +24,8 @@ export const SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy': CSP,
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-  'cross-origin-opener-policy': 'same-origin',
+  // same-origin, not no-referrer: under no-referrer Chromium sends "Origin: null" with our own forms.
+  'referrer-policy': 'same-origin',
   'cache-control': 'no-store',
 };
 
@@ -41,8 +41,8 @@ export function page(title: string, body: string, bodyClass = ''): string {
   return (
     '<!doctype html><html lang="en"><head><meta charset="utf-8">' +
     '<meta name="viewport" content="width=device-width,initial-scale=1">' +
-    '<meta name="referrer" content="no-referrer">' +
-    `<title>${esc(title)}</title><link rel="stylesheet" href="/dashboard/app.css"></head>` +
+    '<meta name="referrer" content="same-origin">' +
+    `<title>${esc(title)}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/dashboard/app.css"></head>` +
     `<body${bodyClass ? ` class="${esc(bodyClass)}"` : ''}>${body}</body></html>`
   );
 }
