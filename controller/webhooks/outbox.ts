@@ -122,6 +122,8 @@ export class Outbox {
   private readonly waiting = new Map<string, Set<Lane>>();
   /** In-flight deliveries whose subscription was deleted: dead if this attempt fails. */
   private readonly cancelled = new Map<string, string>();
+  /** Enqueued but not yet on disk: not listed, so anything the log shows survives a crash. */
+  private readonly unconfirmed = new Set<string>();
   private commitP: Promise<void> | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -189,12 +191,17 @@ export class Outbox {
       expiresAt: now + this.cfg.maxAgeMs,
       nextAt: now,
     }));
-    await this.mutate((data) => {
-      for (const rec of created) {
-        rec.n = ++data.n;
-        data.deliveries[rec.id] = rec;
-      }
-    });
+    for (const rec of created) this.unconfirmed.add(rec.id);
+    try {
+      await this.mutate((data) => {
+        for (const rec of created) {
+          rec.n = ++data.n;
+          data.deliveries[rec.id] = rec;
+        }
+      });
+    } finally {
+      for (const rec of created) this.unconfirmed.delete(rec.id);
+    }
     // Only now, durable, may they be attempted.
     for (const rec of created) if (rec.state === 'pending') this.schedule(rec);
     return created.map((c) => c.id);
@@ -208,7 +215,7 @@ export class Outbox {
   }
 
   list(filter: { state?: string; limit?: number; subscription?: string } = {}): PublicDelivery[] {
-    const wanted = (d: { state: string; subscription?: string }) => (!filter.state || d.state === filter.state) && (!filter.subscription || d.subscription === filter.subscription);
+    const wanted = (d: { id: string; state: string; subscription?: string }) => !this.unconfirmed.has(d.id) && (!filter.state || d.state === filter.state) && (!filter.subscription || d.subscription === filter.subscription);
     const stored = filter.state === 'delivered' ? [] : Object.values(this.store.data.deliveries).filter(wanted).map((d) => publicView(d));
     const delivered = !filter.state || filter.state === 'delivered' ? this.recent.filter(wanted) : [];
     return [...stored, ...delivered].sort((a, b) => b.n - a.n).slice(0, filter.limit ?? 100);
@@ -216,7 +223,7 @@ export class Outbox {
 
   get(id: string): PublicDelivery | undefined {
     const d = this.store.data.deliveries[id];
-    if (d) return publicView(d, true);
+    if (d && !this.unconfirmed.has(id)) return publicView(d, true);
     return this.recent.find((r) => r.id === id);
   }
 
@@ -459,7 +466,7 @@ export function checkDeliveryUrl(raw: unknown, field = 'url'): URL {
 
 function publicView(d: Delivery | PublicDelivery, withBody = false): PublicDelivery {
   const { secret, body, ...rest } = d as Delivery;
-  const out: PublicDelivery = { ...rest, url: redactUrl(d.url), bodyBytes: 'bodyBytes' in d ? d.bodyBytes : Buffer.byteLength(body ?? ''), signed: 'signed' in d ? Boolean(d.signed) : Boolean(secret) };
+  const out: PublicDelivery = { ...rest, url: redactUrl(d.url), key: d.key === d.url ? redactUrl(d.key) : d.key, bodyBytes: 'bodyBytes' in d ? d.bodyBytes : Buffer.byteLength(body ?? ''), signed: 'signed' in d ? Boolean(d.signed) : Boolean(secret) };
   if (withBody && body !== undefined) out.body = body;
   return out;
 }
