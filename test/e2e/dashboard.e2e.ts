@@ -56,7 +56,7 @@ test('dashboard in Chromium: sign in, three nodes, one cut off turns down live, 
     for (const i of [0, 1, 2]) await row(page, `node${i}`, 'up');
     assert.equal(await page.locator('#s-nodes tbody tr').count(), 3);
     assert.equal(new URL(page.url()).pathname, '/');
-    assert.equal(await page.evaluate(() => document.cookie), '', 'the session cookie is httpOnly');
+    assert.equal(await page.evaluate<string>('document.cookie'), '', 'the session cookie is httpOnly');
     assertNoSecret('page source after sign-in', await page.content(), secrets);
     await page.waitForSelector('#p-server-stats svg.spark', { timeout: 30_000 });
     await page.waitForSelector('#live-status.ok', { timeout: 15_000 });
@@ -73,7 +73,7 @@ test('dashboard in Chromium: sign in, three nodes, one cut off turns down live, 
 
     await page.setViewportSize({ width: 390, height: 844 });
     await page.waitForTimeout(300);
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
     assert.ok(overflow <= 1, `phone layout scrolls sideways by ${overflow}px`);
     await page.screenshot({ path: join(SHOTS, 'outpost-dashboard-phone.png'), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 900 });
@@ -84,7 +84,7 @@ test('dashboard in Chromium: sign in, three nodes, one cut off turns down live, 
     assertNoSecret('page source', await page.content(), secrets);
     await Promise.all([page.waitForNavigation(), page.click('form[action="/logout"] button')]);
     await page.waitForSelector('input[name="token"]');
-    const fragment = await page.evaluate(async () => (await fetch('/dashboard/fragment')).status);
+    const fragment = await page.evaluate<number>("fetch('/dashboard/fragment').then((r) => r.status)");
     assert.equal(fragment, 401, 'signed out means the fragment endpoint refuses');
 
     for (const u of urls) assertNoSecret(`request URL ${u}`, decodeURIComponent(u), secrets);
