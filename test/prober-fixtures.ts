@@ -73,15 +73,24 @@ export interface Received {
 export interface Receiver {
   url: string;
   received: Received[];
+  /** While true every request is answered 503 and counted in refused, not recorded. */
+  failing: boolean;
+  refused: number;
   close(): Promise<void>;
 }
 
 export async function startReceiver(): Promise<Receiver> {
   const received: Received[] = [];
+  const state = { failing: false, refused: 0 };
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
+      if (state.failing) {
+        state.refused++;
+        res.statusCode = 503;
+        return void res.end('try later');
+      }
       received.push({ path: req.url ?? '/', headers: req.headers, body, at: Date.now() });
       res.end('ok');
     });
@@ -90,6 +99,15 @@ export async function startReceiver(): Promise<Receiver> {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     received,
+    get failing() {
+      return state.failing;
+    },
+    set failing(v: boolean) {
+      state.failing = v;
+    },
+    get refused() {
+      return state.refused;
+    },
     close: () => new Promise((r) => {
       server.closeAllConnections();
       server.close(() => r());
