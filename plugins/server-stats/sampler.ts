@@ -1,6 +1,7 @@
 import os from 'node:os';
 import si from 'systeminformation';
 import type { Sample } from './schema.ts';
+import { cpuPercentBetween, readCpuTimes, readNetBytes, type CpuTimes } from './procfs.ts';
 
 const VIRTUAL_FS = /^(tmpfs|devtmpfs|overlay|squashfs|proc|sysfs|cgroup2?|nsfs|fuse\..*|autofs|ramfs)$/i;
 
@@ -11,6 +12,20 @@ const pct = (part: number, whole: number) => (whole > 0 ? Math.min(100, Math.max
 export class Sampler {
   private disk: Sample['disk'] = null;
   private lastNet: { ts: number; rx: number; tx: number } | null = null;
+  private lastCpu: CpuTimes | null = null;
+
+  /** cpu percent since the previous sample and non-loopback byte counters; /proc directly on Linux. */
+  private async cpuAndNet(): Promise<{ cpu: number; rx: number; tx: number }> {
+    if (process.platform === 'linux') {
+      const [times, net] = await Promise.all([readCpuTimes(), readNetBytes()]);
+      const cpu = cpuPercentBetween(this.lastCpu, times);
+      this.lastCpu = times;
+      return { cpu, ...net };
+    }
+    const [load, ifaces] = await Promise.all([si.currentLoad(), si.networkStats('*')]);
+    const real = ifaces.filter((i) => i.iface !== 'lo');
+    return { cpu: load.currentLoad, rx: real.reduce((a, i) => a + (i.rx_bytes || 0), 0), tx: real.reduce((a, i) => a + (i.tx_bytes || 0), 0) };
+  }
 
   async sampleDisk(): Promise<void> {
     const list = await si.fsSize();
@@ -25,11 +40,8 @@ export class Sampler {
   }
 
   async sample(): Promise<Sample> {
-    const [load, mem, ifaces] = await Promise.all([si.currentLoad(), si.mem(), si.networkStats('*')]);
+    const [{ cpu, rx, tx }, mem] = await Promise.all([this.cpuAndNet(), si.mem()]);
     const now = Date.now();
-    const real = ifaces.filter((i) => i.iface !== 'lo');
-    const rx = real.reduce((a, i) => a + (i.rx_bytes || 0), 0);
-    const tx = real.reduce((a, i) => a + (i.tx_bytes || 0), 0);
     let rxPerSec = 0;
     let txPerSec = 0;
     if (this.lastNet && now > this.lastNet.ts) {
@@ -41,7 +53,7 @@ export class Sampler {
     const [l1, l5, l15] = os.loadavg();
     return {
       ts: now,
-      cpu: { percent: Math.min(100, Math.max(0, round(load.currentLoad))), cores: os.cpus().length },
+      cpu: { percent: Math.min(100, Math.max(0, round(cpu))), cores: os.cpus().length },
       // "available" is what free(1) and the kernel count as usable; total - available is what is really taken.
       memory: { total: mem.total, used: mem.total - mem.available, available: mem.available, percent: pct(mem.total - mem.available, mem.total), swapTotal: mem.swaptotal, swapUsed: mem.swapused },
       disk: this.disk,
