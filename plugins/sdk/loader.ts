@@ -12,10 +12,11 @@ export async function loadPluginDefinition(name: string): Promise<PluginDefiniti
   if (!PLUGIN_NAME.test(name) || name === 'sdk') throw new Error(`invalid plugin name "${name}"`);
   let mod: { default?: PluginDefinition };
   try {
-    mod = await import(new URL(`../${name}/index.ts`, import.meta.url).href);
+    // Same extension as this file, so a tree precompiled to .js (no tsx loader thread) loads its plugins too.
+    mod = await import(new URL(`../${name}/index.${import.meta.url.endsWith('.js') ? 'js' : 'ts'}`, import.meta.url).href);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ERR_MODULE_NOT_FOUND' && String(e.message).includes(`${name}/index.ts`)) throw new Error(`unknown plugin "${name}"`);
+    if (e.code === 'ERR_MODULE_NOT_FOUND' && String(e.message).includes(`${name}/index.`)) throw new Error(`unknown plugin "${name}"`);
     throw new Error(`plugin "${name}" failed to load: ${e.message}`);
   }
   if (!mod.default || mod.default.name !== name) throw new Error(`plugin "${name}" has no matching default export`);
