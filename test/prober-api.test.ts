@@ -56,9 +56,10 @@ test('every error code from bad input, each naming the problem', async () => {
     [{ ...base, protocol: 'gopher' }, 1006, /protocol/],
     [{ ...base, node_ips: 'no-such-node' }, 1006, /node_ips/],
   ];
+  const httpStatus: Record<number, number> = { 1002: 400, 1003: 400, 1004: 401, 1005: 404, 1006: 400 };
   for (const [fields, code, re] of cases) {
     const r = await form('/operate_monitor', fields);
-    assert.equal(r.status, 200);
+    assert.equal(r.status, httpStatus[code], `HTTP status for ${code}`);
     assert.equal(r.body.code, code, `${JSON.stringify(fields)} → ${JSON.stringify(r.body)}`);
     assert.match(r.body.msg, re);
     assert.deepEqual(r.body.info, {});

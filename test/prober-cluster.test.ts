@@ -38,6 +38,7 @@ before(async () => {
     async () => (await c.api('GET', '/api/v1/prober/groups')).body?.probe_nodes?.filter((n: any) => n.live).length === 3,
     30_000,
   );
+  await createGroups();
 });
 
 after(async () => {
@@ -47,7 +48,6 @@ after(async () => {
   await receiver?.close();
 });
 
-const T = () => `http://127.0.0.1`;
 const monitor = (fields: Record<string, string | number>) => postForm(`${c.url}/operate_monitor`, { app_name: 'shop', interval: INTERVAL, timeout: 1, ...fields });
 
 async function groupsNow(): Promise<any[]> {
@@ -79,9 +79,13 @@ async function fullRound(gid: number, n: number): Promise<any> {
   );
 }
 
-test('loopback targets: up, HTTP codes, timeout, refused, Host header, cookies, tcp, icmp, retries', async () => {
-  const port = new URL(`${T()}:${target.port}`).port;
-  const cases: Array<[number, Record<string, string | number>, string]> = [
+let cases: Array<[number, Record<string, string | number>, string]> = [];
+let levelCases: Array<[number, number, number, string, number]> = [];
+
+/** Every scenario's groups are created at once, so their rounds run side by side. */
+async function createGroups(): Promise<void> {
+  const port = target.port;
+  cases = [
     [1, { path: '/ok', port }, '1'],
     [2, { path: '/err', port }, '500'],
     [3, { path: '/slow', port }, '3'],
@@ -99,6 +103,32 @@ test('loopback targets: up, HTTP codes, timeout, refused, Host header, cookies, 
     const r = await monitor({ group_id: gid, record_ids: `${gid}01`, ips: '127.0.0.1', level: 4, ...fields });
     assert.equal(r.body.code, 1000, JSON.stringify(r.body));
   }
+  // Pinned to one node so the target's alternation is not shared between nodes.
+  assert.equal((await monitor({ group_id: 30, record_ids: '3001', ips: '127.0.0.1', path: '/flaky/a', port, retry_count: 1, node_ips: 'p1' })).body.code, 1000);
+  assert.equal((await monitor({ group_id: 31, record_ids: '3101', ips: '127.0.0.1', path: '/flaky/b', port, retry_count: 0, node_ips: 'p1' })).body.code, 1000);
+  // /failfirst/<id>/<k>/<interval>: the first k requests of each round fail, so k of the nodes see 500.
+  levelCases = [
+    [40, 0, 2, 'down', 3],
+    [41, 0, 1, 'up', 3],
+    [42, 1, 1, 'down', 2],
+    [43, 1, 0, 'up', 2],
+    [44, 2, 3, 'down', 3],
+    [45, 2, 2, 'up', 3],
+    [46, 4, 2, 'up', 3],
+    [47, 4, 3, 'down', 3],
+  ];
+  for (const [gid, level, k] of levelCases) {
+    const r = await monitor({ group_id: gid, record_ids: `${gid}01`, ips: '127.0.0.1', level, port, path: `/failfirst/${gid}/${k}/${INTERVAL}` });
+    assert.equal(r.body.code, 1000, JSON.stringify(r.body));
+    assert.equal(r.body.info.nodes.length, level === 1 ? 2 : 3);
+  }
+  const sub = await c.api('POST', '/api/v1/webhooks', { url: `${receiver.url}/events`, events: ['probe.changed'], secret: 'events-secret-123456' });
+  assert.equal(sub.status, 201, sub.text);
+  assert.equal((await postForm(`${c.url}/operate_monitor`, { app_name: 'jsonapp', group_id: 77, record_ids: '7701:7702', ips: '127.0.0.1:127.0.0.1', interval: INTERVAL, timeout: 1, port: target.port, path: '/ok' })).body.code, 1000);
+  assert.equal((await monitor({ group_id: 78, record_ids: '7801', ips: '127.0.0.1', port: target.port, path: '/err' })).body.code, 1000);
+}
+
+test('loopback targets: up, HTTP codes, timeout, refused, Host header, cookies, tcp, icmp, http_code', async () => {
   for (const [gid, , want] of cases) {
     const g = await decidedGroup('shop', gid);
     const rec = g.records[0];
@@ -115,10 +145,6 @@ test('loopback targets: up, HTTP codes, timeout, refused, Host header, cookies, 
 });
 
 test('retry_count turns a flaky target up; without retries it alternates', async () => {
-  const port = target.port;
-  // Pinned to one node so the target's alternation is not shared between nodes.
-  assert.equal((await monitor({ group_id: 30, record_ids: '3001', ips: '127.0.0.1', path: '/flaky/a', port, retry_count: 1, node_ips: 'p1' })).body.code, 1000);
-  assert.equal((await monitor({ group_id: 31, record_ids: '3101', ips: '127.0.0.1', path: '/flaky/b', port, retry_count: 0, node_ips: 'p1' })).body.code, 1000);
   const flaky = await until('two rounds of the flaky groups', async () => {
     const a = (await c.api('GET', '/api/v1/prober/results?group=shop:30')).body.results;
     const b = (await c.api('GET', '/api/v1/prober/results?group=shop:31')).body.results;
@@ -131,24 +157,7 @@ test('retry_count turns a flaky target up; without retries it alternates', async
 });
 
 test('every level through real agents: the quorum decides from three nodes', async () => {
-  const port = target.port;
-  // /failfirst/<id>/<k>/<interval>: the first k requests of each round fail, so k of the nodes see 500.
-  const cases: Array<[number, number, number, string, number]> = [
-    [40, 0, 2, 'down', 3],
-    [41, 0, 1, 'up', 3],
-    [42, 1, 1, 'down', 2],
-    [43, 1, 0, 'up', 2],
-    [44, 2, 3, 'down', 3],
-    [45, 2, 2, 'up', 3],
-    [46, 4, 2, 'up', 3],
-    [47, 4, 3, 'down', 3],
-  ];
-  for (const [gid, level, k] of cases) {
-    const r = await monitor({ group_id: gid, record_ids: `${gid}01`, ips: '127.0.0.1', level, port, path: `/failfirst/${gid}/${k}/${INTERVAL}` });
-    assert.equal(r.body.code, 1000, JSON.stringify(r.body));
-    assert.equal(r.body.info.nodes.length, level === 1 ? 2 : 3);
-  }
-  for (const [gid, level, , want, n] of cases) {
+  for (const [gid, level, , want, n] of levelCases) {
     const e = await fullRound(gid, n);
     assert.equal(e.records[0].state, want, `group ${gid} level ${level}: ${JSON.stringify(e)}`);
     assert.equal(e.degraded, level === 2, `level ${level} with three nodes is degraded only when it asks for seven`);
@@ -156,10 +165,6 @@ test('every level through real agents: the quorum decides from three nodes', asy
 });
 
 test('callbacks: the seed shape, form and JSON, signed; probe.changed webhook', async () => {
-  const sub = await c.api('POST', '/api/v1/webhooks', { url: `${receiver.url}/events`, events: ['probe.changed'], secret: 'events-secret-123456' });
-  assert.equal(sub.status, 201, sub.text);
-  assert.equal((await postForm(`${c.url}/operate_monitor`, { app_name: 'jsonapp', group_id: 77, record_ids: '7701:7702', ips: '127.0.0.1:127.0.0.1', interval: INTERVAL, timeout: 1, port: target.port, path: '/ok' })).body.code, 1000);
-  await monitor({ group_id: 78, record_ids: '7801', ips: '127.0.0.1', port: target.port, path: '/err' });
 
   const form = await until('a form callback for group 2', () => receiver.received.find((x) => x.path === '/shop' && new URLSearchParams(x.body).get('group_id') === '2'), 40_000);
   assert.equal(form.headers['content-type'], 'application/x-www-form-urlencoded');

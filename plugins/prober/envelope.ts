@@ -25,12 +25,16 @@ export function ok(msg: string, info: Record<string, unknown> = {}): HttpResult 
   return { json: { code: CODES.ok, msg, info } };
 }
 
-/** Host statuses (bad body 400, too large 413, 500) map to the nearest iplive code; HTTP status stays 200 like the original. */
+/** HTTP status per iplive code, as docs/compat.md sets for every seed API: the body code is the original's. */
+const HTTP_STATUS: Record<number, number> = { 1001: 500, 1002: 400, 1003: 400, 1004: 401, 1005: 404, 1006: 400 };
+
+/** Host statuses (bad body 400, auth 401, too large 413, 500) map to the nearest iplive code. */
 export function ipliveError(status: number, message: string): HttpResult {
   let code: number;
   if (status >= 1000) code = status;
   else if (status === 401 || status === 403) code = CODES.token;
   else if (status >= 400 && status < 500) code = CODES.badParam;
   else code = CODES.unknown;
-  return { status: 200, json: { code, msg: message, info: {} } };
+  const http = status >= 1000 ? (HTTP_STATUS[code] ?? 400) : status;
+  return { status: http, json: { code, msg: message, info: {} } };
 }
