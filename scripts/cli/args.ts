@@ -1,15 +1,5 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-
-/** A CLI mistake: printed as one line, exit code 2. */
+/** A mistake in how the CLI was called: printed as one line, exit code 2. */
 export class UsageError extends Error {}
-
-export function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O, usage: string) {
-  try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message.split('\n')[0]}\nusage: ${usage}`);
-  }
-}
 
 export function labels(v: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -19,4 +9,16 @@ export function labels(v: string | undefined): Record<string, string> {
     out[pair.slice(0, i).trim()] = pair.slice(i + 1).trim();
   }
   return out;
+}
+
+export function wholeNumber(v: string, flag: string, min = 0): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < min) throw new UsageError(`${flag} must be a whole number${min > 0 ? ` of at least ${min}` : ''}, got "${v}"`);
+  return n;
+}
+
+/** Comma-separated list, blanks dropped. */
+export function list(v: string | undefined): string[] | undefined {
+  if (v === undefined) return undefined;
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
 }
