@@ -16,6 +16,7 @@ import { RecentEvents } from './recent-events.ts';
 import { Sessions } from './sessions.ts';
 import { processMetrics } from '../plugins/sdk/process-metrics.ts';
 import { dashboardRoutes } from './dashboard/routes.ts';
+import { crossSiteReason } from './dashboard/guard.ts';
 import { VERSION } from '../plugins/sdk/version.ts';
 
 export interface ControllerHandle {
@@ -54,7 +55,8 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     maxBody: config.maxBodyBytes,
     isAdmin: (headers) => {
       const m = /^Bearer (.+)$/.exec(headers['authorization'] ?? '');
-      return m ? identity.isAdminToken(m[1]) : sessions.valid(headers);
+      // A session cookie rides along on any same-site request, so it only counts from our own origin (no CSRF on the REST API).
+      return m ? identity.isAdminToken(m[1]) : sessions.valid(headers) && !crossSiteReason(headers, config.publicUrl);
     },
     observe: (route, method, status) => httpRequests.inc({ route, method, status: String(status) }),
   });
