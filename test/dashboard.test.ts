@@ -116,6 +116,10 @@ test('dashboard: sign-in, live nodes, panels, fragments, escaping, no secrets, C
 
     // The admin REST accepts the session too; the bearer header is not needed from the browser.
     assert.equal((await b.go('GET', '/api/v1/nodes', { cookie })).status, 200);
+    // ...but not from another origin, even a same-site one the cookie would ride along with.
+    const forged = await b.go('POST', '/api/v1/webhooks', { cookie, form: { url: 'http://127.0.0.1:9/steal' }, headers: { origin: 'http://evil.example', 'sec-fetch-site': 'same-site' } });
+    assert.equal(forged.status, 401);
+    assert.equal((await c.api('GET', '/api/v1/webhooks')).body.webhooks.length, 1, 'no subscription was added cross-site');
 
     const js = await b.go('GET', '/dashboard/app.js');
     assert.match(js.headers.get('content-type') ?? '', /javascript/);
