@@ -102,6 +102,8 @@ export interface ControllerOpts {
   config?: Record<string, unknown>;
   adminToken?: string;
   env?: Record<string, string>;
+  /** Command wrapper as for run(), e.g. to start the controller under a profiler. */
+  wrapper?: string[];
 }
 
 export class TestController {
@@ -131,7 +133,7 @@ export class TestController {
 
   /** Starts (again) on the same data dir; the port may change unless the config fixes it. */
   async boot(): Promise<void> {
-    this.proc = run(['controller', '--config', this.configFile], { OUTPOST_ADMIN_TOKEN: this.adminToken, ...(this.opts.env ?? {}) });
+    this.proc = run(['controller', '--config', this.configFile], { OUTPOST_ADMIN_TOKEN: this.adminToken, ...(this.opts.env ?? {}) }, ROOT, this.opts.wrapper);
     const m = await this.proc.waitFor(/Outpost controller (http:\/\/[^\s]+)/);
     this.url = m[1];
     this.port = Number(new URL(this.url).port);
