@@ -91,7 +91,12 @@ export interface ReportMeta {
 
 export interface DashboardPanel {
   title: string;
-  /** Returns an HTML fragment; must escape everything it embeds and show no secret. */
+  /**
+   * Returns an HTML fragment; must escape everything it embeds and show no secret. The dashboard's CSP
+   * allows no inline script, event handler or style attribute: use markup (tables, inline SVG with
+   * presentation attributes) and the dashboard classes `ok` `bad` `warn` `muted` `small` `badge` `chip`
+   * `chips` `num`. Rendered again on every refresh (every few seconds): keep it cheap.
+   */
   render(): Promise<string> | string;
 }
 
