@@ -16,6 +16,8 @@ export interface ContainerState {
   restartCount: number;
   startedAt: number;
   health: string | null;
+  /** The container's address on its first network (reachable from the host on Linux bridges). */
+  ip: string | null;
   labels: Record<string, string>;
 }
 
@@ -204,6 +206,7 @@ export class DockerOps {
         restartCount: i.RestartCount ?? 0,
         startedAt: Date.parse(i.State.StartedAt) || 0,
         health: (i.State as { Health?: { Status?: string } }).Health?.Status ?? null,
+        ip: Object.values(i.NetworkSettings?.Networks ?? {}).map((n) => n.IPAddress).find(Boolean) ?? null,
         labels: i.Config.Labels ?? {},
       };
     } catch (err) {

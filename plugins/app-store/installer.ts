@@ -184,7 +184,8 @@ async function waitHealthy(
       else {
         const port = rec.ports.find((p) => p.service === s.service && p.container === h.port && p.protocol === 'tcp');
         if (!port) throw new Error(`health port ${h.port} of ${s.container} is not published`);
-        problem = h.type === 'http' ? await probeHttp(`http://${host.includes(':') ? `[${host}]` : host}:${port.host}${h.path}`, h.expect) : await probeTcp(host, port.host);
+        // docker-proxy accepts TCP on the host port before the app listens, so a bare connect goes to the container itself.
+        problem = h.type === 'http' ? await probeHttp(`http://${host.includes(':') ? `[${host}]` : host}:${port.host}${h.path}`, h.expect) : st.ip ? await probeTcp(st.ip, h.port) : await probeTcp(host, port.host);
       }
       if (problem) waiting.push(problem);
     }
