@@ -10,8 +10,6 @@ import type { Registry } from './registry.ts';
 interface Conn {
   nodeId: string;
   ws: HyperExpress.Websocket;
-  /** Reports are applied strictly one after another per node, in seq order. */
-  chain: Promise<void>;
 }
 
 interface Pending {
@@ -30,6 +28,12 @@ export interface LinkHooks {
 export class LinkServer {
   private readonly conns = new Map<string, Conn>();
   private readonly pending = new Map<string, Pending>();
+  /**
+   * Hellos and reports are handled strictly one after another per node, in seq order, across
+   * connections: a reconnect that replaces a connection still applying reports queues behind them,
+   * so its welcome carries the true lastSeq and no seq is applied by both.
+   */
+  private readonly chains = new Map<string, Promise<void>>();
 
   constructor(
     private readonly identity: Identity,
@@ -62,7 +66,7 @@ export class LinkServer {
       const nodeId = (ws.context as { nodeId: string }).nodeId;
       const previous = this.conns.get(nodeId);
       if (previous) previous.ws.close(LinkClose.replaced, 'replaced by a newer connection');
-      const conn: Conn = { nodeId, ws, chain: Promise.resolve() };
+      const conn: Conn = { nodeId, ws };
       this.conns.set(nodeId, conn);
       ws.on('message', (msg: string) => this.onMessage(conn, msg));
       ws.on('close', () => {
@@ -140,7 +144,7 @@ export class LinkServer {
     this.counters.messages.inc({ type: msg.t });
     switch (msg.t) {
       case 'hello':
-        conn.chain = conn.chain.then(async () => {
+        this.serial(conn, async () => {
           if (msg.nodeId !== conn.nodeId) {
             conn.ws.close(LinkClose.protocol, 'hello nodeId does not match credential');
             return;
@@ -153,7 +157,7 @@ export class LinkServer {
         this.registry.heartbeat(conn.nodeId, msg.summary);
         break;
       case 'report':
-        conn.chain = conn.chain.then(() => this.applyReport(conn, msg));
+        this.serial(conn, () => this.applyReport(conn, msg));
         break;
       case 'reply': {
         const p = this.pending.get(msg.id);
@@ -165,6 +169,17 @@ export class LinkServer {
         break;
       }
     }
+  }
+
+  /** Queues step behind the node's earlier ones; a failing step is logged and does not stall the rest. */
+  private serial(conn: Conn, step: () => Promise<void>): void {
+    const next = (this.chains.get(conn.nodeId) ?? Promise.resolve()).then(step).catch((err) => {
+      this.log.error({ node: conn.nodeId, err: (err as Error)?.message }, 'link message handling failed');
+    });
+    this.chains.set(conn.nodeId, next);
+    void next.then(() => {
+      if (this.chains.get(conn.nodeId) === next) this.chains.delete(conn.nodeId);
+    });
   }
 
   private async applyReport(conn: Conn, msg: Extract<AgentMessage, { t: 'report' }>): Promise<void> {
