@@ -1,5 +1,5 @@
-import { HttpError, restError, type ControllerContext, type ControllerPlugin, type HttpRequest, type HttpResult, type NodeInfo } from '../sdk/index.ts';
-import type { Sample, ServerStatsConfig } from './schema.ts';
+import { describeIssues, HttpError, restError, type ControllerContext, type ControllerPlugin, type HttpRequest, type HttpResult, type NodeInfo } from '../sdk/index.ts';
+import { sampleSchema, type Sample, type ServerStatsConfig } from './schema.ts';
 import { searchServerRoutes } from './api.ts';
 import { statsPanel } from './panel.ts';
 import { SampleJournal } from './journal.ts';
@@ -84,6 +84,9 @@ export function serverStatsController(ctx: ControllerContext<ServerStatsConfig>)
     },
     async onReport(meta, type, data) {
       if (type !== 'sample') return;
+      const checked = sampleSchema.safeParse(data);
+      // The host logs and counts the failure, and still acks: a bad sample is never replayed.
+      if (!checked.success) throw new Error(`malformed sample: ${describeIssues(checked.error)}`);
       const s = data as Sample;
       // Replays after a reconnect can repeat a sample; history stays ordered and unique by time.
       if (!remember(meta.nodeId, s)) return;

@@ -25,3 +25,23 @@ export interface Sample {
   /** Filled by plugins that know containers (app-store) via the agent's Docker socket; null when unknown. */
   containers?: { total: number; running: number } | null;
 }
+
+const amount = z.number().finite().nonnegative();
+const percent = z.number().min(0).max(100);
+
+/** What the controller accepts as a sample: a report is input from the network, and one bad value must not break /metrics or the dashboard. */
+export const sampleSchema = z
+  .object({
+    ts: z.number().int().positive(),
+    cpu: z.object({ percent, cores: z.number().int().positive() }).loose(),
+    memory: z.object({ total: amount, used: amount, available: amount, percent, swapTotal: amount, swapUsed: amount }).loose(),
+    disk: z
+      .object({ total: amount, used: amount, percent, mounts: z.array(z.object({ mount: z.string(), fs: z.string(), size: amount, used: amount, percent }).loose()) })
+      .loose()
+      .nullable(),
+    load: z.tuple([amount, amount, amount]),
+    network: z.object({ rxBytes: amount, txBytes: amount, rxPerSec: amount, txPerSec: amount }).loose(),
+    uptime: amount,
+    containers: z.object({ total: amount, running: amount }).loose().nullable().optional(),
+  })
+  .loose();
