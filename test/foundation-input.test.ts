@@ -106,6 +106,33 @@ test('link: a malformed message closes that connection with a protocol code; the
   assert.equal((await c.node(a.nodeId)).state, 'up');
 });
 
+test('a malformed server-stats report is refused; /metrics, /searchServer and the stats of other nodes keep working', async () => {
+  const r = await http('POST', `${c.url}/api/v1/enroll`, { body: { token: await c.joinToken(), name: 'bad-reporter' } });
+  const ws = new WebSocket(c.url.replace(/^http/, 'ws') + '/api/v1/link', { headers: { authorization: `Bearer ${r.body.credential}` } });
+  await new Promise((resolve, reject) => ws.on('open', resolve).on('error', reject));
+  const acked = new Set<number>();
+  ws.on('message', (m) => {
+    const msg = JSON.parse(String(m));
+    if (msg.t === 'ack') acked.add(msg.seq);
+  });
+  ws.send(JSON.stringify({ t: 'hello', nodeId: r.body.nodeId, version: 'test', plugins: [], labels: {}, address: '127.0.0.1' }));
+  const bad = [{}, { ts: Date.now(), cpu: 'high' }, { ts: Date.now() + 1, cpu: { percent: 500, cores: 1 }, memory: null }, null, 'sample'];
+  bad.forEach((data, i) => ws.send(JSON.stringify({ t: 'report', seq: i + 1, plugin: 'server-stats', type: 'sample', data, ts: Date.now() })));
+  // Acknowledged (so never replayed forever) but not applied.
+  await until('bad reports acknowledged', () => acked.size === bad.length);
+  ws.close();
+  const metrics = await http('GET', `${c.url}/metrics`);
+  assert.equal(metrics.status, 200, metrics.text);
+  assert.ok(!metrics.text.includes(`node_id="${r.body.nodeId}"} 500`));
+  assert.equal((await c.api('GET', '/searchServer?node=input-a')).body.code, '1');
+  const own = await c.api('GET', `/searchServer?node=bad-reporter`);
+  assertWebsoft9Error(own, 404, /bad-reporter/);
+  assert.equal((await c.api('GET', `/api/v1/nodes/${r.body.nodeId}/stats`)).body.history.length, 0);
+  assert.ok((await http('GET', `${c.url}/`)).status < 500);
+  await assertAlive();
+  assert.equal((await c.api('DELETE', `/api/v1/nodes/${r.body.nodeId}`)).status, 200);
+});
+
 test('a controller config with a bad value exits non-zero naming the field', async () => {
   const dir = await tempDir();
   const cases: Array<[Record<string, unknown> | string, RegExp]> = [
