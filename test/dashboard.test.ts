@@ -178,3 +178,25 @@ test('dashboard: repeated wrong tokens from one address are throttled', async ()
     await c.stop();
   }
 });
+
+test('dashboard views: a throwing or hanging panel shows its own error; event details and errors are scrubbed', async () => {
+  const { panelSections, eventSummary, scrub } = await import('../controller/dashboard/views.ts');
+  const panels = [
+    { plugin: 'good', panel: { title: 'Good <panel>', render: () => '<p>fine</p>' } },
+    { plugin: 'broken', panel: { title: 'Broken', render: () => { throw new Error('db down: password=hunter22'); } } },
+    { plugin: 'slow', panel: { title: 'Slow', render: () => new Promise<string>(() => undefined) } },
+  ];
+  const deps = { plugins: { panels: () => panels } } as unknown as Parameters<typeof panelSections>[0];
+  const out = await panelSections(deps);
+  assert.deepEqual(out.map((s) => s.id), ['p-good', 'p-broken', 'p-slow']);
+  assert.match(out[0].html, /<h2>Good &lt;panel&gt; /);
+  assert.match(out[0].html, /<p>fine<\/p>/);
+  assert.match(out[1].html, /Panel unavailable: db down: password=\*\*\*/);
+  assert.ok(!out[1].html.includes('hunter22'));
+  assert.match(out[2].html, /did not render within/);
+
+  assert.equal(eventSummary({ node: { name: 'edge-a' }, previous: 'up' }), 'node edge-a · was up');
+  const custom = eventSummary({ record: 'www', apiKey: 'AKIA-should-not-show', note: 'token=abc123' });
+  assert.ok(!custom.includes('AKIA-should-not-show') && !custom.includes('abc123'), custom);
+  assert.equal(scrub('GET https://ops:pw@hooks.example/x failed: Bearer eyJabc.def'), 'GET https://***@hooks.example/x failed: Bearer ***');
+});
