@@ -21,7 +21,7 @@ interface RoundBatch {
   results: CheckResult[];
 }
 
-const LATENESS_KEPT = 20_000;
+const LATENESS_KEPT = 50_000;
 
 /**
  * The probing side: keeps the controller's assignment (on disk, so a restart keeps probing),

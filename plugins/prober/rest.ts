@@ -71,7 +71,21 @@ export function restRoutes(p: Prober): Route[] {
     };
   };
 
+  /** What one agent's prober is doing: assignment size, queue, lateness of check starts. */
+  const nodeOf = (req: HttpRequest) => {
+    const n = p.ctx.nodes.resolve(req.params.id);
+    if (!n) throw new HttpError(404, `node ${req.params.id} not found`);
+    return n;
+  };
+  const commandError = (err: unknown) => {
+    throw new HttpError(502, `node did not answer: ${(err as Error).message}`);
+  };
+  const nodeStatus = async (req: HttpRequest): Promise<HttpResult> => ({ json: { node: nodeOf(req).name, status: await p.ctx.command(nodeOf(req).id, 'status').catch(commandError) } });
+  const resetStats = async (req: HttpRequest): Promise<HttpResult> => ({ json: { node: nodeOf(req).name, status: await p.ctx.command(nodeOf(req).id, 'reset-stats').catch(commandError) } });
+
   return [
+    { method: 'GET', path: '/api/v1/prober/nodes/:id', auth: 'admin', error: restError, handler: nodeStatus },
+    { method: 'POST', path: '/api/v1/prober/nodes/:id/reset-stats', auth: 'admin', error: restError, handler: resetStats },
     { method: 'GET', path: '/api/v1/prober/groups', auth: 'admin', error: restError, handler: groups },
     { method: 'GET', path: '/api/v1/prober/results', auth: 'admin', error: restError, handler: results },
   ];

@@ -1,0 +1,179 @@
+/**
+ * prober: one agent probing 1,000 then 10,000 HTTP monitors (60 s rounds) against a loopback target.
+ * Measures over whole rounds the agent's CPU and RSS, the p99 lateness of check starts (actual start
+ * minus the planned start), and the latency it measures next to Prometheus' blackbox_exporter probing
+ * the same target in the same run.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import net from 'node:net';
+import { TestAgent, TestController, until, sleep } from '../../test/helpers/cluster.ts';
+import { numericFlags } from './lib/args.ts';
+import { ProcMonitor, type Usage } from './lib/proc.ts';
+import { figure, mb, ms, pct, percentile, printTable, progress } from './lib/report.ts';
+
+const opts = numericFlags('prober', { small: 1000, large: 10_000, rounds: 2, interval: 60, perGroup: 10 });
+const TARGET_CPU = 50;
+const TARGET_LATENESS = 100;
+const quiet = { OUTPOST_LOG_LEVEL: 'warn' };
+const BLACKBOX = ['/usr/bin/prometheus-blackbox-exporter', '/usr/bin/blackbox_exporter'].find((p) => existsSync(p));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The target runs in its own process so its CPU is nobody's measurement. */
+async function startTarget(): Promise<{ child: ChildProcess; port: number }> {
+  const script = `const s = require('http').createServer((q, r) => r.end('ok')); s.listen(0, '127.0.0.1', () => console.log(s.address().port));`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d) => resolve(Number(String(d).trim()))));
+  return { child, port };
+}
+
+async function startBlackbox(dir: string): Promise<{ child: ChildProcess; port: number }> {
+  if (!BLACKBOX) throw new Error('prometheus-blackbox-exporter is not installed: apt-get install -y prometheus-blackbox-exporter');
+  const port = await freePort();
+  const cfg = join(dir, 'blackbox.yml');
+  await writeFile(cfg, 'modules:\n  http_2xx:\n    prober: http\n    timeout: 3s\n    http:\n      preferred_ip_protocol: ip4\n      no_follow_redirects: true\n');
+  const child = spawn(BLACKBOX, [`--config.file=${cfg}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
+  await until('blackbox_exporter answering', async () => (await fetch(`http://127.0.0.1:${port}/-/healthy`)).ok, 15_000, 200);
+  return { child, port };
+}
+
+/** Probes the target through blackbox_exporter every `everyMs` until stopped; collects probe_duration_seconds in ms. */
+function blackboxSampler(bbPort: number, targetPort: number, everyMs = 500) {
+  const samples: Array<{ total: number; connect: number; processing: number }> = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const t = Date.now();
+      try {
+        const text = await (await fetch(`http://127.0.0.1:${bbPort}/probe?module=http_2xx&target=${encodeURIComponent(`http://127.0.0.1:${targetPort}/`)}`)).text();
+        const val = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN) * 1000;
+        if (/^probe_success 1$/m.test(text)) samples.push({ total: val(/^probe_duration_seconds (\S+)$/m), connect: val(/^probe_http_duration_seconds\{phase="connect"\} (\S+)$/m), processing: val(/^probe_http_duration_seconds\{phase="processing"\} (\S+)$/m) });
+      } catch {
+        // counted as missing samples
+      }
+      await sleep(Math.max(0, everyMs - (Date.now() - t)));
+    }
+  })();
+  return {
+    samples,
+    async stop() {
+      running = false;
+      await loop;
+    },
+  };
+}
+
+interface Phase {
+  monitors: number;
+  agent: Usage;
+  controller: Usage;
+  lateness: { samples: number; p50: number; p99: number; max: number };
+  completed: number;
+  outpostMs: number[];
+  outpostConnect: number[];
+  blackbox: Array<{ total: number; connect: number; processing: number }>;
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-prober-'));
+const children: ChildProcess[] = [];
+let controller: TestController | undefined;
+let agent: TestAgent | undefined;
+try {
+  const target = await startTarget();
+  children.push(target.child);
+  const bb = await startBlackbox(dir);
+  children.push(bb.child);
+  controller = await TestController.start({ config: { plugins: { prober: { apps: { bench: {} }, historyMinutes: 10 } } }, env: quiet });
+  agent = await TestAgent.start(controller, { name: 'bench-prober', plugins: { prober: {} }, env: quiet });
+  const c = controller;
+  const a = agent;
+  await until('agent is a live probe node', async () => (await c.api('GET', '/api/v1/prober/groups')).body?.probe_nodes?.some((n: any) => n.live), 60_000);
+
+  let groupsMade = 0;
+  async function grow(total: number): Promise<void> {
+    const want = Math.ceil(total / opts.perGroup);
+    progress(`creating monitor groups ${groupsMade + 1}..${want} (${opts.perGroup} records each)`);
+    const make = async (g: number) => {
+      const ids = Array.from({ length: opts.perGroup }, (_, i) => String(g * 100 + i));
+      const body = new URLSearchParams({ app_name: 'bench', group_id: String(g), record_ids: ids.join(':'), ips: ids.map(() => '127.0.0.1').join(':'), port: String(target.port), path: '/', interval: String(opts.interval), timeout: '3', level: '4' });
+      const r = await fetch(`${c.url}/operate_monitor`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+      const j: any = await r.json();
+      if (j.code !== 1000) throw new Error(`operate_monitor failed: ${JSON.stringify(j)}`);
+    };
+    for (let g = groupsMade + 1; g <= want; g += 20) await Promise.all(Array.from({ length: Math.min(20, want - g + 1) }, (_, i) => make(g + i)));
+    groupsMade = want;
+    await until(`agent assigned ${want * opts.perGroup} records`, async () => (await c.api('GET', `/api/v1/prober/nodes/${a.nodeId}`)).body?.status?.records === want * opts.perGroup, 120_000, 500);
+  }
+
+  async function phase(monitors: number): Promise<Phase> {
+    await grow(monitors);
+    const roundMs = opts.interval * 1000;
+    // Start measuring at a round boundary, after the round's checks were planned in full.
+    const start = Math.ceil((Date.now() + 2000) / roundMs) * roundMs;
+    progress(`${monitors} monitors: measuring ${opts.rounds} round(s) from ${new Date(start).toISOString().slice(11, 19)}`);
+    await sleep(start - Date.now() - 100);
+    await c.api('POST', `/api/v1/prober/nodes/${a.nodeId}/reset-stats`);
+    const agentMon = new ProcMonitor(a.proc.child.pid!, 1000).start();
+    const ctlMon = new ProcMonitor(c.proc.child.pid!, 1000).start();
+    const sampler = blackboxSampler(bb.port, target.port);
+    await sleep(start + opts.rounds * roundMs - Date.now());
+    const agentUsage = agentMon.stop();
+    const ctlUsage = ctlMon.stop();
+    await sampler.stop();
+    const st = (await c.api('GET', `/api/v1/prober/nodes/${a.nodeId}`)).body.status;
+    // Each round's results reach the controller and get decided a little after it ends.
+    await sleep(5000);
+    const groups = (await c.api('GET', '/api/v1/prober/groups')).body.groups as any[];
+    const outpostMs: number[] = [];
+    const outpostConnect: number[] = [];
+    for (const g of groups) for (const r of g.records) for (const v of Object.values(r.nodes) as any[]) if (v.timing && v.status === 1) {
+      outpostMs.push(v.timing.total);
+      outpostConnect.push(v.timing.connect);
+    }
+    return { monitors, agent: agentUsage, controller: ctlUsage, lateness: st.lateness, completed: st.completed, outpostMs, outpostConnect, blackbox: sampler.samples };
+  }
+
+  const phases: Phase[] = [];
+  for (const n of [opts.small, opts.large]) if (n > 0) phases.push(await phase(n));
+
+  const rows: Array<Array<string | number>> = [];
+  for (const p of phases) {
+    const bbTotal = p.blackbox.map((s) => s.total);
+    const bbConnect = p.blackbox.map((s) => s.connect);
+    rows.push(
+      [`${p.monitors} monitors`, 'agent CPU (of one core)', pct(p.agent.cpuPercent)],
+      ['', 'agent RSS avg / max', `${mb(p.agent.rssAvg)} / ${mb(p.agent.rssMax)}`],
+      ['', 'controller CPU / RSS max', `${pct(p.controller.cpuPercent)} / ${mb(p.controller.rssMax)}`],
+      ['', 'checks started in window', `${p.lateness.samples} (${p.completed} completed)`],
+      ['', 'start lateness p50 / p99 / max', `${ms(p.lateness.p50)} / ${ms(p.lateness.p99)} / ${ms(p.lateness.max)}`],
+      ['', 'Outpost latency p50 / p99 (total)', `${ms(percentile(p.outpostMs, 50))} / ${ms(percentile(p.outpostMs, 99))} (${p.outpostMs.length} records)`],
+      ['', 'Outpost connect p50', ms(percentile(p.outpostConnect, 50))],
+      ['', 'blackbox_exporter p50 / p99 (probe_duration)', `${ms(percentile(bbTotal, 50))} / ${ms(percentile(bbTotal, 99))} (${bbTotal.length} probes)`],
+      ['', 'blackbox_exporter connect p50', ms(percentile(bbConnect, 50))],
+    );
+  }
+  printTable(`prober: ${opts.rounds} round(s) of ${opts.interval} s per size, one agent, loopback HTTP target`, rows, ['size', 'metric', 'value']);
+  const big = phases.at(-1)!;
+  const verdict = big.agent.cpuPercent <= TARGET_CPU && big.lateness.p99 < TARGET_LATENESS ? 'meets' : 'MISSES';
+  figure(
+    'prober',
+    `${big.monitors} monitors @ ${opts.interval} s: agent ${pct(big.agent.cpuPercent)} of one core, RSS ${mb(big.agent.rssMax)}, start lateness p99 ${ms(big.lateness.p99)}, latency p50 ${ms(percentile(big.outpostMs, 50))} vs blackbox_exporter ${ms(percentile(big.blackbox.map((s) => s.total), 50))} (${verdict} target: ≤ ${TARGET_CPU} % CPU, p99 < ${TARGET_LATENESS} ms)`,
+  );
+} finally {
+  await agent?.stop().catch(() => undefined);
+  await controller?.stop().catch(() => undefined);
+  for (const ch of children) ch.kill('SIGKILL');
+  await rm(dir, { recursive: true, force: true });
+}
