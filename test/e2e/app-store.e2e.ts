@@ -72,6 +72,15 @@ describe('app-store on a real Docker Engine', () => {
       return r.body?.code === '1' && r.body.data.status === status ? r.body.data : undefined;
     }, timeoutMs, 250);
   }
+  /** Signs in like a browser (cookie session) and returns the HTML of every dashboard section. */
+  async function dashboardPanels(): Promise<string> {
+    const login = await fetch(`${c.url}/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${encodeURIComponent(c.adminToken)}` });
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0];
+    assert.ok(cookie, `sign-in gave no cookie (${login.status})`);
+    const r = await fetch(`${c.url}/dashboard/fragment`, { headers: { cookie } });
+    assert.equal(r.status, 200);
+    return JSON.stringify(((await r.json()) as { sections: Array<{ html: string }> }).sections.map((x) => x.html)).replace(/\\"/g, '"');
+  }
   const page = async (port: string | number, path: string) => (await fetch(`http://127.0.0.1:${port}${path}`)).text();
 
   before(async () => {
@@ -136,7 +145,9 @@ describe('app-store on a real Docker Engine', () => {
       assert.equal(all.body.code, '1', all.text);
       assert.deepEqual(all.body.data.apps.map((x: { appName: string }) => x.appName), ['busybox-httpd']);
       const overview = await c.api('GET', '/api/v1/apps');
-      const dash = await fetch(`${c.url}/`, { headers: { authorization: `Bearer ${c.adminToken}` } }).then((x) => x.text());
+      const dash = await dashboardPanels();
+      assert.match(dash, /data-app="busybox-httpd" data-status="1"/, 'the Apps panel lists the running app');
+      assert.ok(dash.includes(`${port}→8080/tcp http`), 'the panel shows the port mapping');
       for (const text of [r.text, JSON.stringify(info), all.text, overview.text, dash]) assert.ok(!text.includes(token), 'a secret leaked into an answer');
       assert.equal(secrets.headers.get('cache-control'), 'no-store');
 
