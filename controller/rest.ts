@@ -101,7 +101,8 @@ export function restRoutes(d: RestDeps): Route[] {
       } catch (err) {
         throw new HttpError(400, `ttl: ${(err as Error).message}`);
       }
-      const uses = b.uses === undefined ? 1 : Number(b.uses);
+      // A number, or digits from a form; Number(true) or Number([3]) must not pass for a count.
+      const uses = b.uses === undefined ? 1 : typeof b.uses === 'number' || (typeof b.uses === 'string' && /^\d+$/.test(b.uses.trim())) ? Number(b.uses) : NaN;
       if (!Number.isInteger(uses) || uses < 1 || uses > 100_000) throw new HttpError(400, 'uses must be an integer from 1 to 100000');
       const { token, info } = await d.tokens.create({ ttlMs, uses, labels: labelsOf(b.labels, 'labels') });
       return ok({ token, ...info }, 201);

@@ -25,6 +25,7 @@ export function parseDuration(value: string | number): number {
     if (!Number.isFinite(value) || value <= 0) throw new Error('duration must be a positive number of seconds');
     return value * 1000;
   }
+  if (typeof value !== 'string') throw new Error('must be a duration such as "90s", "30m", "24h" or a number of seconds');
   const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(value.trim());
   if (!m) throw new Error(`invalid duration "${value}": use e.g. 90s, 30m, 24h, 7d`);
   const n = Number(m[1]);
