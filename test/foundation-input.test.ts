@@ -46,7 +46,11 @@ test('REST: malformed JSON, wrong types and unknown routes get {error:{status,me
   assertRestError(await post('/api/v1/tokens', '{"ttl": "1h",'), 400, /malformed JSON/);
   assertRestError(await post('/api/v1/tokens', '[1, 2]'), 400, /JSON object/);
   assertRestError(await post('/api/v1/tokens', 'null'), 400, /JSON object/);
-  assertRestError(await c.api('POST', '/api/v1/tokens', { ttl: {} }), 400, /ttl/);
+  assertRestError(await c.api('POST', '/api/v1/tokens', { ttl: {} }), 400, /ttl: must be a duration/);
+  assertRestError(await c.api('POST', '/api/v1/tokens', { ttl: true }), 400, /ttl: must be a duration/);
+  assertRestError(await c.api('POST', '/api/v1/tokens', { uses: true }), 400, /uses/);
+  assertRestError(await c.api('POST', '/api/v1/tokens', { uses: [3] }), 400, /uses/);
+  assert.equal((await c.api('POST', '/api/v1/tokens', { uses: '3', ttl: 60 })).body.usesLeft, 3);
   assertRestError(await c.api('POST', '/api/v1/tokens', { ttl: 'forever' }), 400, /ttl/);
   assertRestError(await c.api('POST', '/api/v1/tokens', { ttl: -5 }), 400, /ttl|duration/);
   assertRestError(await c.api('POST', '/api/v1/tokens', { uses: 'many' }), 400, /uses/);
