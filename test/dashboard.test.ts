@@ -90,6 +90,11 @@ test('dashboard: sign-in, live nodes, panels, fragments, escaping, no secrets, C
     const crossFetch = await b.go('POST', '/login', { form: { token: c.adminToken }, headers: { 'sec-fetch-site': 'cross-site' } });
     assert.equal(crossFetch.status, 403);
 
+    // Behind a proxy that rewrites Host, the browser's Sec-Fetch-Site still vouches for our own form.
+    const proxied = await b.go('POST', '/login', { form: { token: c.adminToken }, headers: { origin: 'https://outpost.example.net', 'sec-fetch-site': 'same-origin' } });
+    assert.equal(proxied.status, 303);
+    await b.go('POST', '/logout', { cookie: (proxied.headers.get('set-cookie') ?? '').split(';')[0], headers: { 'sec-fetch-site': 'same-origin' } });
+
     // A good sign-in: an opaque, httpOnly, SameSite=Strict session cookie and a redirect to a clean URL.
     const ok = await b.go('POST', '/login', { form: { token: c.adminToken }, headers: { origin: c.url } });
     assert.equal(ok.status, 303);

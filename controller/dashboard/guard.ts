@@ -1,17 +1,18 @@
 /**
- * Cross-site protection for the dashboard's forms. The session cookie is SameSite=Strict already;
- * checking Origin as well covers browsers that treat same-site subdomains as "same site" and
- * stops login CSRF (signing a victim into a session the attacker chose), which SameSite cannot.
+ * Cross-site protection for the dashboard's forms and for REST calls carrying the session cookie.
+ * The cookie is SameSite=Strict already; checking where the request came from as well covers
+ * sibling subdomains (which count as "same site") and login CSRF (signing a victim into a session
+ * the attacker chose), which SameSite cannot.
  */
 export function crossSiteReason(headers: Record<string, string>, publicUrl?: string): string | undefined {
+  // Modern browsers say where a request came from in a header page scripts cannot forge; it stays right
+  // behind a proxy that rewrites Host, and when a no-referrer policy turns Origin into "null".
   const site = headers['sec-fetch-site'];
-  if (site && site !== 'same-origin' && site !== 'none') return `cross-site form submission refused (Sec-Fetch-Site: ${site})`;
+  if (site) return site === 'same-origin' || site === 'none' ? undefined : `cross-site request refused (Sec-Fetch-Site: ${site})`;
   const origin = headers['origin'];
-  // Browsers always send Origin on POST; a client without one (curl, a script) cannot carry a victim's cookie.
+  // Older browsers: compare Origin. A client sending neither (curl, a script) cannot carry a victim's cookie.
   if (origin === undefined) return undefined;
-  // Browsers send "Origin: null" under a no-referrer policy (a proxy may impose one); Sec-Fetch-Site,
-  // which page scripts cannot forge, then tells whether the form was our own.
-  if (origin === 'null') return site === 'same-origin' ? undefined : 'request refused: Origin is "null" and the browser did not vouch for a same-origin form';
+  if (origin === 'null') return 'request refused: its Origin is "null"';
   let host: string;
   try {
     host = new URL(origin).host;
@@ -26,7 +27,7 @@ export function crossSiteReason(headers: Record<string, string>, publicUrl?: str
       // A malformed publicUrl is rejected by the config schema; nothing to match against here.
     }
   }
-  return 'cross-origin form submission refused';
+  return 'cross-origin request refused';
 }
 
 /** Failed sign-ins per client address; the token is unguessable, this only keeps scanners from hammering. */
