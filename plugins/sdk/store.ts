@@ -35,10 +35,39 @@ class LowStore<T extends object> implements Store<T> {
 
   async update<R>(fn: (data: T) => R): Promise<R> {
     const result = fn(this.db.data);
-    // steno collapses concurrent writes into one rename, so awaiting here is a group commit.
+    await this.commit();
+    return result;
+  }
+
+  private inflight: Promise<void> | null = null;
+  private queued: Promise<void> | null = null;
+
+  /**
+   * Group commit: every update made while a write is in flight shares the one write that follows it.
+   * lowdb serialises the whole file on each db.write() call before steno collapses the writes, so
+   * calling it per update cost one full JSON.stringify per update: the link benchmark's hot spot
+   * (thousands of nodes enrolling or coming up at once, each rewriting a large nodes.json).
+   */
+  private commit(): Promise<void> {
+    if (this.queued) return this.queued;
+    if (!this.inflight) {
+      this.inflight = this.flush().finally(() => {
+        this.inflight = null;
+      });
+      return this.inflight;
+    }
+    this.queued = this.inflight
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = null;
+        return this.commit();
+      });
+    return this.queued;
+  }
+
+  private async flush(): Promise<void> {
     await this.db.write();
     if (this.mode !== undefined) await chmod(this.file, this.mode);
-    return result;
   }
 
   archive(records: unknown[]): Promise<void> {
