@@ -229,8 +229,11 @@ export class Registry {
   }
 
   resolve(ref: string): ReturnType<Registry['info']> | undefined {
+    // By id first without listing every node: with thousands of nodes the scan is what costs.
+    const byId = Object.hasOwn(this.store.data.nodes, ref) ? this.store.data.nodes[ref] : undefined;
+    if (byId) return this.info(byId);
     const nodes = Object.values(this.store.data.nodes);
-    const rec = this.store.data.nodes[ref] ?? nodes.find((n) => n.name === ref) ?? nodes.find((n) => n.address === ref);
+    const rec = nodes.find((n) => n.name === ref) ?? nodes.find((n) => n.address === ref);
     return rec && this.info(rec);
   }
 
