@@ -1,0 +1,176 @@
+/**
+ * A bench worker process (forked by link.ts) that plays many agents on the real link protocol:
+ * hello → welcome, then a heartbeat every interval. Probe agents follow each heartbeat with a
+ * replayed report (seq 1, already applied) and time the controller's ack: the controller handles
+ * messages of one socket in order, so that ack cannot leave before the heartbeat was handled.
+ */
+import WebSocket from 'ws';
+
+export interface SimAgent {
+  nodeId: string;
+  credential: string;
+  probe: boolean;
+}
+
+export type WorkerCommand =
+  | { t: 'start'; url: string; agents: SimAgent[]; hbMs: number; connectConcurrency: number }
+  | { t: 'collect' }
+  | { t: 'drop'; nodeIds: string[] }
+  | { t: 'stop' };
+
+export type WorkerEvent =
+  | { t: 'progress'; connected: number; failed: number; closed: number; errors: string[] }
+  | { t: 'latency'; rtts: number[]; late: number }
+  | { t: 'dropped'; at: number };
+
+const PLUGINS = [{ name: 'server-stats', state: 'running' as const }];
+
+/** A plausible server-stats sample: the one report each probe agent has applied for real. */
+function sample() {
+  const now = Date.now();
+  return {
+    ts: now,
+    cpu: { percent: 3.5, cores: 2 },
+    memory: { total: 8e9, used: 2e9, available: 6e9, percent: 25, swapTotal: 0, swapUsed: 0 },
+    disk: null,
+    load: [0.1, 0.1, 0.1],
+    network: { rxBytes: 0, txBytes: 0, rxPerSec: 0, txPerSec: 0 },
+    uptime: 1000,
+  };
+}
+
+class Sim {
+  ws: WebSocket | undefined;
+  hbSeq = 0;
+  timer: NodeJS.Timeout | undefined;
+  primed = false;
+  pendingSince: number | undefined;
+  dropped = false;
+
+  constructor(
+    readonly a: SimAgent,
+    private readonly w: Worker,
+  ) {}
+
+  connect(url: string): Promise<void> {
+    return new Promise((resolve) => {
+      let settled = false;
+      const done = (ok: boolean, why?: string) => {
+        if (settled) return;
+        settled = true;
+        if (ok) this.w.connected++;
+        else {
+          this.w.failed++;
+          if (why && this.w.errors.length < 5) this.w.errors.push(why);
+        }
+        resolve();
+      };
+      const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.a.credential}` }, handshakeTimeout: 30_000 });
+      this.ws = ws;
+      ws.on('open', () => ws.send(JSON.stringify({ t: 'hello', nodeId: this.a.nodeId, version: 'bench', plugins: PLUGINS, labels: {}, address: '127.0.0.1' })));
+      ws.on('message', (raw) => {
+        const msg = JSON.parse(String(raw));
+        if (msg.t === 'welcome') {
+          done(true);
+          this.startHeartbeat();
+          if (this.a.probe) ws.send(JSON.stringify({ t: 'report', seq: 1, plugin: 'server-stats', type: 'sample', data: sample(), ts: Date.now() }));
+        } else if (msg.t === 'ack' && msg.seq === 1) {
+          if (!this.primed) this.primed = true;
+          else if (this.pendingSince !== undefined) this.w.rtts.push(performance.now() - this.pendingSince);
+          this.pendingSince = undefined;
+        }
+      });
+      ws.on('unexpected-response', (_req, res) => {
+        done(false, `HTTP ${res.statusCode}`);
+        ws.terminate();
+      });
+      ws.on('error', (err) => done(false, err.message));
+      ws.on('close', () => {
+        clearInterval(this.timer);
+        if (!settled) done(false, 'closed before welcome');
+        else if (!this.dropped) this.w.closed++;
+      });
+    });
+  }
+
+  private startHeartbeat(): void {
+    // Real agents start at different moments; a random phase keeps the beats spread over the interval.
+    setTimeout(() => {
+      this.beat();
+      this.timer = setInterval(() => this.beat(), this.w.hbMs);
+    }, Math.random() * this.w.hbMs);
+  }
+
+  private beat(): void {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    const probing = this.a.probe && this.primed && this.pendingSince === undefined;
+    if (this.a.probe && this.primed && this.pendingSince !== undefined) this.w.late++;
+    const t0 = performance.now();
+    ws.send(JSON.stringify({ t: 'hb', seq: ++this.hbSeq, ts: Date.now(), summary: { plugins: PLUGINS, outbox: 0 } }));
+    if (probing) {
+      this.pendingSince = t0;
+      ws.send(JSON.stringify({ t: 'report', seq: 1, plugin: 'server-stats', type: 'sample', data: sample(), ts: Date.now() }));
+    }
+  }
+}
+
+class Worker {
+  sims = new Map<string, Sim>();
+  connected = 0;
+  failed = 0;
+  closed = 0;
+  late = 0;
+  errors: string[] = [];
+  rtts: number[] = [];
+  hbMs = 2000;
+
+  async start(cmd: Extract<WorkerCommand, { t: 'start' }>): Promise<void> {
+    this.hbMs = cmd.hbMs;
+    const queue = cmd.agents.map((a) => new Sim(a, this));
+    for (const s of queue) this.sims.set(s.a.nodeId, s);
+    const report = setInterval(() => this.progress(), 500);
+    const lanes = Array.from({ length: Math.min(cmd.connectConcurrency, queue.length) }, async () => {
+      for (let s = queue.shift(); s; s = queue.shift()) await s.connect(cmd.url);
+    });
+    await Promise.all(lanes);
+    clearInterval(report);
+    this.progress();
+  }
+
+  progress(): void {
+    send({ t: 'progress', connected: this.connected, failed: this.failed, closed: this.closed, errors: this.errors });
+  }
+}
+
+function send(e: WorkerEvent): void {
+  process.send?.(e);
+}
+
+const worker = new Worker();
+process.on('message', (cmd: WorkerCommand) => {
+  switch (cmd.t) {
+    case 'start':
+      void worker.start(cmd);
+      break;
+    case 'collect':
+      send({ t: 'latency', rtts: worker.rtts.splice(0), late: worker.late });
+      worker.late = 0;
+      break;
+    case 'drop': {
+      for (const id of cmd.nodeIds) {
+        const s = worker.sims.get(id);
+        if (!s) continue;
+        s.dropped = true;
+        clearInterval(s.timer);
+        // terminate(): the socket is destroyed without a close frame, as when a node loses power.
+        s.ws?.terminate();
+      }
+      send({ t: 'dropped', at: Date.now() });
+      break;
+    }
+    case 'stop':
+      for (const s of worker.sims.values()) s.ws?.terminate();
+      process.exit(0);
+  }
+});

@@ -1,0 +1,218 @@
+/**
+ * link: N simulated agents (enrolled for real with one join token) connect to ONE real controller
+ * process and heartbeat every 2 s. Measures the controller's CPU and RSS from /proc, RSS per agent,
+ * heartbeat handling latency on a sample of probe agents, and how long the watchdog takes to call a
+ * dropped agent down. The same agents then run against a bare hyper-express WebSocket server (the
+ * peer): the transport's own cost at the same N.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { http, TestController, until, sleep } from '../../test/helpers/cluster.ts';
+import { numericFlags } from './lib/args.ts';
+import { measure, ProcMonitor, readProc, type Usage } from './lib/proc.ts';
+import { figure, mb, ms, pct, percentile, printTable, progress } from './lib/report.ts';
+import type { SimAgent, WorkerCommand, WorkerEvent } from './lib/link-worker.ts';
+
+const opts = numericFlags('link', { agents: 2000, seconds: 30, workers: 2, probes: 200, drop: 10, enrollConcurrency: 16, connectConcurrency: 100, profile: 0 });
+const N = opts.agents;
+const HB_MS = 2000;
+const HEARTBEAT = { intervalMs: HB_MS, downAfter: 3, upAfter: 2 };
+const quiet = { OUTPOST_LOG_LEVEL: 'error' };
+
+interface WorkerHandle {
+  child: ChildProcess;
+  last: Extract<WorkerEvent, { t: 'progress' }>;
+  next(t: WorkerEvent['t']): Promise<WorkerEvent>;
+  send(cmd: WorkerCommand): void;
+}
+
+function startWorker(): WorkerHandle {
+  const child = fork(join(import.meta.dirname, 'lib/link-worker.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const waiters: Array<{ t: string; resolve(e: WorkerEvent): void }> = [];
+  const h: WorkerHandle = {
+    child,
+    last: { t: 'progress', connected: 0, failed: 0, closed: 0, errors: [] },
+    next: (t) => new Promise((resolve) => waiters.push({ t, resolve })),
+    send: (cmd) => child.send(cmd),
+  };
+  child.on('message', (e: WorkerEvent) => {
+    if (e.t === 'progress') h.last = e;
+    const i = waiters.findIndex((w) => w.t === e.t);
+    if (i >= 0) waiters.splice(i, 1)[0].resolve(e);
+  });
+  return h;
+}
+
+const sum = (ws: WorkerHandle[], k: 'connected' | 'failed' | 'closed') => ws.reduce((a, w) => a + w.last[k], 0);
+
+/** Runs the agents against a server through `workers`; resolves once every agent is connected (or failed). */
+async function connectAll(url: string, agents: SimAgent[]): Promise<{ workers: WorkerHandle[]; seconds: number }> {
+  const workers = Array.from({ length: Math.max(1, opts.workers) }, startWorker);
+  const t0 = performance.now();
+  workers.forEach((w, i) => w.send({ t: 'start', url, agents: agents.filter((_, j) => j % workers.length === i), hbMs: HB_MS, connectConcurrency: Math.ceil(opts.connectConcurrency / workers.length) }));
+  let lastLog = 0;
+  await until(
+    'all simulated agents connected',
+    () => {
+      const done = sum(workers, 'connected') + sum(workers, 'failed');
+      if (Date.now() - lastLog > 5000) {
+        lastLog = Date.now();
+        progress(`connected ${sum(workers, 'connected')}/${agents.length}, failed ${sum(workers, 'failed')}`);
+      }
+      return done >= agents.length;
+    },
+    Math.max(120_000, agents.length * 30),
+    200,
+  );
+  const failed = sum(workers, 'failed');
+  if (failed) progress(`${failed} agents failed to connect: ${workers.flatMap((w) => w.last.errors).slice(0, 5).join('; ')}`);
+  return { workers, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Latency of every probe during a window: heartbeat sent → ack of the report queued behind it. */
+async function collectLatency(workers: WorkerHandle[]): Promise<{ rtts: number[]; late: number }> {
+  const parts = await Promise.all(workers.map(async (w) => {
+    const p = w.next('latency');
+    w.send({ t: 'collect' });
+    return (await p) as Extract<WorkerEvent, { t: 'latency' }>;
+  }));
+  return { rtts: parts.flatMap((p) => p.rtts), late: parts.reduce((a, p) => a + p.late, 0) };
+}
+
+async function steadyWindow(pid: number, workers: WorkerHandle[]) {
+  await collectLatency(workers);
+  const pids: Record<string, number> = { server: pid };
+  workers.forEach((w, i) => (pids[`worker${i}`] = w.child.pid!));
+  const u = await measure(pids, opts.seconds);
+  const lat = await collectLatency(workers);
+  const workerCpu = workers.reduce((a, _, i) => a + u[`worker${i}`].cpuPercent, 0);
+  return { server: u.server, workerCpu, ...lat };
+}
+
+function stopWorkers(workers: WorkerHandle[]): void {
+  for (const w of workers) w.send({ t: 'stop' });
+}
+
+// ---- Outpost controller -------------------------------------------------------------------------
+// --profile 1: the controller runs under V8's sampling profiler; open the .cpuprofile in Chrome DevTools.
+const profileDir = opts.profile ? await mkdtemp(join(tmpdir(), 'outpost-link-profile-')) : undefined;
+const controller = await TestController.start({
+  config: { heartbeat: HEARTBEAT },
+  env: quiet,
+  wrapper: profileDir ? ['/bin/sh', '-c', `exec "$0" --cpu-prof --cpu-prof-dir=${profileDir} "$@"`] : undefined,
+});
+const pid = controller.proc.child.pid!;
+let workers: WorkerHandle[] = [];
+let peerProc: ChildProcess | undefined;
+try {
+  progress(`controller pid ${pid} at ${controller.url}; idle baseline 5 s`);
+  await sleep(2000);
+  const idle = (await measure({ c: pid }, 5)).c;
+
+  // Enrollment: one join token for all, bounded concurrency, each a real POST /api/v1/enroll.
+  const token = await controller.joinToken({ uses: N, ttl: '2h' });
+  const agents: SimAgent[] = [];
+  const enrollLat: number[] = [];
+  const enrollMon = new ProcMonitor(pid).start();
+  const te = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: opts.enrollConcurrency }, async () => {
+    for (let i = next++; i < N; i = next++) {
+      const t = performance.now();
+      const r = await http('POST', `${controller.url}/api/v1/enroll`, { body: { token, name: `sim-${i}`, address: '127.0.0.1' } });
+      if (r.status !== 201) throw new Error(`enrollment ${i} failed: HTTP ${r.status} ${r.text}`);
+      enrollLat.push(performance.now() - t);
+      agents.push({ nodeId: r.body.nodeId, credential: r.body.credential, probe: false });
+      if (agents.length % 1000 === 0) progress(`enrolled ${agents.length}/${N}`);
+    }
+  }));
+  const enrollSeconds = (performance.now() - te) / 1000;
+  const enrollUsage = enrollMon.stop();
+  const probes = Math.min(opts.probes, N);
+  for (let i = 0; i < probes; i++) agents[Math.floor((i * N) / probes)].probe = true;
+  progress(`enrolled ${N} in ${enrollSeconds.toFixed(1)} s; connecting`);
+
+  const conn = await connectAll(`${controller.url}/api/v1/link`, agents);
+  workers = conn.workers;
+  const connected = sum(workers, 'connected');
+  await until('every connected node up', async () => (await controller.api('GET', '/api/v1/status')).body?.nodes?.up >= connected, 120_000, 1000);
+  progress(`${connected} agents connected in ${conn.seconds.toFixed(1)} s and up; settling 5 s, then measuring ${opts.seconds} s`);
+  await sleep(5000);
+  const steady = await steadyWindow(pid, workers);
+
+  // Dropped agents: sockets destroyed without a close frame; the watchdog must call each node down.
+  const victims = agents.filter((a) => !a.probe).slice(0, opts.drop);
+  const droppedAt = await Promise.all(workers.map(async (w) => {
+    const p = w.next('dropped');
+    w.send({ t: 'drop', nodeIds: victims.map((v) => v.nodeId) });
+    return ((await p) as Extract<WorkerEvent, { t: 'dropped' }>).at;
+  }));
+  const t0 = Math.min(...droppedAt);
+  const detect: number[] = [];
+  await Promise.all(victims.map(async (v) => {
+    await until(`node ${v.nodeId} down`, async () => (await controller.node(v.nodeId))?.state === 'down', 60_000, 100);
+    detect.push((Date.now() - t0) / 1000);
+  }));
+  const closedUnexpectedly = sum(workers, 'closed');
+  stopWorkers(workers);
+  workers = [];
+  const ctlAfter = readProc(pid);
+
+  // ---- Peer: bare WebSocket server, same agents, same window -------------------------------------
+  const peerServer = await startPeer();
+  peerProc = peerServer.child;
+  const peerPid = peerProc.pid!;
+  await sleep(2000);
+  const peerIdle = readProc(peerPid).rssBytes;
+  const peerConn = await connectAll(`ws://127.0.0.1:${peerServer.port}/api/v1/link`, agents);
+  workers = peerConn.workers;
+  await sleep(5000);
+  const peer = await steadyWindow(peerPid, workers);
+  stopWorkers(workers);
+  workers = [];
+
+  // ---- Report ----------------------------------------------------------------------------------
+  const perAgent = (u: Usage, base: number) => (u.rssAvg - base) / connected;
+  printTable(`link: ${N} simulated agents, heartbeat every ${HB_MS / 1000} s, ${opts.seconds} s steady window (CPU = % of one core)`, [
+    ['agents connected / failed', `${connected} / ${sum(conn.workers, 'failed')}`, `${sum(peerConn.workers, 'connected')} / ${sum(peerConn.workers, 'failed')}`],
+    ['server CPU, steady', pct(steady.server.cpuPercent), pct(peer.server.cpuPercent)],
+    ['server RSS avg (max)', `${mb(steady.server.rssAvg)} (${mb(steady.server.rssMax)})`, `${mb(peer.server.rssAvg)} (${mb(peer.server.rssMax)})`],
+    ['server RSS idle, before agents', mb(idle.rssAvg), mb(peerIdle)],
+    ['RSS per agent ((steady - idle) / N)', `${(perAgent(steady.server, idle.rssAvg) / 1024).toFixed(1)} KB`, `${(perAgent(peer.server, peerIdle) / 1024).toFixed(1)} KB`],
+    ['hb handling latency p50 / p99 / max', `${ms(percentile(steady.rtts, 50))} / ${ms(percentile(steady.rtts, 99))} / ${ms(Math.max(...steady.rtts))}`, `${ms(percentile(peer.rtts, 50))} / ${ms(percentile(peer.rtts, 99))} / ${ms(Math.max(...peer.rtts))}`],
+    ['latency samples (late probes)', `${steady.rtts.length} (${steady.late})`, `${peer.rtts.length} (${peer.late})`],
+    ['connect all agents', `${conn.seconds.toFixed(1)} s`, `${peerConn.seconds.toFixed(1)} s`],
+    ['bench workers CPU (sum)', pct(steady.workerCpu), pct(peer.workerCpu)],
+  ], ['metric', 'outpost controller', 'peer: bare hyper-express ws']);
+  printTable('controller only', [
+    ['enrollment', `${N} in ${enrollSeconds.toFixed(1)} s (${(N / enrollSeconds).toFixed(0)}/s), concurrency ${opts.enrollConcurrency}`],
+    ['enrollment latency p50 / p99', `${ms(percentile(enrollLat, 50))} / ${ms(percentile(enrollLat, 99))}`],
+    ['controller CPU during enrollment', pct(enrollUsage.cpuPercent)],
+    ['controller RSS after the run', mb(ctlAfter.rssBytes)],
+    ['dropped agents detected down', `${detect.length}/${victims.length}`],
+    ['time to down min / median / max', `${percentile(detect, 0).toFixed(1)} s / ${percentile(detect, 50).toFixed(1)} s / ${percentile(detect, 100).toFixed(1)} s (window ${(HEARTBEAT.intervalMs * HEARTBEAT.downAfter) / 1000} s)`],
+    ['links closed by the controller during the run', String(closedUnexpectedly)],
+  ]);
+  const targets = N >= 10_000 ? `; targets at 10k (<= 25 %, <= 300 MB) ${steady.server.cpuPercent <= 25 && steady.server.rssMax <= 300 * 1048576 ? 'met' : 'MISSED'}` : '';
+  figure('link', `${connected} agents, controller ${pct(steady.server.cpuPercent)} CPU, ${mb(steady.server.rssAvg)} RSS (${(perAgent(steady.server, idle.rssAvg) / 1024).toFixed(1)} KB/agent), p99 hb ${ms(percentile(steady.rtts, 99))}, down detected in ${percentile(detect, 50).toFixed(1)} s median${targets}`);
+} finally {
+  stopWorkers(workers);
+  peerProc?.kill('SIGKILL');
+  await controller.stop();
+  if (profileDir) progress(`controller CPU profile written to ${profileDir}`);
+}
+
+function startPeer(): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'lib/bare-link-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /bare link server on port (\d+)/.exec(out);
+      if (m) resolve({ child, port: Number(m[1]) });
+    });
+    child.on('exit', (code) => reject(new Error(`bare link server exited (${code}) before listening`)));
+  });
+}
