@@ -4,12 +4,10 @@ import { join as joinPath } from 'node:path';
 import { labels, UsageError, wholeNumber } from './args.ts';
 import { required, type Command } from './command.ts';
 import { out } from './format.ts';
-import { runAgent, runController, runEmbedded } from './run-processes.ts';
-import { loadAgentConfig } from '../../agent/config.ts';
-import { openAgentState } from '../../agent/state.ts';
-import { join } from '../../agent/join.ts';
-import { detectAddress } from '../../agent/main.ts';
-import { Identity } from '../../controller/identity.ts';
+
+// The controller and agent code (uWS, systeminformation, jose...) loads only for the command that
+// needs it, so client commands and --help start fast.
+const processes = () => import('./run-processes.ts');
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
@@ -31,7 +29,7 @@ export const runCommands: Command[] = [
       host: { type: 'string', value: 'ADDR', help: 'address to listen on (default 0.0.0.0)' },
     },
     run: async ({ values }) =>
-      runEmbedded({ dataDir: str(values.data) ?? './data', port: port(values.port, '--port') ?? 7070, agentPort: port(values['agent-port'], '--agent-port') ?? 7071, host: str(values.host) ?? '0.0.0.0' }),
+      (await processes()).runEmbedded({ dataDir: str(values.data) ?? './data', port: port(values.port, '--port') ?? 7070, agentPort: port(values['agent-port'], '--agent-port') ?? 7071, host: str(values.host) ?? '0.0.0.0' }),
   },
   {
     path: ['controller'],
@@ -42,7 +40,7 @@ export const runCommands: Command[] = [
       port: { type: 'string', value: 'N', help: 'listen port (default 7070; 0 picks a free one)' },
       data: { type: 'string', value: 'DIR', help: 'data directory (default ./data/controller)' },
     },
-    run: async ({ values }) => runController(str(values.config), { ...(values.port !== undefined ? { port: port(values.port, '--port') } : {}), ...(values.data ? { dataDir: values.data } : {}) }),
+    run: async ({ values }) => (await processes()).runController(str(values.config), { ...(values.port !== undefined ? { port: port(values.port, '--port') } : {}), ...(values.data ? { dataDir: values.data } : {}) }),
   },
   {
     path: ['agent'],
@@ -53,7 +51,7 @@ export const runCommands: Command[] = [
       port: { type: 'string', value: 'N', help: 'local API port (default 7071)' },
       data: { type: 'string', value: 'DIR', help: 'state directory (default ./data/agent)' },
     },
-    run: async ({ values }) => runAgent(str(values.config), { ...(values.port !== undefined ? { port: port(values.port, '--port') } : {}), ...(values.data ? { dataDir: values.data } : {}) }),
+    run: async ({ values }) => (await processes()).runAgent(str(values.config), { ...(values.port !== undefined ? { port: port(values.port, '--port') } : {}), ...(values.data ? { dataDir: values.data } : {}) }),
   },
   {
     path: ['agent', 'join'],
@@ -71,6 +69,7 @@ export const runCommands: Command[] = [
       const controller = required(values, 'controller', 'agent join');
       const token = str(values.token) ?? process.env.OUTPOST_JOIN_TOKEN;
       if (!token) throw new UsageError('--token is required (or env OUTPOST_JOIN_TOKEN; see outpost agent join --help)');
+      const [{ loadAgentConfig }, { openAgentState }, { join }, { detectAddress }] = await Promise.all([import('../../agent/config.ts'), import('../../agent/state.ts'), import('../../agent/join.ts'), import('../../agent/main.ts')]);
       const config = await loadAgentConfig(str(values.config), { ...(values.data ? { dataDir: values.data } : {}), ...(values.name ? { name: values.name } : {}) });
       const state = await openAgentState(config.dataDir);
       if (state.data.credential) {
@@ -93,6 +92,7 @@ export const runCommands: Command[] = [
       const dir = required(values, 'data', 'admin-token rotate');
       // Identity.open would create a new identity in a mistyped directory; refuse instead.
       if (!existsSync(joinPath(dir, 'controller.json'))) throw new UsageError(`${dir} is not a controller data directory (no controller.json there)`);
+      const { Identity } = await import('../../controller/identity.ts');
       const { identity } = await Identity.open(dir);
       const token = await identity.rotateAdminToken();
       out(json, { token }, () => `new admin token (shown once): ${token}\nrestart the controller for running sessions to pick it up`);
