@@ -14,9 +14,11 @@ export const ControllerConfig = z
         intervalMs: z.number().int().min(100).default(2000),
         downAfter: z.number().int().min(1).default(3),
         upAfter: z.number().int().min(1).default(2),
+        /** Time nodes get to reconnect after a controller start before they can be declared down. */
+        restartGraceMs: z.number().int().min(0).default(30_000),
       })
       .strict()
-      .default({ intervalMs: 2000, downAfter: 3, upAfter: 2 }),
+      .default({ intervalMs: 2000, downAfter: 3, upAfter: 2, restartGraceMs: 30_000 }),
     commandTimeoutMs: z.number().int().min(100).default(10_000),
     maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
     /** Node that seed APIs use when a request names none; default: the embedded local node, or the only node. */

@@ -39,6 +39,12 @@ export interface WatchdogConfig {
   intervalMs: number;
   downAfter: number;
   upAfter: number;
+  /**
+   * After a controller (re)start, how long nodes not yet heard from get to reconnect before the
+   * down window starts counting: their agents may be in a long reconnect backoff, and declaring them
+   * all down (then up) on every controller restart would flap every node.
+   */
+  restartGraceMs?: number;
 }
 
 /** Enrolled nodes, their persisted identity and their live state as decided by the watchdog. */
@@ -172,7 +178,7 @@ export class Registry {
         const l = this.liveOf(rec.id);
         // A node enrolled but never heard from stays "unknown": it has missed no beat, so it is not "down".
         if (rec.state === 'unknown' && l.lastHeartbeat === null) continue;
-        if (rec.state !== 'down' && now - (l.lastHeartbeat ?? this.startedAt) > window) {
+        if (rec.state !== 'down' && now - (l.lastHeartbeat ?? this.startedAt + (this.wd.restartGraceMs ?? 0)) > window) {
           l.goodBeats = 0;
           down.push(rec);
         }
