@@ -82,3 +82,33 @@ test('one late heartbeat (agent paused for about one interval) does not flap the
     await c.stop();
   }
 });
+
+test('after a controller restart, agents in reconnect backoff get a grace period; a dead one still goes down after it', async (t) => {
+  const GRACE = 6000;
+  const c = await TestController.start({ config: { heartbeat: { intervalMs: 200, downAfter: 3, upAfter: 2, restartGraceMs: GRACE } } });
+  // A slow reconnect backoff, as a real agent has after a controller outage (seconds, not the harness' 0.1 s).
+  const slow = { link: { backoff: { baseDelay: 2, factor: 1.5, jitter: 0.2, maxDelay: 3 } } };
+  const alive = await TestAgent.start(c, { name: 'wd-alive', config: slow });
+  const dead = await TestAgent.start(c, { name: 'wd-dead', config: slow });
+  try {
+    await until('both up', async () => (await c.node(alive.nodeId))?.state === 'up' && (await c.node(dead.nodeId))?.state === 'up');
+    c.proc.child.kill('SIGKILL');
+    await c.proc.exited;
+    await dead.kill('SIGKILL');
+    await sleep(4000);
+    // Taken before the spawn, so the controller's own start (when the grace begins) is later.
+    const restartedAt = Date.now();
+    await c.restart();
+    await until('alive agent reconnected', async () => (await c.node(alive.nodeId))?.connected, 15_000);
+    const down = await until('dead node declared down', async () => (await eventsFor(c, dead.nodeId)).find((e) => e.event === 'node.down'), 30_000);
+    const afterMs = Date.parse(down.ts) - restartedAt;
+    assert.ok(afterMs >= GRACE, `dead node declared down ${afterMs} ms after the restart, inside the ${GRACE} ms grace`);
+    assert.deepEqual((await eventsFor(c, alive.nodeId)).map((e) => e.event), [], 'the live node must not flap down and up');
+    assert.equal((await c.node(alive.nodeId)).state, 'up');
+    t.diagnostic(`dead node declared down ${afterMs} ms after the controller restart (grace ${GRACE} ms)`);
+  } finally {
+    await alive.stop();
+    await dead.stop();
+    await c.stop();
+  }
+});
