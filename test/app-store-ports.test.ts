@@ -29,12 +29,14 @@ test('the allocator never hands out a taken port, nor one reserved by an install
   assert.deepEqual(await alloc.allocate('c', 2), [9001, 9003]);
 });
 
-test('concurrent allocations from many installs are all distinct', async () => {
-  const alloc = new PortAllocator({ from: 9001, to: 9099 }, { taken: async () => new Set([9010, 9020]) });
+test('concurrent allocations from many installs are all distinct and share scans', async () => {
+  let scans = 0;
+  const alloc = new PortAllocator({ from: 9001, to: 9099 }, { taken: async () => (scans++, new Set([9010, 9020])) });
   const got = await Promise.all(Array.from({ length: 20 }, (_, i) => alloc.allocate(`app-${i}`, 2)));
   const flat = got.flat();
   assert.equal(new Set(flat).size, 40);
   assert.ok(!flat.includes(9010) && !flat.includes(9020));
+  assert.ok(scans <= 2, `20 queued allocations took ${scans} scans`);
   await assert.rejects(alloc.allocate('one-too-many', 58), PortsExhaustedError);
 });
 
@@ -44,6 +46,14 @@ test('a port failing the bind check is skipped and the next free one taken', asy
   assert.deepEqual(await alloc.allocate('x', 2), [9002, 9004]);
   refused.add(9005);
   await assert.rejects(alloc.allocate('y', 1), PortsExhaustedError);
+});
+
+test('a failed scan fails the queued allocations and the next one scans again', async () => {
+  let fail = true;
+  const alloc = new PortAllocator(range, { taken: async () => { if (fail) throw new Error('Engine gone'); return new Set(); } });
+  await assert.rejects(Promise.all([alloc.allocate('x', 1), alloc.allocate('y', 1)]), /Engine gone/);
+  fail = false;
+  assert.deepEqual(await alloc.allocate('x', 1), [9001]);
 });
 
 test('a range change applies to the next allocation', async () => {

@@ -23,13 +23,23 @@ export interface AllocatorDeps {
   canBind?(port: number): Promise<boolean>;
 }
 
+interface Request {
+  owner: string;
+  count: number;
+  resolve(ports: number[]): void;
+  reject(err: unknown): void;
+}
+
 /**
  * Hands out host ports. Allocations run one at a time so two installs in flight never get the same
  * port, and each install's ports stay reserved until it releases them (installed or rolled back).
+ * Requests that queue up while a scan runs share the next scan: 20 installs asked for at once cost
+ * two looks at the Engine, not twenty.
  */
 export class PortAllocator {
   private readonly reservations = new Map<string, number[]>();
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly queue: Request[] = [];
+  private draining = false;
 
   constructor(
     private range: PortRange,
@@ -49,32 +59,53 @@ export class PortAllocator {
   }
 
   allocate(owner: string, count: number): Promise<number[]> {
-    const run = this.chain.then(() => this.allocateNow(owner, count));
-    this.chain = run.catch(() => undefined);
-    return run;
+    return new Promise((resolve, reject) => {
+      this.queue.push({ owner, count, resolve, reject });
+      void this.drain();
+    });
   }
 
   release(owner: string): void {
     this.reservations.delete(owner);
   }
 
-  private async allocateNow(owner: string, count: number): Promise<number[]> {
-    if (this.reservations.has(owner)) throw new Error(`${owner} already holds reserved ports`);
-    if (count === 0) {
-      this.reservations.set(owner, []);
-      return [];
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.queue.length) {
+        const batch = this.queue.splice(0);
+        let taken: Set<number>;
+        try {
+          taken = await this.deps.taken();
+        } catch (err) {
+          for (const r of batch) r.reject(err);
+          continue;
+        }
+        for (const r of batch) {
+          try {
+            r.resolve(await this.allocateFrom(r.owner, r.count, taken));
+          } catch (err) {
+            r.reject(err);
+          }
+        }
+      }
+    } finally {
+      this.draining = false;
     }
-    const taken = await this.deps.taken();
-    for (const p of this.reserved()) taken.add(p);
+  }
+
+  private async allocateFrom(owner: string, count: number, scanned: ReadonlySet<number>): Promise<number[]> {
+    if (this.reservations.has(owner)) throw new Error(`${owner} already holds reserved ports`);
+    const taken = new Set([...scanned, ...this.reserved()]);
     const chosen: number[] = [];
     // Re-pick past ports that fail the bind check, so a socket opened since the scan is still avoided.
-    for (;;) {
+    while (chosen.length < count) {
       const candidates = pickPorts(this.range, count - chosen.length, new Set([...taken, ...chosen]));
       for (const p of candidates) {
         if (!this.deps.canBind || (await this.deps.canBind(p))) chosen.push(p);
         else taken.add(p);
       }
-      if (chosen.length === count) break;
     }
     chosen.sort((a, b) => a - b);
     this.reservations.set(owner, chosen);
