@@ -18,7 +18,7 @@ interface SubsData {
   subs: Record<string, Subscription>;
 }
 
-export const CORE_EVENTS = ['node.up', 'node.down', 'node.enrolled', 'node.deleted', 'plugin.failed', 'plugin.recovered'];
+export const CORE_EVENTS = ['node.up', 'node.down', 'node.enrolled', 'node.deleted', 'plugin.failed', 'plugin.recovered', 'test.ping'];
 
 const SECRET_MIN = 16;
 const SECRET_MAX = 256;
