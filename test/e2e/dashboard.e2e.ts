@@ -1,7 +1,8 @@
 /**
  * The dashboard in a real browser (Debian's chromium driven by playwright-core) against three agents
  * in network namespaces: sign in, watch all three up, cut one off and see it turn down without a
- * reload, restore it, sign out. No token may ever show up in a URL, the page source or document.cookie.
+ * reload, restore it, survive a controller crash (reconnecting, then asked to sign in again), sign
+ * out. No token may ever show up in a URL, the page source or document.cookie.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startNetnsCluster, type NetnsCluster } from './lib/netns-cluster.ts';
+import { stopProc } from '../helpers/cluster.ts';
 
 const CHROMIUM = process.env.OUTPOST_CHROMIUM ?? '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -38,10 +40,12 @@ test('dashboard in Chromium: sign in, three nodes, one cut off turns down live, 
     const page = ctx.pages()[0] ?? (await ctx.newPage());
     const urls: string[] = [];
     const problems: string[] = [];
+    /** While the controller is deliberately down, failed polls are the point. */
+    let crashWindow = false;
     page.on('request', (r) => urls.push(r.url()));
     page.on('console', (m) => {
       // The refused sign-in and the signed-out fetch below answer 401 on purpose; anything else is a defect.
-      if (m.type() === 'error' && !/status of 401/.test(m.text())) problems.push(`console: ${m.text()}`);
+      if (m.type() === 'error' && !/status of 401/.test(m.text()) && !crashWindow) problems.push(`console: ${m.text()}`);
     });
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
 
@@ -82,6 +86,21 @@ test('dashboard in Chromium: sign in, three nodes, one cut off turns down live, 
     await row(page, 'node1', 'up');
 
     assertNoSecret('page source', await page.content(), secrets);
+
+    // Controller crash: the page says it is reconnecting; once back (sessions are in memory) it asks to sign in again.
+    crashWindow = true;
+    await stopProc(cluster.controller.proc, 'SIGKILL');
+    await page.waitForSelector('#live-status.warn', { timeout: 30_000 });
+    assert.match((await page.textContent('#live-status')) ?? '', /reconnecting/);
+    await cluster.controller.restart();
+    await page.waitForSelector('#live-status.bad', { timeout: 60_000 });
+    await Promise.all([page.waitForNavigation(), page.click('main [role="alert"] a[href="/"]')]);
+    crashWindow = false;
+    await page.fill('input[name="token"]', token);
+    await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
+    for (const i of [0, 1, 2]) await row(page, `node${i}`, 'up');
+    await page.screenshot({ path: join(SHOTS, 'outpost-dashboard-after-restart.png'), fullPage: true });
+
     await Promise.all([page.waitForNavigation(), page.click('form[action="/logout"] button')]);
     await page.waitForSelector('input[name="token"]');
     const fragment = await page.evaluate<number>("fetch('/dashboard/fragment').then((r) => r.status)");

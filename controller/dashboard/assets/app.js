@@ -3,7 +3,8 @@
 (function () {
   'use strict';
   var BASE_MS = 2500;
-  var MAX_MS = 30000;
+  var MAX_MS = 15000;
+  var TIMEOUT_MS = 8000;
   var main = document.getElementById('live');
   var status = document.getElementById('live-status');
   var panels = document.getElementById('panels');
@@ -59,7 +60,10 @@
   function tick() {
     if (document.hidden || inFlight) return;
     inFlight = true;
-    fetch('/dashboard/fragment', { credentials: 'same-origin', cache: 'no-store', headers: { accept: 'application/json' } })
+    // A controller that hangs (stopped, overloaded) must show as stale, not freeze the poller.
+    var abort = typeof AbortController === 'function' ? new AbortController() : null;
+    var deadline = abort ? setTimeout(function () { abort.abort(); }, TIMEOUT_MS) : null;
+    fetch('/dashboard/fragment', { credentials: 'same-origin', cache: 'no-store', headers: { accept: 'application/json' }, signal: abort ? abort.signal : undefined })
       .then(function (res) {
         if (res.status === 401) {
           stopped = true;
@@ -82,9 +86,11 @@
       .catch(function (err) {
         failures += 1;
         var age = Math.round((Date.now() - lastOk) / 1000);
-        setStatus('warn', 'reconnecting… (last update ' + age + ' s ago; ' + (err && err.message ? err.message : 'network error') + ')');
+        var why = err && err.name === 'AbortError' ? 'no answer' : err && err.message ? err.message : 'network error';
+        setStatus('warn', 'reconnecting… (last update ' + age + ' s ago; ' + why + ')');
       })
       .then(function () {
+        clearTimeout(deadline);
         inFlight = false;
         // Back off while the controller is unreachable, so a dead controller is not hammered by open tabs.
         schedule(failures ? Math.min(MAX_MS, BASE_MS * Math.pow(2, failures - 1)) : BASE_MS);
