@@ -8,8 +8,12 @@ export function websoft9Error(status: number, message: string): HttpResult {
   return { status, json: { code: '0', message, data: {} } };
 }
 const ok = (message: string, data: unknown): HttpResult => ({ json: { code: '1', message, data } });
-/** A refusal the caller should act on (already exists, not installed): HTTP 200 with code "0", as Websoft9 answered. */
-const refuse = (message: string, data: unknown = {}): HttpResult => ({ json: { code: '0', message, data } });
+/**
+ * A refusal that depends on the node's state (already exists, not installed, no free port): code "0"
+ * with what Websoft9 would say, the current app data when there is an app, and an HTTP status for
+ * clients that read it (409 conflict, 404 not installed), as docs/compat.md sets for every seed API.
+ */
+const refuse = (status: number, message: string, data: unknown = {}): HttpResult => ({ status, json: { code: '0', message, data } });
 
 const INSTALL_TIMEOUT_MS = 30_000;
 const UNINSTALL_TIMEOUT_MS = 180_000;
@@ -85,8 +89,8 @@ export function appRoutes(ctx: ControllerContext<AppStoreConfig>, catalog: () =>
     const node = target(req);
     const r = await command<CommandResult>(node, 'install', { app, manifest }, INSTALL_TIMEOUT_MS);
     if (r.ok) return ok(`${app}安装成功`, { ...seedData(r.app), info: `installing on ${node.name}: poll /getAppInfo for progress` });
-    if (r.reason === 'exists' || r.reason === 'installing') return refuse(`${app}已经存在 (already exists: ${r.message})`, r.app ? seedData(r.app) : {});
-    return refuse(`${app}安装失败 (install refused: ${r.message})`);
+    if (r.reason === 'exists' || r.reason === 'installing') return refuse(409, `${app}已经存在 (already exists: ${r.message})`, r.app ? seedData(r.app) : {});
+    return refuse(409, `${app}安装失败 (install refused: ${r.message})`);
   }
 
   async function uninstallApp(req: HttpRequest): Promise<HttpResult> {
@@ -97,9 +101,9 @@ export function appRoutes(ctx: ControllerContext<AppStoreConfig>, catalog: () =>
     if (r.ok) return ok(`${app}卸载成功`, { ...seedData(r.app), purged: purge });
     if (r.reason === 'remove-failed') {
       const port = r.app ? (mainPort(r.app) ?? '') : '';
-      return refuse(`${app}卸载失败,仍然在运行,端口为${port},请ssh登录服务器后使用docker ps查看,并手动停止容器 (${r.message})`, r.app ? seedData(r.app) : {});
+      return refuse(409, `${app}卸载失败,仍然在运行,端口为${port},请ssh登录服务器后使用docker ps查看,并手动停止容器 (${r.message})`, r.app ? seedData(r.app) : {});
     }
-    return refuse(`${app}卸载失败 (${r.message})`, r.app ? seedData(r.app) : {});
+    return refuse(r.reason === 'not-installed' ? 404 : 409, `${app}卸载失败 (${r.message})`, r.app ? seedData(r.app) : {});
   }
 
   async function getAppInfo(req: HttpRequest): Promise<HttpResult> {
@@ -123,7 +127,7 @@ export function appRoutes(ctx: ControllerContext<AppStoreConfig>, catalog: () =>
     const node = target(req);
     const results = await command<Array<{ app: string; ok: boolean; message: string }>>(node, 'uninstallAll', { purge }, UNINSTALL_TIMEOUT_MS * 4);
     const data = { node: node.name, purged: purge, uninstalled: results.filter((r) => r.ok).map((r) => r.app), failed: results.filter((r) => !r.ok).map((r) => ({ appName: r.app, info: r.message })) };
-    return data.failed.length ? refuse(`${data.failed.length}个App卸载失败 (some apps could not be removed)`, data) : ok('所有App卸载成功', data);
+    return data.failed.length ? refuse(409, `${data.failed.length}个App卸载失败 (some apps could not be removed)`, data) : ok('所有App卸载成功', data);
   }
 
   async function secrets(req: HttpRequest): Promise<HttpResult> {

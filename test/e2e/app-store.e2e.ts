@@ -23,7 +23,7 @@ const SOCKET = process.env.OUTPOST_DOCKER_SOCKET ?? '/var/run/docker.sock';
 const docker = new Docker({ socketPath: SOCKET });
 const RANGE_A = { from: 9001, to: 9099 };
 const RANGE_B = { from: 9101, to: 9103 };
-const TEST_APPS = ['busybox-httpd', 'busybox-stack', 'busybox-broken'];
+const TEST_APPS = ['busybox-httpd', 'busybox-stack', 'busybox-broken', 'busybox-slow'];
 
 async function containerExists(name: string): Promise<boolean> {
   try {
@@ -168,6 +168,7 @@ describe('app-store on a real Docker Engine', () => {
       assert.equal(after1.body.data.status, '0', after1.text);
       const again = await seed('/uninstallApp', { appName: 'busybox-httpd', node: 'store-a' });
       assert.equal(again.body.code, '0', again.text);
+      assert.equal(again.status, 404);
       assert.match(again.body.message, /not installed/);
 
       const re = await seed('/installApp', { appName: 'busybox-httpd', node: 'store-a' });
@@ -212,6 +213,20 @@ describe('app-store on a real Docker Engine', () => {
     await waitStatus('busybox-broken', 'store-a', '2');
   });
 
+  test('an agent killed mid-install rolls the install back when it restarts: status 2, nothing left behind', async () => {
+    const r = await seed('/installApp', { appName: 'busybox-slow', node: 'store-a' });
+    assert.equal(r.body.code, '1', r.text);
+    await until('the container started', async () => (await docker.listContainers({ filters: { name: ['websoft9-busybox-slow'] } })).length === 1, 30_000);
+    await a.kill('SIGKILL');
+    await a.restart();
+    const info = await waitStatus('busybox-slow', 'store-a', '2');
+    assert.match(info.info, /interrupted: the agent restarted during the install/);
+    assert.equal(await containerExists('websoft9-busybox-slow'), false);
+    assert.equal(await networkExists('websoft9-busybox-slow'), false);
+    assert.equal(await volumeExists('websoft9-busybox-slow-www'), false);
+    await rx.waitFor('app.failed', (x) => x.json?.data?.appName === 'busybox-slow');
+  });
+
   test('an app with a database sidecar: own network, sidecar reachable by name, db_port published', async () => {
     const r = await seed('/installApp', { appName: 'busybox-stack', node: 'store-a' });
     assert.equal(r.body.code, '1', r.text);
@@ -233,6 +248,7 @@ describe('app-store on a real Docker Engine', () => {
     assert.deepEqual(codes, ['0', '1'], `${x.text}\n${y.text}`);
     const loser = x.body.code === '0' ? x : y;
     assert.match(loser.body.message, /already exists/);
+    assert.equal(loser.status, 409);
     await waitStatus('busybox-httpd', 'store-a', '1');
     const ours = await docker.listContainers({ all: true, filters: { label: ['io.outpost.app=busybox-httpd'] } });
     assert.equal(ours.length, 1);
@@ -259,7 +275,7 @@ describe('app-store on a real Docker Engine', () => {
 
       // busybox-stack needs two ports; only RANGE_B.to is left.
       const full = await seed('/installApp', { appName: 'busybox-stack', node: 'store-b' });
-      assert.equal(full.status, 200);
+      assert.equal(full.status, 409);
       assert.equal(full.body.code, '0', full.text);
       assert.match(full.body.message, /port range 9101-9103 exhausted: 2 ports needed, 1 free/);
       assert.equal(await containerExists('websoft9-busybox-stack'), false);
