@@ -168,7 +168,8 @@ export function appStoreAgent(ctx: AgentContext<AppStoreConfig>): AgentPlugin {
       ctx.log.info({ app: m.name, ports: rec.ports.map((p) => p.host) }, 'app installed');
     } catch (err) {
       const reason = scrub((err as Error).message, appSecrets);
-      Object.assign(rec, { status: 'failed', step: 'failed', info: reason });
+      // The ports went back to the pool with the rollback; a failed app holds none.
+      Object.assign(rec, { status: 'failed', step: 'failed', info: reason, ports: [] });
       await save(rec);
       await ctx.report('failed', publicView(rec));
       ctx.log.warn({ app: m.name, reason }, 'app install failed; rolled back');
@@ -235,7 +236,7 @@ export function appStoreAgent(ctx: AgentContext<AppStoreConfig>): AgentPlugin {
     for (const rec of Object.values(apps())) {
       if (rec.status !== 'installing') continue;
       await rollback(docker, rec.app, rec.installId, { containers: [], network: null, volumes: [] }, 2);
-      Object.assign(rec, { status: 'failed', step: 'failed', info: 'install interrupted: the agent restarted during the install' });
+      Object.assign(rec, { status: 'failed', step: 'failed', info: 'install interrupted: the agent restarted during the install', ports: [] });
       await save(rec);
       await ctx.report('failed', publicView(rec));
     }

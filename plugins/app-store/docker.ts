@@ -110,7 +110,12 @@ export class DockerOps {
 
   /** Pulls an image, calling onProgress with 0–100 over the bytes of all layers seen so far. */
   async pull(ref: string, onProgress: (percent: number, status: string) => void, timeoutMs: number): Promise<void> {
-    const stream = await this.docker.pull(ref);
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await this.docker.pull(ref);
+    } catch (err) {
+      throw new Error(`pull of ${ref} failed: ${(err as Error).message.trim()}`);
+    }
     const layers = new Map<string, { current: number; total: number }>();
     const done = new Promise<void>((resolve, reject) => {
       this.docker.modem.followProgress(
