@@ -16,6 +16,8 @@ export interface HttpServerOptions {
 type HxRequest = HyperExpress.Request;
 type HxResponse = HyperExpress.Response;
 
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
+
 /** Hard cap enforced by the server itself; the soft cap below answers in the API's own envelope. */
 const HARD_BODY_LIMIT = 8 * 1024 * 1024;
 
@@ -47,8 +49,9 @@ export class HttpServer {
     this.app.set_not_found_handler((req, res) => {
       const result = notFound(req.path);
       send(res, result);
-      // One label value for every unknown path: scanners must not mint a series per URL.
-      this.opts.observe?.('unmatched', req.method, result.status ?? 404);
+      // One label value for every unknown path, and only known methods: scanners must not mint series.
+      const method = KNOWN_METHODS.has(req.method) ? req.method : 'OTHER';
+      this.opts.observe?.('unmatched', method, result.status ?? 404);
     });
   }
 
