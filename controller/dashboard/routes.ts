@@ -6,8 +6,6 @@ import { esc, htmlResult, jsonResult, page, SECURITY_HEADERS } from './html.ts';
 import { allSections, type Section, type ViewDeps } from './views.ts';
 import { crossSiteReason, LoginLimiter } from './guard.ts';
 
-export { esc } from './html.ts';
-
 export interface DashboardDeps extends ViewDeps {
   identity: Identity;
   sessions: Sessions;

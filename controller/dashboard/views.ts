@@ -12,7 +12,7 @@ export interface ViewDeps {
   plugins: ControllerPluginHost;
   events: RecentEvents;
   outbox: Outbox;
-  subs?: Subscriptions;
+  subs: Subscriptions;
   version: string;
 }
 
@@ -124,7 +124,7 @@ export function eventsSection(d: ViewDeps): Section {
 }
 
 export function webhooksSection(d: ViewDeps, deadCount: number): Section {
-  const subs = d.subs?.list() ?? [];
+  const subs = d.subs.list();
   const subRows = subs.map((s) => `<tr>${cell('Receiver', `<code>${esc(redactUrl(s.url))}</code>${s.description ? `<div class="muted small">${esc(s.description)}</div>` : ''}`)}${cell('Events', chips(s.events.map((e) => `<span class="chip">${esc(e)}</span>`)))}</tr>`);
   const recent = d.outbox.list({ limit: DELIVERIES_SHOWN }).map((dl) => {
     const outcome = dl.lastError ? esc(truncate(scrub(dl.lastError), 120)) : dl.lastStatus ? `HTTP ${esc(dl.lastStatus)}` : '<span class="muted">—</span>';
