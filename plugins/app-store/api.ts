@@ -26,8 +26,8 @@ export function dbPort(s: AppSnapshot): number | undefined {
   return s.ports.find((p) => p.role === 'db')?.host;
 }
 
-/** Websoft9's data fields (strings, as the seed shows) plus Outpost's extras. */
-export function seedData(s: AppSnapshot): Record<string, unknown> {
+/** The fields every answer and event about one app carries (Websoft9's as strings, plus the port list). */
+export function appFields(s: AppSnapshot): Record<string, unknown> {
   return {
     appName: s.app,
     containerName: s.containerName,
@@ -35,12 +35,13 @@ export function seedData(s: AppSnapshot): Record<string, unknown> {
     port: String(mainPort(s) ?? ''),
     db_port: String(dbPort(s) ?? ''),
     info: s.info,
-    progress: s.progress,
-    step: s.step,
     ports: s.ports.map((p) => ({ service: p.service, role: p.role, container: p.container, host: p.host, protocol: p.protocol })),
-    node: s.node ?? '',
-    updated_at: new Date(s.updatedAt).toISOString(),
   };
+}
+
+/** Websoft9's data fields plus Outpost's progress, step, node and update time. */
+export function seedData(s: AppSnapshot): Record<string, unknown> {
+  return { ...appFields(s), progress: s.progress, step: s.step, node: s.node ?? '', updated_at: new Date(s.updatedAt).toISOString() };
 }
 
 function appName(req: HttpRequest): string {

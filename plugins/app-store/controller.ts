@@ -1,5 +1,5 @@
 import type { ControllerContext, ControllerPlugin } from '../sdk/index.ts';
-import { appRoutes, dbPort, mainPort } from './api.ts';
+import { appFields, appRoutes } from './api.ts';
 import { loadCatalog, type Catalog } from './catalog.ts';
 import { appsPanel } from './panel.ts';
 import { STATUS_CODE, type AppSnapshot, type AppStoreConfig } from './schema.ts';
@@ -65,13 +65,7 @@ export function appStoreController(ctx: ControllerContext<AppStoreConfig>): Cont
       await ctx.webhooks.emit(event, {
         node: node?.name ?? s.node ?? meta.nodeId,
         node_id: meta.nodeId,
-        appName: s.app,
-        containerName: s.containerName,
-        status: STATUS_CODE[s.status],
-        port: String(mainPort(s) ?? ''),
-        db_port: String(dbPort(s) ?? ''),
-        ports: s.ports,
-        info: s.info,
+        ...appFields(s),
         ...(type === 'uninstalled' ? { purged: s.purged === true } : {}),
         ts: meta.ts,
       });

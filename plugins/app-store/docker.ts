@@ -41,6 +41,17 @@ export interface ContainerSpec {
 const isNotFound = (err: unknown) => (err as { statusCode?: number }).statusCode === 404;
 const isConflict = (err: unknown) => (err as { statusCode?: number }).statusCode === 409;
 
+/** Resolves whether an inspect found its object: 404 is "no", other errors propagate. */
+async function exists(inspect: Promise<unknown>): Promise<boolean> {
+  try {
+    await inspect;
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}
+
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout;
   return Promise.race([p, new Promise<T>((_r, reject) => (t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms)))]).finally(() => clearTimeout(t));
@@ -98,14 +109,8 @@ export class DockerOps {
     return out;
   }
 
-  async hasImage(ref: string): Promise<boolean> {
-    try {
-      await this.docker.getImage(ref).inspect();
-      return true;
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      throw err;
-    }
+  hasImage(ref: string): Promise<boolean> {
+    return exists(this.docker.getImage(ref).inspect());
   }
 
   /** Pulls an image, calling onProgress with 0–100 over the bytes of all layers seen so far. */
@@ -153,14 +158,8 @@ export class DockerOps {
     return true;
   }
 
-  async volumeExists(name: string): Promise<boolean> {
-    try {
-      await this.docker.getVolume(name).inspect();
-      return true;
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      throw err;
-    }
+  volumeExists(name: string): Promise<boolean> {
+    return exists(this.docker.getVolume(name).inspect());
   }
 
   async createVolume(name: string, labels: Record<string, string>): Promise<void> {

@@ -10,6 +10,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, TestAgent, TestController, until } from '../../test/helpers/cluster.ts';
+import { lockDocker } from '../../test/apps/docker-lock.ts';
 import { numericFlags } from './lib/args.ts';
 import { readProc } from './lib/proc.ts';
 import { figure, mb, percentile, printTable, progress } from './lib/report.ts';
@@ -24,6 +25,8 @@ await exec('bash', [join(ROOT, 'test/apps/build-busybox-image.sh')]).catch((err)
   process.stderr.write(`bench app-store: Docker Engine or busybox image unavailable: ${err.message}\n`);
   process.exit(1);
 });
+
+const unlock = await lockDocker();
 
 // The parallel phase needs N catalog apps: copies of the test app under bench-NN names.
 const catalog = await mkdtemp(join(tmpdir(), 'outpost-bench-apps-'));
@@ -120,4 +123,5 @@ try {
   await a.stop();
   await c.stop();
   await rm(catalog, { recursive: true, force: true });
+  await unlock();
 }

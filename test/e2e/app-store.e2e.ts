@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { ROOT, TestAgent, TestController, until } from '../helpers/cluster.ts';
 import { startReceiver, type Receiver } from './lib/receiver.ts';
+import { lockDocker } from '../apps/docker-lock.ts';
 
 const exec = promisify(execFile);
 const SOCKET = process.env.OUTPOST_DOCKER_SOCKET ?? '/var/run/docker.sock';
@@ -25,24 +26,18 @@ const RANGE_A = { from: 9001, to: 9099 };
 const RANGE_B = { from: 9101, to: 9103 };
 const TEST_APPS = ['busybox-httpd', 'busybox-stack', 'busybox-broken', 'busybox-slow'];
 
-async function containerExists(name: string): Promise<boolean> {
+/** Whether an inspect finds its object (404: no). */
+async function found(inspect: Promise<unknown>): Promise<boolean> {
   try {
-    await docker.getContainer(name).inspect();
+    await inspect;
     return true;
   } catch (err) {
     if ((err as { statusCode?: number }).statusCode === 404) return false;
     throw err;
   }
 }
-async function volumeExists(name: string): Promise<boolean> {
-  try {
-    await docker.getVolume(name).inspect();
-    return true;
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 404) return false;
-    throw err;
-  }
-}
+const containerExists = (name: string) => found(docker.getContainer(name).inspect());
+const volumeExists = (name: string) => found(docker.getVolume(name).inspect());
 async function networkExists(name: string): Promise<boolean> {
   return (await docker.listNetworks({ filters: { name: [name] } })).some((n) => n.Name === name);
 }
@@ -64,6 +59,7 @@ describe('app-store on a real Docker Engine', () => {
   let a: TestAgent;
   let b: TestAgent;
   let rx: Receiver;
+  let unlock: (() => Promise<void>) | undefined;
 
   const seed = (path: string, body: Record<string, unknown>) => c.api('POST', path, body);
   async function waitStatus(app: string, node: string, status: string, timeoutMs = 60_000) {
@@ -85,6 +81,7 @@ describe('app-store on a real Docker Engine', () => {
 
   before(async () => {
     await docker.ping().catch((err) => assert.fail(`Docker Engine unreachable at ${SOCKET}: ${(err as Error).message} (start dockerd; see the comment at the top of this file)`));
+    unlock = await lockDocker();
     await exec('bash', [join(ROOT, 'test/apps/build-busybox-image.sh')], { timeout: 120_000 });
     await cleanLeftovers();
     rx = await startReceiver();
@@ -108,6 +105,7 @@ describe('app-store on a real Docker Engine', () => {
     await c?.stop();
     await rx?.close();
     await cleanLeftovers();
+    await unlock?.();
   });
 
   test('install → serve → uninstall keeps the volume → reinstall reuses data → purge removes it', async () => {
