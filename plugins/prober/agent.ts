@@ -34,7 +34,9 @@ export function proberAgent(ctx: AgentContext<ProberConfig>): AgentPlugin {
   const groups = new Map<string, CheckSpec>();
   const planned = new Map<string, number>();
   const heap = new DueHeap<Job>();
-  const ready: Job[] = [];
+  /** Due jobs waiting for a concurrency slot: a FIFO read from `readyAt`, compacted when drained. */
+  let ready: Job[] = [];
+  let readyAt = 0;
   const batches = new Map<number, RoundBatch>();
   const lateness: number[] = [];
   let latenessAt = 0;
@@ -94,8 +96,8 @@ export function proberAgent(ctx: AgentContext<ProberConfig>): AgentPlugin {
   }
 
   function drain(): void {
-    while (ready.length && running < cfg.maxConcurrent && !stopped) {
-      const job = ready.shift()!;
+    while (readyAt < ready.length && running < cfg.maxConcurrent && !stopped) {
+      const job = ready[readyAt++];
       const spec = groups.get(job.key);
       // The group was withdrawn or changed since planning: its result would describe nothing current.
       if (!spec || !spec.records.some((r) => r.id === job.rec.id && r.ip === job.rec.ip)) {
@@ -121,6 +123,10 @@ export function proberAgent(ctx: AgentContext<ProberConfig>): AgentPlugin {
           completed++;
           drain();
         });
+    }
+    if (readyAt === ready.length) {
+      ready = [];
+      readyAt = 0;
     }
   }
 
@@ -157,7 +163,8 @@ export function proberAgent(ctx: AgentContext<ProberConfig>): AgentPlugin {
       stopped = true;
       clearTimeout(timer);
       heap.clear();
-      ready.length = 0;
+      ready = [];
+      readyAt = 0;
     },
     async onCommand(action, args) {
       if (action === 'assign') {
@@ -176,7 +183,7 @@ export function proberAgent(ctx: AgentContext<ProberConfig>): AgentPlugin {
           hash: store.data.hash,
           groups: groups.size,
           records: [...groups.values()].reduce((n, g) => n + g.records.length, 0),
-          queued: heap.size + ready.length,
+          queued: heap.size + ready.length - readyAt,
           running,
           completed,
           lateness: { samples: lateness.length, p50: percentile(50), p99: percentile(99), max: lateness.length ? Math.max(...lateness) : null },

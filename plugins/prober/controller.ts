@@ -259,10 +259,9 @@ export class Prober {
       }
     }
     // Queue callbacks first (durable), then drop the rounds: a crash in between repeats a callback, never loses one.
-    for (const d of deliveries) {
-      await this.ctx.webhooks.deliver(d.url, d.body, { contentType: d.contentType, secret: d.secret, event: 'prober.callback' });
-      this.counters.callbacks.inc();
-    }
+    // Queued together so the outbox commits them in one write; call order keeps them in order per URL.
+    await Promise.all(deliveries.map((d) => this.ctx.webhooks.deliver(d.url, d.body, { contentType: d.contentType, secret: d.secret, event: 'prober.callback' })));
+    this.counters.callbacks.inc({}, deliveries.length);
     await this.monitors.update((d) => {
       for (const u of updates) if (d.groups[u.g]) d.records[u.g] = { ...(d.records[u.g] ?? {}), ...u.states };
     });
@@ -270,10 +269,8 @@ export class Prober {
       for (const o of rounds) delete d.open[roundKey(o.g, o.round)];
     });
     await this.history.add(entries, now);
-    for (const c of changes) {
-      this.counters.changes.inc({ to: String(c.to) });
-      await this.ctx.webhooks.emit('probe.changed', c);
-    }
+    for (const c of changes) this.counters.changes.inc({ to: String(c.to) });
+    await Promise.all(changes.map((c) => this.ctx.webhooks.emit('probe.changed', c)));
   }
 
   /** Removes a group with its state and open rounds; pending callbacks already queued still go out. */

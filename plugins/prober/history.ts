@@ -9,6 +9,7 @@ import type { HistoryEntry } from './state.ts';
  */
 export class History {
   private entries: HistoryEntry[] = [];
+  private readonly last = new Map<string, HistoryEntry>();
   private writing: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -30,7 +31,10 @@ export class History {
       if (!line) continue;
       try {
         const e = JSON.parse(line) as HistoryEntry;
-        if (e.decidedAt >= cutoff) h.entries.push(e);
+        if (e.decidedAt >= cutoff) {
+          h.entries.push(e);
+          h.last.set(e.g, e);
+        }
       } catch {
         // A line cut short by a crash: the rest of the file is still good.
       }
@@ -44,6 +48,7 @@ export class History {
   add(entries: HistoryEntry[], now = Date.now()): Promise<void> {
     if (entries.length) {
       this.entries.push(...entries);
+      for (const e of entries) this.last.set(e.g, e);
       const lines = entries.map((e) => JSON.stringify(e) + '\n').join('');
       this.writing = this.writing.then(() => appendFile(this.file, lines));
     }
@@ -61,7 +66,6 @@ export class History {
   }
 
   latest(g: string): HistoryEntry | undefined {
-    for (let i = this.entries.length - 1; i >= 0; i--) if (this.entries[i].g === g) return this.entries[i];
-    return undefined;
+    return this.last.get(g);
   }
 }

@@ -23,8 +23,8 @@ export const proberConfig = z
     autoEnrollAgents: z.boolean().default(true),
     /** Smallest interval operate_monitor accepts, in seconds. */
     minInterval: z.number().int().min(1).default(10),
-    /** Share of the round over which check start times are spread. */
-    spreadFraction: z.number().min(0).max(0.9).default(0.5),
+    /** Share of the round over which check start times are spread (always leaving time for every attempt to finish). */
+    spreadFraction: z.number().min(0).max(0.95).default(0.85),
     /** How long after a round ends its results may still arrive before it is decided, ms. */
     graceMs: z.number().int().min(0).max(60_000).default(2000),
     /** Minutes of decided rounds kept for /api/v1/prober/results. */
@@ -32,7 +32,7 @@ export const proberConfig = z
     /** Results per report batch sent by an agent. */
     batchSize: z.number().int().min(1).max(20_000).default(2000),
     /** Most checks running at once on one agent. */
-    maxConcurrent: z.number().int().min(1).max(10_000).default(512),
+    maxConcurrent: z.number().int().min(1).max(20_000).default(2000),
   })
   .strict();
 export type ProberConfig = z.infer<typeof proberConfig>;
