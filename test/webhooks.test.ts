@@ -1,9 +1,11 @@
 /** Webhooks end to end: real controller and agents, receivers on loopback, the durable outbox under failure. */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { appendFile, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { TestController, TestAgent, until, http, stopProc, tempDir, sleep } from './helpers/cluster.ts';
 import { Outbox, MAX_BODY_BYTES, type OutboxConfig } from '../controller/webhooks/outbox.ts';
+import { Journal } from '../controller/webhooks/journal.ts';
 import { MetricsRegistry } from '../plugins/sdk/metrics.ts';
 import { createLog } from '../plugins/sdk/log.ts';
 import { Receiver, type Received } from './helpers/receiver.ts';
@@ -332,6 +334,30 @@ test('a manual retry while another delivery of the lane is in flight sends each 
     await assert.rejects(ob.retry(second), /already delivered/);
   } finally {
     ob.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('outbox journal: replays puts, field updates and deletes; compacts into the snapshot; skips a torn last line', async () => {
+  const dir = await tempDir('outpost-journal-');
+  try {
+    type R = { id: string; n: number; state: string; note?: string };
+    const first = await Journal.open<R>(dir, 2_000);
+    for (let i = 1; i <= 40; i++) first.data.deliveries[`d${i}`] = { id: `d${i}`, n: ++first.data.n, state: 'pending', note: 'x' };
+    await first.journal.write(Object.values(first.data.deliveries).map((d) => ({ op: 'put', d })));
+    await first.journal.write([{ op: 'set', id: 'd2', f: { state: 'dead', note: null } }, { op: 'del', id: 'd1' }]);
+    await first.journal.close();
+    // 40 puts are well past 2,000 bytes: the journal was folded into outbox.json at least once.
+    assert.ok((await readFile(join(dir, 'outbox.journal.jsonl'), 'utf8')).length < 2_000);
+    await appendFile(join(dir, 'outbox.journal.jsonl'), '{"op":"del","id":"d3"');
+    const again = await Journal.open<R>(dir);
+    assert.equal(Object.keys(again.data.deliveries).length, 39);
+    assert.equal(again.data.deliveries.d1, undefined);
+    assert.deepEqual(again.data.deliveries.d2, { id: 'd2', n: 2, state: 'dead' });
+    assert.ok(again.data.deliveries.d3, 'the torn delete never completed');
+    assert.equal(again.data.n, 40);
+    await again.journal.close();
+  } finally {
     await rm(dir, { recursive: true, force: true });
   }
 });

@@ -21,19 +21,33 @@ export class DeliveryHistory {
     return h;
   }
 
+  private pending: string[] = [];
+  private flush: Promise<void> | undefined;
+
+  /** Appends records; calls in the same event-loop turn share one write. */
   append(records: unknown[]): Promise<void> {
     if (records.length === 0) return Promise.resolve();
-    const lines = records.map((r) => JSON.stringify(r)).join('\n') + '\n';
-    // Serialised so lines never interleave and rotation never races an append.
-    this.chain = this.chain.then(async () => {
-      if (this.size > 0 && this.size + lines.length > this.maxBytes) {
-        await rename(this.file, this.file.replace(/\.jsonl$/, '.1.jsonl'));
-        this.size = 0;
-      }
-      await appendFile(this.file, lines, { mode: 0o600 });
-      this.size += Buffer.byteLength(lines);
+    for (const r of records) this.pending.push(JSON.stringify(r));
+    this.flush ??= new Promise<void>((r) => setImmediate(r)).then(() => {
+      this.flush = undefined;
+      const lines = this.pending.join('\n') + '\n';
+      this.pending = [];
+      // Serialised so lines never interleave and rotation never races an append.
+      const next = this.chain.catch(() => undefined).then(() => this.write(lines));
+      this.chain = next;
+      return next;
     });
-    return this.chain;
+    return this.flush;
+  }
+
+  private async write(lines: string): Promise<void> {
+    const bytes = Buffer.byteLength(lines);
+    if (this.size > 0 && this.size + bytes > this.maxBytes) {
+      await rename(this.file, this.file.replace(/\.jsonl$/, '.1.jsonl'));
+      this.size = 0;
+    }
+    await appendFile(this.file, lines, { mode: 0o600 });
+    this.size += bytes;
   }
 
   /** The last records of the current file (at most `maxBytes` read from its end), oldest first. */

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { openStore, type Store } from '../../plugins/sdk/store.ts';
 import { outpostSignature } from '../../plugins/sdk/signature.ts';
 import type { Log } from '../../plugins/sdk/log.ts';
 import type { Counter } from '../../plugins/sdk/metrics.ts';
 import { DeliveryHistory } from './history.ts';
+import { Journal, type JournalOp, type Snapshot } from './journal.ts';
 
 /*
  * Durable webhook outbox.
@@ -67,10 +67,8 @@ export interface EnqueueItem {
   subscription?: string;
 }
 
-interface OutboxData {
-  n: number;
-  deliveries: Record<string, Delivery>;
-}
+type OutboxData = Snapshot<Delivery>;
+type Patch = { [K in keyof Delivery]?: Delivery[K] | null };
 
 export interface OutboxConfig {
   maxAgeMs: number;
@@ -124,13 +122,13 @@ export class Outbox {
   private readonly cancelled = new Map<string, string>();
   /** Enqueued but not yet on disk: not listed, so anything the log shows survives a crash. */
   private readonly unconfirmed = new Set<string>();
-  private commitP: Promise<void> | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly perTarget: number;
 
   private constructor(
-    private readonly store: Store<OutboxData>,
+    private readonly journal: Journal<Delivery>,
+    private readonly data: OutboxData,
     private readonly history: DeliveryHistory,
     private readonly cfg: OutboxConfig,
     private readonly log: Log,
@@ -140,9 +138,9 @@ export class Outbox {
   }
 
   static async open(dataDir: string, cfg: OutboxConfig, log: Log, counters: OutboxCounters): Promise<Outbox> {
-    const store = await openStore<OutboxData>(dataDir, 'outbox', { n: 0, deliveries: {} }, { mode: 0o600 });
-    const ob = new Outbox(store, await DeliveryHistory.open(dataDir), cfg, log, counters);
-    for (const d of Object.values(store.data.deliveries)) {
+    const { journal, data } = await Journal.open<Delivery>(dataDir);
+    const ob = new Outbox(journal, data, await DeliveryHistory.open(dataDir), cfg, log, counters);
+    for (const d of Object.values(data.deliveries)) {
       // Records written before expiresAt existed age from their creation.
       d.expiresAt ??= d.createdAt + cfg.maxAgeMs;
       if (d.state === 'pending') ob.lane(d.key).queue.push(d);
@@ -164,6 +162,7 @@ export class Outbox {
     this.stopped = true;
     clearInterval(this.pruneTimer);
     for (const l of this.lanes.values()) clearTimeout(l.timer);
+    void this.journal.close().catch(() => undefined);
   }
 
   /** Validates and stores deliveries; resolves with their ids once they are on disk. Throws naming the bad input. */
@@ -193,12 +192,11 @@ export class Outbox {
     }));
     for (const rec of created) this.unconfirmed.add(rec.id);
     try {
-      await this.mutate((data) => {
-        for (const rec of created) {
-          rec.n = ++data.n;
-          data.deliveries[rec.id] = rec;
-        }
-      });
+      for (const rec of created) {
+        rec.n = ++this.data.n;
+        this.data.deliveries[rec.id] = rec;
+      }
+      await this.journal.write(created.map((d) => ({ op: 'put', d })));
     } finally {
       for (const rec of created) this.unconfirmed.delete(rec.id);
     }
@@ -216,13 +214,13 @@ export class Outbox {
 
   list(filter: { state?: string; limit?: number; subscription?: string } = {}): PublicDelivery[] {
     const wanted = (d: { id: string; state: string; subscription?: string }) => !this.unconfirmed.has(d.id) && (!filter.state || d.state === filter.state) && (!filter.subscription || d.subscription === filter.subscription);
-    const stored = filter.state === 'delivered' ? [] : Object.values(this.store.data.deliveries).filter(wanted).map((d) => publicView(d));
+    const stored = filter.state === 'delivered' ? [] : Object.values(this.data.deliveries).filter(wanted).map((d) => publicView(d));
     const delivered = !filter.state || filter.state === 'delivered' ? this.recent.filter(wanted) : [];
     return [...stored, ...delivered].sort((a, b) => b.n - a.n).slice(0, filter.limit ?? 100);
   }
 
   get(id: string): PublicDelivery | undefined {
-    const d = this.store.data.deliveries[id];
+    const d = this.data.deliveries[id];
     if (d && !this.unconfirmed.has(id)) return publicView(d, true);
     return this.recent.find((r) => r.id === id);
   }
@@ -233,7 +231,7 @@ export class Outbox {
    * the lane's head). Delivered: refused, it was delivered.
    */
   async retry(id: string): Promise<PublicDelivery> {
-    const d = this.store.data.deliveries[id];
+    const d = this.data.deliveries[id];
     if (!d) {
       if (this.recent.some((r) => r.id === id)) throw new RetryRefused('conflict', `delivery ${id} was already delivered`);
       throw new RetryRefused('not_found', `delivery ${id} not found`);
@@ -249,13 +247,7 @@ export class Outbox {
     }
     const now = Date.now();
     // State flips synchronously, so a second concurrent retry sees "pending" and does not enqueue twice.
-    await this.mutate(() => {
-      d.state = 'pending';
-      d.attempts = 0;
-      d.expiresAt = now + this.cfg.maxAgeMs;
-      d.nextAt = now;
-      delete d.deadAt;
-    });
+    await this.patch(d, { state: 'pending', attempts: 0, expiresAt: now + this.cfg.maxAgeMs, nextAt: now, deadAt: null });
     if ((d.state as DeliveryState) === 'pending') this.schedule(d); // unless cancelled meanwhile
     return publicView(d);
   }
@@ -263,22 +255,20 @@ export class Outbox {
   /** Stops the pending deliveries that match (e.g. of a deleted subscription): they become dead with `reason`. */
   async cancel(match: (d: Delivery) => boolean, reason: string): Promise<number> {
     const now = Date.now();
-    const hit = Object.values(this.store.data.deliveries).filter((d) => d.state === 'pending' && match(d));
+    const hit = Object.values(this.data.deliveries).filter((d) => d.state === 'pending' && match(d));
     if (hit.length === 0) return 0;
-    await this.mutate(() => {
-      for (const d of hit) {
-        if (this.lanes.get(d.key)?.inflight === d) {
-          // Its attempt decides: delivered if it succeeds, dead with the reason if not.
-          this.cancelled.set(d.id, reason);
-          continue;
-        }
-        d.state = 'dead';
-        d.deadAt = now;
-        d.lastError = reason;
-        const lane = this.lanes.get(d.key);
-        if (lane) removeFrom(lane.queue, d);
+    const writes: Promise<void>[] = [];
+    for (const d of hit) {
+      if (this.lanes.get(d.key)?.inflight === d) {
+        // Its attempt decides: delivered if it succeeds, dead with the reason if not.
+        this.cancelled.set(d.id, reason);
+        continue;
       }
-    });
+      writes.push(this.patch(d, { state: 'dead', deadAt: now, lastError: reason }));
+      const lane = this.lanes.get(d.key);
+      if (lane) removeFrom(lane.queue, d);
+    }
+    await Promise.all(writes);
     return hit.length;
   }
 
@@ -376,16 +366,10 @@ export class Outbox {
     const delay = Math.min(this.cfg.maxDelayMs, this.cfg.baseDelayMs * 2 ** Math.min(d.attempts, 30));
     // Equal jitter, in [delay/2, delay]: failing lanes spread out instead of retrying in lockstep.
     const next = now + Math.round(delay / 2 + (Math.random() * delay) / 2);
-    this.commitInBackground(() => {
-      d.attempts += 1;
-      d.lastAttemptAt = now;
-      d.lastStatus = status;
-      d.lastError = cancelReason ? `${error}; ${cancelReason}` : error;
-      if (dead) {
-        d.state = 'dead';
-        d.deadAt = now;
-      } else d.nextAt = Math.min(next, d.expiresAt); // the last attempt lands at the max age, not past it
-    });
+    const outcome: Patch = { attempts: d.attempts + 1, lastAttemptAt: now, lastStatus: status ?? null, lastError: cancelReason ? `${error}; ${cancelReason}` : error };
+    if (dead) Object.assign(outcome, { state: 'dead', deadAt: now });
+    else outcome.nextAt = Math.min(next, d.expiresAt); // the last attempt lands at the max age, not past it
+    this.patch(d, outcome).catch((err) => this.log.error({ err: (err as Error).message }, 'webhook outbox write failed'));
     if (dead) {
       this.counters.dead.inc({ event: d.event });
       this.log.warn({ delivery: d.id, event: d.event, url: redactUrl(d.url), error: d.lastError }, 'webhook delivery dead');
@@ -399,11 +383,12 @@ export class Outbox {
     d.lastStatus = status;
     d.deliveredAt = now;
     delete d.lastError;
-    delete this.store.data.deliveries[d.id];
+    delete this.data.deliveries[d.id];
     this.remember(publicView(d));
-    // The lane moves on without waiting for the disk: a crash before this commit resends it with the
-    // same id, which the at-least-once contract allows; a committed "delivered" is never resent.
-    void this.commit()
+    // The lane moves on without waiting for the disk: a crash before this write resends it with the
+    // same id, which the at-least-once contract allows; a recorded "delivered" is never resent.
+    void this.journal
+      .write([{ op: 'del', id: d.id }])
       .then(() => this.history.append([publicView(d, true)]))
       .catch((err) => this.log.error({ err: (err as Error).message }, 'webhook outbox write failed'));
   }
@@ -416,37 +401,24 @@ export class Outbox {
   /** Moves dead records past retention from the outbox file to the history file. */
   private async prune(): Promise<void> {
     const cutoff = Date.now() - DEAD_RETENTION_MS;
-    const old = Object.values(this.store.data.deliveries).filter((d) => d.state === 'dead' && (d.deadAt ?? d.lastAttemptAt ?? d.createdAt) < cutoff);
+    const old = Object.values(this.data.deliveries).filter((d) => d.state === 'dead' && (d.deadAt ?? d.lastAttemptAt ?? d.createdAt) < cutoff);
     if (old.length === 0) return;
     try {
       await this.history.append(old.map((d) => publicView(d, true)));
-      await this.mutate((data) => {
-        for (const d of old) delete data.deliveries[d.id];
-      });
+      for (const d of old) delete this.data.deliveries[d.id];
+      await this.journal.write(old.map((d): JournalOp<Delivery> => ({ op: 'del', id: d.id })));
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'webhook outbox prune failed');
     }
   }
 
-  private mutate(fn: (data: OutboxData) => void): Promise<void> {
-    fn(this.store.data);
-    return this.commit();
-  }
-
-  private commitInBackground(fn: (data: OutboxData) => void): void {
-    this.mutate(fn).catch((err) => this.log.error({ err: (err as Error).message }, 'webhook outbox write failed'));
-  }
-
-  /**
-   * Group commit: every change made before the next turn of the event loop shares one write of the
-   * outbox file (which is serialised whole), instead of one serialisation per change.
-   */
-  private commit(): Promise<void> {
-    this.commitP ??= new Promise<void>((r) => setImmediate(r)).then(() => {
-      this.commitP = undefined;
-      return this.store.update(() => undefined);
-    });
-    return this.commitP;
+  /** Applies fields to a record (null removes one) and journals the change; resolves once on disk. */
+  private patch(d: Delivery, f: Patch): Promise<void> {
+    for (const [k, v] of Object.entries(f)) {
+      if (v === null) delete (d as unknown as Record<string, unknown>)[k];
+      else (d as unknown as Record<string, unknown>)[k] = v;
+    }
+    return this.journal.write([{ op: 'set', id: d.id, f }]);
   }
 }
 
