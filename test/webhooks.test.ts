@@ -62,10 +62,11 @@ after(async () => {
   for (const r of receivers) await r.close();
 });
 
-test('node.down after an agent is SIGKILLed and node.up after restart, signed, with delivery and event headers', async () => {
+test('node.down after an agent is SIGKILLed and node.up after restart, plugin.failed, all signed, with delivery and event headers', async () => {
   const rx = await receiver();
-  await subscribe(c, rx.url, ['node.up', 'node.down']);
-  const a = await TestAgent.start(c, { name: 'wh-agent' });
+  await subscribe(c, rx.url, ['node.up', 'node.down', 'plugin.failed']);
+  // One plugin that cannot start on the node: the others run, and subscribers hear plugin.failed.
+  const a = await TestAgent.start(c, { name: 'wh-agent', plugins: { 'server-stats': { interval: 1, diskInterval: 5 }, 'no-such-plugin': {} } });
   try {
     const forNode = (ev: string) => (r: Receiver) => r.accepted().filter((q) => q.event === ev && q.json?.data?.node?.id === a.nodeId);
     const [up] = await rx.waitFor('node.up webhook', (r) => forNode('node.up')(r).length > 0 && forNode('node.up')(r));
@@ -74,6 +75,11 @@ test('node.down after an agent is SIGKILLed and node.up after restart, signed, w
     assert.match(up.id, /^dl_[0-9a-f]+$/);
     assert.equal(up.json.event, 'node.up');
     assert.equal(up.headers['content-type'], 'application/json');
+
+    const [failed] = await rx.waitFor('plugin.failed webhook', (r) => forNode('plugin.failed')(r).length > 0 && forNode('plugin.failed')(r));
+    assert.equal(failed.json.data.plugin, 'no-such-plugin');
+    assert.match(failed.json.data.error, /unknown plugin/);
+    assert.equal(failed.signatureOk, true);
 
     await a.kill('SIGKILL');
     const [down] = await rx.waitFor('node.down webhook', (r) => forNode('node.down')(r).length > 0 && forNode('node.down')(r));
@@ -87,7 +93,7 @@ test('node.down after an agent is SIGKILLed and node.up after restart, signed, w
     await a.restart();
     await rx.waitFor('node.up webhook after restart', (r) => forNode('node.up')(r).length === 2);
     assert.deepEqual(
-      rx.accepted().filter((q) => q.json?.data?.node?.id === a.nodeId).map((q) => q.event),
+      rx.accepted().filter((q) => q.json?.data?.node?.id === a.nodeId && q.event.startsWith('node.')).map((q) => q.event),
       ['node.up', 'node.down', 'node.up'],
     );
   } finally {
