@@ -1,5 +1,6 @@
 import { appendFile, open, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { TurnBatch } from './turn-batch.ts';
 
 /**
  * Append-only log of finished deliveries (delivered, or dead past retention), kept out of the
@@ -7,7 +8,6 @@ import { join } from 'node:path';
  * long-running controller never fills its disk with webhook history.
  */
 export class DeliveryHistory {
-  private chain: Promise<void> = Promise.resolve();
   private size = 0;
 
   private constructor(
@@ -21,23 +21,12 @@ export class DeliveryHistory {
     return h;
   }
 
-  private pending: string[] = [];
-  private flush: Promise<void> | undefined;
+  private readonly batch = new TurnBatch((chunk) => this.write(chunk));
 
   /** Appends records; calls in the same event-loop turn share one write. */
   append(records: unknown[]): Promise<void> {
     if (records.length === 0) return Promise.resolve();
-    for (const r of records) this.pending.push(JSON.stringify(r));
-    this.flush ??= new Promise<void>((r) => setImmediate(r)).then(() => {
-      this.flush = undefined;
-      const lines = this.pending.join('\n') + '\n';
-      this.pending = [];
-      // Serialised so lines never interleave and rotation never races an append.
-      const next = this.chain.catch(() => undefined).then(() => this.write(lines));
-      this.chain = next;
-      return next;
-    });
-    return this.flush;
+    return this.batch.add(records.map((r) => JSON.stringify(r)));
   }
 
   private async write(lines: string): Promise<void> {

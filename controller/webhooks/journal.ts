@@ -1,5 +1,6 @@
 import { mkdir, open, readFile, rename, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { TurnBatch } from './turn-batch.ts';
 
 /**
  * The outbox's persistence: a JSON snapshot (`outbox.json`, same shape as before) plus an
@@ -19,9 +20,7 @@ export interface Snapshot<R> {
 }
 
 export class Journal<R extends { id: string; n: number }> {
-  private buf: string[] = [];
-  private flush: Promise<void> | undefined;
-  private chain: Promise<void> = Promise.resolve();
+  private readonly batch = new TurnBatch((chunk) => this.append(chunk));
   private size = 0;
   private closed = false;
 
@@ -68,23 +67,13 @@ export class Journal<R extends { id: string; n: number }> {
   /** Records changes already made to the in-memory data; resolves once they are on disk. Writes in the same turn share one append. */
   write(ops: JournalOp<R>[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error('outbox journal is closed'));
-    for (const op of ops) this.buf.push(JSON.stringify(op));
-    this.flush ??= new Promise<void>((r) => setImmediate(r)).then(() => {
-      this.flush = undefined;
-      const lines = this.buf.join('\n') + '\n';
-      this.buf = [];
-      const next = this.chain.catch(() => undefined).then(() => this.append(lines));
-      this.chain = next;
-      return next;
-    });
-    return this.flush;
+    return this.batch.add(ops.map((op) => JSON.stringify(op)));
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.flush?.catch(() => undefined);
-    await this.chain.catch(() => undefined);
     this.closed = true;
+    await this.batch.settled();
     await this.fh.close();
   }
 
