@@ -71,6 +71,8 @@ export interface NetnsNode {
   exec(args: string[], opts?: { timeoutMs?: number; env?: NodeJS.ProcessEnv }): Promise<ExecResult>;
   /** Runs `outpost <args>` (scripts/outpost.ts through tsx) inside the namespace. */
   outpost(args: string[], env?: Record<string, string>): Proc;
+  /** `outpost agent --config FILE` inside the namespace (join it first, e.g. with outpost(['agent', 'join', ...])). */
+  spawnAgent(configFile: string, env?: Record<string, string>): Proc;
 }
 
 export interface Network {
@@ -258,6 +260,7 @@ export async function createNetwork(opts: { nodes: number }): Promise<Network> {
         wrapper,
         exec: (args, o = {}) => sh('ip', ['netns', 'exec', name, ...args], o),
         outpost: (args, env = {}) => run(args, env, ROOT, wrapper),
+        spawnAgent: (configFile, env = {}) => run(['agent', '--config', configFile], env, ROOT, wrapper),
       });
     }
   } catch (err) {
