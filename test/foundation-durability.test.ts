@@ -3,7 +3,7 @@
  * controller exactly once. Observed three ways: the controller's applied seq against the agent's outbox,
  * the applied-reports counter on /metrics, and server-stats history (one sample per seq, in order).
  */
-import { test } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -55,8 +55,16 @@ async function assertExactlyOnce(c: TestController, a: TestAgent, maxGapMs: numb
   }
 }
 
+// One controller for the file (each test crashes and restarts it); starting processes is the slow part.
+let c: TestController;
+before(async () => {
+  c = await TestController.start();
+});
+after(async () => {
+  await c?.stop();
+});
+
 test('controller SIGKILLed for a few seconds while the agent keeps sampling: every report applied exactly once', async (t) => {
-  const c = await TestController.start();
   const a = await TestAgent.start(c, { name: 'dur-ctl', plugins: { 'server-stats': { interval: 1, diskInterval: 5 } } });
   try {
     await until('three samples applied', async () => (await history(c, a.nodeId)).length >= 3);
@@ -79,12 +87,10 @@ test('controller SIGKILLed for a few seconds while the agent keeps sampling: eve
     t.diagnostic(`applied ${appliedAtCrash} before the crash, ${finalApplied - appliedAtCrash} after, ${finalApplied} in all`);
   } finally {
     await a.stop();
-    await c.stop();
   }
 });
 
 test('agent SIGKILLed with unacknowledged reports while the controller is down: they are replayed after both restart', async (t) => {
-  const c = await TestController.start();
   const a = await TestAgent.start(c, { name: 'dur-agent', plugins: { 'server-stats': { interval: 1, diskInterval: 5 } } });
   try {
     await until('two samples applied', async () => (await history(c, a.nodeId)).length >= 2);
@@ -106,48 +112,43 @@ test('agent SIGKILLed with unacknowledged reports while the controller is down: 
     t.diagnostic(`replayed ${held.length} reports held across the agent crash`);
   } finally {
     await a.stop();
-    await c.stop();
   }
 });
 
 test('a reconnect that replaces a connection still applying reports applies each seq once', async () => {
-  const c = await TestController.start();
-  try {
-    const enrolled = await c.api('POST', '/api/v1/enroll', { token: await c.joinToken(), name: 'racer' }, '');
-    const { nodeId, credential } = enrolled.body as { nodeId: string; credential: string };
-    const N = 300;
-    const open = () =>
-      new Promise<WebSocket>((resolve, reject) => {
-        const ws = new WebSocket(c.url.replace(/^http/, 'ws') + '/api/v1/link', { headers: { authorization: `Bearer ${credential}` } });
-        ws.on('open', () => resolve(ws));
-        ws.on('error', reject);
-      });
-    const hello = { t: 'hello', nodeId, version: 'test', plugins: [], labels: {}, address: '127.0.0.1' };
-    // server-stats journals each sample before the ack, so applying takes real I/O time: a wide window for a race.
-    const t0 = Date.now();
-    const sample = (seq: number) => ({ ts: t0 + seq, cpu: { percent: 1, cores: 1 }, memory: { total: 2, used: 1, available: 1, percent: 50, swapTotal: 0, swapUsed: 0 }, disk: null, load: [0, 0, 0], network: { rxBytes: 0, txBytes: 0, rxPerSec: 0, txPerSec: 0 }, uptime: 1 });
-    const report = (seq: number) => JSON.stringify({ t: 'report', seq, plugin: 'server-stats', type: 'sample', data: sample(seq), ts: t0 + seq });
-    // First connection: a burst of reports, each applied behind a durable seq write.
-    const first = await open();
-    first.send(JSON.stringify(hello));
-    for (let seq = 1; seq <= N; seq++) first.send(report(seq));
-    // Second connection replaces it at once and replays everything, a superset of what any agent would resend.
-    const second = await open();
-    const welcome = await new Promise<{ lastSeq: number }>((resolve) => {
-      second.on('message', (m) => {
-        const msg = JSON.parse(String(m));
-        if (msg.t === 'welcome') resolve(msg);
-      });
-      second.send(JSON.stringify(hello));
+  const appliedBefore = await appliedCounter(c);
+  const enrolled = await c.api('POST', '/api/v1/enroll', { token: await c.joinToken(), name: 'racer' }, '');
+  const { nodeId, credential } = enrolled.body as { nodeId: string; credential: string };
+  const N = 300;
+  const open = () =>
+    new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(c.url.replace(/^http/, 'ws') + '/api/v1/link', { headers: { authorization: `Bearer ${credential}` } });
+      ws.on('open', () => resolve(ws));
+      ws.on('error', reject);
     });
-    for (let seq = 1; seq <= N; seq++) second.send(report(seq));
-    await until('all seqs applied', async () => (await appliedSeq(c, nodeId)) === N, 30_000);
-    await sleep(300);
-    const r = await c.api('GET', '/metrics', undefined, '');
-    assert.equal(valueOf(parsePrometheus(r.text), 'outpost_reports_applied_total', { plugin: 'server-stats' }), N, `welcome said lastSeq ${welcome.lastSeq}`);
-    assert.equal((await history(c, nodeId)).length, N);
-    second.close();
-  } finally {
-    await c.stop();
-  }
+  const hello = { t: 'hello', nodeId, version: 'test', plugins: [], labels: {}, address: '127.0.0.1' };
+  // server-stats journals each sample before the ack, so applying takes real I/O time: a wide window for a race.
+  const t0 = Date.now();
+  const sample = (seq: number) => ({ ts: t0 + seq, cpu: { percent: 1, cores: 1 }, memory: { total: 2, used: 1, available: 1, percent: 50, swapTotal: 0, swapUsed: 0 }, disk: null, load: [0, 0, 0], network: { rxBytes: 0, txBytes: 0, rxPerSec: 0, txPerSec: 0 }, uptime: 1 });
+  const report = (seq: number) => JSON.stringify({ t: 'report', seq, plugin: 'server-stats', type: 'sample', data: sample(seq), ts: t0 + seq });
+  // First connection: a burst of reports, each applied behind a durable seq write.
+  const first = await open();
+  first.send(JSON.stringify(hello));
+  for (let seq = 1; seq <= N; seq++) first.send(report(seq));
+  // Second connection replaces it at once and replays everything, a superset of what any agent would resend.
+  const second = await open();
+  const welcome = await new Promise<{ lastSeq: number }>((resolve) => {
+    second.on('message', (m) => {
+      const msg = JSON.parse(String(m));
+      if (msg.t === 'welcome') resolve(msg);
+    });
+    second.send(JSON.stringify(hello));
+  });
+  for (let seq = 1; seq <= N; seq++) second.send(report(seq));
+  await until('all seqs applied', async () => (await appliedSeq(c, nodeId)) === N, 30_000);
+  await sleep(300);
+  const r = await c.api('GET', '/metrics', undefined, '');
+  assert.equal(valueOf(parsePrometheus(r.text), 'outpost_reports_applied_total', { plugin: 'server-stats' }), appliedBefore + N, `welcome said lastSeq ${welcome.lastSeq}`);
+  assert.equal((await history(c, nodeId)).length, N);
+  second.close();
 });
