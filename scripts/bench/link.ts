@@ -7,15 +7,14 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { http, TestController, until, sleep } from '../../test/helpers/cluster.ts';
 import { numericFlags } from './lib/args.ts';
-import { measure, ProcMonitor, readProc, type Usage } from './lib/proc.ts';
+import { measure, ProcMonitor, raisePriority, readProc, type Usage } from './lib/proc.ts';
+import { profiler } from './lib/profile.ts';
 import { figure, mb, ms, pct, percentile, printTable, progress } from './lib/report.ts';
 import type { SimAgent, WorkerCommand, WorkerEvent } from './lib/link-worker.ts';
 
-const opts = numericFlags('link', { agents: 2000, seconds: 30, workers: 2, probes: 200, drop: 10, enrollConcurrency: 16, connectConcurrency: 100, profile: 0 });
+const opts = numericFlags('link', { agents: 2000, seconds: 30, workers: 2, probes: 200, drop: 10, enrollConcurrency: 16, connectConcurrency: 100, profile: 0, nice: 10 });
 const N = opts.agents;
 const HB_MS = 2000;
 const HEARTBEAT = { intervalMs: HB_MS, downAfter: 3, upAfter: 2 };
@@ -45,11 +44,14 @@ function startWorker(): WorkerHandle {
   return h;
 }
 
+const prioritise = (pid: number | undefined) => raisePriority(pid, opts.nice);
+
 const sum = (ws: WorkerHandle[], k: 'connected' | 'failed' | 'closed') => ws.reduce((a, w) => a + w.last[k], 0);
 
 /** Runs the agents against a server through `workers`; resolves once every agent is connected (or failed). */
 async function connectAll(url: string, agents: SimAgent[]): Promise<{ workers: WorkerHandle[]; seconds: number }> {
   const workers = Array.from({ length: Math.max(1, opts.workers) }, startWorker);
+  for (const w of workers) prioritise(w.child.pid);
   const t0 = performance.now();
   workers.forEach((w, i) => w.send({ t: 'start', url, agents: agents.filter((_, j) => j % workers.length === i), hbMs: HB_MS, connectConcurrency: Math.ceil(opts.connectConcurrency / workers.length) }));
   let lastLog = 0;
@@ -81,14 +83,25 @@ async function collectLatency(workers: WorkerHandle[]): Promise<{ rtts: number[]
   return { rtts: parts.flatMap((p) => p.rtts), late: parts.reduce((a, p) => a + p.late, 0) };
 }
 
-async function steadyWindow(pid: number, workers: WorkerHandle[]) {
+/** `upCount`, when given, is sampled every 2 s: a controller too slow for its heartbeats calls nodes down. */
+async function steadyWindow(pid: number, workers: WorkerHandle[], upCount?: () => Promise<number>) {
   await collectLatency(workers);
   const pids: Record<string, number> = { server: pid };
   workers.forEach((w, i) => (pids[`worker${i}`] = w.child.pid!));
+  let minUp = Infinity;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling && upCount) {
+      minUp = Math.min(minUp, await upCount());
+      await sleep(2000);
+    }
+  })();
   const u = await measure(pids, opts.seconds);
+  sampling = false;
+  await sampler;
   const lat = await collectLatency(workers);
   const workerCpu = workers.reduce((a, _, i) => a + u[`worker${i}`].cpuPercent, 0);
-  return { server: u.server, workerCpu, ...lat };
+  return { server: u.server, workerCpu, minUp, ...lat };
 }
 
 function stopWorkers(workers: WorkerHandle[]): void {
@@ -96,14 +109,10 @@ function stopWorkers(workers: WorkerHandle[]): void {
 }
 
 // ---- Outpost controller -------------------------------------------------------------------------
-// --profile 1: the controller runs under V8's sampling profiler; open the .cpuprofile in Chrome DevTools.
-const profileDir = opts.profile ? await mkdtemp(join(tmpdir(), 'outpost-link-profile-')) : undefined;
-const controller = await TestController.start({
-  config: { heartbeat: HEARTBEAT },
-  env: quiet,
-  wrapper: profileDir ? ['/bin/sh', '-c', `exec "$0" --cpu-prof --cpu-prof-dir=${profileDir} "$@"`] : undefined,
-});
+const prof = await profiler(opts.profile, 'link');
+const controller = await TestController.start({ config: { heartbeat: HEARTBEAT }, env: quiet, wrapper: prof.wrapper });
 const pid = controller.proc.child.pid!;
+prioritise(pid);
 let workers: WorkerHandle[] = [];
 let peerProc: ChildProcess | undefined;
 try {
@@ -140,7 +149,7 @@ try {
   await until('every connected node up', async () => (await controller.api('GET', '/api/v1/status')).body?.nodes?.up >= connected, 120_000, 1000);
   progress(`${connected} agents connected in ${conn.seconds.toFixed(1)} s and up; settling 5 s, then measuring ${opts.seconds} s`);
   await sleep(5000);
-  const steady = await steadyWindow(pid, workers);
+  const steady = await steadyWindow(pid, workers, async () => (await controller.api('GET', '/api/v1/status')).body.nodes.up);
 
   // Dropped agents: sockets destroyed without a close frame; the watchdog must call each node down.
   const victims = agents.filter((a) => !a.probe).slice(0, opts.drop);
@@ -164,6 +173,7 @@ try {
   const peerServer = await startPeer();
   peerProc = peerServer.child;
   const peerPid = peerProc.pid!;
+  prioritise(peerPid);
   await sleep(2000);
   const peerIdle = readProc(peerPid).rssBytes;
   const peerConn = await connectAll(`ws://127.0.0.1:${peerServer.port}/api/v1/link`, agents);
@@ -194,6 +204,8 @@ try {
     ['dropped agents detected down', `${detect.length}/${victims.length}`],
     ['time to down min / median / max', `${percentile(detect, 0).toFixed(1)} s / ${percentile(detect, 50).toFixed(1)} s / ${percentile(detect, 100).toFixed(1)} s (window ${(HEARTBEAT.intervalMs * HEARTBEAT.downAfter) / 1000} s)`],
     ['links closed by the controller during the run', String(closedUnexpectedly)],
+    ['fewest nodes up during the steady window', `${steady.minUp} of ${connected}`],
+    ['priority of server and agents', opts.nice ? `nice -${Math.min(19, opts.nice)}` : 'unchanged'],
   ]);
   const targets = N >= 10_000 ? `; targets at 10k (<= 25 %, <= 300 MB) ${steady.server.cpuPercent <= 25 && steady.server.rssMax <= 300 * 1048576 ? 'met' : 'MISSED'}` : '';
   figure('link', `${connected} agents, controller ${pct(steady.server.cpuPercent)} CPU, ${mb(steady.server.rssAvg)} RSS (${(perAgent(steady.server, idle.rssAvg) / 1024).toFixed(1)} KB/agent), p99 hb ${ms(percentile(steady.rtts, 99))}, down detected in ${percentile(detect, 50).toFixed(1)} s median${targets}`);
@@ -201,7 +213,7 @@ try {
   stopWorkers(workers);
   peerProc?.kill('SIGKILL');
   await controller.stop();
-  if (profileDir) progress(`controller CPU profile written to ${profileDir}`);
+  if (prof.dir) progress(`controller CPU profile written to ${prof.dir}`);
 }
 
 function startPeer(): Promise<{ child: ChildProcess; port: number }> {

@@ -1,3 +1,5 @@
+import { availableParallelism, loadavg } from 'node:os';
+
 /** Output helpers shared by the benchmarks: a plain-text table and the closing `name: figure` line. */
 
 export const mb = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MB`;
@@ -22,7 +24,9 @@ export function progress(msg: string): void {
   process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 }
 
-/** The last line of every benchmark, for humans and scripts alike. */
+/** The last line of every benchmark, for humans and scripts alike; the machine's load goes just above it. */
 export function figure(name: string, text: string): void {
+  // Figures from a shared machine are only comparable with the load they were taken under.
+  process.stdout.write(`\nmachine: ${availableParallelism()} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' / ')} (1 / 5 / 15 min) at the end of the run\n`);
   process.stdout.write(`\n${name}: ${text}\n`);
 }
