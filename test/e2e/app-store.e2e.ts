@@ -234,9 +234,13 @@ describe('app-store on a real Docker Engine', () => {
     assert.equal(await page(info.port, '/db.txt'), 'sidecar-ok\n');
     assert.equal(await page(info.db_port, '/'), 'sidecar-ok\n');
     assert.ok(await containerExists('websoft9-busybox-stack-db'));
+    const db = await docker.getContainer('websoft9-busybox-stack-db').inspect();
+    assert.equal((db.State as { Health?: { Status?: string } }).Health?.Status, 'healthy', 'the db sidecar passed its Docker HEALTHCHECK');
+    assert.equal((await docker.getContainer('websoft9-busybox-stack-cache').inspect()).State.Running, true);
     const un = await seed('/uninstallApp', { appName: 'busybox-stack', node: 'store-a', purge: true });
     assert.equal(un.body.code, '1', un.text);
     assert.equal(await containerExists('websoft9-busybox-stack-db'), false);
+    assert.equal(await containerExists('websoft9-busybox-stack-cache'), false);
     assert.equal(await volumeExists('websoft9-busybox-stack-db'), false);
   });
 
@@ -271,11 +275,11 @@ describe('app-store on a real Docker Engine', () => {
       assert.equal(onA.body.data.status, '0', 'the app must not be on node a');
       assert.equal(await page(RANGE_B.from, '/index.html'), 'outpost test image\n');
 
-      // busybox-stack needs two ports; only RANGE_B.to is left.
+      // busybox-stack needs three ports; only RANGE_B.to is left.
       const full = await seed('/installApp', { appName: 'busybox-stack', node: 'store-b' });
       assert.equal(full.status, 409);
       assert.equal(full.body.code, '0', full.text);
-      assert.match(full.body.message, /port range 9101-9103 exhausted: 2 ports needed, 1 free/);
+      assert.match(full.body.message, /port range 9101-9103 exhausted: 3 ports needed, 1 free/);
       assert.equal(await containerExists('websoft9-busybox-stack'), false);
 
       const all = await seed('/getAllAppInfo', { node: 'store-b' });
