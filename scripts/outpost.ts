@@ -14,7 +14,7 @@ const HELP = overview(
   `Client commands take --controller URL (env OUTPOST_CONTROLLER, default ${DEFAULT_CONTROLLER}),
 --token T (env OUTPOST_ADMIN_TOKEN) and --json for machine-readable output.
 Every command takes --help. Errors print one line starting "outpost: " and exit non-zero
-(2 for a usage mistake, 1 for anything else).`,
+(2 for a usage mistake, 1 for anything else); set OUTPOST_DEBUG=1 to add the stack trace.`,
 );
 
 function client(values: Invocation['values']): ClientOpts {
@@ -30,6 +30,8 @@ function oneLine(err: unknown): string {
 
 function fail(err: unknown): never {
   process.stderr.write(`outpost: ${oneLine(err)}\n`);
+  // For bug reports: the stack, only when asked for.
+  if (process.env.OUTPOST_DEBUG && err instanceof Error && !(err instanceof UsageError)) process.stderr.write(`${err.stack}\n`);
   process.exit(err instanceof UsageError ? 2 : 1);
 }
 

@@ -87,48 +87,44 @@ test('--help for every command exits 0 and lists all its flags', async () => {
 });
 
 test('token create, list and revoke; --json parses', async () => {
-  const created = await outpost(['token', 'create', '--ttl', '1h', '--uses', '2', '--labels', 'zone=a', '--json'], env);
+  const [created, human] = await Promise.all([outpost(['token', 'create', '--ttl', '1h', '--uses', '2', '--labels', 'zone=a', '--json'], env), outpost(['token', 'create'], env)]);
   assert.equal(created.code, 0, created.stderr);
   const tok = JSON.parse(created.stdout);
   assert.match(tok.token, /^opj_/);
   assert.equal(tok.usesLeft, 2);
 
-  const human = await outpost(['token', 'create'], env);
   assert.equal(human.code, 0, human.stderr);
   assert.match(human.stdout.split('\n')[0], /^opj_\S+$/, 'the token comes first, alone on its line');
 
-  const listed = JSON.parse((await outpost(['token', 'list', '--json'], env)).stdout);
+  const [listedRun, table] = await Promise.all([outpost(['token', 'list', '--json'], env), outpost(['token', 'list'], env)]);
+  const listed = JSON.parse(listedRun.stdout);
   const entry = listed.tokens.find((t: any) => t.id === tok.id);
   assert.ok(entry, 'created token is listed');
   assert.ok(!JSON.stringify(listed).includes(tok.token), 'the token itself is never listed');
-  const table = await outpost(['token', 'list'], env);
   assert.match(table.stdout, /^ID\s+STATE/);
   assert.ok(table.stdout.includes(tok.id));
 
-  const revoked = await outpost(['token', 'revoke', tok.id], env);
+  const [revoked, unknown] = await Promise.all([outpost(['token', 'revoke', tok.id], env), outpost(['token', 'revoke', 'tok_nope'], env)]);
   assert.equal(revoked.code, 0, revoked.stderr);
   assert.match(revoked.stdout, new RegExp(`revoked ${tok.id}`));
+  assertOneLineError(unknown, /HTTP 404: token tok_nope not found/, 'revoke unknown');
   const after = JSON.parse((await outpost(['token', 'list', '--json'], env)).stdout);
   assert.notEqual(after.tokens.find((t: any) => t.id === tok.id)?.state, entry.state);
-  assertOneLineError(await outpost(['token', 'revoke', 'tok_nope'], env), /HTTP 404: token tok_nope not found/, 'revoke unknown');
 });
 
 test('nodes and status show the joined agent', async () => {
   await until('agent up', async () => (await c.node(agent.nodeId))?.state === 'up');
-  const nodes = await outpost(['nodes', '--json'], env);
+  const [nodes, table, status, human] = await Promise.all([outpost(['nodes', '--json'], env), outpost(['nodes'], env), outpost(['status', '--json'], env), outpost(['status'], env)]);
   assert.equal(nodes.code, 0, nodes.stderr);
   const n = JSON.parse(nodes.stdout).nodes.find((x: any) => x.id === agent.nodeId);
   assert.equal(n.name, 'cli-node');
   assert.equal(n.state, 'up');
-  const table = await outpost(['nodes'], env);
   assert.match(table.stdout, /cli-node\s+up\s+127\.0\.0\.1/);
 
-  const status = await outpost(['status', '--json'], env);
   assert.equal(status.code, 0, status.stderr);
   const s = JSON.parse(status.stdout);
   assert.ok(s.nodes.up >= 1);
   assert.equal(typeof s.outbox.pending, 'number');
-  const human = await outpost(['status'], env);
   assert.match(human.stdout, /nodes: \d+ up, \d+ down, \d+ total/);
   assert.match(human.stdout, /server-stats:running/);
 });
@@ -144,13 +140,19 @@ test('plugins push applies a config file; a bad one fails with the field named',
 
   const bad = join(dir, 'bad.json');
   await writeFile(bad, JSON.stringify({ interval: 'often' }));
-  assertOneLineError(await outpost(['plugins', 'push', 'server-stats', bad], env), /HTTP 400: .*interval/, 'invalid plugin config');
   const broken = join(dir, 'broken.json');
   await writeFile(broken, '{"interval":');
-  assertOneLineError(await outpost(['plugins', 'push', 'server-stats', broken], env), /broken\.json is not valid JSON/, 'broken JSON file');
-  assertOneLineError(await outpost(['plugins', 'push', 'server-stats', join(dir, 'missing.json')], env), /cannot read .*missing\.json: no such file/, 'missing file');
-  assertOneLineError(await outpost(['plugins', 'push', 'server-stats'], env), /missing FILE/, 'missing FILE');
-  const list = await outpost(['plugins', 'list', '--json'], env);
+  const [invalid, notJson, missing, noFile, list] = await Promise.all([
+    outpost(['plugins', 'push', 'server-stats', bad], env),
+    outpost(['plugins', 'push', 'server-stats', broken], env),
+    outpost(['plugins', 'push', 'server-stats', join(dir, 'missing.json')], env),
+    outpost(['plugins', 'push', 'server-stats'], env),
+    outpost(['plugins', 'list', '--json'], env),
+  ]);
+  assertOneLineError(invalid, /HTTP 400: .*interval/, 'invalid plugin config');
+  assertOneLineError(notJson, /broken\.json is not valid JSON/, 'broken JSON file');
+  assertOneLineError(missing, /cannot read .*missing\.json: no such file/, 'missing file');
+  assertOneLineError(noFile, /missing FILE/, 'missing FILE');
   assert.ok(JSON.parse(list.stdout).plugins.some((p: any) => p.name === 'server-stats'));
 });
 
@@ -162,28 +164,33 @@ test('webhooks add, list, delete and the delivery log', async () => {
   assert.deepEqual(wh.events, ['node.down', 'node.up']);
   assert.equal(wh.secret, secret, 'the secret is shown once, at creation');
 
-  const listed = await outpost(['webhooks', 'list', '--json'], env);
+  const [listed, human, generated, dl, byHook, retryUnknown, badState, ftp, unknownEvent, bigSecret] = await Promise.all([
+    outpost(['webhooks', 'list', '--json'], env),
+    outpost(['webhooks', 'list'], env),
+    outpost(['webhooks', 'add', '--url', 'http://127.0.0.1:9/other'], env),
+    outpost(['deliveries', '--state', 'pending', '--json'], env),
+    outpost(['deliveries', '--webhook', wh.id, '--limit', '5'], env),
+    outpost(['deliveries', 'retry', 'dl_nope'], env),
+    outpost(['deliveries', '--state', 'lost'], env),
+    outpost(['webhooks', 'add', '--url', 'ftp://127.0.0.1/x'], env),
+    outpost(['webhooks', 'add', '--url', 'http://127.0.0.1/x', '--events', 'node.exploded'], env),
+    outpost(['webhooks', 'add', '--url', 'http://127.0.0.1/x', '--secret', 'x'.repeat(300)], env),
+  ]);
   const body = JSON.parse(listed.stdout);
   assert.ok(body.webhooks.some((w: any) => w.id === wh.id && w.description === 'cli test'));
   assert.ok(!listed.stdout.includes(secret));
-  const human = await outpost(['webhooks', 'list'], env);
   assert.ok(human.stdout.includes(wh.id) && !human.stdout.includes(secret));
   assert.match(human.stdout, /events: .*node\.down/);
-
-  const generated = await outpost(['webhooks', 'add', '--url', 'http://127.0.0.1:9/other'], env);
   assert.equal(generated.code, 0, generated.stderr);
   assert.match(generated.stdout, /signing secret \(shown once\): \S{16,}/);
-
-  const dl = await outpost(['deliveries', '--state', 'pending', '--json'], env);
   assert.equal(dl.code, 0, dl.stderr);
   assert.ok(Array.isArray(JSON.parse(dl.stdout).deliveries));
-  assert.equal((await outpost(['deliveries', '--webhook', wh.id, '--limit', '5'], env)).code, 0);
-  assertOneLineError(await outpost(['deliveries', 'retry', 'dl_nope'], env), /HTTP 404: delivery dl_nope not found/, 'retry unknown delivery');
-  assertOneLineError(await outpost(['deliveries', '--state', 'lost'], env), /--state must be one of pending, delivered, dead/, 'bad state');
-
-  assertOneLineError(await outpost(['webhooks', 'add', '--url', 'ftp://127.0.0.1/x'], env), /HTTP 400: url must use http or https, not ftp/, 'non-http url');
-  assertOneLineError(await outpost(['webhooks', 'add', '--url', 'http://127.0.0.1/x', '--events', 'node.exploded'], env), /unknown event name\(s\): "node.exploded"/, 'unknown event');
-  assertOneLineError(await outpost(['webhooks', 'add', '--url', 'http://127.0.0.1/x', '--secret', 'x'.repeat(300)], env), /secret must be 16 to 256 characters/, 'oversized secret');
+  assert.equal(byHook.code, 0, byHook.stderr);
+  assertOneLineError(retryUnknown, /HTTP 404: delivery dl_nope not found/, 'retry unknown delivery');
+  assertOneLineError(badState, /--state must be one of pending, delivered, dead/, 'bad state');
+  assertOneLineError(ftp, /HTTP 400: url must use http or https, not ftp/, 'non-http url');
+  assertOneLineError(unknownEvent, /unknown event name\(s\): "node.exploded"/, 'unknown event');
+  assertOneLineError(bigSecret, /secret must be 16 to 256 characters/, 'oversized secret');
 
   const del = await outpost(['webhooks', 'delete', wh.id, '--json'], env);
   assert.equal(del.code, 0, del.stderr);
