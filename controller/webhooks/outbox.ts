@@ -96,6 +96,11 @@ export class RetryRefused extends Error {
 
 /** Largest body a delivery may carry; the outbox file is rewritten whole, so size is write cost. */
 export const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * Bodies held in the outbox (pending and dead) are in memory too; past this, enqueue refuses with a
+ * clear error instead of the controller growing until the OS kills it and loses everything.
+ */
+export const MAX_OUTBOX_BYTES = 256 * 1024 * 1024;
 const MAX_URL_LENGTH = 2048;
 /** Delivered records listed from memory (slim: no body, no secret); older ones are in the history file. */
 const RECENT_KEPT = 2000;
@@ -125,6 +130,8 @@ export class Outbox {
   private pruneTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly perTarget: number;
+  /** Sum of the bodies of the records in the outbox. */
+  private bytes = 0;
 
   private constructor(
     private readonly journal: Journal<Delivery>,
@@ -141,6 +148,7 @@ export class Outbox {
     const { journal, data } = await Journal.open<Delivery>(dataDir);
     const ob = new Outbox(journal, data, await DeliveryHistory.open(dataDir), cfg, log, counters);
     for (const d of Object.values(data.deliveries)) {
+      ob.bytes += d.body.length;
       // Records written before expiresAt existed age from their creation.
       d.expiresAt ??= d.createdAt + cfg.maxAgeMs;
       if (d.state === 'pending') ob.lane(d.key).queue.push(d);
@@ -173,6 +181,9 @@ export class Outbox {
       const size = Buffer.byteLength(it.body);
       if (size > MAX_BODY_BYTES) throw new Error(`webhook body is ${size} bytes; the limit is ${MAX_BODY_BYTES}`);
     }
+    const incoming = items.reduce((sum, it) => sum + it.body.length, 0);
+    if (this.bytes + incoming > MAX_OUTBOX_BYTES) throw new Error(`webhook outbox is full (${this.bytes} bytes of undelivered bodies); is a receiver down? see /api/v1/deliveries?state=pending`);
+    this.bytes += incoming;
     const now = Date.now();
     const created: Delivery[] = items.map((it) => ({
       id: `dl_${randomBytes(8).toString('hex')}`,
@@ -384,6 +395,7 @@ export class Outbox {
     d.deliveredAt = now;
     delete d.lastError;
     delete this.data.deliveries[d.id];
+    this.bytes -= d.body.length;
     this.remember(publicView(d));
     // The lane moves on without waiting for the disk: a crash before this write resends it with the
     // same id, which the at-least-once contract allows; a recorded "delivered" is never resent.
@@ -405,7 +417,10 @@ export class Outbox {
     if (old.length === 0) return;
     try {
       await this.history.append(old.map((d) => publicView(d, true)));
-      for (const d of old) delete this.data.deliveries[d.id];
+      for (const d of old) {
+        delete this.data.deliveries[d.id];
+        this.bytes -= d.body.length;
+      }
       await this.journal.write(old.map((d): JournalOp<Delivery> => ({ op: 'del', id: d.id })));
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'webhook outbox prune failed');
