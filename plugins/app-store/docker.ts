@@ -69,6 +69,41 @@ export function demuxLogs(buf: Buffer): string {
   return i === 0 ? buf.toString('utf8') : out;
 }
 
+export interface PullEvent {
+  id?: string;
+  status?: string;
+  progressDetail?: { current?: number; total?: number };
+}
+
+/**
+ * Percent of an image pull from the Engine's event stream: bytes over all layers seen so far, where
+ * a layer that is complete or already present counts whole. Layers appear as the pull goes, so the
+ * figure may step back a little when a new one shows up; it never passes 100.
+ */
+export class PullProgress {
+  private readonly layers = new Map<string, { current: number; total: number }>();
+
+  add(e: PullEvent): number {
+    if (e.id && e.progressDetail?.total) {
+      // Extraction restarts the counter at 0 after the download: keep the larger of the two.
+      const prev = this.layers.get(e.id);
+      const current = e.progressDetail.current ?? 0;
+      this.layers.set(e.id, { total: e.progressDetail.total, current: prev && prev.total === e.progressDetail.total ? Math.max(prev.current, current) : current });
+    }
+    if (e.id && /complete|already exists/i.test(e.status ?? '')) {
+      const l = this.layers.get(e.id);
+      if (l) l.current = l.total;
+    }
+    let total = 0;
+    let current = 0;
+    for (const l of this.layers.values()) {
+      total += l.total;
+      current += Math.min(l.current, l.total);
+    }
+    return total ? Math.floor((current / total) * 100) : 0;
+  }
+}
+
 /** The Docker Engine operations app-store needs, through dockerode on the local socket. */
 export class DockerOps {
   readonly docker: Docker;
@@ -121,7 +156,7 @@ export class DockerOps {
     } catch (err) {
       throw new Error(`pull of ${ref} failed: ${(err as Error).message.trim()}`);
     }
-    const layers = new Map<string, { current: number; total: number }>();
+    const tally = new PullProgress();
     const done = new Promise<void>((resolve, reject) => {
       this.docker.modem.followProgress(
         stream,
@@ -130,16 +165,7 @@ export class DockerOps {
           if (failed) reject(new Error(`pull of ${ref} failed: ${failed}`));
           else resolve();
         },
-        (e: { id?: string; status?: string; progressDetail?: { current?: number; total?: number } }) => {
-          if (e.id && e.progressDetail?.total) layers.set(e.id, { current: e.progressDetail.current ?? 0, total: e.progressDetail.total });
-          if (e.id && /complete|already exists/i.test(e.status ?? '')) {
-            const l = layers.get(e.id);
-            if (l) l.current = l.total;
-          }
-          const total = [...layers.values()].reduce((a, l) => a + l.total, 0);
-          const current = [...layers.values()].reduce((a, l) => a + Math.min(l.current, l.total), 0);
-          onProgress(total ? Math.floor((current / total) * 100) : 0, e.status ?? '');
-        },
+        (e: PullEvent) => onProgress(tally.add(e), e.status ?? ''),
       );
     });
     try {
