@@ -108,6 +108,9 @@ describe('app-store API without a Docker Engine', () => {
     const bad = await c.api('PUT', '/api/v1/plugins/app-store/config', { ...store(), ports: { from: 9100, to: 9000 } });
     assert.equal(bad.status, 400, bad.text);
     assert.match(bad.body.error.message, /ports: "from" must not be above "to"/);
+    const host = await c.api('PUT', '/api/v1/plugins/app-store/config', { ...store(), bindAddress: 'example.com' });
+    assert.equal(host.status, 400, host.text);
+    assert.match(host.body.error.message, /bindAddress: must be an IPv4 or IPv6 address/);
     const pushed = await until('agent applied the pushed config', async () => {
       const n = await c.node(a.nodeId);
       const p = n?.plugins?.find((x: { name: string }) => x.name === 'app-store');

@@ -1,4 +1,7 @@
+import { isIP } from 'node:net';
 import { z } from '../sdk/index.ts';
+
+const ipAddress = z.string().refine((v) => isIP(v) !== 0, { message: 'must be an IPv4 or IPv6 address' });
 
 const portRange = z
   .object({ from: z.number().int().min(1).max(65535), to: z.number().int().min(1).max(65535) })
@@ -10,7 +13,7 @@ const nodeOverride = z
   .object({
     socketPath: z.string().min(1).optional(),
     ports: portRange.optional(),
-    bindAddress: z.string().min(1).optional(),
+    bindAddress: ipAddress.optional(),
   })
   .strict();
 
@@ -25,7 +28,7 @@ export const appStoreConfig = z
     /** Host ports handed to apps (Websoft9 used 9001–9099). */
     ports: portRange.default({ from: 9001, to: 9099 }),
     /** Host address published ports bind to. */
-    bindAddress: z.string().min(1).default('0.0.0.0'),
+    bindAddress: ipAddress.default('0.0.0.0'),
     /** Per-node overrides, keyed by node name (the config is pushed to every agent). */
     nodes: z.record(z.string(), nodeOverride).default({}),
     /** Longest wait for an image pull. */
