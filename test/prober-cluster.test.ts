@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestController, TestAgent, until, http } from './helpers/cluster.ts';
-import { startTarget, startReceiver, closedPort, postForm, type Target, type Receiver } from './prober-fixtures.ts';
+import { startTarget, startHttpsTarget, startReceiver, closedPort, postForm, type Target, type Receiver } from './prober-fixtures.ts';
 import { verifyOutpostSignature } from '../plugins/sdk/signature.ts';
 import { offsetMs, spreadWindowMs } from '../plugins/prober/rounds.ts';
 
@@ -12,11 +12,12 @@ const JSON_SECRET = 'json-callback-secret';
 let c: TestController;
 let agents: TestAgent[] = [];
 let target: Target;
+let tls: Target & { validTo: Date };
 let receiver: Receiver;
 let closed: number;
 
 before(async () => {
-  [target, receiver, closed] = await Promise.all([startTarget(), startReceiver(), closedPort()]);
+  [target, tls, receiver, closed] = await Promise.all([startTarget(), startHttpsTarget(), startReceiver(), closedPort()]);
   c = await TestController.start({
     config: {
       plugins: {
@@ -45,6 +46,7 @@ after(async () => {
   await Promise.all(agents.map((a) => a.stop()));
   await c?.stop();
   await target?.close();
+  await tls?.close();
   await receiver?.close();
 });
 
@@ -98,6 +100,7 @@ async function createGroups(): Promise<void> {
     [10, { protocol: 'tcp', port: closed }, '2'],
     [11, { protocol: 'icmp' }, '1'],
     [12, { path: '/err', port, http_code: 500 }, '1'],
+    [13, { protocol: 'https', port: tls.port, domain: 'good.example' }, '1'],
   ];
   for (const [gid, fields] of cases) {
     const r = await monitor({ group_id: gid, record_ids: `${gid}01`, ips: '127.0.0.1', level: 4, ...fields });
@@ -136,6 +139,10 @@ test('loopback targets: up, HTTP codes, timeout, refused, Host header, cookies, 
     assert.equal(rec.state, want === '1' ? 'up' : 'down', `group ${gid}`);
     const views = Object.values(rec.nodes) as any[];
     assert.ok(views.length >= 1);
+    if (gid === 13) {
+      assert.equal(views[0].cert_expires, tls.validTo.toISOString(), 'TLS certificate expiry recorded');
+      assert.ok(views[0].timing.tls > 0);
+    }
     if (gid === 1) {
       const t = views[0].timing;
       for (const k of ['dns', 'connect', 'tls', 'ttfb', 'total']) assert.equal(typeof t[k], 'number', k);
@@ -146,8 +153,10 @@ test('loopback targets: up, HTTP codes, timeout, refused, Host header, cookies, 
 
 test('retry_count turns a flaky target up; without retries it alternates', async () => {
   const flaky = await until('two rounds of the flaky groups', async () => {
-    const a = (await c.api('GET', '/api/v1/prober/results?group=shop:30')).body.results;
-    const b = (await c.api('GET', '/api/v1/prober/results?group=shop:31')).body.results;
+    // Rounds the node answered (the very first round may start before it has the assignment).
+    const answered = (list: any[]) => list.filter((e) => e.records[0].received === 1);
+    const a = answered((await c.api('GET', '/api/v1/prober/results?group=shop:30')).body.results);
+    const b = answered((await c.api('GET', '/api/v1/prober/results?group=shop:31')).body.results);
     return a.length >= 2 && b.length >= 2 ? { a, b } : undefined;
   }, 40_000, 250);
   assert.ok(flaky.a.every((e: any) => e.records[0].status === 1), JSON.stringify(flaky.a));

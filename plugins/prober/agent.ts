@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { AgentContext, AgentPlugin } from '../sdk/index.ts';
 import type { CheckResult, CheckSpec, ProberConfig, RecordSpec } from './schema.ts';
 import { offsetMs, roundStart, spreadWindowMs } from './rounds.ts';
@@ -45,6 +46,8 @@ export function proberAgent(ctx: AgentContext<ProberConfig>): AgentPlugin {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
 
+  // Tells lateness caused by a busy process or host apart from lateness caused by the planner.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   const checksRun = ctx.metrics.counter('outpost_prober_checks_total', 'Checks run by this agent, by outcome (up or failed).');
 
   function load(a: Assignment): void {
@@ -157,10 +160,12 @@ export function proberAgent(ctx: AgentContext<ProberConfig>): AgentPlugin {
     async start() {
       store = await ctx.openStore<Assignment>('assignment', { hash: '', groups: [] });
       load(store.data);
+      loopDelay.enable();
       ctx.schedule.every(250, plan, { immediate: true });
     },
     stop() {
       stopped = true;
+      loopDelay.disable();
       clearTimeout(timer);
       heap.clear();
       ready = [];
@@ -186,12 +191,14 @@ export function proberAgent(ctx: AgentContext<ProberConfig>): AgentPlugin {
           queued: heap.size + ready.length - readyAt,
           running,
           completed,
-          lateness: { samples: lateness.length, p50: percentile(50), p99: percentile(99), max: lateness.length ? Math.max(...lateness) : null },
+          lateness: { samples: lateness.length, p50: percentile(50), p99: percentile(99), max: lateness.length ? lateness.reduce((a, b) => Math.max(a, b), 0) : null },
+          eventLoopDelay: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
         };
       }
       if (action === 'reset-stats') {
         lateness.length = 0;
         latenessAt = 0;
+        loopDelay.reset();
         completed = 0;
         return { ok: true };
       }

@@ -80,6 +80,7 @@ interface Phase {
   agent: Usage;
   controller: Usage;
   lateness: { samples: number; p50: number; p99: number; max: number };
+  eventLoopDelay: { p99: number; max: number };
   completed: number;
   outpostMs: number[];
   outpostConnect: number[];
@@ -142,7 +143,7 @@ try {
       outpostMs.push(v.timing.total);
       outpostConnect.push(v.timing.connect);
     }
-    return { monitors, agent: agentUsage, controller: ctlUsage, lateness: st.lateness, completed: st.completed, outpostMs, outpostConnect, blackbox: sampler.samples };
+    return { monitors, agent: agentUsage, controller: ctlUsage, lateness: st.lateness, eventLoopDelay: st.eventLoopDelay, completed: st.completed, outpostMs, outpostConnect, blackbox: sampler.samples };
   }
 
   const phases: Phase[] = [];
@@ -158,6 +159,7 @@ try {
       ['', 'controller CPU / RSS max', `${pct(p.controller.cpuPercent)} / ${mb(p.controller.rssMax)}`],
       ['', 'checks started in window', `${p.lateness.samples} (${p.completed} completed)`],
       ['', 'start lateness p50 / p99 / max', `${ms(p.lateness.p50)} / ${ms(p.lateness.p99)} / ${ms(p.lateness.max)}`],
+      ['', 'agent event-loop delay p99 / max', `${ms(p.eventLoopDelay.p99)} / ${ms(p.eventLoopDelay.max)}`],
       ['', 'Outpost latency p50 / p99 (total)', `${ms(percentile(p.outpostMs, 50))} / ${ms(percentile(p.outpostMs, 99))} (${p.outpostMs.length} records)`],
       ['', 'Outpost connect p50', ms(percentile(p.outpostConnect, 50))],
       ['', 'blackbox_exporter p50 / p99 (probe_duration)', `${ms(percentile(bbTotal, 50))} / ${ms(percentile(bbTotal, 99))} (${bbTotal.length} probes)`],
