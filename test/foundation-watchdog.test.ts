@@ -1,5 +1,5 @@
 /** Watchdog: a dead agent goes down, comes back up after restart, and one late heartbeat does not flap. */
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestController, TestAgent, until, sleep } from './helpers/cluster.ts';
 
@@ -56,9 +56,17 @@ test('SIGKILL an agent: node.down within the window; restart it: node.up again',
   }
 });
 
+// Tests 2 and 3 share a controller with a wider interval than the harness default, so a loaded CI machine
+// cannot turn the pause into a real outage, and with a short restart grace for test 3.
+const GRACE = 6000;
+let wide: TestController | undefined;
+const wideController = async () => (wide ??= await TestController.start({ config: { heartbeat: { intervalMs: 500, downAfter: 3, upAfter: 2, restartGraceMs: GRACE } } }));
+after(async () => {
+  await wide?.stop();
+});
+
 test('one late heartbeat (agent paused for about one interval) does not flap the node', async () => {
-  // A wider interval than the harness default so a loaded CI machine cannot turn the pause into a real outage.
-  const c = await TestController.start({ config: { heartbeat: { intervalMs: 500, downAfter: 3, upAfter: 2 } } });
+  const c = await wideController();
   const a = await TestAgent.start(c, { name: 'wd-late' });
   try {
     await until('node up', async () => (await c.node(a.nodeId))?.state === 'up');
@@ -79,13 +87,11 @@ test('one late heartbeat (agent paused for about one interval) does not flap the
     assert.equal(a.proc.child.exitCode, null);
   } finally {
     await a.stop();
-    await c.stop();
   }
 });
 
 test('after a controller restart, agents in reconnect backoff get a grace period; a dead one still goes down after it', async (t) => {
-  const GRACE = 6000;
-  const c = await TestController.start({ config: { heartbeat: { intervalMs: 200, downAfter: 3, upAfter: 2, restartGraceMs: GRACE } } });
+  const c = await wideController();
   // A slow reconnect backoff, as a real agent has after a controller outage (seconds, not the harness' 0.1 s).
   const slow = { link: { backoff: { baseDelay: 2, factor: 1.5, jitter: 0.2, maxDelay: 3 } } };
   const alive = await TestAgent.start(c, { name: 'wd-alive', config: slow });
@@ -109,6 +115,5 @@ test('after a controller restart, agents in reconnect backoff get a grace period
   } finally {
     await alive.stop();
     await dead.stop();
-    await c.stop();
   }
 });
