@@ -285,11 +285,10 @@ export class Outbox {
 
   private schedule(d: Delivery): void {
     const lane = this.lane(d.key);
-    if (!lane.queue.includes(d)) {
-      const at = lane.queue.findIndex((q) => q.n > d.n);
-      if (at < 0) lane.queue.push(d);
-      else lane.queue.splice(at, 0, d);
-    }
+    const last = lane.queue[lane.queue.length - 1];
+    // New deliveries have the highest n: append without scanning a long backlog.
+    if (!last || last.n < d.n) lane.queue.push(d);
+    else if (!lane.queue.includes(d)) lane.queue.splice(lane.queue.findIndex((q) => q.n > d.n), 0, d);
     this.pump(lane);
   }
 
