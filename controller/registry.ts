@@ -76,8 +76,13 @@ export class Registry {
     clearInterval(this.timer);
   }
 
-  async add(n: Omit<NodeRecord, 'id' | 'enrolledAt' | 'state'>): Promise<NodeRecord> {
-    const rec: NodeRecord = { ...n, id: `n_${randomBytes(6).toString('hex')}`, enrolledAt: Date.now(), state: 'unknown' };
+  /** A fresh node id: enrollment signs the credential first, so the node is stored once, complete. */
+  newId(): string {
+    return `n_${randomBytes(6).toString('hex')}`;
+  }
+
+  async add(n: Omit<NodeRecord, 'id' | 'enrolledAt' | 'state'> & { id?: string }): Promise<NodeRecord> {
+    const rec: NodeRecord = { ...n, id: n.id ?? this.newId(), enrolledAt: Date.now(), state: 'unknown' };
     await this.store.update((d) => {
       d.nodes[rec.id] = rec;
     });

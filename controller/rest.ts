@@ -70,9 +70,10 @@ export function restRoutes(d: RestDeps): Route[] {
         d.log.warn({ ip: req.ip, reason: (err as Error).message }, 'enrollment refused');
         throw new HttpError(401, (err as Error).message);
       }
-      const rec = await d.registry.add({ name, labels: { ...joinToken.labels, ...labels }, address: (b.address as string | undefined) ?? req.ip, local: b.local === true && isLoopback(req.ip), jti: '' });
-      const { credential, jti } = await d.identity.signCredential(rec.id);
-      await d.registry.setJti(rec.id, jti);
+      // Signed before the node is stored: one write of nodes.json per enrollment, not two.
+      const id = d.registry.newId();
+      const { credential, jti } = await d.identity.signCredential(id);
+      const rec = await d.registry.add({ id, name, labels: { ...joinToken.labels, ...labels }, address: (b.address as string | undefined) ?? req.ip, local: b.local === true && isLoopback(req.ip), jti });
       d.bus.emit('node.enrolled', { node: d.registry.get(rec.id) });
       d.log.info({ node: rec.id, name }, 'node enrolled');
       return ok({ nodeId: rec.id, name, credential }, 201);
