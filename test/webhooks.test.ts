@@ -63,7 +63,7 @@ after(async () => {
   for (const r of receivers) await r.close();
 });
 
-test('node.down after an agent is SIGKILLed and node.up after restart, plugin.failed, all signed, with delivery and event headers', async () => {
+test('node.down after an agent is SIGKILLed and node.up after restart, plugin.failed, all signed, with delivery and event headers', async (t) => {
   const rx = await receiver();
   await subscribe(c, rx.url, ['node.up', 'node.down', 'plugin.failed']);
   // One plugin that cannot start on the node: the others run, and subscribers hear plugin.failed.
@@ -90,6 +90,7 @@ test('node.down after an agent is SIGKILLed and node.up after restart, plugin.fa
     // Declared down no earlier than the watchdog window after the last heartbeat (no premature down).
     const silentMs = Date.parse(down.json.ts) - down.json.data.node.lastHeartbeat;
     assert.ok(silentMs >= WATCHDOG.intervalMs * WATCHDOG.downAfter, `down after ${silentMs} ms of silence`);
+    t.diagnostic(`node.down declared ${silentMs} ms after the last heartbeat (window ${WATCHDOG.intervalMs * WATCHDOG.downAfter} ms); webhook received ${down.at - Date.parse(down.json.ts)} ms later`);
 
     await a.restart();
     await rx.waitFor('node.up webhook after restart', (r) => forNode('node.up')(r).length === 2);
