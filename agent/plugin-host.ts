@@ -17,7 +17,13 @@ interface Slot {
   error?: string;
   /** JSON of the config the instance runs with, to skip restarts when nothing changed. */
   running?: string;
+  /** A start that failed at run time (e.g. Docker not up yet) is retried with backoff; a bad config is not. */
+  retryTimer?: NodeJS.Timeout;
+  retries: number;
 }
+
+const RETRY_BASE_MS = Number(process.env.OUTPOST_PLUGIN_RETRY_MS ?? 15_000);
+const RETRY_MAX_MS = 5 * 60_000;
 
 export interface AgentHostDeps {
   dataDir: string;
@@ -43,7 +49,7 @@ export class AgentPluginHost {
 
   async startAll(): Promise<void> {
     for (const name of Object.keys(this.localConfigs)) {
-      const slot: Slot = { name, state: 'stopped' };
+      const slot: Slot = { name, state: 'stopped', retries: 0 };
       this.slots.set(name, slot);
       await this.startSlot(slot, this.effectiveConfig(name));
     }
@@ -83,9 +89,12 @@ export class AgentPluginHost {
   }
 
   private async startSlot(slot: Slot, rawConfig: unknown): Promise<void> {
+    clearTimeout(slot.retryTimer);
+    let configOk = false;
     try {
       slot.def ??= await loadPluginDefinition(slot.name);
       const config = validatePluginConfig(slot.def, rawConfig);
+      configOk = true;
       slot.running = JSON.stringify(rawConfig);
       if (slot.def.agent) {
         const ctx = await this.context(slot, config);
@@ -95,16 +104,27 @@ export class AgentPluginHost {
       }
       slot.state = 'running';
       slot.error = undefined;
+      slot.retries = 0;
     } catch (err) {
       slot.stopSchedule?.();
       slot.instance = undefined;
       slot.state = 'failed';
       slot.error = (err as Error).message;
-      this.deps.log.error({ plugin: slot.name, err: slot.error }, 'plugin failed to start');
+      if (!configOk) {
+        this.deps.log.error({ plugin: slot.name, err: slot.error }, 'plugin failed to start');
+        return;
+      }
+      const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(slot.retries++, 10));
+      this.deps.log.error({ plugin: slot.name, err: slot.error, retryInMs: delay }, 'plugin failed to start; will retry');
+      slot.retryTimer = setTimeout(() => {
+        if (slot.state === 'failed') void this.startSlot(slot, this.effectiveConfig(slot.name));
+      }, delay);
+      slot.retryTimer.unref();
     }
   }
 
   private async stopSlot(slot: Slot): Promise<void> {
+    clearTimeout(slot.retryTimer);
     try {
       await slot.instance?.stop();
     } catch (err) {
