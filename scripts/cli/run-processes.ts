@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { loadControllerConfig } from '../../controller/config.ts';
 import { startController, type ControllerHandle } from '../../controller/main.ts';
 import { loadAgentConfig } from '../../agent/config.ts';
@@ -43,9 +44,12 @@ export async function runAgent(configFile: string | undefined, overrides: Record
 
 /** `npm start`: a controller and a local agent in one process, data under ./data, nothing external needed. */
 export async function runEmbedded(opts: { dataDir: string; port: number; agentPort: number; host: string }): Promise<void> {
-  const config = await loadControllerConfig(undefined, { dataDir: join(opts.dataDir, 'controller'), port: opts.port, host: opts.host });
+  // Every plugin that can run here: app-store on the node only when a Docker Engine socket exists.
+  const docker = existsSync('/var/run/docker.sock');
+  const config = await loadControllerConfig(undefined, { dataDir: join(opts.dataDir, 'controller'), port: opts.port, host: opts.host, plugins: { 'server-stats': {}, prober: {}, 'app-store': {} } });
   const c = await startController(config);
-  const agentConfig = await loadAgentConfig(undefined, { dataDir: join(opts.dataDir, 'agent'), port: opts.agentPort, host: opts.host, controller: c.url, name: 'local' });
+  const agentPlugins: Record<string, unknown> = { 'server-stats': {}, prober: {}, ...(docker ? { 'app-store': {} } : {}) };
+  const agentConfig = await loadAgentConfig(undefined, { dataDir: join(opts.dataDir, 'agent'), port: opts.agentPort, host: opts.host, controller: c.url, name: 'local', plugins: agentPlugins });
   let joinToken: string | undefined;
   if (!(await openAgentState(agentConfig.dataDir)).data.credential) {
     // First start: enroll the embedded agent with a one-use token nobody else ever sees.
