@@ -192,6 +192,10 @@ test('webhooks add, list, delete and the delivery log', async () => {
   assertOneLineError(unknownEvent, /unknown event name\(s\): "node.exploded"/, 'unknown event');
   assertOneLineError(bigSecret, /secret must be 16 to 256 characters/, 'oversized secret');
 
+  const ping = await outpost(['webhooks', 'test', '--message', 'hello from the cli', '--json'], env);
+  assert.equal(ping.code, 0, ping.stderr);
+  assert.equal(JSON.parse(ping.stdout).data.message, 'hello from the cli');
+
   const del = await outpost(['webhooks', 'delete', wh.id, '--json'], env);
   assert.equal(del.code, 0, del.stderr);
   assert.equal(JSON.parse(del.stdout).deleted, wh.id);

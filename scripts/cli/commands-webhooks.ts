@@ -49,6 +49,16 @@ export const webhookCommands: Command[] = [
     },
   },
   {
+    path: ['webhooks', 'test'],
+    summary: 'emit a test.ping event; subscriptions to test.ping (or *) receive it through the outbox',
+    client: true,
+    flags: { message: { type: 'string', value: 'TEXT', help: 'text carried in the event (at most 200 characters)' } },
+    run: async ({ values, client, json }) => {
+      const r = await call(client, 'POST', '/api/v1/events/test', values.message === undefined ? {} : { message: String(values.message) });
+      out(json, r, () => `emitted ${r.event}; see outpost deliveries for its deliveries`);
+    },
+  },
+  {
     path: ['deliveries'],
     summary: 'the webhook delivery log, newest first',
     client: true,
