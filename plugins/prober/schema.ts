@@ -30,7 +30,7 @@ export const proberConfig = z
     /** Minutes of decided rounds kept for /api/v1/prober/results. */
     historyMinutes: z.number().int().min(1).max(7 * 24 * 60).default(60),
     /** Results per report batch sent by an agent. */
-    batchSize: z.number().int().min(1).max(20_000).default(2000),
+    batchSize: z.number().int().min(1).max(20_000).default(500),
     /** Most checks running at once on one agent. */
     maxConcurrent: z.number().int().min(1).max(20_000).default(2000),
   })
