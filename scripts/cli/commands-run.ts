@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join as joinPath } from 'node:path';
 import { labels, UsageError, wholeNumber } from './args.ts';
-import { required, type Command } from './command.ts';
+import { required, type Command, type Flags, type Invocation } from './command.ts';
 import { out } from './format.ts';
 
 // The controller and agent code (uWS, systeminformation, jose...) loads only for the command that
@@ -16,6 +16,19 @@ function port(v: unknown, flag: string): number | undefined {
   const n = wholeNumber(v, flag);
   if (n > 65535) throw new UsageError(`${flag} must be a port from 0 to 65535, got "${v}"`);
   return n;
+}
+
+/** --config, --port and --data of `controller` and `agent`; the flags override the config file. */
+function daemonFlags(kind: 'controller' | 'agent', portHelp: string, dataHelp: string): Flags {
+  return {
+    config: { type: 'string', value: 'FILE', help: `${kind} config JSON (see configs/${kind}.json)` },
+    port: { type: 'string', value: 'N', help: portHelp },
+    data: { type: 'string', value: 'DIR', help: dataHelp },
+  };
+}
+
+function daemonOverrides(values: Invocation['values']): Record<string, unknown> {
+  return { ...(values.port !== undefined ? { port: port(values.port, '--port') } : {}), ...(values.data ? { dataDir: values.data } : {}) };
 }
 
 export const runCommands: Command[] = [
@@ -35,23 +48,15 @@ export const runCommands: Command[] = [
     path: ['controller'],
     summary: 'run a controller',
     details: 'Prints its URL, and the admin token once on first start. Flags override the config file.',
-    flags: {
-      config: { type: 'string', value: 'FILE', help: 'controller config JSON (see configs/controller.json)' },
-      port: { type: 'string', value: 'N', help: 'listen port (default 7070; 0 picks a free one)' },
-      data: { type: 'string', value: 'DIR', help: 'data directory (default ./data/controller)' },
-    },
-    run: async ({ values }) => (await processes()).runController(str(values.config), { ...(values.port !== undefined ? { port: port(values.port, '--port') } : {}), ...(values.data ? { dataDir: values.data } : {}) }),
+    flags: daemonFlags('controller', 'listen port (default 7070; 0 picks a free one)', 'data directory (default ./data/controller)'),
+    run: async ({ values }) => (await processes()).runController(str(values.config), daemonOverrides(values)),
   },
   {
     path: ['agent'],
     summary: 'run an agent (after `outpost agent join`)',
     details: 'Enroll first: outpost agent join --help.',
-    flags: {
-      config: { type: 'string', value: 'FILE', help: 'agent config JSON (see configs/agent.json)' },
-      port: { type: 'string', value: 'N', help: 'local API port (default 7071)' },
-      data: { type: 'string', value: 'DIR', help: 'state directory (default ./data/agent)' },
-    },
-    run: async ({ values }) => (await processes()).runAgent(str(values.config), { ...(values.port !== undefined ? { port: port(values.port, '--port') } : {}), ...(values.data ? { dataDir: values.data } : {}) }),
+    flags: daemonFlags('agent', 'local API port (default 7071)', 'state directory (default ./data/agent)'),
+    run: async ({ values }) => (await processes()).runAgent(str(values.config), daemonOverrides(values)),
   },
   {
     path: ['agent', 'join'],
