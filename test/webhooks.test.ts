@@ -385,3 +385,30 @@ test('delivery history rotates by size, keeps one old generation, and its tail r
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a redirect is a failed attempt, never followed; a receiver that does not answer in time is cut off and retried with the same id', async () => {
+  const rx = await receiver();
+  const { ob, dir } = await openOutbox({ timeoutMs: 300 });
+  try {
+    rx.failNext(Infinity, 302);
+    const [redirected] = await ob.enqueue([{ url: rx.url, body: '"r"', event: 'x' }]);
+    const failed = await until('redirect recorded', () => (ob.get(redirected)?.attempts ?? 0) >= 1 && ob.get(redirected));
+    assert.equal(failed.state, 'pending');
+    assert.match(String(failed.lastError), /HTTP 302; redirects are not followed/);
+    rx.failNext(0);
+    await until('delivered after the receiver stops redirecting', () => ob.get(redirected)?.state === 'delivered');
+
+    rx.hold();
+    const [slow] = await ob.enqueue([{ url: rx.url, body: '"s"', event: 'x' }]);
+    const timedOut = await until('timeout recorded', () => (ob.get(slow)?.attempts ?? 0) >= 1 && ob.get(slow));
+    assert.match(String(timedOut.lastError), /timed out after 300 ms/);
+    await rx.waitFor('a second attempt', (r) => r.requests.filter((q) => q.id === slow).length >= 2);
+    rx.release();
+    await until('delivered once the receiver answers', () => ob.get(slow)?.state === 'delivered');
+    assert.ok(rx.requests.filter((q) => q.id === slow).length >= 2, 'retries carry the same delivery id');
+  } finally {
+    rx.release();
+    ob.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
