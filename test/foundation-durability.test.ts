@@ -64,16 +64,27 @@ after(async () => {
   await c?.stop();
 });
 
+/** An agent sampling every second, once the controller has applied its first n samples. */
+async function samplingAgent(name: string, n: number): Promise<TestAgent> {
+  const a = await TestAgent.start(c, { name, plugins: { 'server-stats': { interval: 1, diskInterval: 5 } } });
+  await until(`${n} samples applied`, async () => (await history(c, a.nodeId)).length >= n);
+  return a;
+}
+
+/** SIGKILLs the controller, then waits until the agent has queued n reports it cannot deliver. */
+async function crashController(a: TestAgent, n: number): Promise<void> {
+  c.proc.child.kill('SIGKILL');
+  await c.proc.exited;
+  await until('reports queue in the agent outbox', async () => (await outboxOf(a)).items.length >= n, 15_000);
+}
+
 test('controller SIGKILLed for a few seconds while the agent keeps sampling: every report applied exactly once', async (t) => {
-  const a = await TestAgent.start(c, { name: 'dur-ctl', plugins: { 'server-stats': { interval: 1, diskInterval: 5 } } });
+  const a = await samplingAgent('dur-ctl', 3);
   try {
-    await until('three samples applied', async () => (await history(c, a.nodeId)).length >= 3);
-    c.proc.child.kill('SIGKILL');
-    await c.proc.exited;
-    const appliedAtCrash = await appliedSeq(c, a.nodeId);
     const outage = Date.now();
     // The agent keeps sampling into its outbox while the controller is gone.
-    await until('reports queue in the agent outbox', async () => (await outboxOf(a)).items.length >= 3, 15_000);
+    await crashController(a, 3);
+    const appliedAtCrash = await appliedSeq(c, a.nodeId);
     await sleep(Math.max(0, 3000 - (Date.now() - outage)));
     await c.restart();
     await until('agent reconnected and replayed', async () => (await c.node(a.nodeId))?.connected && (await a.local('GET', '/v1/monitor')).body?.outbox === 0, 20_000);
@@ -91,12 +102,9 @@ test('controller SIGKILLed for a few seconds while the agent keeps sampling: eve
 });
 
 test('agent SIGKILLed with unacknowledged reports while the controller is down: they are replayed after both restart', async (t) => {
-  const a = await TestAgent.start(c, { name: 'dur-agent', plugins: { 'server-stats': { interval: 1, diskInterval: 5 } } });
+  const a = await samplingAgent('dur-agent', 2);
   try {
-    await until('two samples applied', async () => (await history(c, a.nodeId)).length >= 2);
-    c.proc.child.kill('SIGKILL');
-    await c.proc.exited;
-    await until('reports queue in the agent outbox', async () => (await outboxOf(a)).items.length >= 2, 15_000);
+    await crashController(a, 2);
     const killedAt = Date.now();
     await a.kill('SIGKILL');
     const held = (await outboxOf(a)).items.map((i) => i.seq);
