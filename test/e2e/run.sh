@@ -153,14 +153,14 @@ main() {
     *) files=("$@") ;;
   esac
   require_root
-
-  section "Debian packages"
-  install_packages
-  [ "$mode" = deps ] && return
   if [ "$mode" = cleanup ]; then
     cleanup
     return
   fi
+
+  section "Debian packages"
+  install_packages
+  [ "$mode" = deps ] && return
 
   section "services"
   check_tools
