@@ -81,7 +81,7 @@ docker_runs_containers() {
     tar -C "$rootfs" -c . | docker import --change 'CMD ["/bin/sh"]' --change 'ENV PATH=/bin' - "$BUSYBOX_IMAGE" >/dev/null
     rm -rf "$rootfs"
   fi
-  timeout 60 docker run --rm --label outpost-test=1 "$BUSYBOX_IMAGE" /bin/true
+  timeout 60 docker run --rm --label "outpost-test=$$" "$BUSYBOX_IMAGE" /bin/true
 }
 
 start_dockerd() {
@@ -129,12 +129,13 @@ check_tools() {
 
 cleanup() {
   if command -v docker >/dev/null && docker_answers; then
-    local ids
-    ids=$(docker ps -aq --filter label=outpost-test || true)
-    if [ -n "$ids" ]; then
-      # shellcheck disable=SC2086 # one id per word
-      docker rm -f $ids >/dev/null 2>&1 || true
-    fi
+    # Label value = pid of the test process that made the container; a live owner (another run) keeps it.
+    local id owner
+    while read -r id owner; do
+      [ -n "$id" ] || continue
+      if [[ "$owner" =~ ^[0-9]+$ ]] && kill -0 "$owner" 2>/dev/null; then continue; fi
+      docker rm -f "$id" >/dev/null 2>&1 || true
+    done < <(docker ps -a --filter label=outpost-test --format '{{.ID}} {{.Label "outpost-test"}}' 2>/dev/null || true)
   fi
   # Networks whose owner process is gone: everything a finished or crashed test left behind.
   node --import tsx test/e2e/lib/cleanup-cli.ts || true
