@@ -311,10 +311,7 @@ systemd_running() {
 }
 
 install_unit() {
-  [ "$(id -u)" -eq 0 ] || fail "installing the systemd unit needs root; re-run with sudo, or use --no-systemd"
-  systemd_running || fail "systemd is not running on this host; re-run with --no-systemd and start $PREFIX/bin/outpost-agent with your init system"
   local template="$SRC/scripts/systemd/outpost-agent.service" rendered
-  [ -f "$template" ] || fail "unit template $template is missing from the sources"
   rendered=$(render_unit "$template")
   local changed=0
   if [ ! -f "$UNIT_DIR/$UNIT_NAME" ] || [ "$(cat "$UNIT_DIR/$UNIT_NAME")" != "$rendered" ]; then
@@ -350,9 +347,17 @@ config_fingerprint() {
   [ -f "$PREFIX/etc/agent.json" ] && sha256sum "$PREFIX/etc/agent.json" | cut -d' ' -f1
 }
 
+check_init() {
+  [ "$USE_SYSTEMD" -eq 1 ] || return 0
+  [ "$(id -u)" -eq 0 ] || fail "installing the systemd unit needs root; re-run with sudo, or use --no-systemd"
+  systemd_running || fail "systemd is not running on this host; re-run with --no-systemd and start $PREFIX/bin/outpost-agent with your init system"
+  [ -f "$SRC/scripts/systemd/outpost-agent.service" ] || fail "unit template $SRC/scripts/systemd/outpost-agent.service is missing from the sources"
+}
+
 install() {
   check_source
   check_prefix
+  check_init
   check_node
   check_glibc
   PORT=$(effective_port)

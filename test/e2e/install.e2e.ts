@@ -71,6 +71,10 @@ test('install-agent.sh rejects bad input with one clear line and a non-zero exit
     [['--controller', 'http://127.0.0.1:1', '--prefix', '/usr'], 2, /system directory/],
     [['--frobnicate'], 2, /unknown option "--frobnicate"/],
   ];
+  if (!existsSync('/run/systemd/system')) {
+    // Checked before anything is installed, so the operator learns it in a second, not after npm ci.
+    cases.push([['--controller', 'http://127.0.0.1:1', '--token', 'opj_0123456789ab.secret', '--prefix', '/nonexistent/outpost-e2e'], 1, /systemd is not running on this host; re-run with --no-systemd/]);
+  }
   for (const [args, code, re] of cases) {
     const r = await sh('bash', [script, ...args]);
     assert.equal(r.code, code, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
