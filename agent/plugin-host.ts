@@ -67,8 +67,17 @@ export class AgentPluginHost {
     return this.deps.state.data.pushed[name] ?? this.localConfigs[name] ?? {};
   }
 
+  /** Config changes apply one at a time: overlapping restarts of a plugin would leave an orphan instance running. */
+  private applying: Promise<void> = Promise.resolve();
+
   /** A config from the controller: persisted first, then applied by restarting only that plugin. */
-  async applyConfig(name: string, config: unknown): Promise<void> {
+  applyConfig(name: string, config: unknown): Promise<void> {
+    const next = this.applying.catch(() => undefined).then(() => this.applyNow(name, config));
+    this.applying = next;
+    return next;
+  }
+
+  private async applyNow(name: string, config: unknown): Promise<void> {
     await this.deps.state.update((d) => {
       d.pushed[name] = config;
     });

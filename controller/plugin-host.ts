@@ -89,8 +89,21 @@ export class ControllerPluginHost {
     this.fileConfigs = c;
   }
 
+  /**
+   * Config changes apply one at a time: overlapping restarts would leave an orphan plugin instance
+   * running (its schedules included) and could push agents an older config last. A plugin must not
+   * await pushConfig from its own start(), which runs inside this chain.
+   */
+  private applying: Promise<unknown> = Promise.resolve();
+
   /** Validates, persists, restarts the controller side and pushes to every agent. Throws naming the bad field. */
-  async setConfig(name: string, config: unknown): Promise<unknown> {
+  setConfig(name: string, config: unknown): Promise<unknown> {
+    const next = this.applying.catch(() => undefined).then(() => this.applyNow(name, config));
+    this.applying = next;
+    return next;
+  }
+
+  private async applyNow(name: string, config: unknown): Promise<unknown> {
     const slot = this.slots.get(name);
     if (!slot) throw new Error(`plugin "${name}" is not loaded on this controller`);
     const def = slot.def ?? (await loadPluginDefinition(name));
