@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TestController, TestAgent, until, http } from './helpers/cluster.ts';
+import { TestController, TestAgent, until, http, sleep } from './helpers/cluster.ts';
 
 const stateOf = async (a: TestAgent) => JSON.parse(await readFile(join(a.dataDir, 'state.json'), 'utf8'));
 
@@ -125,4 +125,20 @@ test('a pushed config is persisted on the agent and applied without restarting i
   assert.equal((await c.api('PUT', '/api/v1/plugins/server-stats/config', { interval: 4 })).status, 200);
   await a.restart();
   await until('config applied on reconnect', async () => (await stateOf(a)).pushed?.['server-stats']?.interval === 4);
+});
+
+test('config pushes in quick succession leave exactly one sampler running, at the last interval', async () => {
+  // Rapid pushes reach the agent while it is still restarting the plugin for the previous one.
+  for (const interval of [1, 2, 1, 2]) assert.equal((await c.api('PUT', '/api/v1/plugins/server-stats/config', { interval, diskInterval: 5 })).status, 200);
+  const last = await c.api('PUT', '/api/v1/plugins/server-stats/config', { interval: 3, diskInterval: 5 });
+  assert.equal(last.status, 200);
+  await until('last config persisted', async () => (await stateOf(good)).pushed['server-stats'].interval === 3);
+  await sleep(1500);
+  const from = Date.now();
+  await sleep(10_000);
+  const samples = (await history(c, good.nodeId)).filter((s) => s.ts > from);
+  // One sampler every 3 s makes 3 or 4 samples in 10 s; a leftover sampler from an earlier push makes more.
+  assert.ok(samples.length >= 2 && samples.length <= 4, `${samples.length} samples in 10 s at interval 3: ${samples.map((s) => s.ts - from).join(', ')}`);
+  const gaps = samples.slice(1).map((s, i) => s.ts - samples[i].ts);
+  assert.ok(gaps.every((g) => g >= 2500), `gaps ${gaps.join(', ')} ms`);
 });
