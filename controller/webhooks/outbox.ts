@@ -208,6 +208,11 @@ export class Outbox {
         this.data.deliveries[rec.id] = rec;
       }
       await this.journal.write(created.map((d) => ({ op: 'put', d })));
+    } catch (err) {
+      // Not on disk, so not accepted: the caller gets the error and nothing half-queued stays behind.
+      for (const rec of created) delete this.data.deliveries[rec.id];
+      this.bytes -= incoming;
+      throw new Error(`webhook outbox could not be written: ${(err as Error).message}`);
     } finally {
       for (const rec of created) this.unconfirmed.delete(rec.id);
     }
