@@ -98,6 +98,15 @@ test('used-up join token: the second use of a one-use token is refused', async (
   assertRestError(await enroll(token), 401, /join token is used-up/);
 });
 
+test('concurrent enrollments never exceed a token\'s uses', async () => {
+  const token = await c.joinToken({ uses: 3 });
+  const results = await Promise.all(Array.from({ length: 12 }, (_, i) => enroll(token, `race-${i}`)));
+  assert.equal(results.filter((r) => r.status === 201).length, 3);
+  for (const r of results.filter((x) => x.status !== 201)) assertRestError(r, 401, /join token is used-up/);
+  const names = new Set((await c.api('GET', '/api/v1/nodes')).body.nodes.map((n: any) => n.name));
+  assert.equal([...names].filter((n) => String(n).startsWith('race-')).length, 3);
+});
+
 test('token list never shows a secret or its hash', async () => {
   const token = await c.joinToken();
   const secret = token.slice(token.indexOf('.') + 1);
