@@ -118,6 +118,11 @@ export class ControllerPluginHost {
   }
 
   async onReport(meta: ReportMeta, plugin: string, type: string, data: unknown): Promise<void> {
+    // A report that arrives while a config change restarts plugins waits for it: dropped here, it would still be acked, and lost.
+    for (let settled: Promise<unknown> | undefined; settled !== this.applying; ) {
+      settled = this.applying;
+      await settled.catch(() => undefined);
+    }
     const slot = this.slots.get(plugin);
     if (!slot?.instance?.onReport || slot.state !== 'running') {
       this.deps.log.debug({ plugin, type }, 'report for a plugin not running here; dropped');
