@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TestController, TestAgent, until, http, sleep } from './helpers/cluster.ts';
+import { openRawLink, sampleReport } from './helpers/raw-link.ts';
 
 const stateOf = async (a: TestAgent) => JSON.parse(await readFile(join(a.dataDir, 'state.json'), 'utf8'));
 
@@ -141,4 +142,19 @@ test('config pushes in quick succession leave exactly one sampler running, at th
   assert.ok(samples.length >= 2 && samples.length <= 4, `${samples.length} samples in 10 s at interval 3: ${samples.map((s) => s.ts - from).join(', ')}`);
   const gaps = samples.slice(1).map((s, i) => s.ts - samples[i].ts);
   assert.ok(gaps.every((g) => g >= 2500), `gaps ${gaps.join(', ')} ms`);
+});
+
+test('reports arriving while config pushes restart the plugin are applied, not dropped', async () => {
+  const enrolled = await http('POST', `${c.url}/api/v1/enroll`, { body: { token: await c.joinToken(), name: 'cfg-burst' } });
+  const link = await openRawLink(c.url, enrolled.body.credential);
+  await link.hello(enrolled.body.nodeId);
+  const N = 1000;
+  const t0 = Date.now();
+  for (let seq = 1; seq <= N; seq++) link.send(sampleReport(seq, t0));
+  // Each push restarts server-stats on the controller while the burst is being applied (history stays > N).
+  for (const historyMinutes of [61, 60, 61, 60, 61, 60]) assert.equal((await c.api('PUT', '/api/v1/plugins/server-stats/config', { interval: 3, diskInterval: 5, historyMinutes })).status, 200);
+  await until('burst acknowledged', () => link.acked() === N, 30_000);
+  link.ws.close();
+  assert.equal((await history(c, enrolled.body.nodeId)).length, N);
+  assert.equal((await c.api('DELETE', `/api/v1/nodes/${enrolled.body.nodeId}`)).status, 200);
 });

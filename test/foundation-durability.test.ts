@@ -7,9 +7,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import WebSocket from 'ws';
 import { TestController, TestAgent, until, sleep } from './helpers/cluster.ts';
 import { parsePrometheus, valueOf } from './helpers/prom.ts';
+import { openRawLink, sampleReport } from './helpers/raw-link.ts';
 
 interface Outbox {
   seq: number;
@@ -128,35 +128,20 @@ test('a reconnect that replaces a connection still applying reports applies each
   const enrolled = await c.api('POST', '/api/v1/enroll', { token: await c.joinToken(), name: 'racer' }, '');
   const { nodeId, credential } = enrolled.body as { nodeId: string; credential: string };
   const N = 300;
-  const open = () =>
-    new Promise<WebSocket>((resolve, reject) => {
-      const ws = new WebSocket(c.url.replace(/^http/, 'ws') + '/api/v1/link', { headers: { authorization: `Bearer ${credential}` } });
-      ws.on('open', () => resolve(ws));
-      ws.on('error', reject);
-    });
-  const hello = { t: 'hello', nodeId, version: 'test', plugins: [], labels: {}, address: '127.0.0.1' };
   // server-stats journals each sample before the ack, so applying takes real I/O time: a wide window for a race.
   const t0 = Date.now();
-  const sample = (seq: number) => ({ ts: t0 + seq, cpu: { percent: 1, cores: 1 }, memory: { total: 2, used: 1, available: 1, percent: 50, swapTotal: 0, swapUsed: 0 }, disk: null, load: [0, 0, 0], network: { rxBytes: 0, txBytes: 0, rxPerSec: 0, txPerSec: 0 }, uptime: 1 });
-  const report = (seq: number) => JSON.stringify({ t: 'report', seq, plugin: 'server-stats', type: 'sample', data: sample(seq), ts: t0 + seq });
   // First connection: a burst of reports, each applied behind a durable seq write.
-  const first = await open();
-  first.send(JSON.stringify(hello));
-  for (let seq = 1; seq <= N; seq++) first.send(report(seq));
+  const first = await openRawLink(c.url, credential);
+  void first.hello(nodeId);
+  for (let seq = 1; seq <= N; seq++) first.send(sampleReport(seq, t0));
   // Second connection replaces it at once and replays everything, a superset of what any agent would resend.
-  const second = await open();
-  const welcome = await new Promise<{ lastSeq: number }>((resolve) => {
-    second.on('message', (m) => {
-      const msg = JSON.parse(String(m));
-      if (msg.t === 'welcome') resolve(msg);
-    });
-    second.send(JSON.stringify(hello));
-  });
-  for (let seq = 1; seq <= N; seq++) second.send(report(seq));
+  const second = await openRawLink(c.url, credential);
+  const welcome = await second.hello(nodeId);
+  for (let seq = 1; seq <= N; seq++) second.send(sampleReport(seq, t0));
   await until('all seqs applied', async () => (await appliedSeq(c, nodeId)) === N, 30_000);
   await sleep(300);
   const r = await c.api('GET', '/metrics', undefined, '');
   assert.equal(valueOf(parsePrometheus(r.text), 'outpost_reports_applied_total', { plugin: 'server-stats' }), appliedBefore + N, `welcome said lastSeq ${welcome.lastSeq}`);
   assert.equal((await history(c, nodeId)).length, N);
-  second.close();
+  second.ws.close();
 });

@@ -3,8 +3,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import WebSocket from 'ws';
 import { TestController, TestAgent, until, http, run, tempDir } from './helpers/cluster.ts';
+import { fakeSample, openRawLink, sampleReport } from './helpers/raw-link.ts';
 
 let c: TestController;
 let a: TestAgent;
@@ -96,13 +96,11 @@ test('oversized bodies (2 MB, limit 1 MB) get 413 in the envelope of the API hit
 
 test('link: a malformed message closes that connection with a protocol code; the controller stays up', async () => {
   const r = await http('POST', `${c.url}/api/v1/enroll`, { body: { token: await c.joinToken(), name: 'proto-test' } });
-  const closeCode = (payload: string) =>
-    new Promise<number>((resolve, reject) => {
-      const ws = new WebSocket(c.url.replace(/^http/, 'ws') + '/api/v1/link', { headers: { authorization: `Bearer ${r.body.credential}` } });
-      ws.on('open', () => ws.send(payload));
-      ws.on('close', (code) => resolve(code));
-      ws.on('error', reject);
-    });
+  const closeCode = async (payload: string) => {
+    const link = await openRawLink(c.url, r.body.credential);
+    link.send(payload);
+    return link.closed;
+  };
   assert.equal(await closeCode('not json'), 4400);
   assert.equal(await closeCode(JSON.stringify({ t: 'report', seq: -1, plugin: 'x', type: 'y', ts: 1 })), 4400);
   assert.equal(await closeCode(JSON.stringify({ t: 'hello', nodeId: 'n_someoneelse', version: '1', plugins: [], labels: {}, address: '' })), 4400);
@@ -112,19 +110,14 @@ test('link: a malformed message closes that connection with a protocol code; the
 
 test('a malformed server-stats report is refused; /metrics, /searchServer and the stats of other nodes keep working', async () => {
   const r = await http('POST', `${c.url}/api/v1/enroll`, { body: { token: await c.joinToken(), name: 'bad-reporter' } });
-  const ws = new WebSocket(c.url.replace(/^http/, 'ws') + '/api/v1/link', { headers: { authorization: `Bearer ${r.body.credential}` } });
-  await new Promise((resolve, reject) => ws.on('open', resolve).on('error', reject));
-  const acked = new Set<number>();
-  ws.on('message', (m) => {
-    const msg = JSON.parse(String(m));
-    if (msg.t === 'ack') acked.add(msg.seq);
-  });
-  ws.send(JSON.stringify({ t: 'hello', nodeId: r.body.nodeId, version: 'test', plugins: [], labels: {}, address: '127.0.0.1' }));
-  const bad = [{}, { ts: Date.now(), cpu: 'high' }, { ts: Date.now() + 1, cpu: { percent: 500, cores: 1 }, memory: null }, null, 'sample'];
-  bad.forEach((data, i) => ws.send(JSON.stringify({ t: 'report', seq: i + 1, plugin: 'server-stats', type: 'sample', data, ts: Date.now() })));
+  const link = await openRawLink(c.url, r.body.credential);
+  await link.hello(r.body.nodeId);
+  const t0 = Date.now();
+  const bad = [{}, { ts: t0, cpu: 'high' }, { ...fakeSample(t0 + 1), cpu: { percent: 500, cores: 1 } }, { ...fakeSample(t0 + 2), memory: null }, null, 'sample'];
+  bad.forEach((data, i) => link.send(sampleReport(i + 1, t0, data)));
   // Acknowledged (so never replayed forever) but not applied.
-  await until('bad reports acknowledged', () => acked.size === bad.length);
-  ws.close();
+  await until('bad reports acknowledged', () => link.acked() === bad.length);
+  link.ws.close();
   const metrics = await http('GET', `${c.url}/metrics`);
   assert.equal(metrics.status, 200, metrics.text);
   assert.ok(!metrics.text.includes(`node_id="${r.body.nodeId}"} 500`));
