@@ -69,11 +69,14 @@ export function proberAgent(ctx: AgentContext<ProberConfig>): AgentPlugin {
       const budget = g.timeout * 1000 * (g.retryCount + 1);
       let batch = batches.get(r);
       for (const rec of g.records) {
-        let due = r + offsetMs(`${g.key}\u0000${rec.id}`, window);
-        // Joined mid-round: run now if the check can still finish inside the round, else wait for the next.
+        const key = `${g.key}\u0000${rec.id}`;
+        let due = r + offsetMs(key, window);
+        // Joined mid-round: checks whose time has passed are spread over what is left of the round
+        // (never a burst of thousands at once), or wait for the next round if none can finish in it.
         if (due < now) {
-          if (now + budget > end) continue;
-          due = now;
+          const left = end - budget - now;
+          if (left <= 0) continue;
+          due = now + offsetMs(key, Math.min(left, Math.max(window, 1)));
         }
         if (!batch) batches.set(r, (batch = { pending: 0, results: [] }));
         batch.pending++;
