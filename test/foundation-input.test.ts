@@ -9,7 +9,8 @@ import { fakeSample, openRawLink, sampleReport } from './helpers/raw-link.ts';
 let c: TestController;
 let a: TestAgent;
 before(async () => {
-  c = await TestController.start();
+  // Heartbeats slower than the harness default: these tests check node state, which must not flap on a loaded machine.
+  c = await TestController.start({ config: { heartbeat: { intervalMs: 1000, downAfter: 3, upAfter: 2 } } });
   a = await TestAgent.start(c, { name: 'input-a', plugins: { 'server-stats': { interval: 1, diskInterval: 5 } } });
   await until('node up', async () => (await c.node(a.nodeId))?.state === 'up');
 });

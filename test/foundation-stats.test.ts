@@ -10,8 +10,10 @@ let a: TestAgent;
 let memTotal: number;
 
 before(async () => {
-  c = await TestController.start();
+  // Heartbeats slower than the harness default: these tests check node state, which must not flap on a loaded machine.
+  c = await TestController.start({ config: { heartbeat: { intervalMs: 1000, downAfter: 3, upAfter: 2 } } });
   a = await TestAgent.start(c, { name: 'stats-a', plugins: { 'server-stats': { interval: 1, diskInterval: 5 } } });
+  await until('node up', async () => (await c.node(a.nodeId))?.state === 'up', 30_000);
   await until('first stats', async () => (await c.api('GET', '/searchServer')).body?.code === '1', 30_000);
   memTotal = Number(/^MemTotal:\s+(\d+) kB$/m.exec(await readFile('/proc/meminfo', 'utf8'))![1]) * 1024;
 });
