@@ -51,3 +51,24 @@ test('a controller killed mid-round loses no monitor and no callback', async () 
     await receiver.close();
   }
 });
+
+test('add_node: with autoEnrollAgents off, an agent probes only once its address is added', async () => {
+  const c = await TestController.start({ config: { plugins: { prober: { apps: { shop: {} }, autoEnrollAgents: false, minInterval: 5 } } } });
+  const agent = await TestAgent.start(c, { name: 'enrolled', plugins: { prober: {} } });
+  try {
+    await until('node up', async () => (await c.node(agent.nodeId))?.state === 'up', 30_000);
+    assert.deepEqual((await c.api('GET', '/api/v1/prober/groups')).body.probe_nodes, [], 'not a probe node before add_node');
+    const add = await postForm(`${c.url}/add_node`, { node_ip: '127.0.0.1', passwd: 'agent-node-passwd' });
+    assert.equal(add.body.code, 1000, JSON.stringify(add.body));
+    assert.equal(add.body.info.kind, 'agent');
+    assert.equal(add.body.info.node, 'enrolled');
+    const nodes = (await c.api('GET', '/api/v1/prober/groups')).body.probe_nodes;
+    assert.deepEqual(nodes.map((n: any) => [n.name, n.kind, n.live]), [['enrolled', 'agent', true]]);
+    const r = await postForm(`${c.url}/operate_monitor`, { app_name: 'shop', group_id: 1, record_ids: '1', ips: '127.0.0.1', interval: 5, timeout: 1, node_ips: '127.0.0.1' });
+    assert.equal(r.body.code, 1000, JSON.stringify(r.body));
+    assert.deepEqual(r.body.info.nodes, ['enrolled'], 'node_ips pins by address');
+  } finally {
+    await agent.stop();
+    await c.stop();
+  }
+});
