@@ -1,5 +1,6 @@
 import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import type { HttpRequest, HttpResult, Route } from '../sdk/index.ts';
+import { isLoopback } from '../sdk/http-server.ts';
 import { CODES, IpliveError, ipliveError, ok } from './envelope.ts';
 import { field, groupId, int, parseGroup, recordId, required, target, validNodeIp, groupKey } from './parse.ts';
 import { roundStart } from './rounds.ts';
@@ -14,9 +15,6 @@ function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-export function isLoopback(ip: string): boolean {
-  return ip === '::1' || ip.startsWith('127.') || ip === '0000:0000:0000:0000:0000:0000:0000:0001';
-}
 
 const hashPasswd = (passwd: string, salt: string) => scryptSync(passwd, salt, 32).toString('hex');
 
