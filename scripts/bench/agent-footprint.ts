@@ -17,8 +17,11 @@ import { figure, mb, pct, printTable, progress } from './lib/report.ts';
 const opts = numericFlags('agent-footprint', { seconds: 60, settle: 20 });
 const TARGET_RSS = 60 * 1048576;
 const TARGET_CPU = 0.5;
-/** V8 flags for an idle-most-of-the-time process: 1 MB young-generation halves, no optimizing JIT, bytecode flushing. */
-const TUNED = ['--max-semi-space-size=1', '--lite-mode'];
+/**
+ * V8 flags for an idle-most-of-the-time process: 1 MB young-generation halves, no optimizing JIT.
+ * (--lite-mode would save a little more but turns WebAssembly off, which fetch's parser and tsx need.)
+ */
+const TUNED = ['--max-semi-space-size=1', '--no-opt'];
 const quiet = { OUTPOST_LOG_LEVEL: 'warn' };
 
 const controller = await TestController.start({ config: { heartbeat: { intervalMs: 2000, downAfter: 3, upAfter: 2 } }, env: quiet });
@@ -27,15 +30,17 @@ const agents: TestAgent[] = [];
 let compiled: string | undefined;
 
 /** Joins an agent through the real CLI, then (for variants) runs the same config under another command line. */
-async function agent(name: string, argv?: (configFile: string) => string[]): Promise<{ pid: number; nodeId: string }> {
+async function agent(name: string, argv?: (configFile: string) => string[]): Promise<{ pid: number; nodeId: string; errors(): string }> {
   // plugins: the agent's default, server-stats with its default intervals (10 s cheap values, 60 s disk).
   const a = await TestAgent.start(controller, { name, plugins: { 'server-stats': {} }, env: quiet });
   agents.push(a);
-  if (!argv) return { pid: a.proc.child.pid!, nodeId: a.nodeId };
+  if (!argv) return { pid: a.proc.child.pid!, nodeId: a.nodeId, errors: () => a.proc.output().slice(-2000) };
   await a.kill('SIGTERM');
-  const child = spawn(process.execPath, argv(join(a.dataDir, '..', 'agent-config.json')), { cwd: ROOT, env: { ...process.env, ...quiet }, stdio: 'ignore' });
+  const child = spawn(process.execPath, argv(join(a.dataDir, '..', 'agent-config.json')), { cwd: ROOT, env: { ...process.env, ...quiet }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let errors = '';
+  child.stderr!.on('data', (d: Buffer) => (errors = (errors + d.toString()).slice(-2000)));
   children.push(child);
-  return { pid: child.pid!, nodeId: a.nodeId };
+  return { pid: child.pid!, nodeId: a.nodeId, errors: () => errors };
 }
 
 try {
@@ -48,11 +53,15 @@ try {
   };
   const peer = spawn(process.execPath, ['-e', 'setInterval(() => {}, 2000)'], { stdio: 'ignore' });
   children.push(peer);
-  for (const v of Object.values(variants)) {
-    await until('agent node up and heartbeating', async () => {
-      const n = await controller.node(v.nodeId);
-      return n?.state === 'up' && n.lastHeartbeat > Date.now() - 3000;
-    }, 60_000);
+  for (const [name, v] of Object.entries(variants)) {
+    try {
+      await until(`${name} up and heartbeating`, async () => {
+        const n = await controller.node(v.nodeId);
+        return n?.state === 'up' && n.lastHeartbeat > Date.now() - 3000;
+      }, 90_000);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; its output ends with: ${v.errors() || '(nothing)'}`);
+    }
   }
   progress(`${Object.keys(variants).length} agents up; settling ${opts.settle} s, then measuring ${opts.seconds} s idle`);
   await sleep(opts.settle * 1000);
