@@ -5,6 +5,7 @@
  * messages of one socket in order, so that ack cannot leave before the heartbeat was handled.
  */
 import WebSocket from 'ws';
+import { fakeSample } from '../../../test/helpers/raw-link.ts';
 
 export interface SimAgent {
   nodeId: string;
@@ -24,20 +25,6 @@ export type WorkerEvent =
   | { t: 'dropped'; at: number };
 
 const PLUGINS = [{ name: 'server-stats', state: 'running' as const }];
-
-/** A plausible server-stats sample: the one report each probe agent has applied for real. */
-function sample() {
-  const now = Date.now();
-  return {
-    ts: now,
-    cpu: { percent: 3.5, cores: 2 },
-    memory: { total: 8e9, used: 2e9, available: 6e9, percent: 25, swapTotal: 0, swapUsed: 0 },
-    disk: null,
-    load: [0.1, 0.1, 0.1],
-    network: { rxBytes: 0, txBytes: 0, rxPerSec: 0, txPerSec: 0 },
-    uptime: 1000,
-  };
-}
 
 class Sim {
   ws: WebSocket | undefined;
@@ -73,7 +60,7 @@ class Sim {
         if (msg.t === 'welcome') {
           done(true);
           this.startHeartbeat();
-          if (this.a.probe) ws.send(JSON.stringify({ t: 'report', seq: 1, plugin: 'server-stats', type: 'sample', data: sample(), ts: Date.now() }));
+          if (this.a.probe) ws.send(JSON.stringify({ t: 'report', seq: 1, plugin: 'server-stats', type: 'sample', data: fakeSample(Date.now()), ts: Date.now() }));
         } else if (msg.t === 'ack' && msg.seq === 1) {
           if (!this.primed) this.primed = true;
           else if (this.pendingSince !== undefined) this.w.rtts.push(performance.now() - this.pendingSince);
@@ -110,7 +97,7 @@ class Sim {
     ws.send(JSON.stringify({ t: 'hb', seq: ++this.hbSeq, ts: Date.now(), summary: { plugins: PLUGINS, outbox: 0 } }));
     if (probing) {
       this.pendingSince = t0;
-      ws.send(JSON.stringify({ t: 'report', seq: 1, plugin: 'server-stats', type: 'sample', data: sample(), ts: Date.now() }));
+      ws.send(JSON.stringify({ t: 'report', seq: 1, plugin: 'server-stats', type: 'sample', data: fakeSample(Date.now()), ts: Date.now() }));
     }
   }
 }
