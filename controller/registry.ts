@@ -89,6 +89,11 @@ export class Registry {
     return rec;
   }
 
+  byName(name: string): NodeRecord | undefined {
+    for (const rec of Object.values(this.store.data.nodes)) if (rec.name === name) return rec;
+    return undefined;
+  }
+
   record(id: string): NodeRecord | undefined {
     return this.store.data.nodes[id];
   }

@@ -63,6 +63,10 @@ export function restRoutes(d: RestDeps): Route[] {
       if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new HttpError(400, 'name must be 1-63 letters, digits, ".", "_" or "-"');
       if (b.address !== undefined && (typeof b.address !== 'string' || b.address.length > 255)) throw new HttpError(400, 'address must be a string');
       const labels = labelsOf(b.labels, 'labels');
+      // Names are how operators and seed APIs (`?node=`) address nodes, so they must stay unambiguous.
+      // Checked before the token is consumed, so a refused enrollment costs no use.
+      const taken = d.registry.byName(name);
+      if (taken) throw new HttpError(409, `a node named "${name}" is already enrolled (${taken.id}); delete it first or join under another name`);
       let joinToken;
       try {
         joinToken = await d.tokens.consume(b.token);

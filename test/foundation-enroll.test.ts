@@ -173,3 +173,19 @@ test('a deleted node is disconnected and its agent can no longer connect', async
     await a.stop();
   }
 });
+
+test('a second node cannot enroll under a name already taken, and the refusal costs no token use', async () => {
+  const c = await TestController.start();
+  try {
+    const token = await c.joinToken({ uses: 2 });
+    const first = await c.api('POST', '/api/v1/enroll', { token, name: 'twin' }, undefined);
+    assert.equal(first.status, 201);
+    const second = await c.api('POST', '/api/v1/enroll', { token, name: 'twin' }, undefined);
+    assert.equal(second.status, 409);
+    assert.match(second.body.error.message, /"twin" is already enrolled/);
+    const other = await c.api('POST', '/api/v1/enroll', { token, name: 'twin-2' }, undefined);
+    assert.equal(other.status, 201, 'the refused attempt did not use up the token');
+  } finally {
+    await c.stop();
+  }
+});
