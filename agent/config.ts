@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { parseOrThrow } from '../plugins/sdk/validate.ts';
+import { loadJsonConfig } from '../plugins/sdk/validate.ts';
 
 export const AgentConfig = z
   .object({
@@ -38,20 +37,6 @@ export const AgentConfig = z
   .strict();
 export type AgentConfig = z.infer<typeof AgentConfig>;
 
-export async function loadAgentConfig(file: string | undefined, overrides: Record<string, unknown> = {}): Promise<AgentConfig> {
-  let raw: Record<string, unknown> = {};
-  if (file) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      throw new Error(`cannot read agent config ${file}: ${(err as Error).message}`);
-    }
-    try {
-      raw = JSON.parse(text);
-    } catch (err) {
-      throw new Error(`agent config ${file} is not valid JSON: ${(err as Error).message}`);
-    }
-  }
-  return parseOrThrow(AgentConfig, { ...raw, ...overrides }, `agent config${file ? ` ${file}` : ''}`);
+export function loadAgentConfig(file: string | undefined, overrides: Record<string, unknown> = {}): Promise<AgentConfig> {
+  return loadJsonConfig(AgentConfig, file, overrides, 'agent config');
 }

@@ -5,6 +5,7 @@ import type { AgentContext, AgentPlugin, NodeIdentity, PluginDefinition } from '
 import type { PluginStatus } from '../plugins/sdk/link.ts';
 import type { HttpServer } from '../plugins/sdk/http-server.ts';
 import { RouteTable } from '../plugins/sdk/route-table.ts';
+import { stopSlotInstance } from '../plugins/sdk/plugin-slot.ts';
 import type { Store } from '../plugins/sdk/store.ts';
 import type { AgentState } from './state.ts';
 
@@ -134,14 +135,7 @@ export class AgentPluginHost {
 
   private async stopSlot(slot: Slot): Promise<void> {
     clearTimeout(slot.retryTimer);
-    try {
-      await slot.instance?.stop();
-    } catch (err) {
-      this.deps.log.warn({ plugin: slot.name, err: (err as Error).message }, 'plugin stop failed');
-    }
-    slot.stopSchedule?.();
-    slot.instance = undefined;
-    if (slot.state === 'running') slot.state = 'stopped';
+    await stopSlotInstance(slot, this.deps.log);
   }
 
   private async context(slot: Slot, config: unknown): Promise<AgentContext> {

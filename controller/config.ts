@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { parseOrThrow } from '../plugins/sdk/validate.ts';
+import { loadJsonConfig } from '../plugins/sdk/validate.ts';
 
 export const ControllerConfig = z
   .object({
@@ -39,20 +38,6 @@ export const ControllerConfig = z
   .strict();
 export type ControllerConfig = z.infer<typeof ControllerConfig>;
 
-export async function loadControllerConfig(file: string | undefined, overrides: Record<string, unknown> = {}): Promise<ControllerConfig> {
-  let raw: Record<string, unknown> = {};
-  if (file) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      throw new Error(`cannot read controller config ${file}: ${(err as Error).message}`);
-    }
-    try {
-      raw = JSON.parse(text);
-    } catch (err) {
-      throw new Error(`controller config ${file} is not valid JSON: ${(err as Error).message}`);
-    }
-  }
-  return parseOrThrow(ControllerConfig, { ...raw, ...overrides }, `controller config${file ? ` ${file}` : ''}`);
+export function loadControllerConfig(file: string | undefined, overrides: Record<string, unknown> = {}): Promise<ControllerConfig> {
+  return loadJsonConfig(ControllerConfig, file, overrides, 'controller config');
 }

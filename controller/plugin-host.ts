@@ -7,6 +7,7 @@ import type { ControllerContext, ControllerPlugin, DashboardPanel, PluginDefinit
 import type { PluginStatus } from '../plugins/sdk/link.ts';
 import type { HttpServer } from '../plugins/sdk/http-server.ts';
 import { RouteTable } from '../plugins/sdk/route-table.ts';
+import { stopSlotInstance } from '../plugins/sdk/plugin-slot.ts';
 import type { Registry } from './registry.ts';
 import type { LinkServer } from './link-server.ts';
 import type { Subscriptions } from './webhooks/subscriptions.ts';
@@ -165,14 +166,7 @@ export class ControllerPluginHost {
   }
 
   private async stopSlot(slot: Slot): Promise<void> {
-    try {
-      await slot.instance?.stop();
-    } catch (err) {
-      this.deps.log.warn({ plugin: slot.name, err: (err as Error).message }, 'plugin stop failed');
-    }
-    slot.stopSchedule?.();
-    slot.instance = undefined;
-    if (slot.state === 'running') slot.state = 'stopped';
+    await stopSlotInstance(slot, this.deps.log);
   }
 
   private async context(slot: Slot, config: unknown): Promise<ControllerContext> {

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 
 /** Turns a zod failure into one line that names each bad field, e.g. `link.hbInterval: expected number`. */
@@ -11,4 +12,23 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, wha
   const r = schema.safeParse(value);
   if (!r.success) throw new Error(`invalid ${what}: ${describeIssues(r.error)}`);
   return r.data;
+}
+
+/** Reads an optional JSON config file, applies overrides, validates; every failure names the file and field. */
+export async function loadJsonConfig<S extends z.ZodType>(schema: S, file: string | undefined, overrides: Record<string, unknown>, what: string): Promise<z.infer<S>> {
+  let raw: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read ${what} ${file}: ${(err as Error).message}`);
+    }
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw new Error(`${what} ${file} is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  return parseOrThrow(schema, { ...raw, ...overrides }, `${what}${file ? ` ${file}` : ''}`);
 }
