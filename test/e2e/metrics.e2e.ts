@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { startNetnsCluster } from './lib/netns-cluster.ts';
 import { until } from '../helpers/cluster.ts';
-import { parsePromStrict, promValue } from '../helpers/prom-strict.ts';
+import { parsePrometheus as parsePromStrict, valueOf as promValue } from '../helpers/prom.ts';
 
 function promtoolCheck(what: string, text: string): void {
   const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
