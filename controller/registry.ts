@@ -85,12 +85,22 @@ export class Registry {
     const rec: NodeRecord = { ...n, id: n.id ?? this.newId(), enrolledAt: Date.now(), state: 'unknown' };
     await this.store.update((d) => {
       d.nodes[rec.id] = rec;
+      this.all = null;
     });
     return rec;
   }
 
+  /**
+   * Every node record, kept between enrollments and deletions: the watchdog walks all nodes twice
+   * per heartbeat interval, and Object.values over 10,000 keys was most of its cost.
+   */
+  private all: NodeRecord[] | null = null;
+  private records(): NodeRecord[] {
+    return (this.all ??= Object.values(this.store.data.nodes));
+  }
+
   byName(name: string): NodeRecord | undefined {
-    for (const rec of Object.values(this.store.data.nodes)) if (rec.name === name) return rec;
+    for (const rec of this.records()) if (rec.name === name) return rec;
     return undefined;
   }
 
@@ -102,6 +112,7 @@ export class Registry {
     if (!this.store.data.nodes[id]) return false;
     await this.store.update((d) => {
       delete d.nodes[id];
+      this.all = null;
     });
     await this.seqStore.update((d) => {
       delete d.seqs[id];
@@ -184,7 +195,7 @@ export class Registry {
       const now = Date.now();
       const window = this.wd.intervalMs * this.wd.downAfter;
       const down: NodeRecord[] = [];
-      for (const rec of Object.values(this.store.data.nodes)) {
+      for (const rec of this.records()) {
         const l = this.liveOf(rec.id);
         // A node enrolled but never heard from stays "unknown": it has missed no beat, so it is not "down".
         if (rec.state === 'unknown' && l.lastHeartbeat === null) continue;
@@ -236,7 +247,7 @@ export class Registry {
   }
 
   list(): ReturnType<Registry['info']>[] {
-    return Object.values(this.store.data.nodes).map((r) => this.info(r));
+    return this.records().map((r) => this.info(r));
   }
 
   get(id: string): ReturnType<Registry['info']> | undefined {
@@ -248,14 +259,14 @@ export class Registry {
     // By id first without listing every node: with thousands of nodes the scan is what costs.
     const byId = Object.hasOwn(this.store.data.nodes, ref) ? this.store.data.nodes[ref] : undefined;
     if (byId) return this.info(byId);
-    const nodes = Object.values(this.store.data.nodes);
+    const nodes = this.records();
     const rec = nodes.find((n) => n.name === ref) ?? nodes.find((n) => n.address === ref);
     return rec && this.info(rec);
   }
 
   defaultNode(): ReturnType<Registry['info']> | undefined {
     if (this.defaultNodeRef) return this.resolve(this.defaultNodeRef);
-    const nodes = Object.values(this.store.data.nodes);
+    const nodes = this.records();
     const local = nodes.find((n) => n.local);
     if (local) return this.info(local);
     return nodes.length === 1 ? this.info(nodes[0]) : undefined;
