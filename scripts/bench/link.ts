@@ -83,7 +83,7 @@ async function collectLatency(workers: WorkerHandle[]): Promise<{ rtts: number[]
   return { rtts: parts.flatMap((p) => p.rtts), late: parts.reduce((a, p) => a + p.late, 0) };
 }
 
-/** `upCount`, when given, is sampled every 2 s: a controller too slow for its heartbeats calls nodes down. */
+/** `upCount`, when given, is sampled every 5 s (each call lists every node): a controller too slow for its heartbeats calls nodes down. */
 async function steadyWindow(pid: number, workers: WorkerHandle[], upCount?: () => Promise<number>) {
   await collectLatency(workers);
   const pids: Record<string, number> = { server: pid };
@@ -93,7 +93,7 @@ async function steadyWindow(pid: number, workers: WorkerHandle[], upCount?: () =
   const sampler = (async () => {
     while (sampling && upCount) {
       minUp = Math.min(minUp, await upCount());
-      await sleep(2000);
+      await sleep(5000);
     }
   })();
   const u = await measure(pids, opts.seconds);
