@@ -184,7 +184,7 @@ main() {
     [ "${#files[@]}" -gt 0 ] || die "no test/e2e/*.e2e.ts files"
   fi
   section "tests: ${files[*]}"
-  node --import tsx --test --test-concurrency=1 "${files[@]}"
+  node --import tsx --test --test-concurrency=1 --test-timeout=600000 "${files[@]}"
 }
 
 main "$@"
