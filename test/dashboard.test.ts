@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
-import { TestController, TestAgent, until } from './helpers/cluster.ts';
+import { TestController, TestAgent, until, freePort as closedPort } from './helpers/cluster.ts';
 
 const WEBHOOK_SECRET = 'whsec_dashboard_test_0123456789abcdef';
 const URL_PASSWORD = 'urlpass-dashboard-77';
@@ -14,13 +13,6 @@ interface Res {
   headers: Headers;
 }
 
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** A browser-like client: keeps every dashboard response so the test can search them all for secrets. */
 function browser(base: string) {

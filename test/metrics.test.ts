@@ -1,21 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
-import { TestController, TestAgent, until, http } from './helpers/cluster.ts';
+import { TestController, TestAgent, until, http, freePort as closedPort } from './helpers/cluster.ts';
 // The reader's own rejection cases are tested with it in foundation-stats.test.ts.
 import { parsePrometheus as parsePromStrict, valueOf as promValue } from './helpers/prom.ts';
 
 const WEBHOOK_SECRET = 'whsec_metrics_test_0123456789abcdef';
 
-/** A loopback port nobody listens on: deliveries to it fail fast with ECONNREFUSED. */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 function promtool(): string | undefined {
   const r = spawnSync('promtool', ['--version'], { encoding: 'utf8' });

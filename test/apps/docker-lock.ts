@@ -4,17 +4,10 @@
  * other's containers. mkdir is atomic; a lock whose holder died is taken over.
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { pidAlive } from '../helpers/cluster.ts';
 
 const LOCK = process.env.OUTPOST_APP_STORE_LOCK ?? '/tmp/outpost-app-store-docker.lock';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export async function lockDocker(timeoutMs = 15 * 60_000): Promise<() => Promise<void>> {
   const end = Date.now() + timeoutMs;
@@ -29,7 +22,7 @@ export async function lockDocker(timeoutMs = 15 * 60_000): Promise<() => Promise
     }
     const holder = Number(await readFile(`${LOCK}/pid`, 'utf8').catch(() => '0'));
     // A lock without a pid file yet is being taken right now: only a dead holder's lock is stale.
-    if (holder && !alive(holder)) {
+    if (holder && !pidAlive(holder)) {
       await rm(LOCK, { recursive: true, force: true });
       continue;
     }

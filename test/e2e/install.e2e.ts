@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmod, cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { ROOT, TestController, tempDir, until } from '../helpers/cluster.ts';
+import { createServer } from 'node:net';
+import { ROOT, TestController, tempDir, until, freePort } from '../helpers/cluster.ts';
 import { sh } from './lib/netns.ts';
 
 const SCRIPTS = ['scripts/install-agent.sh', 'test/e2e/run.sh', '.ci/run'];
@@ -13,13 +13,6 @@ const SCRIPTS = ['scripts/install-agent.sh', 'test/e2e/run.sh', '.ci/run'];
 const RELEASE_PATHS = ['agent', 'controller', 'plugins', 'configs', 'scripts/outpost.ts', 'scripts/outpost.mjs', 'scripts/cli', 'scripts/install-agent.sh', 'scripts/systemd', 'package.json', 'package-lock.json'];
 const SERVICE_USER = 'outpost-e2e';
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 test('shell scripts are shellcheck clean', async () => {
   for (const f of SCRIPTS) {

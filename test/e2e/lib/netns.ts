@@ -20,7 +20,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ROOT, run, type Proc } from '../../helpers/cluster.ts';
+import { ROOT, run, type Proc, pidAlive } from '../../helpers/cluster.ts';
 
 const execFileP = promisify(execFile);
 const STATE_DIR = '/run/outpost-e2e';
@@ -96,14 +96,6 @@ const nsName = (k: number, i: number) => `op-${k}-n${i}`;
 const hostVethName = (k: number, i: number) => `op${k}n${i}h`;
 const peerVethName = (k: number, i: number) => `op${k}n${i}p`;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Kills what still runs inside a namespace (agents a crashed test left behind), then deletes it. */
 async function removeNamespace(ns: string): Promise<void> {
@@ -143,7 +135,7 @@ export async function cleanupStale(): Promise<number> {
   for (const m of links.stdout.matchAll(/^\d+: op-br(\d+)[@:]/gm)) {
     const k = Number(m[1]);
     const owner = owners.get(k);
-    if (owner && alive(owner)) continue;
+    if (owner && pidAlive(owner)) continue;
     await teardown(k);
     removed++;
   }
