@@ -6,6 +6,7 @@ import type { PluginStatus } from '../plugins/sdk/link.ts';
 import type { HttpServer } from '../plugins/sdk/http-server.ts';
 import { RouteTable } from '../plugins/sdk/route-table.ts';
 import { stopSlotInstance } from '../plugins/sdk/plugin-slot.ts';
+import { createSerial } from '../plugins/sdk/serial.ts';
 import type { Store } from '../plugins/sdk/store.ts';
 import type { AgentState } from './state.ts';
 
@@ -69,13 +70,11 @@ export class AgentPluginHost {
   }
 
   /** Config changes apply one at a time: overlapping restarts of a plugin would leave an orphan instance running. */
-  private applying: Promise<void> = Promise.resolve();
+  private readonly serial = createSerial();
 
   /** A config from the controller: persisted first, then applied by restarting only that plugin. */
   applyConfig(name: string, config: unknown): Promise<void> {
-    const next = this.applying.catch(() => undefined).then(() => this.applyNow(name, config));
-    this.applying = next;
-    return next;
+    return this.serial.run(() => this.applyNow(name, config));
   }
 
   private async applyNow(name: string, config: unknown): Promise<void> {

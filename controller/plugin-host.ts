@@ -8,6 +8,7 @@ import type { PluginStatus } from '../plugins/sdk/link.ts';
 import type { HttpServer } from '../plugins/sdk/http-server.ts';
 import { RouteTable } from '../plugins/sdk/route-table.ts';
 import { stopSlotInstance } from '../plugins/sdk/plugin-slot.ts';
+import { createSerial } from '../plugins/sdk/serial.ts';
 import type { Registry } from './registry.ts';
 import type { LinkServer } from './link-server.ts';
 import type { Subscriptions } from './webhooks/subscriptions.ts';
@@ -95,13 +96,11 @@ export class ControllerPluginHost {
    * running (its schedules included) and could push agents an older config last. A plugin must not
    * await pushConfig from its own start(), which runs inside this chain.
    */
-  private applying: Promise<unknown> = Promise.resolve();
+  private readonly serial = createSerial();
 
   /** Validates, persists, restarts the controller side and pushes to every agent. Throws naming the bad field. */
   setConfig(name: string, config: unknown): Promise<unknown> {
-    const next = this.applying.catch(() => undefined).then(() => this.applyNow(name, config));
-    this.applying = next;
-    return next;
+    return this.serial.run(() => this.applyNow(name, config));
   }
 
   private async applyNow(name: string, config: unknown): Promise<unknown> {
@@ -120,10 +119,7 @@ export class ControllerPluginHost {
 
   async onReport(meta: ReportMeta, plugin: string, type: string, data: unknown): Promise<void> {
     // A report that arrives while a config change restarts plugins waits for it: dropped here, it would still be acked, and lost.
-    for (let settled: Promise<unknown> | undefined; settled !== this.applying; ) {
-      settled = this.applying;
-      await settled.catch(() => undefined);
-    }
+    await this.serial.idle();
     const slot = this.slots.get(plugin);
     if (!slot?.instance?.onReport || slot.state !== 'running') {
       this.deps.log.debug({ plugin, type }, 'report for a plugin not running here; dropped');
