@@ -43,3 +43,42 @@ export async function readNetBytes(): Promise<{ rx: number; tx: number }> {
   }
   return { rx, tx };
 }
+
+export interface MemInfo {
+  total: number;
+  available: number;
+  swapTotal: number;
+  swapUsed: number;
+}
+
+/** Bytes from /proc/meminfo, computed the way systeminformation's mem() does (kB fields × 1024). */
+export async function readMemInfo(): Promise<MemInfo> {
+  const kb = new Map<string, number>();
+  for (const line of (await readFile('/proc/meminfo', 'utf8')).split('\n')) {
+    const m = /^(\w+):\s+(\d+)/.exec(line);
+    if (m) kb.set(m[1], Number(m[2]) * 1024);
+  }
+  const get = (k: string) => kb.get(k) ?? 0;
+  const total = get('MemTotal');
+  // Kernels before 3.14 have no MemAvailable; free + buffers + page cache is what they had instead.
+  const available = kb.get('MemAvailable') ?? get('MemFree') + get('Buffers') + get('Cached');
+  return { total, available: Math.min(total, available), swapTotal: get('SwapTotal'), swapUsed: Math.max(0, get('SwapTotal') - get('SwapFree')) };
+}
+
+/** A mounted filesystem as /proc/mounts lists it; mount points escape blanks as octal (\040). */
+export interface MountEntry {
+  fs: string;
+  mount: string;
+  type: string;
+}
+
+const unescapeMount = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+export async function readMounts(): Promise<MountEntry[]> {
+  const out: MountEntry[] = [];
+  for (const line of (await readFile('/proc/mounts', 'utf8')).split('\n')) {
+    const [fs, mount, type] = line.split(' ');
+    if (fs && mount && type) out.push({ fs: unescapeMount(fs), mount: unescapeMount(mount), type });
+  }
+  return out;
+}
