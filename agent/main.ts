@@ -2,7 +2,8 @@ import { networkInterfaces } from 'node:os';
 import { timingSafeEqual } from 'node:crypto';
 import { createLog, type Log } from '../plugins/sdk/log.ts';
 import { MetricsRegistry } from '../plugins/sdk/metrics.ts';
-import { HttpServer } from '../plugins/sdk/http-server.ts';
+import type { HttpServer } from '../plugins/sdk/http-server.ts';
+import { LocalApi } from './local-api.ts';
 import { restError } from '../plugins/sdk/http.ts';
 import { VERSION } from '../plugins/sdk/version.ts';
 import type { AgentConfig } from './config.ts';
@@ -54,7 +55,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
   const stopProcessMetrics = processMetrics(metrics, 'outpost_agent');
   const outbox = await AgentOutbox.open(config.dataDir, config.link.outboxMax);
   const httpRequests = metrics.counter('outpost_agent_http_requests_total', 'HTTP requests to the agent by route, method and status.');
-  const http = new HttpServer({
+  const http = new LocalApi({
     log,
     maxBody: config.maxBodyBytes,
     observe: (route, method, status) => httpRequests.inc({ route, method, status: String(status) }),
@@ -70,7 +71,9 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
     {
       dataDir: config.dataDir,
       log,
-      http,
+      // The route table only calls mount(), which LocalApi implements with HttpServer's contract; the
+      // cast spares the agent loading hyper-express just to satisfy the sdk's nominal type.
+      http: http as unknown as HttpServer,
       metrics,
       node: { id: nodeId, name: state.data.name ?? config.name, labels: config.labels, address },
       state,

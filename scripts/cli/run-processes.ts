@@ -1,11 +1,17 @@
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
-import { loadControllerConfig } from '../../controller/config.ts';
-import { startController, type ControllerHandle } from '../../controller/main.ts';
+import type { ControllerHandle } from '../../controller/main.ts';
 import { loadAgentConfig } from '../../agent/config.ts';
 import { startAgent, type AgentHandle } from '../../agent/main.ts';
 import { openAgentState } from '../../agent/state.ts';
 import { createLog } from '../../plugins/sdk/log.ts';
+
+// The controller's code (hyper-express, dashboard...) loads only in processes that run one: an agent
+// alone stays ~5 MB smaller (docs/benchmarks.md, agent-footprint).
+async function controllerModules() {
+  const [{ loadControllerConfig }, { startController }] = await Promise.all([import('../../controller/config.ts'), import('../../controller/main.ts')]);
+  return { loadControllerConfig, startController };
+}
 
 function onStop(stop: () => Promise<void>): void {
   let stopping = false;
@@ -28,6 +34,7 @@ export function announceAdminToken(c: ControllerHandle): void {
 }
 
 export async function runController(configFile: string | undefined, overrides: Record<string, unknown>): Promise<void> {
+  const { loadControllerConfig, startController } = await controllerModules();
   const config = await loadControllerConfig(configFile, overrides);
   const c = await startController(config);
   process.stdout.write(`Outpost controller ${c.url}  (dashboard: ${c.url}/)\n`);
@@ -46,6 +53,7 @@ export async function runAgent(configFile: string | undefined, overrides: Record
 export async function runEmbedded(opts: { dataDir: string; port: number; agentPort: number; host: string }): Promise<void> {
   // Every plugin that can run here: app-store on the node only when a Docker Engine socket exists.
   const docker = existsSync('/var/run/docker.sock');
+  const { loadControllerConfig, startController } = await controllerModules();
   const config = await loadControllerConfig(undefined, { dataDir: join(opts.dataDir, 'controller'), port: opts.port, host: opts.host, plugins: { 'server-stats': {}, prober: {}, 'app-store': {} } });
   const c = await startController(config);
   const agentPlugins: Record<string, unknown> = { 'server-stats': {}, prober: {}, ...(docker ? { 'app-store': {} } : {}) };
