@@ -6,10 +6,12 @@
 #
 # Sources come from the directory this script sits in (a git checkout or an unpacked release
 # tarball): its parent holds package.json, agent/, controller/, plugins/ ... Production npm
-# dependencies are installed from the npm registry (or npm's cache) with `npm ci --omit=dev`.
+# dependencies are installed from the npm registry (or npm's cache) with `npm ci --omit=dev`, then the
+# sources are transpiled to app/dist/ (`npm run build`): the agent runs that with plain `node` and lean
+# V8 flags, not through tsx (docs/benchmarks.md, agent-footprint).
 #
 # Layout under PREFIX (default /opt/outpost):
-#   app/            the runtime files and node_modules (root-owned, read-only for the agent)
+#   app/            the runtime files, node_modules and dist/ (root-owned, read-only for the agent)
 #   bin/            outpost (CLI) and outpost-agent (runs the agent with etc/agent.json)
 #   etc/agent.json  agent config (kept across re-runs; flags given again update it)
 #   var/agent/      state dir: credential (0600), outbox, plugin stores (owned by the service user)
@@ -24,6 +26,8 @@ readonly UNIT_DIR=/etc/systemd/system
 readonly MARKER=.outpost-install
 readonly MIN_NODE_MAJOR=20
 readonly MIN_GLIBC=2.27
+# Memory-lean V8 flags for a mostly idle agent; the same as ExecStart in scripts/systemd/outpost-agent.service.
+readonly AGENT_NODE_FLAGS="--max-semi-space-size=1 --no-opt --optimize-for-size"
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PREFIX=/opt/outpost
@@ -159,7 +163,7 @@ check_port() {
 
 check_source() {
   local f
-  for f in package.json package-lock.json agent/main.ts scripts/outpost.mjs; do
+  for f in package.json package-lock.json agent/main.ts scripts/outpost.mjs scripts/cli/build.mjs; do
     [ -f "$SRC/$f" ] || fail "$SRC does not look like an Outpost checkout or release (package.json, agent/, scripts/outpost.mjs); run the script from inside one"
   done
 }
@@ -183,7 +187,7 @@ install_files() {
   touch "$PREFIX/$MARKER"
   local fp
   fp=$(source_fingerprint)
-  if [ -f "$PREFIX/app/.source-sha256" ] && [ "$(cat "$PREFIX/app/.source-sha256")" = "$fp" ] && [ -d "$PREFIX/app/node_modules" ]; then
+  if [ -f "$PREFIX/app/.source-sha256" ] && [ "$(cat "$PREFIX/app/.source-sha256")" = "$fp" ] && [ -d "$PREFIX/app/node_modules" ] && [ -f "$PREFIX/app/dist/scripts/outpost.js" ]; then
     say "runtime files up to date in $PREFIX/app"
     CHANGED_APP=0
     return
@@ -196,6 +200,11 @@ install_files() {
   if ! (cd "$PREFIX/app.new" && npm ci --omit=dev --prefer-offline --no-audit --no-fund --loglevel=error >"$PREFIX/app.new/.npm-ci.log" 2>&1); then
     tail -n 20 "$PREFIX/app.new/.npm-ci.log" >&2 || true
     fail "npm ci failed (log above; the previous install, if any, is untouched)"
+  fi
+  say "building dist/ (npm run build)"
+  if ! (cd "$PREFIX/app.new" && npm run --silent build >"$PREFIX/app.new/.build.log" 2>&1); then
+    tail -n 20 "$PREFIX/app.new/.build.log" >&2 || true
+    fail "npm run build failed (log above; the previous install, if any, is untouched)"
   fi
   printf '%s\n' "$fp" >"$PREFIX/app.new/.source-sha256"
   # Swap in one rename so a running agent never sees half an upgrade on disk.
@@ -211,12 +220,12 @@ install_wrappers() {
   cat >"$PREFIX/bin/outpost" <<EOF
 #!/bin/sh
 # Outpost CLI of the agent installed in $PREFIX.
-exec "$NODE_BIN" "$PREFIX/app/scripts/outpost.mjs" "\$@"
+exec "$NODE_BIN" "$PREFIX/app/dist/scripts/outpost.js" "\$@"
 EOF
   cat >"$PREFIX/bin/outpost-agent" <<EOF
 #!/bin/sh
 # Runs the agent installed in $PREFIX (what the systemd unit runs).
-exec "$NODE_BIN" "$PREFIX/app/scripts/outpost.mjs" agent --config "$PREFIX/etc/agent.json" "\$@"
+exec "$NODE_BIN" $AGENT_NODE_FLAGS "$PREFIX/app/dist/scripts/outpost.js" agent --config "$PREFIX/etc/agent.json" "\$@"
 EOF
   chmod 755 "$PREFIX/bin/outpost" "$PREFIX/bin/outpost-agent"
 }

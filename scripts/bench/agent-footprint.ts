@@ -1,13 +1,14 @@
 /**
  * agent-footprint: one controller and agents running server-stats with its default config; after
- * they settle, RSS and CPU are read from /proc over the same idle window. The agent as shipped
- * (`node --import tsx`) is the one held to the targets; beside it run the same agent with memory-lean
- * V8 flags, the same code precompiled to plain JS (no tsx loader thread), both together, and a bare
- * `node` process idling: the floor any Node.js agent pays.
+ * they settle, RSS and CPU are read from /proc over the same idle window. The agent as shipped is the
+ * one held to the targets: the command line of scripts/systemd/outpost-agent.service's ExecStart (what
+ * scripts/install-agent.sh installs: `npm run build` output, plain node, lean V8 flags). Beside it run
+ * the same JS without the V8 flags, the sources through tsx (`npm start`, scripts/outpost.mjs), and bare
+ * `node` processes idling: the floor any Node.js agent pays.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { readFile, rm } from 'node:fs/promises';
 import { ROOT, TestAgent, TestController, until, sleep } from '../../test/helpers/cluster.ts';
 import { numericFlags } from './lib/args.ts';
 import { measure, type Usage } from './lib/proc.ts';
@@ -18,10 +19,18 @@ const opts = numericFlags('agent-footprint', { seconds: 60, settle: 20 });
 const TARGET_RSS = 60 * 1048576;
 const TARGET_CPU = 0.5;
 /**
- * V8 flags for an idle-most-of-the-time process: 1 MB young-generation halves, no optimizing JIT.
- * (--lite-mode would save a little more but turns WebAssembly off, which fetch's parser and tsx need.)
+ * ExecStart of the installed unit, as argv for a compiled tree and a config file. The launcher
+ * install-agent.sh writes (bin/outpost-agent) must use the same flags; checked here so they cannot drift.
  */
-const TUNED = ['--max-semi-space-size=1', '--no-opt'];
+async function shippedArgv(): Promise<{ flags: string[]; argv: (compiled: string, cfg: string) => string[] }> {
+  const unit = await readFile(join(ROOT, 'scripts/systemd/outpost-agent.service'), 'utf8');
+  const exec = /^ExecStart=@NODE@ (.*)$/m.exec(unit)?.[1].split(/\s+/);
+  if (!exec) throw new Error('no ExecStart=@NODE@ ... line in scripts/systemd/outpost-agent.service');
+  const flags = exec.slice(0, exec.findIndex((a) => !a.startsWith('--')));
+  const installer = /^readonly AGENT_NODE_FLAGS="([^"]*)"$/m.exec(await readFile(join(ROOT, 'scripts/install-agent.sh'), 'utf8'))?.[1];
+  if (installer !== flags.join(' ')) throw new Error(`install-agent.sh AGENT_NODE_FLAGS "${installer}" differ from the unit's ExecStart flags "${flags.join(' ')}"`);
+  return { flags, argv: (compiled, cfg) => exec.map((a) => a.replace('@PREFIX@/app/dist', compiled).replace('@PREFIX@/etc/agent.json', cfg)) };
+}
 const quiet = { OUTPOST_LOG_LEVEL: 'warn' };
 
 const controller = await TestController.start({ config: { heartbeat: { intervalMs: 2000, downAfter: 3, upAfter: 2 } }, env: quiet });
@@ -43,16 +52,22 @@ async function agent(name: string, argv?: (configFile: string) => string[]): Pro
   return { pid: child.pid!, nodeId: a.nodeId, errors: () => errors };
 }
 
+const SHIPPED = 'agent as shipped (dist/, plain node + lean V8 flags)';
+const PLAIN_JS = 'same dist/, no V8 flags';
+const TSX = 'agent via tsx (npm start, scripts/outpost.mjs)';
+
 try {
   compiled = await precompile();
+  const shipped = await shippedArgv();
   const variants = {
-    'agent as shipped (node --import tsx)': await agent('fp-shipped'),
-    'agent + lean V8 flags': await agent('fp-flags', (cfg) => [...TUNED, '--import', 'tsx', 'scripts/outpost.ts', 'agent', '--config', cfg]),
-    'agent precompiled to JS (plain node)': await agent('fp-js', (cfg) => [join(compiled!, 'scripts/outpost.js'), 'agent', '--config', cfg]),
-    'agent precompiled + lean V8 flags': await agent('fp-js-flags', (cfg) => [...TUNED, join(compiled!, 'scripts/outpost.js'), 'agent', '--config', cfg]),
+    [SHIPPED]: await agent('fp-shipped', (cfg) => shipped.argv(compiled!, cfg)),
+    [PLAIN_JS]: await agent('fp-js', (cfg) => [join(compiled!, 'scripts/outpost.js'), 'agent', '--config', cfg]),
+    [TSX]: await agent('fp-tsx'),
   };
-  const peer = spawn(process.execPath, ['-e', 'setInterval(() => {}, 2000)'], { stdio: 'ignore' });
-  children.push(peer);
+  const idle = ['-e', 'setInterval(() => {}, 2000)'];
+  const peer = spawn(process.execPath, idle, { stdio: 'ignore' });
+  const leanPeer = spawn(process.execPath, [...shipped.flags, ...idle], { stdio: 'ignore' });
+  children.push(peer, leanPeer);
   for (const [name, v] of Object.entries(variants)) {
     try {
       await until(`${name} up and heartbeating`, async () => {
@@ -66,8 +81,8 @@ try {
   progress(`${Object.keys(variants).length} agents up; settling ${opts.settle} s, then measuring ${opts.seconds} s idle`);
   await sleep(opts.settle * 1000);
   const pids: Record<string, number> = Object.fromEntries(Object.entries(variants).map(([k, v]) => [k, v.pid]));
-  const u = await measure({ ...pids, 'peer: bare node idling': peer.pid!, 'controller (4 nodes)': controller.proc.child.pid! }, opts.seconds);
-  const samples = (await controller.api('GET', `/api/v1/nodes/${variants['agent as shipped (node --import tsx)'].nodeId}/stats`)).body?.history?.length ?? 0;
+  const u = await measure({ ...pids, 'peer: bare node idling': peer.pid!, 'peer: bare node + lean V8 flags': leanPeer.pid!, 'controller (3 nodes)': controller.proc.child.pid! }, opts.seconds);
+  const samples = (await controller.api('GET', `/api/v1/nodes/${variants[SHIPPED].nodeId}/stats`)).body?.history?.length ?? 0;
 
   const verdict = (x: Usage) => (x.rssMax <= TARGET_RSS && x.cpuPercent <= TARGET_CPU ? 'met' : `missed (${[x.rssMax > TARGET_RSS && 'RSS', x.cpuPercent > TARGET_CPU && 'CPU'].filter(Boolean).join(', ')})`);
   printTable(
@@ -75,18 +90,19 @@ try {
     Object.entries(u).map(([k, v]) => [k, mb(v.rssAvg), mb(v.rssMax), pct(v.cpuPercent), k in pids ? verdict(v) : '']),
     ['process', 'RSS avg', 'RSS max', 'CPU', 'targets (<= 60 MB, <= 0.5 %)'],
   );
-  const shipped = u['agent as shipped (node --import tsx)'];
-  const best = u['agent precompiled + lean V8 flags'];
+  const s = u[SHIPPED];
+  const tsx = u[TSX];
   printTable('notes', [
     ['server-stats samples the controller holds for the shipped agent', String(samples)],
-    ['shipped agent RSS above the bare-node peer', mb(shipped.rssAvg - u['peer: bare node idling'].rssAvg)],
-    ['lean V8 flags', TUNED.join(' ')],
-    ['RSS saved by precompiling + lean V8 flags', mb(shipped.rssAvg - best.rssAvg)],
+    ['lean V8 flags (ExecStart)', shipped.flags.join(' ')],
+    ['shipped agent RSS above bare node with the same flags', mb(s.rssAvg - u['peer: bare node + lean V8 flags'].rssAvg)],
+    ['RSS saved by the V8 flags', mb(u[PLAIN_JS].rssAvg - s.rssAvg)],
+    ['RSS saved against running through tsx', mb(tsx.rssAvg - s.rssAvg)],
   ]);
-  figure('agent-footprint', `as shipped RSS avg ${mb(shipped.rssAvg)} (max ${mb(shipped.rssMax)}), CPU ${pct(shipped.cpuPercent)} of one core over ${opts.seconds} s idle, targets ${verdict(shipped)}; precompiled + lean V8 flags: ${mb(best.rssAvg)} (max ${mb(best.rssMax)}), ${pct(best.cpuPercent)}, ${verdict(best)}`);
+  figure('agent-footprint', `as shipped (install-agent.sh: dist/, ${shipped.flags.join(' ')}) RSS avg ${mb(s.rssAvg)} (max ${mb(s.rssMax)}), CPU ${pct(s.cpuPercent)} of one core over ${opts.seconds} s idle, targets ${verdict(s)}; via tsx: ${mb(tsx.rssAvg)} (max ${mb(tsx.rssMax)}), ${pct(tsx.cpuPercent)}, ${verdict(tsx)}`);
 } finally {
   for (const c of children) c.kill('SIGTERM');
   for (const a of agents) await a.stop();
   await controller.stop();
-  if (compiled) await rm(compiled, { recursive: true, force: true });
+  if (compiled) await rm(dirname(compiled), { recursive: true, force: true });
 }
