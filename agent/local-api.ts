@@ -125,11 +125,7 @@ export class LocalApi {
   }
 
   private async parse(route: Route, method: Method, req: IncomingMessage, url: URL, headers: Record<string, string>, params: Record<string, string>): Promise<Parsed> {
-    const reject = (status: number, message: string): Parsed => {
-      const r = route.error(status, message);
-      // The rest of an oversized body is left unread, so this connection cannot carry another request.
-      return { ok: false, reject: status === 413 ? { ...r, headers: { ...r.headers, connection: 'close' } } : r };
-    };
+    const reject = (status: number, message: string): Parsed => ({ ok: false, reject: route.error(status, message) });
     const query = Object.fromEntries(url.searchParams);
     const declared = Number(headers['content-length'] ?? 0);
     if (declared > this.maxBody) return reject(413, `body too large: ${declared} bytes, limit ${this.maxBody}`);
@@ -179,19 +175,25 @@ function flatHeaders(req: IncomingMessage): Record<string, string> {
   return out;
 }
 
-/** The body as text, or null once it exceeds limit bytes. */
+/**
+ * The body as text, or null once it passes limit. The rest of a refused body is still read and
+ * discarded, so the client gets the 413 envelope rather than a reset and the connection stays usable.
+ */
 function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] = [];
     let size = 0;
+    let refused = false;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > limit) {
-        req.pause();
+      if (size <= limit) chunks.push(c);
+      else if (!refused) {
+        refused = true;
+        chunks = [];
         resolve(null);
-      } else chunks.push(c);
+      }
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(size > limit ? null : Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
 }
