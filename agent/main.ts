@@ -2,7 +2,6 @@ import { networkInterfaces } from 'node:os';
 import { timingSafeEqual } from 'node:crypto';
 import { createLog, type Log } from '../plugins/sdk/log.ts';
 import { MetricsRegistry } from '../plugins/sdk/metrics.ts';
-import type { HttpServer } from '../plugins/sdk/http-server.ts';
 import { LocalApi } from './local-api.ts';
 import { restError } from '../plugins/sdk/http.ts';
 import { VERSION } from '../plugins/sdk/version.ts';
@@ -71,9 +70,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
     {
       dataDir: config.dataDir,
       log,
-      // The route table only calls mount(), which LocalApi implements with HttpServer's contract; the
-      // cast spares the agent loading hyper-express just to satisfy the sdk's nominal type.
-      http: http as unknown as HttpServer,
+      http,
       metrics,
       node: { id: nodeId, name: state.data.name ?? config.name, labels: config.labels, address },
       state,

@@ -3,7 +3,7 @@ import type { Log } from '../plugins/sdk/log.ts';
 import type { MetricsRegistry } from '../plugins/sdk/metrics.ts';
 import type { AgentContext, AgentPlugin, NodeIdentity, PluginDefinition } from '../plugins/sdk/plugin.ts';
 import type { PluginStatus } from '../plugins/sdk/link.ts';
-import type { HttpServer } from '../plugins/sdk/http-server.ts';
+import type { RouteMounter } from '../plugins/sdk/route-table.ts';
 import { RouteTable } from '../plugins/sdk/route-table.ts';
 import { stopSlotInstance } from '../plugins/sdk/plugin-slot.ts';
 import { createSerial } from '../plugins/sdk/serial.ts';
@@ -30,7 +30,7 @@ const RETRY_MAX_MS = 5 * 60_000;
 export interface AgentHostDeps {
   dataDir: string;
   log: Log;
-  http: HttpServer;
+  http: RouteMounter;
   metrics: MetricsRegistry;
   node: NodeIdentity;
   state: Store<AgentState>;

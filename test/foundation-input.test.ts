@@ -70,7 +70,7 @@ test('REST: malformed JSON, wrong types and unknown routes get {error:{status,me
   await assertAlive();
 });
 
-test('oversized bodies (2 MB, limit 1 MB) get 413 in the envelope of the API hit, declared or chunked', async () => {
+test('oversized bodies (2 MB to 20 MB, limit 1 MB) get 413 in the envelope of the API hit, declared or chunked', async () => {
   const big = JSON.stringify({ ttl: '1h', pad: 'x'.repeat(2 * 1024 * 1024) });
   assertRestError(await post('/api/v1/tokens', big), 413, /too large/);
   assertRestError(await post('/api/v1/enroll', big, 'application/json', undefined), 413, /too large/);
@@ -90,6 +90,21 @@ test('oversized bodies (2 MB, limit 1 MB) get 413 in the envelope of the API hit
   } as RequestInit);
   assert.equal(chunked.status, 413);
   assert.match(((await chunked.json()) as any).error.message, /too large/);
+  // Far past any server-level cap (20 MB declared, 12 MB chunked): still the envelope, never a bare reset.
+  assertWebsoft9Error(await post('/searchServer', Buffer.alloc(20 * 1024 * 1024, 0x61).toString()), 413, /too large/);
+  const hugeChunked = await fetch(`${c.url}/searchServer`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${c.adminToken}`, 'content-type': 'application/json' },
+    body: new ReadableStream({
+      start(ctrl) {
+        for (let i = 0; i < 12; i++) ctrl.enqueue(new Uint8Array(1024 * 1024).fill(0x61));
+        ctrl.close();
+      },
+    }),
+    duplex: 'half',
+  } as RequestInit);
+  assert.equal(hugeChunked.status, 413);
+  assert.match(((await hugeChunked.json()) as any).message, /too large/);
   await assertAlive();
   // Still serving normal requests on fresh connections.
   assert.equal((await c.api('GET', '/api/v1/nodes')).status, 200);

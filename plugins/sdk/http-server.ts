@@ -1,5 +1,6 @@
 import HyperExpress from 'hyper-express';
 import { createServer } from 'node:net';
+import { Writable } from 'node:stream';
 import type { Log } from './log.ts';
 import { HttpError, type HttpRequest, type HttpResult, type Method, type Route } from './http.ts';
 
@@ -18,8 +19,11 @@ type HxResponse = HyperExpress.Response;
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
 
-/** Hard cap enforced by the server itself; the soft cap below answers in the API's own envelope. */
-const HARD_BODY_LIMIT = 8 * 1024 * 1024;
+/**
+ * hyper-express' own limit would cut a too-large body with a bare 413 or a reset before any route sees it;
+ * the limit is enforced in parse() instead, so every oversized body gets the API's own envelope.
+ */
+const NO_SERVER_BODY_LIMIT = Number.MAX_SAFE_INTEGER;
 
 export class HttpServer {
   readonly app: HyperExpress.Server;
@@ -27,7 +31,7 @@ export class HttpServer {
 
   constructor(private readonly opts: HttpServerOptions) {
     this.maxBody = opts.maxBody ?? 1024 * 1024;
-    this.app = new HyperExpress.Server({ max_body_length: HARD_BODY_LIMIT, fast_abort: true });
+    this.app = new HyperExpress.Server({ max_body_length: NO_SERVER_BODY_LIMIT, fast_abort: true });
     this.app.set_error_handler((_req, res, err) => {
       opts.log.error({ err: err.message }, 'unhandled http error');
       if (!res.completed) res.status(500).json({ error: { status: 500, message: 'internal error' } });
@@ -108,8 +112,13 @@ export class HttpServer {
     const declared = Number(headers['content-length'] ?? 0);
     if (declared > this.maxBody) return reject(413, `body too large: ${declared} bytes, limit ${this.maxBody}`);
     let raw = '';
-    if (method !== 'GET') raw = await req.text();
-    if (Buffer.byteLength(raw) > this.maxBody) return reject(413, `body too large: limit ${this.maxBody} bytes`);
+    // A request with neither a length nor chunked encoding has no body, and its stream would never end.
+    const hasBody = declared > 0 || /chunked/i.test(headers['transfer-encoding'] ?? '');
+    if (method !== 'GET' && hasBody) {
+      const body = await readBody(req, this.maxBody);
+      if (body === null) return reject(413, `body too large: limit ${this.maxBody} bytes`);
+      raw = body;
+    }
     let json: unknown;
     let body: Record<string, unknown> = {};
     const type = (headers['content-type'] ?? '').toLowerCase();
@@ -131,6 +140,31 @@ export class HttpServer {
       req: { method, path: req.path, params: { ...(req.path_parameters as Record<string, string>) }, query, fields: { ...query, ...body }, json, headers, ip: remoteIp(req) },
     };
   }
+}
+
+/**
+ * The body as text, or null once it passes limit. Counting as it streams keeps a chunked body without a
+ * content-length from being buffered whole; the rest of a refused body is discarded as it arrives.
+ */
+function readBody(req: HxRequest, limit: number): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        size += chunk.length;
+        if (size > limit) resolve(null);
+        else chunks.push(Buffer.from(chunk));
+        done();
+      },
+      final(done) {
+        resolve(size > limit ? null : Buffer.concat(chunks).toString('utf8'));
+        done();
+      },
+    });
+    sink.once('error', reject);
+    req.pipe(sink);
+  });
 }
 
 function remoteIp(req: HxRequest): string {

@@ -1,6 +1,9 @@
 import type { Route } from './http.ts';
 import type { HttpServer } from './http-server.ts';
 
+/** All a route table needs of a server: the agent's node:http server and the controller's hyper-express one both fit. */
+export type RouteMounter = Pick<HttpServer, 'mount'>;
+
 /**
  * Plugin routes are mounted on the server once; each request looks up the route's current owner
  * instance here, so a plugin restarted with new config serves through the same paths.
@@ -8,7 +11,7 @@ import type { HttpServer } from './http-server.ts';
 export class RouteTable {
   private readonly table = new Map<string, { owner: string; route: Route }>();
 
-  constructor(private readonly http: HttpServer) {}
+  constructor(private readonly http: RouteMounter) {}
 
   mount(owner: string, isRunning: () => boolean, routes: Route[]): void {
     for (const route of routes) {
