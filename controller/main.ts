@@ -47,7 +47,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   });
   const subs = await Subscriptions.open(config.dataDir, outbox);
   const sessions = new Sessions();
-  const events = new RecentEvents();
+  const events = await RecentEvents.open(config.dataDir, log);
 
   const httpRequests = metrics.counter('outpost_http_requests_total', 'HTTP requests by route, method and status.');
   const http = new HttpServer({
@@ -99,8 +99,8 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   metrics.gaugeFn('outpost_plugin_running', 'Whether each controller plugin is running (1) or not (0).', () => plugins.status().map((p) => [{ plugin: p.name }, p.state === 'running' ? 1 : 0]));
 
   for (const ev of CORE_EVENTS) {
-    bus.on(ev, (payload) => {
-      events.push(ev, payload);
+    bus.on(ev, async (payload) => {
+      await events.push(ev, payload);
       return subs.emit(ev, payload);
     });
   }

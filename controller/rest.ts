@@ -174,12 +174,14 @@ export function restRoutes(d: RestDeps): Route[] {
         throw err;
       }
     }),
-    route('POST', '/api/v1/events/test', (req) => {
+    route('POST', '/api/v1/events/test', async (req) => {
       // "Send a test event to my webhooks": goes through the bus and the durable outbox like any event.
       const b = objectBody(req);
       if (b.message !== undefined && (typeof b.message !== 'string' || b.message.length > 200)) throw new HttpError(400, 'message must be a string of at most 200 characters');
       const payload = { message: (b.message as string | undefined) ?? 'test event from Outpost', at: new Date().toISOString() };
       d.bus.emit('test.ping', payload);
+      // Answered once the event log holds it: what the operator was told happened survives a crash.
+      await d.events.settled();
       return ok({ event: 'test.ping', data: payload }, 202);
     }),
     route('GET', '/api/v1/events', (req) => {

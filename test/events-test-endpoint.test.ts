@@ -34,6 +34,11 @@ test('a test event reaches subscribed webhooks signed; bad input and a missing t
     const dflt = await c.api('POST', '/api/v1/events/test');
     assert.equal(dflt.status, 202, dflt.text);
     assert.equal(dflt.body.data.message, 'test event from Outpost');
+
+    // The event log is on disk: a controller killed and restarted still lists what happened before.
+    await c.restart('SIGKILL');
+    const after = await c.api('GET', '/api/v1/events?limit=10');
+    assert.equal(after.body.events.filter((e: { event: string }) => e.event === 'test.ping').length, 2, after.text);
   } finally {
     await rx.close();
     await c.stop();
