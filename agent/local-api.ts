@@ -8,7 +8,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Log } from '../plugins/sdk/log.ts';
-import { HttpError, type HttpRequest, type HttpResult, type Method, type Route } from '../plugins/sdk/http.ts';
+import type { HttpResult, Method, Route } from '../plugins/sdk/http.ts';
+import { plainIp, runRoute, type RoutedRequest } from '../plugins/sdk/http-request.ts';
 
 export interface LocalApiOptions {
   log: Log;
@@ -26,8 +27,6 @@ interface Mounted {
   /** Path segments; ":name" segments capture. */
   segments: string[];
 }
-
-type Parsed = { ok: true; req: HttpRequest } | { ok: false; reject: HttpResult };
 
 export class LocalApi {
   private readonly server: Server;
@@ -103,59 +102,11 @@ export class LocalApi {
       return;
     }
     const { route, method: m } = found.mounted;
-    const headers = flatHeaders(req);
-    let result: HttpResult;
-    try {
-      if (route.auth === 'admin' && !this.opts.isAdmin(headers)) {
-        result = route.error(401, 'admin token required: send "Authorization: Bearer <admin token>"');
-      } else {
-        const parsed = await this.parse(route, m, req, url, headers, found.params);
-        result = parsed.ok ? await route.handler(parsed.req) : parsed.reject;
-      }
-    } catch (err) {
-      if (err instanceof HttpError) {
-        result = route.error(err.status, err.message);
-      } else {
-        this.opts.log.error({ err: (err as Error)?.message, route: route.path }, 'handler failed');
-        result = route.error(500, 'internal error');
-      }
-    }
+    const ip = req.socket.remoteAddress ?? '';
+    const routed: RoutedRequest = { method: m, path: url.pathname, params: found.params, query: Object.fromEntries(url.searchParams), headers: flatHeaders(req), ip: plainIp(ip), body: req };
+    const result = await runRoute(route, routed, { maxBody: this.maxBody, isAdmin: (h) => this.opts.isAdmin(h), log: this.opts.log });
     reply(res, result);
     this.opts.observe?.(route.path, m, result.status ?? 200);
-  }
-
-  private async parse(route: Route, method: Method, req: IncomingMessage, url: URL, headers: Record<string, string>, params: Record<string, string>): Promise<Parsed> {
-    const reject = (status: number, message: string): Parsed => ({ ok: false, reject: route.error(status, message) });
-    const query = Object.fromEntries(url.searchParams);
-    const declared = Number(headers['content-length'] ?? 0);
-    if (declared > this.maxBody) return reject(413, `body too large: ${declared} bytes, limit ${this.maxBody}`);
-    let raw = '';
-    if (method !== 'GET') {
-      const body = await readBody(req, this.maxBody);
-      if (body === null) return reject(413, `body too large: limit ${this.maxBody} bytes`);
-      raw = body;
-    }
-    let json: unknown;
-    let body: Record<string, unknown> = {};
-    const type = (headers['content-type'] ?? '').toLowerCase();
-    const looksJson = /^\s*[[{]/.test(raw);
-    if (raw.trim() !== '') {
-      if (type.includes('application/json') || (!type.includes('form-urlencoded') && looksJson)) {
-        try {
-          json = JSON.parse(raw);
-        } catch (err) {
-          return reject(400, `malformed JSON body: ${(err as Error).message}`);
-        }
-        if (json && typeof json === 'object' && !Array.isArray(json)) body = json as Record<string, unknown>;
-      } else {
-        body = Object.fromEntries(new URLSearchParams(raw));
-      }
-    }
-    const ip = req.socket.remoteAddress ?? '';
-    return {
-      ok: true,
-      req: { method, path: url.pathname, params, query, fields: { ...query, ...body }, json, headers, ip: ip.startsWith('::ffff:') ? ip.slice(7) : ip },
-    };
   }
 }
 
@@ -173,29 +124,6 @@ function flatHeaders(req: IncomingMessage): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
   return out;
-}
-
-/**
- * The body as text, or null once it passes limit. The rest of a refused body is still read and
- * discarded, so the client gets the 413 envelope rather than a reset and the connection stays usable.
- */
-function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    let chunks: Buffer[] = [];
-    let size = 0;
-    let refused = false;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= limit) chunks.push(c);
-      else if (!refused) {
-        refused = true;
-        chunks = [];
-        resolve(null);
-      }
-    });
-    req.on('end', () => resolve(size > limit ? null : Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 function reply(res: ServerResponse, r: HttpResult): void {

@@ -1,8 +1,8 @@
 import HyperExpress from 'hyper-express';
 import { createServer } from 'node:net';
-import { Writable } from 'node:stream';
 import type { Log } from './log.ts';
-import { HttpError, type HttpRequest, type HttpResult, type Method, type Route } from './http.ts';
+import type { HttpResult, Method, Route } from './http.ts';
+import { plainIp, runRoute, type RoutedRequest } from './http-request.ts';
 
 export interface HttpServerOptions {
   log: Log;
@@ -84,93 +84,19 @@ export class HttpServer {
   }
 
   private async handle(route: Route, method: Method, req: HxRequest, res: HxResponse): Promise<void> {
-    let result: HttpResult;
-    try {
-      const headers = req.headers as Record<string, string>;
-      if (route.auth === 'admin' && !this.opts.isAdmin(headers)) {
-        result = route.error(401, 'admin token required: send "Authorization: Bearer <admin token>"');
-      } else {
-        const parsed = await this.parse(route, method, req);
-        result = parsed.ok ? await route.handler(parsed.req) : parsed.reject;
-      }
-    } catch (err) {
-      if (err instanceof HttpError) {
-        result = route.error(err.status, err.message);
-      } else {
-        this.opts.log.error({ err: (err as Error)?.message, route: route.path }, 'handler failed');
-        result = route.error(500, 'internal error');
-      }
-    }
+    const routed: RoutedRequest = {
+      method,
+      path: req.path,
+      params: { ...(req.path_parameters as Record<string, string>) },
+      query: { ...(req.query_parameters as Record<string, string>) },
+      headers: req.headers as Record<string, string>,
+      ip: plainIp(req.ip),
+      body: req,
+    };
+    const result = await runRoute(route, routed, { maxBody: this.maxBody, isAdmin: (h) => this.opts.isAdmin(h), log: this.opts.log });
     if (!res.completed) send(res, result);
     this.opts.observe?.(route.path, method, result.status ?? 200);
   }
-
-  private async parse(route: Route, method: Method, req: HxRequest): Promise<{ ok: true; req: HttpRequest } | { ok: false; reject: HttpResult }> {
-    const reject = (status: number, message: string) => ({ ok: false as const, reject: route.error(status, message) });
-    const headers = req.headers as Record<string, string>;
-    const query: Record<string, string> = { ...(req.query_parameters as Record<string, string>) };
-    const declared = Number(headers['content-length'] ?? 0);
-    if (declared > this.maxBody) return reject(413, `body too large: ${declared} bytes, limit ${this.maxBody}`);
-    let raw = '';
-    // A request with neither a length nor chunked encoding has no body, and its stream would never end.
-    const hasBody = declared > 0 || /chunked/i.test(headers['transfer-encoding'] ?? '');
-    if (method !== 'GET' && hasBody) {
-      const body = await readBody(req, this.maxBody);
-      if (body === null) return reject(413, `body too large: limit ${this.maxBody} bytes`);
-      raw = body;
-    }
-    let json: unknown;
-    let body: Record<string, unknown> = {};
-    const type = (headers['content-type'] ?? '').toLowerCase();
-    const looksJson = /^\s*[[{]/.test(raw);
-    if (raw.trim() !== '') {
-      if (type.includes('application/json') || (!type.includes('form-urlencoded') && looksJson)) {
-        try {
-          json = JSON.parse(raw);
-        } catch (err) {
-          return reject(400, `malformed JSON body: ${(err as Error).message}`);
-        }
-        if (json && typeof json === 'object' && !Array.isArray(json)) body = json as Record<string, unknown>;
-      } else {
-        body = Object.fromEntries(new URLSearchParams(raw));
-      }
-    }
-    return {
-      ok: true,
-      req: { method, path: req.path, params: { ...(req.path_parameters as Record<string, string>) }, query, fields: { ...query, ...body }, json, headers, ip: remoteIp(req) },
-    };
-  }
-}
-
-/**
- * The body as text, or null once it passes limit. Counting as it streams keeps a chunked body without a
- * content-length from being buffered whole; the rest of a refused body is discarded as it arrives.
- */
-function readBody(req: HxRequest, limit: number): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        size += chunk.length;
-        if (size > limit) resolve(null);
-        else chunks.push(Buffer.from(chunk));
-        done();
-      },
-      final(done) {
-        resolve(size > limit ? null : Buffer.concat(chunks).toString('utf8'));
-        done();
-      },
-    });
-    sink.once('error', reject);
-    req.pipe(sink);
-  });
-}
-
-function remoteIp(req: HxRequest): string {
-  const ip = req.ip;
-  // uWS reports IPv4 peers as IPv4-mapped IPv6 in some builds.
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
 }
 
 export function send(res: HxResponse, r: HttpResult): void {

@@ -8,29 +8,17 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { ROOT, TestAgent, TestController, until, sleep } from '../../test/helpers/cluster.ts';
 import { numericFlags } from './lib/args.ts';
 import { measure, type Usage } from './lib/proc.ts';
 import { precompile } from './lib/precompile.ts';
+import { shippedArgv } from './lib/shipped.ts';
 import { figure, mb, pct, printTable, progress } from './lib/report.ts';
 
 const opts = numericFlags('agent-footprint', { seconds: 60, settle: 20 });
 const TARGET_RSS = 60 * 1048576;
 const TARGET_CPU = 0.5;
-/**
- * ExecStart of the installed unit, as argv for a compiled tree and a config file. The launcher
- * install-agent.sh writes (bin/outpost-agent) must use the same flags; checked here so they cannot drift.
- */
-async function shippedArgv(): Promise<{ flags: string[]; argv: (compiled: string, cfg: string) => string[] }> {
-  const unit = await readFile(join(ROOT, 'scripts/systemd/outpost-agent.service'), 'utf8');
-  const exec = /^ExecStart=@NODE@ (.*)$/m.exec(unit)?.[1].split(/\s+/);
-  if (!exec) throw new Error('no ExecStart=@NODE@ ... line in scripts/systemd/outpost-agent.service');
-  const flags = exec.slice(0, exec.findIndex((a) => !a.startsWith('--')));
-  const installer = /^readonly AGENT_NODE_FLAGS="([^"]*)"$/m.exec(await readFile(join(ROOT, 'scripts/install-agent.sh'), 'utf8'))?.[1];
-  if (installer !== flags.join(' ')) throw new Error(`install-agent.sh AGENT_NODE_FLAGS "${installer}" differ from the unit's ExecStart flags "${flags.join(' ')}"`);
-  return { flags, argv: (compiled, cfg) => exec.map((a) => a.replace('@PREFIX@/app/dist', compiled).replace('@PREFIX@/etc/agent.json', cfg)) };
-}
 const quiet = { OUTPOST_LOG_LEVEL: 'warn' };
 
 const controller = await TestController.start({ config: { heartbeat: { intervalMs: 2000, downAfter: 3, upAfter: 2 } }, env: quiet });

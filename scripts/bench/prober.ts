@@ -2,20 +2,23 @@
  * prober: one agent probing 1,000 then 10,000 HTTP monitors (60 s rounds) against a loopback target.
  * Measures over whole rounds the agent's CPU and RSS, the p99 lateness of check starts (actual start
  * minus the planned start), and the latency it measures next to Prometheus' blackbox_exporter probing
- * the same target in the same run.
+ * the same target in the same run. The agent runs as installed (dist/, plain node, the unit's V8
+ * flags; `--tsx 1` runs it through tsx instead, as `npm start` does).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import net from 'node:net';
 import { TestAgent, TestController, until, sleep } from '../../test/helpers/cluster.ts';
 import { numericFlags } from './lib/args.ts';
 import { ProcMonitor, raisePriority, type Usage } from './lib/proc.ts';
 import { figure, mb, ms, pct, percentile, printTable, progress } from './lib/report.ts';
+import { precompile } from './lib/precompile.ts';
+import { shippedArgv } from './lib/shipped.ts';
 
-const opts = numericFlags('prober', { small: 1000, large: 10_000, rounds: 2, interval: 60, perGroup: 10, nice: 10 });
+const opts = numericFlags('prober', { small: 1000, large: 10_000, rounds: 2, interval: 60, perGroup: 10, nice: 10, tsx: 0 });
 const TARGET_CPU = 50;
 const TARGET_LATENESS = 100;
 const quiet = { OUTPOST_LOG_LEVEL: 'warn' };
@@ -91,6 +94,7 @@ const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-prober-'));
 const children: ChildProcess[] = [];
 let controller: TestController | undefined;
 let agent: TestAgent | undefined;
+let compiled: string | undefined;
 try {
   const target = await startTarget();
   children.push(target.child);
@@ -100,8 +104,20 @@ try {
   agent = await TestAgent.start(controller, { name: 'bench-prober', plugins: { prober: {} }, env: quiet });
   const c = controller;
   const a = agent;
+  let agentPid = a.proc.child.pid!;
+  let agentRuns = 'via tsx';
+  if (!opts.tsx) {
+    // Same node, same config: only the command line changes to the installed one.
+    compiled = await precompile();
+    const shipped = await shippedArgv();
+    await a.kill('SIGTERM');
+    const child = spawn(process.execPath, shipped.argv(compiled, join(a.dataDir, '..', 'agent-config.json')), { env: { ...process.env, ...quiet }, stdio: ['ignore', 'ignore', 'inherit'] });
+    children.push(child);
+    agentPid = child.pid!;
+    agentRuns = `as installed (dist/, ${shipped.flags.join(' ')})`;
+  }
   // The same priority for everything measured, Outpost and its peer alike (the machine is shared).
-  for (const pid of [a.proc.child.pid, c.proc.child.pid, target.child.pid, bb.child.pid]) raisePriority(pid, opts.nice);
+  for (const pid of [agentPid, c.proc.child.pid, target.child.pid, bb.child.pid]) raisePriority(pid, opts.nice);
   await until('agent is a live probe node', async () => (await c.api('GET', '/api/v1/prober/groups')).body?.probe_nodes?.some((n: any) => n.live), 60_000);
 
   let groupsMade = 0;
@@ -128,7 +144,7 @@ try {
     progress(`${monitors} monitors: measuring ${opts.rounds} round(s) from ${new Date(start).toISOString().slice(11, 19)}`);
     await sleep(start - Date.now() - 100);
     await c.api('POST', `/api/v1/prober/nodes/${a.nodeId}/reset-stats`);
-    const agentMon = new ProcMonitor(a.proc.child.pid!, 1000).start();
+    const agentMon = new ProcMonitor(agentPid, 1000).start();
     const ctlMon = new ProcMonitor(c.proc.child.pid!, 1000).start();
     const sampler = blackboxSampler(bb.port, target.port);
     await sleep(start + opts.rounds * roundMs - Date.now());
@@ -168,17 +184,19 @@ try {
       ['', 'blackbox_exporter connect p50', ms(percentile(bbConnect, 50))],
     );
   }
+  rows.push(['all', 'agent runs', agentRuns]);
   rows.push(['all', 'priority of agent, controller, target, blackbox_exporter', opts.nice ? `nice -${Math.min(19, opts.nice)}` : 'unchanged']);
   printTable(`prober: ${opts.rounds} round(s) of ${opts.interval} s per size, one agent, loopback HTTP target`, rows, ['size', 'metric', 'value']);
   const big = phases.at(-1)!;
   const verdict = big.agent.cpuPercent <= TARGET_CPU && big.lateness.p99 < TARGET_LATENESS ? 'meets' : 'MISSES';
   figure(
     'prober',
-    `${big.monitors} monitors @ ${opts.interval} s: agent ${pct(big.agent.cpuPercent)} of one core, RSS ${mb(big.agent.rssMax)}, start lateness p99 ${ms(big.lateness.p99)}, latency p50 ${ms(percentile(big.outpostMs, 50))} vs blackbox_exporter ${ms(percentile(big.blackbox.map((s) => s.total), 50))} (${verdict} target: ≤ ${TARGET_CPU} % CPU, p99 < ${TARGET_LATENESS} ms)`,
+    `${big.monitors} monitors @ ${opts.interval} s, agent ${opts.tsx ? 'via tsx' : 'as installed'}: agent ${pct(big.agent.cpuPercent)} of one core, RSS ${mb(big.agent.rssMax)}, start lateness p99 ${ms(big.lateness.p99)}, latency p50 ${ms(percentile(big.outpostMs, 50))} vs blackbox_exporter ${ms(percentile(big.blackbox.map((s) => s.total), 50))} (${verdict} target: ≤ ${TARGET_CPU} % CPU, p99 < ${TARGET_LATENESS} ms)`,
   );
 } finally {
   await agent?.stop().catch(() => undefined);
   await controller?.stop().catch(() => undefined);
   for (const ch of children) ch.kill('SIGKILL');
   await rm(dir, { recursive: true, force: true });
+  if (compiled) await rm(dirname(compiled), { recursive: true, force: true });
 }

@@ -1,0 +1,102 @@
+/**
+ * What both HTTP servers do with a request once routed, whatever carries it: the controller's
+ * hyper-express server (http-server.ts) and the agent's node:http one (agent/local-api.ts). Kept free
+ * of hyper-express so the agent does not load uWS.
+ */
+import { Writable } from 'node:stream';
+import { HttpError, type HttpRequest, type HttpResult, type Method, type Route } from './http.ts';
+import type { Log } from './log.ts';
+
+export type Parsed = { ok: true; req: HttpRequest } | { ok: false; reject: HttpResult };
+
+/** A routed request before its body is read. */
+export interface RoutedRequest {
+  method: Method;
+  path: string;
+  params: Record<string, string>;
+  query: Record<string, string>;
+  headers: Record<string, string>;
+  ip: string;
+  /** The body stream (both servers' requests can pipe). */
+  body: { pipe(dest: Writable): unknown };
+}
+
+/** Runs the route: admin check, body parse, handler; any failure becomes the route's own error envelope. */
+export async function runRoute(route: Route, r: RoutedRequest, opts: { maxBody: number; isAdmin(headers: Record<string, string>): boolean; log: Log }): Promise<HttpResult> {
+  try {
+    if (route.auth === 'admin' && !opts.isAdmin(r.headers)) return route.error(401, 'admin token required: send "Authorization: Bearer <admin token>"');
+    const parsed = await parseRequest(route, r, opts.maxBody);
+    return parsed.ok ? await route.handler(parsed.req) : parsed.reject;
+  } catch (err) {
+    if (err instanceof HttpError) return route.error(err.status, err.message);
+    opts.log.error({ err: (err as Error)?.message, route: route.path }, 'handler failed');
+    return route.error(500, 'internal error');
+  }
+}
+
+/** Reads and decodes the body (JSON or form) and merges it over the query into `fields`. */
+export async function parseRequest(route: Route, r: RoutedRequest, maxBody: number): Promise<Parsed> {
+  const reject = (status: number, message: string): Parsed => ({ ok: false, reject: route.error(status, message) });
+  const declared = Number(r.headers['content-length'] ?? 0);
+  if (declared > maxBody) return reject(413, `body too large: ${declared} bytes, limit ${maxBody}`);
+  let raw = '';
+  // A request with neither a length nor chunked encoding has no body, and its stream might never end.
+  const hasBody = declared > 0 || /chunked/i.test(r.headers['transfer-encoding'] ?? '');
+  if (r.method !== 'GET' && hasBody) {
+    const text = await readBody(r.body, maxBody);
+    if (text === null) return reject(413, `body too large: limit ${maxBody} bytes`);
+    raw = text;
+  }
+  let json: unknown;
+  let body: Record<string, unknown> = {};
+  const type = (r.headers['content-type'] ?? '').toLowerCase();
+  if (raw.trim() !== '') {
+    if (type.includes('application/json') || (!type.includes('form-urlencoded') && /^\s*[[{]/.test(raw))) {
+      try {
+        json = JSON.parse(raw);
+      } catch (err) {
+        return reject(400, `malformed JSON body: ${(err as Error).message}`);
+      }
+      if (json && typeof json === 'object' && !Array.isArray(json)) body = json as Record<string, unknown>;
+    } else {
+      body = Object.fromEntries(new URLSearchParams(raw));
+    }
+  }
+  return { ok: true, req: { method: r.method, path: r.path, params: r.params, query: r.query, fields: { ...r.query, ...body }, json, headers: r.headers, ip: r.ip } };
+}
+
+/**
+ * The body as text, or null once it passes limit. Counting as it streams keeps a chunked body without a
+ * content-length from being buffered whole; the rest of a refused body is read and discarded, so the
+ * client gets the 413 envelope rather than a reset.
+ */
+export function readBody(src: { pipe(dest: Writable): unknown }, limit: number): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    let chunks: Buffer[] = [];
+    let size = 0;
+    let refused = false;
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        size += chunk.length;
+        if (size <= limit) chunks.push(Buffer.from(chunk));
+        else if (!refused) {
+          refused = true;
+          chunks = [];
+          resolve(null);
+        }
+        done();
+      },
+      final(done) {
+        resolve(size > limit ? null : Buffer.concat(chunks).toString('utf8'));
+        done();
+      },
+    });
+    sink.once('error', reject);
+    src.pipe(sink);
+  });
+}
+
+/** IPv4 peers appear as IPv4-mapped IPv6 on dual-stack sockets. */
+export function plainIp(ip: string): string {
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+}

@@ -1,0 +1,21 @@
+/**
+ * The agent's command line as installed: ExecStart of scripts/systemd/outpost-agent.service (plain
+ * node, lean V8 flags, the compiled dist/). Benchmarks that speak for operators run this, not tsx.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ROOT } from '../../../test/helpers/cluster.ts';
+
+/**
+ * ExecStart as argv for a compiled tree and a config file. The launcher install-agent.sh writes
+ * (bin/outpost-agent) must use the same flags; checked here so they cannot drift.
+ */
+export async function shippedArgv(): Promise<{ flags: string[]; argv: (compiled: string, cfg: string) => string[] }> {
+  const unit = await readFile(join(ROOT, 'scripts/systemd/outpost-agent.service'), 'utf8');
+  const exec = /^ExecStart=@NODE@ (.*)$/m.exec(unit)?.[1].split(/\s+/);
+  if (!exec) throw new Error('no ExecStart=@NODE@ ... line in scripts/systemd/outpost-agent.service');
+  const flags = exec.slice(0, exec.findIndex((a) => !a.startsWith('--')));
+  const installer = /^readonly AGENT_NODE_FLAGS="([^"]*)"$/m.exec(await readFile(join(ROOT, 'scripts/install-agent.sh'), 'utf8'))?.[1];
+  if (installer !== flags.join(' ')) throw new Error(`install-agent.sh AGENT_NODE_FLAGS "${installer}" differ from the unit's ExecStart flags "${flags.join(' ')}"`);
+  return { flags, argv: (compiled, cfg) => exec.map((a) => a.replace('@PREFIX@/app/dist', compiled).replace('@PREFIX@/etc/agent.json', cfg)) };
+}
