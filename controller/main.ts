@@ -100,8 +100,9 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
 
   for (const ev of CORE_EVENTS) {
     bus.on(ev, async (payload) => {
-      await events.push(ev, payload);
-      return subs.emit(ev, payload);
+      // subs.emit picks its receivers synchronously, so only subscriptions that existed when the event
+      // happened get it; waiting for the event-log write first would hand it to later ones too.
+      await Promise.all([subs.emit(ev, payload), events.push(ev, payload)]);
     });
   }
   bus.on('node.down', (p) => log.warn({ node: (p as { node: { name: string } }).node.name }, 'node down'));
