@@ -59,9 +59,15 @@ export async function runEmbedded(opts: { dataDir: string; port: number; agentPo
   const agentPlugins: Record<string, unknown> = { 'server-stats': {}, prober: {}, ...(docker ? { 'app-store': {} } : {}) };
   const agentConfig = await loadAgentConfig(undefined, { dataDir: join(opts.dataDir, 'agent'), port: opts.agentPort, host: opts.host, controller: c.url, name: 'local', plugins: agentPlugins });
   let joinToken: string | undefined;
-  if (!(await openAgentState(agentConfig.dataDir)).data.credential) {
+  const state = await openAgentState(agentConfig.dataDir);
+  if (!state.data.credential) {
     // First start: enroll the embedded agent with a one-use token nobody else ever sees.
     joinToken = (await c.tokens.create({ ttlMs: 60_000, uses: 1, labels: { embedded: 'true' } })).token;
+  } else if (state.data.controller !== c.url) {
+    // The agent links to the controller it joined; started on another --port, that is this one now.
+    await state.update((d) => {
+      d.controller = c.url;
+    });
   }
   const agent: AgentHandle = await startAgent(agentConfig, { joinToken, local: true });
   process.stdout.write(`\nOutpost is running.\n  Dashboard and REST API: ${c.url}/\n  Local agent API:        http://127.0.0.1:${agent.port}/v1/monitor\n  Data:                   ${opts.dataDir}\n`);
