@@ -49,6 +49,10 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
   }
   const nodeId = state.data.nodeId!;
   const controller = state.data.controller ?? config.controller!;
+  if (config.controller && config.controller.replace(/\/+$/, '') !== controller) {
+    // The credential belongs to the controller joined; a different URL in the config is not followed silently.
+    log.warn({ joined: controller, config: config.controller }, 'config names another controller than the one this agent joined; linking to the joined one (its credential is only valid there)');
+  }
 
   const metrics = new MetricsRegistry();
   const stopProcessMetrics = processMetrics(metrics, 'outpost_agent');

@@ -26,7 +26,8 @@ let good: TestAgent;
 before(async () => {
   c = await TestController.start({ config: { plugins: { 'server-stats': {}, 'no-such-plugin': { apiToken: 'hunter2-do-not-show', region: 'eu' } } } });
   bad = await TestAgent.start(c, { name: 'cfg-bad', plugins: { 'server-stats': { interval: 'often' } } });
-  good = await TestAgent.start(c, { name: 'cfg-good', plugins: { 'server-stats': { interval: 1, diskInterval: 5 }, 'no-such-plugin': {} } });
+  // Its file names another controller, as the sample config does: the one it joined must still win.
+  good = await TestAgent.start(c, { name: 'cfg-good', plugins: { 'server-stats': { interval: 1, diskInterval: 5 }, 'no-such-plugin': {} }, config: { controller: 'http://controller.example.internal:7070' } });
 });
 after(async () => {
   await bad?.stop();
@@ -157,4 +158,9 @@ test('reports arriving while config pushes restart the plugin are applied, not d
   link.ws.close();
   assert.equal((await history(c, enrolled.body.nodeId)).length, N);
   assert.equal((await c.api('DELETE', `/api/v1/nodes/${enrolled.body.nodeId}`)).status, 200);
+});
+
+test('an agent whose config names another controller links to the one it joined, and says so', async () => {
+  await until('cfg-good up', async () => (await c.node(good.nodeId))?.state === 'up');
+  assert.match(good.proc.output(), /config names another controller than the one this agent joined/);
 });
