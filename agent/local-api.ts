@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Log } from '../plugins/sdk/log.ts';
 import type { HttpResult, Method, Route } from '../plugins/sdk/http.ts';
-import { plainIp, runRoute, type RoutedRequest } from '../plugins/sdk/http-request.ts';
+import { plainIp, runRoute, wireBody, type RoutedRequest } from '../plugins/sdk/http-request.ts';
 
 export interface LocalApiOptions {
   log: Log;
@@ -129,11 +129,7 @@ function flatHeaders(req: IncomingMessage): Record<string, string> {
 function reply(res: ServerResponse, r: HttpResult): void {
   res.statusCode = r.status ?? 200;
   for (const [k, v] of Object.entries(r.headers ?? {})) res.setHeader(k, v);
-  if (r.text !== undefined) {
-    res.setHeader('content-type', r.contentType ?? 'text/plain; charset=utf-8');
-    res.end(r.text);
-  } else {
-    res.setHeader('content-type', r.contentType ?? 'application/json; charset=utf-8');
-    res.end(JSON.stringify(r.json ?? {}));
-  }
+  const { contentType, payload } = wireBody(r);
+  res.setHeader('content-type', contentType);
+  res.end(payload);
 }

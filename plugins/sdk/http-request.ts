@@ -100,3 +100,9 @@ export function readBody(src: { pipe(dest: Writable): unknown }, limit: number):
 export function plainIp(ip: string): string {
   return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
 }
+
+/** The wire form of a result: its content type and payload (text as given, anything else as JSON). */
+export function wireBody(r: HttpResult): { contentType: string; payload: string } {
+  if (r.text !== undefined) return { contentType: r.contentType ?? 'text/plain; charset=utf-8', payload: r.text };
+  return { contentType: r.contentType ?? 'application/json; charset=utf-8', payload: JSON.stringify(r.json ?? {}) };
+}

@@ -2,7 +2,7 @@ import HyperExpress from 'hyper-express';
 import { createServer } from 'node:net';
 import type { Log } from './log.ts';
 import type { HttpResult, Method, Route } from './http.ts';
-import { plainIp, runRoute, type RoutedRequest } from './http-request.ts';
+import { plainIp, runRoute, wireBody, type RoutedRequest } from './http-request.ts';
 
 export interface HttpServerOptions {
   log: Log;
@@ -102,13 +102,9 @@ export class HttpServer {
 export function send(res: HxResponse, r: HttpResult): void {
   res.status(r.status ?? 200);
   for (const [k, v] of Object.entries(r.headers ?? {})) res.header(k, v);
-  if (r.text !== undefined) {
-    res.header('content-type', r.contentType ?? 'text/plain; charset=utf-8');
-    res.send(r.text);
-  } else {
-    res.header('content-type', r.contentType ?? 'application/json; charset=utf-8');
-    res.send(JSON.stringify(r.json ?? {}));
-  }
+  const { contentType, payload } = wireBody(r);
+  res.header('content-type', contentType);
+  res.send(payload);
 }
 
 export function isLoopback(ip: string): boolean {
