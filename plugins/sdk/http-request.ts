@@ -9,17 +9,11 @@ import type { Log } from './log.ts';
 
 export type Parsed = { ok: true; req: HttpRequest } | { ok: false; reject: HttpResult };
 
-/** A routed request before its body is read. */
-export interface RoutedRequest {
-  method: Method;
-  path: string;
-  params: Record<string, string>;
-  query: Record<string, string>;
-  headers: Record<string, string>;
-  ip: string;
+/** A routed request before its body is read: the fields and JSON come from the body stream. */
+export type RoutedRequest = Omit<HttpRequest, 'fields' | 'json'> & {
   /** The body stream (both servers' requests can pipe). */
   body: { pipe(dest: Writable): unknown };
-}
+};
 
 /** Runs the route: admin check, body parse, handler; any failure becomes the route's own error envelope. */
 export async function runRoute(route: Route, r: RoutedRequest, opts: { maxBody: number; isAdmin(headers: Record<string, string>): boolean; log: Log }): Promise<HttpResult> {
