@@ -1,6 +1,6 @@
 import { mkdir, open, readFile, rename, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TurnBatch } from './turn-batch.ts';
+import { GroupCommit } from '../../plugins/sdk/durable/group-commit.ts';
 
 /**
  * The outbox's persistence: a JSON snapshot (`outbox.json`, same shape as before) plus an
@@ -20,7 +20,7 @@ export interface Snapshot<R> {
 }
 
 export class Journal<R extends { id: string; n: number }> {
-  private readonly batch = new TurnBatch((chunk) => this.append(chunk));
+  private readonly batch = new GroupCommit<string>((lines) => this.append(lines.join('\n') + '\n'));
   private size = 0;
   private closed = false;
 

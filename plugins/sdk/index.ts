@@ -12,3 +12,6 @@ export { z } from 'zod';
 export * from './signature.ts';
 export * from './redact.ts';
 export * from './version.ts';
+export * from './durable/log.ts';
+export * from './durable/storage-error.ts';
+export * from './durable/health.ts';

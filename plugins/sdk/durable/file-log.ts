@@ -1,0 +1,347 @@
+/**
+ * The file implementation of DurableLog. Two files per log, both JSON lines starting with a header
+ * line `{"$outpostLog":1,"gen":G}`:
+ *
+ *   <name>.snapshot.jsonl   records that rebuild the state as of compaction G (written aside, renamed)
+ *   <name>.journal.jsonl    records appended since compaction G
+ *
+ * Compaction writes snapshot G+1 next to the old one, renames it into place, then replaces the journal
+ * with an empty one of generation G+1 (also written aside and renamed). A crash between the two
+ * renames leaves a journal of generation G beside snapshot G+1: its records are in the snapshot, so
+ * open ignores them. A crash mid-append leaves a torn last line: open cuts it off with a warning and
+ * keeps every complete line before it. A failed append (disk full) is cut back at once, so no torn
+ * line is left for the records appended after space returns.
+ */
+import { join } from 'node:path';
+import type { ZodType } from 'zod';
+import { createLog, type Log } from '../log.ts';
+import type { StorageHealth } from './health.ts';
+import type { DurableLog, FsyncPolicy, LogOptions, LogStats } from './log.ts';
+import { nodeLogFs, splitLines, writeAll, type LogFile, type LogFs } from './files.ts';
+import { GroupCommit } from './group-commit.ts';
+import { parseRecordJson } from './record-json.ts';
+import { StorageWriteError } from './storage-error.ts';
+
+const HEADER = '$outpostLog';
+const DEFAULT_COMPACT_AFTER = 4 * 1024 * 1024;
+/** Snapshot lines are written in pieces of about this size, not as one string. */
+const WRITE_PIECE = 1024 * 1024;
+
+const headerLine = (gen: number) => JSON.stringify({ [HEADER]: 1, gen });
+
+function parseHeader(line: string | undefined): number | null {
+  if (line === undefined) return null;
+  try {
+    const h = parseRecordJson(line) as Record<string, unknown> | null;
+    return h && h[HEADER] === 1 && Number.isInteger(h.gen) ? (h.gen as number) : null;
+  } catch {
+    return null;
+  }
+}
+
+interface Files {
+  dir: string;
+  snapshot: string;
+  journal: string;
+}
+
+export class FileLog<R> implements DurableLog<R> {
+  private journal: LogFile | null = null;
+  /** Bytes of the journal known to hold complete records; a failed append is cut back to this. */
+  private journalBytes = 0;
+  private snapshotBytes = 0;
+  private gen = 0;
+  /** A snapshot of `gen` is in place but the journal file is of an older generation: no appends until replaced. */
+  private needReset = false;
+  /** A failed append could not be cut back yet. */
+  private dirty = false;
+  private unsynced = false;
+  private syncRequested = false;
+  private compactRequested = false;
+  private compactFailure: StorageWriteError | undefined;
+  /** After a failed compaction, the next is tried only once the journal has grown this far. */
+  private nextCompactAt = 0;
+  private closed = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly loaded = { records: 0, skipped: 0, tornBytes: 0 };
+  private readonly commit = new GroupCommit<string>((lines) => this.write(lines));
+  private readonly fs: LogFs;
+  private readonly log: Log;
+  private readonly policy: FsyncPolicy;
+  private readonly compactAfter: number;
+  private readonly health: StorageHealth | undefined;
+
+  private constructor(
+    readonly name: string,
+    private readonly schema: ZodType<R>,
+    private readonly files: Files,
+    private readonly opts: LogOptions<R>,
+  ) {
+    this.fs = opts.fs ?? nodeLogFs;
+    this.log = opts.log ?? createLog('durable-log');
+    this.policy = opts.fsync ?? 'always';
+    this.compactAfter = opts.compactAfterBytes ?? DEFAULT_COMPACT_AFTER;
+    this.health = opts.health;
+  }
+
+  static async open<R>(name: string, schema: ZodType<R>, opts: LogOptions<R>): Promise<FileLog<R>> {
+    const files = { dir: opts.dir, snapshot: join(opts.dir, `${name}.snapshot.jsonl`), journal: join(opts.dir, `${name}.journal.jsonl`) };
+    const l = new FileLog(name, schema, files, opts);
+    await l.load();
+    if (!opts.readOnly && l.policy === 'interval') {
+      l.timer = setInterval(() => void l.sync().catch(() => undefined), opts.fsyncIntervalMs ?? 200);
+      l.timer.unref();
+    }
+    return l;
+  }
+
+  append(records: R[]): Promise<void> {
+    if (this.opts.readOnly) return Promise.reject(new Error(`log ${this.name} was opened read-only`));
+    if (this.closed) return Promise.reject(new Error(`log ${this.name} is closed`));
+    const lines: string[] = [];
+    for (const r of records) {
+      const check = this.schema.safeParse(r);
+      // A record that could not be read back would be skipped at the next open: refuse it now instead.
+      if (!check.success) return Promise.reject(new Error(`log ${this.name}: record does not match its schema: ${check.error.issues.map((i) => `${i.path.join('.') || '(record)'}: ${i.message}`).join('; ')}`));
+      lines.push(JSON.stringify(r));
+    }
+    return this.commit.add(lines);
+  }
+
+  async compact(): Promise<void> {
+    this.compactRequested = true;
+    this.compactFailure = undefined;
+    await this.commit.add([]);
+    const failure = this.compactFailure;
+    this.compactFailure = undefined;
+    if (failure) throw failure;
+  }
+
+  async sync(): Promise<void> {
+    if (this.opts.readOnly || this.closed) return;
+    this.syncRequested = true;
+    await this.commit.add([]);
+  }
+
+  stats(): LogStats {
+    return { journalBytes: this.journalBytes, snapshotBytes: this.snapshotBytes, generation: this.gen, loaded: { ...this.loaded } };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.unsynced && this.policy !== 'none') await this.sync().catch(() => undefined);
+    this.closed = true;
+    clearInterval(this.timer);
+    await this.commit.settled();
+    await this.journal?.close().catch(() => undefined);
+    this.journal = null;
+  }
+
+  // ---- load ----
+
+  private async load(): Promise<void> {
+    const { fs, files } = this;
+    const ro = this.opts.readOnly === true;
+    if (!ro) {
+      await fs.mkdirs(files.dir);
+      // Leftovers of a compaction cut short; the files they were to replace are intact.
+      await fs.remove(`${files.snapshot}.tmp`);
+      await fs.remove(`${files.journal}.tmp`);
+    }
+    const snap = await fs.read(files.snapshot);
+    if (snap) {
+      const { lines, tornBytes } = splitLines(snap);
+      const gen = parseHeader(lines[0]);
+      if (gen === null) throw new Error(`${files.snapshot} is not a log snapshot (no header line); move it away to start this log empty`);
+      // Snapshots are renamed into place only once complete, so a torn one means the disk lost data.
+      if (tornBytes) this.log.warn({ log: this.name, file: files.snapshot, bytes: tornBytes }, 'snapshot ends in an incomplete line; ignoring it');
+      this.gen = gen;
+      this.snapshotBytes = snap.length;
+      this.replay(lines, files.snapshot);
+    }
+    const jr = await fs.read(files.journal);
+    if (!jr || jr.length === 0) {
+      this.needReset = true;
+    } else {
+      const { lines, completeBytes, tornBytes } = splitLines(jr);
+      const gen = parseHeader(lines[0]);
+      if (gen === null && lines.length > 0) throw new Error(`${files.journal} is not a log journal (no header line); move it away to start this log empty`);
+      if (gen === null || gen < this.gen) {
+        // No complete header (cut while being created), or a compaction stopped between its two renames:
+        // whatever this journal holds is already in the snapshot.
+        this.needReset = true;
+      } else {
+        if (gen > this.gen) this.log.warn({ log: this.name, journal: gen, snapshot: this.gen }, 'journal is newer than the snapshot (snapshot file missing or replaced?); loading what there is');
+        this.gen = gen;
+        this.replay(lines, files.journal);
+        this.journalBytes = completeBytes;
+        if (tornBytes) {
+          this.loaded.tornBytes = tornBytes;
+          this.log.warn({ log: this.name, file: files.journal, bytes: tornBytes, kept: this.loaded.records }, 'journal ends in a torn record (a write cut short); cutting it off, every complete record before it is kept');
+        }
+      }
+    }
+    if (ro) return;
+    if (this.needReset) {
+      await this.resetJournal();
+    } else {
+      this.journal = await fs.open(files.journal, 'a');
+      if (this.loaded.tornBytes) await this.journal.truncate(this.journalBytes);
+    }
+  }
+
+  private replay(lines: string[], file: string): void {
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i];
+      if (line.trim() === '') continue;
+      let rec: unknown;
+      try {
+        rec = parseRecordJson(line);
+      } catch (err) {
+        this.skip(file, i, (err as Error).message);
+        continue;
+      }
+      // The record as written (not the schema's output): its data, `__proto__` keys included, stays as it was.
+      const check = this.schema.safeParse(rec);
+      if (!check.success) {
+        this.skip(file, i, check.error.issues[0]?.message ?? 'does not match the schema');
+        continue;
+      }
+      this.loaded.records += 1;
+      this.opts.load(rec as R);
+    }
+  }
+
+  private skip(file: string, line: number, why: string): void {
+    this.loaded.skipped += 1;
+    this.log.warn({ log: this.name, file, line: line + 1, why }, 'skipping an unreadable record');
+  }
+
+  // ---- writes (one batch at a time, through the group commit) ----
+
+  private async write(lines: string[]): Promise<void> {
+    try {
+      if (!this.journal && !this.needReset) throw new Error(`log ${this.name} is closed`);
+      if (this.dirty) {
+        await this.journal!.truncate(this.journalBytes);
+        this.dirty = false;
+      }
+      if (this.needReset) await this.resetJournal();
+      if (this.wantsCompaction(lines) && (await this.tryCompact())) {
+        this.health?.ok(this.name);
+        return;
+      }
+      if (lines.length) await this.appendLines(lines);
+      if (this.syncRequested) await this.syncNow();
+      this.health?.ok(this.name);
+    } catch (err) {
+      const e = err instanceof StorageWriteError ? err : new StorageWriteError(this.name, err);
+      this.health?.failed(e);
+      throw e;
+    }
+  }
+
+  private async appendLines(lines: string[]): Promise<void> {
+    const buf = Buffer.from(lines.join('\n') + '\n');
+    try {
+      await writeAll(this.journal!, buf);
+      if (this.policy === 'always') await this.journal!.datasync();
+    } catch (err) {
+      // Nothing of a failed batch may stay: a torn line would sit before whatever is appended next.
+      await this.journal!.truncate(this.journalBytes).catch(() => {
+        this.dirty = true;
+      });
+      throw err;
+    }
+    this.journalBytes += buf.length;
+    if (this.policy !== 'always') this.unsynced = true;
+  }
+
+  private async syncNow(): Promise<void> {
+    this.syncRequested = false;
+    if (!this.unsynced || this.policy === 'none' || !this.journal) return;
+    await this.journal.datasync();
+    this.unsynced = false;
+  }
+
+  private wantsCompaction(lines: string[]): boolean {
+    if (this.compactRequested) return true;
+    let grown = this.journalBytes;
+    for (const l of lines) grown += l.length + 1;
+    // Never before the journal outgrows the snapshot: compaction then costs O(1) per appended byte.
+    return grown > this.compactAfter && grown > this.snapshotBytes && grown > this.nextCompactAt;
+  }
+
+  /**
+   * Replaces snapshot and journal with a new snapshot. True once the snapshot is in place: it covers
+   * the batch being written (the owner applied those records to its state before appending them).
+   */
+  private async tryCompact(): Promise<boolean> {
+    const requested = this.compactRequested;
+    this.compactRequested = false;
+    // Built synchronously: the records describe one instant, which covers every append so far.
+    const lines = [headerLine(this.gen + 1)];
+    for (const r of this.opts.snapshot()) lines.push(JSON.stringify(r));
+    let size = 0;
+    try {
+      await this.replaceFile(this.files.snapshot, async (f) => {
+        for (let i = 0; i < lines.length; ) {
+          let piece = '';
+          while (i < lines.length && piece.length < WRITE_PIECE) piece += lines[i++] + '\n';
+          const buf = Buffer.from(piece);
+          await writeAll(f, buf);
+          size += buf.length;
+        }
+      });
+    } catch (err) {
+      const e = new StorageWriteError(`${this.name} snapshot`, err);
+      this.nextCompactAt = this.journalBytes + this.compactAfter;
+      this.log.warn({ log: this.name, err: e.message }, 'compaction failed; appending to the journal instead');
+      if (requested) this.compactFailure = e;
+      return false;
+    }
+    this.gen += 1;
+    this.snapshotBytes = size;
+    this.nextCompactAt = 0;
+    this.unsynced = false;
+    this.needReset = true;
+    try {
+      await this.resetJournal();
+    } catch (err) {
+      // The snapshot holds everything; the next write retries the journal before appending anything.
+      this.log.warn({ log: this.name, err: (err as Error).message }, 'could not start a new journal after compaction; will retry');
+    }
+    return true;
+  }
+
+  /** Puts an empty journal of the current generation in place (written aside, renamed). */
+  private async resetJournal(): Promise<void> {
+    const header = Buffer.from(headerLine(this.gen) + '\n');
+    await this.replaceFile(this.files.journal, (f) => writeAll(f, header));
+    await this.journal?.close().catch(() => undefined);
+    this.journal = await this.fs.open(this.files.journal, 'a');
+    this.journalBytes = header.length;
+    this.needReset = false;
+    this.dirty = false;
+  }
+
+  /** Writes a file aside and renames it over target, so target is always either old or new, whole. */
+  private async replaceFile(target: string, fill: (f: LogFile) => Promise<void>): Promise<void> {
+    const { fs } = this;
+    const tmp = `${target}.tmp`;
+    try {
+      const f = await fs.open(tmp, 'w');
+      try {
+        await fill(f);
+        if (this.policy !== 'none') await f.datasync();
+      } finally {
+        await f.close();
+      }
+      await fs.rename(tmp, target);
+      if (this.policy !== 'none') await fs.syncDir(this.files.dir);
+    } catch (err) {
+      await fs.remove(tmp).catch(() => undefined);
+      throw err;
+    }
+  }
+}
