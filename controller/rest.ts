@@ -1,4 +1,4 @@
-import { HttpError, restError, type HttpRequest, type HttpResult, type Method, type Route } from '../plugins/sdk/http.ts';
+import { HttpError, clientError, restError, type HttpRequest, type HttpResult, type Method, type Route } from '../plugins/sdk/http.ts';
 import { redactSecrets, restoreRedacted } from '../plugins/sdk/redact.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import { isLoopback } from '../plugins/sdk/http-server.ts';
@@ -10,8 +10,8 @@ import type { LinkServer } from './link-server.ts';
 import type { ControllerPluginHost } from './plugin-host.ts';
 import type { Subscriptions } from './webhooks/subscriptions.ts';
 import { RetryRefused, type Outbox } from './webhooks/outbox.ts';
-import type { EventBus } from '../plugins/sdk/events.ts';
-import type { RecentEvents } from './recent-events.ts';
+import type { EventLog } from './event-log.ts';
+import type { Fanout } from './webhooks/fanout.ts';
 
 export interface RestDeps {
   identity: Identity;
@@ -21,8 +21,8 @@ export interface RestDeps {
   plugins: ControllerPluginHost;
   subs: Subscriptions;
   outbox: Outbox;
-  bus: EventBus;
-  events: RecentEvents;
+  fanout: Fanout;
+  events: EventLog;
   log: Log;
   version: string;
 }
@@ -54,6 +54,16 @@ function labelsOf(v: unknown, field: string): Record<string, string> {
   return v as Record<string, string>;
 }
 
+/** Answered 202 once the event is in the event log and its deliveries are in the outbox: a crash after the answer loses neither. */
+async function testEvent(d: RestDeps, req: HttpRequest): Promise<HttpResult> {
+  const b = objectBody(req);
+  if (b.message !== undefined && (typeof b.message !== 'string' || b.message.length > 200)) throw new HttpError(400, 'message must be a string of at most 200 characters');
+  const payload = { message: (b.message as string | undefined) ?? 'test event from Outpost', at: new Date().toISOString() };
+  const [e] = await d.events.record([{ event: 'test.ping', data: payload }]);
+  await d.fanout.settled(e.seq);
+  return ok({ event: 'test.ping', id: e.id, data: payload }, 202);
+}
+
 export function restRoutes(d: RestDeps): Route[] {
   return [
     route('POST', '/api/v1/enroll', async (req) => {
@@ -72,13 +82,12 @@ export function restRoutes(d: RestDeps): Route[] {
         joinToken = await d.tokens.consume(b.token);
       } catch (err) {
         d.log.warn({ ip: req.ip, reason: (err as Error).message }, 'enrollment refused');
-        throw new HttpError(401, (err as Error).message);
+        throw clientError(401, err);
       }
       // Signed before the node is stored: one write of nodes.json per enrollment, not two.
       const id = d.registry.newId();
       const { credential, jti } = await d.identity.signCredential(id);
       const rec = await d.registry.add({ id, name, labels: { ...joinToken.labels, ...labels }, address: (b.address as string | undefined) ?? req.ip, local: b.local === true && isLoopback(req.ip), jti });
-      d.bus.emit('node.enrolled', { node: d.registry.get(rec.id) });
       d.log.info({ node: rec.id, name }, 'node enrolled');
       return ok({ nodeId: rec.id, name, credential }, 201);
     }, 'none'),
@@ -94,7 +103,6 @@ export function restRoutes(d: RestDeps): Route[] {
       if (!n) throw new HttpError(404, `node ${req.params.id} not found`);
       await d.registry.remove(n.id);
       d.link.kick(n.id, 'node deleted');
-      d.bus.emit('node.deleted', { node: n });
       return ok({ deleted: n.id });
     }),
 
@@ -132,7 +140,7 @@ export function restRoutes(d: RestDeps): Route[] {
         const applied = await d.plugins.setConfig(name, restoreRedacted(incoming, d.plugins.configOf(name)));
         return ok({ plugin: name, config: redactSecrets(applied) });
       } catch (err) {
-        throw new HttpError(400, (err as Error).message);
+        throw clientError(400, err);
       }
     }),
 
@@ -144,7 +152,7 @@ export function restRoutes(d: RestDeps): Route[] {
         // The secret is shown once, like a token; it is never listed again.
         return ok({ ...sub }, 201);
       } catch (err) {
-        throw new HttpError(400, (err as Error).message);
+        throw clientError(400, err);
       }
     }),
     route('DELETE', '/api/v1/webhooks/:id', async (req) => {
@@ -174,16 +182,9 @@ export function restRoutes(d: RestDeps): Route[] {
         throw err;
       }
     }),
-    route('POST', '/api/v1/events/test', async (req) => {
-      // "Send a test event to my webhooks": goes through the bus and the durable outbox like any event.
-      const b = objectBody(req);
-      if (b.message !== undefined && (typeof b.message !== 'string' || b.message.length > 200)) throw new HttpError(400, 'message must be a string of at most 200 characters');
-      const payload = { message: (b.message as string | undefined) ?? 'test event from Outpost', at: new Date().toISOString() };
-      d.bus.emit('test.ping', payload);
-      // Answered once the event log holds it: what the operator was told happened survives a crash.
-      await d.events.settled();
-      return ok({ event: 'test.ping', data: payload }, 202);
-    }),
+    // "Send a test event to my webhooks" (both paths): recorded in the event log and fanned out like any event.
+    route('POST', '/api/v1/events/test', (req) => testEvent(d, req)),
+    route('POST', '/api/v1/webhooks/test', (req) => testEvent(d, req)),
     route('GET', '/api/v1/events', (req) => {
       const limit = req.query.limit ? Number(req.query.limit) : 100;
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit must be an integer from 1 to 1000');

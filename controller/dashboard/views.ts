@@ -1,7 +1,7 @@
 import { redactSecrets } from '../../plugins/sdk/redact.ts';
 import type { Registry } from '../registry.ts';
 import type { ControllerPluginHost } from '../plugin-host.ts';
-import type { RecentEvents } from '../recent-events.ts';
+import type { EventLog } from '../event-log.ts';
 import type { Outbox } from '../webhooks/outbox.ts';
 import { redactUrl } from '../webhooks/outbox.ts';
 import type { Subscriptions } from '../webhooks/subscriptions.ts';
@@ -10,7 +10,7 @@ import { badge, esc, timeCell, truncate } from './html.ts';
 export interface ViewDeps {
   registry: Registry;
   plugins: ControllerPluginHost;
-  events: RecentEvents;
+  events: EventLog;
   outbox: Outbox;
   subs: Subscriptions;
   version: string;
