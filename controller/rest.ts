@@ -12,6 +12,7 @@ import type { Subscriptions } from './webhooks/subscriptions.ts';
 import { RetryRefused, type Outbox } from './webhooks/outbox.ts';
 import type { EventLog } from './event-log.ts';
 import type { Fanout } from './webhooks/fanout.ts';
+import { isStorageFull } from '../plugins/sdk/durable/storage-error.ts';
 
 export interface RestDeps {
   identity: Identity;
@@ -60,7 +61,13 @@ async function testEvent(d: RestDeps, req: HttpRequest): Promise<HttpResult> {
   if (b.message !== undefined && (typeof b.message !== 'string' || b.message.length > 200)) throw new HttpError(400, 'message must be a string of at most 200 characters');
   const payload = { message: (b.message as string | undefined) ?? 'test event from Outpost', at: new Date().toISOString() };
   const [e] = await d.events.record([{ event: 'test.ping', data: payload }]);
-  await d.fanout.settled(e.seq);
+  try {
+    await d.fanout.settled(e.seq);
+  } catch (err) {
+    // The event is on disk; the fan-out queues its deliveries by itself once it can write again.
+    if (isStorageFull(err)) throw new HttpError(507, `storage full: ${(err as Error).message}; event ${e.id} is recorded and its deliveries will be queued once space is freed`);
+    throw err;
+  }
   return ok({ event: 'test.ping', id: e.id, data: payload }, 202);
 }
 
