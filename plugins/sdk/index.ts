@@ -15,3 +15,5 @@ export * from './version.ts';
 export * from './durable/log.ts';
 export * from './durable/storage-error.ts';
 export * from './durable/health.ts';
+export * from './durable/queue.ts';
+export * from './durable/queue-worker.ts';
