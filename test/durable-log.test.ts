@@ -170,6 +170,36 @@ test('crash mid-compaction: a half-written snapshot is discarded; a journal olde
     await a.log.close();
   }));
 
+test('records appended while a compaction waits on the disk are not in its snapshot: each counts once', () =>
+  withDir(async (dir) => {
+    const fs = new FaultyFs();
+    const a = await Counters.open(dir, { fs });
+    for (let i = 0; i < 10; i++) await a.change({ op: 'inc', k: 'n' });
+    // The snapshot goes in, the new journal does not: the next write must first put one in place (it waits on the disk).
+    fs.failOnce.set('rename', (p) => p === journalOf(dir));
+    await a.log.compact();
+    let release!: () => void;
+    let held!: () => void;
+    const writeStarted = new Promise<void>((r) => (held = r));
+    fs.holdOpen = (p) => {
+      if (p !== `${journalOf(dir)}.tmp`) return undefined;
+      fs.holdOpen = undefined;
+      held();
+      return new Promise<void>((r) => (release = r));
+    };
+    const compacting = a.log.compact();
+    await writeStarted;
+    // These land while that write is under way, between its start and its snapshot.
+    const during = Promise.all(Array.from({ length: 5 }, () => a.change({ op: 'inc', k: 'n' })));
+    release();
+    await Promise.all([compacting, during]);
+    assert.equal(a.values.get('n'), 15);
+    await a.log.close();
+    const b = await Counters.open(dir);
+    assert.equal(b.values.get('n'), 15, 'reloaded: no increment counted twice');
+    await b.log.close();
+  }));
+
 test('disk full: the failing append is typed and cut back, nothing torn stays; appends resume when space returns; nothing acknowledged is lost', () =>
   withDir(async (dir) => {
     const fs = new FaultyFs();

@@ -17,6 +17,8 @@ export class FaultyFs implements LogFs {
   writes = 0;
   /** Makes the next matching operation fail once with `code`. */
   readonly failOnce = new Map<Op, (path: string) => boolean>();
+  /** Holds the next open of a matching path until the returned promise settles (to act while a write waits). */
+  holdOpen: ((path: string) => Promise<void> | undefined) | undefined;
   private readonly sizes = new Map<string, number>();
 
   private fault(op: Op, path: string): void {
@@ -37,6 +39,7 @@ export class FaultyFs implements LogFs {
 
   async open(path: string, flags: 'a' | 'w' | 'r'): Promise<LogFile> {
     this.fault('open', path);
+    await this.holdOpen?.(path);
     if (flags === 'w') this.free += this.size(path);
     const real = await nodeLogFs.open(path, flags);
     this.sizes.set(path, flags === 'w' ? 0 : await stat(path).then((s) => s.size, () => 0));

@@ -220,6 +220,9 @@ export class FileLog<R> implements DurableLog<R> {
   // ---- writes (one batch at a time, through the group commit) ----
 
   private async write(lines: string[]): Promise<void> {
+    // Taken before the first await: records appended meanwhile go to the next batch, so they must not
+    // be in this snapshot (they would count twice on replay).
+    const snapshot = this.wantsCompaction(lines) ? this.takeSnapshot() : undefined;
     try {
       if (!this.journal && !this.needReset) throw new Error(`log ${this.name} is closed`);
       if (this.dirty) {
@@ -227,7 +230,7 @@ export class FileLog<R> implements DurableLog<R> {
         this.dirty = false;
       }
       if (this.needReset) await this.resetJournal();
-      if (this.wantsCompaction(lines) && (await this.tryCompact())) {
+      if (snapshot && (await this.tryCompact(snapshot))) {
         this.health?.ok(this.name);
         return;
       }
@@ -272,16 +275,20 @@ export class FileLog<R> implements DurableLog<R> {
     return grown > this.compactAfter && grown > this.snapshotBytes && grown > this.nextCompactAt;
   }
 
+  /** The owner's state as snapshot lines, built synchronously: one instant, covering every append so far. */
+  private takeSnapshot(): { lines: string[]; requested: boolean } {
+    const requested = this.compactRequested;
+    this.compactRequested = false;
+    const lines = [headerLine(this.gen + 1)];
+    for (const r of this.opts.snapshot()) lines.push(JSON.stringify(r));
+    return { lines, requested };
+  }
+
   /**
    * Replaces snapshot and journal with a new snapshot. True once the snapshot is in place: it covers
    * the batch being written (the owner applied those records to its state before appending them).
    */
-  private async tryCompact(): Promise<boolean> {
-    const requested = this.compactRequested;
-    this.compactRequested = false;
-    // Built synchronously: the records describe one instant, which covers every append so far.
-    const lines = [headerLine(this.gen + 1)];
-    for (const r of this.opts.snapshot()) lines.push(JSON.stringify(r));
+  private async tryCompact({ lines, requested }: { lines: string[]; requested: boolean }): Promise<boolean> {
     let size = 0;
     try {
       await this.replaceFile(this.files.snapshot, async (f) => {
