@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { JobsError } from '../plugins/jobs/envelope.ts';
-import { MAX_LOST_IN_A_ROW, STATUS, cancelTask, createTask, finishAttempt, loseAttempt, rerunTask, startAttempt, taskDetail, type Outcome, type Task } from '../plugins/jobs/task.ts';
+import { MAX_LOST_IN_A_ROW, STATUS, cancelTask, createTask, finishAttempt, loseAttempt, ownTask, rerunTask, startAttempt, taskDetail, type Outcome, type Task } from '../plugins/jobs/task.ts';
 
 const T0 = Date.UTC(2024, 0, 1, 4, 0, 0);
 const input = { taskNo: 'no-1', name: 'n', content: '{"a":1}', timeout: 1000, runtime: T0, runAt: T0 };
@@ -167,4 +167,11 @@ test('detail: the record only, times in the zone, never content or app secrets',
     nextRunAt: '2024-01-01T12:00:10.045+08:00',
     error: null,
   });
+});
+
+test('ownership: another application gets the same answer as for an unknown id', () => {
+  const t = createTask(5, 'app-a', input, { step: 0, retryTotal: 0 }, T0).task;
+  assert.equal(ownTask(t, 5, 'app-a'), t);
+  assert.throws(() => ownTask(t, 5, 'app-b'), (e: unknown) => e instanceof JobsError && e.message === 'no task 5 for this application');
+  assert.throws(() => ownTask(undefined, 6, 'app-a'), /no task 6 for this application/);
 });

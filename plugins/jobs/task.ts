@@ -220,3 +220,12 @@ export function taskDetail(task: Task, timezone: string, nodeName: (id: string) 
     error: task.error,
   };
 }
+
+/**
+ * The task a signed request may act on: it must exist and belong to the signing application. Both
+ * failures give the same answer, so one application cannot probe another's task ids.
+ */
+export function ownTask(task: Task | undefined, id: number, appKey: string): Task {
+  if (!task || task.appKey !== appKey) throw new JobsError(`no task ${id} for this application`);
+  return task;
+}
