@@ -94,7 +94,7 @@ const ran = results.filter((r) => r.stats);
 printTable(
   `jobs: ${N} delayed jobs due over ${opts.spread} s (offered ${(N / Math.max(opts.spread, 1e-9)).toFixed(0)}/s), callbacks to one loopback receiver, ${opts.concurrency} in flight at most, created by ${opts.clients} clients`,
   results.map((r) => {
-    if (!r.stats) return [r.name, `not run: ${r.skipped}`, '', '', '', '', ''];
+    if (!r.stats) return [r.name, 'not run (below)', '', '', '', '', ''];
     const l = r.stats.lateness;
     return [
       r.name,
@@ -108,6 +108,7 @@ printTable(
   }),
   ['side', 'callbacks', 'create rate', 'throughput', 'lateness p50 / p99 / max', 'CPU (% of one core)', 'RSS max'],
 );
+for (const r of results) if (r.skipped) process.stdout.write(`\n${r.name} not run: ${r.skipped}\n`);
 for (const r of ran) {
   printTable(
     `${r.name}: processes while the jobs ran`,
