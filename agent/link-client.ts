@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { backoffDelayMs, type BackoffConfig } from '../plugins/sdk/backoff.ts';
-import { LinkClose, type AgentMessage, type ControllerMessage, type PluginStatus } from '../plugins/sdk/link.ts';
+import { LINK_LIMITS, LinkClose, linkPluginStatus, overBytes, type AgentMessage, type ControllerMessage, type PluginStatus } from '../plugins/sdk/link.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import type { AgentOutbox } from './outbox.ts';
 
@@ -62,7 +62,7 @@ export class LinkClient {
     ws.on('open', () => {
       this.state = 'connected';
       this.lastError = undefined;
-      this.send({ t: 'hello', nodeId: this.o.nodeId, version: this.o.version, plugins: this.o.plugins(), labels: this.o.labels, address: this.o.address });
+      this.send({ t: 'hello', nodeId: this.o.nodeId, version: this.o.version, plugins: linkPluginStatus(this.o.plugins()), labels: this.o.labels, address: this.o.address });
     });
     ws.on('message', (data) => void this.onMessage(String(data)));
     ws.on('unexpected-response', (_req, res) => {
@@ -72,8 +72,10 @@ export class LinkClient {
     ws.on('error', (err) => {
       this.lastError = (err as Error & { code?: string }).code ?? err.message;
     });
-    ws.on('close', (code) => {
+    ws.on('close', (code, reason) => {
       if (this.ws !== ws) return;
+      // The controller says why it closed a link it refused (protocol violation, replaced, revoked).
+      if (code >= 4000 && reason.length) this.lastError = `controller closed the link (${code}): ${reason.toString()}`;
       this.welcomed = false;
       this.state = 'disconnected';
       clearInterval(this.hbTimer);
@@ -119,9 +121,11 @@ export class LinkClient {
       case 'command': {
         try {
           const data = await this.o.onCommand(msg.plugin, msg.action, msg.args, msg.deadline);
+          // A result over the link's limit would get the whole link closed: answer the command with an error instead.
+          if (overBytes(JSON.stringify(data ?? null), LINK_LIMITS.dataBytes)) throw new Error(`result of ${msg.plugin}.${msg.action} is over the link's ${LINK_LIMITS.dataBytes} bytes`);
           this.send({ t: 'reply', id: msg.id, ok: true, data });
         } catch (err) {
-          this.send({ t: 'reply', id: msg.id, ok: false, error: (err as Error).message });
+          this.send({ t: 'reply', id: msg.id, ok: false, error: String((err as Error)?.message).slice(0, LINK_LIMITS.error) });
         }
         break;
       }
@@ -130,7 +134,7 @@ export class LinkClient {
 
   private startHeartbeat(intervalMs: number): void {
     clearInterval(this.hbTimer);
-    const beat = () => this.send({ t: 'hb', seq: ++this.hbSeq, ts: Date.now(), summary: { plugins: this.o.plugins(), outbox: this.o.outbox.size() } });
+    const beat = () => this.send({ t: 'hb', seq: ++this.hbSeq, ts: Date.now(), summary: { plugins: linkPluginStatus(this.o.plugins()), outbox: this.o.outbox.size() } });
     beat();
     this.hbTimer = setInterval(beat, intervalMs);
   }

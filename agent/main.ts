@@ -10,6 +10,7 @@ import { openAgentState } from './state.ts';
 import { join } from './join.ts';
 import { AgentOutbox } from './outbox.ts';
 import { LinkClient } from './link-client.ts';
+import { reportProblem } from '../plugins/sdk/link.ts';
 import { AgentPluginHost } from './plugin-host.ts';
 import { processMetrics } from '../plugins/sdk/process-metrics.ts';
 
@@ -79,6 +80,9 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
       node: { id: nodeId, name: state.data.name ?? config.name, labels: config.labels, address },
       state,
       report: async (plugin, type, data) => {
+        // Refused here, where the plugin sees the error: queued, it would be replayed into a closed link forever.
+        const problem = reportProblem(plugin, type, data);
+        if (problem) throw new Error(problem);
         await outbox.add(plugin, type, data);
         link?.kick();
       },

@@ -76,6 +76,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
       messages: metrics.counter('outpost_link_messages_total', 'Messages received from agents, by type.'),
       reports: metrics.counter('outpost_reports_applied_total', 'Agent reports applied, by plugin.'),
       reportFailures: metrics.counter('outpost_report_failures_total', 'Agent reports whose handler failed, by plugin.'),
+      violations: metrics.counter('outpost_link_violations_total', 'Link connections closed for a malformed, out-of-bounds or oversized message, by message type and reason.'),
     },
   );
   plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, metrics, commandTimeoutMs: config.commandTimeoutMs });
