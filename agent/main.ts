@@ -92,6 +92,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
 
   metrics.gaugeFn('outpost_agent_outbox_depth', 'Reports waiting for the controller to acknowledge them.', () => outbox.size());
   metrics.counterFn('outpost_agent_outbox_dropped_total', 'Reports dropped because the outbox was full.', () => outbox.dropped());
+  metrics.counterFn('outpost_agent_link_dead_total', 'Links dropped because the controller stopped answering pings and heartbeats.', () => link?.deadLinks ?? 0);
   metrics.gaugeFn('outpost_agent_link_connected', 'Whether the link to the controller is up (1) or not (0).', () => (link?.state === 'connected' ? 1 : 0));
   metrics.gaugeFn('outpost_agent_plugin_running', 'Whether each plugin is running (1) or not (0).', () => plugins.status().map((p) => [{ plugin: p.name }, p.state === 'running' ? 1 : 0]));
 
@@ -110,6 +111,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
           nodeName: state.data.name ?? config.name,
           nodeId,
           link: link?.state ?? 'disconnected',
+          linkError: link?.lastError,
           plugins: plugins.status(),
           outbox: outbox.size(),
         },
