@@ -53,6 +53,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   const http = new HttpServer({
     log,
     maxBody: config.maxBodyBytes,
+    trustProxy: config.trustProxy,
     isAdmin: (headers) => {
       const m = /^Bearer (.+)$/.exec(headers['authorization'] ?? '');
       // A session cookie rides along on any same-site request, so it only counts from our own origin (no CSRF on the REST API).

@@ -1,6 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { HttpRequest, HttpResult, Route } from '../sdk/index.ts';
-import { isLoopback } from '../sdk/http-server.ts';
+import { isLocalCaller } from '../sdk/client-ip.ts';
 import { CODES, IpliveError, ipliveError, ok } from './envelope.ts';
 import { field, groupId, int, parseGroup, recordId, required, target, validNodeIp, groupKey } from './parse.ts';
 import { roundStart } from './rounds.ts';
@@ -21,9 +21,12 @@ export function seedRoutes(p: Prober): Route[] {
   const cfg = () => p.cfg;
   const passwds = new PasswdVerifier(p.ctx.metrics.counter('outpost_prober_passwd_checks_total', 'Probe node passwd checks by result: scrypt_ok and scrypt_wrong (one per scrypt run), shared (joined an identical check in flight), cached (verified before, no scrypt), limited (refused before any scrypt).'));
 
-  /** The per-caller token (form field `token`); loopback callers are exempt as in iplive unless configured otherwise. */
+  /**
+   * The per-caller token (form field `token`); loopback callers are exempt as in iplive unless configured
+   * otherwise — only callers on this host itself, never a request a proxy relayed (isLocalCaller).
+   */
   function checkToken(req: HttpRequest): void {
-    if (cfg().trustLoopback && isLoopback(req.ip)) return;
+    if (cfg().trustLoopback && isLocalCaller(req)) return;
     const expected = (cfg().callers.find((c) => c.ip === req.ip) ?? cfg().callers.find((c) => c.ip === '*'))?.token;
     const given = field(req.fields, 'token');
     if (!expected || !given || !sameSecret(given, expected)) throw new IpliveError(CODES.token, `Token not right for caller ${req.ip}`);

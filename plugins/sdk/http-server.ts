@@ -2,7 +2,11 @@ import HyperExpress from 'hyper-express';
 import { createServer } from 'node:net';
 import type { Log } from './log.ts';
 import type { HttpResult, Method, Route } from './http.ts';
-import { plainIp, runRoute, wireBody, type RoutedRequest } from './http-request.ts';
+import { runRoute, wireBody, type RoutedRequest } from './http-request.ts';
+import { normalizeIp, TrustedProxies } from './client-ip.ts';
+
+// Modules written before client-ip.ts import it from here.
+export { isLoopback } from './client-ip.ts';
 
 export interface HttpServerOptions {
   log: Log;
@@ -12,6 +16,8 @@ export interface HttpServerOptions {
   isAdmin(headers: Record<string, string>): boolean;
   /** Called after every request, for metrics. */
   observe?(route: string, method: string, status: number): void;
+  /** Proxies (addresses, CIDR blocks) whose X-Forwarded-For names the client; none by default. */
+  trustProxy?: string[];
 }
 
 type HxRequest = HyperExpress.Request;
@@ -28,9 +34,11 @@ const NO_SERVER_BODY_LIMIT = Number.MAX_SAFE_INTEGER;
 export class HttpServer {
   readonly app: HyperExpress.Server;
   private readonly maxBody: number;
+  private readonly proxies: TrustedProxies;
 
   constructor(private readonly opts: HttpServerOptions) {
     this.maxBody = opts.maxBody ?? 1024 * 1024;
+    this.proxies = new TrustedProxies(opts.trustProxy);
     this.app = new HyperExpress.Server({ max_body_length: NO_SERVER_BODY_LIMIT, fast_abort: true });
     this.app.set_error_handler((_req, res, err) => {
       opts.log.error({ err: err.message }, 'unhandled http error');
@@ -84,13 +92,15 @@ export class HttpServer {
   }
 
   private async handle(route: Route, method: Method, req: HxRequest, res: HxResponse): Promise<void> {
+    const peer = normalizeIp(req.ip);
     const routed: RoutedRequest = {
       method,
       path: req.path,
       params: { ...(req.path_parameters as Record<string, string>) },
       query: { ...(req.query_parameters as Record<string, string>) },
       headers: req.headers as Record<string, string>,
-      ip: plainIp(req.ip),
+      ip: this.proxies.clientIp(peer, req.headers['x-forwarded-for']),
+      peer,
       body: req,
     };
     const result = await runRoute(route, routed, { maxBody: this.maxBody, isAdmin: (h) => this.opts.isAdmin(h), log: this.opts.log });
@@ -105,10 +115,6 @@ export function send(res: HxResponse, r: HttpResult): void {
   const { contentType, payload } = wireBody(r);
   res.header('content-type', contentType);
   res.send(payload);
-}
-
-export function isLoopback(ip: string): boolean {
-  return ip === '::1' || ip.startsWith('127.') || ip === '0000:0000:0000:0000:0000:0000:0000:0001';
 }
 
 /** A port the kernel considers free on host right now. */
