@@ -60,7 +60,7 @@ export class HttpServer {
   finish(notFound: (path: string) => HttpResult): void {
     this.app.set_not_found_handler((req, res) => {
       const result = notFound(req.path);
-      send(res, result);
+      reply(req, res, result);
       // One label value for every unknown path, and only known methods: scanners must not mint series.
       const method = KNOWN_METHODS.has(req.method) ? req.method : 'OTHER';
       this.opts.observe?.('unmatched', method, result.status ?? 404);
@@ -104,17 +104,35 @@ export class HttpServer {
       body: req,
     };
     const result = await runRoute(route, routed, { maxBody: this.maxBody, isAdmin: (h) => this.opts.isAdmin(h), log: this.opts.log });
-    if (!res.completed) send(res, result);
+    if (!res.completed) reply(req, res, result);
     this.opts.observe?.(route.path, method, result.status ?? 200);
   }
 }
 
-export function send(res: HxResponse, r: HttpResult): void {
+/**
+ * Answered before the whole body arrived (too large, or refused before reading it): hyper-express would
+ * write the status line and headers at once and hold the rest until the body is complete — forever for a
+ * client that waits for the answer before sending a body it declared (Expect: 100-continue, or a slow
+ * upload). The unread rest makes the connection unusable anyway, so the answer goes out whole, with
+ * "Connection: close", and uWS closes the connection after it.
+ */
+function reply(req: HxRequest, res: HxResponse, result: HttpResult): void {
+  const early = !req.received;
+  if (early) {
+    // Chunks still arriving must be dropped, not buffered: hyper-express would pause() the finished uWS
+    // response once its buffer filled, which throws and kills the process. (Its own send() calls this too.)
+    (req as unknown as { _body_parser_stop(): void })._body_parser_stop();
+    req.received = true;
+  }
+  send(res, result);
+}
+
+export function send(res: HxResponse, r: HttpResult, closeConnection = false): void {
   res.status(r.status ?? 200);
   for (const [k, v] of Object.entries(r.headers ?? {})) res.header(k, v);
   const { contentType, payload } = wireBody(r);
   res.header('content-type', contentType);
-  res.send(payload);
+  res.send(payload, closeConnection);
 }
 
 /** A port the kernel considers free on host right now. */
