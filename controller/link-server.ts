@@ -191,13 +191,9 @@ export class LinkServer {
 
   /** Closes a connection that broke the protocol, saying why in the close frame, the log and a metric. */
   private refuse(conn: Conn, type: string, kind: string, code: number, reason: string): void {
-    this.violation(conn, type, kind, reason);
-    conn.ws.close(code, closeReason(reason));
-  }
-
-  private violation(conn: Conn, type: string, kind: string, reason: string): void {
     this.counters.violations.inc({ type, reason: kind });
     this.log.warn({ node: conn.nodeId, type, reason }, 'link protocol violation; closing the connection');
+    conn.ws.close(code, closeReason(reason));
   }
 
   /** Queues step behind the node's earlier ones; a failing step is logged and does not stall the rest. */

@@ -113,8 +113,9 @@ export class HttpServer {
  * Answered before the whole body arrived (too large, or refused before reading it): hyper-express would
  * write the status line and headers at once and hold the rest until the body is complete — forever for a
  * client that waits for the answer before sending a body it declared (Expect: 100-continue, or a slow
- * upload). The unread rest makes the connection unusable anyway, so the answer goes out whole, with
- * "Connection: close", and uWS closes the connection after it.
+ * upload). Marked received, the answer goes out whole at once; uWS still reads the declared body and
+ * discards it, so the connection stays usable for the client's next request. (Closing it instead loses
+ * the answer for clients still uploading: fetch reports "other side closed".)
  */
 function reply(req: HxRequest, res: HxResponse, result: HttpResult): void {
   const early = !req.received;
@@ -127,12 +128,12 @@ function reply(req: HxRequest, res: HxResponse, result: HttpResult): void {
   send(res, result);
 }
 
-export function send(res: HxResponse, r: HttpResult, closeConnection = false): void {
+export function send(res: HxResponse, r: HttpResult): void {
   res.status(r.status ?? 200);
   for (const [k, v] of Object.entries(r.headers ?? {})) res.header(k, v);
   const { contentType, payload } = wireBody(r);
   res.header('content-type', contentType);
-  res.send(payload, closeConnection);
+  res.send(payload);
 }
 
 /** A port the kernel considers free on host right now. */

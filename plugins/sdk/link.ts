@@ -106,9 +106,10 @@ export const LinkClose = {
 
 /** Close reasons travel in a control frame: at most 123 bytes. */
 export function closeReason(text: string): string {
-  let out = text;
-  while (Buffer.byteLength(out) > 123) out = out.slice(0, -2) + '…';
-  return out;
+  if (Buffer.byteLength(text) <= 123) return text;
+  let out = text.slice(0, 120);
+  while (Buffer.byteLength(out) > 120) out = out.slice(0, -1);
+  return out + '…';
 }
 
 /** UTF-8 size of a string, computed only when its length alone cannot settle the comparison with limit. */
