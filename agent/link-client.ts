@@ -34,6 +34,9 @@ export class LinkClient {
   private stopped = false;
   state: 'connecting' | 'connected' | 'disconnected' = 'disconnected';
   lastError: string | undefined;
+  private firstWelcome!: () => void;
+  /** Resolves at the first welcome: the controller has this node's hello, so its commands reach it. */
+  readonly ready = new Promise<void>((resolve) => (this.firstWelcome = resolve));
 
   constructor(private readonly o: LinkClientOptions) {}
 
@@ -105,6 +108,7 @@ export class LinkClient {
         this.sentUpTo = msg.lastSeq;
         await this.o.onWelcome(msg.config).catch((err) => this.o.log.error({ err: (err as Error).message }, 'applying welcome config failed'));
         this.welcomed = true;
+        this.firstWelcome();
         this.startHeartbeat(msg.hbInterval);
         this.flush();
         break;

@@ -63,16 +63,7 @@ function purgeFlag(req: HttpRequest): boolean {
 
 export function appRoutes(ctx: ControllerContext<AppStoreConfig>, catalog: () => Catalog, cached: () => Map<string, Map<string, AppSnapshot>>): Route[] {
   /** The node a request addresses (`node` by id, name or address; default the local node), checked usable. */
-  function target(req: HttpRequest): NodeInfo {
-    const ref = str(req.fields, 'node');
-    const node = ref ? ctx.nodes.resolve(ref) : ctx.nodes.defaultNode();
-    if (!node) throw new HttpError(ref ? 404 : 400, ref ? `unknown node "${ref.slice(0, 80)}"` : 'several nodes are enrolled: name one with the "node" parameter');
-    if (node.state !== 'up') throw new HttpError(503, `node ${node.name} is ${node.state}`);
-    const plugin = node.plugins.find((p) => p.name === 'app-store');
-    if (!plugin) throw new HttpError(503, `app-store is not enabled on node ${node.name}`);
-    if (plugin.state !== 'running') throw new HttpError(503, `app-store on node ${node.name} is ${plugin.state}${plugin.error ? `: ${plugin.error}` : ''}`);
-    return node;
-  }
+  const target = (req: HttpRequest): NodeInfo => ctx.nodes.require(str(req.fields, 'node'), 'app-store');
 
   async function command<T>(node: NodeInfo, action: string, args: unknown, timeoutMs: number): Promise<T> {
     try {
@@ -132,9 +123,8 @@ export function appRoutes(ctx: ControllerContext<AppStoreConfig>, catalog: () =>
   }
 
   async function secrets(req: HttpRequest): Promise<HttpResult> {
-    const node = ctx.nodes.resolve(req.params.node);
-    if (!node) throw new HttpError(404, `unknown node "${req.params.node.slice(0, 80)}"`);
     if (!APP_NAME.test(req.params.app)) throw new HttpError(400, `invalid app name "${req.params.app.slice(0, 60)}"`);
+    const node = ctx.nodes.require(req.params.node, 'app-store');
     const r = await command<{ app: string; secrets: Record<string, string> }>(node, 'secrets', { app: req.params.app }, INSTALL_TIMEOUT_MS);
     return { json: { node: node.name, node_id: node.id, app: r.app, secrets: r.secrets }, headers: { 'cache-control': 'no-store' } };
   }

@@ -72,11 +72,7 @@ export function restRoutes(p: Prober): Route[] {
   };
 
   /** What one agent's prober is doing: assignment size, queue, lateness of check starts. */
-  const nodeOf = (req: HttpRequest) => {
-    const n = p.ctx.nodes.resolve(req.params.id);
-    if (!n) throw new HttpError(404, `node ${req.params.id} not found`);
-    return n;
-  };
+  const nodeOf = (req: HttpRequest) => p.ctx.nodes.require(req.params.id, 'prober');
   const commandError = (err: unknown) => {
     throw new HttpError(502, `node did not answer: ${(err as Error).message}`);
   };

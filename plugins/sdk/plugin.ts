@@ -18,6 +18,8 @@ export interface NodeInfo extends NodeIdentity {
   lastHeartbeat: number | null;
   plugins: Array<{ name: string; state: string; error?: string }>;
   local: boolean;
+  /** The agent's link is open (its hello arrived); commands reach it even before its state is "up". */
+  connected: boolean;
 }
 
 interface CommonContext<C> {
@@ -49,6 +51,12 @@ export interface ControllerContext<C = unknown> extends CommonContext<C> {
     defaultNode(): NodeInfo | undefined;
     /** Finds a node by id, name or address. */
     resolve(ref: string): NodeInfo | undefined;
+    /**
+     * The node `ref` names (id, name or address; undefined: the default node) if `plugin` can take
+     * commands there; otherwise throws NodeUnavailable saying why (unknown node, none named, down:
+     * no link, plugin not enabled or not running, with its error).
+     */
+    require(ref: string | undefined, plugin: string): NodeInfo;
     on(event: 'up' | 'down', handler: (node: NodeInfo) => void): () => void;
   };
   /** RPC to the plugin's agent side on a node; rejects with a clear error when the node is down or the deadline passes. */
