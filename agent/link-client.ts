@@ -2,6 +2,7 @@ import WebSocket from 'ws';
 import { backoffDelayMs, type BackoffConfig } from '../plugins/sdk/backoff.ts';
 import { LinkClose, type AgentMessage, type ControllerMessage, type PluginStatus } from '../plugins/sdk/link.ts';
 import type { Log } from '../plugins/sdk/log.ts';
+import type { Capabilities } from '../plugins/sdk/capabilities.ts';
 import type { AgentOutbox } from './outbox.ts';
 
 export interface LinkClientOptions {
@@ -11,6 +12,7 @@ export interface LinkClientOptions {
   version: string;
   labels: Record<string, string>;
   address: string;
+  capabilities: Capabilities;
   backoff: BackoffConfig;
   window: number;
   outbox: AgentOutbox;
@@ -65,7 +67,7 @@ export class LinkClient {
     ws.on('open', () => {
       this.state = 'connected';
       this.lastError = undefined;
-      this.send({ t: 'hello', nodeId: this.o.nodeId, version: this.o.version, plugins: this.o.plugins(), labels: this.o.labels, address: this.o.address });
+      this.send({ t: 'hello', nodeId: this.o.nodeId, version: this.o.version, plugins: this.o.plugins(), labels: this.o.labels, address: this.o.address, capabilities: this.o.capabilities });
     });
     ws.on('message', (data) => void this.onMessage(String(data)));
     ws.on('unexpected-response', (_req, res) => {

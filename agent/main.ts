@@ -12,6 +12,7 @@ import { AgentOutbox } from './outbox.ts';
 import { LinkClient } from './link-client.ts';
 import { AgentPluginHost } from './plugin-host.ts';
 import { processMetrics } from '../plugins/sdk/process-metrics.ts';
+import { detectCapabilities } from './capabilities.ts';
 
 export interface AgentHandle {
   port: number;
@@ -54,6 +55,9 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
     log.warn({ joined: controller, config: config.controller }, 'config names another controller than the one this agent joined; linking to the joined one (its credential is only valid there)');
   }
 
+  const capabilities = detectCapabilities();
+  for (const [name, c] of Object.entries(capabilities)) if (!c.available) log.warn({ capability: name, reason: c.reason }, `${name} is not available on this node`);
+
   const metrics = new MetricsRegistry();
   const stopProcessMetrics = processMetrics(metrics, 'outpost_agent');
   const outbox = await AgentOutbox.open(config.dataDir, config.link.outboxMax);
@@ -77,6 +81,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
       http,
       metrics,
       node: { id: nodeId, name: state.data.name ?? config.name, labels: config.labels, address },
+      capabilities,
       state,
       report: async (plugin, type, data) => {
         await outbox.add(plugin, type, data);
@@ -107,6 +112,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
           nodeId,
           link: link?.state ?? 'disconnected',
           plugins: plugins.status(),
+          capabilities,
           outbox: outbox.size(),
         },
       }),
@@ -125,6 +131,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
     version: VERSION,
     labels: config.labels,
     address,
+    capabilities,
     backoff: config.link.backoff,
     window: config.link.window,
     outbox,

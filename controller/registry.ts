@@ -4,6 +4,7 @@ import type { EventBus } from '../plugins/sdk/events.ts';
 import type { NodeInfo } from '../plugins/sdk/plugin.ts';
 import { NodeUnavailable, nodeDownMessage } from '../plugins/sdk/nodes.ts';
 import type { PluginStatus } from '../plugins/sdk/link.ts';
+import type { Capabilities } from '../plugins/sdk/capabilities.ts';
 
 export interface NodeRecord {
   id: string;
@@ -25,6 +26,7 @@ interface Live {
   connected: boolean;
   plugins: PluginStatus[];
   outbox: number;
+  capabilities?: Capabilities;
 }
 
 interface NodesData {
@@ -142,11 +144,12 @@ export class Registry {
     });
   }
 
-  async hello(id: string, h: { version: string; labels: Record<string, string>; address: string; plugins: PluginStatus[] }): Promise<void> {
+  async hello(id: string, h: { version: string; labels: Record<string, string>; address: string; plugins: PluginStatus[]; capabilities?: Capabilities }): Promise<void> {
     const rec = this.store.data.nodes[id];
     if (!rec) return;
     const l = this.liveOf(id);
     l.connected = true;
+    l.capabilities = h.capabilities;
     this.updatePlugins(rec, l, h.plugins);
     if (rec.version !== h.version || rec.address !== h.address || JSON.stringify(rec.labels) !== JSON.stringify(h.labels)) {
       await this.store.update(() => {
@@ -244,6 +247,7 @@ export class Registry {
       enrolledAt: rec.enrolledAt,
       version: rec.version,
       outbox: l.outbox,
+      ...(l.capabilities ? { capabilities: l.capabilities } : {}),
     };
   }
 

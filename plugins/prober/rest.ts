@@ -1,6 +1,7 @@
 import { HttpError, restError, type HttpRequest, type HttpResult, type Route } from '../sdk/index.ts';
 import type { Prober } from './controller.ts';
 import type { HistoryEntry } from './state.ts';
+import { NOT_PROBED } from './schema.ts';
 
 /** A group as the native API and the dashboard show it: cookies are hidden (they may carry a session). */
 export function describeGroup(p: Prober, key: string) {
@@ -34,7 +35,7 @@ export function describeGroup(p: Prober, key: string) {
         res_time: s?.resTime ?? null,
         degraded: s?.degraded ?? false,
         last_change: s?.lastChange ? new Date(s.lastChange).toISOString() : null,
-        nodes: Object.fromEntries(Object.entries(s?.views ?? {}).map(([id, v]) => [p.nodeName(id), { status: v.status, res_time: v.resTime, at: new Date(v.at).toISOString(), timing: v.timing ?? null, cert_expires: v.certExpires ?? null, error: v.error ?? null }])),
+        nodes: Object.fromEntries(Object.entries(s?.views ?? {}).map(([id, v]) => [p.nodeName(id), { status: v.status === NOT_PROBED ? 'error' : v.status, res_time: v.resTime, at: new Date(v.at).toISOString(), timing: v.timing ?? null, cert_expires: v.certExpires ?? null, error: v.error ?? null }])),
       };
     }),
   };

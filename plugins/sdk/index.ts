@@ -13,3 +13,4 @@ export * from './signature.ts';
 export * from './redact.ts';
 export * from './version.ts';
 export * from './nodes.ts';
+export * from './capabilities.ts';

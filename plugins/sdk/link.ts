@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Capabilities } from './capabilities.ts';
 
 /** Messages on the agent ⇄ controller WebSocket (DESIGN §4). JSON, one per frame, `t` = type. */
 
@@ -19,6 +20,7 @@ export const AgentMessage = z.discriminatedUnion('t', [
     address: z.string(),
     /** Highest report seq the agent still holds; lets the controller see what a replay will cover. */
     outboxFrom: z.number().int().nonnegative().optional(),
+    capabilities: Capabilities.optional(),
   }),
   z.object({
     t: z.literal('hb'),

@@ -5,6 +5,7 @@ import type { Scheduler } from './scheduler.ts';
 import type { EventBus } from './events.ts';
 import type { Metrics } from './metrics.ts';
 import type { Route } from './http.ts';
+import type { Capabilities } from './capabilities.ts';
 
 export interface NodeIdentity {
   id: string;
@@ -20,6 +21,8 @@ export interface NodeInfo extends NodeIdentity {
   local: boolean;
   /** The agent's link is open (its hello arrived); commands reach it even before its state is "up". */
   connected: boolean;
+  /** What the node's host can do (from its agent's last hello; absent before the first). */
+  capabilities?: Capabilities;
 }
 
 interface CommonContext<C> {
@@ -35,6 +38,8 @@ interface CommonContext<C> {
 
 export interface AgentContext<C = unknown> extends CommonContext<C> {
   node: NodeIdentity;
+  /** What this host can do, detected at agent start (e.g. icmp: false when ping is not installed). */
+  capabilities: Capabilities;
   /** Durable: written to the outbox before it resolves, delivered at least once, in order. */
   report(type: string, data: unknown): Promise<void>;
   /** Mounts routes on the agent's local HTTP server. */

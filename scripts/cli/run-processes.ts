@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
 import type { ControllerHandle } from '../../controller/main.ts';
 import { loadAgentConfig } from '../../agent/config.ts';
 import { startAgent, type AgentHandle } from '../../agent/main.ts';
 import { openAgentState } from '../../agent/state.ts';
+import { detectCapabilities } from '../../agent/capabilities.ts';
 import { createLog } from '../../plugins/sdk/log.ts';
 
 // The controller's code (hyper-express, dashboard...) loads only in processes that run one: an agent
@@ -64,7 +64,7 @@ async function linkedWithin(agent: AgentHandle, ms: number): Promise<boolean> {
 /** `npm start`: a controller and a local agent in one process, data under ./data, nothing external needed. */
 export async function runEmbedded(opts: { dataDir: string; port: number; agentPort: number; host: string }): Promise<void> {
   // Every plugin that can run here: app-store on the node only when a Docker Engine socket exists.
-  const docker = existsSync('/var/run/docker.sock');
+  const docker = detectCapabilities().docker?.available === true;
   const { loadControllerConfig, startController } = await controllerModules();
   const config = await loadControllerConfig(undefined, { dataDir: join(opts.dataDir, 'controller'), port: opts.port, host: opts.host, plugins: { 'server-stats': {}, prober: {}, 'app-store': {} } });
   const c = await startController(config);
