@@ -1,4 +1,4 @@
-import { HttpError, restError, str, type ControllerContext, type HttpRequest, type HttpResult, type NodeInfo, type Route } from '../sdk/index.ts';
+import { HttpError, NodeUnavailable, restError, str, type ControllerContext, type HttpRequest, type HttpResult, type NodeInfo, type Route } from '../sdk/index.ts';
 import type { CommandResult } from './agent.ts';
 import type { Catalog } from './catalog.ts';
 import { APP_NAME, STATUS_CODE, type AppSnapshot, type AppStoreConfig } from './schema.ts';
@@ -63,7 +63,17 @@ function purgeFlag(req: HttpRequest): boolean {
 
 export function appRoutes(ctx: ControllerContext<AppStoreConfig>, catalog: () => Catalog, cached: () => Map<string, Map<string, AppSnapshot>>): Route[] {
   /** The node a request addresses (`node` by id, name or address; default the local node), checked usable. */
-  const target = (req: HttpRequest): NodeInfo => ctx.nodes.require(str(req.fields, 'node'), 'app-store');
+  function target(req: HttpRequest): NodeInfo {
+    try {
+      return ctx.nodes.require(str(req.fields, 'node'), 'app-store');
+    } catch (err) {
+      // Not enabled on a node without Docker (npm start on a machine without it): name the cause.
+      const node = err instanceof NodeUnavailable && err.reason === 'plugin' ? err.node : undefined;
+      const docker = node && !node.plugins.some((p) => p.name === 'app-store') ? node.capabilities?.docker : undefined;
+      if (node && docker && !docker.available) throw new HttpError(503, `Docker is not available on node ${node.name}: ${docker.reason ?? 'no Docker Engine'}, so app-store is not enabled there`);
+      throw err;
+    }
+  }
 
   async function command<T>(node: NodeInfo, action: string, args: unknown, timeoutMs: number): Promise<T> {
     try {
