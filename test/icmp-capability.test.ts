@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { symlink } from 'node:fs/promises';
+import { rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TestAgent, TestController, http, tempDir, until } from './helpers/cluster.ts';
 import { postForm } from './prober-fixtures.ts';
@@ -19,9 +19,10 @@ const HAS_PING = spawnSync('ping', ['-V'], { stdio: 'ignore' }).error === undefi
 let c: TestController;
 let noping: TestAgent;
 let withping: TestAgent;
+let bin: string;
 
 before(async () => {
-  const bin = await tempDir('outpost-nopath-');
+  bin = await tempDir('outpost-nopath-');
   await symlink(process.execPath, join(bin, 'node'));
   c = await TestController.start({ config: { plugins: { prober: { apps: { caps: {} }, minInterval: INTERVAL, graceMs: 1500 } } } });
   [noping, withping] = await Promise.all([
@@ -34,6 +35,7 @@ before(async () => {
 after(async () => {
   await Promise.all([noping?.stop(), withping?.stop()]);
   await c?.stop();
+  if (bin) await rm(bin, { recursive: true, force: true });
 });
 
 const monitor = (fields: Record<string, string | number>) => postForm(`${c.url}/operate_monitor`, { app_name: 'caps', protocol: 'icmp', interval: INTERVAL, timeout: 1, level: 4, record_ids: `${fields.group_id}01`, ips: '127.0.0.1', ...fields });

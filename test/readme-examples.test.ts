@@ -16,7 +16,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { ROOT, http, run, stopProc, tempDir, until, type ApiResponse, type Proc } from './helpers/cluster.ts';
@@ -148,9 +148,11 @@ let proc: Proc;
 let controllerUrl = '';
 let agentUrl = '';
 let token = '';
+let dir = '';
 
 before(async () => {
-  const data = join(await tempDir('outpost-readme-'), 'data');
+  dir = await tempDir('outpost-readme-');
+  const data = join(dir, 'data');
   proc = run(['start', '--data', data, '--port', '0', '--agent-port', '0', '--host', '127.0.0.1']);
   const m = await proc.waitFor(/Dashboard and REST API: (http:\/\/\S+?)\/?\n[\s\S]*Local agent API: +(http:\/\/\S+?)\/v1\/monitor/, 60_000);
   [controllerUrl, agentUrl] = [m[1], m[2]];
@@ -159,6 +161,7 @@ before(async () => {
 
 after(async () => {
   if (proc) await stopProc(proc, 'SIGTERM');
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 function rewrite(url: string, ex: CurlExample): string {
