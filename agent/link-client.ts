@@ -2,6 +2,7 @@ import WebSocket from 'ws';
 import { backoffDelayMs, type BackoffConfig } from '../plugins/sdk/backoff.ts';
 import { LINK_LIMITS, LinkClose, linkPluginStatus, overBytes, type AgentMessage, type ControllerMessage, type PluginStatus } from '../plugins/sdk/link.ts';
 import type { Log } from '../plugins/sdk/log.ts';
+import type { Capabilities } from '../plugins/sdk/capabilities.ts';
 import type { AgentOutbox } from './outbox.ts';
 import { LinkLiveness } from './link-liveness.ts';
 
@@ -12,6 +13,7 @@ export interface LinkClientOptions {
   version: string;
   labels: Record<string, string>;
   address: string;
+  capabilities: Capabilities;
   backoff: BackoffConfig;
   window: number;
   outbox: AgentOutbox;
@@ -45,6 +47,9 @@ export class LinkClient {
   lastError: string | undefined;
   /** Links given up because the controller stopped answering. */
   deadLinks = 0;
+  private firstWelcome!: () => void;
+  /** Resolves at the first welcome: the controller has this node's hello, so its commands reach it. */
+  readonly ready = new Promise<void>((resolve) => (this.firstWelcome = resolve));
 
   constructor(private readonly o: LinkClientOptions) {}
 
@@ -75,7 +80,7 @@ export class LinkClient {
       this.state = 'connected';
       this.lastError = undefined;
       this.liveness.start(this.hbIntervalMs);
-      this.send({ t: 'hello', nodeId: this.o.nodeId, version: this.o.version, plugins: linkPluginStatus(this.o.plugins()), labels: this.o.labels, address: this.o.address });
+      this.send({ t: 'hello', nodeId: this.o.nodeId, version: this.o.version, plugins: linkPluginStatus(this.o.plugins()), labels: this.o.labels, address: this.o.address, capabilities: this.o.capabilities });
     });
     ws.on('message', (data) => {
       this.liveness.heard();
@@ -135,6 +140,7 @@ export class LinkClient {
         this.welcomed = true;
         this.hbIntervalMs = msg.hbInterval;
         this.liveness.start(msg.hbInterval);
+        this.firstWelcome();
         this.startHeartbeat(msg.hbInterval);
         this.flush();
         break;
