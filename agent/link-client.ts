@@ -2,6 +2,7 @@ import WebSocket from 'ws';
 import { backoffDelayMs, type BackoffConfig } from '../plugins/sdk/backoff.ts';
 import { LinkClose, type AgentMessage, type ControllerMessage, type PluginStatus } from '../plugins/sdk/link.ts';
 import type { Log } from '../plugins/sdk/log.ts';
+import { parseWireJson } from '../plugins/sdk/json.ts';
 import type { AgentOutbox } from './outbox.ts';
 
 export interface LinkClientOptions {
@@ -92,7 +93,7 @@ export class LinkClient {
   private async onMessage(raw: string): Promise<void> {
     let msg: ControllerMessage;
     try {
-      msg = JSON.parse(raw);
+      msg = parseWireJson(raw) as ControllerMessage;
     } catch {
       return;
     }

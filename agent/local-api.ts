@@ -8,8 +8,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Log } from '../plugins/sdk/log.ts';
-import type { HttpResult, Method, Route } from '../plugins/sdk/http.ts';
-import { plainIp, runRoute, wireBody, type RoutedRequest } from '../plugins/sdk/http-request.ts';
+import type { HttpResult, Method, MountedRoute, Route } from '../plugins/sdk/http.ts';
+import { describeRoute, plainIp, runRoute, wireBody, type RoutedRequest } from '../plugins/sdk/http-request.ts';
 
 export interface LocalApiOptions {
   log: Log;
@@ -39,7 +39,9 @@ export class LocalApi {
     this.server = createServer((req, res) => {
       this.dispatch(req, res).catch((err: unknown) => {
         opts.log.error({ err: (err as Error)?.message }, 'unhandled http error');
-        if (!res.headersSent) reply(res, { status: 500, json: { error: { status: 500, message: 'internal error' } } });
+        // Once the status line is out, a 500 body would contradict it: cut the connection instead.
+        if (res.headersSent) res.destroy();
+        else reply(res, { status: 500, json: { error: { status: 500, message: 'internal error' } } });
       });
     });
   }
@@ -50,6 +52,11 @@ export class LocalApi {
         this.routes.push({ route, method, segments: splitPath(route.path) });
       }
     }
+  }
+
+  /** Every route mounted so far, in mount order (for GET /v1/routes). */
+  listRoutes(): MountedRoute[] {
+    return this.routes.map((m) => describeRoute(m.method, m.route));
   }
 
   /** The answer for paths no route matches. */
@@ -127,9 +134,9 @@ function flatHeaders(req: IncomingMessage): Record<string, string> {
 }
 
 function reply(res: ServerResponse, r: HttpResult): void {
+  const { contentType, payload } = wireBody(r);
   res.statusCode = r.status ?? 200;
   for (const [k, v] of Object.entries(r.headers ?? {})) res.setHeader(k, v);
-  const { contentType, payload } = wireBody(r);
   res.setHeader('content-type', contentType);
   res.end(payload);
 }

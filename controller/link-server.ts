@@ -5,6 +5,7 @@ import type { Log } from '../plugins/sdk/log.ts';
 import type { Counter } from '../plugins/sdk/metrics.ts';
 import type { ReportMeta } from '../plugins/sdk/plugin.ts';
 import type { Identity } from './identity.ts';
+import { parseWireJson } from '../plugins/sdk/json.ts';
 import type { Registry } from './registry.ts';
 
 interface Conn {
@@ -129,7 +130,7 @@ export class LinkServer {
   private onMessage(conn: Conn, raw: string): void {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(typeof raw === 'string' ? raw : Buffer.from(raw as ArrayBuffer).toString());
+      parsed = parseWireJson(typeof raw === 'string' ? raw : Buffer.from(raw as ArrayBuffer).toString());
     } catch {
       conn.ws.close(LinkClose.protocol, 'malformed JSON');
       return;

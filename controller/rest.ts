@@ -1,3 +1,4 @@
+import { checkId, idMap, isReservedKey } from '../plugins/sdk/ids.ts';
 import { HttpError, restError, type HttpRequest, type HttpResult, type Method, type Route } from '../plugins/sdk/http.ts';
 import { redactSecrets, restoreRedacted } from '../plugins/sdk/redact.ts';
 import type { Log } from '../plugins/sdk/log.ts';
@@ -42,16 +43,23 @@ function labelsOf(v: unknown, field: string): Record<string, string> {
   if (v === undefined) return {};
   if (typeof v === 'string') {
     // CLI-friendly form: "k=v,k2=v2"
-    const out: Record<string, string> = {};
+    const out = idMap<string>();
     for (const pair of v.split(',').filter(Boolean)) {
       const [k, val] = pair.split('=', 2);
       if (!k || val === undefined) throw new HttpError(400, `${field} must be k=v pairs separated by commas`);
       out[k.trim()] = val.trim();
     }
-    return out;
+    return reservedFree(out, field);
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string')) throw new HttpError(400, `${field} must be an object of string values`);
-  return v as Record<string, string>;
+  return reservedFree(v as Record<string, string>, field);
+}
+
+/** Labels are merged into node records and matched by key: no key may name an Object.prototype member. */
+function reservedFree(labels: Record<string, string>, field: string): Record<string, string> {
+  const bad = Object.keys(labels).find(isReservedKey);
+  if (bad !== undefined) throw new HttpError(400, `${field}: the key ${JSON.stringify(bad)} is reserved`);
+  return labels;
 }
 
 export function restRoutes(d: RestDeps): Route[] {
@@ -61,6 +69,7 @@ export function restRoutes(d: RestDeps): Route[] {
       if (typeof b.token !== 'string' || b.token === '') throw new HttpError(400, 'token is required');
       const name = b.name === undefined ? `node-${Date.now().toString(36)}` : b.name;
       if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new HttpError(400, 'name must be 1-63 letters, digits, ".", "_" or "-"');
+      checkId(name, 'name');
       if (b.address !== undefined && (typeof b.address !== 'string' || b.address.length > 255)) throw new HttpError(400, 'address must be a string');
       const labels = labelsOf(b.labels, 'labels');
       // Names are how operators and seed APIs (`?node=`) address nodes, so they must stay unambiguous.
@@ -156,7 +165,8 @@ export function restRoutes(d: RestDeps): Route[] {
       if (state && !['pending', 'delivered', 'dead'].includes(state)) throw new HttpError(400, 'state must be pending, delivered or dead');
       const limit = req.query.limit ? Number(req.query.limit) : 100;
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit must be an integer from 1 to 1000');
-      return ok({ deliveries: d.outbox.list({ state, limit, subscription: req.query.subscription || undefined }) });
+      const subscription = req.query.subscription ? checkId(req.query.subscription, 'subscription') : undefined;
+      return ok({ deliveries: d.outbox.list({ state, limit, subscription }) });
     }),
     route('GET', '/api/v1/deliveries/:id', (req) => {
       const dl = d.outbox.get(req.params.id);

@@ -38,7 +38,7 @@ export class JoinTokens {
   private constructor(private readonly store: Store<TokensData>) {}
 
   static async open(dataDir: string): Promise<JoinTokens> {
-    return new JoinTokens(await openStore<TokensData>(dataDir, 'tokens', { tokens: {} }, { mode: 0o600 }));
+    return new JoinTokens(await openStore<TokensData>(dataDir, 'tokens', { tokens: {} }));
   }
 
   async create(opts: { ttlMs: number; uses: number; labels: Record<string, string> }): Promise<{ token: string; info: PublicJoinToken }> {

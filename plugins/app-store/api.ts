@@ -1,4 +1,4 @@
-import { HttpError, restError, str, type ControllerContext, type HttpRequest, type HttpResult, type NodeInfo, type Route } from '../sdk/index.ts';
+import { checkId, HttpError, restError, str, type ControllerContext, type HttpRequest, type HttpResult, type NodeInfo, type Route } from '../sdk/index.ts';
 import type { CommandResult } from './agent.ts';
 import type { Catalog } from './catalog.ts';
 import { APP_NAME, STATUS_CODE, type AppSnapshot, type AppStoreConfig } from './schema.ts';
@@ -47,6 +47,7 @@ export function seedData(s: AppSnapshot): Record<string, unknown> {
 function appName(req: HttpRequest): string {
   const app = str(req.fields, 'appName');
   if (!app) throw new HttpError(400, 'missing parameter "appName"');
+  checkId(app, 'appName');
   if (!APP_NAME.test(app)) throw new HttpError(400, `invalid appName "${app.slice(0, 60)}": it must match ^[a-z][a-z0-9-]{1,29}$`);
   return app;
 }
@@ -65,7 +66,7 @@ export function appRoutes(ctx: ControllerContext<AppStoreConfig>, catalog: () =>
   /** The node a request addresses (`node` by id, name or address; default the local node), checked usable. */
   function target(req: HttpRequest): NodeInfo {
     const ref = str(req.fields, 'node');
-    const node = ref ? ctx.nodes.resolve(ref) : ctx.nodes.defaultNode();
+    const node = ref ? ctx.nodes.resolve(checkId(ref, 'node')) : ctx.nodes.defaultNode();
     if (!node) throw new HttpError(ref ? 404 : 400, ref ? `unknown node "${ref.slice(0, 80)}"` : 'several nodes are enrolled: name one with the "node" parameter');
     if (node.state !== 'up') throw new HttpError(503, `node ${node.name} is ${node.state}`);
     const plugin = node.plugins.find((p) => p.name === 'app-store');

@@ -1,8 +1,8 @@
 import HyperExpress from 'hyper-express';
 import { createServer } from 'node:net';
 import type { Log } from './log.ts';
-import type { HttpResult, Method, Route } from './http.ts';
-import { plainIp, runRoute, wireBody, type RoutedRequest } from './http-request.ts';
+import type { HttpResult, Method, MountedRoute, Route } from './http.ts';
+import { describeRoute, plainIp, runRoute, wireBody, type RoutedRequest } from './http-request.ts';
 
 export interface HttpServerOptions {
   log: Log;
@@ -34,14 +34,22 @@ export class HttpServer {
     this.app = new HyperExpress.Server({ max_body_length: NO_SERVER_BODY_LIMIT, fast_abort: true });
     this.app.set_error_handler((_req, res, err) => {
       opts.log.error({ err: err.message }, 'unhandled http error');
-      if (!res.completed) res.status(500).json({ error: { status: 500, message: 'internal error' } });
+      sendOrClose(res, { status: 500, json: { error: { status: 500, message: 'internal error' } } });
     });
+  }
+
+  private readonly mounted: Array<{ method: Method; route: Route }> = [];
+
+  /** Every route mounted so far, in mount order (for GET /api/v1/routes). */
+  listRoutes(): MountedRoute[] {
+    return this.mounted.map((m) => describeRoute(m.method, m.route));
   }
 
   mount(routes: Route[]): void {
     for (const route of routes) {
       const methods = Array.isArray(route.method) ? route.method : [route.method];
       for (const m of methods) {
+        this.mounted.push({ method: m, route });
         const register = this.app[m.toLowerCase() as 'get'].bind(this.app);
         register(route.path, (req: HxRequest, res: HxResponse) => this.handle(route, m, req, res));
       }
@@ -52,7 +60,7 @@ export class HttpServer {
   finish(notFound: (path: string) => HttpResult): void {
     this.app.set_not_found_handler((req, res) => {
       const result = notFound(req.path);
-      send(res, result);
+      sendOrClose(res, result);
       // One label value for every unknown path, and only known methods: scanners must not mint series.
       const method = KNOWN_METHODS.has(req.method) ? req.method : 'OTHER';
       this.opts.observe?.('unmatched', method, result.status ?? 404);
@@ -94,17 +102,37 @@ export class HttpServer {
       body: req,
     };
     const result = await runRoute(route, routed, { maxBody: this.maxBody, isAdmin: (h) => this.opts.isAdmin(h), log: this.opts.log });
-    if (!res.completed) send(res, result);
+    sendOrClose(res, result);
     this.opts.observe?.(route.path, method, result.status ?? 200);
   }
 }
 
 export function send(res: HxResponse, r: HttpResult): void {
-  res.status(r.status ?? 200);
-  for (const [k, v] of Object.entries(r.headers ?? {})) res.header(k, v);
+  // Everything that can fail (serialising the body) before the first byte: once the status line is
+  // out, a failure could only be followed by a body that contradicts it.
   const { contentType, payload } = wireBody(r);
+  res.status(r.status ?? 200);
+  for (const [k, v] of Object.entries(r.headers ?? {})) res.header(k, String(v));
   res.header('content-type', contentType);
   res.send(payload);
+}
+
+/**
+ * Sends r, or, when a status line has already gone out (a failure half-way through a response),
+ * closes the connection: a client sees a complete answer or a cut one, never a 200 line over a 500 body.
+ */
+function sendOrClose(res: HxResponse, r: HttpResult): void {
+  if (res.completed) return;
+  if (res.initiated) {
+    res.close();
+    return;
+  }
+  try {
+    send(res, r);
+  } catch (err) {
+    if (!res.initiated) throw err;
+    res.close();
+  }
 }
 
 export function isLoopback(ip: string): boolean {

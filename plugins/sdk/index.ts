@@ -12,3 +12,5 @@ export { z } from 'zod';
 export * from './signature.ts';
 export * from './redact.ts';
 export * from './version.ts';
+export * from './ids.ts';
+export { parseWireJson } from './json.ts';
