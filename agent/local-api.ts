@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Log } from '../plugins/sdk/log.ts';
-import type { HttpResult, Method, MountedRoute, Route } from '../plugins/sdk/http.ts';
+import { restError, type HttpResult, type Method, type MountedRoute, type Route } from '../plugins/sdk/http.ts';
 import { describeRoute, plainIp, runRoute, wireBody, type RoutedRequest } from '../plugins/sdk/http-request.ts';
 
 export interface LocalApiOptions {
@@ -98,8 +98,14 @@ export class LocalApi {
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://agent');
+    const url = requestUrl(req.url);
     const method = req.method ?? 'GET';
+    if (!url) {
+      // node:http passes any request target through, e.g. "//[" (an authority with a broken IPv6 host).
+      reply(res, restError(400, `malformed request target ${JSON.stringify((req.url ?? '').slice(0, 100))}`));
+      this.opts.observe?.('unmatched', KNOWN_METHODS.has(method) ? method : 'OTHER', 400);
+      return;
+    }
     const found = this.match(method, url.pathname);
     if (!found) {
       const result = this.notFound(url.pathname);
@@ -131,6 +137,15 @@ function flatHeaders(req: IncomingMessage): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
   return out;
+}
+
+/** The request target as a URL on this server, or undefined when it is not a valid one. */
+function requestUrl(target: string | undefined): URL | undefined {
+  try {
+    return new URL(target ?? '/', 'http://agent');
+  } catch {
+    return undefined;
+  }
 }
 
 function reply(res: ServerResponse, r: HttpResult): void {
