@@ -6,7 +6,7 @@ import { isLoopback } from '../plugins/sdk/http-server.ts';
 import type { Identity } from './identity.ts';
 import type { JoinTokens } from './tokens.ts';
 import { parseDuration } from './tokens.ts';
-import type { Registry } from './registry.ts';
+import type { NodeRecord, Registry } from './registry.ts';
 import type { LinkServer } from './link-server.ts';
 import type { ControllerPluginHost } from './plugin-host.ts';
 import type { Subscriptions } from './webhooks/subscriptions.ts';
@@ -62,7 +62,25 @@ function reservedFree(labels: Record<string, string>, field: string): Record<str
   return labels;
 }
 
+/** Spends a use of the join token, signs the node's credential and stores the node. */
+async function admit(d: RestDeps, req: HttpRequest, b: Record<string, unknown>, name: string, labels: Record<string, string>): Promise<{ rec: NodeRecord; credential: string }> {
+  let joinToken;
+  try {
+    joinToken = await d.tokens.consume(b.token as string);
+  } catch (err) {
+    d.log.warn({ ip: req.ip, reason: (err as Error).message }, 'enrollment refused');
+    throw new HttpError(401, (err as Error).message);
+  }
+  // Signed before the node is stored: one write of nodes.json per enrollment, not two.
+  const id = d.registry.newId();
+  const { credential, jti } = await d.identity.signCredential(id);
+  const rec = await d.registry.add({ id, name, labels: { ...joinToken.labels, ...labels }, address: (b.address as string | undefined) ?? req.ip, local: b.local === true && isLoopback(req.ip), jti });
+  return { rec, credential };
+}
+
 export function restRoutes(d: RestDeps): Route[] {
+  /** Names whose enrollment is in flight: the check and the store are split by awaits (token, signature, write). */
+  const enrolling = new Set<string>();
   return [
     route('POST', '/api/v1/enroll', async (req) => {
       const b = objectBody(req);
@@ -76,17 +94,16 @@ export function restRoutes(d: RestDeps): Route[] {
       // Checked before the token is consumed, so a refused enrollment costs no use.
       const taken = d.registry.byName(name);
       if (taken) throw new HttpError(409, `a node named "${name}" is already enrolled (${taken.id}); delete it first or join under another name`);
-      let joinToken;
+      // Claimed in the same turn as the check: parallel enrollments under one name get one node, the rest 409, and spend no use.
+      if (enrolling.has(name)) throw new HttpError(409, `a node named "${name}" is being enrolled by another request; join under another name`);
+      enrolling.add(name);
+      let admitted;
       try {
-        joinToken = await d.tokens.consume(b.token);
-      } catch (err) {
-        d.log.warn({ ip: req.ip, reason: (err as Error).message }, 'enrollment refused');
-        throw new HttpError(401, (err as Error).message);
+        admitted = await admit(d, req, b, name, labels);
+      } finally {
+        enrolling.delete(name);
       }
-      // Signed before the node is stored: one write of nodes.json per enrollment, not two.
-      const id = d.registry.newId();
-      const { credential, jti } = await d.identity.signCredential(id);
-      const rec = await d.registry.add({ id, name, labels: { ...joinToken.labels, ...labels }, address: (b.address as string | undefined) ?? req.ip, local: b.local === true && isLoopback(req.ip), jti });
+      const { rec, credential } = admitted;
       d.bus.emit('node.enrolled', { node: d.registry.get(rec.id) });
       d.log.info({ node: rec.id, name }, 'node enrolled');
       return ok({ nodeId: rec.id, name, credential }, 201);

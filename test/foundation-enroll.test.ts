@@ -83,6 +83,20 @@ test('expired join token: 401 "expired"', async () => {
   assertRestError(await enroll(token), 401, /join token is expired/);
 });
 
+test('parallel enrollments under one name: one node, 409 for the others, and only the winner spends a use', async () => {
+  for (let round = 0; round < 3; round++) {
+    const created = await c.api('POST', '/api/v1/tokens', { ttl: '10m', uses: 5 });
+    const name = `same-name-${round}`;
+    const results = await Promise.all(Array.from({ length: 5 }, () => enroll(created.body.token, name)));
+    assert.equal(results.filter((r) => r.status === 201).length, 1, results.map((r) => `${r.status} ${r.text}`).join('\n'));
+    for (const r of results.filter((x) => x.status !== 201)) assertRestError(r, 409, new RegExp(`a node named "${name}" is`));
+    const nodes = (await c.api('GET', '/api/v1/nodes')).body.nodes.filter((n: any) => n.name === name);
+    assert.equal(nodes.length, 1);
+    const token = (await c.api('GET', '/api/v1/tokens')).body.tokens.find((t: any) => t.id === created.body.id);
+    assert.equal(token.usesLeft, 4);
+  }
+});
+
 test('revoked join token: 401 "revoked"; revoking an unknown id is a 404', async () => {
   const created = await c.api('POST', '/api/v1/tokens', { ttl: '10m', uses: 5 });
   assert.equal(created.status, 201);
