@@ -5,7 +5,7 @@ import type { Log } from '../plugins/sdk/log.ts';
 import { isLoopback } from '../plugins/sdk/http-server.ts';
 import type { Identity } from './identity.ts';
 import type { JoinTokens } from './tokens.ts';
-import { parseDuration } from './tokens.ts';
+import { parseTtl } from './tokens.ts';
 import type { NodeRecord, Registry } from './registry.ts';
 import type { LinkServer } from './link-server.ts';
 import type { ControllerPluginHost } from './plugin-host.ts';
@@ -128,7 +128,7 @@ export function restRoutes(d: RestDeps): Route[] {
       const b = objectBody(req);
       let ttlMs: number;
       try {
-        ttlMs = parseDuration((b.ttl as string | number | undefined) ?? '24h');
+        ttlMs = parseTtl((b.ttl as string | number | undefined) ?? '24h');
       } catch (err) {
         throw new HttpError(400, `ttl: ${(err as Error).message}`);
       }

@@ -20,7 +20,7 @@ interface TokensData {
 }
 
 /** Parses "24h", "30m", "90s", "7d" or a number of seconds into milliseconds. */
-export function parseDuration(value: string | number): number {
+function parseDuration(value: string | number): number {
   if (typeof value === 'number') {
     if (!Number.isFinite(value) || value <= 0) throw new Error('duration must be a positive number of seconds');
     return value * 1000;
@@ -32,6 +32,17 @@ export function parseDuration(value: string | number): number {
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's') as 'ms'];
   if (n <= 0) throw new Error('duration must be positive');
   return n * unit;
+}
+
+/** A join token lives from one minute (long enough to paste an install line) to one year. */
+export const TTL_MIN_MS = 60_000;
+export const TTL_MAX_MS = 365 * 86_400_000;
+
+/** A token lifetime: a duration (parseDuration's forms) within the bounds; throws naming the problem. */
+export function parseTtl(value: string | number): number {
+  const ms = parseDuration(value);
+  if (ms < TTL_MIN_MS || ms > TTL_MAX_MS) throw new Error(`must be from 1m to 365d (one minute to one year), got ${JSON.stringify(value)}`);
+  return ms;
 }
 
 export class JoinTokens {
