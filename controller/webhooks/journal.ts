@@ -2,7 +2,6 @@ import { mkdir, open, readFile, rename, writeFile, type FileHandle } from 'node:
 import { join } from 'node:path';
 import { TurnBatch } from './turn-batch.ts';
 import { idMap } from '../../plugins/sdk/ids.ts';
-import { parseStoredJson } from '../../plugins/sdk/json.ts';
 
 /**
  * The outbox's persistence: a JSON snapshot (`outbox.json`, same shape as before) plus an
@@ -44,7 +43,8 @@ export class Journal<R extends { id: string; n: number }> {
     });
     if (snap.trim()) {
       try {
-        Object.assign(data, parseStoredJson(snap));
+        const parsed = JSON.parse(snap) as Snapshot<R>;
+        Object.assign(data, parsed, { deliveries: idMap(parsed.deliveries) });
       } catch (err) {
         throw new Error(`store ${snapshotFile} is not valid JSON: ${(err as Error).message}`);
       }
@@ -54,7 +54,7 @@ export class Journal<R extends { id: string; n: number }> {
       if (!line.trim()) continue;
       let op: JournalOp<R>;
       try {
-        op = parseStoredJson(line) as JournalOp<R>;
+        op = JSON.parse(line);
       } catch {
         continue; // a torn last line from a crash mid-append: that change never completed
       }
