@@ -14,3 +14,4 @@ export * from './redact.ts';
 export * from './version.ts';
 export * from './ids.ts';
 export { parseWireJson } from './json.ts';
+export { appendPrivate, privateDir, replacePrivate } from './files.ts';
