@@ -9,7 +9,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Log } from '../plugins/sdk/log.ts';
 import { restError, type HttpResult, type Method, type MountedRoute, type Route } from '../plugins/sdk/http.ts';
-import { describeRoute, plainIp, runRoute, wireBody, type RoutedRequest } from '../plugins/sdk/http-request.ts';
+import { describeRoute, runRoute, wireBody, type RoutedRequest } from '../plugins/sdk/http-request.ts';
+import { normalizeIp } from '../plugins/sdk/client-ip.ts';
 
 export interface LocalApiOptions {
   log: Log;
@@ -115,8 +116,9 @@ export class LocalApi {
       return;
     }
     const { route, method: m } = found.mounted;
-    const ip = req.socket.remoteAddress ?? '';
-    const routed: RoutedRequest = { method: m, path: url.pathname, params: found.params, query: Object.fromEntries(url.searchParams), headers: flatHeaders(req), ip: plainIp(ip), body: req };
+    // The agent trusts no proxy: the client is the socket peer.
+    const ip = normalizeIp(req.socket.remoteAddress ?? '');
+    const routed: RoutedRequest = { method: m, path: url.pathname, params: found.params, query: Object.fromEntries(url.searchParams), headers: flatHeaders(req), ip, peer: ip, body: req };
     const result = await runRoute(route, routed, { maxBody: this.maxBody, isAdmin: (h) => this.opts.isAdmin(h), log: this.opts.log });
     reply(res, result);
     this.opts.observe?.(route.path, m, result.status ?? 200);

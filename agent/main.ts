@@ -10,6 +10,7 @@ import { openAgentState } from './state.ts';
 import { join } from './join.ts';
 import { AgentOutbox } from './outbox.ts';
 import { LinkClient } from './link-client.ts';
+import { reportProblem } from '../plugins/sdk/link.ts';
 import { AgentPluginHost } from './plugin-host.ts';
 import { processMetrics } from '../plugins/sdk/process-metrics.ts';
 
@@ -79,6 +80,9 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
       node: { id: nodeId, name: state.data.name ?? config.name, labels: config.labels, address },
       state,
       report: async (plugin, type, data) => {
+        // Refused here, where the plugin sees the error: queued, it would be replayed into a closed link forever.
+        const problem = reportProblem(plugin, type, data);
+        if (problem) throw new Error(problem);
         await outbox.add(plugin, type, data);
         link?.kick();
       },
@@ -88,6 +92,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
 
   metrics.gaugeFn('outpost_agent_outbox_depth', 'Reports waiting for the controller to acknowledge them.', () => outbox.size());
   metrics.counterFn('outpost_agent_outbox_dropped_total', 'Reports dropped because the outbox was full.', () => outbox.dropped());
+  metrics.counterFn('outpost_agent_link_dead_total', 'Links dropped because the controller stopped answering pings and heartbeats.', () => link?.deadLinks ?? 0);
   metrics.gaugeFn('outpost_agent_link_connected', 'Whether the link to the controller is up (1) or not (0).', () => (link?.state === 'connected' ? 1 : 0));
   metrics.gaugeFn('outpost_agent_plugin_running', 'Whether each plugin is running (1) or not (0).', () => plugins.status().map((p) => [{ plugin: p.name }, p.state === 'running' ? 1 : 0]));
 
@@ -106,6 +111,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
           nodeName: state.data.name ?? config.name,
           nodeId,
           link: link?.state ?? 'disconnected',
+          linkError: link?.lastError,
           plugins: plugins.status(),
           outbox: outbox.size(),
         },

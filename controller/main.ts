@@ -53,6 +53,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   const http = new HttpServer({
     log,
     maxBody: config.maxBodyBytes,
+    trustProxy: config.trustProxy,
     isAdmin: (headers) => {
       const m = /^Bearer (.+)$/.exec(headers['authorization'] ?? '');
       // A session cookie rides along on any same-site request, so it only counts from our own origin (no CSRF on the REST API).
@@ -76,6 +77,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
       messages: metrics.counter('outpost_link_messages_total', 'Messages received from agents, by type.'),
       reports: metrics.counter('outpost_reports_applied_total', 'Agent reports applied, by plugin.'),
       reportFailures: metrics.counter('outpost_report_failures_total', 'Agent reports whose handler failed, by plugin.'),
+      violations: metrics.counter('outpost_link_violations_total', 'Link connections closed for a malformed, out-of-bounds or oversized message, by message type and reason.'),
     },
   );
   plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, metrics, commandTimeoutMs: config.commandTimeoutMs });

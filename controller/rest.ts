@@ -2,7 +2,7 @@ import { checkId, idMap, isReservedKey } from '../plugins/sdk/ids.ts';
 import { HttpError, restError, type HttpRequest, type HttpResult, type Method, type Route } from '../plugins/sdk/http.ts';
 import { redactSecrets, restoreRedacted } from '../plugins/sdk/redact.ts';
 import type { Log } from '../plugins/sdk/log.ts';
-import { isLoopback } from '../plugins/sdk/http-server.ts';
+import { isLocalCaller } from '../plugins/sdk/client-ip.ts';
 import type { Identity } from './identity.ts';
 import type { JoinTokens } from './tokens.ts';
 import { parseTtl } from './tokens.ts';
@@ -74,7 +74,7 @@ async function admit(d: RestDeps, req: HttpRequest, b: Record<string, unknown>, 
   // Signed before the node is stored: one write of nodes.json per enrollment, not two.
   const id = d.registry.newId();
   const { credential, jti } = await d.identity.signCredential(id);
-  const rec = await d.registry.add({ id, name, labels: { ...joinToken.labels, ...labels }, address: (b.address as string | undefined) ?? req.ip, local: b.local === true && isLoopback(req.ip), jti });
+  const rec = await d.registry.add({ id, name, labels: { ...joinToken.labels, ...labels }, address: (b.address as string | undefined) ?? req.ip, local: b.local === true && isLocalCaller(req), jti });
   return { rec, credential };
 }
 

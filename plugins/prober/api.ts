@@ -1,6 +1,6 @@
-import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { parseWireJson, type HttpRequest, type HttpResult, type Route } from '../sdk/index.ts';
-import { isLoopback } from '../sdk/http-server.ts';
+import { isLocalCaller } from '../sdk/client-ip.ts';
 import { CODES, IpliveError, ipliveError, ok } from './envelope.ts';
 import { field, groupId, int, ipliveId, parseGroup, recordId, required, target, validNodeIp, groupKey } from './parse.ts';
 import { roundStart } from './rounds.ts';
@@ -8,6 +8,7 @@ import { LEVELS } from './quorum.ts';
 import { CONN_ERROR, TIMEOUT, UP, type Group } from './schema.ts';
 import type { Vote, OpenRound } from './state.ts';
 import type { Prober } from './controller.ts';
+import { hashPasswd, PasswdVerifier } from './passwd.ts';
 
 function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a);
@@ -15,16 +16,17 @@ function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-
-const hashPasswd = (passwd: string, salt: string) => scryptSync(passwd, salt, 32).toString('hex');
-
 /** iplive's seed API: operate_monitor, update_monitor, stop_monitor, add_node, deal (+ node_tasks for external probers). */
 export function seedRoutes(p: Prober): Route[] {
   const cfg = () => p.cfg;
+  const passwds = new PasswdVerifier(p.ctx.metrics.counter('outpost_prober_passwd_checks_total', 'Probe node passwd checks by result: scrypt_ok and scrypt_wrong (one per scrypt run), shared (joined an identical check in flight), cached (verified before, no scrypt), limited (refused before any scrypt).'));
 
-  /** The per-caller token (form field `token`); loopback callers are exempt as in iplive unless configured otherwise. */
+  /**
+   * The per-caller token (form field `token`); loopback callers are exempt as in iplive unless configured
+   * otherwise — only callers on this host itself, never a request a proxy relayed (isLocalCaller).
+   */
   function checkToken(req: HttpRequest): void {
-    if (cfg().trustLoopback && isLoopback(req.ip)) return;
+    if (cfg().trustLoopback && isLocalCaller(req)) return;
     const expected = (cfg().callers.find((c) => c.ip === req.ip) ?? cfg().callers.find((c) => c.ip === '*'))?.token;
     const given = field(req.fields, 'token');
     if (!expected || !given || !sameSecret(given, expected)) throw new IpliveError(CODES.token, `Token not right for caller ${req.ip}`);
@@ -95,26 +97,29 @@ export function seedRoutes(p: Prober): Route[] {
     const passwd = required(req.fields, 'passwd');
     if (passwd.length < 8 || passwd.length > 256) throw new IpliveError(CODES.badParam, 'Param Error: passwd must be 8 to 256 characters');
     const salt = randomBytes(16).toString('hex');
+    const hash = await hashPasswd(passwd, salt);
     const existed = !!p.monitors.data.probeNodes[ip];
     await p.monitors.update((d) => {
-      d.probeNodes[ip] = { ip, salt, hash: hashPasswd(passwd, salt), addedAt: Date.now(), lastDeal: d.probeNodes[ip]?.lastDeal ?? null };
+      d.probeNodes[ip] = { ip, salt, hash, addedAt: Date.now(), lastDeal: d.probeNodes[ip]?.lastDeal ?? null };
     });
     p.reconcile();
     const node = p.probeNodes().find((n) => n.address === ip);
     return ok(existed ? 'update node successfully.' : 'add node successfully.', { node_ip: ip, kind: node?.kind ?? 'external', node: node?.name ?? ip });
   }
 
-  /** The registered external prober calling, or 1004. */
-  function caller(req: HttpRequest) {
+  /** The registered external prober calling, or 1004 (also once it failed too often: then without checking). */
+  async function caller(req: HttpRequest) {
     const reg = p.monitors.data.probeNodes[req.ip];
     if (!reg) throw new IpliveError(CODES.token, `unknown probe node ${req.ip}: register it with /add_node first`);
     const passwd = required(req.fields, 'passwd');
-    if (!sameSecret(hashPasswd(passwd, reg.salt), reg.hash)) throw new IpliveError(CODES.token, 'passwd not right for this probe node');
-    return reg;
+    const r = await passwds.verify(req.ip, passwd, reg);
+    if (r.ok) return reg;
+    if (r.limited) throw new IpliveError(CODES.token, `too many wrong passwd from ${req.ip}: retry in ${r.retryAfterS} s`);
+    throw new IpliveError(CODES.token, 'passwd not right for this probe node');
   }
 
   async function deal(req: HttpRequest): Promise<HttpResult> {
-    const reg = caller(req);
+    const reg = await caller(req);
     let ts = int(req.fields, 'timestamp', 0, Number.MAX_SAFE_INTEGER);
     if (ts === undefined) throw new IpliveError(CODES.missing, 'Lack of Param: timestamp');
     if (ts < 1e12) ts *= 1000;
@@ -162,8 +167,8 @@ export function seedRoutes(p: Prober): Route[] {
   }
 
   /** Outpost addition: what an external prober should probe (iplive pushed this to its nodes). */
-  function nodeTasks(req: HttpRequest): HttpResult {
-    const reg = caller(req);
+  async function nodeTasks(req: HttpRequest): Promise<HttpResult> {
+    const reg = await caller(req);
     const groups = p.tasksFor(`ext:${reg.ip}`).map((g) => ({
       app_name: g.app,
       group_id: Number(g.groupId),

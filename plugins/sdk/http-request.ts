@@ -60,7 +60,7 @@ export async function parseRequest(route: Route, r: RoutedRequest, maxBody: numb
       body = Object.fromEntries(new URLSearchParams(raw));
     }
   }
-  return { ok: true, req: { method: r.method, path: r.path, params: r.params, query: r.query, fields: { ...r.query, ...body }, json, headers: r.headers, ip: r.ip } };
+  return { ok: true, req: { method: r.method, path: r.path, params: r.params, query: r.query, fields: { ...r.query, ...body }, json, headers: r.headers, ip: r.ip, peer: r.peer } };
 }
 
 /**
@@ -92,11 +92,6 @@ export function readBody(src: { pipe(dest: Writable): unknown }, limit: number):
     sink.once('error', reject);
     src.pipe(sink);
   });
-}
-
-/** IPv4 peers appear as IPv4-mapped IPv6 on dual-stack sockets. */
-export function plainIp(ip: string): string {
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
 }
 
 /** The wire form of a result: its content type and payload (text as given, anything else as JSON). */

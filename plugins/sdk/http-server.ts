@@ -2,7 +2,11 @@ import HyperExpress from 'hyper-express';
 import { createServer } from 'node:net';
 import type { Log } from './log.ts';
 import type { HttpResult, Method, MountedRoute, Route } from './http.ts';
-import { describeRoute, plainIp, runRoute, wireBody, type RoutedRequest } from './http-request.ts';
+import { describeRoute, runRoute, wireBody, type RoutedRequest } from './http-request.ts';
+import { normalizeIp, TrustedProxies } from './client-ip.ts';
+
+// Modules written before client-ip.ts import it from here.
+export { isLoopback } from './client-ip.ts';
 
 export interface HttpServerOptions {
   log: Log;
@@ -12,6 +16,8 @@ export interface HttpServerOptions {
   isAdmin(headers: Record<string, string>): boolean;
   /** Called after every request, for metrics. */
   observe?(route: string, method: string, status: number): void;
+  /** Proxies (addresses, CIDR blocks) whose X-Forwarded-For names the client; none by default. */
+  trustProxy?: string[];
 }
 
 type HxRequest = HyperExpress.Request;
@@ -28,9 +34,11 @@ const NO_SERVER_BODY_LIMIT = Number.MAX_SAFE_INTEGER;
 export class HttpServer {
   readonly app: HyperExpress.Server;
   private readonly maxBody: number;
+  private readonly proxies: TrustedProxies;
 
   constructor(private readonly opts: HttpServerOptions) {
     this.maxBody = opts.maxBody ?? 1024 * 1024;
+    this.proxies = new TrustedProxies(opts.trustProxy);
     this.app = new HyperExpress.Server({ max_body_length: NO_SERVER_BODY_LIMIT, fast_abort: true });
     this.app.set_error_handler((_req, res, err) => {
       opts.log.error({ err: err.message }, 'unhandled http error');
@@ -60,7 +68,7 @@ export class HttpServer {
   finish(notFound: (path: string) => HttpResult): void {
     this.app.set_not_found_handler((req, res) => {
       const result = notFound(req.path);
-      sendOrClose(res, result);
+      reply(req, res, result);
       // One label value for every unknown path, and only known methods: scanners must not mint series.
       const method = KNOWN_METHODS.has(req.method) ? req.method : 'OTHER';
       this.opts.observe?.('unmatched', method, result.status ?? 404);
@@ -92,19 +100,40 @@ export class HttpServer {
   }
 
   private async handle(route: Route, method: Method, req: HxRequest, res: HxResponse): Promise<void> {
+    const peer = normalizeIp(req.ip);
     const routed: RoutedRequest = {
       method,
       path: req.path,
       params: { ...(req.path_parameters as Record<string, string>) },
       query: { ...(req.query_parameters as Record<string, string>) },
       headers: req.headers as Record<string, string>,
-      ip: plainIp(req.ip),
+      ip: this.proxies.clientIp(peer, req.headers['x-forwarded-for']),
+      peer,
       body: req,
     };
     const result = await runRoute(route, routed, { maxBody: this.maxBody, isAdmin: (h) => this.opts.isAdmin(h), log: this.opts.log });
-    sendOrClose(res, result);
+    reply(req, res, result);
     this.opts.observe?.(route.path, method, result.status ?? 200);
   }
+}
+
+/**
+ * Answered before the whole body arrived (too large, or refused before reading it): hyper-express would
+ * write the status line and headers at once and hold the rest until the body is complete — forever for a
+ * client that waits for the answer before sending a body it declared (Expect: 100-continue, or a slow
+ * upload). Marked received, the answer goes out whole at once; uWS still reads the declared body and
+ * discards it, so the connection stays usable for the client's next request. (Closing it instead loses
+ * the answer for clients still uploading: fetch reports "other side closed".)
+ */
+function reply(req: HxRequest, res: HxResponse, result: HttpResult): void {
+  const early = !req.received;
+  if (early) {
+    // Chunks still arriving must be dropped, not buffered: hyper-express would pause() the finished uWS
+    // response once its buffer filled, which throws and kills the process. (Its own send() calls this too.)
+    (req as unknown as { _body_parser_stop(): void })._body_parser_stop();
+    req.received = true;
+  }
+  sendOrClose(res, result);
 }
 
 export function send(res: HxResponse, r: HttpResult): void {
@@ -133,10 +162,6 @@ function sendOrClose(res: HxResponse, r: HttpResult): void {
     if (!res.initiated) throw err;
     res.close();
   }
-}
-
-export function isLoopback(ip: string): boolean {
-  return ip === '::1' || ip.startsWith('127.') || ip === '0000:0000:0000:0000:0000:0000:0000:0001';
 }
 
 /** A port the kernel considers free on host right now. */

@@ -14,7 +14,10 @@ export interface HttpRequest {
   /** The parsed JSON body when one was sent, else undefined. */
   json: unknown;
   headers: Record<string, string>;
+  /** The client's address: the socket peer, or the client a trusted proxy names (client-ip.ts). */
   ip: string;
+  /** The socket peer itself (a proxy, when one relays): what loopback exemptions must look at. */
+  peer: string;
 }
 
 export interface HttpResult {

@@ -23,6 +23,7 @@ PACKAGES=(
   prometheus prometheus-blackbox-exporter
   pdns-server pdns-backend-sqlite3 dnsutils
   shellcheck systemd
+  redis-server
 )
 
 section() { printf '\n==== e2e: %s ====\n' "$*"; }
