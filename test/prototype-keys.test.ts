@@ -14,6 +14,10 @@ import { assertRefused, envelopeProblem, listRoutes, type Envelope } from './hel
 import { postForm } from './prober-fixtures.ts';
 import { openStore } from '../plugins/sdk/store.ts';
 import { parseWireJson } from '../plugins/sdk/json.ts';
+import { HttpServer } from '../plugins/sdk/http-server.ts';
+import { restError } from '../plugins/sdk/http.ts';
+import { createLog } from '../plugins/sdk/log.ts';
+import { rawRequest } from './helpers/raw-http.ts';
 
 const KEYS = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty'];
 const PASSWD = 'probe-node-passwd';
@@ -199,4 +203,26 @@ test('JSON from the wire with a "__proto__" key is refused, written plainly or w
   assert.throws(() => parseWireJson('{"a":{"__proto__":{"polluted":1}}}'), /"__proto__" is not allowed/);
   assert.throws(() => parseWireJson('[{"\\u005f_proto__":1}]'), /"__proto__" is not allowed/);
   assert.deepEqual(parseWireJson('{"constructor":"ok","text":"caf\\u00e9"}'), { constructor: 'ok', text: 'café' });
+});
+
+test('a failure after the status line is out closes the connection, never a 200 line over a 500 body', async () => {
+  const server = new HttpServer({ log: createLog('test', 'fatal'), isAdmin: () => false });
+  server.mount([{ method: 'GET', path: '/x', auth: 'none', error: restError, handler: () => ({ json: { ok: true } }) }]);
+  server.finish((path) => restError(404, `no route for ${path}`));
+  const port = await server.listen('127.0.0.1', 0);
+  // What DELETE /api/v1/tokens/__proto__ once did: an enumerable Object.prototype member, which
+  // hyper-express writes as a header (for-in over its header map) and uWS refuses after the status line.
+  const proto = Object.prototype as Record<string, unknown>;
+  proto.revoked = true;
+  try {
+    await assert.rejects(rawRequest(port, 'GET /x HTTP/1.1\r\nHost: x\r\n\r\n'), /closed without a complete response/);
+  } finally {
+    delete proto.revoked;
+  }
+  try {
+    const r = await rawRequest(port, 'GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.equal(r.status, 200, 'the server answers normally again');
+  } finally {
+    server.close();
+  }
 });
