@@ -3,6 +3,7 @@ import { backoffDelayMs, type BackoffConfig } from '../plugins/sdk/backoff.ts';
 import { LINK_LIMITS, LinkClose, linkPluginStatus, overBytes, type AgentMessage, type ControllerMessage, type PluginStatus } from '../plugins/sdk/link.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import type { Capabilities } from '../plugins/sdk/capabilities.ts';
+import { parseWireJson } from '../plugins/sdk/json.ts';
 import type { AgentOutbox } from './outbox.ts';
 import { LinkLiveness } from './link-liveness.ts';
 
@@ -125,7 +126,7 @@ export class LinkClient {
   private async onMessage(raw: string): Promise<void> {
     let msg: ControllerMessage;
     try {
-      msg = JSON.parse(raw);
+      msg = parseWireJson(raw) as ControllerMessage;
     } catch {
       return;
     }

@@ -6,6 +6,7 @@ import type { Log } from '../plugins/sdk/log.ts';
 import type { Counter } from '../plugins/sdk/metrics.ts';
 import type { ReportMeta } from '../plugins/sdk/plugin.ts';
 import type { Identity } from './identity.ts';
+import { parseWireJson } from '../plugins/sdk/json.ts';
 import type { Registry } from './registry.ts';
 
 /** What uWS buffers at most for one frame before dropping the connection outright. */
@@ -142,7 +143,7 @@ export class LinkServer {
     }
     let parsed: unknown;
     try {
-      parsed = JSON.parse(text);
+      parsed = parseWireJson(text);
     } catch {
       this.refuse(conn, 'unknown', 'malformed_json', LinkClose.protocol, 'malformed JSON');
       return;
