@@ -2,14 +2,14 @@ import HyperExpress from 'hyper-express';
 import { createServer } from 'node:net';
 import type { Log } from './log.ts';
 import type { HttpResult, Method, Route } from './http.ts';
-import { plainIp, runRoute, wireBody, type RoutedRequest } from './http-request.ts';
+import { plainIp, runRoute, wireBody, type AdminCheck, type RoutedRequest } from './http-request.ts';
 
 export interface HttpServerOptions {
   log: Log;
   /** Bodies larger than this get the route's error envelope (413). */
   maxBody?: number;
   /** Decides whether a request carries admin rights (bearer token or session). */
-  isAdmin(headers: Record<string, string>): boolean;
+  isAdmin: AdminCheck;
   /** Called after every request, for metrics. */
   observe?(route: string, method: string, status: number): void;
 }
@@ -93,7 +93,7 @@ export class HttpServer {
       ip: plainIp(req.ip),
       body: req,
     };
-    const result = await runRoute(route, routed, { maxBody: this.maxBody, isAdmin: (h) => this.opts.isAdmin(h), log: this.opts.log });
+    const result = await runRoute(route, routed, { maxBody: this.maxBody, isAdmin: this.opts.isAdmin, log: this.opts.log });
     if (!res.completed) send(res, result);
     this.opts.observe?.(route.path, method, result.status ?? 200);
   }

@@ -12,3 +12,6 @@ export { z } from 'zod';
 export * from './signature.ts';
 export * from './redact.ts';
 export * from './version.ts';
+export * from './html.ts';
+export * from './panel-views.ts';
+export * from './panel-actions.ts';
