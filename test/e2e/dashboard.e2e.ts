@@ -193,14 +193,14 @@ test('dashboard in Chromium: every action by clicking (join token, delete node, 
     assert.equal(await page.getByLabel('Valid for').inputValue(), '1h', 'a live refresh kept the choice');
     assert.equal(await page.locator('#nodes-add').getAttribute('open'), '', 'and the open <details>');
     await page.getByRole('button', { name: 'Create join token' }).click();
-    const install = page.getByLabel(/Install as a service/);
+    const install = page.getByRole('textbox', { name: /^Install as a service/ });
     await install.waitFor();
     const installLine = await install.inputValue();
     const m = new RegExp(`^sudo scripts/install-agent\\.sh --controller ${c.url.replace(/[.]/g, '\\.')} --token (opj_[0-9a-f]{12}\\.[A-Za-z0-9_-]+)$`).exec(installLine);
     assert.ok(m, `install line: ${installLine}`);
     const token = m[1];
     secrets.push(token);
-    assert.equal(await page.getByLabel(/Or join from a checkout/).inputValue(), `npx outpost agent join --controller ${c.url} --token ${token} --config configs/agent.json`);
+    assert.equal(await page.getByRole('textbox', { name: /^Or join from a checkout/ }).inputValue(), `npx outpost agent join --controller ${c.url} --token ${token} --config configs/agent.json`);
     assert.equal(await page.evaluate('document.activeElement && document.activeElement.id'), 'node-join-token-once-0', 'focus moves to the install line');
     assert.match((await status(page).textContent()) ?? '', /Join token [0-9a-f]{12} created/);
     await page.waitForTimeout(3_500);
@@ -233,7 +233,7 @@ test('dashboard in Chromium: every action by clicking (join token, delete node, 
     await page.getByLabel('test.ping').check();
     await page.getByLabel('Description (optional)').fill('added in Chromium');
     await page.getByRole('button', { name: 'Add webhook' }).click();
-    const secretField = page.getByLabel('Signing secret');
+    const secretField = page.getByRole('textbox', { name: 'Signing secret' });
     await secretField.waitFor();
     const secret = await secretField.inputValue();
     assert.match(secret, /^[A-Za-z0-9_-]{32}$/);
