@@ -191,6 +191,8 @@ test('dashboard in Chromium: every action by clicking (join token, delete node, 
     await page.getByLabel('Labels (optional)').fill('zone=lab');
     await page.waitForTimeout(3_500);
     assert.equal(await page.getByLabel('Valid for').inputValue(), '1h', 'a live refresh kept the choice');
+    assert.equal(await page.getByLabel('Labels (optional)').inputValue(), 'zone=lab', 'and the typed text');
+    assert.equal(await page.evaluate('document.activeElement && document.activeElement.id'), 'node-join-token-labels', 'and the focus');
     assert.equal(await page.locator('#nodes-add').getAttribute('open'), '', 'and the open <details>');
     await page.getByRole('button', { name: 'Create join token' }).click();
     const install = page.getByRole('textbox', { name: /^Install as a service/ });
@@ -217,8 +219,12 @@ test('dashboard in Chromium: every action by clicking (join token, delete node, 
     assert.equal(await install.count(), 0, 'hidden means gone from the page');
     assertNoSecret('page after hiding the token', await page.content(), secrets);
 
-    // 2. Delete that node: dismissing the question changes nothing, accepting deletes it.
+    // 2. Delete that node: dismissing the question changes nothing, accepting deletes it. A keyboard
+    // user's focus on the button survives the live refreshes of the nodes table.
     const del = page.getByRole('button', { name: 'Delete node from-dashboard' });
+    await del.focus();
+    await page.waitForTimeout(3_500);
+    assert.equal(await page.evaluate("document.activeElement && document.activeElement.getAttribute('aria-label')"), 'Delete node from-dashboard');
     await clickConfirming(page, del, /^Delete node from-dashboard\? Its credential is revoked/, false);
     assert.equal(await status(page).textContent(), 'Cancelled.');
     assert.equal((await c.node(agents[1].nodeId))?.name, 'from-dashboard');

@@ -40,10 +40,13 @@
    */
   function swap(el, html) {
     var active = document.activeElement;
-    var focusId = active && active !== document.body && el.contains(active) && active.id ? active.id : null;
+    var hadFocus = !!active && active !== document.body && el.contains(active);
+    var focusId = hadFocus && active.id ? active.id : null;
+    // A disclosure's <summary> has no id of its own: find it again through its <details>.
+    var summaryOf = hadFocus && active.tagName === 'SUMMARY' && active.parentElement && active.parentElement.id ? active.parentElement.id : null;
     var selection = null;
     try {
-      if (focusId && typeof active.selectionStart === 'number') selection = [active.selectionStart, active.selectionEnd];
+      if (hadFocus && typeof active.selectionStart === 'number') selection = [active.selectionStart, active.selectionEnd];
     } catch (e) {
       selection = null; // inputs such as number have no selection
     }
@@ -63,8 +66,9 @@
     el.querySelectorAll('details[id]').forEach(function (d) {
       if (Object.prototype.hasOwnProperty.call(open, d.id)) d.open = open[d.id];
     });
-    if (focusId && document.activeElement !== document.getElementById(focusId)) {
-      var f = document.getElementById(focusId);
+    if (hadFocus && document.activeElement !== active) {
+      // The focused element itself when it came back inside a kept form (a row's button), else its namesake.
+      var f = el.contains(active) ? active : focusId ? document.getElementById(focusId) : summaryOf ? el.querySelector('details[id="' + summaryOf + '"] > summary') : null;
       if (f && el.contains(f)) {
         f.focus({ preventScroll: true });
         if (selection && f.setSelectionRange) {
