@@ -145,6 +145,12 @@ async function clickConfirming(page: Page, button: Locator, question: RegExp, ac
 
 const status = (page: Page) => page.locator('#action-status');
 
+/** Resolves once the live refresh has replaced the section's HTML (its first table is a new element). */
+async function refreshed(page: Page, section: string): Promise<void> {
+  await page.evaluate(`document.querySelector('${section} table').dataset.old = '1'`);
+  await page.waitForFunction(`!document.querySelector('${section} table[data-old]')`, undefined, { timeout: 15_000 });
+}
+
 test('dashboard in Chromium: every action by clicking (join token, delete node, webhook, test event, retry, prober, app-store)', async (t) => {
   await docker.ping().catch((err) => assert.fail(`Docker Engine unreachable at ${DOCKER_SOCKET}: ${(err as Error).message} (test/e2e/run.sh starts it)`));
   const unlock = await lockDocker();
@@ -189,7 +195,10 @@ test('dashboard in Chromium: every action by clicking (join token, delete node, 
     await page.locator('#nodes-add > summary').click();
     await page.getByLabel('Valid for').selectOption('1h');
     await page.getByLabel('Labels (optional)').fill('zone=lab');
-    await page.waitForTimeout(3_500);
+    // A token created elsewhere changes the nodes section, so the page swaps it while the form is in use.
+    const swap = refreshed(page, '#s-nodes');
+    assert.equal((await c.api('POST', '/api/v1/tokens', { ttl: '10m' })).status, 201);
+    await swap;
     assert.equal(await page.getByLabel('Valid for').inputValue(), '1h', 'a live refresh kept the choice');
     assert.equal(await page.getByLabel('Labels (optional)').inputValue(), 'zone=lab', 'and the typed text');
     assert.equal(await page.evaluate('document.activeElement && document.activeElement.id'), 'node-join-token-labels', 'and the focus');
@@ -205,7 +214,7 @@ test('dashboard in Chromium: every action by clicking (join token, delete node, 
     assert.equal(await page.getByRole('textbox', { name: /^Or join from a checkout/ }).inputValue(), `npx outpost agent join --controller ${c.url} --token ${token} --config configs/agent.json`);
     assert.equal(await page.evaluate('document.activeElement && document.activeElement.id'), 'node-join-token-once-0', 'focus moves to the install line');
     assert.match((await status(page).textContent()) ?? '', /Join token [0-9a-f]{12} created/);
-    await page.waitForTimeout(3_500);
+    await refreshed(page, '#s-nodes');
     assert.equal(await install.inputValue(), installLine, 'the one-time line survives live refreshes');
     await page.getByRole('button', { name: /^Copy: Install as a service/ }).click();
     await until('copied', async () => (await status(page).textContent()) === 'Copied.', 5_000);
@@ -223,7 +232,7 @@ test('dashboard in Chromium: every action by clicking (join token, delete node, 
     // user's focus on the button survives the live refreshes of the nodes table.
     const del = page.getByRole('button', { name: 'Delete node from-dashboard' });
     await del.focus();
-    await page.waitForTimeout(3_500);
+    await refreshed(page, '#s-nodes');
     assert.equal(await page.evaluate("document.activeElement && document.activeElement.getAttribute('aria-label')"), 'Delete node from-dashboard');
     await clickConfirming(page, del, /^Delete node from-dashboard\? Its credential is revoked/, false);
     assert.equal(await status(page).textContent(), 'Cancelled.');
