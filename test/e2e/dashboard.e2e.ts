@@ -145,10 +145,15 @@ async function clickConfirming(page: Page, button: Locator, question: RegExp, ac
 
 const status = (page: Page) => page.locator('#action-status');
 
+/** Opens a disclosure by clicking its summary, unless it is open already (some start open when their list is empty). */
+async function expand(page: Page, id: string): Promise<void> {
+  if ((await page.locator(`#${id}`).getAttribute('open')) === null) await page.locator(`#${id} > summary`).click();
+}
+
 /** Resolves once the live refresh has replaced the section's HTML (its first table is a new element). */
 async function refreshed(page: Page, section: string): Promise<void> {
   await page.evaluate(`document.querySelector('${section} table').dataset.old = '1'`);
-  await page.waitForFunction(`!document.querySelector('${section} table[data-old]')`, undefined, { timeout: 15_000 });
+  await page.locator(`${section} table[data-old]`).waitFor({ state: 'detached', timeout: 15_000 });
 }
 
 test('dashboard in Chromium: every action by clicking (join token, delete node, webhook, test event, retry, prober, app-store)', async (t) => {
@@ -192,7 +197,7 @@ test('dashboard in Chromium: every action by clicking (join token, delete node, 
     await row(page, 'web-a', 'up');
 
     // 1. A join token. The form survives the live refreshes that happen while it is being filled in.
-    await page.locator('#nodes-add > summary').click();
+    await expand(page, 'nodes-add');
     await page.getByLabel('Valid for').selectOption('1h');
     await page.getByLabel('Labels (optional)').fill('zone=lab');
     // A token created elsewhere changes the nodes section, so the page swaps it while the form is in use.
@@ -243,7 +248,7 @@ test('dashboard in Chromium: every action by clicking (join token, delete node, 
     assert.equal(await status(page).textContent(), 'Node from-dashboard deleted.');
 
     // 3. A webhook: the signing secret is shown once, and the receiver's test event verifies with it.
-    await page.locator('#webhooks-add > summary').click();
+    await expand(page, 'webhooks-add');
     await page.getByLabel('Receiver URL').fill(rx.url);
     await page.getByLabel('test.ping').check();
     await page.getByLabel('Description (optional)').fill('added in Chromium');
@@ -255,7 +260,7 @@ test('dashboard in Chromium: every action by clicking (join token, delete node, 
     secrets.push(secret);
     await page.locator('#s-webhooks tr[data-webhook]').filter({ hasText: 'added in Chromium' }).waitFor();
 
-    await page.locator('#webhooks-test > summary').click();
+    await expand(page, 'webhooks-test');
     await page.getByLabel('Message (optional)').fill('clicked in Chromium');
     await page.getByRole('button', { name: 'Send test event' }).click();
     const got = await rx.waitFor('test.ping', (r) => r.json?.data?.message === 'clicked in Chromium');
@@ -276,7 +281,7 @@ test('dashboard in Chromium: every action by clicking (join token, delete node, 
     await page.locator(`#s-webhooks tr[data-delivery="${deliveryId}"][data-state="delivered"]`).waitFor({ timeout: 15_000 });
 
     // 5. A prober monitor from the prober panel: tcp to the controller's own port, up within a round or two.
-    await page.locator('#prober-add > summary').click();
+    await expand(page, 'prober-add');
     const monitor = page.locator('#prober-add-monitor');
     await monitor.getByLabel('Group id').fill('9');
     await monitor.getByLabel('Record ids').fill('91');
@@ -292,7 +297,7 @@ test('dashboard in Chromium: every action by clicking (join token, delete node, 
     await page.locator('#p-prober tr[data-group="shop:9"]').waitFor({ state: 'detached', timeout: 15_000 });
 
     // 6. Install from the app-store panel on the chosen node, see it run and serve, uninstall it.
-    await page.locator('#app-store-add > summary').click();
+    await expand(page, 'app-store-add');
     await page.getByLabel('App', { exact: true }).selectOption(APP);
     await page.getByLabel('Node', { exact: true }).selectOption({ label: 'web-a' });
     await page.getByRole('button', { name: 'Install', exact: true }).click();
