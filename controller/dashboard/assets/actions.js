@@ -85,8 +85,15 @@
     return document.getElementById(form.id + '-result');
   }
 
-  function show(box, nodes) {
+  /** Puts nodes in the result box with a button that empties it again; no nodes: empty and hidden. */
+  function show(box, nodes, dismissLabel) {
     if (!box) return;
+    if (nodes.length) {
+      var done = el('button', 'btn small', dismissLabel || 'Hide');
+      done.type = 'button';
+      done.setAttribute('data-dismiss', box.id);
+      nodes = nodes.concat([done]);
+    }
     box.replaceChildren.apply(box, nodes);
     box.hidden = nodes.length === 0;
   }
@@ -112,10 +119,6 @@
       row.append(input, copy);
       nodes.push(label, row);
     });
-    var done = el('button', 'btn small', 'I have copied it: hide');
-    done.type = 'button';
-    done.setAttribute('data-dismiss', form.id + '-result');
-    nodes.push(done);
     return nodes;
   }
 
@@ -124,7 +127,7 @@
     var box = resultBox(form);
     announce(fill(form.getAttribute('data-success') || 'Done.', data), 'ok');
     if (kind === 'once') {
-      show(box, onceView(form, JSON.parse(form.getAttribute('data-once')), data));
+      show(box, onceView(form, JSON.parse(form.getAttribute('data-once')), data), 'I have copied it: hide');
       var first = box && box.querySelector('input');
       if (first) {
         first.focus();
