@@ -72,7 +72,7 @@ export async function callApi(
     res = await fetch(url, { method: init.method, headers: init.headers, body: init.body, signal: AbortSignal.timeout(init.timeoutMs), redirect: 'error' });
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } };
-    const detail = e.name === 'TimeoutError' ? `no answer within ${init.timeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
+    const detail = e.name === 'TimeoutError' ? `no answer within ${init.timeoutMs} ms` : (e.cause?.message ?? e.cause?.code ?? e.message);
     throw new ProviderError(provider, what, `${new URL(url).origin} unreachable (${detail})`, secrets);
   }
   const text = await res.text();
