@@ -74,3 +74,36 @@ export async function startApiServer(handler: (req: SeenRequest) => Answer): Pro
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
+
+export const PDNS_KEY = 'pdns-test-api-key-0123';
+
+export interface RRset {
+  name: string;
+  type: string;
+  ttl: number;
+  records: Array<{ content: string; disabled: boolean }>;
+}
+
+/** The PowerDNS zone API for one zone: GET answers its rrsets, PATCH REPLACEs (422 on a bad content, like pdns). */
+export async function pdnsApi(rrsets: RRset[]) {
+  return startApiServer((req: SeenRequest) => {
+    if (req.headers['x-api-key'] !== PDNS_KEY) return { status: 401, text: 'Unauthorized' };
+    if (req.path !== '/api/v1/servers/localhost/zones/example.test.') return { status: 404, json: { error: 'Not Found' } };
+    if (req.method === 'GET') return { status: 200, json: { name: 'example.test.', kind: 'Native', rrsets } };
+    if (req.method !== 'PATCH') return { status: 405, json: { error: 'Method Not Allowed' } };
+    if (req.headers['content-type'] !== 'application/json') return { status: 400, json: { error: 'content-type' } };
+    const patch = req.json.rrsets as Array<RRset & { changetype: string }>;
+    for (const s of patch) {
+      if (s.changetype !== 'REPLACE') return { status: 422, json: { error: `changetype ${s.changetype}` } };
+      const bad = s.records.find((r) => s.type === 'A' && !/^\d+\.\d+\.\d+\.\d+$/.test(r.content));
+      if (bad) return { status: 422, json: { error: `Record ${s.name}/${s.type} '${bad.content}': Parsing record content (try 'pdnsutil check-zone'): unable to parse IP address` } };
+    }
+    for (const s of patch) {
+      const i = rrsets.findIndex((x) => x.name === s.name && x.type === s.type);
+      if (i >= 0) rrsets.splice(i, 1);
+      rrsets.push({ name: s.name, type: s.type, ttl: s.ttl, records: s.records });
+    }
+    return { status: 204 };
+  });
+}
+

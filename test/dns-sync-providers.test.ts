@@ -10,41 +10,9 @@ import { PdnsProvider } from '../plugins/dns-sync/providers/pdns.ts';
 import { CloudflareProvider, type CfRecord } from '../plugins/dns-sync/providers/cloudflare.ts';
 import { DryRunProvider } from '../plugins/dns-sync/providers/dry-run.ts';
 import type { LineRef } from '../plugins/dns-sync/providers/provider.ts';
-import { startApiServer, type SeenRequest } from './dns-sync-api-server.ts';
+import { startApiServer, pdnsApi, PDNS_KEY, type SeenRequest } from './dns-sync-api-server.ts';
 
 const ref = (line: LineRef['line'], type: LineRef['type'] = 'A', record = 'www'): LineRef => ({ domain: 'example.test', record, line, type });
-
-const PDNS_KEY = 'pdns-test-api-key-0123';
-
-interface RRset {
-  name: string;
-  type: string;
-  ttl: number;
-  records: Array<{ content: string; disabled: boolean }>;
-}
-
-/** The PowerDNS zone API for one zone: GET answers its rrsets, PATCH REPLACEs (422 on a bad content, like pdns). */
-async function pdnsApi(rrsets: RRset[]) {
-  return startApiServer((req: SeenRequest) => {
-    if (req.headers['x-api-key'] !== PDNS_KEY) return { status: 401, text: 'Unauthorized' };
-    if (req.path !== '/api/v1/servers/localhost/zones/example.test.') return { status: 404, json: { error: 'Not Found' } };
-    if (req.method === 'GET') return { status: 200, json: { name: 'example.test.', kind: 'Native', rrsets } };
-    if (req.method !== 'PATCH') return { status: 405, json: { error: 'Method Not Allowed' } };
-    if (req.headers['content-type'] !== 'application/json') return { status: 400, json: { error: 'content-type' } };
-    const patch = req.json.rrsets as Array<RRset & { changetype: string }>;
-    for (const s of patch) {
-      if (s.changetype !== 'REPLACE') return { status: 422, json: { error: `changetype ${s.changetype}` } };
-      const bad = s.records.find((r) => s.type === 'A' && !/^\d+\.\d+\.\d+\.\d+$/.test(r.content));
-      if (bad) return { status: 422, json: { error: `Record ${s.name}/${s.type} '${bad.content}': Parsing record content (try 'pdnsutil check-zone'): unable to parse IP address` } };
-    }
-    for (const s of patch) {
-      const i = rrsets.findIndex((x) => x.name === s.name && x.type === s.type);
-      if (i >= 0) rrsets.splice(i, 1);
-      rrsets.push({ name: s.name, type: s.type, ttl: s.ttl, records: s.records });
-    }
-    return { status: 204 };
-  });
-}
 
 const pdns = (url: string, extra: Record<string, unknown> = {}) => new PdnsProvider('pdns-main', providerConfig.parse({ type: 'pdns', url, apiKey: PDNS_KEY, ...extra }) as never);
 
