@@ -89,7 +89,12 @@ const isp = z.enum(ISPS);
 
 const service = z
   .object({
-    serviceName: name('serviceName'),
+    /** Free text as in CocoaSyncer (its example is "测试"): no control characters, no surrounding spaces. */
+    serviceName: z
+      .string()
+      .min(1)
+      .max(64)
+      .refine((s) => s === s.trim() && !/\p{Cc}/u.test(s), 'serviceName must not have control characters or surrounding spaces'),
     domain,
     record,
     /** A key of `providers`. */

@@ -34,6 +34,8 @@ export interface PassResult {
   unchanged: number;
   /** Lines handed to providers' writes. */
   written: number;
+  /** Lines handed to each provider's write, and failed lines (read, write or read-back), per provider. */
+  byProvider: Map<string, { written: number; failed: number }>;
   timing: { readMs: number; decideMs: number; writeMs: number };
 }
 
@@ -60,7 +62,7 @@ export async function runPass(input: PassInput): Promise<PassResult> {
   const { decisions, alerts } = decide({ services: input.services, nodes: input.nodes, liveness: input.liveness, holders, now: input.now, upAfterMs: input.upAfterMs, plans: all });
   const t2 = performance.now();
 
-  const result: PassResult = { decisions, alerts, switched: [], repaired: [], failures: [], unchanged: 0, written: 0, timing: { readMs: t1 - t0, decideMs: t2 - t1, writeMs: 0 } };
+  const result: PassResult = { decisions, alerts, switched: [], repaired: [], failures: [], unchanged: 0, written: 0, byProvider: new Map(), timing: { readMs: t1 - t0, decideMs: t2 - t1, writeMs: 0 } };
   const actedKeys = new Set(acted.map((p) => p.key));
   const wanted = decisions.filter((d) => d.value !== null && actedKeys.has(d.key));
   await Promise.all(
@@ -68,6 +70,7 @@ export async function runPass(input: PassInput): Promise<PassResult> {
       const provider = input.providers.get(name);
       const current = reads.get(name);
       if (!provider || !current) {
+        result.byProvider.set(name, { written: 0, failed: list.length });
         for (const d of list) result.failures.push({ key: d.key, service: d.service, provider: name, line: d.ref.line, recordType: d.ref.type, attempt: (input.attempts?.get(d.key) ?? 0) + 1, error: `provider "${name}" is not configured`, retryInMs: input.backoff.maxDelay * 1000 });
         return;
       }
@@ -82,6 +85,7 @@ export async function runPass(input: PassInput): Promise<PassResult> {
       result.failures.push(...rep.failures);
       result.unchanged += rep.unchanged;
       result.written += rep.written;
+      result.byProvider.set(name, { written: rep.written, failed: rep.failures.length });
     }),
   );
   result.timing.writeMs = performance.now() - t2;
