@@ -82,58 +82,89 @@ export function planLines(services: readonly ServiceConfig[], nodes: Record<stri
 
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-function tierOf(node: NodeDeclaration, line: Line): 1 | 2 | 3 {
-  if (node.ISPs.some((i) => LINE_OF_ISP[i] === line)) return 1;
-  if (node.ISPs.includes('default')) return 2;
-  return 3;
-}
-
+type Tier = 1 | 2 | 3;
 const TIER_REASON = { 1: 'owner', 2: 'default-fallback', 3: 'any-fallback' } as const;
 
-function tierWords(tier: 1 | 2 | 3, line: Line): string {
+function tierWords(tier: Tier, line: Line): string {
   return tier === 1 ? `serves ${line}` : tier === 2 ? `serves default (no live node serves ${line})` : `is live (no live node serves ${line} or default)`;
+}
+
+/** What the per-line loop needs of a node, computed once per evaluation. */
+interface NodeFacts {
+  name: string;
+  lines: ReadonlySet<Line>;
+  servesDefault: boolean;
+  address: Record<RecordType, string | undefined>;
+}
+
+/** The best candidates of one line, found in one walk over the nodes (sorted by name, so the first seen of a tier is first by name). */
+interface Scan {
+  /** Best tier among settled nodes, and its first node. */
+  settledTier: number;
+  settledFirst: string | null;
+  /** Best tier among all live nodes, and its first node. */
+  liveTier: number;
+  liveFirst: string | null;
+  /** The holder's tier if it is live (0 if not). */
+  holderTier: number;
 }
 
 export function decide(input: DecisionInput): { decisions: LineDecision[]; alerts: DecisionAlert[] } {
   const decisions: LineDecision[] = [];
   const alerts: DecisionAlert[] = [];
-  const names = Object.keys(input.nodes).sort(byName);
+  const nodes: NodeFacts[] = Object.keys(input.nodes)
+    .sort(byName)
+    .map((name) => {
+      const decl = input.nodes[name];
+      return { name, lines: new Set(linesOf(decl.ISPs)), servesDefault: decl.ISPs.includes('default'), address: { A: addressOf(decl, 'A'), AAAA: addressOf(decl, 'AAAA') } };
+    });
+  const index = new Map(nodes.map((n, i) => [n.name, i]));
   const upAfterS = Math.round(input.upAfterMs / 1000);
-  const liveCache = new Map<string, Map<string, Liveness>>();
+  // Per service: whether each node (by index) is live, and settled (up for upAfter).
+  const states = new Map<string, { live: boolean[]; settled: boolean[] }>();
 
   for (const plan of input.plans ?? planLines(input.services, input.nodes)) {
     const { service, ref } = plan;
-    let live = liveCache.get(service.serviceName);
-    if (!live) {
-      live = new Map(names.map((n) => [n, livenessFor(input.liveness, service, n)]));
-      liveCache.set(service.serviceName, live);
+    let st = states.get(service.serviceName);
+    if (!st) {
+      const l: Liveness[] = nodes.map((n) => livenessFor(input.liveness, service, n.name));
+      st = { live: l.map((x) => x.up), settled: l.map((x) => x.up && input.now - x.since >= input.upAfterMs) };
+      states.set(service.serviceName, st);
     }
     const holder = input.holders.get(plan.key) ?? null;
-    const eligible = names.filter((n) => addressOf(input.nodes[n], ref.type) !== undefined && live.get(n)!.up);
-    const settled = eligible.filter((n) => input.now - live.get(n)!.since >= input.upAfterMs);
-    const tier = (n: string) => tierOf(input.nodes[n], ref.line);
-    const bestSettled = settled.length ? Math.min(...settled.map(tier)) : Infinity;
-    const holderLive = holder !== null && eligible.includes(holder);
+    const scan: Scan = { settledTier: Infinity, settledFirst: null, liveTier: Infinity, liveFirst: null, holderTier: 0 };
+    for (let i = 0; i < nodes.length; i++) {
+      const n = nodes[i];
+      if (!st.live[i] || n.address[ref.type] === undefined) continue;
+      const tier: Tier = n.lines.has(ref.line) ? 1 : n.servesDefault ? 2 : 3;
+      if (tier < scan.liveTier) {
+        scan.liveTier = tier;
+        scan.liveFirst = n.name;
+      }
+      if (st.settled[i] && tier < scan.settledTier) {
+        scan.settledTier = tier;
+        scan.settledFirst = n.name;
+      }
+      if (n.name === holder) scan.holderTier = tier;
+    }
 
-    const base = { key: plan.key, service: service.serviceName, provider: service.platformProvider, ref, ttl: service.ttl, holder };
-    const choose = (target: string, reason: Reason, detail: string) =>
-      decisions.push({ ...base, target, value: addressOf(input.nodes[target], ref.type)!, reason, detail });
-
-    if (holderLive && tier(holder) <= bestSettled) {
-      choose(holder, 'keep', `${holder} is live and ${tierWords(tier(holder), ref.line)}`);
-    } else if (settled.length) {
-      const t = bestSettled as 1 | 2 | 3;
-      const target = settled.filter((n) => tier(n) === t).sort(byName)[0];
-      if (holderLive) choose(target, 'recovered', `${target} ${tierWords(t, ref.line)} and has been up for ${upAfterS} s or more; it takes the line back from ${holder}`);
-      else choose(target, TIER_REASON[t], `${holder === null ? 'no node held the line' : `${holder} is down`}; ${target} ${tierWords(t, ref.line)}`);
-    } else if (eligible.length) {
+    // One object shape for every decision (a spread of a shared base made this the slowest part).
+    const push = (target: string | null, reason: Reason, detail: string) =>
+      decisions.push({ key: plan.key, service: service.serviceName, provider: service.platformProvider, ref, ttl: service.ttl, holder, target, value: target === null ? null : nodes[index.get(target)!].address[ref.type]!, reason, detail });
+    const was = holder === null ? 'no node held the line' : `${holder} is down`;
+    if (scan.holderTier > 0 && scan.holderTier <= scan.settledTier) {
+      push(holder, 'keep', `${holder} is live and ${tierWords(scan.holderTier as Tier, ref.line)}`);
+    } else if (scan.settledFirst !== null) {
+      const t = scan.settledTier as Tier;
+      const target = scan.settledFirst;
+      if (scan.holderTier > 0) push(target, 'recovered', `${target} ${tierWords(t, ref.line)} and has been up for ${upAfterS} s or more; it takes the line back from ${holder}`);
+      else push(target, TIER_REASON[t], `${was}; ${target} ${tierWords(t, ref.line)}`);
+    } else if (scan.liveFirst !== null) {
       // Only nodes that came up less than upAfter ago: better one of them than a dead node.
-      const t = Math.min(...eligible.map(tier)) as 1 | 2 | 3;
-      const target = eligible.filter((n) => tier(n) === t).sort(byName)[0];
-      choose(target, 'unsettled', `${holder === null ? 'no node held the line' : `${holder} is down`}; ${target} ${tierWords(t, ref.line)} but has been up for less than ${upAfterS} s, and no other node is live`);
+      push(scan.liveFirst, 'unsettled', `${was}; ${scan.liveFirst} ${tierWords(scan.liveTier as Tier, ref.line)} but has been up for less than ${upAfterS} s, and no other node is live`);
     } else {
       const message = `no live node can serve ${service.serviceName} ${ref.line} ${ref.type}; the record keeps ${holder ? `pointing at ${holder}` : 'its current value'}`;
-      decisions.push({ ...base, target: null, value: null, reason: 'no-live-node', detail: message });
+      push(null, 'no-live-node', message);
       alerts.push({ key: plan.key, service: service.serviceName, line: ref.line, recordType: ref.type, holder, message });
     }
   }
