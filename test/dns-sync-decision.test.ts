@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dnsSyncConfig, type DnsSyncConfigInput } from '../plugins/dns-sync/config.ts';
 import { decide, planLines, type LineDecision } from '../plugins/dns-sync/decision.ts';
-import { holderOf, livenessFor, type Liveness } from '../plugins/dns-sync/nodes.ts';
+import { holderOf, livenessFor, mergeDeclarations, type Liveness } from '../plugins/dns-sync/nodes.ts';
 
 const NOW = 1_800_000_000_000;
 const UP_AFTER = 30_000;
@@ -187,4 +187,12 @@ test('holderOf: the node whose address a line holds, IPv6 in any spelling; unkno
   assert.equal(holderOf(['198.51.100.7'], 'A', cfg.nodes), null);
   assert.equal(holderOf([], 'A', cfg.nodes), null);
   assert.equal(holderOf([v4(1)], 'AAAA', cfg.nodes), null);
+});
+
+test('a node declared by the controller and by its agent: the controller\'s entry wins whole', () => {
+  const cfg = config({ a: { ISPs: ['CT'], address: v4(1) } });
+  const fromAgents = config({ a: { ISPs: ['default', 'CU'], networkType: 'Both', address: v4(9), address6: '2001:db8::9' }, b: { ISPs: ['CU'], address: v4(2) } }).nodes;
+  const merged = mergeDeclarations(cfg.nodes, fromAgents);
+  assert.deepEqual(merged.a, cfg.nodes.a);
+  assert.deepEqual(merged.b, fromAgents.b);
 });
