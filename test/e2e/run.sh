@@ -21,7 +21,7 @@ PACKAGES=(
   docker.io busybox-static
   chromium
   prometheus prometheus-blackbox-exporter
-  pdns-server pdns-backend-sqlite3 dnsutils
+  pdns-server pdns-backend-sqlite3 dnsutils sqlite3
   shellcheck systemd
   redis-server
 )
@@ -135,7 +135,7 @@ start_dockerd() {
 
 check_tools() {
   local t
-  for t in ip iptables ping docker busybox chromium promtool prometheus-blackbox-exporter pdns_server dig shellcheck systemd-analyze curl; do
+  for t in ip iptables ping docker busybox chromium promtool prometheus-blackbox-exporter pdns_server sqlite3 dig shellcheck systemd-analyze curl; do
     command -v "$t" >/dev/null || die "$t not found on PATH after installing packages"
   done
   timeout 60 chromium --headless --no-sandbox --disable-gpu --dump-dom 'data:text/html,<p>ok</p>' 2>/dev/null | grep -q '<p>ok</p>' ||
