@@ -54,7 +54,7 @@ export class ControllerPluginHost {
   }
 
   async startAll(fileConfigs: Record<string, unknown>): Promise<void> {
-    this.store = await openStore<PluginConfigData>(this.deps.dataDir, 'plugins', { configs: {} }, { mode: 0o600 });
+    this.store = await openStore<PluginConfigData>(this.deps.dataDir, 'plugins', { configs: {} });
     for (const name of Object.keys(fileConfigs)) {
       const slot: Slot = { name, state: 'stopped' };
       this.slots.set(name, slot);
@@ -183,6 +183,7 @@ export class ControllerPluginHost {
         get: (id) => registry.get(id),
         defaultNode: () => registry.defaultNode(),
         resolve: (ref) => registry.resolve(ref),
+        require: (ref, plugin) => registry.require(ref, plugin),
         on: (event, handler) => bus.on(`node.${event}`, (p) => handler((p as { node: ReturnType<Registry['list']>[number] }).node)),
       },
       command: (nodeId, action, args, timeoutMs) => link.command(nodeId, slot.name, action, args ?? {}, timeoutMs ?? commandTimeoutMs),

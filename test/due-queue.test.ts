@@ -47,7 +47,7 @@ test('only due items are leased, earliest first; a leased item is nobody else\'s
     const again = await open(dir);
     // The lease on n=1 died with the process: available again. n=2 was acked.
     assert.deepEqual(ns(again.lease(10, 60_000)), [1]);
-    assert.deepEqual(again.get('q_3')?.item, { n: 3 });
+    assert.deepEqual({ ...again.get('q_3')?.item }, { n: 3 });
     await again.close();
   }));
 

@@ -282,7 +282,7 @@ test('fsync modes: always syncs once per group commit, interval only when asked 
     }
   }));
 
-test('__proto__ keys in records are plain data: kept through append, reload and compaction, never a prototype', () =>
+test('__proto__ keys in records are plain data: kept through append, reload and compaction, never a prototype (read back without prototypes, like the stores)', () =>
   withDir(async (dir) => {
     const hostile = JSON.parse('{"__proto__":{"polluted":"yes"},"constructor":{"prototype":{"polluted":"yes"}},"ok":1}');
     const a = await Counters.open(dir);
@@ -293,7 +293,9 @@ test('__proto__ keys in records are plain data: kept through append, reload and 
       const v = b.values.get('__proto__') as Record<string, unknown>;
       assert.ok(Object.hasOwn(v, '__proto__'), 'an own key, as written');
       assert.deepEqual(Object.keys(v), ['__proto__', 'constructor', 'ok']);
-      assert.equal(Object.getPrototypeOf(v), Object.prototype);
+      assert.equal(Object.getPrototypeOf(v), null);
+      // Even a copy by assignment keeps it an ordinary key.
+      assert.equal(Object.getPrototypeOf(Object.assign(Object.create(null), v)), null);
       assert.equal(({} as Record<string, unknown>).polluted, undefined);
       if (compactFirst) await b.log.compact();
       await b.log.close();

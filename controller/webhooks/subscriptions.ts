@@ -44,7 +44,7 @@ export class Subscriptions {
 
   /** `lastSeq`: the event log's latest seq, which a new subscription starts after. */
   static async open(dataDir: string, outbox: Outbox, lastSeq: () => number): Promise<Subscriptions> {
-    const subs = new Subscriptions(await openStore<SubsData>(dataDir, 'webhooks', { subs: {} }, { mode: 0o600 }), outbox, lastSeq);
+    const subs = new Subscriptions(await openStore<SubsData>(dataDir, 'webhooks', { subs: {} }), outbox, lastSeq);
     // A crash between deleting a subscription and stopping its deliveries must not leave them running.
     await outbox.cancel((d) => {
       const sub = subscriptionOf(d);

@@ -16,7 +16,10 @@ export interface HttpRequest {
   /** The parsed JSON body when one was sent, else undefined. */
   json: unknown;
   headers: Record<string, string>;
+  /** The client's address: the socket peer, or the client a trusted proxy names (client-ip.ts). */
   ip: string;
+  /** The socket peer itself (a proxy, when one relays): what loopback exemptions must look at. */
+  peer: string;
 }
 
 export interface HttpResult {
@@ -41,6 +44,16 @@ export interface Route {
   handler: Handler;
   /** Builds the API's own error envelope; used for bad bodies and thrown errors so clients see their format. */
   error: (status: number, message: string) => HttpResult;
+}
+
+/** What a server lists about a mounted route (no handler): enough for clients and tests to find every endpoint. */
+export interface MountedRoute {
+  method: Method;
+  path: string;
+  auth: RouteAuth;
+  /** How this route answers a 400 (its API's error envelope): the content type and the JSON body, if JSON. */
+  errorType: string;
+  errorEnvelope: unknown;
 }
 
 /** Thrown by handlers to answer with the route's error envelope and a message naming the problem. */

@@ -5,6 +5,8 @@ import type { Scheduler } from './scheduler.ts';
 import type { EventBus } from './events.ts';
 import type { Metrics } from './metrics.ts';
 import type { Route } from './http.ts';
+import type { Capabilities } from './capabilities.ts';
+import type { Html } from './html.ts';
 
 export interface NodeIdentity {
   id: string;
@@ -18,6 +20,10 @@ export interface NodeInfo extends NodeIdentity {
   lastHeartbeat: number | null;
   plugins: Array<{ name: string; state: string; error?: string }>;
   local: boolean;
+  /** The agent's link is open (its hello arrived); commands reach it even before its state is "up". */
+  connected: boolean;
+  /** What the node's host can do (from its agent's last hello; absent before the first). */
+  capabilities?: Capabilities;
 }
 
 interface CommonContext<C> {
@@ -33,6 +39,8 @@ interface CommonContext<C> {
 
 export interface AgentContext<C = unknown> extends CommonContext<C> {
   node: NodeIdentity;
+  /** What this host can do, detected at agent start (e.g. icmp: false when ping is not installed). */
+  capabilities: Capabilities;
   /** Durable: written to the outbox before it resolves, delivered at least once, in order. */
   report(type: string, data: unknown): Promise<void>;
   /** Mounts routes on the agent's local HTTP server. */
@@ -49,6 +57,12 @@ export interface ControllerContext<C = unknown> extends CommonContext<C> {
     defaultNode(): NodeInfo | undefined;
     /** Finds a node by id, name or address. */
     resolve(ref: string): NodeInfo | undefined;
+    /**
+     * The node `ref` names (id, name or address; undefined: the default node) if `plugin` can take
+     * commands there; otherwise throws NodeUnavailable saying why (unknown node, none named, down:
+     * no link, plugin not enabled or not running, with its error).
+     */
+    require(ref: string | undefined, plugin: string): NodeInfo;
     on(event: 'up' | 'down', handler: (node: NodeInfo) => void): () => void;
   };
   /** RPC to the plugin's agent side on a node; rejects with a clear error when the node is down or the deadline passes. */
@@ -92,12 +106,13 @@ export interface ReportMeta {
 export interface DashboardPanel {
   title: string;
   /**
-   * Returns an HTML fragment; must escape everything it embeds and show no secret. The dashboard's CSP
-   * allows no inline script, event handler or style attribute: use markup (tables, inline SVG with
-   * presentation attributes) and the dashboard classes `ok` `bad` `warn` `muted` `small` `badge` `chip`
-   * `chips` `num`. Rendered again on every refresh (every few seconds): keep it cheap.
+   * Returns an HTML fragment that shows no secret. Build it with the SDK's panel helpers (`table`,
+   * `badge`, `keyValues`, `form`, `actionButton`, `html`), which escape every text; a plain string is
+   * taken as markup, so anything embedded in it must go through `esc`. The dashboard's CSP allows no
+   * inline script, event handler or style attribute. Rendered again on every refresh (every few
+   * seconds) for every signed-in browser: keep it cheap and the same for everyone.
    */
-  render(): Promise<string> | string;
+  render(): Promise<string | Html> | string | Html;
 }
 
 export interface ControllerPlugin {

@@ -1,4 +1,5 @@
-import { open, readFile, rename, unlink, mkdir, chmod } from 'node:fs/promises';
+import { open, readFile, rename, unlink, chmod } from 'node:fs/promises';
+import { PRIVATE_DIR, PRIVATE_FILE, privateDir } from '../files.ts';
 
 /** The slice of a file handle a log uses. */
 export interface LogFile {
@@ -24,14 +25,11 @@ export interface LogFs {
   syncDir(dir: string): Promise<void>;
 }
 
-const FILE_MODE = 0o600;
-const DIR_MODE = 0o700;
-
 export const nodeLogFs: LogFs = {
   async open(path, flags) {
-    const fh = await open(path, flags, FILE_MODE);
+    const fh = await open(path, flags, PRIVATE_FILE);
     // An existing file keeps the mode it was created with; logs hold data only this user may read.
-    if (flags !== 'r') await fh.chmod(FILE_MODE);
+    if (flags !== 'r') await fh.chmod(PRIVATE_FILE);
     return fh;
   },
   async read(path) {
@@ -49,8 +47,8 @@ export const nodeLogFs: LogFs = {
     });
   },
   async mkdirs(dir) {
-    await mkdir(dir, { recursive: true, mode: DIR_MODE });
-    await chmod(dir, DIR_MODE).catch(() => undefined);
+    await privateDir(dir);
+    await chmod(dir, PRIVATE_DIR).catch(() => undefined);
   },
   async syncDir(dir) {
     const fh = await open(dir, 'r');

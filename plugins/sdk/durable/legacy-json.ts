@@ -1,5 +1,6 @@
 import { readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseStoredJson } from '../json.ts';
 
 /**
  * Carries a store that an older release kept as a JSON file into its replacement, once: `take`
@@ -17,7 +18,7 @@ export async function importLegacyJson<T>(dir: string, file: string, take: (old:
   }
   let old: T;
   try {
-    old = JSON.parse(text) as T;
+    old = parseStoredJson(text) as T;
   } catch (err) {
     throw new Error(`${path} (from an older release) is not valid JSON: ${(err as Error).message}; move it away to start without it`);
   }

@@ -1,0 +1,318 @@
+/**
+ * The plugin contract, v2: what a plugin declares (its spec: names and schemas) and what each host
+ * hands each half (its context). Types only, plus the three define* functions that tie a spec to
+ * its halves. The runtime (runtime/) implements it; no plugin sees the runtime.
+ *
+ * Why a spec separate from the halves: each half imports the spec for its types, and index.ts
+ * imports each half lazily (`() => import('./agent.ts')`). If a half took its types from index.ts
+ * the types would be circular; and a host must be able to validate reports, commands and messages
+ * of a plugin whose other half it never loads.
+ */
+import type { z } from 'zod';
+import type { Log } from './log.ts';
+import type { Metrics } from './metrics.ts';
+import type { Route } from './http.ts';
+import type { Scheduler } from './scheduler.ts';
+import type { Store } from './store.ts';
+
+// ---------------------------------------------------------------------------------------------
+// The spec
+
+export type SchemaMap = Record<string, z.ZodType>;
+export interface CommandSpec<A extends z.ZodType = z.ZodType, R extends z.ZodType = z.ZodType> {
+  args: A;
+  result: R;
+}
+export type CommandMap = Record<string, CommandSpec>;
+
+export interface PluginSpec<
+  C extends z.ZodType = z.ZodType,
+  R extends SchemaMap = SchemaMap,
+  K extends CommandMap = CommandMap,
+  TA extends SchemaMap = SchemaMap,
+  TC extends SchemaMap = SchemaMap,
+  E extends SchemaMap = SchemaMap,
+> {
+  /** Folder name under plugins/; `[a-z][a-z0-9-]*`. */
+  name: string;
+  /** The plugin's config; a bad config fails the plugin with a message naming the field. */
+  config: C;
+  /** Agent → controller, durable (outbox), in order, applied once per (node, seq). */
+  reports?: R;
+  /** Controller → agent RPC with a deadline; args and result validated at the boundary. */
+  commands?: K;
+  /**
+   * Best-effort messages, no disk: dropped and counted when a link is down or a link's send queue
+   * passes its high-water mark. Buffer values anywhere in a message travel as raw bytes in a binary
+   * WebSocket frame (never base64).
+   */
+  messages?: { toAgent?: TA; toController?: TC };
+  /**
+   * Events by full name (`<namespace>.<event>`): durable (in the controller's event log before
+   * emit() resolves), listed at /api/v1/events, subscribable as webhooks, and visible to the plugins
+   * that declare this one in `dependencies`.
+   */
+  events?: E;
+  /**
+   * What the plugin claims beyond its name, checked for collisions between plugins at load:
+   * event namespaces (default [name]), metric name prefixes (default [`outpost_<name with _>_`]),
+   * HTTP route paths on the controller and agent (exact, or a prefix ending in `*`).
+   */
+  claims?: { events?: string[]; metrics?: string[]; routes?: string[] };
+  /** Plugins whose events this one consumes; started first, and a missing or cyclic one fails this plugin. */
+  dependencies?: string[];
+}
+
+/** What `index.ts` default-exports: the spec plus the lazy halves. */
+export interface PluginDefinition<S extends PluginSpec = PluginSpec> {
+  spec: S;
+  /** Imported only by a host that runs this plugin's agent half. */
+  agent?: () => Promise<{ default: AgentModule<S> }>;
+  /** Imported only by a host that runs this plugin's controller half. */
+  controller?: () => Promise<{ default: ControllerModule<S> }>;
+}
+
+type Cfg<S extends PluginSpec> = z.output<S['config']>;
+type Reports<S extends PluginSpec> = NonNullable<S['reports']>;
+type Commands<S extends PluginSpec> = NonNullable<S['commands']>;
+type ToAgent<S extends PluginSpec> = NonNullable<NonNullable<S['messages']>['toAgent']>;
+type ToController<S extends PluginSpec> = NonNullable<NonNullable<S['messages']>['toController']>;
+type Events<S extends PluginSpec> = NonNullable<S['events']>;
+
+// ---------------------------------------------------------------------------------------------
+// Shared by both contexts
+
+export interface NodeIdentity {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  address: string;
+}
+
+export interface NodeInfo extends NodeIdentity {
+  state: 'up' | 'down' | 'unknown';
+  /** The link is open (a node can be connected and not yet counted up). */
+  connected: boolean;
+  lastHeartbeat: number | null;
+  /** Since when the node has been in its current state (ms since the epoch), for hysteresis. */
+  since: number | null;
+  plugins: Array<{ name: string; state: string; error?: string }>;
+  /** What the node can do, as its agent detected at start (e.g. `icmp`). */
+  caps: Record<string, { ok: boolean; reason?: string }>;
+  local: boolean;
+}
+
+/** A due-time queue item as handed out by lease(). */
+export interface Leased<T> {
+  id: string;
+  key?: string;
+  item: T;
+  dueAt: number;
+  attempts: number;
+  /** When the lease lapses and the item is handed out again (at-least-once). */
+  leaseUntil: number;
+}
+
+/** Durable queue of items due at a time (timer heap in memory, log on disk). Items sharing a key go one at a time, in order. */
+export interface DueQueue<T> {
+  schedule(item: T, dueAt: number, opts?: { key?: string; id?: string }): Promise<string>;
+  cancel(id: string): Promise<boolean>;
+  /** Up to n items due now, leased for ms. */
+  lease(n: number, ms: number): Promise<Array<Leased<T>>>;
+  ack(id: string): Promise<void>;
+  /** Back in the queue after backoffMs (attempts counted). */
+  fail(id: string, backoffMs: number, error?: string): Promise<void>;
+  /** Resolves when an item is due (or the signal aborts); lets a consumer sleep without polling. */
+  due(signal?: AbortSignal): Promise<void>;
+  get(id: string): { item: T; dueAt: number; attempts: number; leased: boolean } | undefined;
+  size(): number;
+}
+
+/** Append-only records with snapshots; torn tails truncated on load; typed ENOSPC. */
+export interface DurableLog<T> {
+  append(records: T[]): Promise<void>;
+  /** Every record since the last compaction, oldest first (after load). */
+  replay(): AsyncIterable<T> | Iterable<T>;
+  /** Replace the log's content with a snapshot (what `fold` over the records would give). */
+  compact(snapshot: T[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface CommonContext<C> {
+  /** Validated config. */
+  readonly config: C;
+  /** Child logger with `{plugin}`; secrets redacted by construction (Secret values). */
+  readonly log: Log;
+  /** Aborts when the plugin stops (or its start failed): pass it to fetch, timers, child processes. */
+  readonly signal: AbortSignal;
+  /** The plugin's own directory under the host's data dir (files there are 0600, dirs 0700). */
+  readonly dataDir: string;
+  /** Names must start with one of the plugin's metric claims; families are removed when it stops. */
+  readonly metrics: Metrics;
+  /** Timers without overlap; all stopped when the plugin stops. */
+  readonly schedule: Scheduler;
+  /** The plugin's own store (`<plugin>.json`); more with openStore(name). Closed on stop. */
+  readonly store: Store<Record<string, unknown>>;
+  openStore<T extends object>(name: string, defaults: T): Promise<Store<T>>;
+  openLog<T>(name: string, schema: z.ZodType<T>): Promise<DurableLog<T>>;
+  openQueue<T>(name: string, schema: z.ZodType<T>): Promise<DueQueue<T>>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Agent half
+
+export interface TcpListenOptions {
+  host: string;
+  port: number;
+}
+export interface HttpListenOptions extends TcpListenOptions {
+  /** PEM files; when set the listener speaks TLS (HTTPS/WSS). */
+  tls?: { certFile: string; keyFile: string };
+}
+export interface Listener {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export interface AgentContext<S extends PluginSpec> extends CommonContext<Cfg<S>> {
+  readonly node: NodeIdentity;
+  /** Durable: on disk in the outbox before it resolves; delivered at least once, in order, applied once. */
+  report<T extends keyof Reports<S> & string>(type: T, data: z.input<Reports<S>[T]>): Promise<void>;
+  /** Best-effort to the controller; false when dropped (link down or over its high-water mark). */
+  send<T extends keyof ToController<S> & string>(type: T, msg: z.input<ToController<S>[T]>): boolean;
+  listen: {
+    /** A node:net server; bind errors reject with a message naming host and port. Closed on stop. */
+    tcp(opts: TcpListenOptions, onConnection: (socket: import('node:net').Socket) => void): Promise<Listener>;
+    /**
+     * A hyper-express server (uWS is loaded only by plugins that call this). Routes and WebSocket
+     * handlers are added by `setup` before it listens. Closed on stop.
+     */
+    http(opts: HttpListenOptions, setup: (app: import('hyper-express').Server) => void): Promise<Listener>;
+  };
+  /** Routes on the agent's local API (:7071). */
+  http: { mount(routes: Route[]): void };
+}
+
+export interface CommandMeta {
+  /** Past this (ms since the epoch) the caller has given up. */
+  deadline: number;
+  signal: AbortSignal;
+}
+
+export interface AgentHalf<S extends PluginSpec> {
+  start?(): Promise<void> | void;
+  /** Everything registered through the context is disposed of after stop() anyway. */
+  stop?(): Promise<void> | void;
+  /** A new config pushed live; without update() the host restarts the plugin. */
+  update?(config: Cfg<S>): Promise<void> | void;
+  commands?: { [K in keyof Commands<S>]: (args: z.output<Commands<S>[K]['args']>, meta: CommandMeta) => Promise<z.input<Commands<S>[K]['result']>> | z.input<Commands<S>[K]['result']> };
+  onMessage?: { [K in keyof ToAgent<S>]?: (msg: z.output<ToAgent<S>[K]>) => void };
+}
+
+export interface AgentModule<S extends PluginSpec> {
+  readonly half: 'agent';
+  readonly spec: S;
+  readonly create: (ctx: AgentContext<S>) => AgentHalf<S>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Controller half
+
+export interface ReportMeta {
+  nodeId: string;
+  /** Per-node sequence number; never the same (node, seq) twice. */
+  seq: number;
+  ts: number;
+}
+
+export interface DeliverOptions {
+  contentType?: string;
+  /** Signs each attempt with X-Outpost-Signature; kept only in the controller's 0600 outbox. */
+  secret?: string;
+  /** Deliveries sharing a key go out in order; default: the URL. */
+  key?: string;
+  /** Label in the delivery log, e.g. "prober.callback". */
+  event?: string;
+  /** Caller-chosen id (idempotent enqueue: the same id twice is one delivery). */
+  id?: string;
+}
+
+export interface PanelAction {
+  /** Shown on the button. */
+  label: string;
+  method: 'POST' | 'PUT' | 'DELETE';
+  /** A route of this plugin (admin auth; the dashboard adds its session and CSRF token). */
+  path: string;
+  confirm?: string;
+}
+
+export interface DashboardPanel {
+  title: string;
+  /** An HTML fragment built with the SDK's panel helpers (everything escaped, no secret). Cheap: rendered every few seconds. */
+  render(): Promise<string> | string;
+}
+
+export interface ControllerContext<S extends PluginSpec> extends CommonContext<Cfg<S>> {
+  routes: { mount(routes: Route[]): void };
+  nodes: {
+    list(): NodeInfo[];
+    get(id: string): NodeInfo | undefined;
+    /** By id, name or address. */
+    resolve(ref: string): NodeInfo | undefined;
+    /** The node `?node=` defaults to: the embedded local node, or the only node. */
+    defaultNode(): NodeInfo | undefined;
+    /** The node, linked and running `plugin` (default this one), or throws: unknown node / node down / plugin not running there. */
+    require(ref: string, plugin?: string): NodeInfo;
+    on(event: 'up' | 'down', handler: (node: NodeInfo) => void): () => void;
+  };
+  command<K extends keyof Commands<S> & string>(nodeId: string, action: K, args: z.input<Commands<S>[K]['args']>, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<z.output<Commands<S>[K]['result']>>;
+  /** Best-effort to one node; false when dropped. */
+  send<T extends keyof ToAgent<S> & string>(nodeId: string, type: T, msg: z.input<ToAgent<S>[T]>): boolean;
+  /** Best-effort to many (encoded once); returns how many links took it. */
+  broadcast<T extends keyof ToAgent<S> & string>(nodeIds: string[] | 'all', type: T, msg: z.input<ToAgent<S>[T]>): number;
+  events: {
+    /** Durable: resolves once the event is in the controller's event log (and so reaches its webhooks). */
+    emit<E extends keyof Events<S> & string>(event: E, payload: z.input<Events<S>[E]>): Promise<void>;
+    /** Events of a plugin named in `dependencies` (or core `node.*` events), validated against the schema this plugin expects. */
+    on<T>(event: string, schema: z.ZodType<T>, handler: (payload: T) => void | Promise<void>): void;
+  };
+  webhooks: {
+    /** Durable delivery of one body to one URL; resolves with the delivery id once on disk. */
+    deliver(url: string, body: string, opts?: DeliverOptions): Promise<string>;
+  };
+}
+
+export interface ControllerHalf<S extends PluginSpec> {
+  start?(): Promise<void> | void;
+  stop?(): Promise<void> | void;
+  update?(config: Cfg<S>): Promise<void> | void;
+  onReport?: { [K in keyof Reports<S>]?: (meta: ReportMeta, data: z.output<Reports<S>[K]>) => Promise<void> | void };
+  onMessage?: { [K in keyof ToController<S>]?: (nodeId: string, msg: z.output<ToController<S>[K]>) => void };
+  panel?: DashboardPanel;
+}
+
+export interface ControllerModule<S extends PluginSpec> {
+  readonly half: 'controller';
+  readonly spec: S;
+  readonly create: (ctx: ControllerContext<S>) => ControllerHalf<S>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// define*
+
+/** Declares a plugin's names and schemas; the literal types drive every context method's types. */
+export function defineSpec<C extends z.ZodType, R extends SchemaMap = {}, K extends CommandMap = {}, TA extends SchemaMap = {}, TC extends SchemaMap = {}, E extends SchemaMap = {}>(spec: PluginSpec<C, R, K, TA, TC, E>): PluginSpec<C, R, K, TA, TC, E> {
+  return spec;
+}
+
+export function definePlugin<S extends PluginSpec>(spec: S, halves: Omit<PluginDefinition<S>, 'spec'>): PluginDefinition<S> {
+  return { spec, ...halves };
+}
+
+export function defineAgent<S extends PluginSpec>(spec: S, create: (ctx: AgentContext<S>) => AgentHalf<S>): AgentModule<S> {
+  return { half: 'agent', spec, create };
+}
+
+export function defineController<S extends PluginSpec>(spec: S, create: (ctx: ControllerContext<S>) => ControllerHalf<S>): ControllerModule<S> {
+  return { half: 'controller', spec, create };
+}
