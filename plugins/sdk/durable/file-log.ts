@@ -1,16 +1,18 @@
 /**
- * The file implementation of DurableLog. Two files per log, both JSON lines starting with a header
- * line `{"$outpostLog":1,"gen":G}`:
+ * The file implementation of DurableLog. Two files per log, both JSON lines after a header line:
  *
- *   <name>.snapshot.jsonl   records that rebuild the state as of compaction G (written aside, renamed)
- *   <name>.journal.jsonl    records appended since compaction G
+ *   <name>.journal.jsonl    {"$outpostLog":1,"gen":G}, then the records appended in generation G
+ *   <name>.snapshot.jsonl   {"$outpostLog":1,"gen":G+1,"base":G,"cut":X}, then records that rebuild
+ *                           the state as of byte X of journal G (written aside, renamed into place)
  *
- * Compaction writes snapshot G+1 next to the old one, renames it into place, then replaces the journal
- * with an empty one of generation G+1 (also written aside and renamed). A crash between the two
- * renames leaves a journal of generation G beside snapshot G+1: its records are in the snapshot, so
- * open ignores them. A crash mid-append leaves a torn last line: open cuts it off with a warning and
- * keeps every complete line before it. A failed append (disk full) is cut back at once, so no torn
- * line is left for the records appended after space returns.
+ * Compaction takes the owner's snapshot at one instant (synchronously, right after a batch), writes
+ * it in the background while appends go on into the journal, renames it into place, then replaces the
+ * journal with one of generation G+1 holding only what was appended after byte X (written aside,
+ * renamed). Open replays the snapshot, then the journal of its generation whole, or journal G from
+ * byte X on: a crash at any point of a compaction counts every record once. A crash mid-append leaves
+ * a torn last line: open cuts it off with a warning and keeps every complete line before it. A failed
+ * append (disk full) is cut back at once, so no torn line is left for the records appended after space
+ * returns.
  */
 import { join } from 'node:path';
 import type { ZodType } from 'zod';
@@ -27,13 +29,21 @@ const DEFAULT_COMPACT_AFTER = 4 * 1024 * 1024;
 /** Snapshot lines are written in pieces of about this size, not as one string. */
 const WRITE_PIECE = 1024 * 1024;
 
-const headerLine = (gen: number) => JSON.stringify({ [HEADER]: 1, gen });
+interface Header {
+  gen: number;
+  /** Snapshots: the journal generation they were cut from, and the byte of it they cover up to. */
+  base?: number;
+  cut?: number;
+}
 
-function parseHeader(line: string | undefined): number | null {
+const headerLine = (h: Header) => JSON.stringify({ [HEADER]: 1, ...h });
+
+function parseHeader(line: string | undefined): Header | null {
   if (line === undefined) return null;
   try {
     const h = parseRecordJson(line) as Record<string, unknown> | null;
-    return h && h[HEADER] === 1 && Number.isInteger(h.gen) ? (h.gen as number) : null;
+    if (!h || h[HEADER] !== 1 || !Number.isInteger(h.gen)) return null;
+    return Number.isInteger(h.base) && Number.isInteger(h.cut) ? { gen: h.gen as number, base: h.base as number, cut: h.cut as number } : { gen: h.gen as number };
   } catch {
     return null;
   }
@@ -50,9 +60,14 @@ export class FileLog<R> implements DurableLog<R> {
   /** Bytes of the journal known to hold complete records; a failed append is cut back to this. */
   private journalBytes = 0;
   private snapshotBytes = 0;
+  /** Generation of the journal appended to. */
   private gen = 0;
-  /** A snapshot of `gen` is in place but the journal file is of an older generation: no appends until replaced. */
+  /** The journal file is missing or unusable: an empty one of `gen` goes in before the next append. */
   private needReset = false;
+  /** A snapshot of generation `gen + 1` covering the journal up to byte `cut` is in place: the journal is to be cut there. */
+  private swap: { gen: number; cut: number } | undefined;
+  /** A snapshot being written in the background. */
+  private compacting: Promise<void> | undefined;
   /** A failed append could not be cut back yet. */
   private dirty = false;
   private unsynced = false;
@@ -109,12 +124,18 @@ export class FileLog<R> implements DurableLog<R> {
   }
 
   async compact(): Promise<void> {
+    if (this.opts.readOnly) throw new Error(`log ${this.name} was opened read-only`);
+    // One at a time: let one under way finish and its journal be cut first.
+    while (this.compacting) await this.compacting;
+    await this.commit.add([]);
     this.compactRequested = true;
     this.compactFailure = undefined;
     await this.commit.add([]);
+    await this.compacting;
     const failure = this.compactFailure;
     this.compactFailure = undefined;
     if (failure) throw failure;
+    await this.commit.add([]);
   }
 
   async sync(): Promise<void> {
@@ -124,7 +145,7 @@ export class FileLog<R> implements DurableLog<R> {
   }
 
   stats(): LogStats {
-    return { journalBytes: this.journalBytes, snapshotBytes: this.snapshotBytes, generation: this.gen, loaded: { ...this.loaded } };
+    return { journalBytes: this.journalBytes, snapshotBytes: this.snapshotBytes, generation: this.swap?.gen ?? this.gen, loaded: { ...this.loaded } };
   }
 
   async close(): Promise<void> {
@@ -132,6 +153,7 @@ export class FileLog<R> implements DurableLog<R> {
     if (this.unsynced && this.policy !== 'none') await this.sync().catch(() => undefined);
     this.closed = true;
     clearInterval(this.timer);
+    while (this.compacting) await this.compacting;
     await this.commit.settled();
     await this.journal?.close().catch(() => undefined);
     this.journal = null;
@@ -148,50 +170,56 @@ export class FileLog<R> implements DurableLog<R> {
       await fs.remove(`${files.snapshot}.tmp`);
       await fs.remove(`${files.journal}.tmp`);
     }
+    let snapHeader: Header = { gen: 0 };
     const snap = await fs.read(files.snapshot);
     if (snap) {
       const { lines, tornBytes } = splitLines(snap);
-      const gen = parseHeader(lines[0]);
-      if (gen === null) throw new Error(`${files.snapshot} is not a log snapshot (no header line); move it away to start this log empty`);
+      const h = parseHeader(lines[0]);
+      if (h === null) throw new Error(`${files.snapshot} is not a log snapshot (no header line); move it away to start this log empty`);
       // Snapshots are renamed into place only once complete, so a torn one means the disk lost data.
       if (tornBytes) this.log.warn({ log: this.name, file: files.snapshot, bytes: tornBytes }, 'snapshot ends in an incomplete line; ignoring it');
-      this.gen = gen;
+      snapHeader = h;
       this.snapshotBytes = snap.length;
-      this.replay(lines, files.snapshot);
+      this.replay(lines, 1, files.snapshot);
     }
+    this.gen = snapHeader.gen;
     const jr = await fs.read(files.journal);
-    if (!jr || jr.length === 0) {
+    const { lines, completeBytes, tornBytes } = splitLines(jr ?? Buffer.alloc(0));
+    const h = parseHeader(lines[0]);
+    if (h === null && lines.length > 0) throw new Error(`${files.journal} is not a log journal (no header line); move it away to start this log empty`);
+    if (h === null) {
+      // Missing, empty, or cut while being created: nothing was appended to it.
       this.needReset = true;
+    } else if (h.gen === snapHeader.gen || h.gen > snapHeader.gen) {
+      if (h.gen > snapHeader.gen) this.log.warn({ log: this.name, journal: h.gen, snapshot: snapHeader.gen }, 'journal is newer than the snapshot (snapshot file missing or replaced?); loading what there is');
+      this.gen = h.gen;
+      this.replay(lines, 1, files.journal);
+    } else if (h.gen === snapHeader.base && snapHeader.cut !== undefined && snapHeader.cut <= completeBytes) {
+      // A compaction stopped before its journal was cut: the snapshot holds the records up to the cut.
+      this.gen = h.gen;
+      this.replay(splitLines(jr!.subarray(snapHeader.cut, completeBytes)).lines, 0, files.journal);
+      this.swap = { gen: snapHeader.gen, cut: snapHeader.cut };
     } else {
-      const { lines, completeBytes, tornBytes } = splitLines(jr);
-      const gen = parseHeader(lines[0]);
-      if (gen === null && lines.length > 0) throw new Error(`${files.journal} is not a log journal (no header line); move it away to start this log empty`);
-      if (gen === null || gen < this.gen) {
-        // No complete header (cut while being created), or a compaction stopped between its two renames:
-        // whatever this journal holds is already in the snapshot.
-        this.needReset = true;
-      } else {
-        if (gen > this.gen) this.log.warn({ log: this.name, journal: gen, snapshot: this.gen }, 'journal is newer than the snapshot (snapshot file missing or replaced?); loading what there is');
-        this.gen = gen;
-        this.replay(lines, files.journal);
-        this.journalBytes = completeBytes;
-        if (tornBytes) {
-          this.loaded.tornBytes = tornBytes;
-          this.log.warn({ log: this.name, file: files.journal, bytes: tornBytes, kept: this.loaded.records }, 'journal ends in a torn record (a write cut short); cutting it off, every complete record before it is kept');
-        }
-      }
+      this.log.warn({ log: this.name, journal: h.gen, snapshot: snapHeader.gen }, 'journal older than the snapshot; its records are in the snapshot');
+      this.needReset = true;
+    }
+    if (!this.needReset) this.journalBytes = completeBytes;
+    if (tornBytes && !this.needReset) {
+      this.loaded.tornBytes = tornBytes;
+      this.log.warn({ log: this.name, file: files.journal, bytes: tornBytes, kept: this.loaded.records }, 'journal ends in a torn record (a write cut short); cutting it off, every complete record before it is kept');
     }
     if (ro) return;
     if (this.needReset) {
       await this.resetJournal();
-    } else {
-      this.journal = await fs.open(files.journal, 'a');
-      if (this.loaded.tornBytes) await this.journal.truncate(this.journalBytes);
+      return;
     }
+    this.journal = await fs.open(files.journal, 'a');
+    if (this.loaded.tornBytes) await this.journal.truncate(this.journalBytes);
+    if (this.swap) await this.swapJournal();
   }
 
-  private replay(lines: string[], file: string): void {
-    for (let i = 1; i < lines.length; i++) {
+  private replay(lines: string[], from: number, file: string): void {
+    for (let i = from; i < lines.length; i++) {
       const line = lines[i];
       if (line.trim() === '') continue;
       let rec: unknown;
@@ -201,7 +229,7 @@ export class FileLog<R> implements DurableLog<R> {
         this.skip(file, i, (err as Error).message);
         continue;
       }
-      // The record as written (not the schema's output): its data, `__proto__` keys included, stays as it was.
+      // The record as written (not the schema's output): its data stays as it was.
       const check = this.schema.safeParse(rec);
       if (!check.success) {
         this.skip(file, i, check.error.issues[0]?.message ?? 'does not match the schema');
@@ -230,11 +258,12 @@ export class FileLog<R> implements DurableLog<R> {
         this.dirty = false;
       }
       if (this.needReset) await this.resetJournal();
-      if (snapshot && (await this.tryCompact(snapshot))) {
-        this.health?.ok(this.name);
-        return;
+      if (this.swap) {
+        // Until it succeeds, appends go on into the current journal: the snapshot names the byte it covers up to.
+        await this.swapJournal().catch((err) => this.log.warn({ log: this.name, err: (err as Error).message }, 'could not cut the journal after compaction; will retry'));
       }
       if (lines.length) await this.appendLines(lines);
+      if (snapshot) this.compacting = this.writeSnapshot(snapshot);
       if (this.syncRequested) await this.syncNow();
       this.health?.ok(this.name);
     } catch (err) {
@@ -268,6 +297,7 @@ export class FileLog<R> implements DurableLog<R> {
   }
 
   private wantsCompaction(lines: string[]): boolean {
+    if (this.compacting || this.swap || this.closed) return false;
     if (this.compactRequested) return true;
     let grown = this.journalBytes;
     for (const l of lines) grown += l.length + 1;
@@ -279,51 +309,69 @@ export class FileLog<R> implements DurableLog<R> {
   private takeSnapshot(): { lines: string[]; requested: boolean } {
     const requested = this.compactRequested;
     this.compactRequested = false;
-    const lines = [headerLine(this.gen + 1)];
+    const lines: string[] = [];
     for (const r of this.opts.snapshot()) lines.push(JSON.stringify(r));
     return { lines, requested };
   }
 
   /**
-   * Replaces snapshot and journal with a new snapshot. True once the snapshot is in place: it covers
-   * the batch being written (the owner applied those records to its state before appending them).
+   * Writes the snapshot while appends go on (it covers the journal up to its current end), renames it
+   * into place, then has the next write cut the journal. A failure leaves everything as it was.
    */
-  private async tryCompact({ lines, requested }: { lines: string[]; requested: boolean }): Promise<boolean> {
+  private async writeSnapshot({ lines, requested }: { lines: string[]; requested: boolean }): Promise<void> {
+    const base = this.gen;
+    const cut = this.journalBytes;
     let size = 0;
     try {
       await this.replaceFile(this.files.snapshot, async (f) => {
-        for (let i = 0; i < lines.length; ) {
-          let piece = '';
+        let piece = headerLine({ gen: base + 1, base, cut }) + '\n';
+        let i = 0;
+        for (;;) {
           while (i < lines.length && piece.length < WRITE_PIECE) piece += lines[i++] + '\n';
           const buf = Buffer.from(piece);
           await writeAll(f, buf);
           size += buf.length;
+          if (i === lines.length) break;
+          piece = '';
         }
       });
+      this.snapshotBytes = size;
+      this.nextCompactAt = 0;
+      this.swap = { gen: base + 1, cut };
+      this.commit.add([]).catch(() => undefined);
     } catch (err) {
       const e = new StorageWriteError(`${this.name} snapshot`, err);
       this.nextCompactAt = this.journalBytes + this.compactAfter;
-      this.log.warn({ log: this.name, err: e.message }, 'compaction failed; appending to the journal instead');
+      this.log.warn({ log: this.name, err: e.message }, 'compaction failed; the journal keeps growing until the next try');
       if (requested) this.compactFailure = e;
-      return false;
+    } finally {
+      this.compacting = undefined;
     }
-    this.gen += 1;
-    this.snapshotBytes = size;
-    this.nextCompactAt = 0;
-    this.unsynced = false;
-    this.needReset = true;
-    try {
-      await this.resetJournal();
-    } catch (err) {
-      // The snapshot holds everything; the next write retries the journal before appending anything.
-      this.log.warn({ log: this.name, err: (err as Error).message }, 'could not start a new journal after compaction; will retry');
-    }
-    return true;
+  }
+
+  /** Replaces the journal with one of the snapshot's generation holding what was appended after the cut. */
+  private async swapJournal(): Promise<void> {
+    const { gen, cut } = this.swap!;
+    const old = (await this.fs.read(this.files.journal)) ?? Buffer.alloc(0);
+    const tail = old.subarray(cut, this.journalBytes);
+    const header = Buffer.from(headerLine({ gen }) + '\n');
+    await this.replaceFile(this.files.journal, async (f) => {
+      await writeAll(f, header);
+      if (tail.length) await writeAll(f, tail);
+    });
+    await this.journal?.close().catch(() => undefined);
+    this.journal = await this.fs.open(this.files.journal, 'a');
+    this.journalBytes = header.length + tail.length;
+    this.gen = gen;
+    this.swap = undefined;
+    this.dirty = false;
+    // The tail was synced with the new file.
+    if (this.policy !== 'none') this.unsynced = false;
   }
 
   /** Puts an empty journal of the current generation in place (written aside, renamed). */
   private async resetJournal(): Promise<void> {
-    const header = Buffer.from(headerLine(this.gen) + '\n');
+    const header = Buffer.from(headerLine({ gen: this.gen }) + '\n');
     await this.replaceFile(this.files.journal, (f) => writeAll(f, header));
     await this.journal?.close().catch(() => undefined);
     this.journal = await this.fs.open(this.files.journal, 'a');
