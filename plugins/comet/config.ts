@@ -71,7 +71,7 @@ export const cometConfig = z
       .strict()
       .prefault({}),
     backoff: z
-      .object({ maxDelay: z.number().min(0).default(300), baseDelay: z.number().min(0).default(3), factor: z.number().min(1).default(1.8), jitter: z.number().min(0).max(1).default(0.3) })
+      .object({ maxDelay: z.number().int().min(0).default(300), baseDelay: z.number().int().min(0).default(3), factor: z.number().min(1).default(1.8), jitter: z.number().min(0).max(1).default(0.3) })
       .strict()
       .prefault({}),
     /** Connect/disconnect/room deltas leave at this interval (connects sooner: op 8 waits for them). */

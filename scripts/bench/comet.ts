@@ -1,0 +1,210 @@
+/**
+ * comet: room fan-out from one gateway process to N WebSocket clients, side by side with a `ws`
+ * broadcast server and a bare uWebSockets.js pub/sub server (lib/comet-*-peer.ts): same push
+ * stream (generated inside each server process), same message, same clients (raw-socket clients in
+ * separate worker processes, lib/comet-client-worker.ts). Figures: messages delivered per second,
+ * server CPU from /proc, messages per second per core (= delivered / CPU share), latency from push
+ * to client (sampled), and the gateway's memory per idle connection at N and at --idle connections.
+ *
+ * --target gateway (default): the gateway and its listener started directly (plugins/comet). The
+ * agent + controller target (key push end to end through the controller) needs the plugin's SDK
+ * wiring and is refused until plugins/comet/agent.ts exists.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { numericFlags } from './lib/args.ts';
+import { profiler } from './lib/profile.ts';
+import { measure, raisePriority, readProc } from './lib/proc.ts';
+import { figure, mb, ms, pct, percentile, printTable, progress } from './lib/report.ts';
+import { FD_WANTED, isProgress, isReport, startServer, startWorker, type ServerProc, type WorkerProc } from './lib/comet-procs.ts';
+
+const argv = process.argv.slice(2);
+const ti = argv.indexOf('--target');
+const target = ti >= 0 ? argv.splice(ti, 2)[1] : 'gateway';
+const opts = numericFlags('comet', { conns: 10_000, seconds: 10, warmup: 3, rate: 100, workers: 2, idle: 50_000, concurrency: 200, nice: 10, batchMs: -1, profile: 0 }, argv);
+/** --batchMs N overrides the gateway's room batch window (delivery.roomBatchMs); -1 keeps the config default. */
+const gatewayEnv: Record<string, string> = opts.batchMs >= 0 ? { COMET_BENCH_CONFIG: JSON.stringify({ delivery: { roomBatchMs: opts.batchMs } }) } : {};
+const prof = await profiler(opts.profile, 'comet');
+
+if (target !== 'gateway') {
+  const wiring = join(import.meta.dirname, '../../plugins/comet/agent.ts');
+  process.stderr.write(
+    existsSync(wiring)
+      ? `bench comet: --target ${target} is not implemented in this bench yet (the gateway target is)\n`
+      : `bench comet: --target ${target} needs the comet agent wiring (plugins/comet/agent.ts), which is not in this tree; use --target gateway\n`,
+  );
+  process.exit(2);
+}
+
+const SERVERS = [
+  { name: 'outpost gateway', file: 'comet-gateway-server.ts' },
+  { name: 'peer: ws', file: 'comet-ws-peer.ts' },
+  { name: 'peer: bare uWS', file: 'comet-uws-peer.ts' },
+] as const;
+
+interface Run {
+  name: string;
+  connected: number;
+  failed: number;
+  delivered: number;
+  perSecond: number;
+  cpu: number;
+  perCore: number;
+  clientCpu: number;
+  latencies: number[];
+  bad: number;
+  rssIdle: number;
+  rssConns: number;
+  rssBusy: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function connectClients(server: ServerProc, conns: number): Promise<{ workers: WorkerProc[]; connected: number; failed: number; seconds: number }> {
+  const n = Math.max(1, opts.workers);
+  const workers = Array.from({ length: n }, startWorker);
+  for (const w of workers) raisePriority(w.child.pid, opts.nice);
+  const t0 = performance.now();
+  const per = Math.ceil(conns / n);
+  const done = workers.map((w, i) => {
+    const count = Math.min(per, conns - i * per);
+    w.send({ t: 'connect', port: server.port, conns: count, firstId: 1 + i * per, concurrency: Math.ceil(opts.concurrency / n), localAddresses: 8 });
+    return w.next((e): e is Extract<typeof e, { t: 'progress' }> => isProgress(e) && e.connected + e.failed >= count);
+  });
+  const ticker = setInterval(() => progress(`  connected ${workers.reduce((a, w) => a + (w.last && isProgress(w.last) ? w.last.connected : 0), 0)}/${conns}`), 5000);
+  const final = await Promise.all(done);
+  clearInterval(ticker);
+  const failed = final.reduce((a, e) => a + e.failed, 0);
+  if (failed) progress(`  ${failed} clients failed: ${final.flatMap((e) => e.errors).slice(0, 3).join('; ')}`);
+  return { workers, connected: final.reduce((a, e) => a + e.connected, 0), failed, seconds: (performance.now() - t0) / 1000 };
+}
+
+async function report(workers: WorkerProc[]): Promise<{ received: number; bad: number; latencies: number[] }> {
+  const parts = await Promise.all(workers.map((w) => {
+    const p = w.next(isReport);
+    w.send({ t: 'report' });
+    return p;
+  }));
+  return { received: parts.reduce((a, p) => a + p.received, 0), bad: parts.reduce((a, p) => a + p.bad, 0), latencies: parts.flatMap((p) => p.latenciesMs) };
+}
+
+async function gc(server: ServerProc): Promise<void> {
+  const p = server.next((e): e is { t: 'gc-done' } => e.t === 'gc-done');
+  server.send({ t: 'gc' });
+  await p;
+}
+
+async function fanOut(spec: (typeof SERVERS)[number]): Promise<Run> {
+  progress(`${spec.name}: starting`);
+  const gateway = spec.file === 'comet-gateway-server.ts';
+  const server = await startServer(spec.file, gateway ? gatewayEnv : {}, gateway && prof.dir ? ['--cpu-prof', `--cpu-prof-dir=${prof.dir}`] : []);
+  const pid = server.child.pid!;
+  raisePriority(pid, opts.nice);
+  let workers: WorkerProc[] = [];
+  try {
+    await sleep(1000);
+    await gc(server);
+    const rssIdle = readProc(pid).rssBytes;
+    const conn = await connectClients(server, opts.conns);
+    workers = conn.workers;
+    progress(`${spec.name}: ${conn.connected} clients in ${conn.seconds.toFixed(1)} s; pushing ${opts.rate}/s to the room`);
+    await sleep(1000);
+    await gc(server);
+    const rssConns = readProc(pid).rssBytes;
+    server.send({ t: 'push', rate: opts.rate });
+    await sleep(opts.warmup * 1000);
+    const before = await report(workers);
+    const pids: Record<string, number> = { server: pid };
+    workers.forEach((w, i) => (pids[`w${i}`] = w.child.pid!));
+    const u = await measure(pids, opts.seconds, 500);
+    const after = await report(workers);
+    server.send({ t: 'stop-push' });
+    const delivered = after.received - before.received;
+    const seconds = u.server.seconds;
+    const perSecond = delivered / seconds;
+    const cpu = u.server.cpuPercent;
+    return {
+      name: spec.name,
+      connected: conn.connected,
+      failed: conn.failed,
+      delivered,
+      perSecond,
+      cpu,
+      perCore: cpu > 0 ? perSecond / (cpu / 100) : 0,
+      clientCpu: workers.reduce((a, _, i) => a + u[`w${i}`].cpuPercent, 0),
+      latencies: after.latencies,
+      bad: after.bad,
+      rssIdle,
+      rssConns,
+      rssBusy: u.server.rssMax,
+    };
+  } finally {
+    for (const w of workers) w.stop();
+    // A clean exit lets --cpu-prof write its profile.
+    if (gateway && prof.dir) {
+      server.send({ t: 'exit' });
+      await sleep(3000);
+    }
+    server.stop();
+    await sleep(1000);
+  }
+}
+
+/** The gateway alone with `n` idle authenticated clients: RSS and memory per connection. */
+async function idleMemory(n: number): Promise<{ connected: number; failed: number; rssIdle: number; rss: number; perConn: number }> {
+  progress(`outpost gateway: ${n} idle connections`);
+  const server = await startServer('comet-gateway-server.ts', gatewayEnv);
+  const pid = server.child.pid!;
+  let workers: WorkerProc[] = [];
+  try {
+    await sleep(1000);
+    await gc(server);
+    const rssIdle = readProc(pid).rssBytes;
+    const conn = await connectClients(server, n);
+    workers = conn.workers;
+    await sleep(2000);
+    await gc(server);
+    const rss = readProc(pid).rssBytes;
+    return { connected: conn.connected, failed: conn.failed, rssIdle, rss, perConn: conn.connected ? (rss - rssIdle) / conn.connected : 0 };
+  } finally {
+    for (const w of workers) w.stop();
+    server.stop();
+    await sleep(1000);
+  }
+}
+
+const runs: Run[] = [];
+for (const s of SERVERS) runs.push(await fanOut(s));
+const idle = opts.idle > 0 ? await idleMemory(opts.idle) : undefined;
+
+const [gw, wsPeer, uwsPeer] = runs;
+if (prof.dir) progress(`gateway CPU profile in ${prof.dir}`);
+const kb = (b: number) => `${(b / 1024).toFixed(1)} KB`;
+printTable(
+  `comet fan-out: ${opts.conns} WebSocket clients in one room, ${opts.rate} pushes/s (${(opts.conns * opts.rate).toLocaleString('en')} messages/s asked), ${opts.seconds} s window, CPU = % of one core`,
+  [
+    ['clients connected / failed', ...runs.map((r) => `${r.connected} / ${r.failed}`)],
+    ['messages delivered / s', ...runs.map((r) => Math.round(r.perSecond).toLocaleString('en'))],
+    ['server CPU', ...runs.map((r) => pct(r.cpu))],
+    ['messages / s per core', ...runs.map((r) => Math.round(r.perCore).toLocaleString('en'))],
+    ['push → client latency p50 / p99', ...runs.map((r) => `${ms(percentile(r.latencies, 50))} / ${ms(percentile(r.latencies, 99))}`)],
+    ['latency samples', ...runs.map((r) => String(r.latencies.length))],
+    ['malformed messages seen', ...runs.map((r) => String(r.bad))],
+    ['server RSS: empty / with clients / busy max', ...runs.map((r) => `${mb(r.rssIdle)} / ${mb(r.rssConns)} / ${mb(r.rssBusy)}`)],
+    ['memory per idle connection', ...runs.map((r) => kb((r.rssConns - r.rssIdle) / Math.max(1, r.connected)))],
+    ['client workers CPU (sum)', ...runs.map((r) => pct(r.clientCpu))],
+  ],
+  ['metric', ...runs.map((r) => r.name)],
+);
+if (idle) {
+  printTable(`outpost gateway memory, idle authenticated connections (open-files wanted ${FD_WANTED})`, [
+    ['connected / failed', `${idle.connected} / ${idle.failed}`],
+    ['RSS empty → with connections', `${mb(idle.rssIdle)} → ${mb(idle.rss)}`],
+    ['memory per idle connection', kb(idle.perConn)],
+  ]);
+}
+const ratio = (a: Run, b: Run) => (b.perCore > 0 ? (a.perCore / b.perCore).toFixed(2) : 'n/a');
+figure(
+  'comet',
+  `${(gw.perCore / 1e6).toFixed(2)} M messages/s per core to ${gw.connected} connections (${ratio(gw, wsPeer)}× ws, ${ratio(gw, uwsPeer)}× bare uWS), p99 push→client ${ms(percentile(gw.latencies, 99))}, ${kb((gw.rssConns - gw.rssIdle) / Math.max(1, gw.connected))}/idle connection at ${gw.connected}${idle ? `, ${kb(idle.perConn)} at ${idle.connected} (RSS ${mb(idle.rss)})` : ''}`,
+);

@@ -1,0 +1,54 @@
+/**
+ * The comet benchmark's process protocol: the bench forks one server at a time (Outpost's gateway
+ * or a peer) and client worker processes, and drives them over IPC. The push source runs inside
+ * the server process, the same for every server, so only fan-out is measured.
+ */
+export type ServerCommand = { t: 'push'; rate: number } | { t: 'stop-push' } | { t: 'gc' } | { t: 'exit' };
+export type ServerEvent = { t: 'ready'; port: number } | { t: 'gc-done' };
+
+export type WorkerCommand = { t: 'connect'; port: number; conns: number; firstId: number; concurrency: number; localAddresses: number } | { t: 'report' } | { t: 'exit' };
+export type WorkerEvent =
+  | { t: 'progress'; connected: number; failed: number; closed: number; errors: string[] }
+  | { t: 'report'; received: number; bad: number; latenciesMs: number[] };
+
+/** goim's benchmark body, plus the send time (CLOCK_MONOTONIC, shared by processes) for latency samples. */
+export function benchBody(): Buffer {
+  return Buffer.from(`{"test":1,"t":${process.hrtime.bigint()}}`);
+}
+
+export const ROOM = 'bench://1';
+export const OPERATION = 1000;
+
+/**
+ * Issues `rate` pushes per second from a 1 ms timer, catching up on what is due, so a slow server
+ * gets the same demand as a fast one. Returns the stop function.
+ */
+export function startPushing(rate: number, push: () => void): () => void {
+  const t0 = performance.now();
+  let sent = 0;
+  const timer = setInterval(() => {
+    const due = Math.floor(((performance.now() - t0) / 1000) * rate);
+    for (; sent < due; sent++) push();
+  }, 1);
+  return () => clearInterval(timer);
+}
+
+/** Runs a server's side of the protocol; `push` sends one message to the room. */
+export function serveBench(port: number, push: () => void): void {
+  let stop: (() => void) | undefined;
+  const send = (e: ServerEvent) => process.send?.(e);
+  process.on('message', (cmd: ServerCommand) => {
+    if (cmd.t === 'push') {
+      stop?.();
+      stop = startPushing(cmd.rate, push);
+    } else if (cmd.t === 'stop-push') {
+      stop?.();
+      stop = undefined;
+    } else if (cmd.t === 'gc') {
+      (globalThis as { gc?: () => void }).gc?.();
+      send({ t: 'gc-done' });
+    } else process.exit(0);
+  });
+  process.on('disconnect', () => process.exit(0));
+  send({ t: 'ready', port });
+}
