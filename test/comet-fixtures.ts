@@ -4,7 +4,8 @@
  */
 import { connect, type Socket } from 'node:net';
 import WebSocket from 'ws';
-import { createLog } from '../plugins/sdk/log.ts';
+import { pino } from 'pino';
+import { createLog, type Log } from '../plugins/sdk/log.ts';
 import { cometConfig, gatewayOptions, type CometConfig } from '../plugins/comet/config.ts';
 import { Gateway, type GatewayHooks } from '../plugins/comet/gateway/gateway.ts';
 import { createTokenCheck } from '../plugins/comet/gateway/jwt.ts';
@@ -24,10 +25,10 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(config: Record<string, unknown> = {}, hooks: GatewayHooks = {}): Promise<TestGateway> {
+export async function startGateway(config: Record<string, unknown> = {}, hooks: GatewayHooks = {}, log: Log = quietLog): Promise<TestGateway> {
   const cfg: CometConfig = cometConfig.parse(config);
   const check = cfg.auth.jwt ? await createTokenCheck(cfg.auth.jwt as Parameters<typeof createTokenCheck>[0]) : undefined;
-  const gateway = new Gateway(gatewayOptions(cfg, check), quietLog, hooks);
+  const gateway = new Gateway(gatewayOptions(cfg, check), log, hooks);
   const ws = await listenWebSocket({ host: '127.0.0.1', port: 0 }, gateway);
   const tcp = await listenTcp({ host: '127.0.0.1', port: 0 }, gateway);
   return {
@@ -174,8 +175,8 @@ export class TcpClient {
     return this.frames.filter((f) => f.op !== 3 && f.op !== 8);
   }
 
-  static async open(port: number): Promise<TcpClient> {
-    const sock = connect(port, '127.0.0.1');
+  static async open(port: number, localAddress?: string): Promise<TcpClient> {
+    const sock = connect({ port, host: '127.0.0.1', localAddress });
     await new Promise<void>((resolve, reject) => {
       sock.once('connect', () => resolve());
       sock.once('error', reject);
@@ -184,8 +185,8 @@ export class TcpClient {
   }
 
   /** Auth as the benchmark client does: `{"mid":N,"key":"","room_id":"test://1","platform":"ios","accepts":[1000,1001,1002]}`. */
-  static async authed(port: number, body: string | object = { mid: 1, key: '', room_id: 'test://1', platform: 'ios', accepts: [1000, 1001, 1002] }): Promise<TcpClient> {
-    const c = await TcpClient.open(port);
+  static async authed(port: number, body: string | object = { mid: 1, key: '', room_id: 'test://1', platform: 'ios', accepts: [1000, 1001, 1002] }, localAddress?: string): Promise<TcpClient> {
+    const c = await TcpClient.open(port, localAddress);
     c.send(1, 7, 1, Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)));
     await c.until('op 8', () => c.frames.some((f) => f.op === 8));
     return c;
@@ -213,3 +214,23 @@ export class TcpClient {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `fn` stops throwing (an assertion about state other sockets change), then returns its value. */
+export async function eventually<T>(fn: () => T, timeoutMs = 5000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      return fn();
+    } catch (err) {
+      if (Date.now() - t0 > timeoutMs) throw err;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+}
+
+/** A pino logger writing into an array, to check what the gateway logs. */
+export function memoryLog(): { log: Log; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s)) });
+  return { log, lines };
+}

@@ -268,7 +268,7 @@ test('a registration hook that throws refuses the connection: no op 8, tables cl
 });
 
 test('frames sent before op 8 arrives are answered after it, in order', async () => {
-  const g = await startGateway({}, { onRegister: () => sleep(30) });
+  const g = await startGateway({}, { onRegister: async () => void (await sleep(30)) });
   try {
     const c = await WsClient.open(g.wsUrl, null, { autoHeartbeat: false });
     c.send(1, 7, 1, Buffer.from(JS_CLIENT_AUTH));
