@@ -14,6 +14,12 @@ import { listenWebSocket } from '../plugins/comet/listeners/ws.ts';
 import type { Listening } from '../plugins/comet/listeners/listening.ts';
 import { encodeFrame, HEADER_LEN } from '../plugins/comet/protocol/frame.ts';
 import { FrameStream } from '../plugins/comet/protocol/stream-decoder.ts';
+import { RoutingTable, type NodeMeta } from '../plugins/comet/logic/routing.ts';
+import { Balancer } from '../plugins/comet/logic/balancer.ts';
+import { applyPush, type PushMsg } from '../plugins/comet/messages.ts';
+import { goimRoutes } from '../plugins/comet/api/routes.ts';
+import type { CometNode, GoimContext, Pusher } from '../plugins/comet/api/context.ts';
+import type { GoimResult } from '../plugins/comet/api/envelope.ts';
 
 export const quietLog = createLog('comet-test', 'silent');
 
@@ -233,4 +239,83 @@ export function memoryLog(): { log: Log; lines: Array<Record<string, unknown>> }
   const lines: Array<Record<string, unknown>> = [];
   const log = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s)) });
   return { log, lines };
+}
+
+/**
+ * Two (or more) agents in one process: each a gateway with real listeners on its own ports; the
+ * "controller" is the routing table fed by their change feeds and goim's handlers, and the "link"
+ * is an in-memory Pusher that delivers each push to the node's gateway on a later turn, as the
+ * best-effort channel would. Killing a node drops it from the tables at once, as the controller
+ * does when the watchdog calls it down.
+ */
+export class CometCluster {
+  readonly routing = new RoutingTable();
+  readonly balancer = new Balancer();
+  readonly agents = new Map<string, { g: TestGateway; node: CometNode; live: boolean }>();
+  readonly sent: Array<{ nodeId: string; msg: PushMsg }> = [];
+  readonly displaced: Array<{ nodeId: string; key: string }> = [];
+  readonly ctx: GoimContext;
+
+  private constructor(readonly config: CometConfig) {
+    const pusher: Pusher = {
+      nodes: () => [...this.agents.values()].filter((a) => a.live).map((a) => a.node),
+      sendToNode: (nodeId, msg) => {
+        this.sent.push({ nodeId, msg });
+        const a = this.agents.get(nodeId);
+        if (a?.live) setImmediate(() => applyPush(a.g.gateway, msg));
+      },
+    };
+    this.ctx = { config, routing: this.routing, balancer: this.balancer, pusher };
+  }
+
+  static async start(names: string[], config: Record<string, unknown> = {}): Promise<CometCluster> {
+    const cfg = cometConfig.parse({ feedIntervalMs: 20, ...config });
+    const c = new CometCluster(cfg);
+    for (const [i, name] of names.entries()) {
+      const id = `node-${name}`;
+      const meta: NodeMeta = { addrs: [`10.0.0.${i + 1}`], weight: cfg.nodes.weight };
+      const g = await startGateway({ feedIntervalMs: 20, ...config }, {
+        onChanges: (batch) => {
+          if (!c.agents.get(id)?.live) return;
+          const r = c.routing.applyBatch(id, batch, meta);
+          c.displaced.push(...r.displaced);
+        },
+      });
+      c.agents.set(id, { g, node: { id, name, labels: { region: 'sh', zone: `sh00${i + 1}` }, address: `10.0.0.${i + 1}`, version: '0.1.0' }, live: true });
+      // An agent announces itself with a snapshot when comet starts (and periodically after).
+      c.routing.applySnapshot(id, g.gateway.snapshot(), meta);
+    }
+    return c;
+  }
+
+  gateway(name: string): TestGateway {
+    return this.agents.get(`node-${name}`)!.g;
+  }
+
+  /** One HTTP call to goim's API, through the route table the controller mounts. */
+  call(method: 'GET' | 'POST', pathAndQuery: string, body: Buffer | string = Buffer.alloc(0)): GoimResult {
+    const url = new URL(pathAndQuery, 'http://controller');
+    const route = goimRoutes.find((r) => r.method === method && r.path === url.pathname);
+    if (!route) throw new Error(`no route ${method} ${url.pathname}`);
+    const queryAll: Record<string, string[]> = {};
+    for (const [k, v] of url.searchParams) (queryAll[k] ??= []).push(v);
+    return route.handler({ queryAll, raw: Buffer.isBuffer(body) ? body : Buffer.from(body) }, this.ctx);
+  }
+
+  /** What the controller sends every onlineRefreshMs: each node's rooms with their cluster-wide counts. */
+  refreshRoomCounts(): void {
+    for (const [id, a] of this.agents) if (a.live) a.g.gateway.setRoomCounts(this.routing.roomCountsFor(id));
+  }
+
+  /** The node dies: connections gone, and the controller drops it from the tables. */
+  async kill(name: string): Promise<void> {
+    const a = this.agents.get(`node-${name}`)!;
+    a.live = false;
+    this.routing.removeNode(a.node.id);
+    await a.g.close();
+  }
+
+  async close(): Promise<void> {
+    for (const a of this.agents.values()) if (a.live) await a.g.close();
+  }
 }

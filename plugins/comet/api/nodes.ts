@@ -6,16 +6,13 @@ import type { NodeMeta } from '../logic/routing.ts';
 
 /** goim's nodes handlers (internal/logic/nodes.go): where clients should connect. */
 
-/** Live comet nodes that have reported, with what the agent said about itself. */
+/** Live comet nodes with what they reported; one that has not reported yet counts as empty, at its own address. */
 function reported(ctx: GoimContext): Array<{ node: CometNode; meta: NodeMeta; conns: number; ips: number; version: number; updatedAt: number }> {
-  const out = [];
-  for (const node of ctx.pusher.nodes()) {
+  return ctx.pusher.nodes().map((node) => {
     const s = ctx.routing.nodeStats(node.id);
-    if (!s) continue;
-    const meta = s.meta ?? { addrs: [node.address], weight: ctx.config.nodes.weight };
-    out.push({ node, meta, conns: s.conns, ips: s.ips, version: s.version, updatedAt: s.updatedAt });
-  }
-  return out;
+    const meta = s?.meta ?? { addrs: [node.address], weight: ctx.config.nodes.weight };
+    return { node, meta, conns: s?.conns ?? 0, ips: s?.ips ?? 0, version: s?.version ?? 0, updatedAt: s?.updatedAt ?? Date.now() };
+  });
 }
 
 export function nodesWeighted(req: GoimRequest, ctx: GoimContext): GoimResult {
