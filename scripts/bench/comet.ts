@@ -10,6 +10,7 @@
  * agent + controller target (key push end to end through the controller) needs the plugin's SDK
  * wiring and is refused until plugins/comet/agent.ts exists.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { numericFlags } from './lib/args.ts';
@@ -21,10 +22,9 @@ import { FD_WANTED, isProgress, isReport, startServer, startWorker, type ServerP
 const argv = process.argv.slice(2);
 const ti = argv.indexOf('--target');
 const target = ti >= 0 ? argv.splice(ti, 2)[1] : 'gateway';
-const opts = numericFlags('comet', { conns: 10_000, seconds: 10, warmup: 3, rate: 100, workers: 2, idle: 50_000, concurrency: 200, nice: 10, batchMs: -1, profile: 0 }, argv);
-/** --batchMs N overrides the gateway's room batch window (delivery.roomBatchMs); -1 keeps the config default. */
-const gatewayEnv: Record<string, string> = opts.batchMs >= 0 ? { COMET_BENCH_CONFIG: JSON.stringify({ delivery: { roomBatchMs: opts.batchMs } }) } : {};
+const opts = numericFlags('comet', { conns: 10_000, seconds: 10, warmup: 3, rate: 200, workers: 2, idle: 50_000, concurrency: 200, nice: 10, profile: 0 }, argv);
 const prof = await profiler(opts.profile, 'comet');
+const batchConfig = (ms: number) => ({ COMET_BENCH_CONFIG: JSON.stringify({ delivery: { roomBatchMs: ms } }) });
 
 if (target !== 'gateway') {
   const wiring = join(import.meta.dirname, '../../plugins/comet/agent.ts');
@@ -36,11 +36,13 @@ if (target !== 'gateway') {
   process.exit(2);
 }
 
-const SERVERS = [
-  { name: 'outpost gateway', file: 'comet-gateway-server.ts' },
-  { name: 'peer: ws', file: 'comet-ws-peer.ts' },
-  { name: 'peer: bare uWS', file: 'comet-uws-peer.ts' },
-] as const;
+/** The gateway twice: its default room batch window, and the longest the config allows (goim's job waits up to 1 s). */
+const SERVERS: Array<{ name: string; file: string; env: Record<string, string>; outpost: boolean }> = [
+  { name: 'outpost gateway (default, 5 ms batches)', file: 'comet-gateway-server.ts', env: {}, outpost: true },
+  { name: 'outpost gateway (50 ms batches)', file: 'comet-gateway-server.ts', env: batchConfig(50), outpost: true },
+  { name: 'peer: ws', file: 'comet-ws-peer.ts', env: {}, outpost: false },
+  { name: 'peer: bare uWS', file: 'comet-uws-peer.ts', env: {}, outpost: false },
+];
 
 interface Run {
   name: string;
@@ -96,8 +98,8 @@ async function gc(server: ServerProc): Promise<void> {
 
 async function fanOut(spec: (typeof SERVERS)[number]): Promise<Run> {
   progress(`${spec.name}: starting`);
-  const gateway = spec.file === 'comet-gateway-server.ts';
-  const server = await startServer(spec.file, gateway ? gatewayEnv : {}, gateway && prof.dir ? ['--cpu-prof', `--cpu-prof-dir=${prof.dir}`] : []);
+  const gateway = spec.outpost;
+  const server = await startServer(spec.file, spec.env, gateway && prof.dir ? ['--cpu-prof', `--cpu-prof-dir=${prof.dir}`] : []);
   const pid = server.child.pid!;
   raisePriority(pid, opts.nice);
   let workers: WorkerProc[] = [];
@@ -153,7 +155,7 @@ async function fanOut(spec: (typeof SERVERS)[number]): Promise<Run> {
 /** The gateway alone with `n` idle authenticated clients: RSS and memory per connection. */
 async function idleMemory(n: number): Promise<{ connected: number; failed: number; rssIdle: number; rss: number; perConn: number }> {
   progress(`outpost gateway: ${n} idle connections`);
-  const server = await startServer('comet-gateway-server.ts', gatewayEnv);
+  const server = await startServer('comet-gateway-server.ts');
   const pid = server.child.pid!;
   let workers: WorkerProc[] = [];
   try {
@@ -175,9 +177,7 @@ async function idleMemory(n: number): Promise<{ connected: number; failed: numbe
 
 const runs: Run[] = [];
 for (const s of SERVERS) runs.push(await fanOut(s));
-const idle = opts.idle > 0 ? await idleMemory(opts.idle) : undefined;
-
-const [gw, wsPeer, uwsPeer] = runs;
+const [gw, gw50, wsPeer, uwsPeer] = runs;
 if (prof.dir) progress(`gateway CPU profile in ${prof.dir}`);
 const kb = (b: number) => `${(b / 1024).toFixed(1)} KB`;
 printTable(
@@ -196,15 +196,24 @@ printTable(
   ],
   ['metric', ...runs.map((r) => r.name)],
 );
+
+// One process holds one descriptor per connection: past the hard open-files limit it cannot accept more,
+// and only a process with CAP_SYS_RESOURCE may raise that limit.
+const fdLimit = Number(execFileSync('/bin/sh', ['-c', `ulimit -Hn ${FD_WANTED} 2>/dev/null; ulimit -Hn`], { encoding: 'utf8' }).trim()) || 0;
+const idleTarget = fdLimit > 0 && opts.idle > fdLimit - 500 ? fdLimit - 500 : opts.idle;
+if (idleTarget < opts.idle) progress(`${opts.idle} connections need an open-files hard limit above ${opts.idle}; this machine allows ${fdLimit} per process and raising it needs CAP_SYS_RESOURCE: measuring ${idleTarget}`);
+const idle = idleTarget > 0 ? await idleMemory(idleTarget) : undefined;
 if (idle) {
   printTable(`outpost gateway memory, idle authenticated connections (open-files wanted ${FD_WANTED})`, [
     ['connected / failed', `${idle.connected} / ${idle.failed}`],
     ['RSS empty → with connections', `${mb(idle.rssIdle)} → ${mb(idle.rss)}`],
     ['memory per idle connection', kb(idle.perConn)],
+    ['projected RSS at 50,000 (empty + 50,000 × per connection)', mb(idle.rssIdle + 50_000 * idle.perConn)],
+    ['open-files hard limit per process', idleTarget < opts.idle ? `${fdLimit} (asked for ${opts.idle} connections)` : String(fdLimit)],
   ]);
 }
 const ratio = (a: Run, b: Run) => (b.perCore > 0 ? (a.perCore / b.perCore).toFixed(2) : 'n/a');
 figure(
   'comet',
-  `${(gw.perCore / 1e6).toFixed(2)} M messages/s per core to ${gw.connected} connections (${ratio(gw, wsPeer)}× ws, ${ratio(gw, uwsPeer)}× bare uWS), p99 push→client ${ms(percentile(gw.latencies, 99))}, ${kb((gw.rssConns - gw.rssIdle) / Math.max(1, gw.connected))}/idle connection at ${gw.connected}${idle ? `, ${kb(idle.perConn)} at ${idle.connected} (RSS ${mb(idle.rss)})` : ''}`,
+  `${(gw.perCore / 1e6).toFixed(2)} M messages/s per core to ${gw.connected} connections at ${opts.rate} pushes/s (${ratio(gw, wsPeer)}× ws, ${ratio(gw, uwsPeer)}× bare uWS; 50 ms batches ${(gw50.perCore / 1e6).toFixed(2)} M, ${ratio(gw50, uwsPeer)}× bare uWS), p99 push→client ${ms(percentile(gw.latencies, 99))}, ${kb((gw.rssConns - gw.rssIdle) / Math.max(1, gw.connected))}/idle connection at ${gw.connected}${idle ? `, ${kb(idle.perConn)} at ${idle.connected} (RSS ${mb(idle.rss)}${idle.connected < 50_000 ? `, ${mb(idle.rssIdle + 50_000 * idle.perConn)} projected at 50,000` : ''})` : ''}`,
 );

@@ -64,9 +64,15 @@ function client(port: number, id: number, localAddresses: number, auth: Buffer):
     let upgraded = false;
     let pending: Buffer | undefined;
     let settled = false;
+    // A server out of file descriptors leaves connections in its accept queue, unanswered.
+    const timer = setTimeout(() => {
+      settle(false, 'no op 8 within 30 s');
+      sock.destroy();
+    }, 30_000);
     const settle = (ok: boolean, why?: string) => {
       if (settled) return;
       settled = true;
+      clearTimeout(timer);
       if (!ok) {
         failed++;
         if (why && errors.length < 5) errors.push(why);
