@@ -319,3 +319,28 @@ export class CometCluster {
     for (const a of this.agents.values()) if (a.live) await a.g.close();
   }
 }
+
+/**
+ * A throwaway self-signed certificate for 127.0.0.1 (P-256, valid until 2126), only for the WSS test:
+ * embedded so `npm test` needs no openssl. Never used outside tests.
+ */
+export const TEST_TLS = {
+  cert: `-----BEGIN CERTIFICATE-----
+MIIBkDCCATagAwIBAgIUKHKejys+vKEem+RBfQ5+cnpWaaIwCgYIKoZIzj0EAwIw
+FDESMBAGA1UEAwwJMTI3LjAuMC4xMCAXDTI2MTIwMjAyMjY0NloYDzIxMjYxMTA4
+MDIyNjQ2WjAUMRIwEAYDVQQDDAkxMjcuMC4wLjEwWTATBgcqhkjOPQIBBggqhkjO
+PQMBBwNCAASfMcudE3Dyl8zNqI0Bb0Twxc0+CIhPbUKX6f7nqkq8NLaqa/0r4x4H
+EJje7sSR1tC7ks1BQiILhE2SfIYMIFLro2QwYjAdBgNVHQ4EFgQUz+yNgc0D9+q2
+L4+zCmepZs/r6ZowHwYDVR0jBBgwFoAUz+yNgc0D9+q2L4+zCmepZs/r6ZowDwYD
+VR0TAQH/BAUwAwEB/zAPBgNVHREECDAGhwR/AAABMAoGCCqGSM49BAMCA0gAMEUC
+IQCi9BJ5VlUE1N8W2NFwLgY0bOhEhc0dJ6kYXAsVCzyRKwIgNli17A6AzE+Uxbue
+uo5/A+NtBZX+GqTSLhNG7qIBeX8=
+-----END CERTIFICATE-----
+`,
+  key: `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgcrkA8UhqgR43EckB
+wMdX0qTnqNZdxg6QFmjR19W62MihRANCAASfMcudE3Dyl8zNqI0Bb0Twxc0+CIhP
+bUKX6f7nqkq8NLaqa/0r4x4HEJje7sSR1tC7ks1BQiILhE2SfIYMIFLr
+-----END PRIVATE KEY-----
+`,
+};

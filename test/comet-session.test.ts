@@ -1,8 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { listenWebSocket } from '../plugins/comet/listeners/ws.ts';
 import { encodeFrame } from '../plugins/comet/protocol/frame.ts';
-import { JS_CLIENT_AUTH, sleep, startGateway, TcpClient, WsClient, type TestGateway } from './comet-fixtures.ts';
+import { JS_CLIENT_AUTH, sleep, startGateway, TcpClient, TEST_TLS, WsClient, type TestGateway } from './comet-fixtures.ts';
 
 async function withGateway(config: Record<string, unknown>, fn: (g: TestGateway) => Promise<void>): Promise<void> {
   const g = await startGateway(config);
@@ -204,7 +208,11 @@ test('the same key again closes the older connection (goim Bucket.Put)', () =>
     await fresh.until('message', () => fresh.messages.length === 1);
     await fresh2.until('message', () => fresh2.messages.length === 1);
     assert.equal(g.gateway.pushMids(['1'], 1000, Buffer.from('m')), 2, 'the kicked ones left the mid index too');
+    await fresh.until('mid message', () => fresh.messages.length === 2);
     assert.equal(g.gateway.stats.closed.kicked, 2);
+    assert.equal(g.gateway.kick('dup'), 1, 'the controller may kick a key too');
+    assert.equal(g.gateway.kick('dup'), 0);
+    await fresh.untilClosed();
     fresh.close();
     fresh2.close();
   }));
@@ -281,3 +289,33 @@ test('frames sent before op 8 arrives are answered after it, in order', async ()
     await g.close();
   }
 });
+
+test('WSS: the same protocol over TLS when a certificate and key are configured', () =>
+  withGateway({}, async (g) => {
+    const dir = await mkdtemp(join(tmpdir(), 'comet-tls-'));
+    try {
+      await writeFile(join(dir, 'cert.pem'), TEST_TLS.cert);
+      await writeFile(join(dir, 'key.pem'), TEST_TLS.key, { mode: 0o600 });
+      const wss = await listenWebSocket({ host: '127.0.0.1', port: 0, tls: { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') } }, g.gateway);
+      try {
+        const ws = new WebSocket(`wss://127.0.0.1:${wss.port}/sub`, { ca: TEST_TLS.cert });
+        const frames: number[] = [];
+        ws.on('message', (d: Buffer) => frames.push(d.readInt32BE(8)));
+        await new Promise<void>((resolve, reject) => {
+          ws.once('open', () => resolve());
+          ws.once('error', reject);
+        });
+        ws.send(encodeFrame(1, 7, 1, Buffer.from(JS_CLIENT_AUTH)));
+        ws.send(encodeFrame(1, 2, 2));
+        const t0 = Date.now();
+        while (frames.length < 2 && Date.now() - t0 < 5000) await sleep(10);
+        assert.deepEqual(frames, [8, 3]);
+        assert.equal(g.gateway.counts().conns, 1);
+        ws.terminate();
+      } finally {
+        await wss.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }));

@@ -269,6 +269,14 @@ export class Gateway implements SessionHost {
     for (const room of this.rooms.values()) room.allOnline = Object.hasOwn(counts, room.id) ? counts[room.id] : 0;
   }
 
+  /** Closes the connection holding `key` (the controller found a newer one on another node); 1 if there was one. */
+  kick(key: string): number {
+    const s = this.byKey.get(key);
+    if (!s) return 0;
+    s.close('kicked');
+    return 1;
+  }
+
   // ---- reading --------------------------------------------------------------------------------
 
   /** Registered connections (goim counts only authenticated channels) and distinct client IPs. */
