@@ -1,10 +1,13 @@
 /**
  * comet: room fan-out from one gateway process to N WebSocket clients, side by side with a `ws`
  * broadcast server and a bare uWebSockets.js pub/sub server (lib/comet-*-peer.ts): same push
- * stream (generated inside each server process), same message, same clients (raw-socket clients in
- * separate worker processes, lib/comet-client-worker.ts). Figures: messages delivered per second,
- * server CPU from /proc, messages per second per core (= delivered / CPU share), latency from push
- * to client (sampled), and the gateway's memory per idle connection at N and at --idle connections.
+ * stream (--rate pushes/s generated inside each server process), same message (goim's benchmark
+ * body plus a send time), same clients (raw-socket clients in separate worker processes,
+ * lib/comet-client-worker.ts). The gateway runs twice: its default room batch window (5 ms) and the
+ * longest allowed (50 ms). Figures: messages delivered per second, server CPU from /proc, messages
+ * per second per core (= delivered / CPU share), latency from push to client (sampled), and the
+ * gateway's memory per idle connection at N and at --idle connections (capped by the open-files
+ * limit, with the projection to 50,000 printed).
  *
  * --target gateway (default): the gateway and its listener started directly (plugins/comet). The
  * agent + controller target (key push end to end through the controller) needs the plugin's SDK
@@ -22,7 +25,7 @@ import { FD_WANTED, isProgress, isReport, startServer, startWorker, type ServerP
 const argv = process.argv.slice(2);
 const ti = argv.indexOf('--target');
 const target = ti >= 0 ? argv.splice(ti, 2)[1] : 'gateway';
-const opts = numericFlags('comet', { conns: 10_000, seconds: 10, warmup: 3, rate: 200, workers: 2, idle: 50_000, concurrency: 200, nice: 10, profile: 0 }, argv);
+const opts = numericFlags('comet', { conns: 10_000, seconds: 10, warmup: 3, rate: 100, workers: 2, idle: 50_000, concurrency: 200, nice: 10, profile: 0 }, argv);
 const prof = await profiler(opts.profile, 'comet');
 const batchConfig = (ms: number) => ({ COMET_BENCH_CONFIG: JSON.stringify({ delivery: { roomBatchMs: ms } }) });
 
