@@ -55,7 +55,7 @@ export const cometConfig = z
       .strict()
       .prefault({}),
     auth: z.object({ jwt: jwt.optional() }).strict().prefault({}),
-    /** goim's push API has no auth; Outpost requires the admin token unless this is set (trusted networks only). */
+    /** goim's HTTP API has no auth; Outpost requires the admin token on every goim route unless this is set (trusted networks only). */
     open: z.boolean().default(false),
     nodes: z
       .object({

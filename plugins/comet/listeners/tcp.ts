@@ -41,21 +41,27 @@ class TcpTransport implements Transport {
   }
 }
 
+/** Serves one accepted TCP connection (what the SDK's `ctx.listen.tcp` hands over). */
+export function attachTcp(sock: Socket, gateway: Gateway): void {
+  sock.setNoDelay(true);
+  sock.on('error', () => {});
+  const session = gateway.open(new TcpTransport(sock, gateway.opts.sendBufferBytes));
+  if (!session) return;
+  const stream = new FrameStream();
+  const onFrame = session.onFrame.bind(session);
+  sock.on('data', (chunk: Buffer) => {
+    const err = stream.push(chunk, onFrame);
+    if (err) session.onFrameError(err);
+  });
+  sock.on('close', () => session.close('peer'));
+}
+
 export async function listenTcp(opts: ListenOptions, gateway: Gateway): Promise<Listening> {
   const sockets = new Set<Socket>();
-  const server = createServer({ noDelay: true }, (sock) => {
+  const server = createServer((sock) => {
     sockets.add(sock);
-    sock.on('error', () => {});
     sock.on('close', () => sockets.delete(sock));
-    const session = gateway.open(new TcpTransport(sock, gateway.opts.sendBufferBytes));
-    if (!session) return;
-    const stream = new FrameStream();
-    const onFrame = session.onFrame.bind(session);
-    sock.on('data', (chunk: Buffer) => {
-      const err = stream.push(chunk, onFrame);
-      if (err) session.onFrameError(err);
-    });
-    sock.on('close', () => session.close('peer'));
+    attachTcp(sock, gateway);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(new Error(`comet tcp cannot listen on ${opts.host}:${opts.port}: ${err.message}`)));

@@ -60,14 +60,10 @@ class WsTransport implements Transport {
  * alike, replies binary. uWS enforces the per-connection send limit (maxBackpressure) and closes a
  * client message larger than a goim frame may be.
  */
-export async function listenWebSocket(opts: ListenOptions, gateway: Gateway): Promise<Listening> {
-  const app = new HyperExpress.Server({ auto_close: false, ...(opts.tls ? { cert_file_name: opts.tls.cert, key_file_name: opts.tls.key } : {}) });
-  const sockets = new Set<HxSocket>();
+/** Mounts goim's `/sub` on a hyper-express app (what the SDK's `ctx.listen.http` returns); `onSocket` sees every socket. */
+export function mountSub(app: Pick<HyperExpress.Server, 'ws'>, gateway: Gateway, onSocket?: (ws: HxSocket) => void): void {
   app.ws('/sub', { idle_timeout: 0, max_payload_length: MAX_PACK, max_backpressure: gateway.opts.sendBufferBytes, message_type: 'ArrayBuffer' }, (ws) => {
-    sockets.add(ws);
-    ws.on('close', () => {
-      sockets.delete(ws);
-    });
+    onSocket?.(ws);
     const session = gateway.open(new WsTransport(ws));
     if (!session) return;
     ws.on('message', (data: ArrayBuffer) => {
@@ -76,6 +72,17 @@ export async function listenWebSocket(opts: ListenOptions, gateway: Gateway): Pr
       else void session.onFrame(f);
     });
     ws.on('close', () => session.close('peer'));
+  });
+}
+
+export async function listenWebSocket(opts: ListenOptions, gateway: Gateway): Promise<Listening> {
+  const app = new HyperExpress.Server({ auto_close: false, ...(opts.tls ? { cert_file_name: opts.tls.cert, key_file_name: opts.tls.key } : {}) });
+  const sockets = new Set<HxSocket>();
+  mountSub(app, gateway, (ws) => {
+    sockets.add(ws);
+    ws.on('close', () => {
+      sockets.delete(ws);
+    });
   });
   try {
     await app.listen(opts.port, opts.host);
