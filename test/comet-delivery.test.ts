@@ -218,6 +218,21 @@ test('limits: past maxConnections a new connection is refused at once', () =>
     b.close();
   }));
 
+test('limits: past maxHandshaking, connections that have not authenticated yet are refused', () =>
+  withGateway({ limits: { maxHandshaking: 1 } }, async (g) => {
+    const idle = await TcpClient.open(g.tcp.port);
+    await eventually(() => assert.equal(g.gateway.counts().handshaking, 1));
+    const refused = await WsClient.open(g.wsUrl, null);
+    await refused.untilClosed();
+    assert.equal(refused.closeCode, 1013);
+    idle.send(1, 7, 1, body('{"mid":1}'));
+    await idle.until('op 8', () => idle.frames.length === 1);
+    const next = await WsClient.authed(g.wsUrl, { mid: 2 });
+    assert.equal(g.gateway.counts().conns, 2, 'once authenticated, a connection no longer counts against the limit');
+    idle.close();
+    next.close();
+  }));
+
 test('gateway close ends every connection', async () => {
   const g = await startGateway();
   const a = await WsClient.authed(g.wsUrl);

@@ -319,3 +319,18 @@ test('WSS: the same protocol over TLS when a certificate and key are configured'
       await rm(dir, { recursive: true, force: true });
     }
   }));
+
+test('a client flooding frames while its auth is in flight is closed (memory stays bounded)', async () => {
+  const g = await startGateway({}, { onRegister: async () => void (await sleep(200)) });
+  try {
+    const c = await WsClient.open(g.wsUrl, null, { autoHeartbeat: false });
+    c.send(1, 7, 1, Buffer.from(JS_CLIENT_AUTH));
+    for (let i = 0; i < 17; i++) c.send(1, 2, i);
+    await c.untilClosed();
+    assert.equal(c.closeCode, 1008);
+    assert.equal(c.frames.length, 0, 'no op 8 for it');
+    assert.equal(g.gateway.stats.closed.flood, 1);
+  } finally {
+    await g.close();
+  }
+});
