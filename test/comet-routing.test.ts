@@ -129,3 +129,17 @@ test('config: goim’s defaults, and errors that name the field', () => {
   assert.match(bad({ wss: { port: 3103 } }), /^wss\.cert: /);
   assert.match(bad({ surprise: 1 }), /surprise/);
 });
+
+test('link message schemas accept what the halves produce and refuse what they must not', async () => {
+  const { pushMsg, presenceMsg, controlMsg } = await import('../plugins/comet/messages.ts');
+  assert.ok(pushMsg.safeParse({ kind: 'keys', op: 1000, keys: ['a'], body: Buffer.from([0, 1]) }).success);
+  assert.ok(pushMsg.safeParse({ kind: 'all', op: 1000, speed: 0, body: Buffer.alloc(0) }).success);
+  assert.ok(!pushMsg.safeParse({ kind: 'room', op: 1000, room: '', body: Buffer.alloc(0) }).success, 'a room push names a room');
+  assert.ok(!pushMsg.safeParse({ kind: 'keys', op: 2 ** 31, keys: [], body: Buffer.alloc(0) }).success, 'op is an int32');
+  assert.ok(!pushMsg.safeParse({ kind: 'keys', op: 1, keys: [], body: 'text' }).success, 'the body travels as bytes');
+  const b = batch('e', 1, [['k', '1', 'r://1']], ['x']);
+  assert.ok(presenceMsg.safeParse({ t: 'changes', batch: b }).success);
+  assert.ok(presenceMsg.safeParse({ t: 'snapshot', snapshot: { epoch: 'e', seq: 0, conns: [], ips: 0 }, meta: { addrs: ['10.0.0.1'], weight: 10 } }).success);
+  assert.ok(controlMsg.safeParse({ t: 'rooms', counts: { 'live://1': 3 } }).success);
+  assert.ok(!controlMsg.safeParse({ t: 'rooms', counts: { 'live://1': -1 } }).success);
+});

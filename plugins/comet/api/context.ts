@@ -2,6 +2,7 @@ import type { CometConfig } from '../config.ts';
 import type { Balancer } from '../logic/balancer.ts';
 import type { RoutingTable } from '../logic/routing.ts';
 import type { PushMsg } from '../messages.ts';
+import type { GoimResult } from './envelope.ts';
 
 /** What goim's handlers read of a request: repeated query values and the raw body bytes. */
 export interface GoimRequest {
@@ -33,4 +34,4 @@ export interface GoimContext {
   pusher: Pusher;
 }
 
-export type GoimHandler = (req: GoimRequest, ctx: GoimContext) => import('./envelope.ts').GoimResult;
+export type GoimHandler = (req: GoimRequest, ctx: GoimContext) => GoimResult;

@@ -31,10 +31,6 @@ export class PacedBroadcasts {
     return true;
   }
 
-  get running(): number {
-    return this.timers.size;
-  }
-
   stop(): void {
     for (const t of this.timers) clearInterval(t);
     this.timers.clear();
