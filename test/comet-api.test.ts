@@ -67,7 +67,7 @@ test('push/mids: every key of each mid, wherever it is; gin parsing', () =>
     const m2 = await WsClient.authed(c.gateway('b').wsUrl, { mid: 20, accepts: [1000] });
     const zero = await WsClient.authed(c.gateway('a').wsUrl, { mid: 0, accepts: [1000] });
     await known(c, 4);
-    assert.deepEqual(c.call('POST', '/goim/push/mids?operation=1000&mids=10&mids=99', 'to 10'), OK);
+    assert.deepEqual(c.call('POST', '/goim/push/mids?operation=1000&mids=10&mids=99&mids=10', 'to 10'), OK);
     assert.deepEqual(c.call('POST', '/goim/push/mids?operation=1000&mids=1,2'), { status: 400, json: { code: -400, message: 'strconv.ParseInt: parsing "1,2": invalid syntax' } }, 'commas are not split');
     assert.deepEqual(c.call('POST', '/goim/push/mids?operation=1000'), OK, 'no mids: nothing to do');
     assert.deepEqual(c.call('POST', '/goim/push/mids?operation=1000&mids='), OK, 'an empty mid is 0, which goim never maps');

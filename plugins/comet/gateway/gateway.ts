@@ -108,9 +108,9 @@ export class Gateway implements SessionHost {
   /** Every connection of each mid (goim's logic expands mids to keys; same result). */
   pushMids(mids: readonly string[], op: number, body: Uint8Array): number {
     this.stats.pushes.mids++;
-    const targets: Session[] = [];
-    for (const mid of mids) for (const s of this.byMid.get(mid) ?? []) targets.push(s);
-    return this.deliverEach(targets, op, body);
+    const targets = new Set<Session>();
+    for (const mid of mids) for (const s of this.byMid.get(mid) ?? []) targets.add(s);
+    return this.deliverEach([...targets], op, body);
   }
 
   /** Batched per room; accepts are not checked (goim's Room.Push sends to every member). */

@@ -113,11 +113,11 @@ export class RoutingTable {
     return out;
   }
 
-  /** goim's PushMids: every key of every mid. */
+  /** goim's PushMids: every key of every mid, once (goim collects them in a map). */
   keysForMids(mids: readonly string[]): string[] {
-    const out: string[] = [];
-    for (const mid of mids) for (const key of this.midKeys.get(mid) ?? []) out.push(key);
-    return out;
+    const out = new Set<string>();
+    for (const mid of mids) for (const key of this.midKeys.get(mid) ?? []) out.add(key);
+    return [...out];
   }
 
   /** Nodes with at least one connection in the room. */
