@@ -77,6 +77,7 @@ test('push/mids: every key of each mid, wherever it is; gin parsing', () =>
     assert.equal(m2.messages.length, 0);
     assert.equal(zero.messages.length, 0);
     assert.equal(m1a.messages[0].body.toString(), 'to 10');
+    assert.deepEqual([m1a.messages.length, m1b.messages.length], [1, 1], 'a mid named twice: once');
     for (const x of [m1a, m1b, m2, zero]) x.close();
   }));
 
