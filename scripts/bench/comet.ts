@@ -21,6 +21,7 @@ import { profiler } from './lib/profile.ts';
 import { measure, raisePriority, readProc } from './lib/proc.ts';
 import { figure, mb, ms, pct, percentile, printTable, progress } from './lib/report.ts';
 import { FD_WANTED, isProgress, isReport, startServer, startWorker, type ServerProc, type WorkerProc } from './lib/comet-procs.ts';
+import type { ServerEvent } from './lib/comet-bench-ipc.ts';
 
 const argv = process.argv.slice(2);
 const ti = argv.indexOf('--target');
@@ -49,6 +50,10 @@ const SERVERS: Array<{ name: string; file: string; env: Record<string, string>; 
 
 interface Run {
   name: string;
+  /** Messages the pushes issued in the window were for (pushes × clients). */
+  asked: number;
+  /** Dropped by the server for clients over its send limit; undefined where the server cannot tell. */
+  dropped: number | undefined;
   connected: number;
   failed: number;
   delivered: number;
@@ -93,6 +98,12 @@ async function report(workers: WorkerProc[]): Promise<{ received: number; bad: n
   return { received: parts.reduce((a, p) => a + p.received, 0), bad: parts.reduce((a, p) => a + p.bad, 0), latencies: parts.flatMap((p) => p.latenciesMs) };
 }
 
+async function serverStats(server: ServerProc): Promise<Extract<ServerEvent, { t: 'stats' }>> {
+  const p = server.next((e): e is Extract<ServerEvent, { t: 'stats' }> => e.t === 'stats');
+  server.send({ t: 'stats' });
+  return p;
+}
+
 async function gc(server: ServerProc): Promise<void> {
   const p = server.next((e): e is { t: 'gc-done' } => e.t === 'gc-done');
   server.send({ t: 'gc' });
@@ -118,11 +129,13 @@ async function fanOut(spec: (typeof SERVERS)[number]): Promise<Run> {
     const rssConns = readProc(pid).rssBytes;
     server.send({ t: 'push', rate: opts.rate });
     await sleep(opts.warmup * 1000);
+    const statsBefore = await serverStats(server);
     const before = await report(workers);
     const pids: Record<string, number> = { server: pid };
     workers.forEach((w, i) => (pids[`w${i}`] = w.child.pid!));
     const u = await measure(pids, opts.seconds, 500);
     const after = await report(workers);
+    const statsAfter = await serverStats(server);
     server.send({ t: 'stop-push' });
     const delivered = after.received - before.received;
     const seconds = u.server.seconds;
@@ -130,6 +143,8 @@ async function fanOut(spec: (typeof SERVERS)[number]): Promise<Run> {
     const cpu = u.server.cpuPercent;
     return {
       name: spec.name,
+      asked: (statsAfter.pushes - statsBefore.pushes) * conn.connected,
+      dropped: statsAfter.dropped === undefined ? undefined : statsAfter.dropped - (statsBefore.dropped ?? 0),
       connected: conn.connected,
       failed: conn.failed,
       delivered,
@@ -187,6 +202,8 @@ printTable(
   `comet fan-out: ${opts.conns} WebSocket clients in one room, ${opts.rate} pushes/s (${(opts.conns * opts.rate).toLocaleString('en')} messages/s asked), ${opts.seconds} s window, CPU = % of one core`,
   [
     ['clients connected / failed', ...runs.map((r) => `${r.connected} / ${r.failed}`)],
+    ['messages pushed in the window / delivered', ...runs.map((r) => `${r.asked.toLocaleString('en')} / ${r.delivered.toLocaleString('en')}`)],
+    ['dropped by the server (client over its send limit)', ...runs.map((r) => (r.dropped === undefined ? 'not counted (uWS skips silently)' : r.dropped.toLocaleString('en')))],
     ['messages delivered / s', ...runs.map((r) => Math.round(r.perSecond).toLocaleString('en'))],
     ['server CPU', ...runs.map((r) => pct(r.cpu))],
     ['messages / s per core', ...runs.map((r) => Math.round(r.perCore).toLocaleString('en'))],

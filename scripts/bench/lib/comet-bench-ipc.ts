@@ -3,8 +3,9 @@
  * or a peer) and client worker processes, and drives them over IPC. The push source runs inside
  * the server process, the same for every server, so only fan-out is measured.
  */
-export type ServerCommand = { t: 'push'; rate: number } | { t: 'stop-push' } | { t: 'gc' } | { t: 'exit' };
-export type ServerEvent = { t: 'ready'; port: number } | { t: 'gc-done' };
+export type ServerCommand = { t: 'push'; rate: number } | { t: 'stop-push' } | { t: 'gc' } | { t: 'stats' } | { t: 'exit' };
+/** `dropped`: messages the server itself dropped for clients over its send limit, where it can tell (uWS pub/sub skips them silently). */
+export type ServerEvent = { t: 'ready'; port: number } | { t: 'gc-done' } | { t: 'stats'; pushes: number; dropped?: number };
 
 export type WorkerCommand = { t: 'connect'; port: number; conns: number; firstId: number; concurrency: number; localAddresses: number } | { t: 'report' } | { t: 'exit' };
 export type WorkerEvent =
@@ -34,16 +35,23 @@ export function startPushing(rate: number, push: () => void): () => void {
 }
 
 /** Runs a server's side of the protocol; `push` sends one message to the room. */
-export function serveBench(port: number, push: () => void): void {
+export function serveBench(port: number, push: () => void, dropped?: () => number): void {
   let stop: (() => void) | undefined;
+  let pushes = 0;
+  const counted = () => {
+    pushes++;
+    push();
+  };
   const send = (e: ServerEvent) => process.send?.(e);
   process.on('message', (cmd: ServerCommand) => {
     if (cmd.t === 'push') {
       stop?.();
-      stop = startPushing(cmd.rate, push);
+      stop = startPushing(cmd.rate, counted);
     } else if (cmd.t === 'stop-push') {
       stop?.();
       stop = undefined;
+    } else if (cmd.t === 'stats') {
+      send({ t: 'stats', pushes, dropped: dropped?.() });
     } else if (cmd.t === 'gc') {
       (globalThis as { gc?: () => void }).gc?.();
       send({ t: 'gc-done' });

@@ -8,4 +8,4 @@ import { benchBody, OPERATION, ROOM, serveBench } from './comet-bench-ipc.ts';
 const config = cometConfig.parse(JSON.parse(process.env.COMET_BENCH_CONFIG ?? '{}'));
 const gateway = new Gateway(gatewayOptions(config), createLog('comet-bench', 'warn'));
 const ws = await listenWebSocket({ host: '127.0.0.1', port: 0 }, gateway);
-serveBench(ws.port, () => gateway.pushRoom(ROOM, OPERATION, benchBody()));
+serveBench(ws.port, () => gateway.pushRoom(ROOM, OPERATION, benchBody()), () => gateway.stats.dropped);
