@@ -33,7 +33,7 @@ export interface TestGateway {
 
 export async function startGateway(config: Record<string, unknown> = {}, hooks: GatewayHooks = {}, log: Log = quietLog): Promise<TestGateway> {
   const cfg: CometConfig = cometConfig.parse(config);
-  const check = cfg.auth.jwt ? await createTokenCheck(cfg.auth.jwt as Parameters<typeof createTokenCheck>[0]) : undefined;
+  const check = cfg.auth.jwt ? await createTokenCheck(cfg.auth.jwt) : undefined;
   const gateway = new Gateway(gatewayOptions(cfg, check), log, hooks);
   const ws = await listenWebSocket({ host: '127.0.0.1', port: 0 }, gateway);
   const tcp = await listenTcp({ host: '127.0.0.1', port: 0 }, gateway);
