@@ -13,6 +13,7 @@ import type { Registry } from './registry.ts';
 import type { LinkServer } from './link-server.ts';
 import type { Subscriptions } from './webhooks/subscriptions.ts';
 import type { Outbox } from './webhooks/outbox.ts';
+import type { EventLog, NewEvent } from './event-log.ts';
 
 interface Slot {
   name: string;
@@ -36,6 +37,7 @@ export interface HostDeps {
   subs: Subscriptions;
   outbox: Outbox;
   bus: EventBus;
+  events: EventLog;
   metrics: MetricsRegistry;
   commandTimeoutMs: number;
 }
@@ -150,15 +152,19 @@ export class ControllerPluginHost {
       await slot.instance.start();
       slot.state = 'running';
       slot.error = undefined;
-      if (wasFailed) this.deps.bus.emit('plugin.recovered', { node: null, plugin: slot.name });
+      if (wasFailed) this.announce({ event: 'plugin.recovered', data: { node: null, plugin: slot.name } });
     } catch (err) {
       slot.stopSchedule?.();
       slot.instance = undefined;
       slot.state = 'failed';
       slot.error = (err as Error).message;
       log.error({ plugin: slot.name, err: slot.error }, 'plugin failed to start');
-      this.deps.bus.emit('plugin.failed', { node: null, plugin: slot.name, error: slot.error });
+      this.announce({ event: 'plugin.failed', data: { node: null, plugin: slot.name, error: slot.error } });
     }
+  }
+
+  private announce(e: NewEvent): void {
+    this.deps.events.record([e]).catch((err) => this.deps.log.error({ event: e.event, err: (err as Error).message }, 'could not record event'));
   }
 
   private async stopSlot(slot: Slot): Promise<void> {
@@ -166,7 +172,7 @@ export class ControllerPluginHost {
   }
 
   private async context(slot: Slot, config: unknown): Promise<ControllerContext> {
-    const { registry, link, subs, outbox, bus, metrics, commandTimeoutMs } = this.deps;
+    const { registry, link, outbox, bus, events, metrics, commandTimeoutMs } = this.deps;
     const common = await commonContext(this.deps.dataDir, slot.name, this.deps.log);
     return {
       ...common,
@@ -183,8 +189,7 @@ export class ControllerPluginHost {
       command: (nodeId, action, args, timeoutMs) => link.command(nodeId, slot.name, action, args ?? {}, timeoutMs ?? commandTimeoutMs),
       webhooks: {
         emit: async (event, payload) => {
-          bus.emit(event, payload);
-          await subs.emit(event, payload);
+          await events.record([{ event, data: payload }]);
         },
         deliver: async (url, body, opts = {}) => {
           const [id] = await outbox.enqueue([{ url, body, contentType: opts.contentType, secret: opts.secret, key: opts.key, event: opts.event ?? `${slot.name}.callback` }]);
