@@ -20,6 +20,7 @@ import { processMetrics } from '../plugins/sdk/process-metrics.ts';
 import { dashboardRoutes } from './dashboard/routes.ts';
 import { sessionAdmission } from './dashboard/guard.ts';
 import { VERSION } from '../plugins/sdk/version.ts';
+import { openControllerStorage, type ControllerStorage } from '../runtime/storage/controller-storage.ts';
 
 export interface ControllerHandle {
   port: number;
@@ -39,9 +40,25 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   const metrics = new MetricsRegistry();
   const stopProcessMetrics = processMetrics(metrics, 'outpost_controller');
 
+  const storage = new StorageHealth();
+  // First: everything below opens its stores under the data dir, which this may mount on PostgreSQL.
+  const store = await openControllerStorage(config.store, config.dataDir, { health: storage, log });
+  try {
+    return await startOnStore(config, opts, { log, bus, metrics, stopProcessMetrics, storage, store });
+  } catch (err) {
+    stopProcessMetrics();
+    await store.close();
+    throw err;
+  }
+}
+
+async function startOnStore(
+  config: ControllerConfig,
+  opts: { adminToken?: string },
+  { log, bus, metrics, stopProcessMetrics, storage, store }: { log: Log; bus: ReturnType<typeof createEventBus>; metrics: MetricsRegistry; stopProcessMetrics: () => void; storage: StorageHealth; store: ControllerStorage },
+): Promise<ControllerHandle> {
   const { identity, newAdminToken } = await Identity.open(config.dataDir, opts.adminToken ?? process.env.OUTPOST_ADMIN_TOKEN);
   const tokens = await JoinTokens.open(config.dataDir);
-  const storage = new StorageHealth();
   const events = await EventLog.open(config.dataDir, { bus, log, health: storage });
   const registry = await Registry.open(config.dataDir, config.heartbeat, events, log.child({ part: 'registry' }), config.defaultNode);
   const outbox = await Outbox.open(config.dataDir, config.webhooks, log.child({ part: 'webhooks' }), {
@@ -159,6 +176,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
       await plugins.stopAll();
       http.close();
       stopProcessMetrics();
+      await store.close();
     },
   };
 }

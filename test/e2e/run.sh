@@ -24,6 +24,7 @@ PACKAGES=(
   pdns-server pdns-backend-sqlite3 dnsutils sqlite3
   shellcheck systemd
   redis-server
+  postgresql
 )
 
 section() { printf '\n==== e2e: %s ====\n' "$*"; }

@@ -31,6 +31,8 @@ const WRITE_PIECE = 1024 * 1024;
 
 interface Header {
   gen: number;
+  /** Set for a due-time queue's log (LogOptions.kind); absent for plain logs. */
+  kind?: 'queue';
   /** Snapshots: the journal generation they were cut from, and the byte of it they cover up to. */
   base?: number;
   cut?: number;
@@ -43,7 +45,8 @@ function parseHeader(line: string | undefined): Header | null {
   try {
     const h = parseRecordJson(line) as Record<string, unknown> | null;
     if (!h || h[HEADER] !== 1 || !Number.isInteger(h.gen)) return null;
-    return Number.isInteger(h.base) && Number.isInteger(h.cut) ? { gen: h.gen as number, base: h.base as number, cut: h.cut as number } : { gen: h.gen as number };
+    const kind = h.kind === 'queue' ? { kind: 'queue' as const } : {};
+    return Number.isInteger(h.base) && Number.isInteger(h.cut) ? { gen: h.gen as number, base: h.base as number, cut: h.cut as number, ...kind } : { gen: h.gen as number, ...kind };
   } catch {
     return null;
   }
@@ -79,6 +82,8 @@ export class FileLog<R> implements DurableLog<R> {
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly loaded = { records: 0, skipped: 0, tornBytes: 0 };
+  /** Given at open, else as the files' headers say. */
+  private kind: 'log' | 'queue';
   private readonly commit = new GroupCommit<string>((lines) => this.write(lines));
   private readonly fs: LogFs;
   private readonly log: Log;
@@ -97,6 +102,7 @@ export class FileLog<R> implements DurableLog<R> {
     this.policy = opts.fsync ?? 'always';
     this.compactAfter = opts.compactAfterBytes ?? DEFAULT_COMPACT_AFTER;
     this.health = opts.health;
+    this.kind = opts.kind ?? 'log';
   }
 
   static async open<R>(name: string, schema: ZodType<R>, opts: LogOptions<R>): Promise<FileLog<R>> {
@@ -145,7 +151,11 @@ export class FileLog<R> implements DurableLog<R> {
   }
 
   stats(): LogStats {
-    return { journalBytes: this.journalBytes, snapshotBytes: this.snapshotBytes, generation: this.swap?.gen ?? this.gen, loaded: { ...this.loaded } };
+    return { journalBytes: this.journalBytes, snapshotBytes: this.snapshotBytes, generation: this.swap?.gen ?? this.gen, loaded: { ...this.loaded }, kind: this.kind };
+  }
+
+  private kindField(): Pick<Header, 'kind'> {
+    return this.kind === 'queue' ? { kind: 'queue' } : {};
   }
 
   async close(): Promise<void> {
@@ -179,6 +189,7 @@ export class FileLog<R> implements DurableLog<R> {
       // Snapshots are renamed into place only once complete, so a torn one means the disk lost data.
       if (tornBytes) this.log.warn({ log: this.name, file: files.snapshot, bytes: tornBytes }, 'snapshot ends in an incomplete line; ignoring it');
       snapHeader = h;
+      if (h.kind && !this.opts.kind) this.kind = h.kind;
       this.snapshotBytes = snap.length;
       this.replay(lines, 1, files.snapshot);
     }
@@ -187,6 +198,7 @@ export class FileLog<R> implements DurableLog<R> {
     const { lines, completeBytes, tornBytes } = splitLines(jr ?? Buffer.alloc(0));
     const h = parseHeader(lines[0]);
     if (h === null && lines.length > 0) throw new Error(`${files.journal} is not a log journal (no header line); move it away to start this log empty`);
+    if (h?.kind && !this.opts.kind) this.kind = h.kind;
     if (h === null) {
       // Missing, empty, or cut while being created: nothing was appended to it.
       this.needReset = true;
@@ -324,7 +336,7 @@ export class FileLog<R> implements DurableLog<R> {
     let size = 0;
     try {
       await this.replaceFile(this.files.snapshot, async (f) => {
-        let piece = headerLine({ gen: base + 1, base, cut }) + '\n';
+        let piece = headerLine({ gen: base + 1, base, cut, ...this.kindField() }) + '\n';
         let i = 0;
         for (;;) {
           while (i < lines.length && piece.length < WRITE_PIECE) piece += lines[i++] + '\n';
@@ -354,7 +366,7 @@ export class FileLog<R> implements DurableLog<R> {
     const { gen, cut } = this.swap!;
     const old = (await this.fs.read(this.files.journal)) ?? Buffer.alloc(0);
     const tail = old.subarray(cut, this.journalBytes);
-    const header = Buffer.from(headerLine({ gen }) + '\n');
+    const header = Buffer.from(headerLine({ gen, ...this.kindField() }) + '\n');
     await this.replaceFile(this.files.journal, async (f) => {
       await writeAll(f, header);
       if (tail.length) await writeAll(f, tail);
@@ -371,7 +383,7 @@ export class FileLog<R> implements DurableLog<R> {
 
   /** Puts an empty journal of the current generation in place (written aside, renamed). */
   private async resetJournal(): Promise<void> {
-    const header = Buffer.from(headerLine({ gen: this.gen }) + '\n');
+    const header = Buffer.from(headerLine({ gen: this.gen, ...this.kindField() }) + '\n');
     await this.replaceFile(this.files.journal, (f) => writeAll(f, header));
     await this.journal?.close().catch(() => undefined);
     this.journal = await this.fs.open(this.files.journal, 'a');

@@ -53,14 +53,15 @@ if (mode === 'enqueue') {
   const q = await openQueue('bench', Task, { dir, log, fsync: c === 'interval' ? 'interval' : 'always' });
   const due = Date.now() + 3_600_000;
   const stats = await timed(Number(a), Number(b), (i) => q.schedule(task(i), due, keyOf(i)));
-  result({ ...stats, pending: q.counts().pending });
+  result({ ...stats, pending: (await q.counts()).pending });
   idle();
 } else if (mode === 'reload') {
   const t0 = performance.now();
   const q = await openQueue('bench', Task, { dir, log });
   const ms = performance.now() - t0;
-  const lanes = q.lease(1_000_000, 60_000).length;
-  result({ ms, pending: q.counts().pending + q.counts().leased, expected: Number(a), uptimeMs: process.uptime() * 1000, leasableNow: lanes });
+  const lanes = (await q.lease(1_000_000, 60_000)).length;
+  const counts = await q.counts();
+  result({ ms, pending: counts.pending + counts.leased, expected: Number(a), uptimeMs: process.uptime() * 1000, leasableNow: lanes });
   await q.close();
 } else if (mode === 'due') {
   const [m, spread] = [Number(a), Number(b)];
@@ -68,10 +69,9 @@ if (mode === 'enqueue') {
   const late: number[] = [];
   // The first item falls due a second after scheduling starts: all are on disk (leasable) before any is due.
   const t0 = Date.now() + 1000;
-  q.onReady(function take() {
-    const now = Date.now();
-    for (const it of q.lease(1000, 60_000)) {
-      late.push(now - it.dueAt);
+  q.onReady(async function take() {
+    for (const it of await q.lease(1000, 60_000)) {
+      late.push(Date.now() - it.dueAt);
       void q.ack(it.id, it.token);
     }
   });

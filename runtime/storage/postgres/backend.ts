@@ -1,0 +1,61 @@
+/**
+ * The PostgreSQL StorageBackend: stores, logs and queues of a mounted data dir as rows of one
+ * database (schema.ts), plus exclusive sections across processes (session advisory locks).
+ */
+import type { ZodType } from 'zod';
+import type { StorageBackend } from '../../../plugins/sdk/durable/backend.ts';
+import type { LogOptions } from '../../../plugins/sdk/durable/log.ts';
+import type { QueueOptions } from '../../../plugins/sdk/durable/queue.ts';
+import type { Store } from '../../../plugins/sdk/store.ts';
+import type { PgContext } from './context.ts';
+import { PgLog } from './pg-log.ts';
+import { PgQueue } from './pg-queue.ts';
+import { PgStore } from './pg-store.ts';
+
+const NAME = /^[a-z0-9][a-z0-9._/-]{0,199}$/i;
+
+export class PostgresBackend implements StorageBackend {
+  readonly kind = 'postgres';
+
+  constructor(readonly ctx: PgContext) {}
+
+  openStore<T extends object>(name: string, defaults: T): Promise<Store<T>> {
+    return PgStore.open(this.ctx, checked(name), defaults);
+  }
+
+  openLog<R>(name: string, schema: ZodType<R>, opts: LogOptions<R>): Promise<PgLog<R>> {
+    return PgLog.open(this.ctx, checked(name), schema, opts);
+  }
+
+  openQueue<T>(name: string, schema: ZodType<T>, opts: QueueOptions): Promise<PgQueue<T>> {
+    return PgQueue.open(this.ctx, checked(name), schema, opts);
+  }
+
+  /** Holds a session advisory lock on a connection of its own while fn runs; fn's queries use others. */
+  async exclusive<R>(name: string, fn: () => Promise<R>): Promise<R> {
+    const { db } = this.ctx;
+    let c;
+    try {
+      c = await db.pool.connect();
+      await c.query('SELECT pg_advisory_lock(hashtext($1))', [`outpost:${name}`]);
+    } catch (err) {
+      c?.release(true);
+      throw this.ctx.failed(name, err);
+    }
+    try {
+      return await fn();
+    } finally {
+      // A lock that cannot be released goes with its connection.
+      await c.query('SELECT pg_advisory_unlock(hashtext($1))', [`outpost:${name}`]).then(
+        () => c.release(),
+        () => c.release(true),
+      );
+    }
+  }
+}
+
+/** Names come from paths under the data dir and plugin-chosen names, already checked there; this guards the tables. */
+function checked(name: string): string {
+  if (!NAME.test(name) || name.includes('..')) throw new Error(`storage name "${name.slice(0, 200)}" is not valid`);
+  return name;
+}
