@@ -34,21 +34,22 @@ export class PostgresBackend implements StorageBackend {
   /** Holds a session advisory lock on a connection of its own while fn runs; fn's queries use others. */
   async exclusive<R>(name: string, fn: () => Promise<R>): Promise<R> {
     const { db } = this.ctx;
-    let c;
+    let conn: Awaited<ReturnType<typeof db.connect>> | undefined;
     try {
-      c = await db.pool.connect();
-      await c.query('SELECT pg_advisory_lock(hashtext($1))', [`outpost:${name}`]);
+      conn = await db.connect();
+      await conn.client.query('SELECT pg_advisory_lock(hashtext($1))', [`outpost:${name}`]);
     } catch (err) {
-      c?.release(true);
+      conn?.done(true);
       throw this.ctx.failed(name, err);
     }
+    const { client, done } = conn;
     try {
       return await fn();
     } finally {
       // A lock that cannot be released goes with its connection.
-      await c.query('SELECT pg_advisory_unlock(hashtext($1))', [`outpost:${name}`]).then(
-        () => c.release(),
-        () => c.release(true),
+      await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`outpost:${name}`]).then(
+        () => done(),
+        () => done(true),
       );
     }
   }

@@ -66,7 +66,7 @@ export class Database {
 
   /** Runs fn in a transaction on one connection: committed when it resolves, rolled back when it throws. */
   async tx<R>(fn: (c: pg.PoolClient) => Promise<R>, isolation: 'READ COMMITTED' | 'REPEATABLE READ' = 'READ COMMITTED'): Promise<R> {
-    const c = await this.pool.connect();
+    const { client: c, done } = await this.connect();
     let broken = false;
     try {
       await c.query(`BEGIN ISOLATION LEVEL ${isolation}`);
@@ -80,8 +80,26 @@ export class Database {
       throw err;
     } finally {
       // A connection that could not even roll back is not handed out again.
-      c.release(broken || undefined);
+      done(broken);
     }
+  }
+
+  /**
+   * A connection of the pool for several statements. While checked out, a connection the server
+   * drops reports on the client itself, where nobody listens (the pool only watches idle ones): the
+   * listener keeps that from crashing the process; the statement in flight fails with the error anyway.
+   */
+  async connect(): Promise<{ client: pg.PoolClient; done(broken?: boolean): void }> {
+    const client = await this.pool.connect();
+    const onError = () => undefined;
+    client.on('error', onError);
+    return {
+      client,
+      done(broken = false) {
+        client.removeListener('error', onError);
+        client.release(broken || undefined);
+      },
+    };
   }
 
   /** The error a caller sees: typed, naming the store and the database, never the URL. */

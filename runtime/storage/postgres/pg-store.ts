@@ -172,7 +172,7 @@ export class PgStore<T extends object> implements Store<T> {
 
   /**
    * Takes in the rows another process changed: into memory where this process has not changed them
-   * too; where it has (to a different value), the batch conflicts.
+   * too; where it has, the batch conflicts.
    */
   private async catchUp(mine: Rows): Promise<void> {
     const r = await this.ctx.db.query<{ version: number; field: string | null; entry: string; data: string | null }>(CHANGED_SINCE, [this.name, this.version]);
@@ -184,11 +184,9 @@ export class PgStore<T extends object> implements Store<T> {
       if (text !== undefined) setRow(theirs, row.field, row.entry, text);
     }
     const remote = diffRows(this.written, theirs);
-    const conflicts = remote.filter((c) => {
-      const before = rowText(this.written, c.field, c.entry);
-      const now = rowText(mine, c.field, c.entry);
-      return now !== before && now !== c.text;
-    });
+    // Changed here too, even to the same value: both changes were made from the old one (two
+    // increments that both wrote 1 are a lost increment, not an agreement).
+    const conflicts = remote.filter((c) => rowText(mine, c.field, c.entry) !== rowText(this.written, c.field, c.entry));
     this.written = theirs;
     this.version = r.rows[0].version;
     if (conflicts.length > 0) {

@@ -98,7 +98,10 @@ export class SchemaTooNewError extends Error {
   }
 }
 
-async function currentVersion(c: Pick<pg.PoolClient, 'query'>): Promise<number | null> {
+/** Anything that runs a statement: the pool, or a connection in a transaction. */
+type Runs = { query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> };
+
+async function currentVersion(c: Runs): Promise<number | null> {
   const t = await c.query<{ t: string | null }>(`SELECT to_regclass('outpost_schema')::text AS t`);
   if (t.rows[0].t === null) return null;
   const v = await c.query<{ version: number }>('SELECT version FROM outpost_schema');
@@ -133,12 +136,7 @@ export async function migrate(db: Database): Promise<MigrateResult> {
 
 /** The database's schema version (0: none yet); throws SchemaTooNewError for one this code does not know. */
 export async function schemaVersion(db: Database): Promise<number> {
-  const c = await db.pool.connect();
-  try {
-    const v = (await currentVersion(c)) ?? 0;
-    if (v > SCHEMA_VERSION) throw new SchemaTooNewError(v, db.where);
-    return v;
-  } finally {
-    c.release();
-  }
+  const v = (await currentVersion(db)) ?? 0;
+  if (v > SCHEMA_VERSION) throw new SchemaTooNewError(v, db.where);
+  return v;
 }
