@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { backoffDelayMs, type BackoffConfig } from '../plugins/sdk/backoff.ts';
-import { LinkClose, type AgentMessage, type ControllerMessage, type PluginStatus } from '../plugins/sdk/link.ts';
+import { LinkClose, type AgentMessage, type ControllerMessage, type PluginStatus } from '../runtime/link.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import type { AgentOutbox } from './outbox.ts';
 

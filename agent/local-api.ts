@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Log } from '../plugins/sdk/log.ts';
 import type { HttpResult, Method, Route } from '../plugins/sdk/http.ts';
-import { plainIp, runRoute, wireBody, type RoutedRequest } from '../plugins/sdk/http-request.ts';
+import { plainIp, runRoute, wireBody, type RoutedRequest } from '../runtime/http-request.ts';
 
 export interface LocalApiOptions {
   log: Log;

@@ -11,7 +11,7 @@ import { join } from './join.ts';
 import { AgentOutbox } from './outbox.ts';
 import { LinkClient } from './link-client.ts';
 import { AgentPluginHost } from './plugin-host.ts';
-import { processMetrics } from '../plugins/sdk/process-metrics.ts';
+import { processMetrics } from '../runtime/process-metrics.ts';
 
 export interface AgentHandle {
   port: number;

@@ -1,12 +1,12 @@
-import { commonContext, loadPluginDefinition, validatePluginConfig } from '../plugins/sdk/loader.ts';
+import { commonContext, loadPluginDefinition, validatePluginConfig } from '../runtime/loader.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import type { MetricsRegistry } from '../plugins/sdk/metrics.ts';
 import type { AgentContext, AgentPlugin, NodeIdentity, PluginDefinition } from '../plugins/sdk/plugin.ts';
-import type { PluginStatus } from '../plugins/sdk/link.ts';
-import type { RouteMounter } from '../plugins/sdk/route-table.ts';
-import { RouteTable } from '../plugins/sdk/route-table.ts';
-import { stopSlotInstance } from '../plugins/sdk/plugin-slot.ts';
-import { createSerial } from '../plugins/sdk/serial.ts';
+import type { PluginStatus } from '../runtime/link.ts';
+import type { RouteMounter } from '../runtime/route-table.ts';
+import { RouteTable } from '../runtime/route-table.ts';
+import { stopSlotInstance } from '../runtime/plugin-slot.ts';
+import { createSerial } from '../runtime/serial.ts';
 import type { Store } from '../plugins/sdk/store.ts';
 import type { AgentState } from './state.ts';
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type HyperExpress from 'hyper-express';
-import { AgentMessage, LinkClose, type ControllerMessage } from '../plugins/sdk/link.ts';
+import { AgentMessage, LinkClose, type ControllerMessage } from '../runtime/link.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import type { Counter } from '../plugins/sdk/metrics.ts';
 import type { ReportMeta } from '../plugins/sdk/plugin.ts';

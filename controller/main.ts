@@ -1,7 +1,7 @@
 import { createLog, type Log } from '../plugins/sdk/log.ts';
-import { createEventBus } from '../plugins/sdk/events.ts';
+import { createEventBus } from '../runtime/events.ts';
 import { MetricsRegistry } from '../plugins/sdk/metrics.ts';
-import { HttpServer } from '../plugins/sdk/http-server.ts';
+import { HttpServer } from '../runtime/http-server.ts';
 import { restError } from '../plugins/sdk/http.ts';
 import type { ControllerConfig } from './config.ts';
 import { Identity } from './identity.ts';
@@ -14,7 +14,7 @@ import { CORE_EVENTS, Subscriptions } from './webhooks/subscriptions.ts';
 import { restRoutes } from './rest.ts';
 import { RecentEvents } from './recent-events.ts';
 import { Sessions } from './sessions.ts';
-import { processMetrics } from '../plugins/sdk/process-metrics.ts';
+import { processMetrics } from '../runtime/process-metrics.ts';
 import { dashboardRoutes } from './dashboard/routes.ts';
 import { crossSiteReason } from './dashboard/guard.ts';
 import { VERSION } from '../plugins/sdk/version.ts';

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { openStore, type Store } from '../plugins/sdk/store.ts';
-import type { EventBus } from '../plugins/sdk/events.ts';
+import type { EventBus } from '../runtime/events.ts';
 import type { NodeInfo } from '../plugins/sdk/plugin.ts';
-import type { PluginStatus } from '../plugins/sdk/link.ts';
+import type { PluginStatus } from '../runtime/link.ts';
 
 export interface NodeRecord {
   id: string;

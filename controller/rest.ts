@@ -1,7 +1,7 @@
 import { HttpError, restError, type HttpRequest, type HttpResult, type Method, type Route } from '../plugins/sdk/http.ts';
 import { redactSecrets, restoreRedacted } from '../plugins/sdk/redact.ts';
 import type { Log } from '../plugins/sdk/log.ts';
-import { isLoopback } from '../plugins/sdk/http-server.ts';
+import { isLoopback } from '../plugins/sdk/http.ts';
 import type { Identity } from './identity.ts';
 import type { JoinTokens } from './tokens.ts';
 import { parseDuration } from './tokens.ts';
@@ -10,7 +10,7 @@ import type { LinkServer } from './link-server.ts';
 import type { ControllerPluginHost } from './plugin-host.ts';
 import type { Subscriptions } from './webhooks/subscriptions.ts';
 import { RetryRefused, type Outbox } from './webhooks/outbox.ts';
-import type { EventBus } from '../plugins/sdk/events.ts';
+import type { EventBus } from '../runtime/events.ts';
 import type { RecentEvents } from './recent-events.ts';
 
 export interface RestDeps {

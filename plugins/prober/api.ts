@@ -1,6 +1,6 @@
 import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import type { HttpRequest, HttpResult, Route } from '../sdk/index.ts';
-import { isLoopback } from '../sdk/http-server.ts';
+import { isLoopback } from '../sdk/http.ts';
 import { CODES, IpliveError, ipliveError, ok } from './envelope.ts';
 import { field, groupId, int, parseGroup, recordId, required, target, validNodeIp, groupKey } from './parse.ts';
 import { roundStart } from './rounds.ts';

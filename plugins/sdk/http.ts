@@ -63,3 +63,7 @@ export function str(fields: Record<string, unknown>, name: string): string | und
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   throw new HttpError(400, `field "${name}" must be a string`);
 }
+
+export function isLoopback(ip: string): boolean {
+  return ip === '::1' || ip.startsWith('127.') || ip === '0000:0000:0000:0000:0000:0000:0000:0001';
+}

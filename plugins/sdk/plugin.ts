@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { Log } from './log.ts';
 import type { Store } from './store.ts';
 import type { Scheduler } from './scheduler.ts';
-import type { EventBus } from './events.ts';
+import type { EventBus } from '../../runtime/events.ts';
 import type { Metrics } from './metrics.ts';
 import type { Route } from './http.ts';
 
@@ -59,7 +59,7 @@ export interface ControllerContext<C = unknown> extends CommonContext<C> {
     /** Durable delivery of one body to one URL (plugin callbacks). Resolves once queued on disk. */
     deliver(url: string, body: string, opts?: DeliverOptions): Promise<string>;
   };
-  events: import('./events.ts').EventBus;
+  events: import('../../runtime/events.ts').EventBus;
   metrics: Metrics;
   /** Pushes a new config for this plugin to agents (persisted, re-sent on reconnect). */
   pushConfig?(config: unknown): Promise<void>;

@@ -1,4 +1,4 @@
-import type { Route } from './http.ts';
+import type { Route } from '../plugins/sdk/http.ts';
 import type { HttpServer } from './http-server.ts';
 
 /** All a route table needs of a server: the agent's node:http server and the controller's hyper-express one both fit. */

@@ -4,8 +4,8 @@
  * of hyper-express so the agent does not load uWS.
  */
 import { Writable } from 'node:stream';
-import { HttpError, type HttpRequest, type HttpResult, type Method, type Route } from './http.ts';
-import type { Log } from './log.ts';
+import { HttpError, type HttpRequest, type HttpResult, type Method, type Route } from '../plugins/sdk/http.ts';
+import type { Log } from '../plugins/sdk/log.ts';
 
 export type Parsed = { ok: true; req: HttpRequest } | { ok: false; reject: HttpResult };
 

@@ -1,7 +1,7 @@
 import HyperExpress from 'hyper-express';
 import { createServer } from 'node:net';
-import type { Log } from './log.ts';
-import type { HttpResult, Method, Route } from './http.ts';
+import type { Log } from '../plugins/sdk/log.ts';
+import type { HttpResult, Method, Route } from '../plugins/sdk/http.ts';
 import { plainIp, runRoute, wireBody, type RoutedRequest } from './http-request.ts';
 
 export interface HttpServerOptions {
@@ -105,10 +105,6 @@ export function send(res: HxResponse, r: HttpResult): void {
   const { contentType, payload } = wireBody(r);
   res.header('content-type', contentType);
   res.send(payload);
-}
-
-export function isLoopback(ip: string): boolean {
-  return ip === '::1' || ip.startsWith('127.') || ip === '0000:0000:0000:0000:0000:0000:0000:0001';
 }
 
 /** A port the kernel considers free on host right now. */

@@ -1,4 +1,4 @@
-import type { Log } from './log.ts';
+import type { Log } from '../plugins/sdk/log.ts';
 import type { PluginStatus } from './link.ts';
 
 /** What both plugin hosts track per loaded plugin. */

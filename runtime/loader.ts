@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import { openStore } from './store.ts';
-import { createScheduler, type Scheduler } from './scheduler.ts';
-import type { Log } from './log.ts';
-import type { PluginDefinition } from './plugin.ts';
-import { describeIssues } from './validate.ts';
+import { openStore } from '../plugins/sdk/store.ts';
+import { createScheduler, type Scheduler } from '../plugins/sdk/scheduler.ts';
+import type { Log } from '../plugins/sdk/log.ts';
+import type { PluginDefinition } from '../plugins/sdk/plugin.ts';
+import { describeIssues } from '../plugins/sdk/validate.ts';
 
 const PLUGIN_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 
@@ -13,7 +13,7 @@ export async function loadPluginDefinition(name: string): Promise<PluginDefiniti
   let mod: { default?: PluginDefinition };
   try {
     // Same extension as this file, so a tree precompiled to .js (no tsx loader thread) loads its plugins too.
-    mod = await import(new URL(`../${name}/index.${import.meta.url.endsWith('.js') ? 'js' : 'ts'}`, import.meta.url).href);
+    mod = await import(new URL(`../plugins/${name}/index.${import.meta.url.endsWith('.js') ? 'js' : 'ts'}`, import.meta.url).href);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ERR_MODULE_NOT_FOUND' && String(e.message).includes(`${name}/index.`)) throw new Error(`unknown plugin "${name}"`);
