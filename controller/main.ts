@@ -69,6 +69,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     {
       configFor: () => plugins.configs(),
       onReport: (meta, plugin, type, data) => plugins.onReport(meta, plugin, type, data),
+      onMessage: (nodeId, frame) => plugins.onMessage(nodeId, frame),
     },
     log.child({ part: 'link' }),
     config.heartbeat.intervalMs,
@@ -78,7 +79,15 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
       reportFailures: metrics.counter('outpost_report_failures_total', 'Agent reports whose handler failed, by plugin.'),
     },
   );
-  plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, metrics, commandTimeoutMs: config.commandTimeoutMs });
+  // Plugin events go where core events go (webhooks, the event log), then to plugins that depend on the emitter.
+  const pluginEvents = {
+    async record(event: string, data: unknown) {
+      await Promise.all([subs.emit(event, data), events.push(event, data)]);
+      bus.emit(event, data);
+    },
+    on: (event: string, handler: (data: unknown) => void) => bus.on(event, handler),
+  };
+  plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, events: pluginEvents, metrics, commandTimeoutMs: config.commandTimeoutMs });
 
   metrics.gaugeFn('outpost_nodes', 'Enrolled nodes by state.', () => {
     const counts = { up: 0, down: 0, unknown: 0 };

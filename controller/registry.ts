@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { openStore, type Store } from '../plugins/sdk/store.ts';
 import type { EventBus } from '../runtime/events.ts';
-import type { NodeInfo } from '../plugins/sdk/plugin.ts';
+import type { NodeInfo } from '../plugins/sdk/contract.ts';
 import type { PluginStatus } from '../runtime/link.ts';
 
 export interface NodeRecord {
@@ -228,7 +228,7 @@ export class Registry {
     return l;
   }
 
-  info(rec: NodeRecord): NodeInfo & { connected: boolean; enrolledAt: number; version?: string; outbox: number } {
+  info(rec: NodeRecord): Omit<NodeInfo, 'since' | 'caps'> & { enrolledAt: number; version?: string; outbox: number } {
     const l = this.liveOf(rec.id);
     return {
       id: rec.id,

@@ -59,24 +59,8 @@ export class HttpServer {
     });
   }
 
-  async listen(host: string, port: number): Promise<number> {
-    // uWS sets SO_REUSEADDR only when given an explicit port: a server first bound to port 0 could not be
-    // restarted on its port for a minute after a crash (its accepted sockets linger in TIME_WAIT).
-    // So ask the kernel for a free port and bind it explicitly, retrying if another process takes it first.
-    for (let attempt = 0; port === 0 && attempt < 5; attempt++) {
-      try {
-        await this.app.listen(await freePort(host), host);
-        return this.app.port;
-      } catch {
-        // taken between the probe and the bind; probe again
-      }
-    }
-    try {
-      await this.app.listen(port, host);
-    } catch (err) {
-      throw new Error(`cannot listen on ${host}:${port}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    return this.app.port;
+  listen(host: string, port: number): Promise<number> {
+    return listenHyperExpress(this.app, host, port);
   }
 
   close(): void {
@@ -105,6 +89,27 @@ export function send(res: HxResponse, r: HttpResult): void {
   const { contentType, payload } = wireBody(r);
   res.header('content-type', contentType);
   res.send(payload);
+}
+
+/** Binds a hyper-express server; resolves with the port, or rejects naming host and port. */
+export async function listenHyperExpress(app: HyperExpress.Server, host: string, port: number): Promise<number> {
+  // uWS sets SO_REUSEADDR only when given an explicit port: a server first bound to port 0 could not be
+  // restarted on its port for a minute after a crash (its accepted sockets linger in TIME_WAIT).
+  // So ask the kernel for a free port and bind it explicitly, retrying if another process takes it first.
+  for (let attempt = 0; port === 0 && attempt < 5; attempt++) {
+    try {
+      await app.listen(await freePort(host), host);
+      return app.port;
+    } catch {
+      // taken between the probe and the bind; probe again
+    }
+  }
+  try {
+    await app.listen(port, host);
+  } catch (err) {
+    throw new Error(`cannot listen on ${host}:${port}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return app.port;
 }
 
 /** A port the kernel considers free on host right now. */

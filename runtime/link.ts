@@ -34,6 +34,13 @@ export const AgentMessage = z.discriminatedUnion('t', [
     data: z.unknown(),
     ts: z.number(),
   }),
+  /** A best-effort plugin message (runtime/channels.ts). */
+  z.object({
+    t: z.literal('msg'),
+    plugin: z.string(),
+    type: z.string(),
+    msg: z.unknown(),
+  }),
   z.object({
     t: z.literal('reply'),
     id: z.string(),
@@ -46,7 +53,9 @@ export type AgentMessage = z.infer<typeof AgentMessage>;
 
 export type ControllerMessage =
   | { t: 'welcome'; nodeId: string; config: Record<string, unknown>; lastSeq: number; hbInterval: number }
-  | { t: 'ack'; seq: number }
+  /** `error`: the report was refused at the boundary (wrong type); acknowledged anyway so it is not replayed forever. */
+  | { t: 'ack'; seq: number; error?: string }
+  | { t: 'msg'; plugin: string; type: string; msg: unknown }
   | { t: 'command'; id: string; plugin: string; action: string; args: unknown; deadline: number }
   | { t: 'config'; plugin: string; config: unknown };
 

@@ -4,36 +4,54 @@ import type { HttpServer } from './http-server.ts';
 /** All a route table needs of a server: the agent's node:http server and the controller's hyper-express one both fit. */
 export type RouteMounter = Pick<HttpServer, 'mount'>;
 
+interface Entry {
+  owner: string;
+  route: Route;
+  active: boolean;
+}
+
 /**
- * Plugin routes are mounted on the server once; each request looks up the route's current owner
- * instance here, so a plugin restarted with new config serves through the same paths.
+ * Plugin routes are mounted on the server once; each request looks up the route's current entry
+ * here, so a plugin restarted with new config serves through the same paths, and a stopped
+ * plugin's routes answer 503 in the route's own envelope (servers cannot drop a route once added).
+ * A path belongs to the first plugin that mounted it for the life of the process.
  */
 export class RouteTable {
-  private readonly table = new Map<string, { owner: string; route: Route }>();
+  private readonly table = new Map<string, Entry>();
 
   constructor(private readonly http: RouteMounter) {}
 
-  mount(owner: string, isRunning: () => boolean, routes: Route[]): void {
+  /** Mounts (or takes over again) owner's routes; the returned function turns them to 503. */
+  mount(owner: string, routes: Route[]): () => void {
+    const entries: Entry[] = [];
     for (const route of routes) {
       for (const m of Array.isArray(route.method) ? route.method : [route.method]) {
         const key = `${m} ${route.path}`;
         const existing = this.table.get(key);
         if (existing && existing.owner !== owner) throw new Error(`route ${key} is already mounted by plugin ${existing.owner}`);
-        this.table.set(key, { owner, route: { ...route, method: m } });
+        const entry: Entry = { owner, route: { ...route, method: m }, active: true };
+        this.table.set(key, entry);
+        entries.push(entry);
         if (existing) continue;
-        const live = () => this.table.get(key)!.route;
+        const live = () => this.table.get(key)!;
         this.http.mount([
           {
             method: m,
             path: route.path,
             get auth() {
-              return live().auth;
+              return live().route.auth;
             },
-            error: (status, message) => live().error(status, message),
-            handler: (req) => (isRunning() ? live().handler(req) : live().error(503, `plugin ${owner} is not running`)),
+            error: (status, message) => live().route.error(status, message),
+            handler: (req) => {
+              const e = live();
+              return e.active ? e.route.handler(req) : e.route.error(503, `plugin ${owner} is not running`);
+            },
           },
         ]);
       }
     }
+    return () => {
+      for (const e of entries) e.active = false;
+    };
   }
 }

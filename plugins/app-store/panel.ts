@@ -1,13 +1,14 @@
 import type { ControllerContext, DashboardPanel } from '../sdk/index.ts';
 import type { Catalog } from './catalog.ts';
-import { STATUS_CODE, type AppSnapshot, type AppStoreConfig } from './schema.ts';
+import { STATUS_CODE, type AppSnapshot } from './schema.ts';
+import type { Spec } from './spec.ts';
 
 const esc = (v: unknown) => String(v ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 const LABELS: Record<AppSnapshot['status'], string> = { installing: 'installing', running: 'running', failed: 'failed', removed: 'removed (data kept)', stopped: 'stopped' };
 
 /** Apps per node with ports, status and progress; snapshots carry no secret, and everything is escaped. */
-export function appsPanel(ctx: ControllerContext<AppStoreConfig>, byNode: () => Map<string, Map<string, AppSnapshot>>, catalog: () => Catalog): DashboardPanel {
+export function appsPanel(ctx: ControllerContext<Spec>, byNode: () => Map<string, Map<string, AppSnapshot>>, catalog: () => Catalog): DashboardPanel {
   return {
     title: 'Apps',
     render() {

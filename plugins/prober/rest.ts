@@ -80,8 +80,8 @@ export function restRoutes(p: Prober): Route[] {
   const commandError = (err: unknown) => {
     throw new HttpError(502, `node did not answer: ${(err as Error).message}`);
   };
-  const nodeStatus = async (req: HttpRequest): Promise<HttpResult> => ({ json: { node: nodeOf(req).name, status: await p.ctx.command(nodeOf(req).id, 'status').catch(commandError) } });
-  const resetStats = async (req: HttpRequest): Promise<HttpResult> => ({ json: { node: nodeOf(req).name, status: await p.ctx.command(nodeOf(req).id, 'reset-stats').catch(commandError) } });
+  const nodeStatus = async (req: HttpRequest): Promise<HttpResult> => ({ json: { node: nodeOf(req).name, status: await p.ctx.command(nodeOf(req).id, 'status', {}).catch(commandError) } });
+  const resetStats = async (req: HttpRequest): Promise<HttpResult> => ({ json: { node: nodeOf(req).name, status: await p.ctx.command(nodeOf(req).id, 'reset-stats', {}).catch(commandError) } });
 
   return [
     { method: 'GET', path: '/api/v1/prober/nodes/:id', auth: 'admin', error: restError, handler: nodeStatus },

@@ -151,8 +151,11 @@ interface CommonContext<C> {
   readonly metrics: Metrics;
   /** Timers without overlap; all stopped when the plugin stops. */
   readonly schedule: Scheduler;
-  /** The plugin's own store (`<plugin>.json`); more with openStore(name). Closed on stop. */
+  /** The plugin's own store (`<plugin>.json`), untyped; `openStore(defaults)` gives the same store typed. Closed on stop. */
   readonly store: Store<Record<string, unknown>>;
+  /** The plugin's own store typed, its missing top-level fields filled from defaults (the same store as `store`). */
+  openStore<T extends object>(defaults: T): Promise<Store<T>>;
+  /** Another store of the plugin's, `<plugin>.<name>.json`. Closed on stop. */
   openStore<T extends object>(name: string, defaults: T): Promise<Store<T>>;
   openLog<T>(name: string, schema: z.ZodType<T>): Promise<DurableLog<T>>;
   openQueue<T>(name: string, schema: z.ZodType<T>): Promise<DueQueue<T>>;
@@ -261,8 +264,12 @@ export interface ControllerContext<S extends PluginSpec> extends CommonContext<C
     resolve(ref: string): NodeInfo | undefined;
     /** The node `?node=` defaults to: the embedded local node, or the only node. */
     defaultNode(): NodeInfo | undefined;
-    /** The node, linked and running `plugin` (default this one), or throws: unknown node / node down / plugin not running there. */
-    require(ref: string, plugin?: string): NodeInfo;
+    /**
+     * The node `ref` names (id, name or address; undefined: the default node), linked and running
+     * `plugin` (default this one), or throws an HttpError saying why: unknown node (404), none named
+     * (400), down or plugin not running there (503). A route handler can let it through.
+     */
+    require(ref: string | undefined, plugin?: string): NodeInfo;
     on(event: 'up' | 'down', handler: (node: NodeInfo) => void): () => void;
   };
   command<K extends keyof Commands<S> & string>(nodeId: string, action: K, args: z.input<Commands<S>[K]['args']>, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<z.output<Commands<S>[K]['result']>>;
