@@ -14,6 +14,8 @@ export function createListenPort(): ListenPort {
       const server = createServer((socket) => {
         sockets.add(socket);
         socket.once('close', () => sockets.delete(socket));
+        // An 'error' event with no listener would take the whole host down; the plugin may add its own.
+        socket.on('error', () => undefined);
         onConnection(socket);
       });
       await new Promise<void>((resolve, reject) => {
