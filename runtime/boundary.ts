@@ -65,7 +65,8 @@ export class Boundary {
   /** Like check() with the schema given (a listener's own schema for another plugin's event). */
   parse<T = unknown>(plugin: string, kind: BoundaryKind, type: string, schema: z.ZodType, value: unknown): T {
     const r = schema.safeParse(value);
-    if (!r.success) throw this.refuse(plugin, kind, type, type, `${kind} ${plugin}.${type} refused: ${describeIssues(r.error)}`);
+    // Event names carry their namespace already; the others are named plugin.type.
+    if (!r.success) throw this.refuse(plugin, kind, type, type, `${kind} ${kind === 'event' ? type : `${plugin}.${type}`} refused: ${describeIssues(r.error)}`);
     return keepUnknown(value, r.data) as T;
   }
 

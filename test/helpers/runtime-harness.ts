@@ -45,6 +45,8 @@ export interface Harness {
   commandAnswer?: (plugin: string, action: string, args: unknown) => Promise<unknown>;
   nodes: NodeInfo[];
   nodeEvents: EventEmitter;
+  /** Each side's message hub; `receive` plays a frame from the peer. */
+  hubs: { agent: JsonChannelHub; controller: JsonChannelHub };
   /** Agent reports go to the controller runtime like the link would (seq numbered). */
   deliverReports(): Promise<void>;
   close(): Promise<void>;
@@ -139,6 +141,7 @@ export async function harness(defs: PluginDefinition[], opts: { retryMs?: number
   let seq = 0;
   return Object.assign(h, {
     port,
+    hubs: { agent: agentHub, controller: controllerHub },
     agent,
     controller,
     async deliverReports() {
