@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { Log } from '../plugins/sdk/log.ts';
 import type { HttpResult, Method, Route } from '../plugins/sdk/http.ts';
 import { plainIp, runRoute, wireBody, type RoutedRequest } from '../runtime/http-request.ts';
+import { RouteMatcher } from '../runtime/route-match.ts';
 
 export interface LocalApiOptions {
   log: Log;
@@ -21,16 +22,9 @@ export interface LocalApiOptions {
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
 
-interface Mounted {
-  route: Route;
-  method: Method;
-  /** Path segments; ":name" segments capture. */
-  segments: string[];
-}
-
 export class LocalApi {
   private readonly server: Server;
-  private readonly routes: Mounted[] = [];
+  private readonly routes = new RouteMatcher<{ route: Route; method: Method }>();
   private readonly maxBody: number;
   private notFound: (path: string) => HttpResult = () => ({ status: 404, json: { error: { status: 404, message: 'not found' } } });
 
@@ -46,9 +40,7 @@ export class LocalApi {
 
   mount(routes: Route[]): void {
     for (const route of routes) {
-      for (const method of Array.isArray(route.method) ? route.method : [route.method]) {
-        this.routes.push({ route, method, segments: splitPath(route.path) });
-      }
+      for (const method of Array.isArray(route.method) ? route.method : [route.method]) this.routes.add(method, route.path, { route, method });
     }
   }
 
@@ -73,27 +65,10 @@ export class LocalApi {
     this.server.closeAllConnections();
   }
 
-  private match(method: string, path: string): { mounted: Mounted; params: Record<string, string> } | undefined {
-    const parts = splitPath(path);
-    for (const mounted of this.routes) {
-      if (mounted.method !== method || mounted.segments.length !== parts.length) continue;
-      const params: Record<string, string> = {};
-      const ok = mounted.segments.every((s, i) => {
-        if (s.startsWith(':')) {
-          params[s.slice(1)] = safeDecode(parts[i]);
-          return true;
-        }
-        return s === parts[i];
-      });
-      if (ok) return { mounted, params };
-    }
-    return undefined;
-  }
-
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://agent');
     const method = req.method ?? 'GET';
-    const found = this.match(method, url.pathname);
+    const found = this.routes.match(method, url.pathname);
     if (!found) {
       const result = this.notFound(url.pathname);
       reply(res, result);
@@ -101,22 +76,12 @@ export class LocalApi {
       this.opts.observe?.('unmatched', KNOWN_METHODS.has(method) ? method : 'OTHER', result.status ?? 404);
       return;
     }
-    const { route, method: m } = found.mounted;
+    const { route, method: m } = found.value;
     const ip = req.socket.remoteAddress ?? '';
     const routed: RoutedRequest = { method: m, path: url.pathname, params: found.params, query: Object.fromEntries(url.searchParams), headers: flatHeaders(req), ip: plainIp(ip), body: req };
     const result = await runRoute(route, routed, { maxBody: this.maxBody, isAdmin: (h) => this.opts.isAdmin(h), log: this.opts.log });
     reply(res, result);
     this.opts.observe?.(route.path, m, result.status ?? 200);
-  }
-}
-
-const splitPath = (p: string) => p.split('/').filter((s) => s !== '');
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
   }
 }
 

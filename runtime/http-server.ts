@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import type { Log } from '../plugins/sdk/log.ts';
 import type { HttpResult, Method, Route } from '../plugins/sdk/http.ts';
 import { plainIp, runRoute, wireBody, type RoutedRequest } from './http-request.ts';
+import { RouteMatcher } from './route-match.ts';
 
 export interface HttpServerOptions {
   log: Log;
@@ -28,6 +29,9 @@ const NO_SERVER_BODY_LIMIT = Number.MAX_SAFE_INTEGER;
 export class HttpServer {
   readonly app: HyperExpress.Server;
   private readonly maxBody: number;
+  /** hyper-express takes no route once listening; later ones (a plugin recovering on a retry) are matched here. */
+  private readonly late = new RouteMatcher<{ route: Route; method: Method }>();
+  private listening = false;
 
   constructor(private readonly opts: HttpServerOptions) {
     this.maxBody = opts.maxBody ?? 1024 * 1024;
@@ -42,6 +46,10 @@ export class HttpServer {
     for (const route of routes) {
       const methods = Array.isArray(route.method) ? route.method : [route.method];
       for (const m of methods) {
+        if (this.listening) {
+          this.late.add(m, route.path, { route, method: m });
+          continue;
+        }
         const register = this.app[m.toLowerCase() as 'get'].bind(this.app);
         register(route.path, (req: HxRequest, res: HxResponse) => this.handle(route, m, req, res));
       }
@@ -51,6 +59,8 @@ export class HttpServer {
   /** Adds the fallback 404 last; call after every mount. */
   finish(notFound: (path: string) => HttpResult): void {
     this.app.set_not_found_handler((req, res) => {
+      const late = this.late.match(req.method, req.path);
+      if (late) return this.handle(late.value.route, late.value.method, req, res, late.params);
       const result = notFound(req.path);
       send(res, result);
       // One label value for every unknown path, and only known methods: scanners must not mint series.
@@ -59,19 +69,21 @@ export class HttpServer {
     });
   }
 
-  listen(host: string, port: number): Promise<number> {
-    return listenHyperExpress(this.app, host, port);
+  async listen(host: string, port: number): Promise<number> {
+    const bound = await listenHyperExpress(this.app, host, port);
+    this.listening = true;
+    return bound;
   }
 
   close(): void {
     this.app.close();
   }
 
-  private async handle(route: Route, method: Method, req: HxRequest, res: HxResponse): Promise<void> {
+  private async handle(route: Route, method: Method, req: HxRequest, res: HxResponse, params: Record<string, string> = req.path_parameters): Promise<void> {
     const routed: RoutedRequest = {
       method,
       path: req.path,
-      params: { ...(req.path_parameters as Record<string, string>) },
+      params: { ...params },
       query: { ...(req.query_parameters as Record<string, string>) },
       headers: req.headers as Record<string, string>,
       ip: plainIp(req.ip),

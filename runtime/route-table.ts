@@ -24,16 +24,32 @@ export class RouteTable {
   /** Mounts (or takes over again) owner's routes; the returned function turns them to 503. */
   mount(owner: string, routes: Route[]): () => void {
     const entries: Entry[] = [];
+    const deactivate = () => {
+      for (const e of entries) e.active = false;
+    };
+    try {
+      this.mountEach(owner, routes, entries);
+    } catch (err) {
+      deactivate();
+      throw err;
+    }
+    return deactivate;
+  }
+
+  private mountEach(owner: string, routes: Route[], entries: Entry[]): void {
     for (const route of routes) {
       for (const m of Array.isArray(route.method) ? route.method : [route.method]) {
         const key = `${m} ${route.path}`;
         const existing = this.table.get(key);
         if (existing && existing.owner !== owner) throw new Error(`route ${key} is already mounted by plugin ${existing.owner}`);
         const entry: Entry = { owner, route: { ...route, method: m }, active: true };
-        this.table.set(key, entry);
         entries.push(entry);
-        if (existing) continue;
+        if (existing) {
+          this.table.set(key, entry);
+          continue;
+        }
         const live = () => this.table.get(key)!;
+        // In the table only once the server has it: a failed mount leaves nothing half-registered.
         this.http.mount([
           {
             method: m,
@@ -48,10 +64,8 @@ export class RouteTable {
             },
           },
         ]);
+        this.table.set(key, entry);
       }
     }
-    return () => {
-      for (const e of entries) e.active = false;
-    };
   }
 }

@@ -195,14 +195,14 @@ export class PluginRunner<H extends LifecycleHalf> {
 
   private refuse(slot: Slot<H>, why: string): void {
     slot.permanent = true;
-    this.fail(slot, why);
+    this.fail(slot, why, `plugin cannot run on this ${this.o.host}`);
   }
 
-  private fail(slot: Slot<H>, why: string): void {
+  private fail(slot: Slot<H>, why: string, msg = 'plugin failed to start'): void {
     const was = slot.state;
     slot.state = 'failed';
     slot.error = why;
-    this.o.log.error({ plugin: slot.name, err: why }, `plugin cannot run on this ${this.o.host}`);
+    this.o.log.error({ plugin: slot.name, err: why }, msg);
     if (was !== 'failed') this.o.onTransition?.(slot.name, 'failed', why);
   }
 
