@@ -1,15 +1,17 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { loadJsonConfig } from '../plugins/sdk/validate.ts';
+import { NodeAddress, NodeLabels } from '../runtime/link.ts';
 
 export const AgentConfig = z
   .object({
     /** Controller base URL; also stored with the credential at join time. */
     controller: z.string().url().optional(),
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, ".", "_" or "-", at most 63').default(hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 63) || 'node'),
-    labels: z.record(z.string(), z.string()).default({}),
+    /** Sent in every hello: bounded as the link bounds them, so a config that loads never gets its link closed. */
+    labels: NodeLabels.default({}),
     /** Public address other systems reach this node at (DNS records, probes); default: the first non-internal IPv4. */
-    address: z.string().optional(),
+    address: NodeAddress.optional(),
     host: z.string().default('0.0.0.0'),
     port: z.number().int().min(0).max(65535).default(7071),
     dataDir: z.string().default('./data/agent'),

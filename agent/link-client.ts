@@ -1,9 +1,12 @@
 import WebSocket from 'ws';
 import { backoffDelayMs, type BackoffConfig } from '../plugins/sdk/backoff.ts';
-import { LinkClose, type AgentMessage, type ControllerMessage, type PluginStatus } from '../runtime/link.ts';
+import { LINK_LIMITS, LinkClose, linkPluginStatus, overBytes, type AgentMessage, type ControllerMessage, type PluginStatus } from '../runtime/link.ts';
 import type { MessageFrame } from '../runtime/channels.ts';
 import type { Log } from '../plugins/sdk/log.ts';
+import type { Capabilities } from '../plugins/sdk/capabilities.ts';
+import { parseWireJson } from '../plugins/sdk/json.ts';
 import type { AgentOutbox } from './outbox.ts';
+import { LinkLiveness } from './link-liveness.ts';
 
 export interface LinkClientOptions {
   controller: string;
@@ -12,6 +15,7 @@ export interface LinkClientOptions {
   version: string;
   labels: Record<string, string>;
   address: string;
+  capabilities: Capabilities;
   backoff: BackoffConfig;
   window: number;
   outbox: AgentOutbox;
@@ -35,8 +39,21 @@ export class LinkClient {
   private ackedUpTo = 0;
   private welcomed = false;
   private stopped = false;
+  /** Until a welcome says otherwise: the controller's default heartbeat interval. */
+  private hbIntervalMs = 2000;
+  private readonly liveness = new LinkLiveness(
+    () => {
+      if (this.ws?.readyState === WebSocket.OPEN) this.ws.ping();
+    },
+    (silentMs) => this.onDead(silentMs),
+  );
   state: 'connecting' | 'connected' | 'disconnected' = 'disconnected';
   lastError: string | undefined;
+  /** Links given up because the controller stopped answering. */
+  deadLinks = 0;
+  private firstWelcome!: () => void;
+  /** Resolves at the first welcome: the controller has this node's hello, so its commands reach it. */
+  readonly ready = new Promise<void>((resolve) => (this.firstWelcome = resolve));
 
   constructor(private readonly o: LinkClientOptions) {}
 
@@ -48,6 +65,7 @@ export class LinkClient {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearInterval(this.hbTimer);
+    this.liveness.stop();
     this.ws?.close(1000, 'agent stopping');
   }
 
@@ -65,9 +83,14 @@ export class LinkClient {
     ws.on('open', () => {
       this.state = 'connected';
       this.lastError = undefined;
-      this.send({ t: 'hello', nodeId: this.o.nodeId, version: this.o.version, plugins: this.o.plugins(), labels: this.o.labels, address: this.o.address });
+      this.liveness.start(this.hbIntervalMs);
+      this.send({ t: 'hello', nodeId: this.o.nodeId, version: this.o.version, plugins: linkPluginStatus(this.o.plugins()), labels: this.o.labels, address: this.o.address, capabilities: this.o.capabilities });
     });
-    ws.on('message', (data) => void this.onMessage(String(data)));
+    ws.on('message', (data) => {
+      this.liveness.heard();
+      void this.onMessage(String(data));
+    });
+    ws.on('pong', () => this.liveness.heard());
     ws.on('unexpected-response', (_req, res) => {
       this.lastError = res.statusCode === 401 ? 'controller rejected this agent credential (node deleted or credential revoked?)' : `controller answered HTTP ${res.statusCode}`;
       ws.terminate();
@@ -75,17 +98,28 @@ export class LinkClient {
     ws.on('error', (err) => {
       this.lastError = (err as Error & { code?: string }).code ?? err.message;
     });
-    ws.on('close', (code) => {
+    ws.on('close', (code, reason) => {
       if (this.ws !== ws) return;
+      // The controller says why it closed a link it refused (protocol violation, replaced, revoked).
+      if (code >= 4000 && reason.length) this.lastError = `controller closed the link (${code}): ${reason.toString()}`;
       this.welcomed = false;
       this.state = 'disconnected';
       clearInterval(this.hbTimer);
+      this.liveness.stop();
       if (code === LinkClose.revoked) this.lastError = 'controller revoked this node';
       if (this.stopped) return;
       const delay = backoffDelayMs(this.attempt++, this.o.backoff);
       this.o.log.warn({ error: this.lastError, code, retryInMs: delay }, 'link down; reconnecting');
       this.retryTimer = setTimeout(() => this.connect(), delay);
     });
+  }
+
+  /** The controller stopped answering: drop the connection (the close handler reconnects with backoff). */
+  private onDead(silentMs: number): void {
+    this.deadLinks += 1;
+    this.state = 'disconnected';
+    this.lastError = `controller did not answer for ${silentMs} ms (more than 2 heartbeat intervals of ${this.hbIntervalMs} ms); link considered dead`;
+    this.ws?.terminate();
   }
 
   private send(msg: AgentMessage): void {
@@ -102,7 +136,7 @@ export class LinkClient {
   private async onMessage(raw: string): Promise<void> {
     let msg: ControllerMessage;
     try {
-      msg = JSON.parse(raw);
+      msg = parseWireJson(raw) as ControllerMessage;
     } catch {
       return;
     }
@@ -115,6 +149,9 @@ export class LinkClient {
         this.sentUpTo = msg.lastSeq;
         await this.o.onWelcome(msg.config).catch((err) => this.o.log.error({ err: (err as Error).message }, 'applying welcome config failed'));
         this.welcomed = true;
+        this.hbIntervalMs = msg.hbInterval;
+        this.liveness.start(msg.hbInterval);
+        this.firstWelcome();
         this.startHeartbeat(msg.hbInterval);
         this.flush();
         break;
@@ -134,9 +171,11 @@ export class LinkClient {
       case 'command': {
         try {
           const data = await this.o.onCommand(msg.plugin, msg.action, msg.args, msg.deadline);
+          // A result over the link's limit would get the whole link closed: answer the command with an error instead.
+          if (overBytes(JSON.stringify(data ?? null), LINK_LIMITS.dataBytes)) throw new Error(`result of ${msg.plugin}.${msg.action} is over the link's ${LINK_LIMITS.dataBytes} bytes`);
           this.send({ t: 'reply', id: msg.id, ok: true, data });
         } catch (err) {
-          this.send({ t: 'reply', id: msg.id, ok: false, error: (err as Error).message });
+          this.send({ t: 'reply', id: msg.id, ok: false, error: String((err as Error)?.message).slice(0, LINK_LIMITS.error) });
         }
         break;
       }
@@ -145,7 +184,7 @@ export class LinkClient {
 
   private startHeartbeat(intervalMs: number): void {
     clearInterval(this.hbTimer);
-    const beat = () => this.send({ t: 'hb', seq: ++this.hbSeq, ts: Date.now(), summary: { plugins: this.o.plugins(), outbox: this.o.outbox.size() } });
+    const beat = () => this.send({ t: 'hb', seq: ++this.hbSeq, ts: Date.now(), summary: { plugins: linkPluginStatus(this.o.plugins()), outbox: this.o.outbox.size() } });
     beat();
     this.hbTimer = setInterval(beat, intervalMs);
   }

@@ -2,15 +2,16 @@
  * The agent's local API server on node:http. The controller and every other HTTP server in Outpost run
  * on hyper-express (DESIGN.md); this one serves three small GET routes (plus any routes agent plugins
  * mount) on every edge node, where loading uWS cost the idle agent ~7 MB of its 60 MB budget
- * (docs/benchmarks.md, agent-footprint). Same contract as plugins/sdk/http-server.ts: admin check, body
+ * (docs/benchmarks.md, agent-footprint). Same contract as runtime/http-server.ts: admin check, body
  * limits, the route's own error envelope, an observe() call per request.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Log } from '../plugins/sdk/log.ts';
-import type { HttpResult, Method, Route } from '../plugins/sdk/http.ts';
-import { plainIp, runRoute, wireBody, type RoutedRequest } from '../runtime/http-request.ts';
+import { restError, type HttpResult, type Method, type MountedRoute, type Route } from '../plugins/sdk/http.ts';
+import { describeRoute, runRoute, wireBody, type RoutedRequest } from '../runtime/http-request.ts';
 import { RouteMatcher } from '../runtime/route-match.ts';
+import { normalizeIp } from '../plugins/sdk/client-ip.ts';
 
 export interface LocalApiOptions {
   log: Log;
@@ -33,7 +34,9 @@ export class LocalApi {
     this.server = createServer((req, res) => {
       this.dispatch(req, res).catch((err: unknown) => {
         opts.log.error({ err: (err as Error)?.message }, 'unhandled http error');
-        if (!res.headersSent) reply(res, { status: 500, json: { error: { status: 500, message: 'internal error' } } });
+        // Once the status line is out, a 500 body would contradict it: cut the connection instead.
+        if (res.headersSent) res.destroy();
+        else reply(res, { status: 500, json: { error: { status: 500, message: 'internal error' } } });
       });
     });
   }
@@ -42,6 +45,11 @@ export class LocalApi {
     for (const route of routes) {
       for (const method of Array.isArray(route.method) ? route.method : [route.method]) this.routes.add(method, route.path, { route, method });
     }
+  }
+
+  /** Every route mounted so far, in mount order (for GET /v1/routes). */
+  listRoutes(): MountedRoute[] {
+    return this.routes.values().map((m) => describeRoute(m.method, m.route));
   }
 
   /** The answer for paths no route matches. */
@@ -66,8 +74,14 @@ export class LocalApi {
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://agent');
+    const url = requestUrl(req.url);
     const method = req.method ?? 'GET';
+    if (!url) {
+      // node:http passes any request target through, e.g. "//[" (an authority with a broken IPv6 host).
+      reply(res, restError(400, `malformed request target ${JSON.stringify((req.url ?? '').slice(0, 100))}`));
+      this.opts.observe?.('unmatched', KNOWN_METHODS.has(method) ? method : 'OTHER', 400);
+      return;
+    }
     const found = this.routes.match(method, url.pathname);
     if (!found) {
       const result = this.notFound(url.pathname);
@@ -77,8 +91,9 @@ export class LocalApi {
       return;
     }
     const { route, method: m } = found.value;
-    const ip = req.socket.remoteAddress ?? '';
-    const routed: RoutedRequest = { method: m, path: url.pathname, params: found.params, query: Object.fromEntries(url.searchParams), headers: flatHeaders(req), ip: plainIp(ip), body: req };
+    // The agent trusts no proxy: the client is the socket peer.
+    const ip = normalizeIp(req.socket.remoteAddress ?? '');
+    const routed: RoutedRequest = { method: m, path: url.pathname, params: found.params, query: Object.fromEntries(url.searchParams), headers: flatHeaders(req), ip, peer: ip, body: req };
     const result = await runRoute(route, routed, { maxBody: this.maxBody, isAdmin: (h) => this.opts.isAdmin(h), log: this.opts.log });
     reply(res, result);
     this.opts.observe?.(route.path, m, result.status ?? 200);
@@ -91,10 +106,19 @@ function flatHeaders(req: IncomingMessage): Record<string, string> {
   return out;
 }
 
+/** The request target as a URL on this server, or undefined when it is not a valid one. */
+function requestUrl(target: string | undefined): URL | undefined {
+  try {
+    return new URL(target ?? '/', 'http://agent');
+  } catch {
+    return undefined;
+  }
+}
+
 function reply(res: ServerResponse, r: HttpResult): void {
+  const { contentType, payload } = wireBody(r);
   res.statusCode = r.status ?? 200;
   for (const [k, v] of Object.entries(r.headers ?? {})) res.setHeader(k, v);
-  const { contentType, payload } = wireBody(r);
   res.setHeader('content-type', contentType);
   res.end(payload);
 }

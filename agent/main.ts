@@ -10,9 +10,11 @@ import { openAgentState } from './state.ts';
 import { join } from './join.ts';
 import { AgentOutbox } from './outbox.ts';
 import { LinkClient } from './link-client.ts';
+import { reportProblem } from '../runtime/link.ts';
 import { AgentPluginHost } from './plugin-host.ts';
 import { processMetrics } from '../runtime/process-metrics.ts';
 import { JsonChannelHub } from '../runtime/channels.ts';
+import { detectCapabilities } from './capabilities.ts';
 
 export interface AgentHandle {
   port: number;
@@ -55,6 +57,9 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
     log.warn({ joined: controller, config: config.controller }, 'config names another controller than the one this agent joined; linking to the joined one (its credential is only valid there)');
   }
 
+  const capabilities = detectCapabilities();
+  for (const [name, c] of Object.entries(capabilities)) if (!c.available) log.warn({ capability: name, reason: c.reason }, `${name} is not available on this node`);
+
   const metrics = new MetricsRegistry();
   const stopProcessMetrics = processMetrics(metrics, 'outpost_agent');
   const outbox = await AgentOutbox.open(config.dataDir, config.link.outboxMax);
@@ -82,8 +87,12 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
       http,
       metrics,
       node: { id: nodeId, name: state.data.name ?? config.name, labels: config.labels, address },
+      capabilities,
       state,
       report: async (plugin, type, data) => {
+        // Refused here, where the plugin sees the error: queued, it would be replayed into a closed link forever.
+        const problem = reportProblem(plugin, type, data);
+        if (problem) throw new Error(problem);
         await outbox.add(plugin, type, data);
         link?.kick();
       },
@@ -94,6 +103,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
 
   metrics.gaugeFn('outpost_agent_outbox_depth', 'Reports waiting for the controller to acknowledge them.', () => outbox.size());
   metrics.counterFn('outpost_agent_outbox_dropped_total', 'Reports dropped because the outbox was full.', () => outbox.dropped());
+  metrics.counterFn('outpost_agent_link_dead_total', 'Links dropped because the controller stopped answering pings and heartbeats.', () => link?.deadLinks ?? 0);
   metrics.gaugeFn('outpost_agent_link_connected', 'Whether the link to the controller is up (1) or not (0).', () => (link?.state === 'connected' ? 1 : 0));
   metrics.gaugeFn('outpost_agent_plugin_running', 'Whether each plugin is running (1) or not (0).', () => plugins.status().map((p) => [{ plugin: p.name }, p.state === 'running' ? 1 : 0]));
 
@@ -112,12 +122,15 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
           nodeName: state.data.name ?? config.name,
           nodeId,
           link: link?.state ?? 'disconnected',
+          linkError: link?.lastError,
           plugins: plugins.status(),
+          capabilities,
           outbox: outbox.size(),
         },
       }),
     },
     { method: 'GET', path: '/metrics', auth: 'none', error: restError, handler: () => ({ text: metrics.render(), contentType: 'text/plain; version=0.0.4; charset=utf-8' }) },
+    { method: 'GET', path: '/v1/routes', auth: 'admin', error: restError, handler: () => ({ json: { routes: http.listRoutes() } }) },
   ]);
 
   await plugins.startAll();
@@ -131,6 +144,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
     version: VERSION,
     labels: config.labels,
     address,
+    capabilities,
     backoff: config.link.backoff,
     window: config.link.window,
     outbox,

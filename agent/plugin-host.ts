@@ -1,6 +1,7 @@
 import type { Log } from '../plugins/sdk/log.ts';
 import type { MetricsRegistry } from '../plugins/sdk/metrics.ts';
 import type { NodeIdentity } from '../plugins/sdk/contract.ts';
+import type { Capabilities } from '../plugins/sdk/capabilities.ts';
 import type { Store } from '../plugins/sdk/store.ts';
 import type { PluginStatus } from '../runtime/link.ts';
 import { AgentRuntime } from '../runtime/agent-runtime.ts';
@@ -16,6 +17,7 @@ export interface AgentHostDeps {
   http: RouteMounter;
   metrics: MetricsRegistry;
   node: NodeIdentity;
+  capabilities: Capabilities;
   state: Store<AgentState>;
   report(plugin: string, type: string, data: unknown): Promise<void>;
   channels: ChannelPort;
@@ -37,6 +39,7 @@ export class AgentPluginHost {
       log: deps.log,
       metrics: deps.metrics,
       node: deps.node,
+      capabilities: deps.capabilities,
       routes: new RouteTable(deps.http),
       report: deps.report,
       channels: deps.channels,

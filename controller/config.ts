@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { loadJsonConfig } from '../plugins/sdk/validate.ts';
+import { proxyEntryProblem } from '../plugins/sdk/client-ip.ts';
 
 export const ControllerConfig = z
   .object({
@@ -20,6 +21,17 @@ export const ControllerConfig = z
       .default({ intervalMs: 2000, downAfter: 3, upAfter: 2, restartGraceMs: 30_000 }),
     commandTimeoutMs: z.number().int().min(100).default(10_000),
     maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
+    /**
+     * Reverse proxies (addresses or CIDR blocks) allowed to name the client in X-Forwarded-For. Empty: the
+     * socket peer is the client, and the header is ignored (anyone could send it).
+     */
+    trustProxy: z
+      .array(z.string().superRefine((v, ctx) => {
+        const problem = proxyEntryProblem(v);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }))
+      .max(256)
+      .default([]),
     /** Node that seed APIs use when a request names none; default: the embedded local node, or the only node. */
     defaultNode: z.string().optional(),
     /** Plugins this controller runs, with their config (also pushed to agents). */

@@ -1,12 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type HyperExpress from 'hyper-express';
-import { AgentMessage, LinkClose, type ControllerMessage } from '../runtime/link.ts';
+import { AgentMessage, LINK_MAX_FRAME, LinkClose, closeReason, linkFrameLimit, overBytes, type ControllerMessage } from '../runtime/link.ts';
+import { nodeDownMessage } from '../plugins/sdk/nodes.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import type { Counter } from '../plugins/sdk/metrics.ts';
 import type { ReportMeta } from '../plugins/sdk/contract.ts';
 import { BoundaryError } from '../runtime/boundary.ts';
 import type { Identity } from './identity.ts';
+import { parseWireJson } from '../plugins/sdk/json.ts';
 import type { Registry } from './registry.ts';
+
+/** What uWS buffers at most for one frame before dropping the connection outright. */
+const LINK_HARD_CEILING = 16 * 1024 * 1024;
 
 interface Conn {
   nodeId: string;
@@ -44,7 +49,7 @@ export class LinkServer {
     private readonly hooks: LinkHooks,
     private readonly log: Log,
     private readonly hbIntervalMs: number,
-    private readonly counters: { messages: Counter; reports: Counter; reportFailures: Counter },
+    private readonly counters: { messages: Counter; reports: Counter; reportFailures: Counter; violations: Counter },
   ) {}
 
   mount(app: HyperExpress.Server): void {
@@ -65,7 +70,9 @@ export class LinkServer {
         res.status(401).json({ error: { status: 401, message: 'agent credential rejected' } });
       }
     });
-    app.ws('/api/v1/link', { idle_timeout: Math.max(8, Math.ceil((this.hbIntervalMs * 6) / 1000)), max_payload_length: 16 * 1024 * 1024 }, (ws) => {
+    // uWS drops a connection whose frame passes max_payload_length without a close frame (the agent sees 1006), so
+    // that is only a hard ceiling; the link's own limits sit below it and are checked in onMessage, which can say why.
+    app.ws('/api/v1/link', { idle_timeout: Math.max(8, Math.ceil((this.hbIntervalMs * 6) / 1000)), max_payload_length: LINK_HARD_CEILING }, (ws) => {
       const nodeId = (ws.context as { nodeId: string }).nodeId;
       const previous = this.conns.get(nodeId);
       if (previous) previous.ws.close(LinkClose.replaced, 'replaced by a newer connection');
@@ -117,7 +124,9 @@ export class LinkServer {
   command(nodeId: string, plugin: string, action: string, args: unknown, timeoutMs: number): Promise<unknown> {
     const node = this.registry.get(nodeId);
     if (!node) return Promise.reject(new Error(`node ${nodeId} is not enrolled`));
-    if (!this.conns.has(nodeId) || node.state === 'down') return Promise.reject(new Error(`node ${node.name} (${nodeId}) is down`));
+    // Only an absent link refuses: a node linked but not yet "up" (or missing beats) still gets the
+    // command, and a frozen one answers with the deadline error instead.
+    if (!this.conns.has(nodeId)) return Promise.reject(new Error(nodeDownMessage(node.name)));
     const id = randomUUID();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -139,17 +148,30 @@ export class LinkServer {
   }
 
   private onMessage(conn: Conn, raw: string): void {
+    const text = typeof raw === 'string' ? raw : Buffer.from(raw as ArrayBuffer).toString();
+    if (overBytes(text, LINK_MAX_FRAME)) {
+      this.refuse(conn, 'unknown', 'too_large', LinkClose.tooLarge, `frame is ${Buffer.byteLength(text)} bytes, limit ${LINK_MAX_FRAME}`);
+      return;
+    }
     let parsed: unknown;
     try {
-      parsed = JSON.parse(typeof raw === 'string' ? raw : Buffer.from(raw as ArrayBuffer).toString());
+      parsed = parseWireJson(text);
     } catch {
-      conn.ws.close(LinkClose.protocol, 'malformed JSON');
+      this.refuse(conn, 'unknown', 'malformed_json', LinkClose.protocol, 'malformed JSON');
       return;
     }
     const r = AgentMessage.safeParse(parsed);
     if (!r.success) {
-      this.log.warn({ node: conn.nodeId }, 'malformed link message');
-      conn.ws.close(LinkClose.protocol, 'malformed link message');
+      const type = messageType(parsed);
+      const issue = r.error.issues[0];
+      // Path segments can be attacker-chosen label keys: cut them before they reach the log.
+      const where = [type, ...(issue?.path ?? [])].map((k) => String(k).slice(0, 64)).join('.');
+      this.refuse(conn, type, 'invalid', LinkClose.protocol, `${where}: ${issue?.message ?? 'malformed link message'}`);
+      return;
+    }
+    const limit = linkFrameLimit(r.data.t);
+    if (overBytes(text, limit)) {
+      this.refuse(conn, r.data.t, 'too_large', LinkClose.tooLarge, `${r.data.t} frame is ${Buffer.byteLength(text)} bytes, limit ${limit}`);
       return;
     }
     const msg = r.data;
@@ -158,7 +180,7 @@ export class LinkServer {
       case 'hello':
         this.serial(conn, async () => {
           if (msg.nodeId !== conn.nodeId) {
-            conn.ws.close(LinkClose.protocol, 'hello nodeId does not match credential');
+            this.refuse(conn, 'hello', 'wrong_node', LinkClose.protocol, 'hello nodeId does not match credential');
             return;
           }
           await this.registry.hello(conn.nodeId, msg);
@@ -184,6 +206,13 @@ export class LinkServer {
         break;
       }
     }
+  }
+
+  /** Closes a connection that broke the protocol, saying why in the close frame, the log and a metric. */
+  private refuse(conn: Conn, type: string, kind: string, code: number, reason: string): void {
+    this.counters.violations.inc({ type, reason: kind });
+    this.log.warn({ node: conn.nodeId, type, reason }, 'link protocol violation; closing the connection');
+    conn.ws.close(code, closeReason(reason));
   }
 
   /** Queues step behind the node's earlier ones; a failing step is logged and does not stall the rest. */
@@ -215,4 +244,12 @@ export class LinkServer {
     }
     if (!conn.ws.closed) this.send(conn.nodeId, { t: 'ack', seq: msg.seq, ...(refused ? { error: refused } : {}) });
   }
+}
+
+const TYPES = new Set(['hello', 'hb', 'report', 'reply', 'msg']);
+
+/** The message type as a bounded metric label: anything unknown is "unknown". */
+function messageType(v: unknown): string {
+  const t = v && typeof v === 'object' ? (v as { t?: unknown }).t : undefined;
+  return typeof t === 'string' && TYPES.has(t) ? t : 'unknown';
 }

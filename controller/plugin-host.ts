@@ -6,7 +6,7 @@ import type { EventBus } from '../runtime/events.ts';
 import type { PluginStatus } from '../runtime/link.ts';
 import type { HttpServer } from '../runtime/http-server.ts';
 import { RouteTable } from '../runtime/route-table.ts';
-import { createSerial } from '../runtime/serial.ts';
+import { createSerial } from '../plugins/sdk/serial.ts';
 import { Boundary } from '../runtime/boundary.ts';
 import { JsonChannelHub, type MessageFrame } from '../runtime/channels.ts';
 import { ControllerRuntime, type EventSink } from '../runtime/controller-runtime.ts';
@@ -71,7 +71,7 @@ export class ControllerPluginHost {
   }
 
   async startAll(fileConfigs: Record<string, unknown>): Promise<void> {
-    this.store = await openStore<PluginConfigData>(this.deps.dataDir, 'plugins', { configs: {} }, { mode: 0o600 });
+    this.store = await openStore<PluginConfigData>(this.deps.dataDir, 'plugins', { configs: {} });
     await this.runtime.runner.startAll(Object.fromEntries(Object.keys(fileConfigs).map((name) => [name, this.store.data.configs[name] ?? fileConfigs[name]])));
     // Subscriptions may name any loaded plugin's events, running or not.
     for (const spec of this.runtime.runner.specs()) this.deps.subs.registerEvents(Object.keys(spec.events ?? {}));

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { openStore, type Store } from '../plugins/sdk/store.ts';
 import type { EventBus } from '../runtime/events.ts';
 import type { NodeInfo } from '../plugins/sdk/contract.ts';
+import { NodeUnavailable, nodeDownMessage } from '../plugins/sdk/nodes.ts';
 import type { PluginStatus } from '../runtime/link.ts';
+import type { Capabilities } from '../plugins/sdk/capabilities.ts';
 
 export interface NodeRecord {
   id: string;
@@ -24,6 +26,9 @@ interface Live {
   connected: boolean;
   plugins: PluginStatus[];
   outbox: number;
+  capabilities?: Capabilities;
+  /** When the watchdog last moved the node to its state (this controller's lifetime only). */
+  since: number | null;
 }
 
 interface NodesData {
@@ -141,11 +146,12 @@ export class Registry {
     });
   }
 
-  async hello(id: string, h: { version: string; labels: Record<string, string>; address: string; plugins: PluginStatus[] }): Promise<void> {
+  async hello(id: string, h: { version: string; labels: Record<string, string>; address: string; plugins: PluginStatus[]; capabilities?: Capabilities }): Promise<void> {
     const rec = this.store.data.nodes[id];
     if (!rec) return;
     const l = this.liveOf(id);
     l.connected = true;
+    l.capabilities = h.capabilities;
     this.updatePlugins(rec, l, h.plugins);
     if (rec.version !== h.version || rec.address !== h.address || JSON.stringify(rec.labels) !== JSON.stringify(h.labels)) {
       await this.store.update(() => {
@@ -216,19 +222,21 @@ export class Registry {
     await this.store.update(() => {
       for (const r of recs) r.state = state;
     });
+    const now = Date.now();
+    for (const r of recs) this.liveOf(r.id).since = now;
     recs.forEach((rec, i) => this.bus.emit(`node.${state}`, { node: this.info(rec), previous: previous[i] }));
   }
 
   private liveOf(id: string): Live {
     let l = this.live.get(id);
     if (!l) {
-      l = { lastHeartbeat: null, goodBeats: 0, connected: false, plugins: [], outbox: 0 };
+      l = { lastHeartbeat: null, goodBeats: 0, connected: false, plugins: [], outbox: 0, since: null };
       this.live.set(id, l);
     }
     return l;
   }
 
-  info(rec: NodeRecord): Omit<NodeInfo, 'since' | 'caps'> & { enrolledAt: number; version?: string; outbox: number } {
+  info(rec: NodeRecord): NodeInfo & { enrolledAt: number; version?: string; outbox: number } {
     const l = this.liveOf(rec.id);
     return {
       id: rec.id,
@@ -240,9 +248,11 @@ export class Registry {
       lastHeartbeat: l.lastHeartbeat,
       plugins: l.plugins,
       connected: l.connected,
+      since: l.since,
       enrolledAt: rec.enrolledAt,
       version: rec.version,
       outbox: l.outbox,
+      ...(l.capabilities ? { capabilities: l.capabilities } : {}),
     };
   }
 
@@ -262,6 +272,23 @@ export class Registry {
     const nodes = this.records();
     const rec = nodes.find((n) => n.name === ref) ?? nodes.find((n) => n.address === ref);
     return rec && this.info(rec);
+  }
+
+  /**
+   * A node that can take `plugin`'s commands now. Its link is what counts, not its watchdog state:
+   * a node connected but not yet "up" (first heartbeats not counted) answers commands.
+   */
+  require(ref: string | undefined, plugin: string): ReturnType<Registry['info']> {
+    const node = ref ? this.resolve(ref) : this.defaultNode();
+    if (!node) {
+      if (ref) throw new NodeUnavailable('unknown', 404, `unknown node "${ref.slice(0, 80)}"`);
+      throw new NodeUnavailable('unnamed', 400, this.records().length ? 'several nodes are enrolled: name one with the "node" parameter' : 'no node is enrolled yet');
+    }
+    if (!node.connected) throw new NodeUnavailable('down', 503, nodeDownMessage(node.name), node);
+    const p = node.plugins.find((x) => x.name === plugin);
+    if (!p) throw new NodeUnavailable('plugin', 503, `${plugin} is not enabled on node ${node.name}`, node);
+    if (p.state !== 'running') throw new NodeUnavailable('plugin', 503, `${plugin} on node ${node.name} is ${p.state}${p.error ? `: ${p.error}` : ''}`, node);
+    return node;
   }
 
   defaultNode(): ReturnType<Registry['info']> | undefined {

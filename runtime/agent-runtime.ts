@@ -3,6 +3,7 @@
  * and messages to the agent half, checked against the spec at the boundary.
  */
 import type { AgentContext, AgentHalf, AgentModule, Listener, NodeIdentity, PluginDefinition, PluginSpec } from '../plugins/sdk/contract.ts';
+import type { Capabilities } from '../plugins/sdk/capabilities.ts';
 import { routeClaimed } from './claims.ts';
 import type { Boundary } from './boundary.ts';
 import { commonParts, type CommonHostDeps } from './common-context.ts';
@@ -17,6 +18,7 @@ type Half = AgentHalf<PluginSpec>;
 
 export interface AgentRuntimeDeps extends CommonHostDeps {
   node: NodeIdentity;
+  capabilities: Capabilities;
   /** The agent's local API (:7071). */
   routes: RouteTable;
   /** Puts one report in the durable outbox; resolves once it is on disk. */
@@ -92,6 +94,7 @@ export class AgentRuntime {
     };
     return extend(common, {
       node: deps.node,
+      capabilities: deps.capabilities,
       async report(type: string, data: unknown) {
         scope.assertOpen(`report ${type}`);
         // Checked here too, so a plugin's own mistake fails at its call; the original goes out (unknown fields kept).

@@ -9,6 +9,7 @@ import type { Log } from '../plugins/sdk/log.ts';
 import type { Metrics, MetricsRegistry } from '../plugins/sdk/metrics.ts';
 import type { Scheduler } from '../plugins/sdk/scheduler.ts';
 import { openStore, type Store } from '../plugins/sdk/store.ts';
+import { withoutPrototypes } from '../plugins/sdk/json.ts';
 import type { Claims } from './claims.ts';
 import type { Scope } from './scope.ts';
 import { scopedMetrics } from './scoped-metrics.ts';
@@ -67,7 +68,8 @@ export async function commonParts(name: string, claims: Claims, scope: Scope, de
       if (typeof nameOrDefaults !== 'string') {
         scope.assertOpen('open its store');
         // The same file and data as `store`, typed: a second handle on one file would lose writes.
-        for (const [k, v] of Object.entries(nameOrDefaults)) if (!Object.hasOwn(store.data, k)) store.data[k] = structuredClone(v);
+        // As openStore fills defaults: maps keyed by client ids stay without prototypes.
+        for (const [k, v] of Object.entries(nameOrDefaults)) if (!Object.hasOwn(store.data, k)) store.data[k] = withoutPrototypes(v);
         return Promise.resolve(store as unknown as Store<T>);
       }
       if (!STORE_NAME.test(nameOrDefaults)) return Promise.reject(new Error(`store name "${nameOrDefaults.slice(0, 60)}" must be letters, digits, ".", "_" or "-"`));

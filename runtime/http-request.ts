@@ -4,8 +4,10 @@
  * of hyper-express so the agent does not load uWS.
  */
 import { Writable } from 'node:stream';
-import { HttpError, type HttpRequest, type HttpResult, type Method, type Route } from '../plugins/sdk/http.ts';
+import { HttpError, type HttpRequest, type HttpResult, type Method, type MountedRoute, type Route } from '../plugins/sdk/http.ts';
 import type { Log } from '../plugins/sdk/log.ts';
+import { parseWireJson } from '../plugins/sdk/json.ts';
+import { checkId } from '../plugins/sdk/ids.ts';
 
 export type Parsed = { ok: true; req: HttpRequest } | { ok: false; reject: HttpResult };
 
@@ -15,10 +17,22 @@ export type RoutedRequest = Omit<HttpRequest, 'fields' | 'json'> & {
   body: { pipe(dest: Writable): unknown };
 };
 
+/**
+ * Whether a request has admin rights: true, false (no credential: 401), or why a credential it carries
+ * may not be used for this request (403), e.g. a dashboard session without its CSRF token.
+ */
+export type AdminCheck = (headers: Record<string, string>, method: Method) => boolean | string;
+
 /** Runs the route: admin check, body parse, handler; any failure becomes the route's own error envelope. */
-export async function runRoute(route: Route, r: RoutedRequest, opts: { maxBody: number; isAdmin(headers: Record<string, string>): boolean; log: Log }): Promise<HttpResult> {
+export async function runRoute(route: Route, r: RoutedRequest, opts: { maxBody: number; isAdmin: AdminCheck; log: Log }): Promise<HttpResult> {
   try {
-    if (route.auth === 'admin' && !opts.isAdmin(r.headers)) return route.error(401, 'admin token required: send "Authorization: Bearer <admin token>"');
+    if (route.auth === 'admin') {
+      const admitted = opts.isAdmin(r.headers, r.method);
+      if (typeof admitted === 'string') return route.error(403, admitted);
+      if (!admitted) return route.error(401, 'admin token required: send "Authorization: Bearer <admin token>"');
+    }
+    // Every path parameter names something by id (node, token, webhook, delivery, plugin, app): one check for all routes.
+    for (const [name, value] of Object.entries(r.params)) checkId(value, name);
     const parsed = await parseRequest(route, r, opts.maxBody);
     return parsed.ok ? await route.handler(parsed.req) : parsed.reject;
   } catch (err) {
@@ -47,7 +61,7 @@ export async function parseRequest(route: Route, r: RoutedRequest, maxBody: numb
   if (raw.trim() !== '') {
     if (type.includes('application/json') || (!type.includes('form-urlencoded') && /^\s*[[{]/.test(raw))) {
       try {
-        json = JSON.parse(raw);
+        json = parseWireJson(raw);
       } catch (err) {
         return reject(400, `malformed JSON body: ${(err as Error).message}`);
       }
@@ -56,7 +70,7 @@ export async function parseRequest(route: Route, r: RoutedRequest, maxBody: numb
       body = Object.fromEntries(new URLSearchParams(raw));
     }
   }
-  return { ok: true, req: { method: r.method, path: r.path, params: r.params, query: r.query, fields: { ...r.query, ...body }, json, headers: r.headers, ip: r.ip } };
+  return { ok: true, req: { method: r.method, path: r.path, params: r.params, query: r.query, fields: { ...r.query, ...body }, json, headers: r.headers, ip: r.ip, peer: r.peer } };
 }
 
 /**
@@ -90,13 +104,14 @@ export function readBody(src: { pipe(dest: Writable): unknown }, limit: number):
   });
 }
 
-/** IPv4 peers appear as IPv4-mapped IPv6 on dual-stack sockets. */
-export function plainIp(ip: string): string {
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-}
-
 /** The wire form of a result: its content type and payload (text as given, anything else as JSON). */
 export function wireBody(r: HttpResult): { contentType: string; payload: string } {
   if (r.text !== undefined) return { contentType: r.contentType ?? 'text/plain; charset=utf-8', payload: r.text };
   return { contentType: r.contentType ?? 'application/json; charset=utf-8', payload: JSON.stringify(r.json ?? {}) };
+}
+
+/** A mounted route as the route listings show it. */
+export function describeRoute(method: Method, route: Route): MountedRoute {
+  const example = route.error(400, 'example');
+  return { method, path: route.path, auth: route.auth, errorType: wireBody(example).contentType, errorEnvelope: example.json ?? null };
 }

@@ -20,6 +20,11 @@ export class RouteMatcher<T> {
     this.entries.push({ method, segments: splitPath(path), value });
   }
 
+  /** Everything added, in order. */
+  values(): T[] {
+    return this.entries.map((e) => e.value);
+  }
+
   match(method: string, path: string): { value: T; params: Record<string, string> } | undefined {
     const parts = splitPath(path);
     for (const e of this.entries) {

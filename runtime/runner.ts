@@ -13,7 +13,7 @@ import { planStart } from './dependencies.ts';
 import type { PluginStatus } from './link.ts';
 import { validatePluginConfig } from './loader.ts';
 import { Scope } from './scope.ts';
-import { createSerial } from './serial.ts';
+import { createSerial } from '../plugins/sdk/serial.ts';
 
 /** What every half has, whichever host runs it. */
 export interface LifecycleHalf {

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { defineAgent, type Store } from '../sdk/index.ts';
+import { defineAgent, idMap, type Store } from '../sdk/index.ts';
 import { LABEL, DockerOps } from './docker.ts';
 import { rollback, runInstall } from './installer.ts';
 import { containerName, networkName, servicesOf, volumeName, type Manifest } from './manifest.ts';
@@ -236,7 +236,7 @@ export default defineAgent(spec, (ctx) => {
 
   return {
     async start() {
-      records = await ctx.openStore<Records>({ apps: {} });
+      records = await ctx.openStore<Records>({ apps: idMap() });
       secrets = await ctx.openStore<Secrets>('secrets', { apps: {} });
       // Unreachable Engine: start throws, the host marks the plugin failed with this reason, the agent runs on.
       await docker.ping();

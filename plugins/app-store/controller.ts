@@ -1,4 +1,4 @@
-import { defineController, type ReportMeta, type Store } from '../sdk/index.ts';
+import { defineController, idMap, type ReportMeta, type Store } from '../sdk/index.ts';
 import { appFields, appRoutes } from './api.ts';
 import { loadCatalog, type Catalog } from './catalog.ts';
 import { appsPanel } from './panel.ts';
@@ -17,7 +17,7 @@ export default defineController(spec, (ctx) => {
 
   function persist(nodeId: string): Promise<void> {
     return store.update((d) => {
-      d.nodes[nodeId] = Object.fromEntries(byNode.get(nodeId) ?? []);
+      d.nodes[nodeId] = idMap(Object.fromEntries(byNode.get(nodeId) ?? []));
     });
   }
 
@@ -47,7 +47,7 @@ export default defineController(spec, (ctx) => {
     async start() {
       catalog = await loadCatalog(ctx.config.catalogDirs);
       for (const [name, error] of catalog.errors) ctx.log.error({ app: name, error }, 'catalog manifest rejected');
-      store = await ctx.openStore<Persisted>({ nodes: {} });
+      store = await ctx.openStore<Persisted>({ nodes: idMap() });
       for (const [id, apps] of Object.entries(store.data.nodes)) byNode.set(id, new Map(Object.entries(apps)));
       ctx.metrics.gaugeFn('outpost_apps', 'Apps known per node and Websoft9 status code (0 stopped/removed, 1 running, 2 failed, 3 installing).', () => {
         const out: Array<[Record<string, string>, number]> = [];

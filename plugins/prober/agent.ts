@@ -1,9 +1,9 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { defineAgent, type Store } from '../sdk/index.ts';
-import type { CheckResult, CheckSpec, RecordSpec } from './schema.ts';
+import { NOT_PROBED, UP, type CheckResult, type CheckSpec, type RecordSpec } from './schema.ts';
 import { spec } from './spec.ts';
 import { offsetMs, roundStart, spreadWindowMs } from './rounds.ts';
-import { runCheck } from './checks/run.ts';
+import { notProbed, runCheck } from './checks/run.ts';
 import { DueHeap } from './queue.ts';
 
 interface Assignment {
@@ -49,7 +49,9 @@ export default defineAgent(spec, (ctx) => {
 
   // Tells lateness caused by a busy process or host apart from lateness caused by the planner.
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-  const checksRun = ctx.metrics.counter('outpost_prober_checks_total', 'Checks run by this agent, by outcome (up or failed).');
+  const checksRun = ctx.metrics.counter('outpost_prober_checks_total', 'Checks run by this agent, by outcome (up, failed, or error: the node could not run it).');
+  // Detected once at agent start: without ping every icmp check answers this at once, not after its timeout.
+  const noIcmp = ctx.capabilities.icmp?.available === false ? `ping is not installed on node ${ctx.node.name}` : undefined;
 
   function load(a: Assignment): void {
     groups.clear();
@@ -111,13 +113,18 @@ export default defineAgent(spec, (ctx) => {
         settle(job.round, undefined);
         continue;
       }
+      if (spec.protocol === 'icmp' && noIcmp) {
+        checksRun.inc({ outcome: 'error' });
+        settle(job.round, notProbed(spec, job.rec, job.due, noIcmp));
+        continue;
+      }
       running++;
       const startedAt = Date.now();
       recordLateness(startedAt - job.due);
       runCheck(spec, job.rec, job.due, job.round + spec.interval * 1000)
         .then(
           (res) => {
-            checksRun.inc({ outcome: res.status === 1 ? 'up' : 'failed' });
+            checksRun.inc({ outcome: res.status === UP ? 'up' : res.status === NOT_PROBED ? 'error' : 'failed' });
             settle(job.round, res);
           },
           (err) => {

@@ -1,13 +1,14 @@
-import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
-import type { HttpRequest, HttpResult, Route } from '../sdk/index.ts';
-import { isLoopback } from '../sdk/http.ts';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { parseWireJson, type HttpRequest, type HttpResult, type Route } from '../sdk/index.ts';
+import { isLocalCaller } from '../sdk/client-ip.ts';
 import { CODES, IpliveError, ipliveError, ok } from './envelope.ts';
-import { field, groupId, int, parseGroup, recordId, required, target, validNodeIp, groupKey } from './parse.ts';
+import { field, groupId, int, ipliveId, parseGroup, recordId, required, target, validNodeIp, groupKey } from './parse.ts';
 import { roundStart } from './rounds.ts';
 import { LEVELS } from './quorum.ts';
 import { CONN_ERROR, TIMEOUT, UP, type Group } from './schema.ts';
 import type { Vote, OpenRound } from './state.ts';
 import type { Prober } from './controller.ts';
+import { hashPasswd, PasswdVerifier } from './passwd.ts';
 
 function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a);
@@ -16,59 +17,75 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 
-const hashPasswd = (passwd: string, salt: string) => scryptSync(passwd, salt, 32).toString('hex');
+function appOf(p: Prober, fields: Record<string, unknown>): string {
+  const app = ipliveId(required(fields, 'app_name'), 'app_name');
+  if (!Object.hasOwn(p.cfg.apps, app)) throw new IpliveError(CODES.app, `Not found valid function for app name "${app.slice(0, 64)}"`);
+  return app;
+}
+
+function groupOf(p: Prober, fields: Record<string, unknown>): Group {
+  const app = appOf(p, fields);
+  const gid = groupId(fields);
+  const g = p.monitors.data.groups[groupKey(app, gid)];
+  if (!g) throw new IpliveError(CODES.invalid, `no monitor for app_name "${app}" and group_id ${gid}`);
+  return g;
+}
+
+/** operate_monitor without the caller check: creates or replaces a group (seed route and admin route). */
+export async function applyMonitor(p: Prober, fields: Record<string, unknown>): Promise<{ created: boolean; key: string; info: Record<string, unknown> }> {
+  const app = appOf(p, fields);
+  const key = groupKey(app, groupId(fields));
+  const previous = p.monitors.data.groups[key];
+  const g = parseGroup(fields, p.cfg, app, Date.now(), previous);
+  if (g.nodeRefs.length) {
+    const nodes = p.probeNodes();
+    const unknown = g.nodeRefs.filter((r) => !nodes.some((n) => r === n.id || r === n.name || r === n.address));
+    if (unknown.length) throw new IpliveError(CODES.invalid, `node_ips: no probe node "${unknown[0]}" (register it with /add_node or enroll an agent running the prober)`);
+  }
+  await p.monitors.update((d) => {
+    d.groups[key] = g;
+    const states = d.records[key];
+    // Records that left the group take their state with them.
+    if (states) for (const id of Object.keys(states)) if (!g.records.some((r) => r.id === id)) delete states[id];
+  });
+  p.reconcile();
+  const nodes = (p.picks.get(key) ?? []).map((id) => p.nodeName(id));
+  return { created: !previous, key, info: { app_name: app, group_id: Number(g.groupId), records: g.records.length, level: g.level, interval: g.interval, nodes, degraded: nodes.length < levelNodes(g.level, nodes.length) } };
+}
+
+/** stop_monitor without the caller check. */
+export async function stopGroup(p: Prober, fields: Record<string, unknown>): Promise<{ app_name: string; group_id: number }> {
+  const g = groupOf(p, fields);
+  await p.removeGroup(g.key);
+  p.reconcile();
+  return { app_name: g.app, group_id: Number(g.groupId) };
+}
 
 /** iplive's seed API: operate_monitor, update_monitor, stop_monitor, add_node, deal (+ node_tasks for external probers). */
 export function seedRoutes(p: Prober): Route[] {
   const cfg = () => p.cfg;
+  const passwds = new PasswdVerifier(p.ctx.metrics.counter('outpost_prober_passwd_checks_total', 'Probe node passwd checks by result: scrypt_ok and scrypt_wrong (one per scrypt run), shared (joined an identical check in flight), cached (verified before, no scrypt), limited (refused before any scrypt).'));
 
-  /** The per-caller token (form field `token`); loopback callers are exempt as in iplive unless configured otherwise. */
+  /**
+   * The per-caller token (form field `token`); loopback callers are exempt as in iplive unless configured
+   * otherwise — only callers on this host itself, never a request a proxy relayed (isLocalCaller).
+   */
   function checkToken(req: HttpRequest): void {
-    if (cfg().trustLoopback && isLoopback(req.ip)) return;
+    if (cfg().trustLoopback && isLocalCaller(req)) return;
     const expected = (cfg().callers.find((c) => c.ip === req.ip) ?? cfg().callers.find((c) => c.ip === '*'))?.token;
     const given = field(req.fields, 'token');
     if (!expected || !given || !sameSecret(given, expected)) throw new IpliveError(CODES.token, `Token not right for caller ${req.ip}`);
   }
 
-  function appOf(req: HttpRequest): string {
-    const app = required(req.fields, 'app_name');
-    if (!Object.hasOwn(cfg().apps, app)) throw new IpliveError(CODES.app, `Not found valid function for app name "${app.slice(0, 64)}"`);
-    return app;
-  }
-
-  function groupOf(req: HttpRequest): Group {
-    const app = appOf(req);
-    const gid = groupId(req.fields);
-    const g = p.monitors.data.groups[groupKey(app, gid)];
-    if (!g) throw new IpliveError(CODES.invalid, `no monitor for app_name "${app}" and group_id ${gid}`);
-    return g;
-  }
-
   async function operateMonitor(req: HttpRequest): Promise<HttpResult> {
     checkToken(req);
-    const app = appOf(req);
-    const key = groupKey(app, groupId(req.fields));
-    const previous = p.monitors.data.groups[key];
-    const g = parseGroup(req.fields, cfg(), app, Date.now(), previous);
-    if (g.nodeRefs.length) {
-      const nodes = p.probeNodes();
-      const unknown = g.nodeRefs.filter((r) => !nodes.some((n) => r === n.id || r === n.name || r === n.address));
-      if (unknown.length) throw new IpliveError(CODES.invalid, `node_ips: no probe node "${unknown[0]}" (register it with /add_node or enroll an agent running the prober)`);
-    }
-    await p.monitors.update((d) => {
-      d.groups[key] = g;
-      const states = d.records[key];
-      // Records that left the group take their state with them.
-      if (states) for (const id of Object.keys(states)) if (!g.records.some((r) => r.id === id)) delete states[id];
-    });
-    p.reconcile();
-    const nodes = (p.picks.get(key) ?? []).map((id) => p.nodeName(id));
-    return ok(previous ? 'update monitor successfully.' : 'insert monitor successfully.', { app_name: app, group_id: Number(g.groupId), records: g.records.length, level: g.level, interval: g.interval, nodes, degraded: nodes.length < levelNodes(g.level, nodes.length) });
+    const r = await applyMonitor(p, req.fields);
+    return ok(r.created ? 'insert monitor successfully.' : 'update monitor successfully.', r.info);
   }
 
   async function updateMonitor(req: HttpRequest): Promise<HttpResult> {
     checkToken(req);
-    const g = groupOf(req);
+    const g = groupOf(p, req.fields);
     const rid = recordId(required(req.fields, 'record_id'));
     const ip = target(required(req.fields, 'ip'));
     if (!g.records.some((r) => r.id === rid)) throw new IpliveError(CODES.invalid, `group ${g.groupId} has no record_id ${rid}`);
@@ -83,10 +100,8 @@ export function seedRoutes(p: Prober): Route[] {
 
   async function stopMonitor(req: HttpRequest): Promise<HttpResult> {
     checkToken(req);
-    const g = groupOf(req);
-    await p.removeGroup(g.key);
-    p.reconcile();
-    return ok('stop monitor successfully.', { group_id: Number(g.groupId) });
+    const { group_id } = await stopGroup(p, req.fields);
+    return ok('stop monitor successfully.', { group_id });
   }
 
   async function addNode(req: HttpRequest): Promise<HttpResult> {
@@ -95,26 +110,29 @@ export function seedRoutes(p: Prober): Route[] {
     const passwd = required(req.fields, 'passwd');
     if (passwd.length < 8 || passwd.length > 256) throw new IpliveError(CODES.badParam, 'Param Error: passwd must be 8 to 256 characters');
     const salt = randomBytes(16).toString('hex');
+    const hash = await hashPasswd(passwd, salt);
     const existed = !!p.monitors.data.probeNodes[ip];
     await p.monitors.update((d) => {
-      d.probeNodes[ip] = { ip, salt, hash: hashPasswd(passwd, salt), addedAt: Date.now(), lastDeal: d.probeNodes[ip]?.lastDeal ?? null };
+      d.probeNodes[ip] = { ip, salt, hash, addedAt: Date.now(), lastDeal: d.probeNodes[ip]?.lastDeal ?? null };
     });
     p.reconcile();
     const node = p.probeNodes().find((n) => n.address === ip);
     return ok(existed ? 'update node successfully.' : 'add node successfully.', { node_ip: ip, kind: node?.kind ?? 'external', node: node?.name ?? ip });
   }
 
-  /** The registered external prober calling, or 1004. */
-  function caller(req: HttpRequest) {
+  /** The registered external prober calling, or 1004 (also once it failed too often: then without checking). */
+  async function caller(req: HttpRequest) {
     const reg = p.monitors.data.probeNodes[req.ip];
     if (!reg) throw new IpliveError(CODES.token, `unknown probe node ${req.ip}: register it with /add_node first`);
     const passwd = required(req.fields, 'passwd');
-    if (!sameSecret(hashPasswd(passwd, reg.salt), reg.hash)) throw new IpliveError(CODES.token, 'passwd not right for this probe node');
-    return reg;
+    const r = await passwds.verify(req.ip, passwd, reg);
+    if (r.ok) return reg;
+    if (r.limited) throw new IpliveError(CODES.token, `too many wrong passwd from ${req.ip}: retry in ${r.retryAfterS} s`);
+    throw new IpliveError(CODES.token, 'passwd not right for this probe node');
   }
 
   async function deal(req: HttpRequest): Promise<HttpResult> {
-    const reg = caller(req);
+    const reg = await caller(req);
     let ts = int(req.fields, 'timestamp', 0, Number.MAX_SAFE_INTEGER);
     if (ts === undefined) throw new IpliveError(CODES.missing, 'Lack of Param: timestamp');
     if (ts < 1e12) ts *= 1000;
@@ -123,7 +141,7 @@ export function seedRoutes(p: Prober): Route[] {
     let items: unknown;
     if (typeof raw === 'string') {
       try {
-        items = JSON.parse(raw);
+        items = parseWireJson(raw);
       } catch (err) {
         throw new IpliveError(CODES.badParam, `Param Error: data is not JSON: ${(err as Error).message}`);
       }
@@ -137,6 +155,7 @@ export function seedRoutes(p: Prober): Route[] {
       const sid = field(o, 'server_id');
       const st = field(o, 'last_status');
       if (sid === undefined) throw new IpliveError(CODES.missing, `Lack of Param: data[${i}].server_id`);
+      recordId(sid, `data[${i}].server_id`);
       if (st === undefined || !/^\d{1,3}$/.test(st)) throw new IpliveError(CODES.badParam, `Param Error: data[${i}].last_status must be a status or HTTP code`);
       const rt = Number(field(o, 'res_time') ?? 0);
       if (!Number.isFinite(rt) || rt < 0) throw new IpliveError(CODES.badParam, `Param Error: data[${i}].res_time must be a number of ms`);
@@ -161,8 +180,8 @@ export function seedRoutes(p: Prober): Route[] {
   }
 
   /** Outpost addition: what an external prober should probe (iplive pushed this to its nodes). */
-  function nodeTasks(req: HttpRequest): HttpResult {
-    const reg = caller(req);
+  async function nodeTasks(req: HttpRequest): Promise<HttpResult> {
+    const reg = await caller(req);
     const groups = p.tasksFor(`ext:${reg.ip}`).map((g) => ({
       app_name: g.app,
       group_id: Number(g.groupId),

@@ -1,6 +1,9 @@
-import { HttpError, restError, type HttpRequest, type HttpResult, type Route } from '../sdk/index.ts';
+import { checkId, HttpError, restError, type HttpRequest, type HttpResult, type Route } from '../sdk/index.ts';
 import type { Prober } from './controller.ts';
 import type { HistoryEntry } from './state.ts';
+import { NOT_PROBED } from './schema.ts';
+import { applyMonitor, stopGroup } from './api.ts';
+import { adminError } from './envelope.ts';
 
 /** A group as the native API and the dashboard show it: cookies are hidden (they may carry a session). */
 export function describeGroup(p: Prober, key: string) {
@@ -34,7 +37,7 @@ export function describeGroup(p: Prober, key: string) {
         res_time: s?.resTime ?? null,
         degraded: s?.degraded ?? false,
         last_change: s?.lastChange ? new Date(s.lastChange).toISOString() : null,
-        nodes: Object.fromEntries(Object.entries(s?.views ?? {}).map(([id, v]) => [p.nodeName(id), { status: v.status, res_time: v.resTime, at: new Date(v.at).toISOString(), timing: v.timing ?? null, cert_expires: v.certExpires ?? null, error: v.error ?? null }])),
+        nodes: Object.fromEntries(Object.entries(s?.views ?? {}).map(([id, v]) => [p.nodeName(id), { status: v.status === NOT_PROBED ? 'error' : v.status, res_time: v.resTime, at: new Date(v.at).toISOString(), timing: v.timing ?? null, cert_expires: v.certExpires ?? null, error: v.error ?? null }])),
       };
     }),
   };
@@ -61,7 +64,7 @@ export function restRoutes(p: Prober): Route[] {
     if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new HttpError(400, 'limit must be an integer from 1 to 100000');
     // "app:group_id" names one group; a bare group_id matches it in every app.
     const match = (e: HistoryEntry) => !group || e.g === group || e.g.slice(e.g.lastIndexOf(':') + 1) === group;
-    if (group !== undefined && !/^[^\s]{1,200}$/.test(group)) throw new HttpError(400, 'group must be "app_name:group_id" or a group_id');
+    if (group !== undefined) checkId(group, 'group');
     const list = p.history.query((e) => e.round >= since && match(e), limit);
     return {
       json: {
@@ -72,18 +75,23 @@ export function restRoutes(p: Prober): Route[] {
   };
 
   /** What one agent's prober is doing: assignment size, queue, lateness of check starts. */
-  const nodeOf = (req: HttpRequest) => {
-    const n = p.ctx.nodes.resolve(req.params.id);
-    if (!n) throw new HttpError(404, `node ${req.params.id} not found`);
-    return n;
-  };
+  const nodeOf = (req: HttpRequest) => p.ctx.nodes.require(req.params.id, 'prober');
   const commandError = (err: unknown) => {
     throw new HttpError(502, `node did not answer: ${(err as Error).message}`);
   };
   const nodeStatus = async (req: HttpRequest): Promise<HttpResult> => ({ json: { node: nodeOf(req).name, status: await p.ctx.command(nodeOf(req).id, 'status', {}).catch(commandError) } });
   const resetStats = async (req: HttpRequest): Promise<HttpResult> => ({ json: { node: nodeOf(req).name, status: await p.ctx.command(nodeOf(req).id, 'reset-stats', {}).catch(commandError) } });
 
+  /** operate_monitor and stop_monitor for admins (the dashboard's prober panel): same fields, no caller token. */
+  const addMonitor = async (req: HttpRequest): Promise<HttpResult> => {
+    const r = await applyMonitor(p, req.fields);
+    return { status: r.created ? 201 : 200, json: { message: r.created ? 'monitor added' : 'monitor updated', monitor: r.info, group: describeGroup(p, r.key) } };
+  };
+  const stopMonitor = async (req: HttpRequest): Promise<HttpResult> => ({ json: { message: 'monitor stopped', stopped: await stopGroup(p, req.fields) } });
+
   return [
+    { method: 'POST', path: '/api/v1/prober/monitors', auth: 'admin', error: adminError, handler: addMonitor },
+    { method: 'POST', path: '/api/v1/prober/monitors/stop', auth: 'admin', error: adminError, handler: stopMonitor },
     { method: 'GET', path: '/api/v1/prober/nodes/:id', auth: 'admin', error: restError, handler: nodeStatus },
     { method: 'POST', path: '/api/v1/prober/nodes/:id/reset-stats', auth: 'admin', error: restError, handler: resetStats },
     { method: 'GET', path: '/api/v1/prober/groups', auth: 'admin', error: restError, handler: groups },

@@ -1,4 +1,10 @@
-import { z } from '../sdk/index.ts';
+import { idProblem, z } from '../sdk/index.ts';
+
+/** Clients name apps in app_name, which takes the ids every route takes. */
+const appName = z.string().superRefine((k, ctx) => {
+  const problem = idProblem(k, 'app name');
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const app = z
   .object({
@@ -14,7 +20,7 @@ const app = z
 export const proberConfig = z
   .object({
     /** Known applications (iplive answered 1005 for an app_name it had no handler for). */
-    apps: z.record(z.string(), app).default({}),
+    apps: z.record(appName, app).default({}),
     /** Per caller IP: the `token` field that caller must send (1004 otherwise). ip "*" matches any caller. A list so each token sits under a "token" key, which config views redact. */
     callers: z.array(z.object({ ip: z.string().min(1), token: z.string().min(8) }).strict()).default([]),
     /** iplive let loopback callers skip the token; false makes them send one too. */
@@ -75,6 +81,12 @@ export interface Group extends CheckSpec {
 export const UP = 1;
 export const CONN_ERROR = 2;
 export const TIMEOUT = 3;
+/**
+ * Not an iplive code: the node could not run the check at all (icmp without ping). Its vote says
+ * nothing about the target, so it counts neither as up nor as a failure and is never called back;
+ * views show it as status "error" with the reason.
+ */
+export const NOT_PROBED = -1;
 
 const ms = z.number().finite().nonnegative();
 const timing = z.object({ dns: ms, connect: ms, tls: ms, ttfb: ms, total: ms });
@@ -89,7 +101,7 @@ const checkResult = z.object({
   status: z.number().int(),
   /** ms of the last attempt */
   resTime: ms,
-  attempts: z.number().int().positive(),
+  attempts: z.number().int().nonnegative(),
   timing: timing.optional(),
   error: z.string().optional(),
   /** TLS certificate expiry (ISO) for https. */

@@ -14,7 +14,10 @@ export interface HttpRequest {
   /** The parsed JSON body when one was sent, else undefined. */
   json: unknown;
   headers: Record<string, string>;
+  /** The client's address: the socket peer, or the client a trusted proxy names (client-ip.ts). */
   ip: string;
+  /** The socket peer itself (a proxy, when one relays): what loopback exemptions must look at. */
+  peer: string;
 }
 
 export interface HttpResult {
@@ -41,6 +44,16 @@ export interface Route {
   error: (status: number, message: string) => HttpResult;
 }
 
+/** What a server lists about a mounted route (no handler): enough for clients and tests to find every endpoint. */
+export interface MountedRoute {
+  method: Method;
+  path: string;
+  auth: RouteAuth;
+  /** How this route answers a 400 (its API's error envelope): the content type and the JSON body, if JSON. */
+  errorType: string;
+  errorEnvelope: unknown;
+}
+
 /** Thrown by handlers to answer with the route's error envelope and a message naming the problem. */
 export class HttpError extends Error {
   constructor(
@@ -62,8 +75,4 @@ export function str(fields: Record<string, unknown>, name: string): string | und
   if (typeof v === 'string') return v;
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   throw new HttpError(400, `field "${name}" must be a string`);
-}
-
-export function isLoopback(ip: string): boolean {
-  return ip === '::1' || ip.startsWith('127.') || ip === '0000:0000:0000:0000:0000:0000:0000:0001';
 }

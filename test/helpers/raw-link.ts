@@ -13,6 +13,8 @@ export interface RawLink {
   hello(nodeId: string): Promise<{ lastSeq: number; config: Record<string, unknown> }>;
   /** Resolves with the close code once the controller closes the connection. */
   closed: Promise<number>;
+  /** The same close, with the reason text the controller gave. */
+  closedWith: Promise<{ code: number; reason: string }>;
 }
 
 export function openRawLink(controllerUrl: string, credential: string): Promise<RawLink> {
@@ -24,7 +26,8 @@ export function openRawLink(controllerUrl: string, credential: string): Promise<
     if (msg.t === 'ack') acked = Math.max(acked, msg.seq);
     for (const w of waiters.splice(0)) w(msg);
   });
-  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+  const closedWith = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const closed = closedWith.then((c) => c.code);
   const send = (msg: object | string) => ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg));
   return new Promise((resolve, reject) => {
     ws.on('error', reject);
@@ -34,6 +37,7 @@ export function openRawLink(controllerUrl: string, credential: string): Promise<
         acked: () => acked,
         send,
         closed,
+        closedWith,
         hello(nodeId) {
           const welcome = new Promise<any>((res) => {
             const wait = (msg: any) => (msg.t === 'welcome' ? res(msg) : waiters.push(wait));

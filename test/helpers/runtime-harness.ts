@@ -53,7 +53,7 @@ export interface Harness {
 }
 
 export function node(id: string, plugins: NodeInfo['plugins'] = []): NodeInfo {
-  return { id, name: id, labels: {}, address: '127.0.0.1', state: 'up', connected: true, lastHeartbeat: Date.now(), since: null, plugins, caps: {}, local: false };
+  return { id, name: id, labels: {}, address: '127.0.0.1', state: 'up', connected: true, lastHeartbeat: Date.now(), since: null, plugins, local: false };
 }
 
 export async function harness(defs: PluginDefinition[], opts: { retryMs?: number } = {}): Promise<Harness> {
@@ -90,6 +90,7 @@ export async function harness(defs: PluginDefinition[], opts: { retryMs?: number
     log,
     metrics,
     node: { id: 'n1', name: 'n1', labels: {}, address: '127.0.0.1' },
+    capabilities: {},
     routes: new RouteTable(api),
     report: async (plugin, type, data) => void reports.push({ plugin, type, data }),
     channels: agentHub,
