@@ -97,6 +97,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
         link?.kick();
       },
       channels,
+      pluginDirs: config.pluginDirs,
     },
     config.plugins,
   );

@@ -8,6 +8,7 @@ import { AgentRuntime } from '../runtime/agent-runtime.ts';
 import { Boundary } from '../runtime/boundary.ts';
 import type { ChannelPort } from '../runtime/context-parts.ts';
 import { createListenPort } from '../runtime/listen.ts';
+import { loadPluginDefinition } from '../runtime/loader.ts';
 import { RouteTable, type RouteMounter } from '../runtime/route-table.ts';
 import type { AgentState } from './state.ts';
 
@@ -21,6 +22,8 @@ export interface AgentHostDeps {
   state: Store<AgentState>;
   report(plugin: string, type: string, data: unknown): Promise<void>;
   channels: ChannelPort;
+  /** More plugin folders (config pluginDirs). */
+  pluginDirs: string[];
 }
 
 /**
@@ -44,6 +47,7 @@ export class AgentPluginHost {
       report: deps.report,
       channels: deps.channels,
       listen: createListenPort(),
+      load: (name) => loadPluginDefinition(name, deps.pluginDirs),
       boundary: new Boundary(deps.metrics.counter('outpost_plugin_boundary_refused_total', 'Reports, commands, results, messages and events refused at a plugin boundary (wrong type), by plugin, kind and type.')),
     });
   }

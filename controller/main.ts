@@ -89,7 +89,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     },
     on: (event: string, handler: (data: unknown) => void) => bus.on(event, handler),
   };
-  plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, events: pluginEvents, metrics, commandTimeoutMs: config.commandTimeoutMs });
+  plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, events: pluginEvents, metrics, commandTimeoutMs: config.commandTimeoutMs, pluginDirs: config.pluginDirs });
 
   metrics.gaugeFn('outpost_nodes', 'Enrolled nodes by state.', () => {
     const counts = { up: 0, down: 0, unknown: 0 };

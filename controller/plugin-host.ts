@@ -10,7 +10,7 @@ import { createSerial } from '../plugins/sdk/serial.ts';
 import { Boundary } from '../runtime/boundary.ts';
 import { JsonChannelHub, type MessageFrame } from '../runtime/channels.ts';
 import { ControllerRuntime, type EventSink } from '../runtime/controller-runtime.ts';
-import { validatePluginConfig } from '../runtime/loader.ts';
+import { loadPluginDefinition, validatePluginConfig } from '../runtime/loader.ts';
 import type { Registry } from './registry.ts';
 import type { LinkServer } from './link-server.ts';
 import type { Subscriptions } from './webhooks/subscriptions.ts';
@@ -34,6 +34,8 @@ export interface HostDeps {
   events: EventSink;
   metrics: MetricsRegistry;
   commandTimeoutMs: number;
+  /** More plugin folders (config pluginDirs). */
+  pluginDirs: string[];
 }
 
 /**
@@ -66,6 +68,7 @@ export class ControllerPluginHost {
         return id;
       },
       boundary: new Boundary(metrics.counter('outpost_plugin_boundary_refused_total', 'Reports, commands, results, messages and events refused at a plugin boundary (wrong type), by plugin, kind and type.')),
+      load: (name) => loadPluginDefinition(name, deps.pluginDirs),
       onTransition: (plugin, change, error) => bus.emit(`plugin.${change}`, { node: null, plugin, ...(error ? { error } : {}) }),
     });
   }
