@@ -176,7 +176,7 @@ check_prefix() {
 
 # ---------------------------------------------------------------- install
 
-RUNTIME_PATHS=(agent controller plugins configs scripts/outpost.ts scripts/outpost.mjs scripts/cli package.json package-lock.json)
+RUNTIME_PATHS=(agent controller runtime plugins configs scripts/outpost.ts scripts/outpost.mjs scripts/cli package.json package-lock.json)
 
 source_fingerprint() {
   (cd "$SRC" && find "${RUNTIME_PATHS[@]}" -type f -not -path '*/node_modules/*' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
