@@ -14,6 +14,7 @@ import { reportProblem } from '../runtime/link.ts';
 import { AgentPluginHost } from './plugin-host.ts';
 import { processMetrics } from '../runtime/process-metrics.ts';
 import { JsonChannelHub } from '../runtime/channels.ts';
+import { StorageHealth } from '../plugins/sdk/durable/health.ts';
 import { detectCapabilities } from './capabilities.ts';
 
 export interface AgentHandle {
@@ -62,7 +63,8 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
 
   const metrics = new MetricsRegistry();
   const stopProcessMetrics = processMetrics(metrics, 'outpost_agent');
-  const outbox = await AgentOutbox.open(config.dataDir, config.link.outboxMax);
+  const storage = new StorageHealth();
+  const outbox = await AgentOutbox.open(config.dataDir, config.link.outboxMax, { log: log.child({ part: 'outbox' }), health: storage });
   const httpRequests = metrics.counter('outpost_agent_http_requests_total', 'HTTP requests to the agent by route, method and status.');
   const http = new LocalApi({
     log,
@@ -86,6 +88,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
       log,
       http,
       metrics,
+      health: storage,
       node: { id: nodeId, name: state.data.name ?? config.name, labels: config.labels, address },
       capabilities,
       state,
@@ -104,12 +107,24 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
 
   metrics.gaugeFn('outpost_agent_outbox_depth', 'Reports waiting for the controller to acknowledge them.', () => outbox.size());
   metrics.counterFn('outpost_agent_outbox_dropped_total', 'Reports dropped because the outbox was full.', () => outbox.dropped());
+  metrics.counterFn('outpost_agent_store_write_errors_total', 'Failed writes to durable storage (the report outbox), by errno code (ENOSPC: disk full).', () => storage.errorCounts());
+  metrics.gaugeFn('outpost_agent_store_failing', 'Durable stores whose last write failed.', () => storage.problems().length);
   metrics.counterFn('outpost_agent_link_dead_total', 'Links dropped because the controller stopped answering pings and heartbeats.', () => link?.deadLinks ?? 0);
   metrics.gaugeFn('outpost_agent_link_connected', 'Whether the link to the controller is up (1) or not (0).', () => (link?.state === 'connected' ? 1 : 0));
   metrics.gaugeFn('outpost_agent_plugin_running', 'Whether each plugin is running (1) or not (0).', () => plugins.status().map((p) => [{ plugin: p.name }, p.state === 'running' ? 1 : 0]));
 
   http.mount([
-    { method: 'GET', path: '/healthz', auth: 'none', error: restError, handler: () => ({ json: { status: 'ok', node: nodeId } }) },
+    {
+      // Alive (200) either way; a store that cannot be written (a full disk: reports are refused) shows as degraded.
+      method: 'GET',
+      path: '/healthz',
+      auth: 'none',
+      error: restError,
+      handler: () => {
+        const problems = storage.problems();
+        return { json: problems.length ? { status: 'degraded', node: nodeId, storage: problems } : { status: 'ok', node: nodeId } };
+      },
+    },
     {
       // CocoaSyncer's probe target: 200 while the node serves, with its business code in the body.
       method: 'GET',
@@ -127,6 +142,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
           plugins: plugins.status(),
           capabilities,
           outbox: outbox.size(),
+          storage: storage.problems(),
         },
       }),
     },
@@ -172,6 +188,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
       await plugins.stopAll();
       http.close();
       stopProcessMetrics();
+      await outbox.close();
     },
   };
 }

@@ -2,6 +2,7 @@ import type { Log } from '../plugins/sdk/log.ts';
 import type { MetricsRegistry } from '../plugins/sdk/metrics.ts';
 import type { NodeIdentity } from '../plugins/sdk/contract.ts';
 import type { Capabilities } from '../plugins/sdk/capabilities.ts';
+import type { StorageHealth } from '../plugins/sdk/durable/health.ts';
 import type { Store } from '../plugins/sdk/store.ts';
 import type { PluginStatus } from '../runtime/link.ts';
 import { AgentRuntime } from '../runtime/agent-runtime.ts';
@@ -17,6 +18,8 @@ export interface AgentHostDeps {
   log: Log;
   http: RouteMounter;
   metrics: MetricsRegistry;
+  /** Failing stores, shown in /healthz: plugin logs and queues report there too. */
+  health: StorageHealth;
   node: NodeIdentity;
   capabilities: Capabilities;
   state: Store<AgentState>;
@@ -41,6 +44,7 @@ export class AgentPluginHost {
       dataDir: deps.dataDir,
       log: deps.log,
       metrics: deps.metrics,
+      health: deps.health,
       node: deps.node,
       capabilities: deps.capabilities,
       routes: new RouteTable(deps.http),

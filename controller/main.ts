@@ -10,9 +10,11 @@ import { Registry } from './registry.ts';
 import { LinkServer } from './link-server.ts';
 import { ControllerPluginHost } from './plugin-host.ts';
 import { Outbox } from './webhooks/outbox.ts';
-import { CORE_EVENTS, Subscriptions } from './webhooks/subscriptions.ts';
+import { Subscriptions } from './webhooks/subscriptions.ts';
+import { Fanout } from './webhooks/fanout.ts';
 import { restRoutes } from './rest.ts';
-import { RecentEvents } from './recent-events.ts';
+import { EventLog } from './event-log.ts';
+import { StorageHealth } from '../plugins/sdk/durable/health.ts';
 import { Sessions } from './sessions.ts';
 import { processMetrics } from '../runtime/process-metrics.ts';
 import { dashboardRoutes } from './dashboard/routes.ts';
@@ -39,15 +41,18 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
 
   const { identity, newAdminToken } = await Identity.open(config.dataDir, opts.adminToken ?? process.env.OUTPOST_ADMIN_TOKEN);
   const tokens = await JoinTokens.open(config.dataDir);
-  const registry = await Registry.open(config.dataDir, config.heartbeat, bus, config.defaultNode);
+  const storage = new StorageHealth();
+  const events = await EventLog.open(config.dataDir, { bus, log, health: storage });
+  const registry = await Registry.open(config.dataDir, config.heartbeat, events, log.child({ part: 'registry' }), config.defaultNode);
   const outbox = await Outbox.open(config.dataDir, config.webhooks, log.child({ part: 'webhooks' }), {
     attempts: metrics.counter('outpost_webhook_attempts_total', 'Webhook delivery attempts.'),
     failures: metrics.counter('outpost_webhook_failures_total', 'Webhook delivery attempts that failed.'),
     dead: metrics.counter('outpost_webhook_dead_total', 'Webhook deliveries given up after the max age.'),
-  });
-  const subs = await Subscriptions.open(config.dataDir, outbox);
+  }, storage);
+  const subs = await Subscriptions.open(config.dataDir, outbox, () => events.lastSeq());
+  const fanout = new Fanout(events, subs, outbox, log.child({ part: 'webhooks' }));
+  fanout.start();
   const sessions = new Sessions();
-  const events = await RecentEvents.open(config.dataDir, log);
 
   const httpRequests = metrics.counter('outpost_http_requests_total', 'HTTP requests by route, method and status.');
   const http = new HttpServer({
@@ -81,15 +86,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
       violations: metrics.counter('outpost_link_violations_total', 'Link connections closed for a malformed, out-of-bounds or oversized message, by message type and reason.'),
     },
   );
-  // Plugin events go where core events go (webhooks, the event log), then to plugins that depend on the emitter.
-  const pluginEvents = {
-    async record(event: string, data: unknown) {
-      await Promise.all([subs.emit(event, data), events.push(event, data)]);
-      bus.emit(event, data);
-    },
-    on: (event: string, handler: (data: unknown) => void) => bus.on(event, handler),
-  };
-  plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, events: pluginEvents, metrics, commandTimeoutMs: config.commandTimeoutMs, pluginDirs: config.pluginDirs });
+  plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, events, metrics, health: storage, commandTimeoutMs: config.commandTimeoutMs, pluginDirs: config.pluginDirs });
 
   metrics.gaugeFn('outpost_nodes', 'Enrolled nodes by state.', () => {
     const counts = { up: 0, down: 0, unknown: 0 };
@@ -107,20 +104,15 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   metrics.gaugeFn('outpost_node_agent_outbox_depth', 'Reports waiting in each node agent outbox, as of its last heartbeat.', perNode((n) => n.outbox));
   metrics.gaugeFn('outpost_link_connections', 'Agents connected over the link.', () => link.connectedCount());
   metrics.gaugeFn('outpost_webhook_outbox_depth', 'Webhook deliveries waiting to be delivered.', () => outbox.depth());
+  metrics.counterFn('outpost_store_write_errors_total', 'Failed writes to durable storage, by errno code (ENOSPC: disk full).', () => storage.errorCounts());
+  metrics.gaugeFn('outpost_store_failing', 'Durable stores whose last write failed.', () => storage.problems().length);
   metrics.gaugeFn('outpost_plugin_running', 'Whether each controller plugin is running (1) or not (0).', () => plugins.status().map((p) => [{ plugin: p.name }, p.state === 'running' ? 1 : 0]));
 
-  for (const ev of CORE_EVENTS) {
-    bus.on(ev, async (payload) => {
-      // subs.emit picks its receivers synchronously, so only subscriptions that existed when the event
-      // happened get it; waiting for the event-log write first would hand it to later ones too.
-      await Promise.all([subs.emit(ev, payload), events.push(ev, payload)]);
-    });
-  }
   bus.on('node.down', (p) => log.warn({ node: (p as { node: { name: string } }).node.name }, 'node down'));
   bus.on('node.up', (p) => log.info({ node: (p as { node: { name: string } }).node.name }, 'node up'));
 
   link.mount(http.app);
-  http.mount(restRoutes({ identity, tokens, registry, link, plugins, subs, outbox, bus, events, log, version: VERSION }));
+  http.mount(restRoutes({ identity, tokens, registry, link, plugins, subs, outbox, fanout, events, log, version: VERSION }));
   http.mount([
     { method: 'GET', path: '/healthz', auth: 'none', error: restError, handler: () => ({ json: { status: 'ok' } }) },
     {
@@ -130,7 +122,10 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
       error: restError,
       handler: () => {
         const failed = plugins.status().filter((p) => p.state === 'failed');
-        return failed.length ? { status: 503, json: { status: 'degraded', failed } } : { json: { status: 'ready' } };
+        // A full disk: what the controller acknowledges could not be kept, so it is not ready.
+        const storageProblems = storage.problems();
+        if (failed.length || storageProblems.length) return { status: 503, json: { status: 'degraded', failed, storage: storageProblems } };
+        return { json: { status: 'ready' } };
       },
     },
     { method: 'GET', path: '/metrics', auth: 'none', error: restError, handler: () => ({ text: metrics.render(), contentType: 'text/plain; version=0.0.4; charset=utf-8' }) },
@@ -159,6 +154,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     plugins,
     async stop() {
       registry.stop();
+      fanout.stop();
       outbox.stop();
       link.closeAll();
       await plugins.stopAll();

@@ -9,13 +9,15 @@ import { RouteTable } from '../runtime/route-table.ts';
 import { createSerial } from '../plugins/sdk/serial.ts';
 import { Boundary } from '../runtime/boundary.ts';
 import { JsonChannelHub, type MessageFrame } from '../runtime/channels.ts';
-import { ControllerRuntime, type EventSink } from '../runtime/controller-runtime.ts';
+import { ControllerRuntime } from '../runtime/controller-runtime.ts';
 import { loadPluginDefinition, validatePluginConfig } from '../runtime/loader.ts';
 import type { Registry } from './registry.ts';
 import type { LinkServer } from './link-server.ts';
 import type { Subscriptions } from './webhooks/subscriptions.ts';
 import type { Outbox } from './webhooks/outbox.ts';
 import { nodeDirectory } from './plugin-nodes.ts';
+import type { EventLog } from './event-log.ts';
+import type { StorageHealth } from '../plugins/sdk/durable/health.ts';
 
 interface PluginConfigData {
   configs: Record<string, unknown>;
@@ -30,9 +32,11 @@ export interface HostDeps {
   subs: Subscriptions;
   outbox: Outbox;
   bus: EventBus;
-  /** Where plugin events are recorded durably (and fanned out to webhooks and the bus). */
-  events: EventSink;
+  /** Plugin events are recorded here like core events: durable first, then the bus and the webhook fan-out. */
+  events: EventLog;
   metrics: MetricsRegistry;
+  /** Failing stores, shown in /readyz: plugin logs and queues report there too. */
+  health: StorageHealth;
   commandTimeoutMs: number;
   /** More plugin folders (config pluginDirs). */
   pluginDirs: string[];
@@ -57,19 +61,26 @@ export class ControllerPluginHost {
       dataDir: deps.dataDir,
       log: deps.log,
       metrics,
+      health: deps.health,
       routes: new RouteTable(deps.http),
       nodes: nodeDirectory(registry, bus),
       command: (nodeId, plugin, action, args, timeoutMs) => link.command(nodeId, plugin, action, args, timeoutMs),
       commandTimeoutMs: deps.commandTimeoutMs,
       channels: this.channels,
-      events: deps.events,
+      events: {
+        record: async (event, data) => void (await deps.events.record([{ event, data }])),
+        on: (event, handler) => bus.on(event, handler),
+      },
       deliver: async (url, body, opts) => {
         const [id] = await outbox.enqueue([{ url, body, contentType: opts.contentType, secret: opts.secret, key: opts.key, event: opts.event }]);
         return id;
       },
       boundary: new Boundary(metrics.counter('outpost_plugin_boundary_refused_total', 'Reports, commands, results, messages and events refused at a plugin boundary (wrong type), by plugin, kind and type.')),
       load: (name) => loadPluginDefinition(name, deps.pluginDirs),
-      onTransition: (plugin, change, error) => bus.emit(`plugin.${change}`, { node: null, plugin, ...(error ? { error } : {}) }),
+      onTransition: (plugin, change, error) => {
+        const event = `plugin.${change}`;
+        deps.events.record([{ event, data: { node: null, plugin, ...(error ? { error } : {}) } }]).catch((err) => deps.log.error({ event, err: (err as Error).message }, 'could not record event'));
+      },
     });
   }
 

@@ -4,6 +4,9 @@
  */
 import { join } from 'node:path';
 import type { CommonContext } from '../plugins/sdk/contract.ts';
+import { openLog } from '../plugins/sdk/durable/log.ts';
+import { openQueue } from '../plugins/sdk/durable/queue.ts';
+import type { StorageHealth } from '../plugins/sdk/durable/health.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import type { MetricsRegistry } from '../plugins/sdk/metrics.ts';
 import { openStore, type Store } from '../plugins/sdk/store.ts';
@@ -20,6 +23,8 @@ export interface CommonHostDeps {
   dataDir: string;
   log: Log;
   metrics: MetricsRegistry;
+  /** The host's tracker of failing stores (disk full shows in its health answer and metrics). */
+  health?: StorageHealth;
 }
 
 export type CommonParts = CommonContext<unknown>;
@@ -41,7 +46,14 @@ export async function commonParts(name: string, claims: Claims, scope: Scope, de
     return store;
   };
   const store = await open<Record<string, unknown>>(name, {});
-  const unavailable = (what: string) => Promise.reject(new Error(`${what} is not available in this build of the host yet`));
+  /** Logs and queues: files named after the plugin in its folder, closed with it. */
+  const durable = async <D extends { close(): Promise<void> }>(what: string, file: string, open: (opts: { dir: string; log: Log; health?: StorageHealth }) => Promise<D>): Promise<D> => {
+    scope.assertOpen(`open ${what} ${file}`);
+    if (!STORE_NAME.test(file)) throw new Error(`${what} name "${file.slice(0, 60)}" must be letters, digits, ".", "_" or "-"`);
+    const d = await open({ dir, log, health: deps.health });
+    scope.add(`${what} ${file}`, () => d.close());
+    return d;
+  };
   return {
     get config() {
       return config();
@@ -63,8 +75,8 @@ export async function commonParts(name: string, claims: Claims, scope: Scope, de
       if (!STORE_NAME.test(nameOrDefaults)) return Promise.reject(new Error(`store name "${nameOrDefaults.slice(0, 60)}" must be letters, digits, ".", "_" or "-"`));
       return open<T>(`${name}.${nameOrDefaults}`, maybeDefaults as T);
     },
-    openLog: () => unavailable('openLog'),
-    openQueue: () => unavailable('openQueue'),
+    openLog: (file, schema, opts) => durable('log', file, (host) => openLog(`${name}.${file}`, schema, { ...opts, ...host })),
+    openQueue: (file, schema, opts) => durable('queue', file, (host) => openQueue(`${name}.${file}`, schema, { ...opts, ...host })),
   };
 }
 

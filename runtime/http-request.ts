@@ -6,6 +6,7 @@
 import { Writable } from 'node:stream';
 import { HttpError, type HttpRequest, type HttpResult, type Method, type MountedRoute, type Route } from '../plugins/sdk/http.ts';
 import type { Log } from '../plugins/sdk/log.ts';
+import { isStorageFull, storageFullMessage } from '../plugins/sdk/durable/storage-error.ts';
 import { parseWireJson } from '../plugins/sdk/json.ts';
 import { checkId } from '../plugins/sdk/ids.ts';
 
@@ -37,6 +38,11 @@ export async function runRoute(route: Route, r: RoutedRequest, opts: { maxBody: 
     return parsed.ok ? await route.handler(parsed.req) : parsed.reject;
   } catch (err) {
     if (err instanceof HttpError) return route.error(err.status, err.message);
+    // Nothing wrong with the request: there was no room to record it (507 Insufficient Storage).
+    if (isStorageFull(err)) {
+      opts.log.error({ err: (err as Error).message, route: route.path }, 'storage full');
+      return route.error(507, storageFullMessage(err));
+    }
     opts.log.error({ err: (err as Error)?.message, route: route.path }, 'handler failed');
     return route.error(500, 'internal error');
   }

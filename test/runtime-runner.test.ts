@@ -6,6 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { defineAgent, defineController, definePlugin, defineSpec, type AgentContext, type ControllerContext, type PluginDefinition, type PluginSpec } from '../plugins/sdk/contract.ts';
 import { restError } from '../plugins/sdk/http.ts';
@@ -248,6 +250,41 @@ test('claims: a collision fails the later plugin naming both; registering outsid
     assert.match(status.r, /plugin r cannot mount \/searchServer: outside its route claims \(\/api\/v1\/r\/\*\)/);
     assert.match(status.l, /plugin l cannot listen to "probe.changed": only node\.\* events and events of the plugins in its dependencies/);
     assert.equal(status.ok, 'running');
+  } finally {
+    await h.close();
+  }
+});
+
+test('a plugin log and queue are files of its own, closed when it stops and reloaded when it starts again', async () => {
+  const spec = defineSpec({ name: 'keeper', config: z.object({ n: z.number().default(1) }) });
+  const seen: Array<{ loaded: string[]; queued: number }> = [];
+  let log!: Awaited<ReturnType<AgentContext<typeof spec>['openLog']>>;
+  const h = await harness([
+    plugin(spec, {
+      agent: (ctx) => ({
+        async start() {
+          const loaded: string[] = [];
+          log = await ctx.openLog('notes', z.string(), { load: (r) => void loaded.push(r), snapshot: () => loaded });
+          const queue = await ctx.openQueue('jobs', z.object({ job: z.string() }));
+          if (!queue.get('first')) await queue.schedule({ job: 'x' }, Date.now() + 60_000, { id: 'first' });
+          await log.append([`start ${ctx.config.n}`]);
+          seen.push({ loaded, queued: queue.counts().pending });
+        },
+      }),
+    }),
+  ]);
+  try {
+    await h.agent.runner.startAll({ keeper: {} });
+    const first = log;
+    await h.agent.runner.apply('keeper', { n: 2 });
+    await assert.rejects(first.append(['late']), /closed/, 'the stopped instance log is closed');
+    assert.deepEqual(seen, [
+      { loaded: [], queued: 1 },
+      { loaded: ['start 1'], queued: 1 },
+    ]);
+    assert.equal(h.agent.runner.status()[0].state, 'running');
+    const files = (await readdir(join(h.dir, 'agent', 'plugins'))).sort();
+    assert.ok(files.length > 0 && files.every((f) => f.startsWith('keeper')), `every file is the plugin's: ${files.join(', ')}`);
   } finally {
     await h.close();
   }

@@ -2,7 +2,7 @@ import { redactSecrets } from '../../plugins/sdk/redact.ts';
 import { badge, html, muted, table, timeAgo, raw, type Html } from '../../plugins/sdk/index.ts';
 import type { Registry } from '../registry.ts';
 import type { ControllerPluginHost } from '../plugin-host.ts';
-import type { RecentEvents } from '../recent-events.ts';
+import type { EventLog } from '../event-log.ts';
 import type { Outbox } from '../webhooks/outbox.ts';
 import type { Subscriptions } from '../webhooks/subscriptions.ts';
 import type { JoinTokens } from '../tokens.ts';
@@ -16,7 +16,7 @@ export { scrub };
 export interface ViewDeps {
   registry: Registry;
   plugins: ControllerPluginHost;
-  events: RecentEvents;
+  events: EventLog;
   outbox: Outbox;
   subs: Subscriptions;
   tokens: JoinTokens;

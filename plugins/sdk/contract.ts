@@ -16,6 +16,8 @@ import type { Scheduler } from './scheduler.ts';
 import type { Store } from './store.ts';
 import type { Capabilities } from './capabilities.ts';
 import type { Html } from './html.ts';
+import type { DurableLog, LogOptions } from './durable/log.ts';
+import type { DueQueue, QueueOptions } from './durable/queue.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The spec
@@ -104,41 +106,9 @@ export interface NodeInfo extends NodeIdentity {
   local: boolean;
 }
 
-/** A due-time queue item as handed out by lease(). */
-export interface Leased<T> {
-  id: string;
-  key?: string;
-  item: T;
-  dueAt: number;
-  attempts: number;
-  /** When the lease lapses and the item is handed out again (at-least-once). */
-  leaseUntil: number;
-}
-
-/** Durable queue of items due at a time (timer heap in memory, log on disk). Items sharing a key go one at a time, in order. */
-export interface DueQueue<T> {
-  schedule(item: T, dueAt: number, opts?: { key?: string; id?: string }): Promise<string>;
-  cancel(id: string): Promise<boolean>;
-  /** Up to n items due now, leased for ms. */
-  lease(n: number, ms: number): Promise<Array<Leased<T>>>;
-  ack(id: string): Promise<void>;
-  /** Back in the queue after backoffMs (attempts counted). */
-  fail(id: string, backoffMs: number, error?: string): Promise<void>;
-  /** Resolves when an item is due (or the signal aborts); lets a consumer sleep without polling. */
-  due(signal?: AbortSignal): Promise<void>;
-  get(id: string): { item: T; dueAt: number; attempts: number; leased: boolean } | undefined;
-  size(): number;
-}
-
-/** Append-only records with snapshots; torn tails truncated on load; typed ENOSPC. */
-export interface DurableLog<T> {
-  append(records: T[]): Promise<void>;
-  /** Every record since the last compaction, oldest first (after load). */
-  replay(): AsyncIterable<T> | Iterable<T>;
-  /** Replace the log's content with a snapshot (what `fold` over the records would give). */
-  compact(snapshot: T[]): Promise<void>;
-  close(): Promise<void>;
-}
+/** What a plugin chooses for its own log; the host supplies the folder, logger and storage health. */
+export type PluginLogOptions<R> = Pick<LogOptions<R>, 'load' | 'snapshot' | 'fsync' | 'fsyncIntervalMs' | 'compactAfterBytes'>;
+export type PluginQueueOptions = Pick<QueueOptions, 'fsync' | 'fsyncIntervalMs' | 'compactAfterBytes'>;
 
 /** What both halves' contexts hold. */
 export interface CommonContext<C> {
@@ -160,8 +130,13 @@ export interface CommonContext<C> {
   openStore<T extends object>(defaults: T): Promise<Store<T>>;
   /** Another store of the plugin's, `<plugin>.<name>.json`. Closed on stop. */
   openStore<T extends object>(name: string, defaults: T): Promise<Store<T>>;
-  openLog<T>(name: string, schema: z.ZodType<T>): Promise<DurableLog<T>>;
-  openQueue<T>(name: string, schema: z.ZodType<T>): Promise<DueQueue<T>>;
+  /**
+   * An append-only log of the plugin's records, `<plugin>.<name>` under dataDir (plugins/sdk/durable/log.ts:
+   * the owner keeps state in memory, `load` rebuilds it at open, `snapshot` compacts it). Closed on stop.
+   */
+  openLog<R>(name: string, schema: z.ZodType<R>, opts: PluginLogOptions<R>): Promise<DurableLog<R>>;
+  /** A durable due-time queue, `<plugin>.<name>` under dataDir (plugins/sdk/durable/queue.ts; `work()` consumes it). Closed on stop. */
+  openQueue<T>(name: string, schema: z.ZodType<T>, opts?: PluginQueueOptions): Promise<DueQueue<T>>;
 }
 
 // ---------------------------------------------------------------------------------------------
