@@ -1,7 +1,7 @@
 import { createLog, type Log } from '../plugins/sdk/log.ts';
-import { createEventBus } from '../plugins/sdk/events.ts';
+import { createEventBus } from '../runtime/events.ts';
 import { MetricsRegistry } from '../plugins/sdk/metrics.ts';
-import { HttpServer } from '../plugins/sdk/http-server.ts';
+import { HttpServer } from '../runtime/http-server.ts';
 import { restError } from '../plugins/sdk/http.ts';
 import type { ControllerConfig } from './config.ts';
 import { Identity } from './identity.ts';
@@ -16,7 +16,7 @@ import { restRoutes } from './rest.ts';
 import { EventLog } from './event-log.ts';
 import { StorageHealth } from '../plugins/sdk/durable/health.ts';
 import { Sessions } from './sessions.ts';
-import { processMetrics } from '../plugins/sdk/process-metrics.ts';
+import { processMetrics } from '../runtime/process-metrics.ts';
 import { dashboardRoutes } from './dashboard/routes.ts';
 import { sessionAdmission } from './dashboard/guard.ts';
 import { VERSION } from '../plugins/sdk/version.ts';
@@ -75,6 +75,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     {
       configFor: () => plugins.configs(),
       onReport: (meta, plugin, type, data) => plugins.onReport(meta, plugin, type, data),
+      onMessage: (nodeId, frame) => plugins.onMessage(nodeId, frame),
     },
     log.child({ part: 'link' }),
     config.heartbeat.intervalMs,
@@ -85,7 +86,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
       violations: metrics.counter('outpost_link_violations_total', 'Link connections closed for a malformed, out-of-bounds or oversized message, by message type and reason.'),
     },
   );
-  plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, events, metrics, commandTimeoutMs: config.commandTimeoutMs });
+  plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, events, metrics, health: storage, commandTimeoutMs: config.commandTimeoutMs, pluginDirs: config.pluginDirs });
 
   metrics.gaugeFn('outpost_nodes', 'Enrolled nodes by state.', () => {
     const counts = { up: 0, down: 0, unknown: 0 };

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { openStore, type Store } from '../plugins/sdk/store.ts';
-import type { NodeInfo } from '../plugins/sdk/plugin.ts';
+import type { NodeInfo } from '../plugins/sdk/contract.ts';
 import { NodeUnavailable, nodeDownMessage } from '../plugins/sdk/nodes.ts';
-import type { PluginStatus } from '../plugins/sdk/link.ts';
+import type { PluginStatus } from '../runtime/link.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import { newEventId, type EventSink, type NewEvent } from './event-log.ts';
 import type { Capabilities } from '../plugins/sdk/capabilities.ts';
@@ -28,6 +28,8 @@ interface Live {
   plugins: PluginStatus[];
   outbox: number;
   capabilities?: Capabilities;
+  /** When the watchdog last moved the node to its state (this controller's lifetime only). */
+  since: number | null;
 }
 
 interface NodesData {
@@ -285,10 +287,12 @@ export class Registry {
 
   /** Records the new state and its events in one write, then hands the events to the event log. */
   private async transition(recs: NodeRecord[], state: 'up' | 'down'): Promise<void> {
+    const now = Date.now();
     await this.store.update((d) => {
       for (const r of recs) {
         const previous = r.state;
         r.state = state;
+        this.liveOf(r.id).since = now;
         this.pend(d, `node.${state}`, { node: this.info(r), previous });
       }
     });
@@ -298,7 +302,7 @@ export class Registry {
   private liveOf(id: string): Live {
     let l = this.live.get(id);
     if (!l) {
-      l = { lastHeartbeat: null, goodBeats: 0, connected: false, plugins: [], outbox: 0 };
+      l = { lastHeartbeat: null, goodBeats: 0, connected: false, plugins: [], outbox: 0, since: null };
       this.live.set(id, l);
     }
     return l;
@@ -316,6 +320,7 @@ export class Registry {
       lastHeartbeat: l.lastHeartbeat,
       plugins: l.plugins,
       connected: l.connected,
+      since: l.since,
       enrolledAt: rec.enrolledAt,
       version: rec.version,
       outbox: l.outbox,
