@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { loadJsonConfig } from '../plugins/sdk/validate.ts';
 import { NodeAddress, NodeLabels } from '../plugins/sdk/link.ts';
+import { ChannelLimits } from '../runtime/channels.ts';
 
 export const AgentConfig = z
   .object({
@@ -17,6 +18,8 @@ export const AgentConfig = z
     dataDir: z.string().default('./data/agent'),
     plugins: z.record(z.string(), z.unknown()).default({ 'server-stats': {} }),
     maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
+    /** Best-effort plugin messages to the controller: high-water mark and queue bounds (docs/plugins.md). */
+    channels: ChannelLimits,
     link: z
       .object({
         backoff: z

@@ -13,6 +13,7 @@ import { LinkClient } from './link-client.ts';
 import { reportProblem } from '../plugins/sdk/link.ts';
 import { AgentPluginHost } from './plugin-host.ts';
 import { processMetrics } from '../plugins/sdk/process-metrics.ts';
+import { ChannelHub } from '../runtime/channels.ts';
 
 export interface AgentHandle {
   port: number;
@@ -20,6 +21,8 @@ export interface AgentHandle {
   link: LinkClient;
   plugins: AgentPluginHost;
   outbox: AgentOutbox;
+  /** Best-effort plugin messages to and from the controller (the runner's ChannelPort). */
+  channels: ChannelHub;
   stop(): Promise<void>;
 }
 
@@ -58,6 +61,12 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
   const metrics = new MetricsRegistry();
   const stopProcessMetrics = processMetrics(metrics, 'outpost_agent');
   const outbox = await AgentOutbox.open(config.dataDir, config.link.outboxMax);
+  const channels = new ChannelHub(
+    metrics.counter('outpost_agent_link_messages_dropped_total', 'Best-effort plugin messages dropped, by plugin and reason (link_down, overflow of the send queue, no_handler on receipt).'),
+    log.child({ part: 'channels' }),
+    config.channels,
+  );
+  metrics.gaugeFn('outpost_agent_link_messages_queued', 'Best-effort plugin messages waiting for the link to the controller to drain.', () => channels.depths().reduce((n, [, d]) => n + d, 0));
   const httpRequests = metrics.counter('outpost_agent_http_requests_total', 'HTTP requests to the agent by route, method and status.');
   const http = new LocalApi({
     log,
@@ -140,6 +149,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
       for (const [name, c] of Object.entries(configs)) await plugins.applyConfig(name, c);
     },
     onConfig: (name, c) => plugins.applyConfig(name, c),
+    channels,
     onCommand: async (plugin, action, args, deadline) => {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error('command deadline already passed');
@@ -165,6 +175,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
     link,
     plugins,
     outbox,
+    channels,
     async stop() {
       link?.stop();
       await plugins.stopAll();
