@@ -10,6 +10,8 @@ import { get as httpsGet } from 'node:https';
 import WebSocket from 'ws';
 import { createListenPort } from '../runtime/listen.ts';
 import { createLog } from '../plugins/sdk/log.ts';
+import { execFileSync } from 'node:child_process';
+import { ROOT, TestAgent, TestController } from './helpers/cluster.ts';
 
 const port = createListenPort(createLog('test', 'silent'));
 
@@ -71,7 +73,7 @@ test('http: hyper-express routes and WebSockets; a busy port is named; close end
     app.get('/hello', (_req, res) => {
       res.send('hi');
     });
-    app.ws('/sub', {}, (ws) => ws.on('message', (m: string) => ws.send(m)));
+    app.ws('/sub', {}, (ws) => ws.on('message', (m: string) => void ws.send(m)));
   });
   const res = await fetch(`http://127.0.0.1:${l.port}/hello`);
   assert.equal(await res.text(), 'hi');
@@ -133,7 +135,7 @@ test('http: tls serves HTTPS and WSS with the configured certificate', async () 
     app.get('/hello', (_req, res) => {
       res.send('secure');
     });
-    app.ws('/sub', {}, (ws) => ws.on('message', (m: string) => ws.send(m)));
+    app.ws('/sub', {}, (ws) => ws.on('message', (m: string) => void ws.send(m)));
   });
   const body = await new Promise<string>((resolve, reject) => {
     httpsGet({ host: '127.0.0.1', port: l.port, path: '/hello', ca }, (res) => {
@@ -153,4 +155,41 @@ test('http: tls serves HTTPS and WSS with the configured certificate', async () 
   const wsClosed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
   await l.close();
   await wsClosed;
+});
+
+/** Whether the uWebSockets.js native library is mapped into process pid. */
+const mapsUws = (pid: number | 'self') => /uws_linux_[^/\s]*\.node/.test(readFileSync(`/proc/${pid}/maps`, 'utf8'));
+
+test('uWS is mapped only once a plugin listens over HTTP', () => {
+  const script = `
+    import { readFileSync } from 'node:fs';
+    import { createListenPort } from './runtime/listen.ts';
+    import { createLog } from './plugins/sdk/log.ts';
+    const uws = () => /uws_linux_[^/\\s]*\\.node/.test(readFileSync('/proc/self/maps', 'utf8'));
+    const port = createListenPort(createLog('t', 'silent'));
+    const seen = { imported: uws() };
+    const tcp = await port.tcp('p', { host: '127.0.0.1', port: 0 }, () => {});
+    seen.tcp = uws();
+    const http = await port.http('p', { host: '127.0.0.1', port: 0 }, () => {});
+    seen.http = uws();
+    await tcp.close();
+    await http.close();
+    console.log(JSON.stringify(seen));
+  `;
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+  assert.deepEqual(JSON.parse(out.trim().split('\n').pop()!), { imported: false, tcp: false, http: true });
+});
+
+test('an agent whose plugins do not listen over HTTP maps no uWS', async () => {
+  const c = await TestController.start();
+  try {
+    const a = await TestAgent.start(c, { plugins: { 'server-stats': { interval: 1, diskInterval: 5 }, prober: {} } });
+    try {
+      assert.equal(mapsUws(a.proc.child.pid!), false);
+    } finally {
+      await a.stop();
+    }
+  } finally {
+    await c.stop();
+  }
 });
