@@ -4,6 +4,7 @@ import { LINK_LIMITS, LinkClose, closeReason, linkPluginStatus, overBytes, type 
 import type { Log } from '../plugins/sdk/log.ts';
 import type { ChannelHub, ChannelPeer } from '../runtime/channels.ts';
 import { decodeBinaryMessage, LinkCodecError } from '../runtime/link-codec.ts';
+import type { Capabilities } from '../plugins/sdk/capabilities.ts';
 import type { AgentOutbox } from './outbox.ts';
 import { LinkLiveness } from './link-liveness.ts';
 
@@ -14,6 +15,7 @@ export interface LinkClientOptions {
   version: string;
   labels: Record<string, string>;
   address: string;
+  capabilities: Capabilities;
   backoff: BackoffConfig;
   window: number;
   outbox: AgentOutbox;
@@ -51,6 +53,9 @@ export class LinkClient {
   deadLinks = 0;
   /** Every write's callback: the socket took some bytes out, so messages waiting for it may go. */
   private readonly written = (): void => this.o.channels.drained('');
+  private firstWelcome!: () => void;
+  /** Resolves at the first welcome: the controller has this node's hello, so its commands reach it. */
+  readonly ready = new Promise<void>((resolve) => (this.firstWelcome = resolve));
 
   constructor(private readonly o: LinkClientOptions) {}
 
@@ -89,7 +94,7 @@ export class LinkClient {
       this.state = 'connected';
       this.lastError = undefined;
       this.liveness.start(this.hbIntervalMs);
-      this.send({ t: 'hello', nodeId: this.o.nodeId, version: this.o.version, plugins: linkPluginStatus(this.o.plugins()), labels: this.o.labels, address: this.o.address });
+      this.send({ t: 'hello', nodeId: this.o.nodeId, version: this.o.version, plugins: linkPluginStatus(this.o.plugins()), labels: this.o.labels, address: this.o.address, capabilities: this.o.capabilities });
     });
     ws.on('message', (data, isBinary) => {
       this.liveness.heard();
@@ -163,6 +168,7 @@ export class LinkClient {
         this.welcomed = true;
         this.hbIntervalMs = msg.hbInterval;
         this.liveness.start(msg.hbInterval);
+        this.firstWelcome();
         this.startHeartbeat(msg.hbInterval);
         this.flush();
         break;

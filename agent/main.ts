@@ -14,6 +14,7 @@ import { reportProblem } from '../plugins/sdk/link.ts';
 import { AgentPluginHost } from './plugin-host.ts';
 import { processMetrics } from '../plugins/sdk/process-metrics.ts';
 import { ChannelHub } from '../runtime/channels.ts';
+import { detectCapabilities } from './capabilities.ts';
 
 export interface AgentHandle {
   port: number;
@@ -58,6 +59,9 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
     log.warn({ joined: controller, config: config.controller }, 'config names another controller than the one this agent joined; linking to the joined one (its credential is only valid there)');
   }
 
+  const capabilities = detectCapabilities();
+  for (const [name, c] of Object.entries(capabilities)) if (!c.available) log.warn({ capability: name, reason: c.reason }, `${name} is not available on this node`);
+
   const metrics = new MetricsRegistry();
   const stopProcessMetrics = processMetrics(metrics, 'outpost_agent');
   const outbox = await AgentOutbox.open(config.dataDir, config.link.outboxMax);
@@ -87,6 +91,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
       http,
       metrics,
       node: { id: nodeId, name: state.data.name ?? config.name, labels: config.labels, address },
+      capabilities,
       state,
       report: async (plugin, type, data) => {
         // Refused here, where the plugin sees the error: queued, it would be replayed into a closed link forever.
@@ -122,6 +127,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
           link: link?.state ?? 'disconnected',
           linkError: link?.lastError,
           plugins: plugins.status(),
+          capabilities,
           outbox: outbox.size(),
         },
       }),
@@ -140,6 +146,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
     version: VERSION,
     labels: config.labels,
     address,
+    capabilities,
     backoff: config.link.backoff,
     window: config.link.window,
     outbox,

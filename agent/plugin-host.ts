@@ -9,6 +9,7 @@ import { stopSlotInstance } from '../plugins/sdk/plugin-slot.ts';
 import { createSerial } from '../plugins/sdk/serial.ts';
 import type { Store } from '../plugins/sdk/store.ts';
 import type { AgentState } from './state.ts';
+import type { Capabilities } from '../plugins/sdk/capabilities.ts';
 
 interface Slot {
   name: string;
@@ -33,6 +34,7 @@ export interface AgentHostDeps {
   http: RouteMounter;
   metrics: MetricsRegistry;
   node: NodeIdentity;
+  capabilities: Capabilities;
   state: Store<AgentState>;
   report(plugin: string, type: string, data: unknown): Promise<void>;
 }
@@ -143,6 +145,7 @@ export class AgentPluginHost {
       ...common,
       config,
       node: this.deps.node,
+      capabilities: this.deps.capabilities,
       report: (type, data) => this.deps.report(slot.name, type, data),
       http: { mount: (routes) => this.routes.mount(slot.name, () => slot.state === 'running', routes) },
       metrics: this.deps.metrics,

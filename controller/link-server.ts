@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type HyperExpress from 'hyper-express';
 import { AgentMessage, LINK_LIMITS, LINK_MAX_FRAME, LinkClose, closeReason, linkFrameLimit, type ControllerMessage } from '../plugins/sdk/link.ts';
+import { nodeDownMessage } from '../plugins/sdk/nodes.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import type { Counter } from '../plugins/sdk/metrics.ts';
 import type { ReportMeta } from '../plugins/sdk/plugin.ts';
@@ -142,7 +143,9 @@ export class LinkServer {
   command(nodeId: string, plugin: string, action: string, args: unknown, timeoutMs: number): Promise<unknown> {
     const node = this.registry.get(nodeId);
     if (!node) return Promise.reject(new Error(`node ${nodeId} is not enrolled`));
-    if (!this.conns.has(nodeId) || node.state === 'down') return Promise.reject(new Error(`node ${node.name} (${nodeId}) is down`));
+    // Only an absent link refuses: a node linked but not yet "up" (or missing beats) still gets the
+    // command, and a frozen one answers with the deadline error instead.
+    if (!this.conns.has(nodeId)) return Promise.reject(new Error(nodeDownMessage(node.name)));
     const id = randomUUID();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

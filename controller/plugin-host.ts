@@ -177,6 +177,7 @@ export class ControllerPluginHost {
         get: (id) => registry.get(id),
         defaultNode: () => registry.defaultNode(),
         resolve: (ref) => registry.resolve(ref),
+        require: (ref, plugin) => registry.require(ref, plugin),
         on: (event, handler) => bus.on(`node.${event}`, (p) => handler((p as { node: ReturnType<Registry['list']>[number] }).node)),
       },
       command: (nodeId, action, args, timeoutMs) => link.command(nodeId, slot.name, action, args ?? {}, timeoutMs ?? commandTimeoutMs),

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { openStore, type Store } from '../plugins/sdk/store.ts';
 import type { EventBus } from '../plugins/sdk/events.ts';
 import type { NodeInfo } from '../plugins/sdk/plugin.ts';
+import { NodeUnavailable, nodeDownMessage } from '../plugins/sdk/nodes.ts';
 import type { PluginStatus } from '../plugins/sdk/link.ts';
+import type { Capabilities } from '../plugins/sdk/capabilities.ts';
 
 export interface NodeRecord {
   id: string;
@@ -24,6 +26,7 @@ interface Live {
   connected: boolean;
   plugins: PluginStatus[];
   outbox: number;
+  capabilities?: Capabilities;
 }
 
 interface NodesData {
@@ -141,11 +144,12 @@ export class Registry {
     });
   }
 
-  async hello(id: string, h: { version: string; labels: Record<string, string>; address: string; plugins: PluginStatus[] }): Promise<void> {
+  async hello(id: string, h: { version: string; labels: Record<string, string>; address: string; plugins: PluginStatus[]; capabilities?: Capabilities }): Promise<void> {
     const rec = this.store.data.nodes[id];
     if (!rec) return;
     const l = this.liveOf(id);
     l.connected = true;
+    l.capabilities = h.capabilities;
     this.updatePlugins(rec, l, h.plugins);
     if (rec.version !== h.version || rec.address !== h.address || JSON.stringify(rec.labels) !== JSON.stringify(h.labels)) {
       await this.store.update(() => {
@@ -228,7 +232,7 @@ export class Registry {
     return l;
   }
 
-  info(rec: NodeRecord): NodeInfo & { connected: boolean; enrolledAt: number; version?: string; outbox: number } {
+  info(rec: NodeRecord): NodeInfo & { enrolledAt: number; version?: string; outbox: number } {
     const l = this.liveOf(rec.id);
     return {
       id: rec.id,
@@ -243,6 +247,7 @@ export class Registry {
       enrolledAt: rec.enrolledAt,
       version: rec.version,
       outbox: l.outbox,
+      ...(l.capabilities ? { capabilities: l.capabilities } : {}),
     };
   }
 
@@ -262,6 +267,23 @@ export class Registry {
     const nodes = this.records();
     const rec = nodes.find((n) => n.name === ref) ?? nodes.find((n) => n.address === ref);
     return rec && this.info(rec);
+  }
+
+  /**
+   * A node that can take `plugin`'s commands now. Its link is what counts, not its watchdog state:
+   * a node connected but not yet "up" (first heartbeats not counted) answers commands.
+   */
+  require(ref: string | undefined, plugin: string): ReturnType<Registry['info']> {
+    const node = ref ? this.resolve(ref) : this.defaultNode();
+    if (!node) {
+      if (ref) throw new NodeUnavailable('unknown', 404, `unknown node "${ref.slice(0, 80)}"`);
+      throw new NodeUnavailable('unnamed', 400, this.records().length ? 'several nodes are enrolled: name one with the "node" parameter' : 'no node is enrolled yet');
+    }
+    if (!node.connected) throw new NodeUnavailable('down', 503, nodeDownMessage(node.name), node);
+    const p = node.plugins.find((x) => x.name === plugin);
+    if (!p) throw new NodeUnavailable('plugin', 503, `${plugin} is not enabled on node ${node.name}`, node);
+    if (p.state !== 'running') throw new NodeUnavailable('plugin', 503, `${plugin} on node ${node.name} is ${p.state}${p.error ? `: ${p.error}` : ''}`, node);
+    return node;
   }
 
   defaultNode(): ReturnType<Registry['info']> | undefined {

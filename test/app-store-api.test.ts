@@ -91,7 +91,7 @@ describe('app-store API without a Docker Engine', () => {
     assert.equal(anon.status, 401);
     const down = await c.api('GET', '/api/v1/apps/nodock/wordpress/secrets');
     assert.equal(down.status, 503, down.text);
-    assert.match(down.body.error.message, /plugin app-store is failed: Docker Engine unreachable/);
+    assert.match(down.body.error.message, /^app-store on node nodock is failed: Docker Engine unreachable/);
     assert.equal((await c.api('GET', '/api/v1/apps/ghost/wordpress/secrets')).status, 404);
     assert.equal((await c.api('GET', '/api/v1/apps/nodock/Bad_App/secrets')).status, 400);
   });

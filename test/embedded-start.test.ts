@@ -20,6 +20,12 @@ test('outpost start: one live node with stats on /api/v1/nodes and /searchServer
   let { proc, url } = await start(data);
   try {
     const token = (await proc.waitFor(/Admin token \(shown once; store it now\): (\S+)/, 10_000))[1];
+    // Right after the banner, before any heartbeat made the node "up": commands reach it (no wait).
+    const status = await http('GET', `${url}/api/v1/prober/nodes/local`, { token });
+    assert.equal(status.status, 200, status.text);
+    const apps = await http('GET', `${url}/getAllAppInfo`, { token });
+    if (apps.status === 200) assert.equal(apps.body.code, '1', apps.text);
+    else assert.match(apps.body.message, /^(Docker is not available on node local: .+|app-store on node local is failed: .+)$/, apps.text);
     const node = await until('the local node up', async () => {
       const r = await http('GET', `${url}/api/v1/nodes`, { token });
       return r.body?.nodes?.length === 1 && r.body.nodes[0].state === 'up' ? r.body.nodes[0] : undefined;

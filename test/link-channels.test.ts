@@ -213,6 +213,7 @@ test('the agent closes its link with a reason when the controller sends a malfor
     version: 'test',
     labels: {},
     address: '127.0.0.1',
+    capabilities: {},
     backoff: { baseDelay: 10, factor: 1, jitter: 0, maxDelay: 10 },
     window: 10,
     outbox: await AgentOutbox.open(join(dir, 'agent'), 100),

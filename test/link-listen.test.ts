@@ -128,7 +128,7 @@ test('http: tls with a missing certificate says so', async () => {
 });
 
 test('http: tls serves HTTPS and WSS with the configured certificate', async () => {
-  const dir = new URL('./fixtures/tls/', import.meta.url);
+  const dir = new URL('./fixtures/tls-loopback/', import.meta.url);
   const tls = { certFile: new URL('cert.pem', dir).pathname, keyFile: new URL('key.pem', dir).pathname };
   const ca = readFileSync(tls.certFile);
   const l = await port.http('demo', { host: '127.0.0.1', port: 0, tls }, (app) => {

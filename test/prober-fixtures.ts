@@ -137,19 +137,18 @@ export async function postForm(url: string, fields: Record<string, string | numb
   return { status: res.status, body };
 }
 
-/** An HTTPS target with a fresh self-signed certificate (openssl), valid for `days`. */
-export async function startHttpsTarget(days = 30): Promise<Target & { validTo: Date }> {
-  const { execFileSync } = await import('node:child_process');
-  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
-  const { join } = await import('node:path');
-  const { tmpdir } = await import('node:os');
+/**
+ * An HTTPS target with the test-only self-signed certificate in test/fixtures/tls (valid for 100 years,
+ * CN good.example). A committed fixture rather than one made per run: `npm test` must need nothing
+ * but Node and npm, and Node cannot issue X.509 certificates itself.
+ */
+export async function startHttpsTarget(): Promise<Target & { validTo: Date }> {
+  const { readFileSync } = await import('node:fs');
   const https = await import('node:https');
   const { X509Certificate } = await import('node:crypto');
-  const dir = mkdtempSync(join(tmpdir(), 'prober-tls-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', String(days), '-subj', '/CN=good.example'], { stdio: 'ignore' });
-  const cert = readFileSync(join(dir, 'cert.pem'));
-  const key = readFileSync(join(dir, 'key.pem'));
-  rmSync(dir, { recursive: true, force: true });
+  const fixture = (name: string) => readFileSync(new URL(`./fixtures/tls/${name}`, import.meta.url));
+  const cert = fixture('cert.pem');
+  const key = fixture('key.pem');
   const server = https.createServer({ cert, key }, (_req, res) => res.end('ok'));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {

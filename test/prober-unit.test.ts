@@ -5,7 +5,7 @@ import { offsetMs, roundStart, spreadWindowMs } from '../plugins/prober/rounds.t
 import { isValidTarget } from '../plugins/prober/checks/target.ts';
 import { parseGroup } from '../plugins/prober/parse.ts';
 import { callbackBody } from '../plugins/prober/callback.ts';
-import { proberConfig } from '../plugins/prober/schema.ts';
+import { NOT_PROBED, proberConfig } from '../plugins/prober/schema.ts';
 import { IpliveError } from '../plugins/prober/envelope.ts';
 import { DueHeap } from '../plugins/prober/queue.ts';
 
@@ -49,6 +49,22 @@ test('missing results never count as down; the verdict is degraded', () => {
   assert.equal(decide(0, nodes(3), []).state, 'unknown');
   // Level 4 with a silent node: all of those that answered failed.
   assert.equal(decide(4, nodes(3), votes(2, 2)).state, 'down');
+});
+
+test('a node that could not probe (icmp without ping) is neither a failure nor missing', () => {
+  // Level 1 (down when one fails): the node without ping does not turn the record down.
+  const v = decide(1, nodes(2), votes(1, NOT_PROBED));
+  assert.equal(v.state, 'up');
+  assert.equal(v.received, 1);
+  assert.equal(v.failures, 0);
+  assert.equal(v.degraded, true);
+  assert.deepEqual(v.missing, []);
+  // Level 4 (down when all fail): the failures of the nodes that did probe decide.
+  assert.equal(decide(4, nodes(3), votes(2, NOT_PROBED, 2)).state, 'down');
+  // Only such answers: the record stays unknown (and is left out of the callback), never down.
+  const none = decide(0, nodes(1), votes(NOT_PROBED));
+  assert.equal(none.state, 'unknown');
+  assert.deepEqual(none.missing, []);
 });
 
 test('fewer live nodes than the level asks: the threshold shrinks to what answered', () => {

@@ -1,4 +1,5 @@
 import { redactSecrets } from '../../plugins/sdk/redact.ts';
+import type { Capabilities } from '../../plugins/sdk/capabilities.ts';
 import type { Registry } from '../registry.ts';
 import type { ControllerPluginHost } from '../plugin-host.ts';
 import type { RecentEvents } from '../recent-events.ts';
@@ -46,6 +47,16 @@ function chips(items: string[]): string {
   return items.length ? `<span class="chips">${items.join('')}</span>` : '<span class="muted">—</span>';
 }
 
+/**
+ * What the node's host lacks (icmp without ping, no Docker Engine), the reason on hover: plugins
+ * needing it answer errors there. Muted, not a warning: most nodes need only some of them.
+ */
+function missingCapabilities(caps: Capabilities | undefined): string[] {
+  return Object.entries(caps ?? {})
+    .filter(([, c]) => !c.available)
+    .map(([name, c]) => `<span class="chip muted" data-capability="${esc(name)}" title="${esc(truncate(c.reason ?? '', 300))}">${esc(name)}: no</span>`);
+}
+
 function pluginChip(p: { name: string; state: string; error?: string }): string {
   const cls = p.state === 'running' ? 'ok' : p.state === 'failed' ? 'bad' : 'muted';
   const title = p.error ? ` title="${esc(truncate(scrub(p.error), 300))}"` : '';
@@ -79,7 +90,8 @@ export function nodesSection(d: ViewDeps, now: number): Section {
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((n) => {
       const labels = Object.entries(n.labels ?? {}).map(([k, v]) => `<span class="chip">${esc(k)}=${esc(v)}</span>`);
-      const agent = [n.version ? `v${esc(n.version)}` : '', n.connected ? 'linked' : '<span class="muted">not linked</span>', n.outbox ? `<span class="warn">${esc(n.outbox)} queued</span>` : ''].filter(Boolean).join(' · ');
+      const lacks = missingCapabilities(n.capabilities);
+      const agent = [n.version ? `v${esc(n.version)}` : '', n.connected ? 'linked' : '<span class="muted">not linked</span>', n.outbox ? `<span class="warn">${esc(n.outbox)} queued</span>` : '', lacks.length ? chips(lacks) : ''].filter(Boolean).join(' · ');
       return (
         `<tr data-node="${esc(n.name)}" data-state="${esc(n.state)}">` +
         cell('Node', `<strong>${esc(n.name)}</strong>${n.local ? ' <span class="chip">local</span>' : ''}<div class="muted small">${esc(n.id)}</div>`) +

@@ -1,4 +1,4 @@
-import { HttpError, restError, str, type ControllerContext, type HttpRequest, type HttpResult, type NodeInfo, type Route } from '../sdk/index.ts';
+import { HttpError, NodeUnavailable, restError, str, type ControllerContext, type HttpRequest, type HttpResult, type NodeInfo, type Route } from '../sdk/index.ts';
 import type { CommandResult } from './agent.ts';
 import type { Catalog } from './catalog.ts';
 import { APP_NAME, STATUS_CODE, type AppSnapshot, type AppStoreConfig } from './schema.ts';
@@ -64,14 +64,15 @@ function purgeFlag(req: HttpRequest): boolean {
 export function appRoutes(ctx: ControllerContext<AppStoreConfig>, catalog: () => Catalog, cached: () => Map<string, Map<string, AppSnapshot>>): Route[] {
   /** The node a request addresses (`node` by id, name or address; default the local node), checked usable. */
   function target(req: HttpRequest): NodeInfo {
-    const ref = str(req.fields, 'node');
-    const node = ref ? ctx.nodes.resolve(ref) : ctx.nodes.defaultNode();
-    if (!node) throw new HttpError(ref ? 404 : 400, ref ? `unknown node "${ref.slice(0, 80)}"` : 'several nodes are enrolled: name one with the "node" parameter');
-    if (node.state !== 'up') throw new HttpError(503, `node ${node.name} is ${node.state}`);
-    const plugin = node.plugins.find((p) => p.name === 'app-store');
-    if (!plugin) throw new HttpError(503, `app-store is not enabled on node ${node.name}`);
-    if (plugin.state !== 'running') throw new HttpError(503, `app-store on node ${node.name} is ${plugin.state}${plugin.error ? `: ${plugin.error}` : ''}`);
-    return node;
+    try {
+      return ctx.nodes.require(str(req.fields, 'node'), 'app-store');
+    } catch (err) {
+      // Not enabled on a node without Docker (npm start on a machine without it): name the cause.
+      const node = err instanceof NodeUnavailable && err.reason === 'plugin' ? err.node : undefined;
+      const docker = node && !node.plugins.some((p) => p.name === 'app-store') ? node.capabilities?.docker : undefined;
+      if (node && docker && !docker.available) throw new HttpError(503, `Docker is not available on node ${node.name}: ${docker.reason ?? 'no Docker Engine'}, so app-store is not enabled there`);
+      throw err;
+    }
   }
 
   async function command<T>(node: NodeInfo, action: string, args: unknown, timeoutMs: number): Promise<T> {
@@ -132,9 +133,8 @@ export function appRoutes(ctx: ControllerContext<AppStoreConfig>, catalog: () =>
   }
 
   async function secrets(req: HttpRequest): Promise<HttpResult> {
-    const node = ctx.nodes.resolve(req.params.node);
-    if (!node) throw new HttpError(404, `unknown node "${req.params.node.slice(0, 80)}"`);
     if (!APP_NAME.test(req.params.app)) throw new HttpError(400, `invalid app name "${req.params.app.slice(0, 60)}"`);
+    const node = ctx.nodes.require(req.params.node, 'app-store');
     const r = await command<{ app: string; secrets: Record<string, string> }>(node, 'secrets', { app: req.params.app }, INSTALL_TIMEOUT_MS);
     return { json: { node: node.name, node_id: node.id, app: r.app, secrets: r.secrets }, headers: { 'cache-control': 'no-store' } };
   }

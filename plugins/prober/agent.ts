@@ -1,8 +1,8 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { AgentContext, AgentPlugin } from '../sdk/index.ts';
-import type { CheckResult, CheckSpec, ProberConfig, RecordSpec } from './schema.ts';
+import { NOT_PROBED, UP, type CheckResult, type CheckSpec, type ProberConfig, type RecordSpec } from './schema.ts';
 import { offsetMs, roundStart, spreadWindowMs } from './rounds.ts';
-import { runCheck } from './checks/run.ts';
+import { notProbed, runCheck } from './checks/run.ts';
 import { DueHeap } from './queue.ts';
 
 interface Assignment {
@@ -48,7 +48,9 @@ export function proberAgent(ctx: AgentContext<ProberConfig>): AgentPlugin {
 
   // Tells lateness caused by a busy process or host apart from lateness caused by the planner.
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-  const checksRun = ctx.metrics.counter('outpost_prober_checks_total', 'Checks run by this agent, by outcome (up or failed).');
+  const checksRun = ctx.metrics.counter('outpost_prober_checks_total', 'Checks run by this agent, by outcome (up, failed, or error: the node could not run it).');
+  // Detected once at agent start: without ping every icmp check answers this at once, not after its timeout.
+  const noIcmp = ctx.capabilities.icmp?.available === false ? `ping is not installed on node ${ctx.node.name}` : undefined;
 
   function load(a: Assignment): void {
     groups.clear();
@@ -110,13 +112,18 @@ export function proberAgent(ctx: AgentContext<ProberConfig>): AgentPlugin {
         settle(job.round, undefined);
         continue;
       }
+      if (spec.protocol === 'icmp' && noIcmp) {
+        checksRun.inc({ outcome: 'error' });
+        settle(job.round, notProbed(spec, job.rec, job.due, noIcmp));
+        continue;
+      }
       running++;
       const startedAt = Date.now();
       recordLateness(startedAt - job.due);
       runCheck(spec, job.rec, job.due, job.round + spec.interval * 1000)
         .then(
           (res) => {
-            checksRun.inc({ outcome: res.status === 1 ? 'up' : 'failed' });
+            checksRun.inc({ outcome: res.status === UP ? 'up' : res.status === NOT_PROBED ? 'error' : 'failed' });
             settle(job.round, res);
           },
           (err) => {

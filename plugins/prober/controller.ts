@@ -73,7 +73,8 @@ export class Prober {
       if (!this.runsProber(n)) continue;
       agentAddresses.add(n.address);
       if (!this.cfg.autoEnrollAgents && !regs[n.address]) continue;
-      out.push({ id: n.id, name: n.name, address: n.address, kind: 'agent', live: n.state === 'up' });
+      // Linked but not yet "up" (its first heartbeats not counted): it probes already, like commands reach it.
+      out.push({ id: n.id, name: n.name, address: n.address, kind: 'agent', live: n.state === 'up' || (n.state === 'unknown' && n.connected) });
     }
     for (const r of Object.values(regs)) {
       if (agentAddresses.has(r.ip)) continue;

@@ -18,7 +18,7 @@ export function proberPanel(p: Prober): DashboardPanel {
         const g = describeGroup(p, k);
         return g.records.map((r, i) => {
           const views = Object.entries(r.nodes)
-            .map(([n, v]) => `<span class="view" title="${esc(v.at)}">${esc(n)}: ${esc(v.status)} ${esc(v.res_time)} ms</span>`)
+            .map(([n, v]) => `<span class="view" title="${esc(v.at)}">${esc(n)}: ${v.status === 'error' ? `error: ${esc(v.error)}` : `${esc(v.status)} ${esc(v.res_time)} ms`}</span>`)
             .join('<br>');
           const group = i === 0 ? `<td rowspan="${g.records.length}">${esc(g.app_name)} / ${esc(g.group_id)}<br><small>${esc(g.protocol)} level ${esc(g.level)} every ${esc(g.interval)} s<br>${esc(g.probe_nodes.join(', ') || 'no probe node')}</small></td>` : '';
           return `<tr data-group="${esc(k)}">${group}<td>${esc(r.record_id)}</td><td>${esc(r.ip)}</td><td class="state-${esc(r.state)}">${esc(r.state)}${r.degraded ? ' (degraded)' : ''}</td><td>${esc(r.status ?? '')}</td><td>${views || '—'}</td><td>${esc(r.last_change ?? '—')}</td></tr>`;

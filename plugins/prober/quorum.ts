@@ -1,4 +1,4 @@
-import { UP } from './schema.ts';
+import { NOT_PROBED, UP } from './schema.ts';
 
 /** iplive's levels: how many probe nodes watch a group and how many must fail before a record is down. */
 export const LEVELS: Record<number, { nodes: number; downWhen: number }> = {
@@ -42,11 +42,13 @@ export interface Verdict {
 /**
  * Decides one record from the votes that arrived. A node that sent nothing is missing: it never
  * counts as a failure; the threshold shrinks to the number of votes received (and the verdict is
- * marked degraded), so a level never needs more failures than there are answers.
+ * marked degraded), so a level never needs more failures than there are answers. A node that
+ * answered it could not probe (NOT_PROBED) is not missing, but its answer is not counted either.
  */
-export function decide(level: number, expected: string[], votes: NodeVote[]): Verdict {
+export function decide(level: number, expected: string[], all: NodeVote[]): Verdict {
   const asked = LEVELS[level].nodes === Infinity ? expected.length : LEVELS[level].nodes;
-  const got = new Set(votes.map((v) => v.node));
+  const got = new Set(all.map((v) => v.node));
+  const votes = all.filter((v) => v.status !== NOT_PROBED);
   const missing = expected.filter((n) => !got.has(n));
   const received = votes.length;
   const resTime = received ? Math.round(votes.reduce((a, v) => a + v.resTime, 0) / received) : 0;

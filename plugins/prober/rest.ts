@@ -1,6 +1,7 @@
 import { HttpError, restError, type HttpRequest, type HttpResult, type Route } from '../sdk/index.ts';
 import type { Prober } from './controller.ts';
 import type { HistoryEntry } from './state.ts';
+import { NOT_PROBED } from './schema.ts';
 
 /** A group as the native API and the dashboard show it: cookies are hidden (they may carry a session). */
 export function describeGroup(p: Prober, key: string) {
@@ -34,7 +35,7 @@ export function describeGroup(p: Prober, key: string) {
         res_time: s?.resTime ?? null,
         degraded: s?.degraded ?? false,
         last_change: s?.lastChange ? new Date(s.lastChange).toISOString() : null,
-        nodes: Object.fromEntries(Object.entries(s?.views ?? {}).map(([id, v]) => [p.nodeName(id), { status: v.status, res_time: v.resTime, at: new Date(v.at).toISOString(), timing: v.timing ?? null, cert_expires: v.certExpires ?? null, error: v.error ?? null }])),
+        nodes: Object.fromEntries(Object.entries(s?.views ?? {}).map(([id, v]) => [p.nodeName(id), { status: v.status === NOT_PROBED ? 'error' : v.status, res_time: v.resTime, at: new Date(v.at).toISOString(), timing: v.timing ?? null, cert_expires: v.certExpires ?? null, error: v.error ?? null }])),
       };
     }),
   };
@@ -72,11 +73,7 @@ export function restRoutes(p: Prober): Route[] {
   };
 
   /** What one agent's prober is doing: assignment size, queue, lateness of check starts. */
-  const nodeOf = (req: HttpRequest) => {
-    const n = p.ctx.nodes.resolve(req.params.id);
-    if (!n) throw new HttpError(404, `node ${req.params.id} not found`);
-    return n;
-  };
+  const nodeOf = (req: HttpRequest) => p.ctx.nodes.require(req.params.id, 'prober');
   const commandError = (err: unknown) => {
     throw new HttpError(502, `node did not answer: ${(err as Error).message}`);
   };

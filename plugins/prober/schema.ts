@@ -75,6 +75,12 @@ export interface Group extends CheckSpec {
 export const UP = 1;
 export const CONN_ERROR = 2;
 export const TIMEOUT = 3;
+/**
+ * Not an iplive code: the node could not run the check at all (icmp without ping). Its vote says
+ * nothing about the target, so it counts neither as up nor as a failure and is never called back;
+ * views show it as status "error" with the reason.
+ */
+export const NOT_PROBED = -1;
 
 export interface Timing {
   dns: number;

@@ -12,3 +12,5 @@ export { z } from 'zod';
 export * from './signature.ts';
 export * from './redact.ts';
 export * from './version.ts';
+export * from './nodes.ts';
+export * from './capabilities.ts';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Capabilities } from './capabilities.ts';
 
 /** Messages on the agent ⇄ controller WebSocket (DESIGN §4). JSON, one per frame, `t` = type. */
 
@@ -68,6 +69,7 @@ export const AgentMessage = z.discriminatedUnion('t', [
     address: NodeAddress,
     /** Highest report seq the agent still holds; lets the controller see what a replay will cover. */
     outboxFrom: count.optional(),
+    capabilities: Capabilities.optional(),
   }),
   z.object({
     t: z.literal('hb'),

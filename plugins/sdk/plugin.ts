@@ -5,6 +5,7 @@ import type { Scheduler } from './scheduler.ts';
 import type { EventBus } from './events.ts';
 import type { Metrics } from './metrics.ts';
 import type { Route } from './http.ts';
+import type { Capabilities } from './capabilities.ts';
 
 export interface NodeIdentity {
   id: string;
@@ -18,6 +19,10 @@ export interface NodeInfo extends NodeIdentity {
   lastHeartbeat: number | null;
   plugins: Array<{ name: string; state: string; error?: string }>;
   local: boolean;
+  /** The agent's link is open (its hello arrived); commands reach it even before its state is "up". */
+  connected: boolean;
+  /** What the node's host can do (from its agent's last hello; absent before the first). */
+  capabilities?: Capabilities;
 }
 
 interface CommonContext<C> {
@@ -33,6 +38,8 @@ interface CommonContext<C> {
 
 export interface AgentContext<C = unknown> extends CommonContext<C> {
   node: NodeIdentity;
+  /** What this host can do, detected at agent start (e.g. icmp: false when ping is not installed). */
+  capabilities: Capabilities;
   /** Durable: written to the outbox before it resolves, delivered at least once, in order. */
   report(type: string, data: unknown): Promise<void>;
   /** Mounts routes on the agent's local HTTP server. */
@@ -49,6 +56,12 @@ export interface ControllerContext<C = unknown> extends CommonContext<C> {
     defaultNode(): NodeInfo | undefined;
     /** Finds a node by id, name or address. */
     resolve(ref: string): NodeInfo | undefined;
+    /**
+     * The node `ref` names (id, name or address; undefined: the default node) if `plugin` can take
+     * commands there; otherwise throws NodeUnavailable saying why (unknown node, none named, down:
+     * no link, plugin not enabled or not running, with its error).
+     */
+    require(ref: string | undefined, plugin: string): NodeInfo;
     on(event: 'up' | 'down', handler: (node: NodeInfo) => void): () => void;
   };
   /** RPC to the plugin's agent side on a node; rejects with a clear error when the node is down or the deadline passes. */

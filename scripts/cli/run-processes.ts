@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
 import type { ControllerHandle } from '../../controller/main.ts';
 import { loadAgentConfig } from '../../agent/config.ts';
 import { startAgent, type AgentHandle } from '../../agent/main.ts';
 import { openAgentState } from '../../agent/state.ts';
+import { detectCapabilities } from '../../agent/capabilities.ts';
 import { createLog } from '../../plugins/sdk/log.ts';
 
 // The controller's code (hyper-express, dashboard...) loads only in processes that run one: an agent
@@ -49,10 +49,22 @@ export async function runAgent(configFile: string | undefined, overrides: Record
   onStop(() => a.stop());
 }
 
+const LINK_WAIT_MS = 15_000;
+
+async function linkedWithin(agent: AgentHandle, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([agent.link.ready.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** `npm start`: a controller and a local agent in one process, data under ./data, nothing external needed. */
 export async function runEmbedded(opts: { dataDir: string; port: number; agentPort: number; host: string }): Promise<void> {
   // Every plugin that can run here: app-store on the node only when a Docker Engine socket exists.
-  const docker = existsSync('/var/run/docker.sock');
+  const docker = detectCapabilities().docker?.available === true;
   const { loadControllerConfig, startController } = await controllerModules();
   const config = await loadControllerConfig(undefined, { dataDir: join(opts.dataDir, 'controller'), port: opts.port, host: opts.host, plugins: { 'server-stats': {}, prober: {}, 'app-store': {} } });
   const c = await startController(config);
@@ -70,6 +82,9 @@ export async function runEmbedded(opts: { dataDir: string; port: number; agentPo
     });
   }
   const agent: AgentHandle = await startAgent(agentConfig, { joinToken, local: true });
+  // The banner below invites requests to the local node: print it once the node is linked, so the
+  // first of them does not find it down (bounded: a link that fails says why in the log).
+  if (!(await linkedWithin(agent, LINK_WAIT_MS))) createLog('outpost').warn({ waitedMs: LINK_WAIT_MS }, 'the local agent has not linked to the controller yet; requests to node local fail until it does');
   process.stdout.write(`\nOutpost is running.\n  Dashboard and REST API: ${c.url}/\n  Local agent API:        http://127.0.0.1:${agent.port}/v1/monitor\n  Data:                   ${opts.dataDir}\n`);
   if (c.newAdminToken) announceAdminToken(c);
   else process.stdout.write(`  Admin token: printed at first start (lost it? \`outpost admin-token rotate --data ${join(opts.dataDir, 'controller')}\`)\n`);
