@@ -5,6 +5,7 @@ import type { Log } from '../plugins/sdk/log.ts';
 import type { ChannelHub, ChannelPeer } from '../runtime/channels.ts';
 import { decodeBinaryMessage, LinkCodecError } from '../runtime/link-codec.ts';
 import type { Capabilities } from '../plugins/sdk/capabilities.ts';
+import { parseWireJson } from '../plugins/sdk/json.ts';
 import type { AgentOutbox } from './outbox.ts';
 import { LinkLiveness } from './link-liveness.ts';
 
@@ -153,7 +154,7 @@ export class LinkClient {
   private async onMessage(raw: string): Promise<void> {
     let msg: ControllerMessage;
     try {
-      msg = JSON.parse(raw);
+      msg = parseWireJson(raw) as ControllerMessage;
     } catch {
       return;
     }

@@ -8,8 +8,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Log } from '../plugins/sdk/log.ts';
-import type { HttpResult, Method, Route } from '../plugins/sdk/http.ts';
-import { runRoute, wireBody, type RoutedRequest } from '../plugins/sdk/http-request.ts';
+import { restError, type HttpResult, type Method, type MountedRoute, type Route } from '../plugins/sdk/http.ts';
+import { describeRoute, runRoute, wireBody, type RoutedRequest } from '../plugins/sdk/http-request.ts';
 import { normalizeIp } from '../plugins/sdk/client-ip.ts';
 
 export interface LocalApiOptions {
@@ -40,7 +40,9 @@ export class LocalApi {
     this.server = createServer((req, res) => {
       this.dispatch(req, res).catch((err: unknown) => {
         opts.log.error({ err: (err as Error)?.message }, 'unhandled http error');
-        if (!res.headersSent) reply(res, { status: 500, json: { error: { status: 500, message: 'internal error' } } });
+        // Once the status line is out, a 500 body would contradict it: cut the connection instead.
+        if (res.headersSent) res.destroy();
+        else reply(res, { status: 500, json: { error: { status: 500, message: 'internal error' } } });
       });
     });
   }
@@ -51,6 +53,11 @@ export class LocalApi {
         this.routes.push({ route, method, segments: splitPath(route.path) });
       }
     }
+  }
+
+  /** Every route mounted so far, in mount order (for GET /v1/routes). */
+  listRoutes(): MountedRoute[] {
+    return this.routes.map((m) => describeRoute(m.method, m.route));
   }
 
   /** The answer for paths no route matches. */
@@ -92,8 +99,14 @@ export class LocalApi {
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://agent');
+    const url = requestUrl(req.url);
     const method = req.method ?? 'GET';
+    if (!url) {
+      // node:http passes any request target through, e.g. "//[" (an authority with a broken IPv6 host).
+      reply(res, restError(400, `malformed request target ${JSON.stringify((req.url ?? '').slice(0, 100))}`));
+      this.opts.observe?.('unmatched', KNOWN_METHODS.has(method) ? method : 'OTHER', 400);
+      return;
+    }
     const found = this.match(method, url.pathname);
     if (!found) {
       const result = this.notFound(url.pathname);
@@ -128,10 +141,19 @@ function flatHeaders(req: IncomingMessage): Record<string, string> {
   return out;
 }
 
+/** The request target as a URL on this server, or undefined when it is not a valid one. */
+function requestUrl(target: string | undefined): URL | undefined {
+  try {
+    return new URL(target ?? '/', 'http://agent');
+  } catch {
+    return undefined;
+  }
+}
+
 function reply(res: ServerResponse, r: HttpResult): void {
+  const { contentType, payload } = wireBody(r);
   res.statusCode = r.status ?? 200;
   for (const [k, v] of Object.entries(r.headers ?? {})) res.setHeader(k, v);
-  const { contentType, payload } = wireBody(r);
   res.setHeader('content-type', contentType);
   res.end(payload);
 }

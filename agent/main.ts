@@ -133,6 +133,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
       }),
     },
     { method: 'GET', path: '/metrics', auth: 'none', error: restError, handler: () => ({ text: metrics.render(), contentType: 'text/plain; version=0.0.4; charset=utf-8' }) },
+    { method: 'GET', path: '/v1/routes', auth: 'admin', error: restError, handler: () => ({ json: { routes: http.listRoutes() } }) },
   ]);
 
   await plugins.startAll();

@@ -14,7 +14,7 @@ export interface AgentState {
 
 /** The agent's state dir: credential and pushed config, in a 0600 file. */
 export async function openAgentState(dataDir: string): Promise<Store<AgentState>> {
-  const store = await openStore<AgentState>(dataDir, 'state', { controller: null, nodeId: null, name: null, credential: null, apiToken: null, pushed: {} }, { mode: 0o600 });
+  const store = await openStore<AgentState>(dataDir, 'state', { controller: null, nodeId: null, name: null, credential: null, apiToken: null, pushed: {} });
   if (!store.data.apiToken) {
     await store.update((d) => {
       d.apiToken = randomBytes(24).toString('base64url');

@@ -23,7 +23,7 @@ export class Identity {
 
   /** Returns the identity and, on first start only, the plain admin token to print once. */
   static async open(dataDir: string, presetAdminToken?: string): Promise<{ identity: Identity; newAdminToken?: string }> {
-    const store = await openStore<IdentityData>(dataDir, 'controller', { adminTokenHash: null, signingKey: null, publicKey: null, createdAt: null }, { mode: 0o600 });
+    const store = await openStore<IdentityData>(dataDir, 'controller', { adminTokenHash: null, signingKey: null, publicKey: null, createdAt: null });
     let newAdminToken: string | undefined;
     if (!store.data.signingKey || !store.data.adminTokenHash) {
       const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });

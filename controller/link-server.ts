@@ -8,6 +8,7 @@ import type { ReportMeta } from '../plugins/sdk/plugin.ts';
 import type { ChannelHub, ChannelPeer } from '../runtime/channels.ts';
 import { decodeBinaryMessage, LinkCodecError } from '../runtime/link-codec.ts';
 import type { Identity } from './identity.ts';
+import { parseWireJson } from '../plugins/sdk/json.ts';
 import type { Registry } from './registry.ts';
 
 /** What uWS buffers at most for one frame before dropping the connection outright. */
@@ -175,7 +176,7 @@ export class LinkServer {
     const text = Buffer.from(raw).toString();
     let parsed: unknown;
     try {
-      parsed = JSON.parse(text);
+      parsed = parseWireJson(text);
     } catch {
       this.refuse(conn, 'unknown', 'malformed_json', LinkClose.protocol, 'malformed JSON');
       return;

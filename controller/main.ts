@@ -135,6 +135,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
       },
     },
     { method: 'GET', path: '/metrics', auth: 'none', error: restError, handler: () => ({ text: metrics.render(), contentType: 'text/plain; version=0.0.4; charset=utf-8' }) },
+    { method: 'GET', path: '/api/v1/routes', auth: 'admin', error: restError, handler: () => ({ json: { routes: http.listRoutes() } }) },
   ]);
   http.mount(dashboardRoutes({ identity, sessions, registry, plugins, events, outbox, subs, publicUrl: config.publicUrl, version: VERSION }));
 

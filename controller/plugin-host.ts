@@ -52,7 +52,7 @@ export class ControllerPluginHost {
   }
 
   async startAll(fileConfigs: Record<string, unknown>): Promise<void> {
-    this.store = await openStore<PluginConfigData>(this.deps.dataDir, 'plugins', { configs: {} }, { mode: 0o600 });
+    this.store = await openStore<PluginConfigData>(this.deps.dataDir, 'plugins', { configs: {} });
     for (const name of Object.keys(fileConfigs)) {
       const slot: Slot = { name, state: 'stopped' };
       this.slots.set(name, slot);

@@ -1,11 +1,12 @@
+import { checkId, idMap, isReservedKey } from '../plugins/sdk/ids.ts';
 import { HttpError, restError, type HttpRequest, type HttpResult, type Method, type Route } from '../plugins/sdk/http.ts';
 import { redactSecrets, restoreRedacted } from '../plugins/sdk/redact.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import { isLocalCaller } from '../plugins/sdk/client-ip.ts';
 import type { Identity } from './identity.ts';
 import type { JoinTokens } from './tokens.ts';
-import { parseDuration } from './tokens.ts';
-import type { Registry } from './registry.ts';
+import { parseTtl } from './tokens.ts';
+import type { NodeRecord, Registry } from './registry.ts';
 import type { LinkServer } from './link-server.ts';
 import type { ControllerPluginHost } from './plugin-host.ts';
 import type { Subscriptions } from './webhooks/subscriptions.ts';
@@ -42,42 +43,67 @@ function labelsOf(v: unknown, field: string): Record<string, string> {
   if (v === undefined) return {};
   if (typeof v === 'string') {
     // CLI-friendly form: "k=v,k2=v2"
-    const out: Record<string, string> = {};
+    const out = idMap<string>();
     for (const pair of v.split(',').filter(Boolean)) {
       const [k, val] = pair.split('=', 2);
       if (!k || val === undefined) throw new HttpError(400, `${field} must be k=v pairs separated by commas`);
       out[k.trim()] = val.trim();
     }
-    return out;
+    return reservedFree(out, field);
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string')) throw new HttpError(400, `${field} must be an object of string values`);
-  return v as Record<string, string>;
+  return reservedFree(v as Record<string, string>, field);
+}
+
+/** Labels are merged into node records and matched by key: no key may name an Object.prototype member. */
+function reservedFree(labels: Record<string, string>, field: string): Record<string, string> {
+  const bad = Object.keys(labels).find(isReservedKey);
+  if (bad !== undefined) throw new HttpError(400, `${field}: the key ${JSON.stringify(bad)} is reserved`);
+  return labels;
+}
+
+/** Spends a use of the join token, signs the node's credential and stores the node. */
+async function admit(d: RestDeps, req: HttpRequest, b: Record<string, unknown>, name: string, labels: Record<string, string>): Promise<{ rec: NodeRecord; credential: string }> {
+  let joinToken;
+  try {
+    joinToken = await d.tokens.consume(b.token as string);
+  } catch (err) {
+    d.log.warn({ ip: req.ip, reason: (err as Error).message }, 'enrollment refused');
+    throw new HttpError(401, (err as Error).message);
+  }
+  // Signed before the node is stored: one write of nodes.json per enrollment, not two.
+  const id = d.registry.newId();
+  const { credential, jti } = await d.identity.signCredential(id);
+  const rec = await d.registry.add({ id, name, labels: { ...joinToken.labels, ...labels }, address: (b.address as string | undefined) ?? req.ip, local: b.local === true && isLocalCaller(req), jti });
+  return { rec, credential };
 }
 
 export function restRoutes(d: RestDeps): Route[] {
+  /** Names whose enrollment is in flight: the check and the store are split by awaits (token, signature, write). */
+  const enrolling = new Set<string>();
   return [
     route('POST', '/api/v1/enroll', async (req) => {
       const b = objectBody(req);
       if (typeof b.token !== 'string' || b.token === '') throw new HttpError(400, 'token is required');
       const name = b.name === undefined ? `node-${Date.now().toString(36)}` : b.name;
       if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new HttpError(400, 'name must be 1-63 letters, digits, ".", "_" or "-"');
+      checkId(name, 'name');
       if (b.address !== undefined && (typeof b.address !== 'string' || b.address.length > 255)) throw new HttpError(400, 'address must be a string');
       const labels = labelsOf(b.labels, 'labels');
       // Names are how operators and seed APIs (`?node=`) address nodes, so they must stay unambiguous.
       // Checked before the token is consumed, so a refused enrollment costs no use.
       const taken = d.registry.byName(name);
       if (taken) throw new HttpError(409, `a node named "${name}" is already enrolled (${taken.id}); delete it first or join under another name`);
-      let joinToken;
+      // Claimed in the same turn as the check: parallel enrollments under one name get one node, the rest 409, and spend no use.
+      if (enrolling.has(name)) throw new HttpError(409, `a node named "${name}" is being enrolled by another request; join under another name`);
+      enrolling.add(name);
+      let admitted;
       try {
-        joinToken = await d.tokens.consume(b.token);
-      } catch (err) {
-        d.log.warn({ ip: req.ip, reason: (err as Error).message }, 'enrollment refused');
-        throw new HttpError(401, (err as Error).message);
+        admitted = await admit(d, req, b, name, labels);
+      } finally {
+        enrolling.delete(name);
       }
-      // Signed before the node is stored: one write of nodes.json per enrollment, not two.
-      const id = d.registry.newId();
-      const { credential, jti } = await d.identity.signCredential(id);
-      const rec = await d.registry.add({ id, name, labels: { ...joinToken.labels, ...labels }, address: (b.address as string | undefined) ?? req.ip, local: b.local === true && isLocalCaller(req), jti });
+      const { rec, credential } = admitted;
       d.bus.emit('node.enrolled', { node: d.registry.get(rec.id) });
       d.log.info({ node: rec.id, name }, 'node enrolled');
       return ok({ nodeId: rec.id, name, credential }, 201);
@@ -102,7 +128,7 @@ export function restRoutes(d: RestDeps): Route[] {
       const b = objectBody(req);
       let ttlMs: number;
       try {
-        ttlMs = parseDuration((b.ttl as string | number | undefined) ?? '24h');
+        ttlMs = parseTtl((b.ttl as string | number | undefined) ?? '24h');
       } catch (err) {
         throw new HttpError(400, `ttl: ${(err as Error).message}`);
       }
@@ -156,7 +182,8 @@ export function restRoutes(d: RestDeps): Route[] {
       if (state && !['pending', 'delivered', 'dead'].includes(state)) throw new HttpError(400, 'state must be pending, delivered or dead');
       const limit = req.query.limit ? Number(req.query.limit) : 100;
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit must be an integer from 1 to 1000');
-      return ok({ deliveries: d.outbox.list({ state, limit, subscription: req.query.subscription || undefined }) });
+      const subscription = req.query.subscription ? checkId(req.query.subscription, 'subscription') : undefined;
+      return ok({ deliveries: d.outbox.list({ state, limit, subscription }) });
     }),
     route('GET', '/api/v1/deliveries/:id', (req) => {
       const dl = d.outbox.get(req.params.id);

@@ -20,7 +20,7 @@ interface TokensData {
 }
 
 /** Parses "24h", "30m", "90s", "7d" or a number of seconds into milliseconds. */
-export function parseDuration(value: string | number): number {
+function parseDuration(value: string | number): number {
   if (typeof value === 'number') {
     if (!Number.isFinite(value) || value <= 0) throw new Error('duration must be a positive number of seconds');
     return value * 1000;
@@ -34,11 +34,22 @@ export function parseDuration(value: string | number): number {
   return n * unit;
 }
 
+/** A join token lives from one minute (long enough to paste an install line) to one year. */
+export const TTL_MIN_MS = 60_000;
+export const TTL_MAX_MS = 365 * 86_400_000;
+
+/** A token lifetime: a duration (parseDuration's forms) within the bounds; throws naming the problem. */
+export function parseTtl(value: string | number): number {
+  const ms = parseDuration(value);
+  if (ms < TTL_MIN_MS || ms > TTL_MAX_MS) throw new Error(`must be from 1m to 365d (one minute to one year), got ${JSON.stringify(value)}`);
+  return ms;
+}
+
 export class JoinTokens {
   private constructor(private readonly store: Store<TokensData>) {}
 
   static async open(dataDir: string): Promise<JoinTokens> {
-    return new JoinTokens(await openStore<TokensData>(dataDir, 'tokens', { tokens: {} }, { mode: 0o600 }));
+    return new JoinTokens(await openStore<TokensData>(dataDir, 'tokens', { tokens: {} }));
   }
 
   async create(opts: { ttlMs: number; uses: number; labels: Record<string, string> }): Promise<{ token: string; info: PublicJoinToken }> {

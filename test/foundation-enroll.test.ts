@@ -1,11 +1,11 @@
 /** Enrollment with join tokens, admin auth on the REST API, and who the link lets in. */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { generateKeyPair, SignJWT } from 'jose';
-import { TestController, TestAgent, until, http, sleep } from './helpers/cluster.ts';
+import { TestController, TestAgent, until, http, sleep, stopProc } from './helpers/cluster.ts';
 
 let c: TestController;
 before(async () => {
@@ -78,9 +78,40 @@ test('unknown join token (well-formed, never issued, or wrong secret): 401', asy
 });
 
 test('expired join token: 401 "expired"', async () => {
-  const token = await c.joinToken({ ttl: '1s' });
-  await sleep(1300);
+  // The shortest lifetime is a minute: the token's expiry is moved into the past on disk, controller stopped.
+  const token = await c.joinToken({ ttl: '1m' });
+  await stopProc(c.proc);
+  const file = join(c.dataDir, 'tokens.json');
+  const data = JSON.parse(await readFile(file, 'utf8'));
+  for (const t of Object.values(data.tokens) as Array<{ expiresAt: number }>) t.expiresAt = Date.now() - 1000;
+  await writeFile(file, JSON.stringify(data));
+  await c.restart();
   assertRestError(await enroll(token), 401, /join token is expired/);
+});
+
+test('token lifetimes are bounded: one minute to one year, with a message naming the bounds', async () => {
+  for (const ttl of [0.0001, 59, '59s', '0.5m', '366d', 315_360_001, '3650d']) {
+    assertRestError(await c.api('POST', '/api/v1/tokens', { ttl }), 400, /ttl: must be from 1m to 365d \(one minute to one year\), got/);
+  }
+  for (const [ttl, ms] of [[60, 60_000], ['1m', 60_000], ['365d', 365 * 86_400_000], ['24h', 86_400_000]] as const) {
+    const r = await c.api('POST', '/api/v1/tokens', { ttl });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.body.expiresAt - r.body.createdAt, ms);
+  }
+});
+
+test('parallel enrollments under one name: one node, 409 for the others, and only the winner spends a use', async () => {
+  for (let round = 0; round < 3; round++) {
+    const created = await c.api('POST', '/api/v1/tokens', { ttl: '10m', uses: 5 });
+    const name = `same-name-${round}`;
+    const results = await Promise.all(Array.from({ length: 5 }, () => enroll(created.body.token, name)));
+    assert.equal(results.filter((r) => r.status === 201).length, 1, results.map((r) => `${r.status} ${r.text}`).join('\n'));
+    for (const r of results.filter((x) => x.status !== 201)) assertRestError(r, 409, new RegExp(`a node named "${name}" is`));
+    const nodes = (await c.api('GET', '/api/v1/nodes')).body.nodes.filter((n: any) => n.name === name);
+    assert.equal(nodes.length, 1);
+    const token = (await c.api('GET', '/api/v1/tokens')).body.tokens.find((t: any) => t.id === created.body.id);
+    assert.equal(token.usesLeft, 4);
+  }
 });
 
 test('revoked join token: 401 "revoked"; revoking an unknown id is a 404', async () => {

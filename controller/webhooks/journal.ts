@@ -1,6 +1,7 @@
 import { mkdir, open, readFile, rename, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TurnBatch } from './turn-batch.ts';
+import { idMap } from '../../plugins/sdk/ids.ts';
 
 /**
  * The outbox's persistence: a JSON snapshot (`outbox.json`, same shape as before) plus an
@@ -35,14 +36,15 @@ export class Journal<R extends { id: string; n: number }> {
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     const snapshotFile = join(dataDir, 'outbox.json');
     const journalFile = join(dataDir, 'outbox.journal.jsonl');
-    const data: Snapshot<R> = { n: 0, deliveries: {} };
+    const data: Snapshot<R> = { n: 0, deliveries: idMap() };
     const snap = await readFile(snapshotFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return '';
       throw err;
     });
     if (snap.trim()) {
       try {
-        Object.assign(data, JSON.parse(snap));
+        const parsed = JSON.parse(snap) as Snapshot<R>;
+        Object.assign(data, parsed, { deliveries: idMap(parsed.deliveries) });
       } catch (err) {
         throw new Error(`store ${snapshotFile} is not valid JSON: ${(err as Error).message}`);
       }

@@ -35,7 +35,7 @@ export class Subscriptions {
   ) {}
 
   static async open(dataDir: string, outbox: Outbox): Promise<Subscriptions> {
-    const subs = new Subscriptions(await openStore<SubsData>(dataDir, 'webhooks', { subs: {} }, { mode: 0o600 }), outbox);
+    const subs = new Subscriptions(await openStore<SubsData>(dataDir, 'webhooks', { subs: {} }), outbox);
     // A crash between deleting a subscription and stopping its deliveries must not leave them running.
     await outbox.cancel((d) => {
       const sub = subscriptionOf(d);

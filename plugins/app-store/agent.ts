@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { AgentContext, AgentPlugin, Store } from '../sdk/index.ts';
+import { idMap, type AgentContext, type AgentPlugin, type Store } from '../sdk/index.ts';
 import { LABEL, DockerOps } from './docker.ts';
 import { rollback, runInstall } from './installer.ts';
 import { containerName, networkName, parseManifest, servicesOf, volumeName, type Manifest } from './manifest.ts';
@@ -244,7 +244,7 @@ export function appStoreAgent(ctx: AgentContext<AppStoreConfig>): AgentPlugin {
 
   return {
     async start() {
-      await records.update((d) => void (d.apps ??= {}));
+      await records.update((d) => void (d.apps ??= idMap()));
       secrets = await ctx.openStore<Secrets>('secrets', { apps: {} });
       // Unreachable Engine: start throws, the host marks the plugin failed with this reason, the agent runs on.
       await docker.ping();

@@ -1,4 +1,4 @@
-import { HttpError, NodeUnavailable, restError, str, type ControllerContext, type HttpRequest, type HttpResult, type NodeInfo, type Route } from '../sdk/index.ts';
+import { checkId, HttpError, NodeUnavailable, restError, str, type ControllerContext, type HttpRequest, type HttpResult, type NodeInfo, type Route } from '../sdk/index.ts';
 import type { CommandResult } from './agent.ts';
 import type { Catalog } from './catalog.ts';
 import { APP_NAME, STATUS_CODE, type AppSnapshot, type AppStoreConfig } from './schema.ts';
@@ -47,6 +47,7 @@ export function seedData(s: AppSnapshot): Record<string, unknown> {
 function appName(req: HttpRequest): string {
   const app = str(req.fields, 'appName');
   if (!app) throw new HttpError(400, 'missing parameter "appName"');
+  checkId(app, 'appName');
   if (!APP_NAME.test(app)) throw new HttpError(400, `invalid appName "${app.slice(0, 60)}": it must match ^[a-z][a-z0-9-]{1,29}$`);
   return app;
 }
@@ -65,7 +66,8 @@ export function appRoutes(ctx: ControllerContext<AppStoreConfig>, catalog: () =>
   /** The node a request addresses (`node` by id, name or address; default the local node), checked usable. */
   function target(req: HttpRequest): NodeInfo {
     try {
-      return ctx.nodes.require(str(req.fields, 'node'), 'app-store');
+      const ref = str(req.fields, 'node');
+      return ctx.nodes.require(ref === undefined ? undefined : checkId(ref, 'node'), 'app-store');
     } catch (err) {
       // Not enabled on a node without Docker (npm start on a machine without it): name the cause.
       const node = err instanceof NodeUnavailable && err.reason === 'plugin' ? err.node : undefined;

@@ -1,4 +1,4 @@
-import type { ControllerContext, ControllerPlugin } from '../sdk/index.ts';
+import { idMap, type ControllerContext, type ControllerPlugin } from '../sdk/index.ts';
 import { appFields, appRoutes } from './api.ts';
 import { loadCatalog, type Catalog } from './catalog.ts';
 import { appsPanel } from './panel.ts';
@@ -8,7 +8,8 @@ interface Persisted {
   nodes: Record<string, Record<string, AppSnapshot>>;
 }
 
-const EVENTS: Record<string, string> = { installed: 'app.installed', failed: 'app.failed', uninstalled: 'app.uninstalled' };
+/** Report type → event; a Map, as the type comes from the agent. */
+const EVENTS = new Map([['installed', 'app.installed'], ['failed', 'app.failed'], ['uninstalled', 'app.uninstalled']]);
 
 export function appStoreController(ctx: ControllerContext<AppStoreConfig>): ControllerPlugin {
   let catalog: Catalog = { apps: new Map(), errors: new Map() };
@@ -18,8 +19,8 @@ export function appStoreController(ctx: ControllerContext<AppStoreConfig>): Cont
 
   function persist(nodeId: string): Promise<void> {
     return persisted().update((d) => {
-      d.nodes ??= {};
-      d.nodes[nodeId] = Object.fromEntries(byNode.get(nodeId) ?? []);
+      d.nodes ??= idMap();
+      d.nodes[nodeId] = idMap(Object.fromEntries(byNode.get(nodeId) ?? []));
     });
   }
 
@@ -58,7 +59,7 @@ export function appStoreController(ctx: ControllerContext<AppStoreConfig>): Cont
       const m = nodeMap(meta.nodeId);
       if (type === 'uninstalled' && s.purged) m.delete(s.app);
       else m.set(s.app, s);
-      const event = EVENTS[type];
+      const event = EVENTS.get(type);
       if (!event) return;
       await persist(meta.nodeId);
       const node = ctx.nodes.get(meta.nodeId);

@@ -4,7 +4,7 @@
  * `queryAll` repeated query values).
  */
 import { randomUUID } from 'node:crypto';
-import { describeIssues, type z } from '../sdk/index.ts';
+import { describeIssues, parseWireJson, type z } from '../sdk/index.ts';
 import { JobsError } from './envelope.ts';
 import { rawMember } from './json-raw.ts';
 import { RuntimeError, parseRuntime } from './runtime.ts';
@@ -21,7 +21,7 @@ export function jsonBody(raw: Buffer | string | undefined): ParsedBody {
   if (text.trim() === '') return { fields: {}, text: '{}' };
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = parseWireJson(text);
   } catch (err) {
     throw new JobsError(`malformed JSON body: ${(err as Error).message}`);
   }

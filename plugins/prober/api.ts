@@ -1,8 +1,8 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import type { HttpRequest, HttpResult, Route } from '../sdk/index.ts';
+import { parseWireJson, type HttpRequest, type HttpResult, type Route } from '../sdk/index.ts';
 import { isLocalCaller } from '../sdk/client-ip.ts';
 import { CODES, IpliveError, ipliveError, ok } from './envelope.ts';
-import { field, groupId, int, parseGroup, recordId, required, target, validNodeIp, groupKey } from './parse.ts';
+import { field, groupId, int, ipliveId, parseGroup, recordId, required, target, validNodeIp, groupKey } from './parse.ts';
 import { roundStart } from './rounds.ts';
 import { LEVELS } from './quorum.ts';
 import { CONN_ERROR, TIMEOUT, UP, type Group } from './schema.ts';
@@ -33,7 +33,7 @@ export function seedRoutes(p: Prober): Route[] {
   }
 
   function appOf(req: HttpRequest): string {
-    const app = required(req.fields, 'app_name');
+    const app = ipliveId(required(req.fields, 'app_name'), 'app_name');
     if (!Object.hasOwn(cfg().apps, app)) throw new IpliveError(CODES.app, `Not found valid function for app name "${app.slice(0, 64)}"`);
     return app;
   }
@@ -128,7 +128,7 @@ export function seedRoutes(p: Prober): Route[] {
     let items: unknown;
     if (typeof raw === 'string') {
       try {
-        items = JSON.parse(raw);
+        items = parseWireJson(raw);
       } catch (err) {
         throw new IpliveError(CODES.badParam, `Param Error: data is not JSON: ${(err as Error).message}`);
       }
@@ -142,6 +142,7 @@ export function seedRoutes(p: Prober): Route[] {
       const sid = field(o, 'server_id');
       const st = field(o, 'last_status');
       if (sid === undefined) throw new IpliveError(CODES.missing, `Lack of Param: data[${i}].server_id`);
+      recordId(sid, `data[${i}].server_id`);
       if (st === undefined || !/^\d{1,3}$/.test(st)) throw new IpliveError(CODES.badParam, `Param Error: data[${i}].last_status must be a status or HTTP code`);
       const rt = Number(field(o, 'res_time') ?? 0);
       if (!Number.isFinite(rt) || rt < 0) throw new IpliveError(CODES.badParam, `Param Error: data[${i}].res_time must be a number of ms`);

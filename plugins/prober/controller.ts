@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ControllerContext, ControllerPlugin, NodeInfo, Store } from '../sdk/index.ts';
+import { idMap, type ControllerContext, type ControllerPlugin, type NodeInfo, type Store } from '../sdk/index.ts';
 import type { CheckSpec, Group, ProberConfig, ResultBatch } from './schema.ts';
 import type { HistoryEntry, MonitorsData, NodeView, OpenRound, RecordState, RoundsData, Vote } from './state.ts';
 import { roundKey } from './state.ts';
@@ -128,7 +128,7 @@ export class Prober {
     const opening: OpenRound[] = [];
     for (const g of Object.values(this.monitors.data.groups)) {
       const r = roundStart(now, g.interval);
-      if (!open[roundKey(g.key, r)] && !this.decided(g.key, r)) opening.push({ g: g.key, round: r, expected: this.picks.get(g.key) ?? [], openedAt: now, votes: {} });
+      if (!open[roundKey(g.key, r)] && !this.decided(g.key, r)) opening.push({ g: g.key, round: r, expected: this.picks.get(g.key) ?? [], openedAt: now, votes: idMap() });
     }
     if (opening.length) {
       await this.rounds.update((d) => {
@@ -163,14 +163,14 @@ export class Prober {
         this.counters.late.inc({}, votes.length);
         return { accepted: 0, late: votes.length };
       }
-      o = { g: g.key, round, expected: this.picks.get(g.key) ?? [], openedAt: Date.now(), votes: {} };
+      o = { g: g.key, round, expected: this.picks.get(g.key) ?? [], openedAt: Date.now(), votes: idMap() };
     }
     sink.set(key, o);
     const ids = new Set(g.records.map((r) => r.id));
     let accepted = 0;
     for (const { record, vote } of votes) {
       if (!ids.has(record)) continue;
-      (o.votes[record] ??= {})[node] = vote;
+      (o.votes[record] ??= idMap())[node] = vote;
       accepted++;
     }
     return { accepted, late: 0 };
@@ -220,7 +220,7 @@ export class Prober {
       const expected = [...new Set([...o.expected, ...voters])];
       const asked = LEVELS[g.level].nodes === Infinity ? expected.length : LEVELS[g.level].nodes;
       const prev = this.monitors.data.records[g.key] ?? {};
-      const states: Record<string, RecordState> = {};
+      const states = idMap<RecordState>();
       const result: Array<{ record_id: string; status: number; res_time: number }> = [];
       const entry: HistoryEntry = { g: g.key, round: o.round, decidedAt: now, degraded: expected.length < asked, nodes: expected.map((n) => this.nodeName(n)), missing: [], records: [] };
       const missing = new Set<string>();
@@ -229,7 +229,7 @@ export class Prober {
         const v = decide(g.level, expected, Object.entries(votesOf).map(([node, x]) => ({ node, status: x.s, resTime: x.t })));
         v.missing.forEach((m) => missing.add(m));
         const before = prev[rec.id];
-        const views: Record<string, NodeView> = { ...(before?.views ?? {}) };
+        const views = idMap<NodeView>(before?.views);
         for (const [node, x] of Object.entries(votesOf)) views[node] = { status: x.s, resTime: x.t, at: x.at, ...(x.timing ? { timing: x.timing } : {}), ...(x.cert ? { certExpires: x.cert } : {}), ...(x.err ? { error: x.err } : {}) };
         const degraded = v.degraded || expected.length < asked;
         if (v.state === 'unknown') {
@@ -264,7 +264,7 @@ export class Prober {
     await Promise.all(deliveries.map((d) => this.ctx.webhooks.deliver(d.url, d.body, { contentType: d.contentType, secret: d.secret, event: 'prober.callback' })));
     this.counters.callbacks.inc({}, deliveries.length);
     await this.monitors.update((d) => {
-      for (const u of updates) if (d.groups[u.g]) d.records[u.g] = { ...(d.records[u.g] ?? {}), ...u.states };
+      for (const u of updates) if (d.groups[u.g]) d.records[u.g] = idMap({ ...d.records[u.g], ...u.states });
     });
     await this.rounds.update((d) => {
       for (const o of rounds) delete d.open[roundKey(o.g, o.round)];

@@ -1,5 +1,6 @@
-import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { appendPrivate, privateDir, replacePrivate } from '../sdk/index.ts';
 import type { HistoryEntry } from './state.ts';
 
 /**
@@ -19,7 +20,7 @@ export class History {
 
   static async open(file: string, keepMs: number): Promise<History> {
     const h = new History(file, keepMs);
-    await mkdir(dirname(file), { recursive: true });
+    await privateDir(dirname(file));
     let text = '';
     try {
       text = await readFile(file, 'utf8');
@@ -39,9 +40,7 @@ export class History {
         // A line cut short by a crash: the rest of the file is still good.
       }
     }
-    const tmp = `${file}.tmp`;
-    await writeFile(tmp, h.entries.map((e) => JSON.stringify(e) + '\n').join(''));
-    await rename(tmp, file);
+    await replacePrivate(file, h.entries.map((e) => JSON.stringify(e) + '\n').join(''));
     return h;
   }
 
@@ -50,7 +49,7 @@ export class History {
       this.entries.push(...entries);
       for (const e of entries) this.last.set(e.g, e);
       const lines = entries.map((e) => JSON.stringify(e) + '\n').join('');
-      this.writing = this.writing.then(() => appendFile(this.file, lines));
+      this.writing = this.writing.then(() => appendPrivate(this.file, lines));
     }
     const cutoff = now - this.keepMs;
     let i = 0;

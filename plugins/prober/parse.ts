@@ -1,10 +1,10 @@
 import { isIP } from 'node:net';
+import { idProblem } from '../sdk/index.ts';
 import { isValidTarget } from './checks/target.ts';
 import { CODES, IpliveError } from './envelope.ts';
 import { DEFAULT_LEVEL, isLevel } from './quorum.ts';
 import type { Group, Protocol, ProberConfig } from './schema.ts';
 
-const RECORD_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 export function field(fields: Record<string, unknown>, name: string): string | undefined {
@@ -31,15 +31,21 @@ export function int(fields: Record<string, unknown>, name: string, min: number, 
   return n;
 }
 
+/** Any id iplive takes (app_name, group_id, record ids, node refs): the shared rule, in iplive's envelope. */
+export function ipliveId(v: string, name: string): string {
+  const problem = idProblem(v, name);
+  if (problem) throw new IpliveError(CODES.badParam, `Param Error: ${problem}`);
+  return v;
+}
+
 export function groupId(fields: Record<string, unknown>): string {
-  const v = required(fields, 'group_id');
+  const v = ipliveId(required(fields, 'group_id'), 'group_id');
   if (!/^\d{1,18}$/.test(v)) throw new IpliveError(CODES.badParam, `Param Error: group_id must be a non-negative integer, got "${v.slice(0, 40)}"`);
   return String(Number(v));
 }
 
 export function recordId(v: string, name = 'record_id'): string {
-  if (!RECORD_ID.test(v)) throw new IpliveError(CODES.badParam, `Param Error: ${name} "${v.slice(0, 40)}" must be 1-64 letters, digits, ".", "_" or "-"`);
-  return v;
+  return ipliveId(v, name);
 }
 
 export function target(v: string, name = 'ip'): string {
@@ -90,7 +96,7 @@ export function parseGroup(fields: Record<string, unknown>, cfg: ProberConfig, a
   if (timeout * (retryCount + 1) >= interval) throw new IpliveError(CODES.badParam, `Param Error: timeout × (retry_count + 1) = ${timeout * (retryCount + 1)} s must be shorter than the interval (${interval} s)`);
 
   const nodeRefs = (field(fields, 'node_ips') ?? '').split(/[:,]/).map((s) => s.trim()).filter(Boolean);
-  for (const ref of nodeRefs) if (!/^[A-Za-z0-9._-]{1,64}$/.test(ref)) throw new IpliveError(CODES.badParam, `Param Error: node_ips entry "${ref.slice(0, 40)}" is not a node address, name or id`);
+  for (const ref of nodeRefs) ipliveId(ref, 'node_ips entry');
 
   const callbackUrl = field(fields, 'callback_url') ?? null;
   if (callbackUrl !== null) {

@@ -1,4 +1,4 @@
-import { HttpError, restError, type HttpRequest, type HttpResult, type Route } from '../sdk/index.ts';
+import { checkId, HttpError, restError, type HttpRequest, type HttpResult, type Route } from '../sdk/index.ts';
 import type { Prober } from './controller.ts';
 import type { HistoryEntry } from './state.ts';
 import { NOT_PROBED } from './schema.ts';
@@ -62,7 +62,7 @@ export function restRoutes(p: Prober): Route[] {
     if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new HttpError(400, 'limit must be an integer from 1 to 100000');
     // "app:group_id" names one group; a bare group_id matches it in every app.
     const match = (e: HistoryEntry) => !group || e.g === group || e.g.slice(e.g.lastIndexOf(':') + 1) === group;
-    if (group !== undefined && !/^[^\s]{1,200}$/.test(group)) throw new HttpError(400, 'group must be "app_name:group_id" or a group_id');
+    if (group !== undefined) checkId(group, 'group');
     const list = p.history.query((e) => e.round >= since && match(e), limit);
     return {
       json: {

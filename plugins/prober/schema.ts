@@ -1,4 +1,10 @@
-import { z } from '../sdk/index.ts';
+import { idProblem, z } from '../sdk/index.ts';
+
+/** Clients name apps in app_name, which takes the ids every route takes. */
+const appName = z.string().superRefine((k, ctx) => {
+  const problem = idProblem(k, 'app name');
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const app = z
   .object({
@@ -14,7 +20,7 @@ const app = z
 export const proberConfig = z
   .object({
     /** Known applications (iplive answered 1005 for an app_name it had no handler for). */
-    apps: z.record(z.string(), app).default({}),
+    apps: z.record(appName, app).default({}),
     /** Per caller IP: the `token` field that caller must send (1004 otherwise). ip "*" matches any caller. A list so each token sits under a "token" key, which config views redact. */
     callers: z.array(z.object({ ip: z.string().min(1), token: z.string().min(8) }).strict()).default([]),
     /** iplive let loopback callers skip the token; false makes them send one too. */

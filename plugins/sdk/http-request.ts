@@ -4,8 +4,10 @@
  * of hyper-express so the agent does not load uWS.
  */
 import { Writable } from 'node:stream';
-import { HttpError, type HttpRequest, type HttpResult, type Method, type Route } from './http.ts';
+import { HttpError, type HttpRequest, type HttpResult, type Method, type MountedRoute, type Route } from './http.ts';
 import type { Log } from './log.ts';
+import { parseWireJson } from './json.ts';
+import { checkId } from './ids.ts';
 
 export type Parsed = { ok: true; req: HttpRequest } | { ok: false; reject: HttpResult };
 
@@ -19,6 +21,8 @@ export type RoutedRequest = Omit<HttpRequest, 'fields' | 'json'> & {
 export async function runRoute(route: Route, r: RoutedRequest, opts: { maxBody: number; isAdmin(headers: Record<string, string>): boolean; log: Log }): Promise<HttpResult> {
   try {
     if (route.auth === 'admin' && !opts.isAdmin(r.headers)) return route.error(401, 'admin token required: send "Authorization: Bearer <admin token>"');
+    // Every path parameter names something by id (node, token, webhook, delivery, plugin, app): one check for all routes.
+    for (const [name, value] of Object.entries(r.params)) checkId(value, name);
     const parsed = await parseRequest(route, r, opts.maxBody);
     return parsed.ok ? await route.handler(parsed.req) : parsed.reject;
   } catch (err) {
@@ -47,7 +51,7 @@ export async function parseRequest(route: Route, r: RoutedRequest, maxBody: numb
   if (raw.trim() !== '') {
     if (type.includes('application/json') || (!type.includes('form-urlencoded') && /^\s*[[{]/.test(raw))) {
       try {
-        json = JSON.parse(raw);
+        json = parseWireJson(raw);
       } catch (err) {
         return reject(400, `malformed JSON body: ${(err as Error).message}`);
       }
@@ -94,4 +98,10 @@ export function readBody(src: { pipe(dest: Writable): unknown }, limit: number):
 export function wireBody(r: HttpResult): { contentType: string; payload: string } {
   if (r.text !== undefined) return { contentType: r.contentType ?? 'text/plain; charset=utf-8', payload: r.text };
   return { contentType: r.contentType ?? 'application/json; charset=utf-8', payload: JSON.stringify(r.json ?? {}) };
+}
+
+/** A mounted route as the route listings show it. */
+export function describeRoute(method: Method, route: Route): MountedRoute {
+  const example = route.error(400, 'example');
+  return { method, path: route.path, auth: route.auth, errorType: wireBody(example).contentType, errorEnvelope: example.json ?? null };
 }

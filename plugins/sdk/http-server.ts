@@ -1,8 +1,8 @@
 import HyperExpress from 'hyper-express';
 import { createServer } from 'node:net';
 import type { Log } from './log.ts';
-import type { HttpResult, Method, Route } from './http.ts';
-import { runRoute, wireBody, type RoutedRequest } from './http-request.ts';
+import type { HttpResult, Method, MountedRoute, Route } from './http.ts';
+import { describeRoute, runRoute, wireBody, type RoutedRequest } from './http-request.ts';
 import { normalizeIp, TrustedProxies } from './client-ip.ts';
 
 // Modules written before client-ip.ts import it from here.
@@ -42,14 +42,22 @@ export class HttpServer {
     this.app = new HyperExpress.Server({ max_body_length: NO_SERVER_BODY_LIMIT, fast_abort: true });
     this.app.set_error_handler((_req, res, err) => {
       opts.log.error({ err: err.message }, 'unhandled http error');
-      if (!res.completed) res.status(500).json({ error: { status: 500, message: 'internal error' } });
+      sendOrClose(res, { status: 500, json: { error: { status: 500, message: 'internal error' } } });
     });
+  }
+
+  private readonly mounted: Array<{ method: Method; route: Route }> = [];
+
+  /** Every route mounted so far, in mount order (for GET /api/v1/routes). */
+  listRoutes(): MountedRoute[] {
+    return this.mounted.map((m) => describeRoute(m.method, m.route));
   }
 
   mount(routes: Route[]): void {
     for (const route of routes) {
       const methods = Array.isArray(route.method) ? route.method : [route.method];
       for (const m of methods) {
+        this.mounted.push({ method: m, route });
         const register = this.app[m.toLowerCase() as 'get'].bind(this.app);
         register(route.path, (req: HxRequest, res: HxResponse) => this.handle(route, m, req, res));
       }
@@ -104,7 +112,7 @@ export class HttpServer {
       body: req,
     };
     const result = await runRoute(route, routed, { maxBody: this.maxBody, isAdmin: (h) => this.opts.isAdmin(h), log: this.opts.log });
-    if (!res.completed) reply(req, res, result);
+    reply(req, res, result);
     this.opts.observe?.(route.path, method, result.status ?? 200);
   }
 }
@@ -125,15 +133,35 @@ function reply(req: HxRequest, res: HxResponse, result: HttpResult): void {
     (req as unknown as { _body_parser_stop(): void })._body_parser_stop();
     req.received = true;
   }
-  send(res, result);
+  sendOrClose(res, result);
 }
 
 export function send(res: HxResponse, r: HttpResult): void {
-  res.status(r.status ?? 200);
-  for (const [k, v] of Object.entries(r.headers ?? {})) res.header(k, v);
+  // Everything that can fail (serialising the body) before the first byte: once the status line is
+  // out, a failure could only be followed by a body that contradicts it.
   const { contentType, payload } = wireBody(r);
+  res.status(r.status ?? 200);
+  for (const [k, v] of Object.entries(r.headers ?? {})) res.header(k, String(v));
   res.header('content-type', contentType);
   res.send(payload);
+}
+
+/**
+ * Sends r, or, when a status line has already gone out (a failure half-way through a response),
+ * closes the connection: a client sees a complete answer or a cut one, never a 200 line over a 500 body.
+ */
+function sendOrClose(res: HxResponse, r: HttpResult): void {
+  if (res.completed) return;
+  if (res.initiated) {
+    res.close();
+    return;
+  }
+  try {
+    send(res, r);
+  } catch (err) {
+    if (!res.initiated) throw err;
+    res.close();
+  }
 }
 
 /** A port the kernel considers free on host right now. */

@@ -44,6 +44,16 @@ export interface Route {
   error: (status: number, message: string) => HttpResult;
 }
 
+/** What a server lists about a mounted route (no handler): enough for clients and tests to find every endpoint. */
+export interface MountedRoute {
+  method: Method;
+  path: string;
+  auth: RouteAuth;
+  /** How this route answers a 400 (its API's error envelope): the content type and the JSON body, if JSON. */
+  errorType: string;
+  errorEnvelope: unknown;
+}
+
 /** Thrown by handlers to answer with the route's error envelope and a message naming the problem. */
 export class HttpError extends Error {
   constructor(

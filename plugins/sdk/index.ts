@@ -14,3 +14,6 @@ export * from './redact.ts';
 export * from './version.ts';
 export * from './nodes.ts';
 export * from './capabilities.ts';
+export * from './ids.ts';
+export { parseWireJson } from './json.ts';
+export { appendPrivate, privateDir, replacePrivate } from './files.ts';

@@ -1,7 +1,8 @@
-import { appendFile, mkdir, chmod } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Low } from 'lowdb';
-import { DataFile } from 'lowdb/node';
+import { Low, type Adapter } from 'lowdb';
+import { appendPrivate, narrowMode, privateDir, replacePrivate } from './files.ts';
+import { parseStoredJson, withoutPrototypes } from './json.ts';
 
 /**
  * The only persistence a plugin or host sees. lowdb is the embedded default; a networked store can
@@ -16,9 +17,30 @@ export interface Store<T extends object> {
   archive(records: unknown[]): Promise<void>;
 }
 
-export interface StoreOptions {
-  /** File mode for stores that hold secrets (keys, credentials). */
-  mode?: number;
+/**
+ * The file behind a store. Read back, its objects have no prototype, so maps keyed by ids that
+ * came from clients (`__proto__`, `constructor`) hold them as ordinary entries. Written through a
+ * temp file that is owner-only from its creation (files.ts); lowdb's own file adapter creates it with
+ * the process umask and would leave every store world-readable.
+ */
+class PrivateJsonFile<T> implements Adapter<T> {
+  constructor(private readonly file: string) {}
+
+  async read(): Promise<T | null> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    return parseStoredJson(text) as T;
+  }
+
+  write(data: T): Promise<void> {
+    // Compact JSON: stores are rewritten whole on each commit, so size is write cost.
+    return replacePrivate(this.file, JSON.stringify(data));
+  }
 }
 
 class LowStore<T extends object> implements Store<T> {
@@ -26,7 +48,6 @@ class LowStore<T extends object> implements Store<T> {
   constructor(
     private readonly db: Low<T>,
     private readonly file: string,
-    private readonly mode: number | undefined,
   ) {}
 
   get data(): T {
@@ -65,31 +86,31 @@ class LowStore<T extends object> implements Store<T> {
     return this.queued;
   }
 
-  private async flush(): Promise<void> {
-    await this.db.write();
-    if (this.mode !== undefined) await chmod(this.file, this.mode);
+  private flush(): Promise<void> {
+    return this.db.write();
   }
 
   archive(records: unknown[]): Promise<void> {
     if (records.length === 0) return Promise.resolve();
     const lines = records.map((r) => JSON.stringify(r)).join('\n') + '\n';
     // Serialise appends so lines from concurrent callers never interleave.
-    this.writing = this.writing.then(() => appendFile(this.file.replace(/\.json$/, '') + '.history.jsonl', lines));
+    this.writing = this.writing.then(() => appendPrivate(this.file.replace(/\.json$/, '') + '.history.jsonl', lines));
     return this.writing;
   }
 }
 
-export async function openStore<T extends object>(dir: string, name: string, defaults: T, opts: StoreOptions = {}): Promise<Store<T>> {
+export async function openStore<T extends object>(dir: string, name: string, defaults: T): Promise<Store<T>> {
   const file = join(dir, `${name}.json`);
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  // Compact JSON: stores are rewritten whole on each commit, so size is write cost.
-  const db = new Low<T>(new DataFile<T>(file, { parse: JSON.parse, stringify: (d) => JSON.stringify(d) }), structuredClone(defaults));
+  await privateDir(dirname(file));
+  await narrowMode(file);
+  const db = new Low<T>(new PrivateJsonFile<T>(file), withoutPrototypes(defaults));
   try {
     await db.read();
   } catch (err) {
     throw new Error(`store ${file} is not valid JSON: ${(err as Error).message}`);
   }
   // Fill fields added since the file was written, so old data dirs keep working after upgrades.
-  db.data = { ...structuredClone(defaults), ...(db.data ?? {}) };
-  return new LowStore(db, file, opts.mode);
+  // Defaults without prototypes too: their empty maps are where ids go.
+  db.data = Object.assign(Object.create(null) as T, withoutPrototypes(defaults), db.data);
+  return new LowStore(db, file);
 }

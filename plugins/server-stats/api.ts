@@ -1,4 +1,4 @@
-import { HttpError, str, type ControllerContext, type HttpRequest, type HttpResult, type Route } from '../sdk/index.ts';
+import { checkId, HttpError, str, type ControllerContext, type HttpRequest, type HttpResult, type Route } from '../sdk/index.ts';
 import type { Sample, ServerStatsConfig } from './schema.ts';
 
 /** Websoft9's envelope: code "1" success, "0" failure; message; data. */
@@ -11,7 +11,7 @@ const percent = (n: number | undefined) => (n === undefined ? '' : `${Math.round
 export function searchServerRoutes(ctx: ControllerContext<ServerStatsConfig>, latest: (id: string) => Sample | undefined): Route[] {
   const handler = (req: HttpRequest): HttpResult => {
     const ref = str(req.fields, 'node');
-    const node = ref ? ctx.nodes.resolve(ref) : ctx.nodes.defaultNode();
+    const node = ref ? ctx.nodes.resolve(checkId(ref, 'node')) : ctx.nodes.defaultNode();
     if (!node) throw new HttpError(400, ref ? `unknown node "${ref}"` : 'several nodes are enrolled: name one with the "node" parameter');
     const s = latest(node.id);
     if (!s) throw new HttpError(404, `node ${node.name} has not reported stats yet`);

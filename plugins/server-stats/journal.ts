@@ -1,5 +1,6 @@
-import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { appendPrivate, replacePrivate } from '../sdk/index.ts';
 import type { Sample } from './schema.ts';
 
 export interface JournalEntry {
@@ -43,14 +44,14 @@ export class SampleJournal {
   }
 
   append(entry: JournalEntry): Promise<void> {
-    return this.enqueue(() => appendFile(this.file, JSON.stringify(entry) + '\n'));
+    return this.enqueue(() => appendPrivate(this.file, JSON.stringify(entry) + '\n'));
   }
 
   /** Runs snapshot (which must persist everything applied so far), then empties the journal. */
   compact(snapshot: () => Promise<void>): Promise<void> {
     return this.enqueue(async () => {
       await snapshot();
-      await writeFile(this.file, '');
+      await replacePrivate(this.file, '');
     });
   }
 

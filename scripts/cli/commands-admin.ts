@@ -14,7 +14,7 @@ export const adminCommands: Command[] = [
     summary: 'create a join token for enrolling agents (printed once)',
     client: true,
     flags: {
-      ttl: { type: 'string', value: 'DURATION', help: 'how long it is valid: 30s, 10m, 24h, 7d (default 24h)' },
+      ttl: { type: 'string', value: 'DURATION', help: 'how long it is valid, 1m to 365d: 10m, 24h, 7d (default 24h)' },
       uses: { type: 'string', value: 'N', help: 'how many enrollments it allows (default 1)' },
       labels: { type: 'string', value: 'k=v,...', help: 'labels given to nodes enrolled with it' },
     },
