@@ -13,6 +13,7 @@
  * sends can be mistaken for a buffer.
  */
 import { LINK_LIMITS } from '../plugins/sdk/link.ts';
+import { ForbiddenKeyError, parseWireJson } from '../plugins/sdk/json.ts';
 
 export const BINARY_VERSION = 1;
 export const BINARY_KIND_MESSAGE = 1;
@@ -110,11 +111,13 @@ function extractBuffers(v: unknown, path: Path, buffers: Uint8Array[], paths: Pa
   }
   let out: Record<string, unknown> | undefined;
   for (const [k, x] of Object.entries(v)) {
+    // The receiving end refuses this key in any link message (plugins/sdk/json.ts): say so here, where the sender can hear it.
+    if (k === '__proto__') throw new RangeError(`message ${name} holds a "__proto__" key, which the link refuses`);
     path.push(k);
     const r = extractBuffers(x, path, buffers, paths, depth + 1, name);
     path.pop();
     if (out === undefined && r !== x) out = { ...(v as Record<string, unknown>) };
-    if (out !== undefined) Object.defineProperty(out, k, { value: r, writable: true, enumerable: true, configurable: true });
+    if (out !== undefined) out[k] = r;
   }
   return out ?? v;
 }
@@ -151,9 +154,9 @@ export function decodeBinaryMessage(frame: Buffer): ChannelMessage {
   const type = frame.toString('utf8', at, (at += typeBytes));
   let parsed: unknown;
   try {
-    parsed = JSON.parse(frame.toString('utf8', at, (at += jsonBytes)));
-  } catch {
-    throw new LinkCodecError('binary frame JSON part is malformed');
+    parsed = parseWireJson(frame.toString('utf8', at, (at += jsonBytes)));
+  } catch (err) {
+    throw new LinkCodecError(err instanceof ForbiddenKeyError ? `binary frame JSON part: ${err.message}` : 'binary frame JSON part is malformed');
   }
   if (!Array.isArray(parsed) || parsed.length !== 2 || !Array.isArray(parsed[1]) || parsed[1].length !== count) throw new LinkCodecError('binary frame JSON part must be [value, paths] with one path per buffer');
   const holder: { root: unknown } = { root: parsed[0] };
@@ -175,8 +178,7 @@ function place(holder: { root: unknown }, path: unknown, buf: Buffer): void {
     key = step as string | number;
   }
   if (slot(parent, key) !== null) throw new LinkCodecError('binary frame buffer path does not lead to a placeholder');
-  // defineProperty, not assignment: a key "__proto__" from JSON.parse is an own property, and assigning to it would set the prototype.
-  Object.defineProperty(parent, key, { value: buf, writable: true, enumerable: true, configurable: true });
+  (parent as Record<string | number, unknown>)[key] = buf;
 }
 
 function slot(container: unknown, key: unknown): unknown {
