@@ -30,7 +30,8 @@ export interface ChannelMessage {
 
 /** A message encoded once, written as is to every link it goes to. */
 export interface EncodedFrame {
-  data: string | Buffer;
+  /** UTF-8 JSON for a text frame, or the binary frame: bytes either way, so a broadcast converts nothing per link. */
+  data: Buffer;
   binary: boolean;
   /** Size on the wire, for the high-water mark and the queue bound. */
   bytes: number;
@@ -51,10 +52,9 @@ export function encodeMessage(plugin: string, type: string, msg: unknown): Encod
   const paths: Path[] = [];
   const value = extractBuffers(msg, [], buffers, paths, 0, `${plugin}.${type}`);
   if (buffers.length === 0) {
-    const data = JSON.stringify({ t: 'msg', plugin, type, msg });
-    const bytes = Buffer.byteLength(data);
-    if (bytes > LINK_LIMITS.messageBytes) throw tooLarge(plugin, type, bytes);
-    return { data, binary: false, bytes, plugin };
+    const data = Buffer.from(JSON.stringify({ t: 'msg', plugin, type, msg }));
+    if (data.length > LINK_LIMITS.messageBytes) throw tooLarge(plugin, type, data.length);
+    return { data, binary: false, bytes: data.length, plugin };
   }
   if (buffers.length > LINK_LIMITS.messageBuffers) throw new RangeError(`message ${plugin}.${type} holds ${buffers.length} buffers; the link carries at most ${LINK_LIMITS.messageBuffers}`);
   const json = Buffer.from(JSON.stringify([value, paths]));
