@@ -16,7 +16,7 @@ import { RecentEvents } from './recent-events.ts';
 import { Sessions } from './sessions.ts';
 import { processMetrics } from '../plugins/sdk/process-metrics.ts';
 import { dashboardRoutes } from './dashboard/routes.ts';
-import { crossSiteReason } from './dashboard/guard.ts';
+import { sessionAdmission } from './dashboard/guard.ts';
 import { VERSION } from '../plugins/sdk/version.ts';
 import { ChannelHub } from '../runtime/channels.ts';
 
@@ -57,10 +57,10 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     log,
     maxBody: config.maxBodyBytes,
     trustProxy: config.trustProxy,
-    isAdmin: (headers) => {
+    isAdmin: (headers, method) => {
       const m = /^Bearer (.+)$/.exec(headers['authorization'] ?? '');
-      // A session cookie rides along on any same-site request, so it only counts from our own origin (no CSRF on the REST API).
-      return m ? identity.isAdminToken(m[1]) : sessions.valid(headers) && !crossSiteReason(headers, config.publicUrl);
+      // A session cookie rides along on any same-site request: it counts only from our own origin and, to change anything, with its CSRF token.
+      return m ? identity.isAdminToken(m[1]) : sessionAdmission(sessions, headers, method, config.publicUrl);
     },
     observe: (route, method, status) => httpRequests.inc({ route, method, status: String(status) }),
   });
@@ -137,7 +137,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     { method: 'GET', path: '/metrics', auth: 'none', error: restError, handler: () => ({ text: metrics.render(), contentType: 'text/plain; version=0.0.4; charset=utf-8' }) },
     { method: 'GET', path: '/api/v1/routes', auth: 'admin', error: restError, handler: () => ({ json: { routes: http.listRoutes() } }) },
   ]);
-  http.mount(dashboardRoutes({ identity, sessions, registry, plugins, events, outbox, subs, publicUrl: config.publicUrl, version: VERSION }));
+  http.mount(dashboardRoutes({ identity, sessions, registry, plugins, events, outbox, subs, tokens, publicUrl: config.publicUrl, version: VERSION }));
 
   plugins.setFileConfigs(config.plugins);
   await plugins.startAll(config.plugins);

@@ -17,10 +17,20 @@ export type RoutedRequest = Omit<HttpRequest, 'fields' | 'json'> & {
   body: { pipe(dest: Writable): unknown };
 };
 
+/**
+ * Whether a request has admin rights: true, false (no credential: 401), or why a credential it carries
+ * may not be used for this request (403), e.g. a dashboard session without its CSRF token.
+ */
+export type AdminCheck = (headers: Record<string, string>, method: Method) => boolean | string;
+
 /** Runs the route: admin check, body parse, handler; any failure becomes the route's own error envelope. */
-export async function runRoute(route: Route, r: RoutedRequest, opts: { maxBody: number; isAdmin(headers: Record<string, string>): boolean; log: Log }): Promise<HttpResult> {
+export async function runRoute(route: Route, r: RoutedRequest, opts: { maxBody: number; isAdmin: AdminCheck; log: Log }): Promise<HttpResult> {
   try {
-    if (route.auth === 'admin' && !opts.isAdmin(r.headers)) return route.error(401, 'admin token required: send "Authorization: Bearer <admin token>"');
+    if (route.auth === 'admin') {
+      const admitted = opts.isAdmin(r.headers, r.method);
+      if (typeof admitted === 'string') return route.error(403, admitted);
+      if (!admitted) return route.error(401, 'admin token required: send "Authorization: Bearer <admin token>"');
+    }
     // Every path parameter names something by id (node, token, webhook, delivery, plugin, app): one check for all routes.
     for (const [name, value] of Object.entries(r.params)) checkId(value, name);
     const parsed = await parseRequest(route, r, opts.maxBody);

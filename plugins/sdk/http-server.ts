@@ -2,7 +2,7 @@ import HyperExpress from 'hyper-express';
 import { createServer } from 'node:net';
 import type { Log } from './log.ts';
 import type { HttpResult, Method, MountedRoute, Route } from './http.ts';
-import { describeRoute, runRoute, wireBody, type RoutedRequest } from './http-request.ts';
+import { describeRoute, runRoute, wireBody, type AdminCheck, type RoutedRequest } from './http-request.ts';
 import { normalizeIp, TrustedProxies } from './client-ip.ts';
 
 // Modules written before client-ip.ts import it from here.
@@ -13,7 +13,7 @@ export interface HttpServerOptions {
   /** Bodies larger than this get the route's error envelope (413). */
   maxBody?: number;
   /** Decides whether a request carries admin rights (bearer token or session). */
-  isAdmin(headers: Record<string, string>): boolean;
+  isAdmin: AdminCheck;
   /** Called after every request, for metrics. */
   observe?(route: string, method: string, status: number): void;
   /** Proxies (addresses, CIDR blocks) whose X-Forwarded-For names the client; none by default. */
@@ -111,7 +111,7 @@ export class HttpServer {
       peer,
       body: req,
     };
-    const result = await runRoute(route, routed, { maxBody: this.maxBody, isAdmin: (h) => this.opts.isAdmin(h), log: this.opts.log });
+    const result = await runRoute(route, routed, { maxBody: this.maxBody, isAdmin: this.opts.isAdmin, log: this.opts.log });
     reply(req, res, result);
     this.opts.observe?.(route.path, method, result.status ?? 200);
   }

@@ -17,3 +17,6 @@ export * from './capabilities.ts';
 export * from './ids.ts';
 export { parseWireJson } from './json.ts';
 export { appendPrivate, privateDir, replacePrivate } from './files.ts';
+export * from './html.ts';
+export * from './panel-views.ts';
+export * from './panel-actions.ts';

@@ -6,6 +6,7 @@ import type { EventBus } from './events.ts';
 import type { Metrics } from './metrics.ts';
 import type { Route } from './http.ts';
 import type { Capabilities } from './capabilities.ts';
+import type { Html } from './html.ts';
 
 export interface NodeIdentity {
   id: string;
@@ -105,12 +106,13 @@ export interface ReportMeta {
 export interface DashboardPanel {
   title: string;
   /**
-   * Returns an HTML fragment; must escape everything it embeds and show no secret. The dashboard's CSP
-   * allows no inline script, event handler or style attribute: use markup (tables, inline SVG with
-   * presentation attributes) and the dashboard classes `ok` `bad` `warn` `muted` `small` `badge` `chip`
-   * `chips` `num`. Rendered again on every refresh (every few seconds): keep it cheap.
+   * Returns an HTML fragment that shows no secret. Build it with the SDK's panel helpers (`table`,
+   * `badge`, `keyValues`, `form`, `actionButton`, `html`), which escape every text; a plain string is
+   * taken as markup, so anything embedded in it must go through `esc`. The dashboard's CSP allows no
+   * inline script, event handler or style attribute. Rendered again on every refresh (every few
+   * seconds) for every signed-in browser: keep it cheap and the same for everyone.
    */
-  render(): Promise<string> | string;
+  render(): Promise<string | Html> | string | Html;
 }
 
 export interface ControllerPlugin {
