@@ -7,6 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import WebSocket, { WebSocketServer } from 'ws';
 import { http, tempDir, until, sleep } from './helpers/cluster.ts';
 import { localAgent, localController, type LocalAgent, type LocalController } from './helpers/in-process.ts';
@@ -115,6 +116,17 @@ test('a link that is down drops messages and counts them, on both hosts', async 
   await gone.close();
 });
 
+/**
+ * What a link delivers after its peer stopped reading while N messages were sent: those that reached
+ * the socket before the high-water mark, in order, then exactly the newest RING. Returns how many went first.
+ */
+function assertDropOldest(got: number[], N: number): number {
+  const prefix = got.findIndex((v, k) => v !== k);
+  assert.ok(prefix > 0, 'some messages went out before the mark was reached');
+  assert.deepEqual(got.slice(prefix), Array.from({ length: RING }, (_, k) => N - RING + k));
+  return prefix;
+}
+
 async function enroll(name: string): Promise<{ nodeId: string; credential: string }> {
   const r = await http('POST', `${c.url}/api/v1/enroll`, { body: { token: (await c.api('POST', '/api/v1/tokens', { ttl: '10m', uses: 1 })).body.token, name, address: '127.0.0.1' } });
   assert.equal(r.status, 201, r.text);
@@ -150,11 +162,7 @@ test('a node that stops reading: messages wait past the high-water mark, the old
   socket.resume();
   await until('last message and the ack arrived', () => frames.some((f) => f.i === N - 1) && frames.some((f) => f.t === 'ack'), 30_000);
 
-  const got = frames.filter((f) => f.t === 'msg').map((f) => f.i!);
-  const prefix = got.findIndex((v, k) => v !== k);
-  assert.ok(prefix > 0, 'some messages went out before the mark was reached');
-  // What reached the socket before the mark, then exactly the newest RING: the ones between were dropped.
-  assert.deepEqual(got.slice(prefix), Array.from({ length: RING }, (_, k) => N - RING + k));
+  const prefix = assertDropOldest(frames.filter((f) => f.t === 'msg').map((f) => f.i!), N);
   assert.equal((await dropped('overflow')) - before, N - prefix - RING);
   const ackAt = frames.findIndex((f) => f.t === 'ack');
   const firstQueued = frames.findIndex((f) => f.i === N - RING);
@@ -191,21 +199,16 @@ test('malformed or oversized message frames from an agent close its link with a 
   assert.equal((await metric(c.url, 'outpost_link_violations_total', { type: 'msg', reason: 'malformed_binary' })) - before, 2);
 });
 
-test('the agent closes its link with a reason when the controller sends a malformed binary frame', async () => {
+/** A LinkClient (the agent's link end) against a scripted controller, for what a real controller would not do. */
+async function scriptedController(hub: ChannelHub, onHello: (ws: WebSocket) => void) {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise((r) => wss.once('listening', r));
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
-    wss.once('connection', (ws: WebSocket) => {
-      ws.on('message', (m) => {
-        if (JSON.parse(String(m)).t !== 'hello') return;
-        ws.send(JSON.stringify({ t: 'welcome', nodeId: 'n1', config: {}, lastSeq: 0, hbInterval: 1000 }));
-        ws.send(Buffer.from([1, 2, 1, 1, 0, 0, 0, 2, 0, 1]), { binary: true });
-      });
-      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
-    });
-  });
+  wss.once('connection', (ws: WebSocket) =>
+    ws.on('message', (m, isBinary) => {
+      if (!isBinary && JSON.parse(String(m)).t === 'hello') onHello(ws);
+    }),
+  );
   const dir = await tempDir('outpost-link-client-');
-  const log = createLog('test', 'silent');
   const client = new LinkClient({
     controller: `http://127.0.0.1:${(wss.address() as { port: number }).port}`,
     nodeId: 'n1',
@@ -217,15 +220,63 @@ test('the agent closes its link with a reason when the controller sends a malfor
     backoff: { baseDelay: 10, factor: 1, jitter: 0, maxDelay: 10 },
     window: 10,
     outbox: await AgentOutbox.open(join(dir, 'agent'), 100),
-    log,
+    log: quiet,
     plugins: () => [],
     onConfig: async () => {},
     onWelcome: async () => {},
     onCommand: async () => null,
-    channels: new ChannelHub(new MetricsRegistry().counter('dropped', 'test'), log),
+    channels: hub,
   });
   client.start();
+  return {
+    async close() {
+      client.stop();
+      wss.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const quiet = createLog('test', 'silent');
+// A heartbeat interval longer than the test: the scripted controller answers no pings while it does not read.
+const welcome = JSON.stringify({ t: 'welcome', nodeId: 'n1', config: {}, lastSeq: 0, hbInterval: 600_000 });
+
+test('an agent whose controller stops reading: messages wait past the high-water mark, the oldest are dropped', async () => {
+  const metrics = new MetricsRegistry();
+  const hub = new ChannelHub(metrics.counter('dropped', 'test'), quiet, { highWaterMark: 64 * 1024, queueMessages: RING, queueBytes: 64 * 1024 * 1024 });
+  const got: number[] = [];
+  let server: WebSocket | undefined;
+  const ctl = await scriptedController(hub, (ws) => {
+    server = ws;
+    ws.on('message', (m) => {
+      const f = JSON.parse(String(m));
+      if (f.t === 'msg') got.push(f.msg.i);
+    });
+    ws.send(welcome);
+  });
+  await until('linked', () => server && hub.isOpen(''));
+  const socket = (server as unknown as { _socket: import('node:net').Socket })._socket;
+  socket.pause();
+  const N = 3000;
+  const pad = 'x'.repeat(8 * 1024);
+  for (let i = 0; i < N; i++) assert.equal(hub.send('demo', '', 'flood', { i, pad }), true);
+  assert.deepEqual(hub.depths(), [['', RING]]);
+  socket.resume();
+  await until('last message arrived', () => got.includes(N - 1), 30_000);
+  const prefix = assertDropOldest(got, N);
+  assert.equal(valueOf(parsePrometheus(metrics.render()), 'dropped_total', { plugin: 'demo', reason: 'overflow' }), N - prefix - RING);
+  assert.deepEqual(hub.depths(), [['', 0]]);
+  await ctl.close();
+});
+
+test('the agent closes its link with a reason when the controller sends a malformed binary frame', async () => {
+  let closed!: Promise<{ code: number; reason: string }>;
+  const ctl = await scriptedController(new ChannelHub(new MetricsRegistry().counter('dropped', 'test'), quiet), (ws) => {
+    closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    ws.send(welcome);
+    ws.send(Buffer.from([1, 2, 1, 1, 0, 0, 0, 2, 0, 1]), { binary: true });
+  });
+  await until('controller saw the hello', () => closed);
   assert.deepEqual(await closed, { code: 4400, reason: 'binary frame kind 2 is unknown' });
-  client.stop();
-  wss.close();
+  await ctl.close();
 });
