@@ -18,7 +18,8 @@ import { numericFlags } from './lib/args.ts';
 import { forkChild, type IpcChild } from './lib/ipc-child.ts';
 import { ProcMonitor, raisePriority, type Usage } from './lib/proc.ts';
 import { figure, ms, pct, percentile, printTable, progress } from './lib/report.ts';
-import type { ControllerCommand, ControllerEvent, PayloadKind } from './lib/channel-controller.ts';
+import type { ControllerCommand, ControllerEvent } from './lib/channel-controller.ts';
+import type { PayloadKind } from './lib/channel-payload.ts';
 import type { AgentsCommand, AgentsEvent } from './lib/channel-agents.ts';
 
 const opts = numericFlags('link-channels', { agents: 20, workers: 2, size: 1024, rate: 1000, seconds: 10, pushRate: 1000, nice: 10 });
@@ -51,7 +52,7 @@ interface Run {
 }
 
 /** One measured window: the controller runs cmd while every process is sampled. */
-async function run(ctl: Ctl, url: string, workers: Agents[], cmd: Extract<ControllerCommand, { t: 'broadcast' | 'paced' }>): Promise<Run> {
+async function run(ctl: Ctl, url: string, workers: Agents[], cmd: Extract<ControllerCommand, { t: 'broadcast' | 'paced' | 'bare-paced' }>): Promise<Run> {
   await Promise.all(workers.map((w) => w.ask({ t: 'reset' }, 'reset')));
   const dropped0 = await droppedTotal(url);
   const mons = workers.map((p) => new ProcMonitor(p.child.pid!, 500).start());
@@ -117,11 +118,19 @@ async function main(): Promise<void> {
         ]);
       }
     }
+    progress(`peer: bare hyper-express → ws, paced at ${opts.pushRate}/s`);
+    const { port } = await ctl.ask({ t: 'bare-start' }, 'bare-ready');
+    const per2 = Math.ceil(opts.agents / workers.length);
+    await Promise.all(workers.map((w, i) => w.ask({ t: 'bare-connect', port, count: Math.max(0, Math.min(per2, opts.agents - i * per2)) }, 'bare-connected')));
+    const bare = await run(ctl, url, workers, { t: 'bare-paced', rate: opts.pushRate, seconds: opts.seconds, size: opts.size });
+    rows.push(['peer: bare uWS → ws', `push ${opts.pushRate}/s`, perSec(bare.calls, bare.seconds), perSec(bare.received, bare.seconds), '-', pct(ctlCpu(bare)), bare.received ? ((bare.cpuSeconds * 1e6) / bare.received).toFixed(1) : '-', pct(cpuOf(bare.agents))]);
+
     printTable(`${opts.agents} agents, ${opts.size}-byte payloads, ${opts.seconds} s per row (binary: raw bytes in a binary frame; json: base64 in a text frame)`, rows, ['payload', 'load', 'calls/s', 'delivered msgs/s', 'dropped', 'controller CPU', 'µs CPU/msg', 'agents CPU']);
     const lat = KINDS.map((k) => {
       const l = result[k].push.latencies;
       return [k, l.length, ms(percentile(l, 50)), ms(percentile(l, 99)), ms(percentile(l, 100))];
     });
+    lat.push(['peer: bare uWS → ws', bare.latencies.length, ms(percentile(bare.latencies, 50)), ms(percentile(bare.latencies, 99)), ms(percentile(bare.latencies, 100))]);
     printTable(`one-way latency of one-node pushes at ${opts.pushRate}/s (send() on the controller → onMessage on the agent)`, lat, ['payload', 'messages', 'p50', 'p99', 'max']);
     const b = result.binary;
     const j = result.json;
@@ -130,7 +139,7 @@ async function main(): Promise<void> {
       'link-channels',
       `binary 1 KB broadcast to ${opts.agents} agents: ${perSec(b.max.received, b.max.seconds)} msgs/s delivered at most (json+base64 ${perSec(j.max.received, j.max.seconds)}); ` +
         `at ${opts.rate * opts.agents} msgs/s controller CPU ${pct(ctlCpu(b.fixed))} (json ${pct(ctlCpu(j.fixed))}); ` +
-        `pushes at ${opts.pushRate}/s one-way p50 ${ms(percentile(b.push.latencies, 50))} p99 ${ms(p99)} (target p99 <= 5 ms: ${p99 <= 5 ? 'met' : 'missed'})`,
+        `pushes at ${opts.pushRate}/s one-way p50 ${ms(percentile(b.push.latencies, 50))} p99 ${ms(p99)} (target p99 <= 5 ms: ${p99 <= 5 ? 'met' : 'missed'}; bare uWS → ws peer p99 ${ms(percentile(bare.latencies, 99))})`,
     );
   } finally {
     await Promise.all(workers.map((w) => w.ask({ t: 'stop' }, 'stopped').catch(() => undefined)));

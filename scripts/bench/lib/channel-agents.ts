@@ -4,13 +4,14 @@
  * delivers and timing one-way latency of stamped messages.
  */
 import { join } from 'node:path';
+import WebSocket from 'ws';
 import { startAgent, type AgentHandle } from '../../../agent/main.ts';
 import { AgentConfig } from '../../../agent/config.ts';
 import { createLog } from '../../../plugins/sdk/log.ts';
-import { monoMs } from './channel-controller.ts';
+import { monoMs } from './channel-payload.ts';
 
-export type AgentsCommand = { t: 'start'; url: string; token: string; count: number; dir: string; prefix: string } | { t: 'reset' } | { t: 'stats' } | { t: 'stop' };
-export type AgentsEvent = { t: 'ready'; nodeIds: string[] } | { t: 'reset' } | { t: 'stats'; received: number; bytes: number; latencies: number[] } | { t: 'stopped' };
+export type AgentsCommand = { t: 'start'; url: string; token: string; count: number; dir: string; prefix: string } | { t: 'bare-connect'; port: number; count: number } | { t: 'reset' } | { t: 'stats' } | { t: 'stop' };
+export type AgentsEvent = { t: 'ready'; nodeIds: string[] } | { t: 'bare-connected' } | { t: 'reset' } | { t: 'stats'; received: number; bytes: number; latencies: number[] } | { t: 'stopped' };
 
 const agents: AgentHandle[] = [];
 let received = 0;
@@ -38,6 +39,24 @@ process.on('message', async (cmd: AgentsCommand) => {
         agents.push(a);
       }
       return reply({ t: 'ready', nodeIds: agents.map((a) => a.nodeId) });
+    }
+    case 'bare-connect': {
+      // The peer's clients: plain ws connections reading the send time from the first 8 bytes.
+      await Promise.all(
+        Array.from({ length: cmd.count }, () => {
+          const ws = new WebSocket(`ws://127.0.0.1:${cmd.port}/bare`);
+          ws.on('message', (data: Buffer) => {
+            received++;
+            bytes += data.length - 8;
+            latencies.push(monoMs() - data.readDoubleBE(0));
+          });
+          return new Promise((resolve, reject) => {
+            ws.once('open', resolve);
+            ws.once('error', reject);
+          });
+        }),
+      );
+      return reply({ t: 'bare-connected' });
     }
     case 'reset':
       received = 0;

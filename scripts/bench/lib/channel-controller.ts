@@ -4,11 +4,12 @@
  * broadcasts to every node at an offered rate, or one-node sends paced at a rate for latency.
  */
 import { randomBytes } from 'node:crypto';
+import HyperExpress from 'hyper-express';
 import { startController, type ControllerHandle } from '../../../controller/main.ts';
 import { ControllerConfig } from '../../../controller/config.ts';
 import { createLog } from '../../../plugins/sdk/log.ts';
+import { monoMs, payload, type PayloadKind } from './channel-payload.ts';
 
-export type PayloadKind = 'binary' | 'json';
 
 export type ControllerCommand =
   | { t: 'start'; dataDir: string; adminToken: string }
@@ -17,19 +18,17 @@ export type ControllerCommand =
   | { t: 'broadcast'; kind: PayloadKind; rate: number; seconds: number; size: number }
   /** `rate` sends per second, each to the next node in turn, stamped with the monotonic clock. */
   | { t: 'paced'; kind: PayloadKind; rate: number; seconds: number; size: number }
+  /** The peer: a bare hyper-express WebSocket server in this process, no link protocol, no channels. */
+  | { t: 'bare-start' }
+  /** The same paced sends over the bare server's connections: raw bytes, the send time in the first 8. */
+  | { t: 'bare-paced'; rate: number; seconds: number; size: number }
   | { t: 'stop' };
 
-export type ControllerEvent = { t: 'ready'; url: string } | { t: 'lanes'; open: number } | { t: 'done'; calls: number; took: number; seconds: number; cpuSeconds: number } | { t: 'stopped' };
+export type ControllerEvent = { t: 'ready'; url: string } | { t: 'bare-ready'; port: number } | { t: 'lanes'; open: number } | { t: 'done'; calls: number; took: number; seconds: number; cpuSeconds: number } | { t: 'stopped' };
 
-/** Milliseconds on CLOCK_MONOTONIC: the same clock in every process of this machine. */
-export const monoMs = () => Number(process.hrtime.bigint()) / 1e6;
-
-/** One payload of `size` bytes as the bench sends it: raw bytes (a binary frame) or base64 in JSON (a text frame). */
-export function payload(kind: PayloadKind, bytes: Buffer): Buffer | string {
-  return kind === 'binary' ? bytes : bytes.toString('base64');
-}
 
 let h: ControllerHandle | undefined;
+const bareConns: HyperExpress.Websocket[] = [];
 const reply = (e: ControllerEvent) => process.send!(e);
 
 /** Calls `each(i)` `rate` times per second (or back to back, yielding to the loop, when rate is 0) for `seconds`. */
@@ -73,6 +72,25 @@ process.on('message', async (cmd: ControllerCommand) => {
       const body = payload(cmd.kind, randomBytes(cmd.size));
       const nodes = h!.channels.depths().map(([id]) => id);
       const r = await pace(cmd.rate, cmd.seconds, (seq) => (h!.channels.send('bench', nodes[seq % nodes.length], 'push', { seq, sentAt: monoMs(), body }) ? 1 : 0));
+      return reply({ t: 'done', ...r });
+    }
+    case 'bare-start': {
+      const bare = new HyperExpress.Server({ auto_close: false });
+      bare.ws('/bare', { max_payload_length: 64 * 1024 }, (ws) => {
+        bareConns.push(ws);
+        ws.on('close', () => void bareConns.splice(bareConns.indexOf(ws), 1));
+      });
+      await bare.listen(0, '127.0.0.1');
+      return reply({ t: 'bare-ready', port: bare.port });
+    }
+    case 'bare-paced': {
+      const body = randomBytes(cmd.size + 8);
+      const r = await pace(cmd.rate, cmd.seconds, (seq) => {
+        const frame = Buffer.from(body);
+        frame.writeDoubleBE(monoMs(), 0);
+        bareConns[seq % bareConns.length].send(frame, true);
+        return 1;
+      });
       return reply({ t: 'done', ...r });
     }
     case 'stop':
