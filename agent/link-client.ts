@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { backoffDelayMs, type BackoffConfig } from '../plugins/sdk/backoff.ts';
-import { LINK_LIMITS, LinkClose, closeReason, linkPluginStatus, overBytes, type AgentMessage, type ControllerMessage, type PluginStatus } from '../plugins/sdk/link.ts';
+import { LINK_LIMITS, LinkClose, closeReason, linkPluginStatus, overBytes, type AgentMessage, type ControllerMessage, type PluginStatus } from '../runtime/link.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import type { ChannelHub, ChannelPeer } from '../runtime/channels.ts';
 import { decodeBinaryMessage, LinkCodecError } from '../runtime/link-codec.ts';
@@ -174,6 +174,8 @@ export class LinkClient {
         this.flush();
         break;
       case 'ack':
+        // Acknowledged so it is not replayed forever, but not applied: the report did not fit the controller's schema.
+        if (msg.error) this.o.log.error({ seq: msg.seq, err: msg.error }, 'controller refused a report');
         this.ackedUpTo = Math.max(this.ackedUpTo, msg.seq);
         await this.o.outbox.ack(msg.seq);
         this.flush();

@@ -10,9 +10,9 @@ import { openAgentState } from './state.ts';
 import { join } from './join.ts';
 import { AgentOutbox } from './outbox.ts';
 import { LinkClient } from './link-client.ts';
-import { reportProblem } from '../plugins/sdk/link.ts';
+import { reportProblem } from '../runtime/link.ts';
 import { AgentPluginHost } from './plugin-host.ts';
-import { processMetrics } from '../plugins/sdk/process-metrics.ts';
+import { processMetrics } from '../runtime/process-metrics.ts';
 import { ChannelHub } from '../runtime/channels.ts';
 import { detectCapabilities } from './capabilities.ts';
 
@@ -100,6 +100,8 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
         await outbox.add(plugin, type, data);
         link?.kick();
       },
+      channels,
+      pluginDirs: config.pluginDirs,
     },
     config.plugins,
   );
@@ -158,21 +160,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
     },
     onConfig: (name, c) => plugins.applyConfig(name, c),
     channels,
-    onCommand: async (plugin, action, args, deadline) => {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error('command deadline already passed');
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        return await Promise.race([
-          plugins.command(plugin, action, args),
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`command ${plugin}.${action} exceeded its deadline`)), left);
-          }),
-        ]);
-      } finally {
-        clearTimeout(timer);
-      }
-    },
+    onCommand: (plugin, action, args, deadline) => plugins.command(plugin, action, args, deadline),
   });
   link.start();
   log.info({ node: nodeId, port, controller }, 'agent started');

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type HyperExpress from 'hyper-express';
-import { AgentMessage, LINK_LIMITS, LINK_MAX_FRAME, LinkClose, closeReason, linkFrameLimit, type ControllerMessage } from '../plugins/sdk/link.ts';
+import { AgentMessage, LINK_LIMITS, LINK_MAX_FRAME, LinkClose, closeReason, linkFrameLimit, type ControllerMessage } from '../runtime/link.ts';
 import { nodeDownMessage } from '../plugins/sdk/nodes.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import type { Counter } from '../plugins/sdk/metrics.ts';
-import type { ReportMeta } from '../plugins/sdk/plugin.ts';
+import type { ReportMeta } from '../plugins/sdk/contract.ts';
+import { BoundaryError } from '../runtime/boundary.ts';
 import type { ChannelHub, ChannelPeer } from '../runtime/channels.ts';
 import { decodeBinaryMessage, LinkCodecError } from '../runtime/link-codec.ts';
 import type { Identity } from './identity.ts';
@@ -268,18 +269,21 @@ export class LinkServer {
 
   private async applyReport(conn: Conn, msg: Extract<AgentMessage, { t: 'report' }>): Promise<void> {
     if (!this.registry.record(conn.nodeId)) return;
+    let refused: string | undefined;
     if (msg.seq > this.registry.lastSeq(conn.nodeId)) {
       try {
         await this.hooks.onReport({ nodeId: conn.nodeId, seq: msg.seq, ts: msg.ts }, msg.plugin, msg.type, msg.data);
         this.counters.reports.inc({ plugin: msg.plugin });
       } catch (err) {
+        // Refused at the boundary (counted there): the agent hears why with the ack and logs it.
+        if (err instanceof BoundaryError) refused = err.message;
         // Acknowledged anyway: a report that cannot be applied would otherwise be replayed forever.
         this.counters.reportFailures.inc({ plugin: msg.plugin });
         this.log.error({ node: conn.nodeId, plugin: msg.plugin, type: msg.type, err: (err as Error).message }, 'report handler failed');
       }
       await this.registry.setSeq(conn.nodeId, msg.seq);
     }
-    if (!conn.ws.closed) this.send(conn.nodeId, { t: 'ack', seq: msg.seq });
+    if (!conn.ws.closed) this.send(conn.nodeId, { t: 'ack', seq: msg.seq, ...(refused ? { error: refused } : {}) });
   }
 }
 

@@ -12,7 +12,7 @@
  * the path (keys and indexes) of each buffer in order. Paths, not in-band markers, so no value a plugin
  * sends can be mistaken for a buffer.
  */
-import { LINK_LIMITS } from '../plugins/sdk/link.ts';
+import { LINK_LIMITS } from './link.ts';
 import { ForbiddenKeyError, parseWireJson } from '../plugins/sdk/json.ts';
 
 export const BINARY_VERSION = 1;

@@ -1,7 +1,7 @@
 /** The link's message frames (runtime/link-codec.ts) and the per-link ring (runtime/frame-ring.ts). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LINK_LIMITS } from '../plugins/sdk/link.ts';
+import { LINK_LIMITS } from '../runtime/link.ts';
 import { decodeBinaryMessage, encodeMessage, LinkCodecError, MESSAGE_MAX_DEPTH, type EncodedFrame } from '../runtime/link-codec.ts';
 import { FrameRing } from '../runtime/frame-ring.ts';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Capabilities } from './capabilities.ts';
+import { Capabilities } from '../plugins/sdk/capabilities.ts';
 
 /** Messages on the agent ⇄ controller WebSocket (DESIGN §4). JSON, one per frame, `t` = type. */
 
@@ -104,10 +104,11 @@ export type AgentMessage = z.infer<typeof AgentMessage>;
 
 export type ControllerMessage =
   | { t: 'welcome'; nodeId: string; config: Record<string, unknown>; lastSeq: number; hbInterval: number }
-  | { t: 'ack'; seq: number }
+  /** `error`: the report was refused at the boundary (wrong type); acknowledged anyway so it is not replayed forever. */
+  | { t: 'ack'; seq: number; error?: string }
+  | { t: 'msg'; plugin: string; type: string; msg: unknown }
   | { t: 'command'; id: string; plugin: string; action: string; args: unknown; deadline: number }
-  | { t: 'config'; plugin: string; config: unknown }
-  | { t: 'msg'; plugin: string; type: string; msg: unknown };
+  | { t: 'config'; plugin: string; config: unknown };
 
 /** Close codes the controller uses so agents can tell "retry later" from "stop trying". */
 export const LinkClose = {
