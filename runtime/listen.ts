@@ -41,6 +41,8 @@ async function listenTcp(plugin: string, opts: TcpListenOptions, onConnection: (
   const server = createServer((socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
+    // A peer that resets the connection must not take the agent down with an unhandled 'error': the plugin may add its own listener.
+    socket.on('error', (err) => log.debug({ plugin, err: err.message }, 'connection error'));
     try {
       onConnection(socket);
     } catch (err) {

@@ -55,6 +55,19 @@ test('tcp: serves connections, names a busy port, and ends every connection on c
   assert.equal(await connectOutcome(l.port), 'ECONNREFUSED');
 });
 
+test('tcp: a client that resets the connection does not crash the host', async () => {
+  const l = await port.tcp('demo', { host: '127.0.0.1', port: 0 }, (s) => {
+    // Writes to a socket whose peer is gone: without a listener, its 'error' would be an uncaught exception.
+    const timer = setInterval(() => s.write('x'.repeat(64 * 1024)), 1);
+    s.once('close', () => clearInterval(timer));
+  });
+  const client = await tcpConnect(l.port);
+  client.resetAndDestroy();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await connectOutcome(l.port), 'connected');
+  await l.close();
+});
+
 test('tcp: a connection handler that throws closes that connection only', async () => {
   let n = 0;
   const l = await port.tcp('demo', { host: '127.0.0.1', port: 0 }, () => {
