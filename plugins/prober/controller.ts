@@ -22,6 +22,12 @@ export interface ProbeNode {
 }
 
 const EXTERNAL_LIVE_MS = 3 * 60_000;
+/**
+ * A round still open when the controller stopped is decided no sooner than this after it starts
+ * again: agents probed on while it was down and replay those results once they have reconnected
+ * (their backoff, then the outbox), which takes longer than graceMs after a slow restart.
+ */
+const RESTART_WAIT_MS = 5000;
 
 /** The controller's whole prober state and its rules; api.ts, rest.ts and panel.ts read and change it through this. */
 export class Prober {
@@ -138,11 +144,19 @@ export class Prober {
     }
     const due = Object.values(open).filter((o) => {
       const g = this.monitors.data.groups[o.g];
-      return !g || now >= Math.max(o.round + g.interval * 1000, o.openedAt ?? 0) + this.cfg.graceMs;
+      return !g || now >= this.decideAt(o, g);
     });
     if (due.length) await this.close(due, now);
   }
 
+  private readonly startedAt = Date.now();
+
+  /** graceMs after the round ends, or after it was opened late; a round open at a restart waits for the replays too. */
+  private decideAt(o: OpenRound, g: Group): number {
+    const usual = Math.max(o.round + g.interval * 1000, o.openedAt ?? 0) + this.cfg.graceMs;
+    const openAtRestart = o.openedAt !== undefined && o.openedAt < this.startedAt;
+    return openAtRestart ? Math.max(usual, this.startedAt + RESTART_WAIT_MS) : usual;
+  }
   private lastDecided = new Map<string, number>();
   private decided(g: string, round: number): boolean {
     let last = this.lastDecided.get(g);
