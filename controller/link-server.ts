@@ -20,8 +20,6 @@ const UWS_DROPPED = 2;
 interface Conn {
   nodeId: string;
   ws: HyperExpress.Websocket;
-  /** This connection as the channel hub sees it. */
-  peer: ChannelPeer;
 }
 
 interface Pending {
@@ -89,7 +87,7 @@ export class LinkServer {
         buffered: () => ws.buffered,
         write: (frame) => (ws.send(frame.data, frame.binary) as unknown as number) !== UWS_DROPPED,
       };
-      const conn: Conn = { nodeId, ws, peer };
+      const conn: Conn = { nodeId, ws };
       this.conns.set(nodeId, conn);
       this.channels.attach(nodeId, peer);
       ws.on('message', (msg: ArrayBuffer, isBinary: boolean) => this.onMessage(conn, msg, isBinary));
