@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { loadJsonConfig } from '../plugins/sdk/validate.ts';
 import { NodeAddress, NodeLabels } from '../runtime/link.ts';
+import { ChannelLimits } from '../runtime/channels.ts';
 
 export const AgentConfig = z
   .object({
@@ -19,6 +20,8 @@ export const AgentConfig = z
     /** Folders holding more plugins (`<dir>/<name>/index.ts|js`), searched after the built-in plugins/; relative to the working directory. */
     pluginDirs: z.array(z.string().min(1)).max(20).default([]),
     maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
+    /** Best-effort plugin messages to the controller: high-water mark and queue bounds (docs/plugins.md). */
+    channels: ChannelLimits,
     link: z
       .object({
         backoff: z

@@ -13,7 +13,7 @@ import { LinkClient } from './link-client.ts';
 import { reportProblem } from '../runtime/link.ts';
 import { AgentPluginHost } from './plugin-host.ts';
 import { processMetrics } from '../runtime/process-metrics.ts';
-import { JsonChannelHub } from '../runtime/channels.ts';
+import { ChannelHub } from '../runtime/channels.ts';
 import { StorageHealth } from '../plugins/sdk/durable/health.ts';
 import { detectCapabilities } from './capabilities.ts';
 
@@ -23,6 +23,8 @@ export interface AgentHandle {
   link: LinkClient;
   plugins: AgentPluginHost;
   outbox: AgentOutbox;
+  /** Best-effort plugin messages to and from the controller (the runner's ChannelPort). */
+  channels: ChannelHub;
   stop(): Promise<void>;
 }
 
@@ -65,6 +67,12 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
   const stopProcessMetrics = processMetrics(metrics, 'outpost_agent');
   const storage = new StorageHealth();
   const outbox = await AgentOutbox.open(config.dataDir, config.link.outboxMax, { log: log.child({ part: 'outbox' }), health: storage });
+  const channels = new ChannelHub(
+    metrics.counter('outpost_agent_link_messages_dropped_total', 'Best-effort plugin messages dropped, by plugin and reason (link_down, overflow of the send queue, no_handler on receipt).'),
+    log.child({ part: 'channels' }),
+    config.channels,
+  );
+  metrics.gaugeFn('outpost_agent_link_messages_queued', 'Best-effort plugin messages waiting for the link to the controller to drain.', () => channels.depths().reduce((n, [, d]) => n + d, 0));
   const httpRequests = metrics.counter('outpost_agent_http_requests_total', 'HTTP requests to the agent by route, method and status.');
   const http = new LocalApi({
     log,
@@ -76,12 +84,8 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
     },
   });
 
-  // The link is created after the host, but reports and messages only need it to exist by the time they are sent.
+  // The link is created after the host, but reports only need it to exist by the time they are sent.
   let link: LinkClient | undefined;
-  const channels = new JsonChannelHub(
-    { send: (_node, frame) => link?.sendFrame(frame) ?? false, connected: () => [''] },
-    metrics.counter('outpost_agent_messages_dropped_total', 'Best-effort plugin messages dropped (link down, or no handler), by plugin and reason.'),
-  );
   const plugins = new AgentPluginHost(
     {
       dataDir: config.dataDir,
@@ -171,8 +175,8 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
       for (const [name, c] of Object.entries(configs)) await plugins.applyConfig(name, c);
     },
     onConfig: (name, c) => plugins.applyConfig(name, c),
+    channels,
     onCommand: (plugin, action, args, deadline) => plugins.command(plugin, action, args, deadline),
-    onMessage: (frame) => channels.receive('', frame),
   });
   link.start();
   log.info({ node: nodeId, port, controller }, 'agent started');
@@ -183,6 +187,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
     link,
     plugins,
     outbox,
+    channels,
     async stop() {
       link?.stop();
       await plugins.stopAll();

@@ -50,7 +50,7 @@ export class AgentPluginHost {
       routes: new RouteTable(deps.http),
       report: deps.report,
       channels: deps.channels,
-      listen: createListenPort(),
+      listen: createListenPort(deps.log.child({ part: 'listen' })),
       load: (name) => loadPluginDefinition(name, deps.pluginDirs),
       boundary: new Boundary(deps.metrics.counter('outpost_plugin_boundary_refused_total', 'Reports, commands, results, messages and events refused at a plugin boundary (wrong type), by plugin, kind and type.')),
     });

@@ -20,6 +20,7 @@ import { processMetrics } from '../runtime/process-metrics.ts';
 import { dashboardRoutes } from './dashboard/routes.ts';
 import { sessionAdmission } from './dashboard/guard.ts';
 import { VERSION } from '../plugins/sdk/version.ts';
+import { ChannelHub } from '../runtime/channels.ts';
 
 export interface ControllerHandle {
   port: number;
@@ -30,6 +31,8 @@ export interface ControllerHandle {
   tokens: JoinTokens;
   registry: Registry;
   plugins: ControllerPluginHost;
+  /** Best-effort plugin messages to and from the nodes (the runner's ChannelPort). */
+  channels: ChannelHub;
   stop(): Promise<void>;
 }
 
@@ -67,6 +70,12 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     observe: (route, method, status) => httpRequests.inc({ route, method, status: String(status) }),
   });
 
+  const channels = new ChannelHub(
+    metrics.counter('outpost_link_messages_dropped_total', 'Best-effort plugin messages dropped, by plugin and reason (link_down, overflow of a node send queue, no_handler on receipt).'),
+    log.child({ part: 'channels' }),
+    config.channels,
+  );
+  metrics.gaugeFn('outpost_link_messages_queued', 'Best-effort plugin messages waiting for each node link to drain.', () => channels.depths().map(([id, n]) => [{ node_id: id }, n]));
   // eslint-disable-next-line prefer-const
   let plugins: ControllerPluginHost;
   const link = new LinkServer(
@@ -75,7 +84,6 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     {
       configFor: () => plugins.configs(),
       onReport: (meta, plugin, type, data) => plugins.onReport(meta, plugin, type, data),
-      onMessage: (nodeId, frame) => plugins.onMessage(nodeId, frame),
     },
     log.child({ part: 'link' }),
     config.heartbeat.intervalMs,
@@ -85,8 +93,9 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
       reportFailures: metrics.counter('outpost_report_failures_total', 'Agent reports whose handler failed, by plugin.'),
       violations: metrics.counter('outpost_link_violations_total', 'Link connections closed for a malformed, out-of-bounds or oversized message, by message type and reason.'),
     },
+    channels,
   );
-  plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, events, metrics, health: storage, commandTimeoutMs: config.commandTimeoutMs, pluginDirs: config.pluginDirs });
+  plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, events, metrics, health: storage, commandTimeoutMs: config.commandTimeoutMs, pluginDirs: config.pluginDirs, channels });
 
   metrics.gaugeFn('outpost_nodes', 'Enrolled nodes by state.', () => {
     const counts = { up: 0, down: 0, unknown: 0 };
@@ -152,6 +161,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     tokens,
     registry,
     plugins,
+    channels,
     async stop() {
       registry.stop();
       fanout.stop();

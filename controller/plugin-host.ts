@@ -8,7 +8,7 @@ import type { HttpServer } from '../runtime/http-server.ts';
 import { RouteTable } from '../runtime/route-table.ts';
 import { createSerial } from '../plugins/sdk/serial.ts';
 import { Boundary } from '../runtime/boundary.ts';
-import { JsonChannelHub, type MessageFrame } from '../runtime/channels.ts';
+import type { ChannelPort } from '../runtime/context-parts.ts';
 import { ControllerRuntime } from '../runtime/controller-runtime.ts';
 import { loadPluginDefinition, validatePluginConfig } from '../runtime/loader.ts';
 import type { Registry } from './registry.ts';
@@ -40,6 +40,8 @@ export interface HostDeps {
   commandTimeoutMs: number;
   /** More plugin folders (config pluginDirs). */
   pluginDirs: string[];
+  /** Best-effort plugin messages over the link (runtime/channels.ts, wired to the link server). */
+  channels: ChannelPort;
 }
 
 /**
@@ -48,15 +50,10 @@ export interface HostDeps {
  */
 export class ControllerPluginHost {
   private readonly runtime: ControllerRuntime;
-  private readonly channels: JsonChannelHub;
   private store!: Store<PluginConfigData>;
 
   constructor(private readonly deps: HostDeps) {
     const { registry, link, bus, outbox, metrics } = deps;
-    this.channels = new JsonChannelHub(
-      { send: (nodeId, frame) => link.sendFrame(nodeId, frame), connected: () => link.connectedIds() },
-      metrics.counter('outpost_link_plugin_messages_dropped_total', 'Best-effort plugin messages dropped (link down, or no handler), by plugin and reason.'),
-    );
     this.runtime = new ControllerRuntime({
       dataDir: deps.dataDir,
       log: deps.log,
@@ -66,7 +63,7 @@ export class ControllerPluginHost {
       nodes: nodeDirectory(registry, bus),
       command: (nodeId, plugin, action, args, timeoutMs) => link.command(nodeId, plugin, action, args, timeoutMs),
       commandTimeoutMs: deps.commandTimeoutMs,
-      channels: this.channels,
+      channels: deps.channels,
       events: {
         record: async (event, data) => void (await deps.events.record([{ event, data }])),
         on: (event, handler) => bus.on(event, handler),
@@ -142,10 +139,6 @@ export class ControllerPluginHost {
 
   onReport(meta: ReportMeta, plugin: string, type: string, data: unknown): Promise<void> {
     return this.runtime.report(meta, plugin, type, data);
-  }
-
-  onMessage(nodeId: string, frame: Omit<MessageFrame, 't'>): void {
-    this.channels.receive(nodeId, frame);
   }
 
   panels(): Array<{ plugin: string; panel: DashboardPanel }> {

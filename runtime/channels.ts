@@ -1,60 +1,85 @@
 /**
- * Best-effort plugin messages as JSON `msg` frames on the existing link ({t:'msg', plugin, type, msg}).
- * Nothing is queued: a frame the link cannot take now is dropped and counted. Buffers travel as
- * JSON's {type:'Buffer', data:[...]} and are revived on receipt; binary frames are the link's next
- * step (they replace this file behind the same ChannelPort).
+ * Best-effort plugin messages over the agent link (issue 10 §4): no disk, no retry. Each open link is a
+ * lane: a frame goes straight to the socket while the socket's own buffer is under the high-water
+ * mark, otherwise into the lane's bounded ring (oldest evicted first), which the transport drains on
+ * the socket's drain signal. Durable reports, commands and replies never enter a lane: the transport
+ * writes them directly, so they queue behind at most a high-water mark of messages and are never
+ * dropped for them.
+ *
+ * One hub per host: the controller has a lane per connected node, the agent one lane (node id '')
+ * to the controller. The hub decodes nothing and validates nothing; the link hands it decoded
+ * messages and the runner checks them against the plugin's spec.
  */
+import { z } from 'zod';
+import type { Log } from '../plugins/sdk/log.ts';
 import type { Counter } from '../plugins/sdk/metrics.ts';
 import type { ChannelPort, MessageHandler } from './context-parts.ts';
+import { FrameRing } from './frame-ring.ts';
+import { encodeMessage, type ChannelMessage, type EncodedFrame } from './link-codec.ts';
 
-export interface MessageFrame {
-  t: 'msg';
-  plugin: string;
-  type: string;
-  msg: unknown;
+/** One open link as the hub sees it. */
+export interface ChannelPeer {
+  /** Bytes handed to the socket and not yet on the wire (uWS getBufferedAmount, ws bufferedAmount). */
+  buffered(): number;
+  /** Writes one frame now; false when the transport refused it (the link is going away). */
+  write(frame: EncodedFrame): boolean;
 }
 
-/** The link end a hub writes to: one peer (agent) or many (controller). */
-export interface FrameTransport {
-  /** false when the link to nodeId is not open (or did not take the frame). */
-  send(nodeId: string, frame: string): boolean;
-  /** Node ids with an open link (the controller's broadcast 'all'); the agent has only ''. */
-  connected(): string[];
+export const CHANNEL_DEFAULTS = { highWaterMark: 256 * 1024, queueMessages: 4096, queueBytes: 4 * 1024 * 1024 };
+
+/** The `channels` section of both hosts' configs. */
+export const ChannelLimits = z
+  .object({
+    /** Socket buffer, in bytes, above which messages wait in the link's ring. */
+    highWaterMark: z.number().int().min(1024).max(8 * 1024 * 1024).default(CHANNEL_DEFAULTS.highWaterMark),
+    /** Frames a ring holds at most. */
+    queueMessages: z.number().int().min(1).max(1_000_000).default(CHANNEL_DEFAULTS.queueMessages),
+    /** Bytes a ring holds at most. */
+    queueBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(CHANNEL_DEFAULTS.queueBytes),
+  })
+  .strict()
+  .default(CHANNEL_DEFAULTS);
+export type ChannelLimits = z.infer<typeof ChannelLimits>;
+
+export type DropReason = 'link_down' | 'overflow' | 'no_handler';
+
+interface Lane {
+  peer: ChannelPeer;
+  readonly ring: FrameRing;
 }
 
-function revive(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(revive);
-  if (v && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    if (o.type === 'Buffer' && Array.isArray(o.data) && Object.keys(o).length === 2) return Buffer.from(o.data as number[]);
-    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, revive(x)]));
-  }
-  return v;
-}
-
-export class JsonChannelHub implements ChannelPort {
+export class ChannelHub implements ChannelPort {
+  private readonly lanes = new Map<string, Lane>();
   private readonly handlers = new Map<string, MessageHandler>();
 
   constructor(
-    private readonly transport: FrameTransport,
-    /** Messages not delivered, by plugin and reason (link down, no handler). */
+    /** `{plugin, reason}`: the plugin that sent (or, on receipt, was meant to get) the message. */
     private readonly dropped: Counter,
+    private readonly log: Log,
+    private readonly limits: ChannelLimits = CHANNEL_DEFAULTS,
   ) {}
 
+  // ---- ChannelPort: what the runner hands plugins
+
   send(plugin: string, nodeId: string, type: string, msg: unknown): boolean {
-    const ok = this.transport.send(nodeId, encode(plugin, type, msg));
-    if (!ok) this.dropped.inc({ plugin, reason: 'link' });
-    return ok;
+    const frame = encodeMessage(plugin, type, msg);
+    const lane = this.lanes.get(nodeId);
+    if (!lane) return this.drop(frame.plugin, 'link_down');
+    return this.offer(lane, frame);
   }
 
   broadcast(plugin: string, nodeIds: string[] | 'all', type: string, msg: unknown): number {
-    const frame = encode(plugin, type, msg);
-    let sent = 0;
-    for (const id of nodeIds === 'all' ? this.transport.connected() : nodeIds) {
-      if (this.transport.send(id, frame)) sent++;
-      else this.dropped.inc({ plugin, reason: 'link' });
+    const frame = encodeMessage(plugin, type, msg);
+    let took = 0;
+    if (nodeIds === 'all') {
+      for (const lane of this.lanes.values()) if (this.offer(lane, frame)) took++;
+      return took;
     }
-    return sent;
+    for (const id of new Set(nodeIds)) {
+      const lane = this.lanes.get(id);
+      if (lane ? this.offer(lane, frame) : this.drop(plugin, 'link_down')) took++;
+    }
+    return took;
   }
 
   onMessage(plugin: string, handler: MessageHandler): () => void {
@@ -64,18 +89,63 @@ export class JsonChannelHub implements ChannelPort {
     };
   }
 
-  /** A msg frame arrived from nodeId (the link has parsed its envelope). */
-  receive(nodeId: string, frame: Omit<MessageFrame, 't'>): void {
-    const handler = this.handlers.get(frame.plugin);
-    if (!handler) {
-      // The plugin name came from the peer: not a label value, or junk names would mint series.
-      this.dropped.inc({ plugin: 'unrouted', reason: 'no-handler' });
-      return;
-    }
-    handler(nodeId, frame.type, revive(frame.msg));
-  }
-}
+  // ---- the link's side
 
-function encode(plugin: string, type: string, msg: unknown): string {
-  return JSON.stringify({ t: 'msg', plugin, type, msg } satisfies MessageFrame);
+  /** A link opened (or replaced the node's previous one, whose waiting frames it takes over). */
+  attach(nodeId: string, peer: ChannelPeer): void {
+    const lane = this.lanes.get(nodeId);
+    if (lane) lane.peer = peer;
+    else this.lanes.set(nodeId, { peer, ring: new FrameRing(this.limits.queueMessages, this.limits.queueBytes) });
+    this.drained(nodeId);
+  }
+
+  /** The link closed; frames still waiting for it are dropped. A peer that was already replaced changes nothing. */
+  detach(nodeId: string, peer: ChannelPeer): void {
+    const lane = this.lanes.get(nodeId);
+    if (lane?.peer !== peer) return;
+    this.lanes.delete(nodeId);
+    for (const f of lane.ring.clear()) this.drop(f.plugin, 'link_down');
+  }
+
+  /** The socket wrote some of its buffer out: move waiting frames to it up to the high-water mark. */
+  drained(nodeId: string): void {
+    const lane = this.lanes.get(nodeId);
+    if (!lane) return;
+    while (lane.ring.size > 0 && lane.peer.buffered() < this.limits.highWaterMark) {
+      const f = lane.ring.shift()!;
+      if (!lane.peer.write(f)) this.drop(f.plugin, 'overflow');
+    }
+  }
+
+  /** A decoded message arrived from nodeId ('' on the agent: the controller). */
+  receive(nodeId: string, m: ChannelMessage): void {
+    const handler = this.handlers.get(m.plugin);
+    // The name came from the peer: only a plugin running here may become a label value.
+    if (!handler) return void this.drop('unknown', 'no_handler');
+    try {
+      handler(nodeId, m.type, m.msg);
+    } catch (err) {
+      this.log.error({ plugin: m.plugin, type: m.type, node: nodeId || undefined, err: (err as Error)?.message }, 'plugin message handler failed');
+    }
+  }
+
+  /** Frames waiting per link, for the queue-depth gauge. */
+  depths(): Array<[nodeId: string, frames: number]> {
+    return [...this.lanes].map(([id, lane]) => [id, lane.ring.size]);
+  }
+
+  isOpen(nodeId: string): boolean {
+    return this.lanes.has(nodeId);
+  }
+
+  private offer(lane: Lane, frame: EncodedFrame): boolean {
+    if (lane.ring.size === 0 && lane.peer.buffered() < this.limits.highWaterMark) return lane.peer.write(frame) || this.drop(frame.plugin, 'overflow');
+    for (const old of lane.ring.push(frame)) this.drop(old.plugin, 'overflow');
+    return true;
+  }
+
+  private drop(plugin: string, reason: DropReason): false {
+    this.dropped.inc({ plugin, reason });
+    return false;
+  }
 }

@@ -1,7 +1,7 @@
 /**
  * The shared runner (runtime/) in-process, for its unit tests: an agent runtime and a controller
- * runtime on one temp data dir, joined by a loopback frame transport (the link's JSON message frames,
- * without the sockets), with a real node:http server for plugin routes, a real metrics registry and a
+ * runtime on one temp data dir, joined by a loopback frame transport (the link's message frames, text
+ * and binary, without the sockets), with a real node:http server for plugin routes, a real metrics registry and a
  * logger whose records the tests read back. Plugins come from definitions the test writes inline.
  */
 import { EventEmitter } from 'node:events';
@@ -14,7 +14,8 @@ import { restError } from '../../plugins/sdk/http.ts';
 import { MetricsRegistry } from '../../plugins/sdk/metrics.ts';
 import { AgentRuntime } from '../../runtime/agent-runtime.ts';
 import { Boundary } from '../../runtime/boundary.ts';
-import { JsonChannelHub } from '../../runtime/channels.ts';
+import { ChannelHub, type ChannelPeer } from '../../runtime/channels.ts';
+import { decodeBinaryMessage, type EncodedFrame } from '../../runtime/link-codec.ts';
 import { ControllerRuntime, type ControllerRuntimeDeps } from '../../runtime/controller-runtime.ts';
 import { createEventBus } from '../../runtime/events.ts';
 import { createListenPort } from '../../runtime/listen.ts';
@@ -46,7 +47,7 @@ export interface Harness {
   nodes: NodeInfo[];
   nodeEvents: EventEmitter;
   /** Each side's message hub; `receive` plays a frame from the peer. */
-  hubs: { agent: JsonChannelHub; controller: JsonChannelHub };
+  hubs: { agent: ChannelHub; controller: ChannelHub };
   /** Agent reports go to the controller runtime like the link would (seq numbered). */
   deliverReports(): Promise<void>;
   close(): Promise<void>;
@@ -71,16 +72,19 @@ export async function harness(defs: PluginDefinition[], opts: { retryMs?: number
   const transitions: Harness['transitions'] = [];
 
   // The link's frames, both ways, without sockets: what one hub sends the other receives.
-  let agentHub!: JsonChannelHub;
-  let controllerHub!: JsonChannelHub;
   const dropped = metrics.counter('outpost_test_messages_dropped_total', 'dropped');
-  const deliverFrame = (to: () => JsonChannelHub, from: string) => (frame: string) => {
-    const f = JSON.parse(frame);
-    setImmediate(() => to().receive(from, f));
-    return true;
-  };
-  agentHub = new JsonChannelHub({ send: (_n, frame) => deliverFrame(() => controllerHub, 'n1')(frame), connected: () => [''] }, dropped);
-  controllerHub = new JsonChannelHub({ send: (n, frame) => (n === 'n1' ? deliverFrame(() => agentHub, '')(frame) : false), connected: () => ['n1'] }, dropped);
+  const agentHub = new ChannelHub(dropped, log);
+  const controllerHub = new ChannelHub(dropped, log);
+  const peer = (to: ChannelHub, from: string): ChannelPeer => ({
+    buffered: () => 0,
+    write(frame: EncodedFrame) {
+      const m = frame.binary ? decodeBinaryMessage(frame.data) : JSON.parse(String(frame.data));
+      setImmediate(() => to.receive(from, m));
+      return true;
+    },
+  });
+  agentHub.attach('', peer(controllerHub, 'n1'));
+  controllerHub.attach('n1', peer(agentHub, ''));
 
   const api = new LocalApi({ log, isAdmin: () => true });
   const reports: Harness['reports'] = [];
@@ -94,7 +98,7 @@ export async function harness(defs: PluginDefinition[], opts: { retryMs?: number
     routes: new RouteTable(api),
     report: async (plugin, type, data) => void reports.push({ plugin, type, data }),
     channels: agentHub,
-    listen: createListenPort(),
+    listen: createListenPort(log),
     boundary,
     load,
     retry,
