@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import { backoffDelayMs, type BackoffConfig } from '../plugins/sdk/backoff.ts';
-import { LINK_LIMITS, LinkClose, linkPluginStatus, overBytes, type AgentMessage, type ControllerMessage, type PluginStatus } from '../plugins/sdk/link.ts';
+import { LINK_LIMITS, LinkClose, linkPluginStatus, overBytes, type AgentMessage, type ControllerMessage, type PluginStatus } from '../runtime/link.ts';
+import type { MessageFrame } from '../runtime/channels.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import type { Capabilities } from '../plugins/sdk/capabilities.ts';
 import { parseWireJson } from '../plugins/sdk/json.ts';
@@ -23,6 +24,8 @@ export interface LinkClientOptions {
   onConfig(plugin: string, config: unknown): Promise<void>;
   onWelcome(config: Record<string, unknown>): Promise<void>;
   onCommand(plugin: string, action: string, args: unknown, deadline: number): Promise<unknown>;
+  /** A best-effort plugin message from the controller. */
+  onMessage(frame: MessageFrame): void;
 }
 
 /** The agent end of the link: reconnects with capped backoff and jitter, heartbeats, replays the outbox in order. */
@@ -120,7 +123,14 @@ export class LinkClient {
   }
 
   private send(msg: AgentMessage): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+    this.sendFrame(JSON.stringify(msg));
+  }
+
+  /** An encoded frame to the controller; false while the link is not open. */
+  sendFrame(frame: string): boolean {
+    if (this.ws?.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(frame);
+    return true;
   }
 
   private async onMessage(raw: string): Promise<void> {
@@ -146,9 +156,14 @@ export class LinkClient {
         this.flush();
         break;
       case 'ack':
+        // Acknowledged so it is not replayed forever, but not applied: the report did not fit the controller's schema.
+        if (msg.error) this.o.log.error({ seq: msg.seq, err: msg.error }, 'controller refused a report');
         this.ackedUpTo = Math.max(this.ackedUpTo, msg.seq);
         await this.o.outbox.ack(msg.seq);
         this.flush();
+        break;
+      case 'msg':
+        this.o.onMessage(msg);
         break;
       case 'config':
         await this.o.onConfig(msg.plugin, msg.config).catch((err) => this.o.log.error({ plugin: msg.plugin, err: (err as Error).message }, 'config push rejected'));

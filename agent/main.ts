@@ -10,9 +10,10 @@ import { openAgentState } from './state.ts';
 import { join } from './join.ts';
 import { AgentOutbox } from './outbox.ts';
 import { LinkClient } from './link-client.ts';
-import { reportProblem } from '../plugins/sdk/link.ts';
+import { reportProblem } from '../runtime/link.ts';
 import { AgentPluginHost } from './plugin-host.ts';
-import { processMetrics } from '../plugins/sdk/process-metrics.ts';
+import { processMetrics } from '../runtime/process-metrics.ts';
+import { JsonChannelHub } from '../runtime/channels.ts';
 import { detectCapabilities } from './capabilities.ts';
 
 export interface AgentHandle {
@@ -73,8 +74,12 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
     },
   });
 
-  // The link is created after the host, but reports only need it to exist by the time they are sent.
+  // The link is created after the host, but reports and messages only need it to exist by the time they are sent.
   let link: LinkClient | undefined;
+  const channels = new JsonChannelHub(
+    { send: (_node, frame) => link?.sendFrame(frame) ?? false, connected: () => [''] },
+    metrics.counter('outpost_agent_messages_dropped_total', 'Best-effort plugin messages dropped (link down, or no handler), by plugin and reason.'),
+  );
   const plugins = new AgentPluginHost(
     {
       dataDir: config.dataDir,
@@ -91,6 +96,8 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
         await outbox.add(plugin, type, data);
         link?.kick();
       },
+      channels,
+      pluginDirs: config.pluginDirs,
     },
     config.plugins,
   );
@@ -148,21 +155,8 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
       for (const [name, c] of Object.entries(configs)) await plugins.applyConfig(name, c);
     },
     onConfig: (name, c) => plugins.applyConfig(name, c),
-    onCommand: async (plugin, action, args, deadline) => {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error('command deadline already passed');
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        return await Promise.race([
-          plugins.command(plugin, action, args),
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`command ${plugin}.${action} exceeded its deadline`)), left);
-          }),
-        ]);
-      } finally {
-        clearTimeout(timer);
-      }
-    },
+    onCommand: (plugin, action, args, deadline) => plugins.command(plugin, action, args, deadline),
+    onMessage: (frame) => channels.receive('', frame),
   });
   link.start();
   log.info({ node: nodeId, port, controller }, 'agent started');

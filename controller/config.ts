@@ -36,6 +36,8 @@ export const ControllerConfig = z
     defaultNode: z.string().optional(),
     /** Plugins this controller runs, with their config (also pushed to agents). */
     plugins: z.record(z.string(), z.unknown()).default({ 'server-stats': {} }),
+    /** Folders holding more plugins (`<dir>/<name>/index.ts|js`), searched after the built-in plugins/; relative to the working directory. */
+    pluginDirs: z.array(z.string().min(1)).max(20).default([]),
     webhooks: z
       .object({
         maxAgeMs: z.number().int().min(1000).default(24 * 3600 * 1000),

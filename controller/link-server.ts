@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type HyperExpress from 'hyper-express';
-import { AgentMessage, LINK_MAX_FRAME, LinkClose, closeReason, linkFrameLimit, overBytes, type ControllerMessage } from '../plugins/sdk/link.ts';
+import { AgentMessage, LINK_MAX_FRAME, LinkClose, closeReason, linkFrameLimit, overBytes, type ControllerMessage } from '../runtime/link.ts';
 import { nodeDownMessage } from '../plugins/sdk/nodes.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import type { Counter } from '../plugins/sdk/metrics.ts';
-import type { ReportMeta } from '../plugins/sdk/plugin.ts';
+import type { ReportMeta } from '../plugins/sdk/contract.ts';
+import { BoundaryError } from '../runtime/boundary.ts';
 import type { Identity } from './identity.ts';
 import { parseWireJson } from '../plugins/sdk/json.ts';
 import type { Registry } from './registry.ts';
@@ -27,6 +28,8 @@ interface Pending {
 export interface LinkHooks {
   configFor(nodeId: string): Record<string, unknown>;
   onReport(meta: ReportMeta, plugin: string, type: string, data: unknown): Promise<void>;
+  /** A best-effort plugin message from an agent. */
+  onMessage(nodeId: string, frame: { plugin: string; type: string; msg: unknown }): void;
 }
 
 /** The controller end of the agent link: authentication, heartbeats, in-order deduplicated reports, command RPC. */
@@ -94,9 +97,18 @@ export class LinkServer {
   }
 
   send(nodeId: string, msg: ControllerMessage): boolean {
+    return this.sendFrame(nodeId, JSON.stringify(msg));
+  }
+
+  /** An encoded frame to one node; false when it has no link or the socket did not take it. */
+  sendFrame(nodeId: string, frame: string): boolean {
     const c = this.conns.get(nodeId);
     if (!c) return false;
-    return c.ws.send(JSON.stringify(msg));
+    return c.ws.send(frame);
+  }
+
+  connectedIds(): string[] {
+    return [...this.conns.keys()];
   }
 
   broadcast(msg: ControllerMessage): void {
@@ -181,6 +193,9 @@ export class LinkServer {
       case 'report':
         this.serial(conn, () => this.applyReport(conn, msg));
         break;
+      case 'msg':
+        this.hooks.onMessage(conn.nodeId, msg);
+        break;
       case 'reply': {
         const p = this.pending.get(msg.id);
         if (!p || p.nodeId !== conn.nodeId) return;
@@ -213,22 +228,25 @@ export class LinkServer {
 
   private async applyReport(conn: Conn, msg: Extract<AgentMessage, { t: 'report' }>): Promise<void> {
     if (!this.registry.record(conn.nodeId)) return;
+    let refused: string | undefined;
     if (msg.seq > this.registry.lastSeq(conn.nodeId)) {
       try {
         await this.hooks.onReport({ nodeId: conn.nodeId, seq: msg.seq, ts: msg.ts }, msg.plugin, msg.type, msg.data);
         this.counters.reports.inc({ plugin: msg.plugin });
       } catch (err) {
+        // Refused at the boundary (counted there): the agent hears why with the ack and logs it.
+        if (err instanceof BoundaryError) refused = err.message;
         // Acknowledged anyway: a report that cannot be applied would otherwise be replayed forever.
         this.counters.reportFailures.inc({ plugin: msg.plugin });
         this.log.error({ node: conn.nodeId, plugin: msg.plugin, type: msg.type, err: (err as Error).message }, 'report handler failed');
       }
       await this.registry.setSeq(conn.nodeId, msg.seq);
     }
-    if (!conn.ws.closed) this.send(conn.nodeId, { t: 'ack', seq: msg.seq });
+    if (!conn.ws.closed) this.send(conn.nodeId, { t: 'ack', seq: msg.seq, ...(refused ? { error: refused } : {}) });
   }
 }
 
-const TYPES = new Set(['hello', 'hb', 'report', 'reply']);
+const TYPES = new Set(['hello', 'hb', 'report', 'reply', 'msg']);
 
 /** The message type as a bounded metric label: anything unknown is "unknown". */
 function messageType(v: unknown): string {

@@ -1,7 +1,7 @@
 import { createLog, type Log } from '../plugins/sdk/log.ts';
-import { createEventBus } from '../plugins/sdk/events.ts';
+import { createEventBus } from '../runtime/events.ts';
 import { MetricsRegistry } from '../plugins/sdk/metrics.ts';
-import { HttpServer } from '../plugins/sdk/http-server.ts';
+import { HttpServer } from '../runtime/http-server.ts';
 import { restError } from '../plugins/sdk/http.ts';
 import type { ControllerConfig } from './config.ts';
 import { Identity } from './identity.ts';
@@ -14,7 +14,7 @@ import { CORE_EVENTS, Subscriptions } from './webhooks/subscriptions.ts';
 import { restRoutes } from './rest.ts';
 import { RecentEvents } from './recent-events.ts';
 import { Sessions } from './sessions.ts';
-import { processMetrics } from '../plugins/sdk/process-metrics.ts';
+import { processMetrics } from '../runtime/process-metrics.ts';
 import { dashboardRoutes } from './dashboard/routes.ts';
 import { sessionAdmission } from './dashboard/guard.ts';
 import { VERSION } from '../plugins/sdk/version.ts';
@@ -70,6 +70,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     {
       configFor: () => plugins.configs(),
       onReport: (meta, plugin, type, data) => plugins.onReport(meta, plugin, type, data),
+      onMessage: (nodeId, frame) => plugins.onMessage(nodeId, frame),
     },
     log.child({ part: 'link' }),
     config.heartbeat.intervalMs,
@@ -80,7 +81,15 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
       violations: metrics.counter('outpost_link_violations_total', 'Link connections closed for a malformed, out-of-bounds or oversized message, by message type and reason.'),
     },
   );
-  plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, metrics, commandTimeoutMs: config.commandTimeoutMs });
+  // Plugin events go where core events go (webhooks, the event log), then to plugins that depend on the emitter.
+  const pluginEvents = {
+    async record(event: string, data: unknown) {
+      await Promise.all([subs.emit(event, data), events.push(event, data)]);
+      bus.emit(event, data);
+    },
+    on: (event: string, handler: (data: unknown) => void) => bus.on(event, handler),
+  };
+  plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, events: pluginEvents, metrics, commandTimeoutMs: config.commandTimeoutMs, pluginDirs: config.pluginDirs });
 
   metrics.gaugeFn('outpost_nodes', 'Enrolled nodes by state.', () => {
     const counts = { up: 0, down: 0, unknown: 0 };

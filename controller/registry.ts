@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { openStore, type Store } from '../plugins/sdk/store.ts';
-import type { EventBus } from '../plugins/sdk/events.ts';
-import type { NodeInfo } from '../plugins/sdk/plugin.ts';
+import type { EventBus } from '../runtime/events.ts';
+import type { NodeInfo } from '../plugins/sdk/contract.ts';
 import { NodeUnavailable, nodeDownMessage } from '../plugins/sdk/nodes.ts';
-import type { PluginStatus } from '../plugins/sdk/link.ts';
+import type { PluginStatus } from '../runtime/link.ts';
 import type { Capabilities } from '../plugins/sdk/capabilities.ts';
 
 export interface NodeRecord {
@@ -27,6 +27,8 @@ interface Live {
   plugins: PluginStatus[];
   outbox: number;
   capabilities?: Capabilities;
+  /** When the watchdog last moved the node to its state (this controller's lifetime only). */
+  since: number | null;
 }
 
 interface NodesData {
@@ -220,13 +222,15 @@ export class Registry {
     await this.store.update(() => {
       for (const r of recs) r.state = state;
     });
+    const now = Date.now();
+    for (const r of recs) this.liveOf(r.id).since = now;
     recs.forEach((rec, i) => this.bus.emit(`node.${state}`, { node: this.info(rec), previous: previous[i] }));
   }
 
   private liveOf(id: string): Live {
     let l = this.live.get(id);
     if (!l) {
-      l = { lastHeartbeat: null, goodBeats: 0, connected: false, plugins: [], outbox: 0 };
+      l = { lastHeartbeat: null, goodBeats: 0, connected: false, plugins: [], outbox: 0, since: null };
       this.live.set(id, l);
     }
     return l;
@@ -244,6 +248,7 @@ export class Registry {
       lastHeartbeat: l.lastHeartbeat,
       plugins: l.plugins,
       connected: l.connected,
+      since: l.since,
       enrolledAt: rec.enrolledAt,
       version: rec.version,
       outbox: l.outbox,

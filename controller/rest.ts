@@ -11,7 +11,7 @@ import type { LinkServer } from './link-server.ts';
 import type { ControllerPluginHost } from './plugin-host.ts';
 import type { Subscriptions } from './webhooks/subscriptions.ts';
 import { RetryRefused, type Outbox } from './webhooks/outbox.ts';
-import type { EventBus } from '../plugins/sdk/events.ts';
+import type { EventBus } from '../runtime/events.ts';
 import type { RecentEvents } from './recent-events.ts';
 
 export interface RestDeps {

@@ -150,8 +150,8 @@ export function seedRoutes(p: Prober): Route[] {
     const node = `ext:${reg.ip}`;
     const votes: Array<{ record: string; vote: Vote }> = [];
     for (const [i, it] of items.entries()) {
-      const o = it as Record<string, unknown>;
-      if (!o || typeof o !== 'object') throw new IpliveError(CODES.badParam, `Param Error: data[${i}] is not an object`);
+      if (!it || typeof it !== 'object') throw new IpliveError(CODES.badParam, `Param Error: data[${i}] is not an object`);
+      const o: Record<string, unknown> = Object.fromEntries(Object.entries(it));
       const sid = field(o, 'server_id');
       const st = field(o, 'last_status');
       if (sid === undefined) throw new IpliveError(CODES.missing, `Lack of Param: data[${i}].server_id`);

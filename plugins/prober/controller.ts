@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { idMap, type ControllerContext, type ControllerPlugin, type NodeInfo, type Store } from '../sdk/index.ts';
+import { defineController, idMap, type ControllerContext, type NodeInfo, type Store, type z } from '../sdk/index.ts';
 import type { CheckSpec, Group, ProberConfig, ResultBatch } from './schema.ts';
+import { spec, type probeChanged, type Spec } from './spec.ts';
 import type { HistoryEntry, MonitorsData, NodeView, OpenRound, RecordState, RoundsData, Vote } from './state.ts';
 import { roundKey } from './state.ts';
 import { LEVELS, decide, pickNodes } from './quorum.ts';
@@ -33,7 +34,7 @@ export class Prober {
   private readonly pushing = new Set<string>();
   private readonly counters;
 
-  constructor(readonly ctx: ControllerContext<ProberConfig>) {
+  constructor(readonly ctx: ControllerContext<Spec>) {
     this.counters = {
       rounds: ctx.metrics.counter('outpost_prober_rounds_decided_total', 'Probe rounds decided, per group outcome (ok, degraded).'),
       late: ctx.metrics.counter('outpost_prober_late_results_total', 'Probe results that arrived after their round was decided.'),
@@ -106,7 +107,7 @@ export class Prober {
       if (this.pushed.get(id) === hash || this.pushing.has(id)) continue;
       this.pushing.add(id);
       this.ctx
-        .command(id, 'assign', { hash, groups }, 30_000)
+        .command(id, 'assign', { hash, groups }, { timeoutMs: 30_000 })
         .then(() => this.pushed.set(id, hash))
         .catch((err) => this.ctx.log.warn({ node: this.nodeName(id), err: (err as Error).message }, 'could not push probe assignment; retrying'))
         .finally(() => this.pushing.delete(id));
@@ -210,7 +211,7 @@ export class Prober {
 
   private async close(rounds: OpenRound[], now: number): Promise<void> {
     const deliveries: Array<{ url: string; body: string; contentType: string; secret?: string }> = [];
-    const changes: Array<Record<string, unknown>> = [];
+    const changes: Array<z.input<typeof probeChanged>> = [];
     const entries: HistoryEntry[] = [];
     const updates: Array<{ g: string; states: Record<string, RecordState> }> = [];
     for (const o of rounds) {
@@ -271,7 +272,7 @@ export class Prober {
     });
     await this.history.add(entries, now);
     for (const c of changes) this.counters.changes.inc({ to: String(c.to) });
-    await Promise.all(changes.map((c) => this.ctx.webhooks.emit('probe.changed', c)));
+    await Promise.all(changes.map((c) => this.ctx.events.emit('probe.changed', c)));
   }
 
   /** Removes a group with its state and open rounds; pending callbacks already queued still go out. */
@@ -297,7 +298,7 @@ export function checkSpec(g: Group): CheckSpec {
   return { key: g.key, protocol: g.protocol, port: g.port, path: g.path, domain: g.domain, cookies: g.cookies, httpCode: g.httpCode, interval: g.interval, timeout: g.timeout, retryCount: g.retryCount, records: g.records };
 }
 
-export function proberController(ctx: ControllerContext<ProberConfig>): ControllerPlugin {
+export default defineController(spec, (ctx) => {
   const p = new Prober(ctx);
   const offs: Array<() => void> = [];
   return {
@@ -328,9 +329,9 @@ export function proberController(ctx: ControllerContext<ProberConfig>): Controll
     stop() {
       for (const off of offs.splice(0)) off();
     },
-    async onReport(meta, type, data) {
-      if (type === 'results') await p.onResults(meta.nodeId, data as ResultBatch);
+    onReport: {
+      results: (meta, batch) => p.onResults(meta.nodeId, batch),
     },
     panel: proberPanel(p),
   };
-}
+});

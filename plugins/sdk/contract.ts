@@ -14,6 +14,8 @@ import type { Metrics } from './metrics.ts';
 import type { Route } from './http.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { Store } from './store.ts';
+import type { Capabilities } from './capabilities.ts';
+import type { Html } from './html.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The spec
@@ -97,8 +99,8 @@ export interface NodeInfo extends NodeIdentity {
   /** Since when the node has been in its current state (ms since the epoch), for hysteresis. */
   since: number | null;
   plugins: Array<{ name: string; state: string; error?: string }>;
-  /** What the node can do, as its agent detected at start (e.g. `icmp`). */
-  caps: Record<string, { ok: boolean; reason?: string }>;
+  /** What the node's host can do (`icmp`, `docker`), from its agent's last hello; absent before the first. */
+  capabilities?: Capabilities;
   local: boolean;
 }
 
@@ -151,8 +153,11 @@ interface CommonContext<C> {
   readonly metrics: Metrics;
   /** Timers without overlap; all stopped when the plugin stops. */
   readonly schedule: Scheduler;
-  /** The plugin's own store (`<plugin>.json`); more with openStore(name). Closed on stop. */
+  /** The plugin's own store (`<plugin>.json`), untyped; `openStore(defaults)` gives the same store typed. Closed on stop. */
   readonly store: Store<Record<string, unknown>>;
+  /** The plugin's own store typed, its missing top-level fields filled from defaults (the same store as `store`). */
+  openStore<T extends object>(defaults: T): Promise<Store<T>>;
+  /** Another store of the plugin's, `<plugin>.<name>.json`. Closed on stop. */
   openStore<T extends object>(name: string, defaults: T): Promise<Store<T>>;
   openLog<T>(name: string, schema: z.ZodType<T>): Promise<DurableLog<T>>;
   openQueue<T>(name: string, schema: z.ZodType<T>): Promise<DueQueue<T>>;
@@ -176,6 +181,8 @@ export interface Listener {
 
 export interface AgentContext<S extends PluginSpec> extends CommonContext<Cfg<S>> {
   readonly node: NodeIdentity;
+  /** What this host can do, detected at agent start (e.g. icmp unavailable when ping is not installed). */
+  readonly capabilities: Capabilities;
   /** Durable: on disk in the outbox before it resolves; delivered at least once, in order, applied once. */
   report<T extends keyof Reports<S> & string>(type: T, data: z.input<Reports<S>[T]>): Promise<void>;
   /** Best-effort to the controller; false when dropped (link down or over its high-water mark). */
@@ -248,8 +255,14 @@ export interface PanelAction {
 
 export interface DashboardPanel {
   title: string;
-  /** An HTML fragment built with the SDK's panel helpers (everything escaped, no secret). Cheap: rendered every few seconds. */
-  render(): Promise<string> | string;
+  /**
+   * An HTML fragment that shows no secret. Build it with the SDK's panel helpers (`table`, `badge`,
+   * `keyValues`, `form`, `actionButton`, `html`), which escape every text; a plain string is taken as
+   * markup, so anything embedded in it must go through `esc`. The dashboard's CSP allows no inline
+   * script, event handler or style attribute. Rendered on every refresh for every signed-in browser:
+   * keep it cheap and the same for everyone.
+   */
+  render(): Promise<string | Html> | string | Html;
 }
 
 export interface ControllerContext<S extends PluginSpec> extends CommonContext<Cfg<S>> {
@@ -261,8 +274,12 @@ export interface ControllerContext<S extends PluginSpec> extends CommonContext<C
     resolve(ref: string): NodeInfo | undefined;
     /** The node `?node=` defaults to: the embedded local node, or the only node. */
     defaultNode(): NodeInfo | undefined;
-    /** The node, linked and running `plugin` (default this one), or throws: unknown node / node down / plugin not running there. */
-    require(ref: string, plugin?: string): NodeInfo;
+    /**
+     * The node `ref` names (id, name or address; undefined: the default node), linked and running
+     * `plugin` (default this one), or throws NodeUnavailable (an HttpError) saying why: unknown node
+     * (404), none named (400), down or plugin not running there (503). A route handler can let it through.
+     */
+    require(ref: string | undefined, plugin?: string): NodeInfo;
     on(event: 'up' | 'down', handler: (node: NodeInfo) => void): () => void;
   };
   command<K extends keyof Commands<S> & string>(nodeId: string, action: K, args: z.input<Commands<S>[K]['args']>, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<z.output<Commands<S>[K]['result']>>;

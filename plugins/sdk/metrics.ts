@@ -105,6 +105,16 @@ export class MetricsRegistry implements Metrics {
     this.family(name.endsWith('_total') ? name : `${name}_total`, help, 'counter').read = read;
   }
 
+  /** Whether a family of that exact name exists (counters by their `_total` name). */
+  has(name: string): boolean {
+    return this.families.has(name);
+  }
+
+  /** Drops a family and its series (a stopped plugin's metrics leave the exposition). */
+  remove(name: string): void {
+    this.families.delete(name);
+  }
+
   render(): string {
     const out: string[] = [];
     for (const [name, f] of [...this.families].sort(([a], [b]) => a.localeCompare(b))) {

@@ -1,5 +1,6 @@
 import { checkId, HttpError, str, type ControllerContext, type HttpRequest, type HttpResult, type Route } from '../sdk/index.ts';
-import type { Sample, ServerStatsConfig } from './schema.ts';
+import type { Sample } from './schema.ts';
+import type { Spec } from './spec.ts';
 
 /** Websoft9's envelope: code "1" success, "0" failure; message; data. */
 export function websoft9Error(status: number, message: string): HttpResult {
@@ -8,7 +9,7 @@ export function websoft9Error(status: number, message: string): HttpResult {
 
 const percent = (n: number | undefined) => (n === undefined ? '' : `${Math.round(n)}%`);
 
-export function searchServerRoutes(ctx: ControllerContext<ServerStatsConfig>, latest: (id: string) => Sample | undefined): Route[] {
+export function searchServerRoutes(ctx: ControllerContext<Spec>, latest: (id: string) => Sample | undefined): Route[] {
   const handler = (req: HttpRequest): HttpResult => {
     const ref = str(req.fields, 'node');
     const node = ref ? ctx.nodes.resolve(checkId(ref, 'node')) : ctx.nodes.defaultNode();

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Capabilities } from './capabilities.ts';
+import { Capabilities } from '../plugins/sdk/capabilities.ts';
 
 /** Messages on the agent ⇄ controller WebSocket (DESIGN §4). JSON, one per frame, `t` = type. */
 
@@ -80,6 +80,13 @@ export const AgentMessage = z.discriminatedUnion('t', [
     data: z.unknown(),
     ts: timestamp,
   }),
+  /** A best-effort plugin message (runtime/channels.ts). */
+  z.object({
+    t: z.literal('msg'),
+    plugin: z.string(),
+    type: z.string(),
+    msg: z.unknown(),
+  }),
   z.object({
     t: z.literal('reply'),
     id: bounded(LINK_LIMITS.ids),
@@ -92,7 +99,9 @@ export type AgentMessage = z.infer<typeof AgentMessage>;
 
 export type ControllerMessage =
   | { t: 'welcome'; nodeId: string; config: Record<string, unknown>; lastSeq: number; hbInterval: number }
-  | { t: 'ack'; seq: number }
+  /** `error`: the report was refused at the boundary (wrong type); acknowledged anyway so it is not replayed forever. */
+  | { t: 'ack'; seq: number; error?: string }
+  | { t: 'msg'; plugin: string; type: string; msg: unknown }
   | { t: 'command'; id: string; plugin: string; action: string; args: unknown; deadline: number }
   | { t: 'config'; plugin: string; config: unknown };
 

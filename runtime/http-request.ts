@@ -4,10 +4,10 @@
  * of hyper-express so the agent does not load uWS.
  */
 import { Writable } from 'node:stream';
-import { HttpError, type HttpRequest, type HttpResult, type Method, type MountedRoute, type Route } from './http.ts';
-import type { Log } from './log.ts';
-import { parseWireJson } from './json.ts';
-import { checkId } from './ids.ts';
+import { HttpError, type HttpRequest, type HttpResult, type Method, type MountedRoute, type Route } from '../plugins/sdk/http.ts';
+import type { Log } from '../plugins/sdk/log.ts';
+import { parseWireJson } from '../plugins/sdk/json.ts';
+import { checkId } from '../plugins/sdk/ids.ts';
 
 export type Parsed = { ok: true; req: HttpRequest } | { ok: false; reject: HttpResult };
 

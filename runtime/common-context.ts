@@ -1,0 +1,81 @@
+/**
+ * The part of a plugin context both hosts hand out: config, logger, abort signal, data dir,
+ * metrics, timers and stores, each scoped to the plugin instance (runtime/scope.ts).
+ */
+import { join } from 'node:path';
+import type { z } from 'zod';
+import type { DueQueue, DurableLog } from '../plugins/sdk/contract.ts';
+import type { Log } from '../plugins/sdk/log.ts';
+import type { Metrics, MetricsRegistry } from '../plugins/sdk/metrics.ts';
+import type { Scheduler } from '../plugins/sdk/scheduler.ts';
+import { openStore, type Store } from '../plugins/sdk/store.ts';
+import { withoutPrototypes } from '../plugins/sdk/json.ts';
+import type { Claims } from './claims.ts';
+import type { Scope } from './scope.ts';
+import { scopedMetrics } from './scoped-metrics.ts';
+import { scopedScheduler } from './scoped-scheduler.ts';
+
+export interface CommonHostDeps {
+  /** The host's data dir; plugin files live in its `plugins/` folder. */
+  dataDir: string;
+  log: Log;
+  metrics: MetricsRegistry;
+}
+
+export interface CommonParts<C = unknown> {
+  readonly config: C;
+  readonly log: Log;
+  readonly signal: AbortSignal;
+  readonly dataDir: string;
+  readonly metrics: Metrics;
+  readonly schedule: Scheduler;
+  readonly store: Store<Record<string, unknown>>;
+  openStore<T extends object>(defaults: T): Promise<Store<T>>;
+  openStore<T extends object>(name: string, defaults: T): Promise<Store<T>>;
+  openLog<T>(name: string, schema: z.ZodType<T>): Promise<DurableLog<T>>;
+  openQueue<T>(name: string, schema: z.ZodType<T>): Promise<DueQueue<T>>;
+}
+
+const STORE_NAME = /^[a-z0-9][a-z0-9._-]{0,59}$/i;
+
+/**
+ * Files are `<plugin>.json` and `<plugin>.<name>.json` in one shared `plugins/` folder (the layout
+ * data dirs already have, so upgrades keep their data): the plugin's name prefix is its namespace.
+ * `config` is read through a getter, so a live update() is seen by every part of the plugin.
+ */
+export async function commonParts(name: string, claims: Claims, scope: Scope, deps: CommonHostDeps, config: () => unknown): Promise<CommonParts> {
+  const dir = join(deps.dataDir, 'plugins');
+  const log = deps.log.child({ plugin: name });
+  const open = async <T extends object>(file: string, defaults: T): Promise<Store<T>> => {
+    scope.assertOpen(`open store ${file}`);
+    const store = await openStore<T>(dir, file, defaults);
+    scope.add(`store ${file}`, () => store.close());
+    return store;
+  };
+  const store = await open<Record<string, unknown>>(name, {});
+  const unavailable = (what: string) => Promise.reject(new Error(`${what} is not available in this build of the host yet`));
+  return {
+    get config() {
+      return config();
+    },
+    log,
+    signal: scope.signal,
+    dataDir: dir,
+    metrics: scopedMetrics(deps.metrics, claims, scope),
+    schedule: scopedScheduler(scope, (err) => log.error({ err: (err as Error)?.message }, 'scheduled task failed')),
+    store,
+    openStore<T extends object>(nameOrDefaults: string | T, maybeDefaults?: T): Promise<Store<T>> {
+      if (typeof nameOrDefaults !== 'string') {
+        scope.assertOpen('open its store');
+        // The same file and data as `store`, typed: a second handle on one file would lose writes.
+        // As openStore fills defaults: maps keyed by client ids stay without prototypes.
+        for (const [k, v] of Object.entries(nameOrDefaults)) if (!Object.hasOwn(store.data, k)) store.data[k] = withoutPrototypes(v);
+        return Promise.resolve(store as unknown as Store<T>);
+      }
+      if (!STORE_NAME.test(nameOrDefaults)) return Promise.reject(new Error(`store name "${nameOrDefaults.slice(0, 60)}" must be letters, digits, ".", "_" or "-"`));
+      return open<T>(`${name}.${nameOrDefaults}`, maybeDefaults as T);
+    },
+    openLog: () => unavailable('openLog'),
+    openQueue: () => unavailable('openQueue'),
+  };
+}
