@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { openStore, type Store } from '../plugins/sdk/store.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import type { MetricsRegistry } from '../plugins/sdk/metrics.ts';
@@ -103,6 +104,11 @@ export class ControllerPluginHost {
 
   configOf(name: string): unknown {
     return this.store.data.configs[name] ?? this.fileConfigs[name] ?? {};
+  }
+
+  /** The plugin's config schema (which fields are secrets), when its spec loaded. */
+  configSchema(name: string): z.ZodType | undefined {
+    return this.runtime.runner.spec(name)?.config;
   }
 
   private fileConfigs: Record<string, unknown> = {};

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { openStore, type Store } from '../../plugins/sdk/store.ts';
-import { checkDeliveryUrl, redactUrl, type Outbox } from './outbox.ts';
+import { secretUrl } from '../../plugins/sdk/secret.ts';
+import { checkDeliveryUrl, type Outbox } from './outbox.ts';
 
 export interface Subscription {
   id: string;
@@ -89,7 +90,7 @@ export class Subscriptions {
   }
 
   list(): PublicSubscription[] {
-    return Object.values(this.store.data.subs).map(({ secret: _s, ...rest }) => ({ ...rest, url: redactUrl(rest.url) }));
+    return Object.values(this.store.data.subs).map(({ secret: _s, ...rest }) => ({ ...rest, url: String(secretUrl(rest.url)) }));
   }
 
   /** Deletes the subscription and stops its pending deliveries (they turn dead, visible in the log). */

@@ -13,7 +13,7 @@ export * from './backoff.ts';
 export { describeIssues, parseOrThrow } from './validate.ts';
 export { z } from 'zod';
 export * from './signature.ts';
-export * from './redact.ts';
+export * from './secret.ts';
 export * from './version.ts';
 export * from './nodes.ts';
 export * from './capabilities.ts';

@@ -4,6 +4,7 @@
  * Nothing guesses from key names: a schema says which fields are secrets (`secret()`), and code that
  * needs the value asks for it (`reveal()`), which makes each use visible in review.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { inspect } from 'node:util';
 import { z } from 'zod';
 
@@ -12,10 +13,13 @@ export const REDACTED = '***';
 
 export class Secret {
   readonly #value: string;
+  readonly #shown: string;
 
-  constructor(value: string) {
+  /** `shown` is what the world sees instead (default `***`); a URL shows its host and path (secretUrl). */
+  constructor(value: string, shown = REDACTED) {
     if (typeof value !== 'string') throw new TypeError('a Secret wraps a string');
     this.#value = value;
+    this.#shown = shown;
   }
 
   /** The secret itself, for the one place that signs, compares or sends it. */
@@ -23,21 +27,75 @@ export class Secret {
     return this.#value;
   }
 
+  /**
+   * Whether a presented value is this secret, in constant time: digests are compared, so neither the
+   * length nor the first differing byte shows in the timing. An empty secret matches nothing.
+   */
+  matches(presented: unknown): boolean {
+    if (typeof presented !== 'string' || this.#value === '') return false;
+    const a = createHash('sha256').update(presented, 'utf8').digest();
+    const b = createHash('sha256').update(this.#value, 'utf8').digest();
+    return timingSafeEqual(a, b);
+  }
+
   toJSON(): string {
-    return REDACTED;
+    return this.#shown;
   }
 
   toString(): string {
-    return REDACTED;
+    return this.#shown;
   }
 
   [Symbol.toPrimitive](): string {
-    return REDACTED;
+    return this.#shown;
   }
 
   [inspect.custom](): string {
-    return REDACTED;
+    return this.#shown;
   }
+}
+
+/**
+ * A URL that may carry credentials in its user info (`user:pass@`) or its query (`?token=`): shown
+ * with both masked, every query value included (no guessing which parameter names are secret).
+ */
+export function secretUrl(raw: string): Secret {
+  let shown = '(invalid url)';
+  try {
+    const u = new URL(raw);
+    if (u.username || u.password) {
+      u.username = REDACTED;
+      u.password = '';
+    }
+    for (const k of new Set(u.searchParams.keys())) u.searchParams.set(k, REDACTED);
+    shown = u.toString();
+  } catch {
+    // shown stays the placeholder: an unparsable string could be anything
+  }
+  return new Secret(raw, shown);
+}
+
+/** Every Secret in a parsed value (a config, a provider's settings), e.g. to scrub text of them. */
+export function secretsIn(value: unknown): Secret[] {
+  if (value instanceof Secret) return [value];
+  if (Array.isArray(value)) return value.flatMap(secretsIn);
+  if (isRecord(value)) return Object.values(value).flatMap(secretsIn);
+  return [];
+}
+
+/**
+ * Text built from outside answers (a container's log, a cloud API's error) may quote a secret this
+ * code knows: every occurrence, raw or percent-encoded (as it sits in a URL or a string-to-sign),
+ * becomes `***`.
+ */
+export function withoutSecrets(text: string, secrets: Iterable<Secret | string>): string {
+  let out = text;
+  for (const s of secrets) {
+    const v = s instanceof Secret ? s.reveal() : s;
+    if (!v) continue;
+    for (const form of new Set([v, encodeURIComponent(v), encodeURIComponent(encodeURIComponent(v))])) out = out.split(form).join(REDACTED);
+  }
+  return out;
 }
 
 /** The value a field holds, revealed when it is a Secret: for code that takes either. */
