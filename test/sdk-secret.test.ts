@@ -11,7 +11,7 @@ import { createLog } from '../plugins/sdk/log.ts';
 import { MetricsRegistry } from '../plugins/sdk/metrics.ts';
 import { keyValues, table } from '../plugins/sdk/panel-views.ts';
 import { html } from '../plugins/sdk/html.ts';
-import { keepStoredSecrets, NoStoredSecret, redactAll, redactRaw, REDACTED, revealed, Secret, secret } from '../plugins/sdk/secret.ts';
+import { keepStoredSecrets, NoStoredSecret, redactAll, redactRaw, REDACTED, revealed, Secret, secret, secretsIn, secretUrl, withoutSecrets } from '../plugins/sdk/secret.ts';
 
 const S = 'hunter2-very-secret';
 
@@ -119,4 +119,32 @@ test('keepStoredSecrets: *** at a secret field keeps the stored value; elsewhere
 
 test('redactAll: with no schema every scalar is ***', () => {
   assert.deepEqual(redactAll({ apiToken: 'x', region: 'eu', n: 3, list: ['a', null], nested: { ok: true } }), { apiToken: '***', region: '***', n: '***', list: ['***', null], nested: { ok: '***' } });
+});
+
+test('matches: constant-time comparison of a presented value; an empty secret or a non-string matches nothing', () => {
+  const s = new Secret(S);
+  assert.equal(s.matches(S), true);
+  assert.equal(s.matches(S + ' '), false);
+  assert.equal(s.matches(S.slice(0, -1)), false);
+  assert.equal(s.matches(undefined), false);
+  assert.equal(s.matches([S]), false);
+  assert.equal(new Secret('').matches(''), false);
+});
+
+test('secretUrl: user info and every query value masked, host and path shown; reveal() gives the URL', () => {
+  const u = secretUrl('https://ops:pw-123@hooks.example:8443/x/y?token=tok-1&page=2&token=tok-2');
+  assert.equal(String(u), 'https://***@hooks.example:8443/x/y?token=***&page=***');
+  assert.equal(JSON.stringify({ u }), '{"u":"https://***@hooks.example:8443/x/y?token=***&page=***"}');
+  assert.equal(u.reveal(), 'https://ops:pw-123@hooks.example:8443/x/y?token=tok-1&page=2&token=tok-2');
+  assert.equal(String(secretUrl('http://127.0.0.1:9/plain')), 'http://127.0.0.1:9/plain');
+  assert.equal(String(secretUrl('not a url ops:pw')), '(invalid url)');
+});
+
+test('secretsIn and withoutSecrets: text quoting a known secret, raw or percent-encoded, loses it', () => {
+  const cfg = schema.parse({ name: 'a', token: 'a+b/c=long', callers: [{ ip: '1', token: 'caller-x' }] });
+  const found = secretsIn(cfg);
+  assert.deepEqual(found.map((x) => x.reveal()).sort(), ['a+b/c=long', 'caller-x']);
+  const text = 'sig a+b/c=long url a%2Bb%2Fc%3Dlong twice a%252Bb%252Fc%253Dlong and caller-x.';
+  assert.equal(withoutSecrets(text, found), 'sig *** url *** twice *** and ***.');
+  assert.equal(withoutSecrets('nothing here', [new Secret('')]), 'nothing here', 'an empty secret replaces nothing');
 });
