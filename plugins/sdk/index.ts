@@ -5,6 +5,7 @@
  */
 export * from './contract.ts';
 export * from './http.ts';
+export * from './envelopes.ts';
 export type { Store } from './store.ts';
 export type { Scheduler } from './scheduler.ts';
 export type { Log } from './log.ts';
