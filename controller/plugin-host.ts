@@ -8,7 +8,7 @@ import type { PluginStatus } from '../runtime/link.ts';
 import type { HttpServer } from '../runtime/http-server.ts';
 import { RouteTable } from '../runtime/route-table.ts';
 import { createSerial } from '../plugins/sdk/serial.ts';
-import { Boundary } from '../runtime/boundary.ts';
+import { hostBoundary } from '../runtime/boundary.ts';
 import { JsonChannelHub, type MessageFrame } from '../runtime/channels.ts';
 import { ControllerRuntime, type EventSink } from '../runtime/controller-runtime.ts';
 import { loadPluginDefinition, validatePluginConfig } from '../runtime/loader.ts';
@@ -68,7 +68,7 @@ export class ControllerPluginHost {
         const [id] = await outbox.enqueue([{ url, body, contentType: opts.contentType, secret: opts.secret, key: opts.key, event: opts.event }]);
         return id;
       },
-      boundary: new Boundary(metrics.counter('outpost_plugin_boundary_refused_total', 'Reports, commands, results, messages and events refused at a plugin boundary (wrong type), by plugin, kind and type.')),
+      boundary: hostBoundary(metrics),
       load: (name) => loadPluginDefinition(name, deps.pluginDirs),
       onTransition: (plugin, change, error) => bus.emit(`plugin.${change}`, { node: null, plugin, ...(error ? { error } : {}) }),
     });
