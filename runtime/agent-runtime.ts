@@ -2,21 +2,19 @@
  * The agent's side of the runner: builds each plugin's AgentContext, and brings controller commands
  * and messages to the agent half, checked against the spec at the boundary.
  */
-import type { AgentContext, AgentHalf, AgentModule, Listener, NodeIdentity, PluginDefinition, PluginSpec } from '../plugins/sdk/contract.ts';
+import type { AgentContext, AgentHalf, AgentModule, Listener, NodeIdentity, PluginSpec } from '../plugins/sdk/contract.ts';
 import type { Capabilities } from '../plugins/sdk/capabilities.ts';
-import { routeClaimed } from './claims.ts';
 import type { Boundary } from './boundary.ts';
-import { commonParts, type CommonHostDeps } from './common-context.ts';
+import { claimedRoutes, commonParts, type CommonHostDeps } from './common-context.ts';
 import type { ChannelPort, ListenPort } from './context-parts.ts';
 import { extend, untilAborted } from './extend.ts';
-import { loadPluginDefinition } from './loader.ts';
 import type { RouteTable } from './route-table.ts';
-import { PluginRunner, type PluginSlot, type RunnerOptions } from './runner.ts';
+import { PluginRunner, type PluginSlot, type RunnerHostDeps } from './runner.ts';
 import type { Scope } from './scope.ts';
 
 type Half = AgentHalf<PluginSpec>;
 
-export interface AgentRuntimeDeps extends CommonHostDeps {
+export interface AgentRuntimeDeps extends CommonHostDeps, RunnerHostDeps {
   node: NodeIdentity;
   capabilities: Capabilities;
   /** The agent's local API (:7071). */
@@ -26,23 +24,13 @@ export interface AgentRuntimeDeps extends CommonHostDeps {
   channels: ChannelPort;
   listen: ListenPort;
   boundary: Boundary;
-  load?(name: string): Promise<PluginDefinition>;
-  retry?: RunnerOptions<Half>['retry'];
-  onTransition?: RunnerOptions<Half>['onTransition'];
 }
 
 export class AgentRuntime {
   readonly runner: PluginRunner<Half>;
 
   constructor(private readonly deps: AgentRuntimeDeps) {
-    this.runner = new PluginRunner<Half>({
-      host: 'agent',
-      log: deps.log,
-      load: deps.load ?? loadPluginDefinition,
-      instantiate: (slot, scope) => this.instantiate(slot, scope),
-      retry: deps.retry,
-      onTransition: deps.onTransition,
-    });
+    this.runner = new PluginRunner<Half>({ ...deps, host: 'agent', instantiate: (slot, scope) => this.instantiate(slot, scope) });
   }
 
   /** A command from the controller: args checked against the spec, run under its deadline and the plugin's lifetime. */
@@ -110,13 +98,7 @@ export class AgentRuntime {
         tcp: (opts, onConnection) => listener(`tcp ${opts.host}:${opts.port}`, () => deps.listen.tcp(name, opts, onConnection)),
         http: (opts, setup) => listener(`http ${opts.host}:${opts.port}`, () => deps.listen.http(name, opts, setup)),
       } satisfies AgentContext<PluginSpec>['listen'],
-      http: {
-        mount(routes) {
-          scope.assertOpen('mount routes');
-          for (const r of routes) if (!routeClaimed(claims, r.path)) throw new Error(`plugin ${name} cannot mount ${r.path}: outside its route claims (${claims.routes.join(', ')})`);
-          scope.add('routes', deps.routes.mount(name, routes));
-        },
-      } satisfies AgentContext<PluginSpec>['http'],
+      http: claimedRoutes(deps.routes, name, claims, scope),
     });
   }
 }

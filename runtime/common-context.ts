@@ -3,14 +3,14 @@
  * metrics, timers and stores, each scoped to the plugin instance (runtime/scope.ts).
  */
 import { join } from 'node:path';
-import type { z } from 'zod';
-import type { DueQueue, DurableLog } from '../plugins/sdk/contract.ts';
+import type { CommonContext } from '../plugins/sdk/contract.ts';
 import type { Log } from '../plugins/sdk/log.ts';
-import type { Metrics, MetricsRegistry } from '../plugins/sdk/metrics.ts';
-import type { Scheduler } from '../plugins/sdk/scheduler.ts';
+import type { MetricsRegistry } from '../plugins/sdk/metrics.ts';
 import { openStore, type Store } from '../plugins/sdk/store.ts';
 import { withoutPrototypes } from '../plugins/sdk/json.ts';
-import type { Claims } from './claims.ts';
+import type { Route } from '../plugins/sdk/http.ts';
+import { routeClaimed, type Claims } from './claims.ts';
+import type { RouteTable } from './route-table.ts';
 import type { Scope } from './scope.ts';
 import { scopedMetrics } from './scoped-metrics.ts';
 import { scopedScheduler } from './scoped-scheduler.ts';
@@ -22,19 +22,7 @@ export interface CommonHostDeps {
   metrics: MetricsRegistry;
 }
 
-export interface CommonParts<C = unknown> {
-  readonly config: C;
-  readonly log: Log;
-  readonly signal: AbortSignal;
-  readonly dataDir: string;
-  readonly metrics: Metrics;
-  readonly schedule: Scheduler;
-  readonly store: Store<Record<string, unknown>>;
-  openStore<T extends object>(defaults: T): Promise<Store<T>>;
-  openStore<T extends object>(name: string, defaults: T): Promise<Store<T>>;
-  openLog<T>(name: string, schema: z.ZodType<T>): Promise<DurableLog<T>>;
-  openQueue<T>(name: string, schema: z.ZodType<T>): Promise<DueQueue<T>>;
-}
+export type CommonParts = CommonContext<unknown>;
 
 const STORE_NAME = /^[a-z0-9][a-z0-9._-]{0,59}$/i;
 
@@ -77,5 +65,16 @@ export async function commonParts(name: string, claims: Claims, scope: Scope, de
     },
     openLog: () => unavailable('openLog'),
     openQueue: () => unavailable('openQueue'),
+  };
+}
+
+/** A plugin's routes on a host's route table: only paths inside its claims, turned to 503 when it stops. */
+export function claimedRoutes(table: RouteTable, name: string, claims: Claims, scope: Scope): { mount(routes: Route[]): void } {
+  return {
+    mount(routes) {
+      scope.assertOpen('mount routes');
+      for (const r of routes) if (!routeClaimed(claims, r.path)) throw new Error(`plugin ${name} cannot mount ${r.path}: outside its route claims (${claims.routes.join(', ')})`);
+      scope.add('routes', table.mount(name, routes));
+    },
   };
 }

@@ -5,15 +5,14 @@
  * the plugins that depend on the emitter, each checked against the listener's own schema.
  */
 import type { z } from 'zod';
-import type { ControllerContext, ControllerHalf, ControllerModule, DashboardPanel, DeliverOptions, NodeInfo, PluginDefinition, PluginSpec, ReportMeta } from '../plugins/sdk/contract.ts';
-import { claimsOf, namespaceOf, routeClaimed } from './claims.ts';
+import type { ControllerContext, ControllerHalf, ControllerModule, DashboardPanel, DeliverOptions, NodeInfo, PluginSpec, ReportMeta } from '../plugins/sdk/contract.ts';
+import { claimsOf, namespaceOf } from './claims.ts';
 import type { Boundary } from './boundary.ts';
-import { commonParts, type CommonHostDeps } from './common-context.ts';
+import { claimedRoutes, commonParts, type CommonHostDeps } from './common-context.ts';
 import type { ChannelPort } from './context-parts.ts';
 import { extend, untilAborted } from './extend.ts';
-import { loadPluginDefinition } from './loader.ts';
 import type { RouteTable } from './route-table.ts';
-import { PluginRunner, type PluginSlot, type RunnerOptions } from './runner.ts';
+import { PluginRunner, type PluginSlot, type RunnerHostDeps } from './runner.ts';
 import type { Scope } from './scope.ts';
 
 type Half = ControllerHalf<PluginSpec>;
@@ -36,7 +35,7 @@ export interface EventSink {
   on(event: string, handler: (data: unknown) => void): () => void;
 }
 
-export interface ControllerRuntimeDeps extends CommonHostDeps {
+export interface ControllerRuntimeDeps extends CommonHostDeps, RunnerHostDeps {
   routes: RouteTable;
   nodes: NodeDirectory;
   command(nodeId: string, plugin: string, action: string, args: unknown, timeoutMs: number): Promise<unknown>;
@@ -46,9 +45,6 @@ export interface ControllerRuntimeDeps extends CommonHostDeps {
   /** Durable webhook delivery (the controller's outbox). */
   deliver(url: string, body: string, opts: Omit<DeliverOptions, 'secret'> & { secret?: string; event: string }): Promise<string>;
   boundary: Boundary;
-  load?(name: string): Promise<PluginDefinition>;
-  retry?: RunnerOptions<Half>['retry'];
-  onTransition?: RunnerOptions<Half>['onTransition'];
 }
 
 /** Core events any plugin may listen to. */
@@ -58,14 +54,7 @@ export class ControllerRuntime {
   readonly runner: PluginRunner<Half>;
 
   constructor(private readonly deps: ControllerRuntimeDeps) {
-    this.runner = new PluginRunner<Half>({
-      host: 'controller',
-      log: deps.log,
-      load: deps.load ?? loadPluginDefinition,
-      instantiate: (slot, scope) => this.instantiate(slot, scope),
-      retry: deps.retry,
-      onTransition: deps.onTransition,
-    });
+    this.runner = new PluginRunner<Half>({ ...deps, host: 'controller', instantiate: (slot, scope) => this.instantiate(slot, scope) });
   }
 
   /**
@@ -141,13 +130,7 @@ export class ControllerRuntime {
       },
     };
     return extend(common, {
-      routes: {
-        mount(routes) {
-          scope.assertOpen('mount routes');
-          for (const r of routes) if (!routeClaimed(claims, r.path)) throw new Error(`plugin ${name} cannot mount ${r.path}: outside its route claims (${claims.routes.join(', ')})`);
-          scope.add('routes', deps.routes.mount(name, routes));
-        },
-      } satisfies ControllerContext<PluginSpec>['routes'],
+      routes: claimedRoutes(deps.routes, name, claims, scope),
       nodes,
       async command(nodeId: string, action: string, args: unknown, opts?: { timeoutMs?: number; signal?: AbortSignal }) {
         scope.assertOpen(`send command ${action}`);

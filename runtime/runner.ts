@@ -11,7 +11,7 @@ import type { Log } from '../plugins/sdk/log.ts';
 import { checkSpecClaims, claimCollision, claimsOf, type Claims } from './claims.ts';
 import { planStart } from './dependencies.ts';
 import type { PluginStatus } from './link.ts';
-import { validatePluginConfig } from './loader.ts';
+import { loadPluginDefinition, validatePluginConfig } from './loader.ts';
 import { Scope } from './scope.ts';
 import { createSerial } from '../plugins/sdk/serial.ts';
 
@@ -32,16 +32,20 @@ export interface PluginSlot {
   readonly config: unknown;
 }
 
-export interface RunnerOptions<H extends LifecycleHalf> {
-  host: 'agent' | 'controller';
+/** What a host hands the runner besides its own half-building: shared by both hosts' runtimes. */
+export interface RunnerHostDeps {
   log: Log;
   /** plugins/<name>/index.ts by default; tests hand definitions in directly. */
-  load(name: string): Promise<PluginDefinition>;
-  /** Builds this host's half of the plugin with a context bound to scope; undefined: no half here. */
-  instantiate(slot: PluginSlot, scope: Scope): Promise<H | undefined>;
+  load?(name: string): Promise<PluginDefinition>;
   retry?: { baseMs: number; maxMs: number };
   /** The plugin turned failed, or came back from failed. */
   onTransition?(name: string, change: 'failed' | 'recovered', error?: string): void;
+}
+
+export interface RunnerOptions<H extends LifecycleHalf> extends RunnerHostDeps {
+  host: 'agent' | 'controller';
+  /** Builds this host's half of the plugin with a context bound to scope; undefined: no half here. */
+  instantiate(slot: PluginSlot, scope: Scope): Promise<H | undefined>;
 }
 
 interface Slot<H> {
@@ -70,10 +74,12 @@ export class PluginRunner<H extends LifecycleHalf> {
   /** Starts, stops, config changes and retries run one at a time: overlapping ones would orphan an instance. */
   private readonly serial = createSerial();
   private readonly retry: { baseMs: number; maxMs: number };
+  private readonly load: (name: string) => Promise<PluginDefinition>;
   private stopped = false;
 
   constructor(private readonly o: RunnerOptions<H>) {
     this.retry = o.retry ?? { baseMs: Number(process.env.OUTPOST_PLUGIN_RETRY_MS ?? 15_000), maxMs: 5 * 60_000 };
+    this.load = o.load ?? ((name) => loadPluginDefinition(name));
   }
 
   /** Loads every named plugin's spec, refuses what cannot run here, then starts the rest in dependency order. */
@@ -85,7 +91,7 @@ export class PluginRunner<H extends LifecycleHalf> {
         this.slots.set(name, slot);
         try {
           if (!PLUGIN_NAME.test(name) || name === 'sdk') throw new Error(`invalid plugin name "${name.slice(0, 60)}"`);
-          const def = await this.o.load(name);
+          const def = await this.load(name);
           if (def?.spec?.name !== name) throw new Error(`plugin "${name}" has no matching default export (definePlugin with spec.name "${name}")`);
           checkSpecClaims(def.spec);
           slot.def = def;

@@ -141,7 +141,8 @@ export interface DurableLog<T> {
   close(): Promise<void>;
 }
 
-interface CommonContext<C> {
+/** What both halves' contexts hold. */
+export interface CommonContext<C> {
   /** Validated config. */
   readonly config: C;
   /** Child logger with `{plugin}`; secrets redacted by construction (Secret values). */
