@@ -294,8 +294,14 @@ export async function testPlugin<S extends PluginSpec>(opts: TestPluginOptions<S
 
   const configs = (host: 'agent' | 'controller') => Object.fromEntries([[name, (host === 'agent' ? (opts.agentConfig ?? opts.config) : opts.config) ?? {}], ...(opts.with ?? []).map((w) => [w.plugin.spec.name, w.config ?? {}])]);
   // The controller first, as in a cluster: an agent's first report finds its handler ready.
-  if (halves.includes('controller')) await controller.runner.startAll(configs('controller'));
-  if (halves.includes('agent')) await agent.runner.startAll(configs('agent'));
+  try {
+    if (halves.includes('controller')) await controller.runner.startAll(configs('controller'));
+    if (halves.includes('agent')) await agent.runner.startAll(configs('agent'));
+  } catch (err) {
+    // The runner fails plugins, not itself; anything else must not leave the process on a fake clock.
+    clock.release();
+    throw err;
+  }
 
   async function settle(): Promise<void> {
     for (let i = 0; i < 3; i++) {
