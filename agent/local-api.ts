@@ -27,7 +27,7 @@ export class LocalApi {
   private readonly server: Server;
   private readonly routes = new RouteMatcher<{ route: Route; method: Method }>();
   private readonly maxBody: number;
-  private notFound: (path: string) => HttpResult = () => ({ status: 404, json: { error: { status: 404, message: 'not found' } } });
+  private notFound: (path: string) => HttpResult = () => restError(404, 'not found');
 
   constructor(private readonly opts: LocalApiOptions) {
     this.maxBody = opts.maxBody ?? 1024 * 1024;
@@ -36,7 +36,7 @@ export class LocalApi {
         opts.log.error({ err: (err as Error)?.message }, 'unhandled http error');
         // Once the status line is out, a 500 body would contradict it: cut the connection instead.
         if (res.headersSent) res.destroy();
-        else reply(res, { status: 500, json: { error: { status: 500, message: 'internal error' } } });
+        else reply(res, restError(500, 'internal error'));
       });
     });
   }

@@ -6,7 +6,7 @@ import type { StorageHealth } from '../plugins/sdk/durable/health.ts';
 import type { Store } from '../plugins/sdk/store.ts';
 import type { PluginStatus } from '../runtime/link.ts';
 import { AgentRuntime } from '../runtime/agent-runtime.ts';
-import { Boundary } from '../runtime/boundary.ts';
+import { hostBoundary } from '../runtime/boundary.ts';
 import type { ChannelPort } from '../runtime/context-parts.ts';
 import { createListenPort } from '../runtime/listen.ts';
 import { loadPluginDefinition } from '../runtime/loader.ts';
@@ -52,7 +52,7 @@ export class AgentPluginHost {
       channels: deps.channels,
       listen: createListenPort(deps.log.child({ part: 'listen' })),
       load: (name) => loadPluginDefinition(name, deps.pluginDirs),
-      boundary: new Boundary(deps.metrics.counter('outpost_plugin_boundary_refused_total', 'Reports, commands, results, messages and events refused at a plugin boundary (wrong type), by plugin, kind and type.')),
+      boundary: hostBoundary(deps.metrics),
     });
   }
 

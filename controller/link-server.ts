@@ -3,6 +3,7 @@ import type HyperExpress from 'hyper-express';
 import { AgentMessage, LINK_LIMITS, LINK_MAX_FRAME, LinkClose, closeReason, linkFrameLimit, type ControllerMessage } from '../runtime/link.ts';
 import { nodeDownMessage } from '../plugins/sdk/nodes.ts';
 import type { Log } from '../plugins/sdk/log.ts';
+import { restError } from '../plugins/sdk/http.ts';
 import type { Counter } from '../plugins/sdk/metrics.ts';
 import type { ReportMeta } from '../plugins/sdk/contract.ts';
 import { BoundaryError } from '../runtime/boundary.ts';
@@ -61,7 +62,7 @@ export class LinkServer {
       const auth = req.headers['authorization'] ?? '';
       const m = /^Bearer (.+)$/.exec(auth);
       if (!m) {
-        res.status(401).json({ error: { status: 401, message: 'agent credential required' } });
+        res.status(401).json(restError(401, 'agent credential required').json);
         return;
       }
       try {
@@ -71,7 +72,7 @@ export class LinkServer {
         res.upgrade({ nodeId });
       } catch (err) {
         this.log.warn({ ip: req.ip, reason: (err as Error).message }, 'link rejected');
-        res.status(401).json({ error: { status: 401, message: 'agent credential rejected' } });
+        res.status(401).json(restError(401, 'agent credential rejected').json);
       }
     });
     // uWS drops a connection whose frame passes max_payload_length without a close frame (the agent sees 1006), so

@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { openStore, type Store } from '../plugins/sdk/store.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import type { MetricsRegistry } from '../plugins/sdk/metrics.ts';
@@ -7,7 +8,7 @@ import type { PluginStatus } from '../runtime/link.ts';
 import type { HttpServer } from '../runtime/http-server.ts';
 import { RouteTable } from '../runtime/route-table.ts';
 import { createSerial } from '../plugins/sdk/serial.ts';
-import { Boundary } from '../runtime/boundary.ts';
+import { hostBoundary } from '../runtime/boundary.ts';
 import type { ChannelPort } from '../runtime/context-parts.ts';
 import { ControllerRuntime } from '../runtime/controller-runtime.ts';
 import { loadPluginDefinition, validatePluginConfig } from '../runtime/loader.ts';
@@ -72,7 +73,7 @@ export class ControllerPluginHost {
         const [id] = await outbox.enqueue([{ url, body, contentType: opts.contentType, secret: opts.secret, key: opts.key, event: opts.event }]);
         return id;
       },
-      boundary: new Boundary(metrics.counter('outpost_plugin_boundary_refused_total', 'Reports, commands, results, messages and events refused at a plugin boundary (wrong type), by plugin, kind and type.')),
+      boundary: hostBoundary(metrics),
       load: (name) => loadPluginDefinition(name, deps.pluginDirs),
       onTransition: (plugin, change, error) => {
         const event = `plugin.${change}`;
@@ -111,6 +112,11 @@ export class ControllerPluginHost {
 
   configOf(name: string): unknown {
     return this.store.data.configs[name] ?? this.fileConfigs[name] ?? {};
+  }
+
+  /** The plugin's config schema (which fields are secrets), when its spec loaded. */
+  configSchema(name: string): z.ZodType | undefined {
+    return this.runtime.runner.spec(name)?.config;
   }
 
   private fileConfigs: Record<string, unknown> = {};

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { openStore, type Store } from '../plugins/sdk/store.ts';
+import { requireNode } from '../runtime/node-require.ts';
 import type { NodeInfo } from '../plugins/sdk/contract.ts';
-import { NodeUnavailable, nodeDownMessage } from '../plugins/sdk/nodes.ts';
 import type { PluginStatus } from '../runtime/link.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import { newEventId, type EventSink, type NewEvent } from './event-log.ts';
@@ -346,21 +346,9 @@ export class Registry {
     return rec && this.info(rec);
   }
 
-  /**
-   * A node that can take `plugin`'s commands now. Its link is what counts, not its watchdog state:
-   * a node connected but not yet "up" (first heartbeats not counted) answers commands.
-   */
+  /** A node that can take `plugin`'s commands now (runtime/node-require.ts). */
   require(ref: string | undefined, plugin: string): ReturnType<Registry['info']> {
-    const node = ref ? this.resolve(ref) : this.defaultNode();
-    if (!node) {
-      if (ref) throw new NodeUnavailable('unknown', 404, `unknown node "${ref.slice(0, 80)}"`);
-      throw new NodeUnavailable('unnamed', 400, this.records().length ? 'several nodes are enrolled: name one with the "node" parameter' : 'no node is enrolled yet');
-    }
-    if (!node.connected) throw new NodeUnavailable('down', 503, nodeDownMessage(node.name), node);
-    const p = node.plugins.find((x) => x.name === plugin);
-    if (!p) throw new NodeUnavailable('plugin', 503, `${plugin} is not enabled on node ${node.name}`, node);
-    if (p.state !== 'running') throw new NodeUnavailable('plugin', 503, `${plugin} on node ${node.name} is ${p.state}${p.error ? `: ${p.error}` : ''}`, node);
-    return node;
+    return requireNode({ resolve: (r) => this.resolve(r), defaultNode: () => this.defaultNode(), count: () => this.records().length }, ref, plugin);
   }
 
   defaultNode(): ReturnType<Registry['info']> | undefined {

@@ -6,7 +6,7 @@
  * wrong type is refused with an error naming the field, and counted.
  */
 import type { z } from 'zod';
-import type { Counter } from '../plugins/sdk/metrics.ts';
+import type { Counter, MetricsRegistry } from '../plugins/sdk/metrics.ts';
 import { describeIssues } from '../plugins/sdk/validate.ts';
 
 export type BoundaryKind = 'report' | 'command' | 'result' | 'message' | 'event';
@@ -74,4 +74,9 @@ export class Boundary {
     this.refused.inc({ plugin, kind, type: label });
     return new BoundaryError(plugin, kind, type, message);
   }
+}
+
+/** A host's boundary, counting refusals in its registry (each host, and the test harness, has one). */
+export function hostBoundary(metrics: MetricsRegistry): Boundary {
+  return new Boundary(metrics.counter('outpost_plugin_boundary_refused_total', 'Reports, commands, results, messages and events refused at a plugin boundary (wrong type), by plugin, kind and type.'));
 }

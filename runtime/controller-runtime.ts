@@ -43,7 +43,7 @@ export interface ControllerRuntimeDeps extends CommonHostDeps, RunnerHostDeps {
   channels: ChannelPort;
   events: EventSink;
   /** Durable webhook delivery (the controller's outbox). */
-  deliver(url: string, body: string, opts: DeliverOptions & { event: string }): Promise<string>;
+  deliver(url: string, body: string, opts: Omit<DeliverOptions, 'secret'> & { secret?: string; event: string }): Promise<string>;
   boundary: Boundary;
 }
 
@@ -175,7 +175,7 @@ export class ControllerRuntime {
       webhooks: {
         deliver(url: string, body: string, opts: DeliverOptions = {}) {
           scope.assertOpen('deliver a webhook');
-          return deps.deliver(url, body, { ...opts, event: opts.event ?? `${name}.callback` });
+          return deps.deliver(url, body, { ...opts, secret: opts.secret?.reveal(), event: opts.event ?? `${name}.callback` });
         },
       },
     });

@@ -1,7 +1,7 @@
 import HyperExpress from 'hyper-express';
 import { createServer } from 'node:net';
 import type { Log } from '../plugins/sdk/log.ts';
-import type { HttpResult, Method, MountedRoute, Route } from '../plugins/sdk/http.ts';
+import { restError, type HttpResult, type Method, type MountedRoute, type Route } from '../plugins/sdk/http.ts';
 import { normalizeIp, TrustedProxies } from '../plugins/sdk/client-ip.ts';
 import { describeRoute, runRoute, wireBody, type AdminCheck, type RoutedRequest } from './http-request.ts';
 import { RouteMatcher } from './route-match.ts';
@@ -43,7 +43,7 @@ export class HttpServer {
     this.app = new HyperExpress.Server({ max_body_length: NO_SERVER_BODY_LIMIT, fast_abort: true });
     this.app.set_error_handler((_req, res, err) => {
       opts.log.error({ err: err.message }, 'unhandled http error');
-      sendOrClose(res, { status: 500, json: { error: { status: 500, message: 'internal error' } } });
+      sendOrClose(res, restError(500, 'internal error'));
     });
   }
 

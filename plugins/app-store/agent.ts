@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { defineAgent, idMap, type Store } from '../sdk/index.ts';
+import { defineAgent, idMap, withoutSecrets, type Store } from '../sdk/index.ts';
 import { LABEL, DockerOps } from './docker.ts';
 import { rollback, runInstall } from './installer.ts';
 import { containerName, networkName, servicesOf, volumeName, type Manifest } from './manifest.ts';
@@ -35,13 +35,6 @@ class KeyedLock {
     void tail.then(() => this.tails.get(key) === tail && this.tails.delete(key));
     return next;
   }
-}
-
-/** Container logs quoted in a failure reason could echo a password; the reason is shown to API callers. */
-function scrub(text: string, secrets: Record<string, string>): string {
-  let out = text;
-  for (const v of Object.values(secrets)) if (v.length >= 6) out = out.split(v).join('***');
-  return out;
 }
 
 export default defineAgent(spec, (ctx) => {
@@ -159,7 +152,8 @@ export default defineAgent(spec, (ctx) => {
       await ctx.report('installed', publicView(rec));
       ctx.log.info({ app: m.name, ports: rec.ports.map((p) => p.host) }, 'app installed');
     } catch (err) {
-      const reason = scrub((err as Error).message, appSecrets);
+      // Container logs quoted in a failure reason could echo a password; the reason is shown to API callers.
+      const reason = withoutSecrets((err as Error).message, Object.values(appSecrets));
       // The ports went back to the pool with the rollback; a failed app holds none.
       Object.assign(rec, { status: 'failed', step: 'failed', info: reason, ports: [] });
       await save(rec);

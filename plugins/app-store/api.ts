@@ -1,21 +1,17 @@
-import { checkId, HttpError, NodeUnavailable, restError, str, type ControllerContext, type HttpRequest, type HttpResult, type NodeInfo, type Route, type z } from '../sdk/index.ts';
+import { checkId, HttpError, NodeUnavailable, restError, str, websoft9Error, websoft9Ok, type ControllerContext, type HttpRequest, type HttpResult, type NodeInfo, type Route, type z } from '../sdk/index.ts';
 import type { Catalog } from './catalog.ts';
 import { APP_NAME, STATUS_CODE, type AppSnapshot } from './schema.ts';
 import type { Spec } from './spec.ts';
 
 type Commands = NonNullable<Spec['commands']>;
 
-/** Websoft9's envelope: code "1" success, "0" failure; message; data. */
-export function websoft9Error(status: number, message: string): HttpResult {
-  return { status, json: { code: '0', message, data: {} } };
-}
-const ok = (message: string, data: unknown): HttpResult => ({ json: { code: '1', message, data } });
+const ok = websoft9Ok;
 /**
  * A refusal that depends on the node's state (already exists, not installed, no free port): code "0"
  * with what Websoft9 would say, the current app data when there is an app, and an HTTP status for
  * clients that read it (409 conflict, 404 not installed), as docs/compat.md sets for every seed API.
  */
-const refuse = (status: number, message: string, data: unknown = {}): HttpResult => ({ status, json: { code: '0', message, data } });
+const refuse = websoft9Error;
 
 const INSTALL_TIMEOUT_MS = 30_000;
 const UNINSTALL_TIMEOUT_MS = 180_000;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { defineController, idMap, type ControllerContext, type NodeInfo, type Store, type z } from '../sdk/index.ts';
+import { defineController, idMap, type ControllerContext, type NodeInfo, type Secret, type Store, type z } from '../sdk/index.ts';
 import type { CheckSpec, Group, ProberConfig, ResultBatch } from './schema.ts';
 import { spec, type probeChanged, type Spec } from './spec.ts';
 import type { HistoryEntry, MonitorsData, NodeView, OpenRound, RecordState, RoundsData, Vote } from './state.ts';
@@ -224,7 +224,7 @@ export class Prober {
   }
 
   private async close(rounds: OpenRound[], now: number): Promise<void> {
-    const deliveries: Array<{ url: string; body: string; contentType: string; secret?: string }> = [];
+    const deliveries: Array<{ url: string; body: string; contentType: string; secret?: Secret }> = [];
     const changes: Array<z.input<typeof probeChanged>> = [];
     const entries: HistoryEntry[] = [];
     const updates: Array<{ g: string; states: Record<string, RecordState> }> = [];

@@ -1,4 +1,4 @@
-import { idProblem, z } from '../sdk/index.ts';
+import { idProblem, secret, z } from '../sdk/index.ts';
 
 /** Clients name apps in app_name, which takes the ids every route takes. */
 const appName = z.string().superRefine((k, ctx) => {
@@ -13,7 +13,7 @@ const app = z
     /** iplive posted form fields; JSON is offered for newer receivers. */
     callbackFormat: z.enum(['form', 'json']).default('form'),
     /** Signs callbacks with X-Outpost-Signature when set. */
-    callbackSecret: z.string().min(8).optional(),
+    callbackSecret: secret(z.string().min(8)).optional(),
   })
   .strict();
 
@@ -21,8 +21,8 @@ export const proberConfig = z
   .object({
     /** Known applications (iplive answered 1005 for an app_name it had no handler for). */
     apps: z.record(appName, app).default({}),
-    /** Per caller IP: the `token` field that caller must send (1004 otherwise). ip "*" matches any caller. A list so each token sits under a "token" key, which config views redact. */
-    callers: z.array(z.object({ ip: z.string().min(1), token: z.string().min(8) }).strict()).default([]),
+    /** Per caller IP: the `token` field that caller must send (1004 otherwise). ip "*" matches any caller. */
+    callers: z.array(z.object({ ip: z.string().min(1), token: secret(z.string().min(8)) }).strict()).default([]),
     /** iplive let loopback callers skip the token; false makes them send one too. */
     trustLoopback: z.boolean().default(true),
     /** Every prober-running agent is a probe node; false: only agents registered with /add_node. */

@@ -10,6 +10,7 @@
  */
 import type { z } from 'zod';
 import type { Log } from './log.ts';
+import type { Secret } from './secret.ts';
 import type { Metrics } from './metrics.ts';
 import type { Route } from './http.ts';
 import type { Scheduler } from './scheduler.ts';
@@ -210,8 +211,8 @@ export interface ReportMeta {
 
 export interface DeliverOptions {
   contentType?: string;
-  /** Signs each attempt with X-Outpost-Signature; kept only in the controller's 0600 outbox. */
-  secret?: string;
+  /** Signs each attempt with X-Outpost-Signature; revealed only into the controller's 0600 outbox. */
+  secret?: Secret;
   /** Deliveries sharing a key go out in order; default: the URL. */
   key?: string;
   /** Label in the delivery log, e.g. "prober.callback". */

@@ -5,6 +5,7 @@
  */
 export * from './contract.ts';
 export * from './http.ts';
+export * from './envelopes.ts';
 export type { Store } from './store.ts';
 export type { Scheduler } from './scheduler.ts';
 export type { Log } from './log.ts';
@@ -13,7 +14,7 @@ export * from './backoff.ts';
 export { describeIssues, parseOrThrow } from './validate.ts';
 export { z } from 'zod';
 export * from './signature.ts';
-export * from './redact.ts';
+export * from './secret.ts';
 export * from './version.ts';
 export * from './durable/log.ts';
 export * from './durable/storage-error.ts';

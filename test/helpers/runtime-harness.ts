@@ -22,13 +22,8 @@ import { createListenPort } from '../../runtime/listen.ts';
 import { RouteTable } from '../../runtime/route-table.ts';
 import { LocalApi } from '../../agent/local-api.ts';
 
-export interface LogLine {
-  level: number;
-  msg: string;
-  plugin?: string;
-  err?: string;
-  [k: string]: unknown;
-}
+import type { LogLine } from '../../plugins/sdk/testing/index.ts';
+export type { LogLine };
 
 export interface Harness {
   dir: string;
