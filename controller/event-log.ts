@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { openLog, type DurableLog } from '../plugins/sdk/durable/log.ts';
 import type { StorageHealth } from '../plugins/sdk/durable/health.ts';
-import type { EventBus } from '../plugins/sdk/events.ts';
+import type { EventBus } from '../runtime/events.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 
 export interface RecordedEvent {

@@ -1,7 +1,7 @@
 import { createLog, type Log } from '../plugins/sdk/log.ts';
-import { createEventBus } from '../plugins/sdk/events.ts';
+import { createEventBus } from '../runtime/events.ts';
 import { MetricsRegistry } from '../plugins/sdk/metrics.ts';
-import { HttpServer } from '../plugins/sdk/http-server.ts';
+import { HttpServer } from '../runtime/http-server.ts';
 import { restError } from '../plugins/sdk/http.ts';
 import type { ControllerConfig } from './config.ts';
 import { Identity } from './identity.ts';
@@ -16,11 +16,12 @@ import { restRoutes } from './rest.ts';
 import { EventLog } from './event-log.ts';
 import { StorageHealth } from '../plugins/sdk/durable/health.ts';
 import { Sessions } from './sessions.ts';
-import { processMetrics } from '../plugins/sdk/process-metrics.ts';
+import { processMetrics } from '../runtime/process-metrics.ts';
 import { dashboardRoutes } from './dashboard/routes.ts';
 import { sessionAdmission } from './dashboard/guard.ts';
 import { VERSION } from '../plugins/sdk/version.ts';
 import { openControllerStorage, type ControllerStorage } from '../runtime/storage/controller-storage.ts';
+import { ChannelHub } from '../runtime/channels.ts';
 
 export interface ControllerHandle {
   port: number;
@@ -31,6 +32,8 @@ export interface ControllerHandle {
   tokens: JoinTokens;
   registry: Registry;
   plugins: ControllerPluginHost;
+  /** Best-effort plugin messages to and from the nodes (the runner's ChannelPort). */
+  channels: ChannelHub;
   stop(): Promise<void>;
 }
 
@@ -84,6 +87,12 @@ async function startOnStore(
     observe: (route, method, status) => httpRequests.inc({ route, method, status: String(status) }),
   });
 
+  const channels = new ChannelHub(
+    metrics.counter('outpost_link_messages_dropped_total', 'Best-effort plugin messages dropped, by plugin and reason (link_down, overflow of a node send queue, no_handler on receipt).'),
+    log.child({ part: 'channels' }),
+    config.channels,
+  );
+  metrics.gaugeFn('outpost_link_messages_queued', 'Best-effort plugin messages waiting for each node link to drain.', () => channels.depths().map(([id, n]) => [{ node_id: id }, n]));
   // eslint-disable-next-line prefer-const
   let plugins: ControllerPluginHost;
   const link = new LinkServer(
@@ -101,8 +110,9 @@ async function startOnStore(
       reportFailures: metrics.counter('outpost_report_failures_total', 'Agent reports whose handler failed, by plugin.'),
       violations: metrics.counter('outpost_link_violations_total', 'Link connections closed for a malformed, out-of-bounds or oversized message, by message type and reason.'),
     },
+    channels,
   );
-  plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, events, metrics, commandTimeoutMs: config.commandTimeoutMs });
+  plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, events, metrics, health: storage, commandTimeoutMs: config.commandTimeoutMs, pluginDirs: config.pluginDirs, channels });
 
   metrics.gaugeFn('outpost_nodes', 'Enrolled nodes by state.', () => {
     const counts = { up: 0, down: 0, unknown: 0 };
@@ -168,6 +178,7 @@ async function startOnStore(
     tokens,
     registry,
     plugins,
+    channels,
     async stop() {
       registry.stop();
       fanout.stop();

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { openStore, type Store } from '../plugins/sdk/store.ts';
-import type { NodeInfo } from '../plugins/sdk/plugin.ts';
-import { NodeUnavailable, nodeDownMessage } from '../plugins/sdk/nodes.ts';
-import type { PluginStatus } from '../plugins/sdk/link.ts';
+import { requireNode } from '../runtime/node-require.ts';
+import type { NodeInfo } from '../plugins/sdk/contract.ts';
+import type { PluginStatus } from '../runtime/link.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import { newEventId, type EventSink, type NewEvent } from './event-log.ts';
 import type { Capabilities } from '../plugins/sdk/capabilities.ts';
@@ -28,6 +28,8 @@ interface Live {
   plugins: PluginStatus[];
   outbox: number;
   capabilities?: Capabilities;
+  /** When the watchdog last moved the node to its state (this controller's lifetime only). */
+  since: number | null;
 }
 
 interface NodesData {
@@ -285,10 +287,12 @@ export class Registry {
 
   /** Records the new state and its events in one write, then hands the events to the event log. */
   private async transition(recs: NodeRecord[], state: 'up' | 'down'): Promise<void> {
+    const now = Date.now();
     await this.store.update((d) => {
       for (const r of recs) {
         const previous = r.state;
         r.state = state;
+        this.liveOf(r.id).since = now;
         this.pend(d, `node.${state}`, { node: this.info(r), previous });
       }
     });
@@ -298,7 +302,7 @@ export class Registry {
   private liveOf(id: string): Live {
     let l = this.live.get(id);
     if (!l) {
-      l = { lastHeartbeat: null, goodBeats: 0, connected: false, plugins: [], outbox: 0 };
+      l = { lastHeartbeat: null, goodBeats: 0, connected: false, plugins: [], outbox: 0, since: null };
       this.live.set(id, l);
     }
     return l;
@@ -316,6 +320,7 @@ export class Registry {
       lastHeartbeat: l.lastHeartbeat,
       plugins: l.plugins,
       connected: l.connected,
+      since: l.since,
       enrolledAt: rec.enrolledAt,
       version: rec.version,
       outbox: l.outbox,
@@ -341,21 +346,9 @@ export class Registry {
     return rec && this.info(rec);
   }
 
-  /**
-   * A node that can take `plugin`'s commands now. Its link is what counts, not its watchdog state:
-   * a node connected but not yet "up" (first heartbeats not counted) answers commands.
-   */
+  /** A node that can take `plugin`'s commands now (runtime/node-require.ts). */
   require(ref: string | undefined, plugin: string): ReturnType<Registry['info']> {
-    const node = ref ? this.resolve(ref) : this.defaultNode();
-    if (!node) {
-      if (ref) throw new NodeUnavailable('unknown', 404, `unknown node "${ref.slice(0, 80)}"`);
-      throw new NodeUnavailable('unnamed', 400, this.records().length ? 'several nodes are enrolled: name one with the "node" parameter' : 'no node is enrolled yet');
-    }
-    if (!node.connected) throw new NodeUnavailable('down', 503, nodeDownMessage(node.name), node);
-    const p = node.plugins.find((x) => x.name === plugin);
-    if (!p) throw new NodeUnavailable('plugin', 503, `${plugin} is not enabled on node ${node.name}`, node);
-    if (p.state !== 'running') throw new NodeUnavailable('plugin', 503, `${plugin} on node ${node.name} is ${p.state}${p.error ? `: ${p.error}` : ''}`, node);
-    return node;
+    return requireNode({ resolve: (r) => this.resolve(r), defaultNode: () => this.defaultNode(), count: () => this.records().length }, ref, plugin);
   }
 
   defaultNode(): ReturnType<Registry['info']> | undefined {

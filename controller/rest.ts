@@ -1,6 +1,6 @@
 import { checkId, idMap, isReservedKey } from '../plugins/sdk/ids.ts';
 import { HttpError, clientError, restError, type HttpRequest, type HttpResult, type Method, type Route } from '../plugins/sdk/http.ts';
-import { redactSecrets, restoreRedacted } from '../plugins/sdk/redact.ts';
+import { keepStoredSecrets, redactAll, redactRaw } from '../plugins/sdk/secret.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import { isLocalCaller } from '../plugins/sdk/client-ip.ts';
 import type { Identity } from './identity.ts';
@@ -34,6 +34,12 @@ function route(method: Method | Method[], path: string, handler: (req: HttpReque
 }
 
 const ok = (json: unknown, status = 200): HttpResult => ({ status, json });
+
+/** A config as reads show it: its plugin's secret() fields as `***`; with no schema to tell, every value. */
+function shownConfig(d: RestDeps, name: string, config: unknown): unknown {
+  const schema = d.plugins.configSchema(name);
+  return schema ? redactRaw(schema, config) : redactAll(config);
+}
 
 function objectBody(req: HttpRequest): Record<string, unknown> {
   if (req.json !== undefined && (typeof req.json !== 'object' || req.json === null || Array.isArray(req.json))) throw new HttpError(400, 'body must be a JSON object');
@@ -162,7 +168,7 @@ export function restRoutes(d: RestDeps): Route[] {
     route('GET', '/api/v1/plugins', () => ok({ plugins: d.plugins.status() })),
     route('GET', '/api/v1/plugins/:name/config', (req) => {
       if (!d.plugins.has(req.params.name)) throw new HttpError(404, `plugin ${req.params.name} is not loaded`);
-      return ok({ plugin: req.params.name, config: redactSecrets(d.plugins.configOf(req.params.name)) });
+      return ok({ plugin: req.params.name, config: shownConfig(d, req.params.name, d.plugins.configOf(req.params.name)) });
     }),
     route('PUT', '/api/v1/plugins/:name/config', async (req) => {
       const name = req.params.name;
@@ -170,8 +176,9 @@ export function restRoutes(d: RestDeps): Route[] {
       const b = objectBody(req);
       const incoming = 'config' in b && Object.keys(b).length === 1 ? b.config : b;
       try {
-        const applied = await d.plugins.setConfig(name, restoreRedacted(incoming, d.plugins.configOf(name)));
-        return ok({ plugin: name, config: redactSecrets(applied) });
+        const schema = d.plugins.configSchema(name);
+        const applied = await d.plugins.setConfig(name, schema ? keepStoredSecrets(schema, incoming, d.plugins.configOf(name)) : incoming);
+        return ok({ plugin: name, config: shownConfig(d, name, applied) });
       } catch (err) {
         throw clientError(400, err);
       }

@@ -6,10 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dnsSyncConfig } from '../plugins/dns-sync/config.ts';
-import { secretValues } from '../plugins/dns-sync/secrets.ts';
+import { Secret, secretsIn } from '../plugins/sdk/secret.ts';
 import { clusterView, type ViewFacts } from '../plugins/dns-sync/cocoa/view.ts';
 import { getClusterInfo, updateClusterInfo } from '../plugins/dns-sync/cocoa/cluster-info.ts';
-import { FailureLimiter, secretMatches } from '../plugins/dns-sync/cocoa/auth.ts';
+import { FailureLimiter } from '../plugins/dns-sync/cocoa/auth.ts';
 import { badgeAnswer } from '../plugins/dns-sync/cocoa/badge.ts';
 import { statusAnswer } from '../plugins/dns-sync/cocoa/status-page.ts';
 import { registerDnsSyncMetrics } from '../plugins/dns-sync/cocoa/metrics.ts';
@@ -19,6 +19,7 @@ import { createProviders } from '../plugins/dns-sync/providers/index.ts';
 import { MetricsRegistry } from '../plugins/sdk/metrics.ts';
 
 const SECRET = 'cocoa-secret-for-tests-42';
+const STORED = new Secret(SECRET);
 const config = dnsSyncConfig.parse({
   cocoaSecret: SECRET,
   nodeName: 'leader-1',
@@ -48,14 +49,14 @@ const ZERO =
 
 test('getClusterInfo with a wrong, missing or malformed secret: HTTP 200, statusCode 401, the zero cocoaBasic, exactly', () => {
   for (const body of [{ cocoaSecret: 'nope' }, {}, undefined, 'cocoa', [SECRET], { cocoaSecret: 42 }, { cocoaSecret: `${SECRET} ` }]) {
-    const r = getClusterInfo(view, body, SECRET);
+    const r = getClusterInfo(view, body, STORED);
     assert.equal(r.status, 200);
     assert.equal(JSON.stringify(r.json), `{"statusCode":401,"statusString":"Unauthorized! You are not Cocoa!","cocoaBasic":${ZERO}}`, JSON.stringify(body));
   }
 });
 
 test('getClusterInfo with the right secret: the original key order, workMode leader, every node with 200/504 and its watchdog, no credential', () => {
-  const r = getClusterInfo(view, { cocoaSecret: SECRET }, SECRET);
+  const r = getClusterInfo(view, { cocoaSecret: SECRET }, STORED);
   const svc = '[{"serviceName":"测试","domain":"example.test","record":"test","platformProvider":"dry"},{"serviceName":"web","domain":"example.test","record":"www","platformProvider":"dry"}]';
   assert.equal(
     JSON.stringify(r.json),
@@ -66,20 +67,21 @@ test('getClusterInfo with the right secret: the original key order, workMode lea
   );
   // A node the watchdog never saw: lost, Go's zero time.
   const unseen = clusterView(config, facts({}));
-  const nodes = (getClusterInfo(unseen, { cocoaSecret: SECRET }, SECRET).json as any).cocoaBasic.otherCocoaSyncer;
+  const nodes = (getClusterInfo(unseen, { cocoaSecret: SECRET }, STORED).json as any).cocoaBasic.otherCocoaSyncer;
   assert.deepEqual(nodes.map((n: any) => [n.statusCode, n.watchDog]), [[504, '0001-01-01T00:00:00Z'], [504, '0001-01-01T00:00:00Z']]);
 });
 
 test('no cocoaSecret configured: nobody gets in, not even with an empty secret', () => {
   for (const body of [{ cocoaSecret: '' }, {}, undefined]) assert.equal((getClusterInfo(view, body, undefined).json as any).statusCode, 401);
-  assert.equal(secretMatches('', ''), false);
-  assert.equal(secretMatches(SECRET, SECRET), true);
-  assert.equal(secretMatches(SECRET.slice(0, -1), SECRET), false);
+  assert.equal(new Secret('').matches(''), false);
+  assert.equal(STORED.matches(SECRET), true);
+  assert.equal(STORED.matches(SECRET.slice(0, -1)), false);
+  assert.equal(STORED.matches(42), false);
 });
 
 test('failures are rate-limited per caller: over the limit even the right secret gets 401, until the window passes', () => {
   const limiter = new FailureLimiter({ max: 3, windowMs: 60_000 });
-  const ask = (caller: string, secret: string, now: number) => (getClusterInfo(view, { cocoaSecret: secret }, SECRET, { caller, now, limiter }).json as any).statusCode;
+  const ask = (caller: string, secret: string, now: number) => (getClusterInfo(view, { cocoaSecret: secret }, STORED, { caller, now, limiter }).json as any).statusCode;
   for (let i = 0; i < 3; i++) assert.equal(ask('198.51.100.1', 'guess', 1000 + i), 401);
   assert.equal(ask('198.51.100.1', SECRET, 2000), 401, 'blocked: the secret is not even checked');
   assert.equal(ask('198.51.100.2', SECRET, 2000), 200, 'another caller is not affected');
@@ -149,13 +151,13 @@ test('gauges follow the watchdog at every scrape; counters count passes', async 
 });
 
 test('no secret of the config appears in any surface', async () => {
-  const secrets = secretValues(config);
+  const secrets = secretsIn(config).map((s) => s.reveal());
   assert.equal(secrets.length, 5);
   const registry = new MetricsRegistry();
   registerDnsSyncMetrics(registry, () => ({ view, now: Date.now() }));
   const surfaces = [
-    JSON.stringify(getClusterInfo(view, { cocoaSecret: SECRET }, SECRET)),
-    JSON.stringify(getClusterInfo(view, { cocoaSecret: 'x' }, SECRET)),
+    JSON.stringify(getClusterInfo(view, { cocoaSecret: SECRET }, STORED)),
+    JSON.stringify(getClusterInfo(view, { cocoaSecret: 'x' }, STORED)),
     JSON.stringify(updateClusterInfo()),
     badgeAnswer(view.nodeName, 1, 2).text!,
     statusAnswer(view, [], Date.now()).text!,

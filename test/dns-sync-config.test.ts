@@ -4,9 +4,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dnsSyncConfig } from '../plugins/dns-sync/config.ts';
-import { redactConfig, scrubSecrets, secretValues } from '../plugins/dns-sync/secrets.ts';
 import { describeIssues } from '../plugins/sdk/validate.ts';
-import { restoreRedacted } from '../plugins/sdk/redact.ts';
+import { keepStoredSecrets, redactRaw, Secret, secretsIn, withoutSecrets } from '../plugins/sdk/secret.ts';
 import { lineRecordName } from '../plugins/dns-sync/lines.ts';
 import { ROOT } from './helpers/cluster.ts';
 
@@ -53,20 +52,21 @@ test('every mistake names its field', () => {
 });
 
 test('config reads show every secret as ***, and a PUT of that view keeps the stored secrets', async () => {
-  const cfg = dnsSyncConfig.parse(await sample());
-  const secrets = secretValues(cfg);
+  const raw = await sample();
+  const cfg = dnsSyncConfig.parse(raw);
+  const secrets = secretsIn(cfg).map((s) => s.reveal());
   assert.deepEqual(secrets.sort(), ['change-me-access-key-id', 'change-me-access-key-secret', 'change-me-cloudflare-api-token', 'change-me-pdns-api-key', 'change-me-to-a-long-random-cocoa-secret']);
-  const shown = redactConfig(cfg);
-  const text = JSON.stringify(shown);
-  for (const s of secrets) assert.ok(!text.includes(s), `redacted config holds ${s}`);
+  assert.ok(cfg.cocoaSecret instanceof Secret);
+  for (const text of [JSON.stringify(cfg), JSON.stringify(redactRaw(dnsSyncConfig, raw))]) for (const s of secrets) assert.ok(!text.includes(s), `a config view holds ${s}`);
+  const shown = redactRaw(dnsSyncConfig, raw) as typeof raw;
   assert.equal(shown.cocoaSecret, '***');
-  assert.deepEqual(shown.providers['aliyun'], { ...cfg.providers['aliyun'], accessKey: '***', accessSecret: '***' });
-  assert.deepEqual({ ...shown, cocoaSecret: cfg.cocoaSecret, providers: cfg.providers }, cfg, 'nothing else changes');
-  assert.deepEqual(dnsSyncConfig.parse(restoreRedacted(shown, cfg)), cfg);
+  assert.deepEqual(shown.providers['aliyun'], { ...raw.providers['aliyun'], accessKey: '***', accessSecret: '***' });
+  assert.deepEqual({ ...shown, cocoaSecret: raw.cocoaSecret, providers: raw.providers }, raw, 'nothing else changes');
+  assert.deepEqual(keepStoredSecrets(dnsSyncConfig, shown, raw), raw);
 });
 
-test('scrubSecrets removes raw and percent-encoded secrets', () => {
-  const out = scrubSecrets('key=a+b/c&sig=a%2Bb%2Fc and a%252Bb%252Fc', ['a+b/c']);
+test('withoutSecrets removes raw and percent-encoded secrets', () => {
+  const out = withoutSecrets('key=a+b/c&sig=a%2Bb%2Fc and a%252Bb%252Fc', [new Secret('a+b/c')]);
   assert.equal(out, 'key=***&sig=*** and ***');
 });
 

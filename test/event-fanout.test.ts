@@ -9,7 +9,7 @@ import { EventLog } from '../controller/event-log.ts';
 import { Fanout } from '../controller/webhooks/fanout.ts';
 import { Outbox } from '../controller/webhooks/outbox.ts';
 import { Subscriptions } from '../controller/webhooks/subscriptions.ts';
-import { createEventBus } from '../plugins/sdk/events.ts';
+import { createEventBus } from '../runtime/events.ts';
 import { MetricsRegistry } from '../plugins/sdk/metrics.ts';
 import { createLog } from '../plugins/sdk/log.ts';
 import { tempDir, sleep, until } from './helpers/cluster.ts';

@@ -81,7 +81,7 @@ export function dashboardRoutes(d: DashboardDeps): Route[] {
       auth: 'none',
       error: restError,
       handler: async (req) => {
-        if (!d.sessions.valid(req.headers)) return jsonResult({ error: { status: 401, message: 'signed out: sign in again at /' } }, 401);
+        if (!d.sessions.valid(req.headers)) return jsonResult(restError(401, 'signed out: sign in again at /').json, 401);
         return jsonResult({ now: Date.now(), sections: await allSections(d) });
       },
     },

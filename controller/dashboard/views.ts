@@ -1,4 +1,3 @@
-import { redactSecrets } from '../../plugins/sdk/redact.ts';
 import { badge, html, muted, table, timeAgo, raw, type Html } from '../../plugins/sdk/index.ts';
 import type { Registry } from '../registry.ts';
 import type { ControllerPluginHost } from '../plugin-host.ts';
@@ -58,7 +57,11 @@ export function pluginsSection(d: ViewDeps): Section {
   return { id: 's-plugins', slot: 'fixed', html: html`<h2>Controller plugins</h2>${table({ columns: ['Plugin', 'State', 'Error'], rows, empty: 'No plugin is configured on this controller.' })}`.value };
 }
 
-/** Names the node, plugin and error an event is about; anything else is shown as redacted, truncated JSON. */
+/**
+ * Names the node, plugin and error an event is about; anything else is shown as truncated JSON. Event
+ * data holds secrets only as Secret values, which were `***` when the event was recorded; the text
+ * scrub is for what foreign text (receivers' errors, hand-written payloads) might quote.
+ */
 export function eventSummary(data: unknown): string {
   if (!data || typeof data !== 'object') return data === undefined ? '' : truncate(String(data), 160);
   const o = data as Record<string, unknown>;
@@ -69,7 +72,7 @@ export function eventSummary(data: unknown): string {
   if (typeof o.previous === 'string') parts.push(`was ${o.previous}`);
   if (typeof o.error === 'string') parts.push(scrub(o.error));
   if (parts.length) return truncate(parts.join(' · '), 200);
-  return truncate(scrub(JSON.stringify(redactSecrets(o))), 160);
+  return truncate(scrub(JSON.stringify(o)), 160);
 }
 
 export function eventsSection(d: ViewDeps): Section {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { outpostSignature } from '../../plugins/sdk/signature.ts';
+import { secretUrl } from '../../plugins/sdk/secret.ts';
 import type { Log } from '../../plugins/sdk/log.ts';
 import type { Counter } from '../../plugins/sdk/metrics.ts';
 import { DeliveryHistory } from './history.ts';
@@ -411,7 +412,7 @@ export class Outbox {
     this.patch(d, outcome).catch((err) => this.log.error({ err: (err as Error).message }, 'webhook outbox write failed'));
     if (dead) {
       this.counters.dead.inc({ event: d.event });
-      this.log.warn({ delivery: d.id, event: d.event, url: redactUrl(d.url), error: d.lastError }, 'webhook delivery dead');
+      this.log.warn({ delivery: d.id, event: d.event, url: String(secretUrl(d.url)), error: d.lastError }, 'webhook delivery dead');
     }
   }
 
@@ -482,7 +483,7 @@ export function checkDeliveryUrl(raw: unknown, field = 'url'): URL {
 
 function publicView(d: Delivery | PublicDelivery, withBody = false): PublicDelivery {
   const { secret, body, ...rest } = d as Delivery;
-  const out: PublicDelivery = { ...rest, url: redactUrl(d.url), key: d.key === d.url ? redactUrl(d.key) : d.key, bodyBytes: 'bodyBytes' in d ? d.bodyBytes : Buffer.byteLength(body ?? ''), signed: 'signed' in d ? Boolean(d.signed) : Boolean(secret) };
+  const out: PublicDelivery = { ...rest, url: String(secretUrl(d.url)), key: d.key === d.url ? String(secretUrl(d.key)) : d.key, bodyBytes: 'bodyBytes' in d ? d.bodyBytes : Buffer.byteLength(body ?? ''), signed: 'signed' in d ? Boolean(d.signed) : Boolean(secret) };
   if (withBody && body !== undefined) out.body = body;
   return out;
 }
@@ -532,17 +533,3 @@ function describeFetchError(err: unknown, timeoutMs: number): string {
   return e.cause?.message ?? e.cause?.code ?? e.message;
 }
 
-/** URLs may carry credentials (user:pass@ or ?token=); logs and the REST views show them without. */
-export function redactUrl(raw: string): string {
-  try {
-    const u = new URL(raw);
-    if (u.username || u.password) {
-      u.username = '***';
-      u.password = '';
-    }
-    for (const k of [...u.searchParams.keys()]) if (/token|secret|key|pass|sig|auth/i.test(k)) u.searchParams.set(k, '***');
-    return u.toString();
-  } catch {
-    return '(invalid url)';
-  }
-}

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { openStore, type Store } from '../../plugins/sdk/store.ts';
-import { checkDeliveryUrl, redactUrl, type EnqueueItem, type Outbox } from './outbox.ts';
+import { secretUrl } from '../../plugins/sdk/secret.ts';
+import { checkDeliveryUrl, type EnqueueItem, type Outbox } from './outbox.ts';
 import type { RecordedEvent } from '../event-log.ts';
 
 export interface Subscription {
@@ -98,7 +99,7 @@ export class Subscriptions {
   }
 
   list(): PublicSubscription[] {
-    return Object.values(this.store.data.subs).map(({ secret: _s, sinceSeq: _q, ...rest }) => ({ ...rest, url: redactUrl(rest.url) }));
+    return Object.values(this.store.data.subs).map(({ secret: _s, sinceSeq: _q, ...rest }) => ({ ...rest, url: String(secretUrl(rest.url)) }));
   }
 
   /** Deletes the subscription and stops its pending deliveries (they turn dead, visible in the log). */

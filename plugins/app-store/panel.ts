@@ -1,6 +1,7 @@
 import { actionButton, badge, domId, toneOf, form, html, table, type ControllerContext, type DashboardPanel, type Html, type NodeInfo, type Row } from '../sdk/index.ts';
 import type { Catalog } from './catalog.ts';
-import { STATUS_CODE, type AppSnapshot, type AppStoreConfig } from './schema.ts';
+import { STATUS_CODE, type AppSnapshot } from './schema.ts';
+import type { Spec } from './spec.ts';
 
 const LABELS: Record<AppSnapshot['status'], string> = { installing: 'installing', running: 'running', failed: 'failed', removed: 'removed (data kept)', stopped: 'stopped' };
 
@@ -39,7 +40,7 @@ function uninstallButton(node: NodeInfo, app: string): Html {
 }
 
 /** Apps per node with ports, status and progress; install from the catalog, uninstall. Snapshots carry no secret. */
-export function appsPanel(ctx: ControllerContext<AppStoreConfig>, byNode: () => Map<string, Map<string, AppSnapshot>>, catalog: () => Catalog): DashboardPanel {
+export function appsPanel(ctx: ControllerContext<Spec>, byNode: () => Map<string, Map<string, AppSnapshot>>, catalog: () => Catalog): DashboardPanel {
   return {
     title: 'Apps',
     render() {

@@ -1,4 +1,4 @@
-import { z } from '../sdk/index.ts';
+import { secret, z } from '../sdk/index.ts';
 import type { GatewayOptions } from './gateway/gateway.ts';
 import type { TokenCheck } from './gateway/jwt.ts';
 
@@ -11,7 +11,7 @@ const jwt = z
     /** A JWKS file (`{"keys": [...]}`) read when the gateway starts. */
     jwksFile: z.string().min(1).optional(),
     /** Shared secret for HS256/384/512 tokens. */
-    secret: z.string().min(16).optional(),
+    secret: secret(z.string().min(16)).optional(),
     audience: z.union([z.string(), z.array(z.string())]).optional(),
     issuer: z.union([z.string(), z.array(z.string())]).optional(),
   })

@@ -1,8 +1,9 @@
 /**
  * dns-sync's config (issue 13 §Config): the CocoaSyncer secret, DNS providers, managed services and
- * the nodes' line declarations. Every failure names the field; secrets are listed in secrets.ts.
+ * the nodes' line declarations. Every failure names the field; secret fields are secret() (plugins/sdk/secret.ts).
  */
 import { z } from 'zod';
+import { secret } from '../sdk/secret.ts';
 import { ISPS, NETWORK_TYPES, DEFAULT_LINE_NAME } from './lines.ts';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -42,7 +43,7 @@ const pdnsProvider = z
     type: z.literal('pdns'),
     /** The PowerDNS webserver, e.g. http://127.0.0.1:8081 (the API lives under /api/v1). */
     url: endpoint,
-    apiKey: z.string().min(1),
+    apiKey: secret(),
     serverId: z.string().regex(/^[A-Za-z0-9._-]+$/, 'serverId must be a PowerDNS server id such as "localhost"').default('localhost'),
     lineName,
     timeoutMs,
@@ -53,8 +54,8 @@ const aliyunProvider = z
   .object({
     type: z.literal('aliyun'),
     /** AccessKey ID. */
-    accessKey: z.string().min(1),
-    accessSecret: z.string().min(1),
+    accessKey: secret(),
+    accessSecret: secret(),
     /** Alidns RPC endpoint; tests point it at a local server. */
     endpoint: endpoint.default('https://alidns.aliyuncs.com'),
     timeoutMs,
@@ -65,7 +66,7 @@ const cloudflareProvider = z
   .object({
     type: z.literal('cloudflare'),
     /** API token with Zone.DNS edit permission on the services' zones. */
-    token: z.string().min(1),
+    token: secret(),
     /** Zone id per domain; a domain not listed is looked up once with GET /zones?name=. */
     zoneIds: z.record(domain, z.string().regex(/^[A-Za-z0-9]{1,64}$/, 'zone id must be alphanumeric')).default({}),
     endpoint: endpoint.default('https://api.cloudflare.com/client/v4'),
@@ -147,7 +148,7 @@ const retry = z
 export const dnsSyncConfig = z
   .object({
     /** The secret getClusterInfo callers present; unset: getClusterInfo answers 401 to everyone. */
-    cocoaSecret: z.string().min(8, 'cocoaSecret must have at least 8 characters').optional(),
+    cocoaSecret: secret(z.string().min(8, 'cocoaSecret must have at least 8 characters')).optional(),
     /** The leader's name on the CocoaSyncer surfaces (badge, status page, getClusterInfo). */
     nodeName: name('nodeName').default('outpost'),
     providers: z.record(name('provider name'), providerConfig).default({}),

@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { parseWireJson, type HttpRequest, type HttpResult, type Route } from '../sdk/index.ts';
 import { isLocalCaller } from '../sdk/client-ip.ts';
 import { CODES, IpliveError, ipliveError, ok } from './envelope.ts';
@@ -9,12 +9,6 @@ import { CONN_ERROR, TIMEOUT, UP, type Group } from './schema.ts';
 import type { Vote, OpenRound } from './state.ts';
 import type { Prober } from './controller.ts';
 import { hashPasswd, PasswdVerifier } from './passwd.ts';
-
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
 
 
 function appOf(p: Prober, fields: Record<string, unknown>): string {
@@ -74,7 +68,7 @@ export function seedRoutes(p: Prober): Route[] {
     if (cfg().trustLoopback && isLocalCaller(req)) return;
     const expected = (cfg().callers.find((c) => c.ip === req.ip) ?? cfg().callers.find((c) => c.ip === '*'))?.token;
     const given = field(req.fields, 'token');
-    if (!expected || !given || !sameSecret(given, expected)) throw new IpliveError(CODES.token, `Token not right for caller ${req.ip}`);
+    if (!expected?.matches(given)) throw new IpliveError(CODES.token, `Token not right for caller ${req.ip}`);
   }
 
   async function operateMonitor(req: HttpRequest): Promise<HttpResult> {
@@ -150,8 +144,8 @@ export function seedRoutes(p: Prober): Route[] {
     const node = `ext:${reg.ip}`;
     const votes: Array<{ record: string; vote: Vote }> = [];
     for (const [i, it] of items.entries()) {
-      const o = it as Record<string, unknown>;
-      if (!o || typeof o !== 'object') throw new IpliveError(CODES.badParam, `Param Error: data[${i}] is not an object`);
+      if (!it || typeof it !== 'object') throw new IpliveError(CODES.badParam, `Param Error: data[${i}] is not an object`);
+      const o: Record<string, unknown> = Object.fromEntries(Object.entries(it));
       const sid = field(o, 'server_id');
       const st = field(o, 'last_status');
       if (sid === undefined) throw new IpliveError(CODES.missing, `Lack of Param: data[${i}].server_id`);

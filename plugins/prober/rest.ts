@@ -79,8 +79,8 @@ export function restRoutes(p: Prober): Route[] {
   const commandError = (err: unknown) => {
     throw new HttpError(502, `node did not answer: ${(err as Error).message}`);
   };
-  const nodeStatus = async (req: HttpRequest): Promise<HttpResult> => ({ json: { node: nodeOf(req).name, status: await p.ctx.command(nodeOf(req).id, 'status').catch(commandError) } });
-  const resetStats = async (req: HttpRequest): Promise<HttpResult> => ({ json: { node: nodeOf(req).name, status: await p.ctx.command(nodeOf(req).id, 'reset-stats').catch(commandError) } });
+  const nodeStatus = async (req: HttpRequest): Promise<HttpResult> => ({ json: { node: nodeOf(req).name, status: await p.ctx.command(nodeOf(req).id, 'status', {}).catch(commandError) } });
+  const resetStats = async (req: HttpRequest): Promise<HttpResult> => ({ json: { node: nodeOf(req).name, status: await p.ctx.command(nodeOf(req).id, 'reset-stats', {}).catch(commandError) } });
 
   /** operate_monitor and stop_monitor for admins (the dashboard's prober panel): same fields, no caller token. */
   const addMonitor = async (req: HttpRequest): Promise<HttpResult> => {

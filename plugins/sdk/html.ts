@@ -2,6 +2,7 @@
  * The one HTML escaper of the code base, and a type for markup that is already safe, so that helpers
  * can take "text or markup" and escape the text by construction instead of trusting each caller.
  */
+import type { Secret } from './secret.ts';
 
 /** Markup safe to embed as is: made by `html`, the panel helpers, or `raw` from trusted parts. */
 export class Html {
@@ -11,8 +12,8 @@ export class Html {
   }
 }
 
-/** What the helpers accept: text (escaped), numbers, Html (kept), nothing (empty), or a list of these. */
-export type Content = Html | string | number | boolean | null | undefined | readonly Content[];
+/** What the helpers accept: text (escaped), numbers, Html (kept), a Secret (shown `***`), nothing (empty), or a list of these. */
+export type Content = Html | Secret | string | number | boolean | null | undefined | readonly Content[];
 
 const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 

@@ -4,6 +4,7 @@
  * They use the dashboard's classes, so a panel looks like the rest of the page without any CSS.
  */
 import { attrs, esc, html, Html, raw, toHtml, type Content } from './html.ts';
+import { Secret } from './secret.ts';
 
 export type Tone = 'ok' | 'bad' | 'warn' | 'muted';
 
@@ -62,7 +63,7 @@ export interface TableOptions {
 }
 
 function isCellObject(c: Cell): c is { content: Content; cls?: string; rowspan?: number; colspan?: number } {
-  return typeof c === 'object' && c !== null && !(c instanceof Html) && !Array.isArray(c);
+  return typeof c === 'object' && c !== null && !(c instanceof Html) && !(c instanceof Secret) && !Array.isArray(c);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { html, raw, table, type ControllerContext, type DashboardPanel, type Html } from '../sdk/index.ts';
-import type { Sample, ServerStatsConfig } from './schema.ts';
+import type { Sample } from './schema.ts';
+import type { Spec } from './spec.ts';
 
 /** An inline SVG polyline of the last values; no scripts, no external assets. */
 export function sparkline(values: number[], max = 100, w = 120, h = 24): Html {
@@ -9,7 +10,7 @@ export function sparkline(values: number[], max = 100, w = 120, h = 24): Html {
   return html`<svg class="spark" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" aria-hidden="true"><polyline fill="none" stroke="currentColor" stroke-width="1.5" points="${pts}"/></svg>`;
 }
 
-export function statsPanel(ctx: ControllerContext<ServerStatsConfig>, historyOf: (id: string) => Sample[]): DashboardPanel {
+export function statsPanel(ctx: ControllerContext<Spec>, historyOf: (id: string) => Sample[]): DashboardPanel {
   return {
     title: 'Host stats',
     render() {

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWK, type JWTVerifyOptions } from 'jose';
+import type { Secret } from '../../sdk/secret.ts';
 
 export interface JwtConfig {
   /** Public keys (JWK) for asymmetric tokens. */
@@ -7,7 +8,7 @@ export interface JwtConfig {
   /** A JWKS file (`{"keys": [...]}`), read when the gateway starts. */
   jwksFile?: string;
   /** Shared secret for HS256/384/512 tokens. */
-  secret?: string;
+  secret?: Secret;
   audience?: string | string[];
   issuer?: string | string[];
 }
@@ -32,7 +33,7 @@ export async function createTokenCheck(cfg: JwtConfig): Promise<TokenCheck> {
     keys.push(...(doc.keys as JWK[]));
   }
   const jwks = keys.length > 0 ? createLocalJWKSet({ keys }) : undefined;
-  const secret = cfg.secret ? new TextEncoder().encode(cfg.secret) : undefined;
+  const secret = cfg.secret ? new TextEncoder().encode(cfg.secret.reveal()) : undefined;
   if (!jwks && !secret) throw new Error('auth.jwt needs keys, jwksFile or secret');
   const base: JWTVerifyOptions = { audience: cfg.audience, issuer: cfg.issuer };
 

@@ -1,17 +1,8 @@
 /**
- * The cocoaSecret check of getClusterInfo: constant-time (the original compared with `==`), never
- * true for an unset secret (the original let an empty secret match an empty one), and failures
- * rate-limited per caller address.
+ * The cocoaSecret check of getClusterInfo is rate-limited per caller address. The comparison itself is
+ * Secret.matches: constant-time (the original compared with `==`), and never true for an unset secret
+ * (the original let an empty secret match an empty one).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-
-/** Compares digests so neither the length nor the first differing byte shows in the timing. */
-export function secretMatches(presented: unknown, secret: string | undefined): boolean {
-  if (!secret || typeof presented !== 'string') return false;
-  const a = createHash('sha256').update(presented, 'utf8').digest();
-  const b = createHash('sha256').update(secret, 'utf8').digest();
-  return timingSafeEqual(a, b);
-}
 
 export interface FailureLimit {
   /** Failures allowed per caller within the window. */

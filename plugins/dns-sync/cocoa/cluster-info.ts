@@ -4,8 +4,8 @@
  * order but never carries a credential: no cocoaSecret, no cloudPlatformInfo keys, no DSN.
  */
 import type { HttpResult } from '../../sdk/http.ts';
+import type { Secret } from '../../sdk/secret.ts';
 import type { FailureLimiter } from './auth.ts';
-import { secretMatches } from './auth.ts';
 import type { ClusterView } from './view.ts';
 
 export const STATUS_OK = 'MafuMafu~';
@@ -79,11 +79,11 @@ export interface CallerGuard {
  * `POST /v1/getClusterInfo {"cocoaSecret"}`. An unreadable body is a wrong secret (the original ignored
  * bind errors). A caller over the failure limit gets the same 401 without its secret being checked.
  */
-export function getClusterInfo(view: ClusterView, body: unknown, secret: string | undefined, guard?: CallerGuard): HttpResult {
+export function getClusterInfo(view: ClusterView, body: unknown, secret: Secret | undefined, guard?: CallerGuard): HttpResult {
   const unauthorized = () => answer(401, STATUS_UNAUTHORIZED, zeroCocoaBasic());
   if (guard?.limiter.blocked(guard.caller, guard.now)) return unauthorized();
   const presented = body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>).cocoaSecret : undefined;
-  if (!secretMatches(presented, secret)) {
+  if (!secret?.matches(presented)) {
     guard?.limiter.fail(guard.caller, guard.now);
     return unauthorized();
   }

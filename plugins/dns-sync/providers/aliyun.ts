@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ProviderConfig } from '../config.ts';
 import { fqdn } from '../lines.ts';
-import { providerSecretValues } from '../secrets.ts';
+import { secretsIn, type Secret } from '../../sdk/secret.ts';
 import { rpcTimestamp, signedQuery } from './aliyun-signature.ts';
 import { callApi, errorText, planLineEdit, excerpt, groupBy, lineKey, mapLimit, ProviderError, type DnsProvider, type LineRead, type LineRef, type LineWrite, type WriteOutcome } from './provider.ts';
 
@@ -37,7 +37,7 @@ export interface AliyunDeps {
 export class AliyunProvider implements DnsProvider {
   readonly type = 'aliyun' as const;
   readonly nativeLines = true;
-  private readonly secrets: string[];
+  private readonly secrets: Secret[];
   private readonly now: () => Date;
   private readonly nonce: () => string;
 
@@ -46,7 +46,7 @@ export class AliyunProvider implements DnsProvider {
     private readonly cfg: AliyunConfig,
     deps: AliyunDeps = {},
   ) {
-    this.secrets = providerSecretValues(cfg);
+    this.secrets = secretsIn(cfg);
     this.now = deps.now ?? (() => new Date());
     this.nonce = deps.nonce ?? randomUUID;
   }
@@ -56,7 +56,7 @@ export class AliyunProvider implements DnsProvider {
     const all: Record<string, string> = {
       Format: 'JSON',
       Version: ALIDNS_VERSION,
-      AccessKeyId: this.cfg.accessKey,
+      AccessKeyId: this.cfg.accessKey.reveal(),
       SignatureMethod: 'HMAC-SHA1',
       SignatureVersion: '1.0',
       SignatureNonce: this.nonce(),
@@ -64,7 +64,7 @@ export class AliyunProvider implements DnsProvider {
       Action: action,
       ...params,
     };
-    const url = `${this.cfg.endpoint}/?${signedQuery('GET', all, this.cfg.accessSecret)}`;
+    const url = `${this.cfg.endpoint}/?${signedQuery('GET', all, this.cfg.accessSecret.reveal())}`;
     const answer = await callApi(this, this.secrets, action, url, { method: 'GET', headers: { accept: 'application/json' }, timeoutMs: this.cfg.timeoutMs });
     const body = answer.json as Record<string, unknown> | undefined;
     if (answer.status >= 200 && answer.status < 300 && body && body.Code === undefined) return body;

@@ -5,7 +5,7 @@
  */
 import type { ProviderConfig } from '../config.ts';
 import { lineRecordName } from '../lines.ts';
-import { providerSecretValues } from '../secrets.ts';
+import { secretsIn, type Secret } from '../../sdk/secret.ts';
 import { callApi, errorText, planLineEdit, excerpt, groupBy, lineKey, mapLimit, ProviderError, type DnsProvider, type LineRead, type LineRef, type LineWrite, type WriteOutcome } from './provider.ts';
 
 type CloudflareConfig = Extract<ProviderConfig, { type: 'cloudflare' }>;
@@ -33,14 +33,14 @@ const IN_FLIGHT = 4;
 export class CloudflareProvider implements DnsProvider {
   readonly type = 'cloudflare' as const;
   readonly nativeLines = false;
-  private readonly secrets: string[];
+  private readonly secrets: Secret[];
   private readonly zones = new Map<string, Promise<string>>();
 
   constructor(
     readonly name: string,
     private readonly cfg: CloudflareConfig,
   ) {
-    this.secrets = providerSecretValues(cfg);
+    this.secrets = secretsIn(cfg);
   }
 
   recordName(ref: LineRef): string {
@@ -48,7 +48,7 @@ export class CloudflareProvider implements DnsProvider {
   }
 
   private async api<T>(what: string, method: string, path: string, body?: unknown): Promise<Envelope<T>> {
-    const headers: Record<string, string> = { authorization: `Bearer ${this.cfg.token}`, accept: 'application/json' };
+    const headers: Record<string, string> = { authorization: `Bearer ${this.cfg.token.reveal()}`, accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     const answer = await callApi(this, this.secrets, what, `${this.cfg.endpoint}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), timeoutMs: this.cfg.timeoutMs });
     const env = answer.json as Envelope<T> | undefined;

@@ -5,7 +5,7 @@
  */
 import type { ProviderConfig } from '../config.ts';
 import { lineRecordName } from '../lines.ts';
-import { providerSecretValues } from '../secrets.ts';
+import { secretsIn, type Secret } from '../../sdk/secret.ts';
 import { callApi, errorText, groupBy, excerpt, ProviderError, lineKey, type DnsProvider, type HttpAnswer, type LineRead, type LineRef, type LineWrite, type WriteOutcome } from './provider.ts';
 
 type PdnsConfig = Extract<ProviderConfig, { type: 'pdns' }>;
@@ -20,13 +20,13 @@ interface RRset {
 export class PdnsProvider implements DnsProvider {
   readonly type = 'pdns' as const;
   readonly nativeLines = false;
-  private readonly secrets: string[];
+  private readonly secrets: Secret[];
 
   constructor(
     readonly name: string,
     private readonly cfg: PdnsConfig,
   ) {
-    this.secrets = providerSecretValues(cfg);
+    this.secrets = secretsIn(cfg);
   }
 
   /** The absolute owner name (trailing dot) of a line's rrset. */
@@ -39,7 +39,7 @@ export class PdnsProvider implements DnsProvider {
   }
 
   private async call(what: string, domain: string, method: string, body?: unknown): Promise<HttpAnswer> {
-    const headers: Record<string, string> = { 'X-API-Key': this.cfg.apiKey, accept: 'application/json' };
+    const headers: Record<string, string> = { 'X-API-Key': this.cfg.apiKey.reveal(), accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     const answer = await callApi(this, this.secrets, what, this.zoneUrl(domain), { method, headers, body: body === undefined ? undefined : JSON.stringify(body), timeoutMs: this.cfg.timeoutMs });
     if (answer.status >= 200 && answer.status < 300) return answer;

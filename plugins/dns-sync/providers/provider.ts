@@ -5,7 +5,7 @@
  */
 import type { Line, RecordType } from '../lines.ts';
 import type { ProviderType } from '../config.ts';
-import { scrubSecrets } from '../secrets.ts';
+import { withoutSecrets, type Secret } from '../../sdk/secret.ts';
 
 export interface LineRef {
   domain: string;
@@ -43,8 +43,8 @@ export interface DnsProvider {
 
 /** An error whose message names the provider and never holds one of its secrets. */
 export class ProviderError extends Error {
-  constructor(provider: { name: string; type: string }, what: string, detail: string, secrets: readonly string[]) {
-    super(scrubSecrets(`provider "${provider.name}" (${provider.type}): ${what}: ${detail}`, secrets));
+  constructor(provider: { name: string; type: string }, what: string, detail: string, secrets: readonly Secret[]) {
+    super(withoutSecrets(`provider "${provider.name}" (${provider.type}): ${what}: ${detail}`, secrets));
   }
 }
 
@@ -62,7 +62,7 @@ export interface HttpAnswer {
  */
 export async function callApi(
   provider: { name: string; type: string },
-  secrets: readonly string[],
+  secrets: readonly Secret[],
   what: string,
   url: string,
   init: { method: string; headers?: Record<string, string>; body?: string; timeoutMs: number },

@@ -12,14 +12,14 @@
  */
 import { relative, resolve, sep } from 'node:path';
 import type { ZodType } from 'zod';
-import type { Store } from '../store.ts';
+import type { ClosableStore } from '../store.ts';
 import type { DurableLog, LogOptions } from './log.ts';
 import type { DueQueue, QueueOptions } from './queue.ts';
 
 export interface StorageBackend {
   /** `file` or `postgres`: shown in status answers. */
   readonly kind: string;
-  openStore<T extends object>(name: string, defaults: T): Promise<Store<T>>;
+  openStore<T extends object>(name: string, defaults: T): Promise<ClosableStore<T>>;
   /** `opts.dir` is the caller's directory; a backend that is not files ignores it. */
   openLog<R>(name: string, schema: ZodType<R>, opts: LogOptions<R>): Promise<DurableLog<R>>;
   openQueue<T>(name: string, schema: ZodType<T>, opts: QueueOptions): Promise<DueQueue<T>>;

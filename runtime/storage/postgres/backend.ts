@@ -6,7 +6,6 @@ import type { ZodType } from 'zod';
 import type { StorageBackend } from '../../../plugins/sdk/durable/backend.ts';
 import type { LogOptions } from '../../../plugins/sdk/durable/log.ts';
 import type { QueueOptions } from '../../../plugins/sdk/durable/queue.ts';
-import type { Store } from '../../../plugins/sdk/store.ts';
 import type { PgContext } from './context.ts';
 import { PgLog } from './pg-log.ts';
 import { PgQueue } from './pg-queue.ts';
@@ -19,7 +18,7 @@ export class PostgresBackend implements StorageBackend {
 
   constructor(readonly ctx: PgContext) {}
 
-  openStore<T extends object>(name: string, defaults: T): Promise<Store<T>> {
+  openStore<T extends object>(name: string, defaults: T): Promise<PgStore<T>> {
     return PgStore.open(this.ctx, checked(name), defaults);
   }
 

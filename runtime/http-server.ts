@@ -1,12 +1,10 @@
 import HyperExpress from 'hyper-express';
 import { createServer } from 'node:net';
-import type { Log } from './log.ts';
-import type { HttpResult, Method, MountedRoute, Route } from './http.ts';
+import type { Log } from '../plugins/sdk/log.ts';
+import { restError, type HttpResult, type Method, type MountedRoute, type Route } from '../plugins/sdk/http.ts';
+import { normalizeIp, TrustedProxies } from '../plugins/sdk/client-ip.ts';
 import { describeRoute, runRoute, wireBody, type AdminCheck, type RoutedRequest } from './http-request.ts';
-import { normalizeIp, TrustedProxies } from './client-ip.ts';
-
-// Modules written before client-ip.ts import it from here.
-export { isLoopback } from './client-ip.ts';
+import { RouteMatcher } from './route-match.ts';
 
 export interface HttpServerOptions {
   log: Log;
@@ -35,6 +33,9 @@ export class HttpServer {
   readonly app: HyperExpress.Server;
   private readonly maxBody: number;
   private readonly proxies: TrustedProxies;
+  /** hyper-express takes no route once listening; later ones (a plugin recovering on a retry) are matched here. */
+  private readonly late = new RouteMatcher<{ route: Route; method: Method }>();
+  private listening = false;
 
   constructor(private readonly opts: HttpServerOptions) {
     this.maxBody = opts.maxBody ?? 1024 * 1024;
@@ -42,7 +43,7 @@ export class HttpServer {
     this.app = new HyperExpress.Server({ max_body_length: NO_SERVER_BODY_LIMIT, fast_abort: true });
     this.app.set_error_handler((_req, res, err) => {
       opts.log.error({ err: err.message }, 'unhandled http error');
-      sendOrClose(res, { status: 500, json: { error: { status: 500, message: 'internal error' } } });
+      sendOrClose(res, restError(500, 'internal error'));
     });
   }
 
@@ -58,6 +59,10 @@ export class HttpServer {
       const methods = Array.isArray(route.method) ? route.method : [route.method];
       for (const m of methods) {
         this.mounted.push({ method: m, route });
+        if (this.listening) {
+          this.late.add(m, route.path, { route, method: m });
+          continue;
+        }
         const register = this.app[m.toLowerCase() as 'get'].bind(this.app);
         register(route.path, (req: HxRequest, res: HxResponse) => this.handle(route, m, req, res));
       }
@@ -67,6 +72,8 @@ export class HttpServer {
   /** Adds the fallback 404 last; call after every mount. */
   finish(notFound: (path: string) => HttpResult): void {
     this.app.set_not_found_handler((req, res) => {
+      const late = this.late.match(req.method, req.path);
+      if (late) return this.handle(late.value.route, late.value.method, req, res, late.params);
       const result = notFound(req.path);
       reply(req, res, result);
       // One label value for every unknown path, and only known methods: scanners must not mint series.
@@ -76,35 +83,21 @@ export class HttpServer {
   }
 
   async listen(host: string, port: number): Promise<number> {
-    // uWS sets SO_REUSEADDR only when given an explicit port: a server first bound to port 0 could not be
-    // restarted on its port for a minute after a crash (its accepted sockets linger in TIME_WAIT).
-    // So ask the kernel for a free port and bind it explicitly, retrying if another process takes it first.
-    for (let attempt = 0; port === 0 && attempt < 5; attempt++) {
-      try {
-        await this.app.listen(await freePort(host), host);
-        return this.app.port;
-      } catch {
-        // taken between the probe and the bind; probe again
-      }
-    }
-    try {
-      await this.app.listen(port, host);
-    } catch (err) {
-      throw new Error(`cannot listen on ${host}:${port}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    return this.app.port;
+    const bound = await listenHyperExpress(this.app, host, port);
+    this.listening = true;
+    return bound;
   }
 
   close(): void {
     this.app.close();
   }
 
-  private async handle(route: Route, method: Method, req: HxRequest, res: HxResponse): Promise<void> {
+  private async handle(route: Route, method: Method, req: HxRequest, res: HxResponse, params: Record<string, string> = req.path_parameters): Promise<void> {
     const peer = normalizeIp(req.ip);
     const routed: RoutedRequest = {
       method,
       path: req.path,
-      params: { ...(req.path_parameters as Record<string, string>) },
+      params: { ...params },
       query: { ...(req.query_parameters as Record<string, string>) },
       headers: req.headers as Record<string, string>,
       ip: this.proxies.clientIp(peer, req.headers['x-forwarded-for']),
@@ -162,6 +155,27 @@ function sendOrClose(res: HxResponse, r: HttpResult): void {
     if (!res.initiated) throw err;
     res.close();
   }
+}
+
+/** Binds a hyper-express server; resolves with the port, or rejects naming host and port. */
+export async function listenHyperExpress(app: HyperExpress.Server, host: string, port: number): Promise<number> {
+  // uWS sets SO_REUSEADDR only when given an explicit port: a server first bound to port 0 could not be
+  // restarted on its port for a minute after a crash (its accepted sockets linger in TIME_WAIT).
+  // So ask the kernel for a free port and bind it explicitly, retrying if another process takes it first.
+  for (let attempt = 0; port === 0 && attempt < 5; attempt++) {
+    try {
+      await app.listen(await freePort(host), host);
+      return app.port;
+    } catch {
+      // taken between the probe and the bind; probe again
+    }
+  }
+  try {
+    await app.listen(port, host);
+  } catch (err) {
+    throw new Error(`cannot listen on ${host}:${port}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return app.port;
 }
 
 /** A port the kernel considers free on host right now. */

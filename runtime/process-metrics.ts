@@ -1,6 +1,6 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { MetricsRegistry } from './metrics.ts';
-import { VERSION } from './version.ts';
+import { MetricsRegistry } from '../plugins/sdk/metrics.ts';
+import { VERSION } from '../plugins/sdk/version.ts';
 
 /** Process-level gauges every Outpost process exports (controller and agent alike). */
 export function processMetrics(metrics: MetricsRegistry, prefix: string): () => void {

@@ -4,11 +4,11 @@
  * of hyper-express so the agent does not load uWS.
  */
 import { Writable } from 'node:stream';
-import { HttpError, type HttpRequest, type HttpResult, type Method, type MountedRoute, type Route } from './http.ts';
-import type { Log } from './log.ts';
-import { isStorageFull, isStorageUnavailable, StorageConflictError, storageFullMessage, storageUnavailableMessage } from './durable/storage-error.ts';
-import { parseWireJson } from './json.ts';
-import { checkId } from './ids.ts';
+import { HttpError, type HttpRequest, type HttpResult, type Method, type MountedRoute, type Route } from '../plugins/sdk/http.ts';
+import type { Log } from '../plugins/sdk/log.ts';
+import { isStorageFull, isStorageUnavailable, StorageConflictError, storageFullMessage, storageUnavailableMessage } from '../plugins/sdk/durable/storage-error.ts';
+import { parseWireJson } from '../plugins/sdk/json.ts';
+import { checkId } from '../plugins/sdk/ids.ts';
 
 export type Parsed = { ok: true; req: HttpRequest } | { ok: false; reject: HttpResult };
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Capabilities } from './capabilities.ts';
+import { Capabilities } from '../plugins/sdk/capabilities.ts';
 
 /** Messages on the agent ⇄ controller WebSocket (DESIGN §4). JSON, one per frame, `t` = type. */
 
@@ -25,6 +25,10 @@ export const LINK_LIMITS = {
   labels: 64,
   labelKey: 63,
   labelValue: 255,
+  /** One best-effort plugin message frame (text or binary), in bytes: a flood of them must not hold up the link for long. */
+  messageBytes: 1024 * 1024,
+  /** Buffers in one binary message frame. */
+  messageBuffers: 256,
 } as const;
 
 /** The largest frame the controller accepts at all: a report or reply with data at its limit. */
@@ -32,6 +36,7 @@ export const LINK_MAX_FRAME = LINK_LIMITS.dataBytes + LINK_LIMITS.envelopeBytes;
 
 /** The largest frame of message type t, in bytes. */
 export function linkFrameLimit(t: AgentMessage['t']): number {
+  if (t === 'msg') return LINK_LIMITS.messageBytes;
   return t === 'report' || t === 'reply' ? LINK_MAX_FRAME : LINK_LIMITS.controlBytes;
 }
 
@@ -80,6 +85,13 @@ export const AgentMessage = z.discriminatedUnion('t', [
     data: z.unknown(),
     ts: timestamp,
   }),
+  /** A best-effort plugin message (runtime/channels.ts); one holding Buffers travels as a binary frame instead (runtime/link-codec.ts). */
+  z.object({
+    t: z.literal('msg'),
+    plugin: bounded(LINK_LIMITS.names),
+    type: bounded(LINK_LIMITS.names),
+    msg: z.unknown(),
+  }),
   z.object({
     t: z.literal('reply'),
     id: bounded(LINK_LIMITS.ids),
@@ -92,7 +104,9 @@ export type AgentMessage = z.infer<typeof AgentMessage>;
 
 export type ControllerMessage =
   | { t: 'welcome'; nodeId: string; config: Record<string, unknown>; lastSeq: number; hbInterval: number }
-  | { t: 'ack'; seq: number }
+  /** `error`: the report was refused at the boundary (wrong type); acknowledged anyway so it is not replayed forever. */
+  | { t: 'ack'; seq: number; error?: string }
+  | { t: 'msg'; plugin: string; type: string; msg: unknown }
   | { t: 'command'; id: string; plugin: string; action: string; args: unknown; deadline: number }
   | { t: 'config'; plugin: string; config: unknown };
 
@@ -104,6 +118,8 @@ export const LinkClose = {
   protocol: 4400,
   /** A frame over its type's size limit (the standard 1009 is what uWS sends for frames over the socket's maximum). */
   tooLarge: 4413,
+  /** The agent left more unread than the controller buffers for one link. */
+  backlog: 4429,
 } as const;
 
 /** Close reasons travel in a control frame: at most 123 bytes. */
