@@ -60,7 +60,7 @@ async function startOnStore(
   opts: { adminToken?: string },
   { log, bus, metrics, stopProcessMetrics, storage, store }: { log: Log; bus: ReturnType<typeof createEventBus>; metrics: MetricsRegistry; stopProcessMetrics: () => void; storage: StorageHealth; store: ControllerStorage },
 ): Promise<ControllerHandle> {
-  const { identity, newAdminToken } = await Identity.open(config.dataDir, opts.adminToken ?? process.env.OUTPOST_ADMIN_TOKEN);
+  const { identity, newAdminToken } = await Identity.open(config.dataDir, opts.adminToken ?? (process.env.OUTPOST_ADMIN_TOKEN || undefined));
   const tokens = await JoinTokens.open(config.dataDir);
   const events = await EventLog.open(config.dataDir, { bus, log, health: storage });
   const registry = await Registry.open(config.dataDir, config.heartbeat, events, log.child({ part: 'registry' }), config.defaultNode);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { TestController, TestAgent, until, http, stopProc, tempDir, sleep } from './helpers/cluster.ts';
 import { Outbox, MAX_BODY_BYTES, type OutboxConfig } from '../controller/webhooks/outbox.ts';
 import { openOutboxLog } from '../controller/webhooks/outbox-log.ts';
-import { DeliveryHistory } from '../controller/webhooks/history.ts';
+import { openHistory } from '../plugins/sdk/durable/history.ts';
 import { MetricsRegistry } from '../plugins/sdk/metrics.ts';
 import { createLog } from '../plugins/sdk/log.ts';
 import { Receiver, type Received } from './helpers/receiver.ts';
@@ -383,12 +383,12 @@ test('outbox log: replays puts, field updates, deletes and the fan-out cursor; i
 test('delivery history rotates by size, keeps one old generation, and its tail reloads the latest records', async () => {
   const dir = await tempDir('outpost-history-');
   try {
-    const h = await DeliveryHistory.open(dir, 1_000);
+    const h = await openHistory<{ id: string; state: string; pad: string }>(dir, 'outbox', { maxBytes: 1_000 });
     for (let i = 0; i < 30; i++) await h.append([{ id: `dl_${i}`, state: 'delivered', pad: 'x'.repeat(40) }]);
     const current = await readFile(join(dir, 'outbox.history.jsonl'), 'utf8');
     const previous = await readFile(join(dir, 'outbox.history.1.jsonl'), 'utf8');
     assert.ok(current.length <= 1_000 && previous.length <= 1_000, 'neither generation grows past the limit');
-    const tail = await h.tail<{ id: string }>(200);
+    const tail = await h.tail(200);
     assert.equal(tail.at(-1)?.id, 'dl_29');
     assert.ok(tail.length >= 1 && tail.length < 30);
   } finally {

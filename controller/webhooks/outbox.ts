@@ -3,7 +3,7 @@ import { outpostSignature } from '../../plugins/sdk/signature.ts';
 import { secretUrl } from '../../plugins/sdk/secret.ts';
 import type { Log } from '../../plugins/sdk/log.ts';
 import type { Counter } from '../../plugins/sdk/metrics.ts';
-import { DeliveryHistory } from './history.ts';
+import { openHistory, type History } from '../../plugins/sdk/durable/history.ts';
 import { openOutboxLog, type OutboxData, type OutboxLog, type OutboxOp } from './outbox-log.ts';
 import type { StorageHealth } from '../../plugins/sdk/durable/health.ts';
 
@@ -139,7 +139,7 @@ export class Outbox {
 
   private constructor(
     private readonly store: OutboxLog<Delivery>,
-    private readonly history: DeliveryHistory,
+    private readonly history: History<PublicDelivery>,
     private readonly cfg: OutboxConfig,
     private readonly log: Log,
     private readonly counters: OutboxCounters,
@@ -152,7 +152,7 @@ export class Outbox {
 
   static async open(dataDir: string, cfg: OutboxConfig, log: Log, counters: OutboxCounters, health?: StorageHealth): Promise<Outbox> {
     const store = await openOutboxLog<Delivery>(dataDir, { log, health });
-    const ob = new Outbox(store, await DeliveryHistory.open(dataDir), cfg, log, counters);
+    const ob = new Outbox(store, await openHistory<PublicDelivery>(dataDir, 'outbox'), cfg, log, counters);
     for (const d of store.data.deliveries.values()) {
       ob.bytes += d.body.length;
       // Records written before expiresAt existed age from their creation.
@@ -160,7 +160,7 @@ export class Outbox {
       if (d.state === 'pending') ob.lane(d.key).queue.push(d);
     }
     for (const l of ob.lanes.values()) l.queue.sort(byN);
-    for (const r of await ob.history.tail<PublicDelivery>()) if (r.state === 'delivered') ob.remember(slim(r));
+    for (const r of await ob.history.tail()) if (r.state === 'delivered') ob.remember(slim(r));
     return ob;
   }
 

@@ -11,6 +11,7 @@ import type { StorageHealth } from '../../plugins/sdk/durable/health.ts';
 import { mountStorage } from '../../plugins/sdk/durable/backend.ts';
 import { resolveStore, type ResolvedStore, type StoreConfig } from './store-config.ts';
 import type { Database } from './postgres/database.ts';
+import type { MigrateResult } from './postgres/schema.ts';
 
 export interface ControllerStorage {
   kind: 'lowdb' | 'postgres';
@@ -25,7 +26,7 @@ const PING_MS = 2000;
 export async function openControllerStorage(config: StoreConfig, dataDir: string, opts: { health: StorageHealth; log: Log; env?: NodeJS.ProcessEnv }): Promise<ControllerStorage> {
   const store = resolveStore(config, opts.env);
   if (store.kind === 'lowdb') return { kind: 'lowdb', close: async () => undefined };
-  const db = await openDatabase(store, 'outpost-controller');
+  const { db } = await openDatabase(store, 'outpost-controller');
   const [{ PgContext }, { PostgresBackend }] = await Promise.all([import('./postgres/context.ts'), import('./postgres/backend.ts')]);
   const log = opts.log.child({ part: 'store' });
   // The owner of this controller's queue leases: the same after a restart on the same data dir.
@@ -60,16 +61,15 @@ export async function openControllerStorage(config: StoreConfig, dataDir: string
 }
 
 /** A pool on the database with its schema current; throws a one-line reason (unreachable, schema too new). */
-export async function openDatabase(store: Extract<ResolvedStore, { kind: 'postgres' }>, application: string): Promise<Database> {
+export async function openDatabase(store: Extract<ResolvedStore, { kind: 'postgres' }>, application: string): Promise<{ db: Database; migrated: MigrateResult }> {
   // The driver loads only for controllers (and tools) that use PostgreSQL.
-  const [{ Database }, { migrate }] = await Promise.all([import('./postgres/database.ts'), import('./postgres/schema.ts')]);
+  const [{ Database, describePgError }, { migrate }] = await Promise.all([import('./postgres/database.ts'), import('./postgres/schema.ts')]);
   const db = new Database({ url: store.url, ssl: store.ssl, poolSize: store.poolSize, timeoutMs: store.timeoutMs, application });
   try {
-    await migrate(db);
-    return db;
+    return { db, migrated: await migrate(db) };
   } catch (err) {
     await db.close().catch(() => undefined);
     if ((err as Error).name === 'SchemaTooNewError') throw err;
-    throw new Error(`cannot use PostgreSQL at ${db.where}: ${db.storageError('schema', err).message.replace(/^could not write schema: /, '')}`);
+    throw new Error(`cannot use PostgreSQL at ${db.where}: ${describePgError(err)}`);
   }
 }

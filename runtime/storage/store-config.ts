@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { z } from 'zod';
 import { urlProblem } from './postgres/url.ts';
+import { Secret, secret, secretUrl } from '../../plugins/sdk/secret.ts';
 
 /** PEM text, or the path of a file holding it. */
 const pem = z.string().min(1).max(64 * 1024);
@@ -37,7 +38,7 @@ export const StoreConfig = z
       .object({
         kind: z.literal('postgres'),
         /** postgres://user:password@host:port/database; OUTPOST_STORE_URL overrides it. */
-        url: storeUrl.optional(),
+        url: secret(storeUrl).optional(),
         ssl: Ssl.optional(),
         poolSize: z.number().int().min(2).max(200).default(10),
         /** A connection attempt or query taking longer counts as the database being unavailable. */
@@ -48,7 +49,7 @@ export const StoreConfig = z
   .default({ kind: 'lowdb' });
 export type StoreConfig = z.infer<typeof StoreConfig>;
 
-export type ResolvedStore = { kind: 'lowdb' } | { kind: 'postgres'; url: string; ssl?: ConnectionOptions | boolean; poolSize: number; timeoutMs: number };
+export type ResolvedStore = { kind: 'lowdb' } | { kind: 'postgres'; url: Secret; ssl?: ConnectionOptions | boolean; poolSize: number; timeoutMs: number };
 
 /** The store to open: the config's, with OUTPOST_STORE_URL taking precedence. Throws naming what is missing. */
 export function resolveStore(config: StoreConfig, env: NodeJS.ProcessEnv = process.env): ResolvedStore {
@@ -59,7 +60,7 @@ export function resolveStore(config: StoreConfig, env: NodeJS.ProcessEnv = proce
   }
   if (config.kind === 'lowdb' && !fromEnv) return { kind: 'lowdb' };
   const pg = config.kind === 'postgres' ? config : { poolSize: 10, timeoutMs: 10_000, url: undefined, ssl: undefined };
-  const url = fromEnv || pg.url;
+  const url = fromEnv ? secretUrl(fromEnv) : pg.url;
   if (!url) throw new Error('store.kind is "postgres" but no URL is set: put it in store.url or in the environment as OUTPOST_STORE_URL');
   return { kind: 'postgres', url, ...(pg.ssl !== undefined ? { ssl: tlsOptions(pg.ssl) } : {}), poolSize: pg.poolSize, timeoutMs: pg.timeoutMs };
 }

@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { openStore, type Store } from '../../plugins/sdk/store.ts';
 import { openLog, type DurableLog, type LogOptions } from '../../plugins/sdk/durable/log.ts';
 import { openQueue, type DueQueue } from '../../plugins/sdk/durable/queue.ts';
+import { openHistory } from '../../plugins/sdk/durable/history.ts';
 import { work } from '../../plugins/sdk/durable/queue-worker.ts';
 import { StorageConflictError, StorageWriteError } from '../../plugins/sdk/durable/storage-error.ts';
 import type { LogFs } from '../../plugins/sdk/durable/files.ts';
@@ -345,6 +346,23 @@ export function storeContract(b: Backend): void {
         if (compactFirst) await r.log.compact();
         await r.log.close();
       }
+    }));
+
+  // ---- histories ----
+
+  t('history: appends come back as the tail, oldest first, after a reopen too; old records go once it outgrows its bound', () =>
+    withPlace(b, async (p) => {
+      const h = await openHistory<{ i: number; pad: string }>(p.dir, 'done', { maxBytes: 2000 });
+      await Promise.all([0, 1, 2].map((i) => h.append([{ i, pad: 'x'.repeat(40) }])));
+      for (let i = 3; i < 100; i++) await h.append([{ i, pad: 'x'.repeat(40) }]);
+      const tail = await h.tail(500);
+      assert.ok(tail.length >= 5 && tail.length <= 10, `about 500 bytes of records (${tail.length})`);
+      assert.deepEqual(tail.map((r) => r.i), Array.from({ length: tail.length }, (_, k) => 100 - tail.length + k));
+      const again = await openHistory<{ i: number; pad: string }>(p.dir, 'done', { maxBytes: 2000 });
+      assert.deepEqual(await again.tail(500), tail);
+      const all = await again.tail(1e9);
+      assert.ok(all.length < 100 && all.length >= 20, `bounded (${all.length} of 100 kept)`);
+      assert.equal(all.at(-1)!.i, 99);
     }));
 
   // ---- queues ----

@@ -15,6 +15,7 @@ import type { ZodType } from 'zod';
 import type { ClosableStore } from '../store.ts';
 import type { DurableLog, LogOptions } from './log.ts';
 import type { DueQueue, QueueOptions } from './queue.ts';
+import type { History } from './history.ts';
 
 export interface StorageBackend {
   /** `file` or `postgres`: shown in status answers. */
@@ -23,6 +24,7 @@ export interface StorageBackend {
   /** `opts.dir` is the caller's directory; a backend that is not files ignores it. */
   openLog<R>(name: string, schema: ZodType<R>, opts: LogOptions<R>): Promise<DurableLog<R>>;
   openQueue<T>(name: string, schema: ZodType<T>, opts: QueueOptions): Promise<DueQueue<T>>;
+  openHistory<T>(name: string, opts: { maxBytes: number }): Promise<History<T>>;
   /**
    * Runs fn while no other process sharing this storage runs an exclusive section of the same name
    * (e.g. two controllers initialising one database at the same moment).

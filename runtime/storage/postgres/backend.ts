@@ -7,6 +7,7 @@ import type { StorageBackend } from '../../../plugins/sdk/durable/backend.ts';
 import type { LogOptions } from '../../../plugins/sdk/durable/log.ts';
 import type { QueueOptions } from '../../../plugins/sdk/durable/queue.ts';
 import type { PgContext } from './context.ts';
+import { PgHistory } from './pg-history.ts';
 import { PgLog } from './pg-log.ts';
 import { PgQueue } from './pg-queue.ts';
 import { PgStore } from './pg-store.ts';
@@ -28,6 +29,10 @@ export class PostgresBackend implements StorageBackend {
 
   openQueue<T>(name: string, schema: ZodType<T>, opts: QueueOptions): Promise<PgQueue<T>> {
     return PgQueue.open(this.ctx, checked(name), schema, opts);
+  }
+
+  async openHistory<T>(name: string, opts: { maxBytes: number }): Promise<PgHistory<T>> {
+    return new PgHistory<T>(this.ctx, checked(name), opts.maxBytes);
   }
 
   /** Holds a session advisory lock on a connection of its own while fn runs; fn's queries use others. */

@@ -7,10 +7,11 @@ import pg from 'pg';
 import type { ConnectionOptions } from 'node:tls';
 import { StorageWriteError } from '../../../plugins/sdk/durable/storage-error.ts';
 import { describeUrl, urlProblem } from './url.ts';
+import type { Secret } from '../../../plugins/sdk/secret.ts';
 
 export interface DatabaseOptions {
-  /** postgres://user:password@host:port/database (the password stays inside the pool). */
-  url: string;
+  /** postgres://user:password@host:port/database (revealed to the pool only). */
+  url: Secret;
   /** TLS options for the connection (passed to node-postgres as they are). */
   ssl?: ConnectionOptions | boolean;
   /** Connections in the pool; default 10. */
@@ -33,12 +34,13 @@ export class Database {
   private readonly listeners = new Set<(err: Error) => void>();
 
   constructor(opts: DatabaseOptions) {
-    const problem = urlProblem(opts.url);
+    const url = opts.url.reveal();
+    const problem = urlProblem(url);
     if (problem) throw new Error(`store url ${problem}`);
-    this.where = describeUrl(opts.url);
+    this.where = describeUrl(url);
     const timeout = opts.timeoutMs ?? 10_000;
     this.pool = new pg.Pool({
-      connectionString: opts.url,
+      connectionString: url,
       ...(opts.ssl !== undefined ? { ssl: opts.ssl } : {}),
       max: opts.poolSize ?? 10,
       connectionTimeoutMillis: timeout,
@@ -127,7 +129,8 @@ export function pgErrorCode(err: unknown): string {
   return 'EIO';
 }
 
-function describePgError(err: unknown): string {
+/** One line about a driver or server error (SQLSTATE included), without where. */
+export function describePgError(err: unknown): string {
   const e = err as { message?: string; code?: string; errors?: Array<{ message?: string }> };
   // Connecting to "localhost" tries each address; node reports an AggregateError with an empty message.
   const msg = e?.message || e?.errors?.map((x) => x.message).filter(Boolean).join('; ') || String(err);

@@ -13,7 +13,7 @@
  * is stable), as the file queue forgets its leases at a restart.
  */
 import { z } from 'zod';
-import type { DueQueue, Leased, QueuedItem, QueueOptions, ScheduleOptions } from '../../../plugins/sdk/durable/queue.ts';
+import type { DueQueue, Leased, QueueContents, QueuedItem, QueueOptions, ScheduleOptions } from '../../../plugins/sdk/durable/queue.ts';
 import { GroupCommit } from '../../../plugins/sdk/durable/group-commit.ts';
 import { parseRecordJson } from '../../../plugins/sdk/durable/record-json.ts';
 import type { PgContext } from './context.ts';
@@ -170,6 +170,44 @@ export class PgQueue<T> implements DueQueue<T> {
     this.listeners.clear();
     await this.schedules.settled();
     await Promise.allSettled([...this.inflight]);
+  }
+
+  // ---- moving a queue between backends (store export/import) ----
+
+  /** Everything the queue holds, in schedule order, and the last seq it handed out. */
+  async contents(): Promise<QueueContents<T>> {
+    const { rows, seq } = await this.op(() =>
+      this.ctx.db.tx(async (c) => {
+        const items = await c.query<Row>(`SELECT ${COLUMNS} FROM outpost_queue_items WHERE queue = $1 ORDER BY seq`, [this.name]);
+        const q = await c.query<{ seq: number }>('SELECT seq FROM outpost_queues WHERE name = $1', [this.name]);
+        return { rows: items.rows, seq: q.rows[0]?.seq ?? 0 };
+      }, 'REPEATABLE READ'),
+    );
+    return { seq, items: rows.map((r) => ({ ...this.view(r), seq: r.seq })) };
+  }
+
+  /** Fills an empty queue with contents as they were (ids, order, attempts, times); leases are not kept. */
+  async restore(contents: QueueContents<T>): Promise<void> {
+    const lanes = new Set<string>();
+    const items = [...contents.items].sort((a, b) => a.seq - b.seq);
+    // The first item of each lane is its head.
+    const head = items.map((it) => {
+      if (it.key === undefined) return true;
+      if (lanes.has(it.key)) return false;
+      lanes.add(it.key);
+      return true;
+    });
+    const col = <V>(f: (it: (typeof items)[number]) => V) => items.map(f);
+    await this.op(() =>
+      this.ctx.db.tx(async (c) => {
+        await c.query(
+          `INSERT INTO outpost_queue_items (queue, id, seq, key, head, due_at, attempts, last_error, created_at, item)
+           SELECT $1, t.* FROM unnest($2::text[], $3::bigint[], $4::text[], $5::boolean[], $6::bigint[], $7::integer[], $8::text[], $9::bigint[], $10::text[]) AS t`,
+          [this.name, col((it) => it.id), col((it) => it.seq), col((it) => it.key ?? null), head, col((it) => it.dueAt), col((it) => it.attempts), col((it) => it.lastError ?? null), col((it) => it.createdAt), col((it) => JSON.stringify(it.item))],
+        );
+        await c.query('UPDATE outpost_queues SET seq = GREATEST(seq, $2) WHERE name = $1', [this.name, contents.seq]);
+      }),
+    );
   }
 
   // ---- internals ----

@@ -19,6 +19,7 @@ import type { Store } from '../../../plugins/sdk/store.ts';
 import { withoutPrototypes } from '../../../plugins/sdk/json.ts';
 import { StorageConflictError } from '../../../plugins/sdk/durable/storage-error.ts';
 import type { PgContext } from './context.ts';
+import { PgHistory } from './pg-history.ts';
 import { applyRows, deleteRow, diffRows, documentOf, rowsOf, rowText, setRow, type RowChange, type Rows } from './store-rows.ts';
 
 interface Waiter {
@@ -52,13 +53,16 @@ export class PgStore<T extends object> implements Store<T> {
   private version = 0;
   private waiting: Waiter[] = [];
   private flushing: Promise<void> | undefined;
-  private history: Promise<void> = Promise.resolve();
+  /** Where archive() puts records: unbounded, as the lowdb store's history file is. */
+  private readonly history: PgHistory<unknown>;
   private closed = false;
 
   private constructor(
     private readonly ctx: PgContext,
     readonly name: string,
-  ) {}
+  ) {
+    this.history = new PgHistory(ctx, name, Infinity);
+  }
 
   static async open<T extends object>(ctx: PgContext, name: string, defaults: T): Promise<PgStore<T>> {
     if (Array.isArray(defaults)) throw new Error(`store ${name}: its data must be an object, not an array`);
@@ -92,26 +96,12 @@ export class PgStore<T extends object> implements Store<T> {
 
   archive(records: unknown[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error(`store ${this.name} is closed`));
-    if (records.length === 0) return Promise.resolve();
-    const texts = records.map((r) => JSON.stringify(r) ?? 'null');
-    // One after another, so records of concurrent callers keep their order.
-    const run = this.history.then(() =>
-      this.ctx.db
-        .query('INSERT INTO outpost_store_history (store, data) SELECT $1, d FROM unnest($2::text[]) WITH ORDINALITY AS t(d, i) ORDER BY i', [this.name, texts])
-        .then(
-          () => this.ctx.ok(),
-          (err) => {
-            throw this.ctx.failed(`store ${this.name} history`, err);
-          },
-        ),
-    );
-    this.history = run.catch(() => undefined);
-    return run;
+    return this.history.append(records);
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.allSettled([this.flushing, this.history]);
+    await Promise.allSettled([this.flushing, this.history.settled()]);
   }
 
   // ---- commits ----
