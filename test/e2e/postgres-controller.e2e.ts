@@ -103,6 +103,7 @@ test('PostgreSQL stopped under a controller: writes answer 503 naming it, /ready
   let agent: TestAgent | undefined;
   try {
     agent = await TestAgent.start(c, { name: 'steady' });
+    await until('node up', async () => (await c.node(agent!.nodeId))?.state === 'up', 30_000);
     assert.equal((await c.api('POST', '/api/v1/webhooks', { url: rx.url, events: ['test.ping'] })).status, 201);
     await pg.stop();
     try {
@@ -130,7 +131,8 @@ test('PostgreSQL stopped under a controller: writes answer 503 naming it, /ready
     assert.equal(ping.status, 202, ping.text);
     await rx.waitFor('test.ping', (r) => r.json?.data?.message === 'after the outage', 30_000);
     assert.equal(rx.requests.filter((r) => r.json?.data?.message === 'while down').length, 0, 'what was refused was not recorded');
-    assert.equal((await c.node(agent.nodeId))?.state, 'up', 'the agent stayed linked');
+    const node = await c.node(agent.nodeId);
+    assert.ok(node?.state === 'up' && node.connected, `the agent stayed linked and up: ${JSON.stringify(node)}`);
   } finally {
     await agent?.stop();
     await c.stop();

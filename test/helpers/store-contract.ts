@@ -188,12 +188,20 @@ export function storeContract(b: Backend): void {
     'store: a commit that fails is typed and undone in memory; once the storage is back, updates go on and only acknowledged ones are there',
     () =>
       withPlace(b, async (p) => {
-        const s = await openStore<{ items: Record<string, number> }>(p.dir, 'failing', { items: {} });
-        await s.update((d) => void (d.items.kept = 1));
+        const s = await openStore<{ items: Record<string, number>; nodes: Record<string, { state: string }> }>(p.dir, 'failing', { items: {}, nodes: {} });
+        await s.update((d) => {
+          d.items.kept = 1;
+          d.nodes.a = { state: 'unknown' };
+        });
+        // Code keeps records it found in the store (the registry does) and changes them in update().
+        const held = s.data.nodes.a;
         await p.break();
         let err: unknown;
         try {
-          await s.update((d) => void (d.items.lost = 2));
+          await s.update((d) => {
+            d.items.lost = 2;
+            held.state = 'up';
+          });
         } catch (e) {
           err = e;
         } finally {
@@ -201,6 +209,8 @@ export function storeContract(b: Backend): void {
         }
         assert.ok(err instanceof StorageWriteError, String(err));
         assert.equal(s.data.items.lost, undefined, 'what was refused is not in memory either (it would be written later)');
+        assert.equal(held.state, 'unknown', 'a record held by the caller is undone too');
+        assert.equal(s.data.nodes.a, held, 'and is still the store\'s record');
         await until('the storage answers again', () => s.update((d) => void (d.items.after = 3)).then(() => true, () => false), 30_000, 200);
         await closeStore(s);
         const again = await openStore<{ items: Record<string, number> }>(p.dir, 'failing', { items: {} });

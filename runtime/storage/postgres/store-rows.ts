@@ -94,6 +94,20 @@ export function documentOf(rows: Rows): Record<string, unknown> {
 }
 
 /**
+ * Puts value at holder[key], into the object or array already there when both are of one kind: code
+ * holding on to a record (the registry keeps its node records) keeps seeing the store's value.
+ */
+function put(holder: Record<string, unknown>, key: string, value: unknown): void {
+  const cur = holder[key];
+  if (Array.isArray(cur) && Array.isArray(value)) {
+    cur.splice(0, cur.length, ...value);
+  } else if (isObjectField(cur) && isObjectField(value)) {
+    for (const k of Object.keys(cur)) if (!Object.hasOwn(value, k)) delete cur[k];
+    Object.assign(cur, value);
+  } else holder[key] = value;
+}
+
+/**
  * Makes the given rows of `data` what `rows` says (the value, or gone), leaving every other row of
  * `data` as it is: how a failed commit is undone and another controller's changes are taken in.
  */
@@ -103,7 +117,7 @@ export function applyRows(data: Record<string, unknown>, rows: Rows, changed: Ar
     if (entry !== FIELD_ROW) continue;
     const text = rowText(rows, field, FIELD_ROW);
     if (text === undefined) delete data[field];
-    else if (text !== OBJECT || !isObjectField(data[field])) data[field] = parseStoredJson(text);
+    else if (text !== OBJECT || !isObjectField(data[field])) put(data, field, parseStoredJson(text));
   }
   for (const { field, entry } of changed) {
     if (entry === FIELD_ROW) continue;
@@ -111,6 +125,6 @@ export function applyRows(data: Record<string, unknown>, rows: Rows, changed: Ar
     if (!isObjectField(holder)) continue;
     const text = rowText(rows, field, entry);
     if (text === undefined) delete holder[entry.slice(1)];
-    else holder[entry.slice(1)] = parseStoredJson(text);
+    else put(holder, entry.slice(1), parseStoredJson(text));
   }
 }
