@@ -13,7 +13,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { openStore, type Store } from '../../plugins/sdk/store.ts';
-import { openLog, type DurableLog, type LogOptions } from '../../plugins/sdk/durable/log.ts';
+import { openLog, type LogOptions } from '../../plugins/sdk/durable/log.ts';
+import { Counters as CountersLog, Rec } from './counters-log.ts';
 import { openQueue, type DueQueue } from '../../plugins/sdk/durable/queue.ts';
 import { openHistory } from '../../plugins/sdk/durable/history.ts';
 import { work } from '../../plugins/sdk/durable/queue-worker.ts';
@@ -50,40 +51,10 @@ const quiet: Log = createLog('contract', 'silent');
 type Closable<T extends object> = Store<T> & { close?(): Promise<void> };
 const closeStore = (s: Closable<object>) => s.close?.();
 
-/** A counter log: `inc` is not idempotent, so a record replayed twice shows. */
-const Rec = z.discriminatedUnion('op', [
-  z.object({ op: z.literal('set'), k: z.string(), v: z.unknown() }),
-  z.object({ op: z.literal('inc'), k: z.string() }),
-]);
-type Rec = z.infer<typeof Rec>;
-
-class Counters {
-  readonly values = new Map<string, unknown>();
-  log!: DurableLog<Rec>;
-
-  apply(r: Rec): void {
-    if (r.op === 'set') this.values.set(r.k, r.v);
-    else this.values.set(r.k, ((this.values.get(r.k) as number) ?? 0) + 1);
-  }
-
-  change(...recs: Rec[]): Promise<void> {
-    for (const r of recs) this.apply(r);
-    return this.log.append(recs);
-  }
-
-  static async open(p: Place, opts: Partial<LogOptions<Rec>> = {}): Promise<Counters> {
-    const c = new Counters();
-    c.log = await openLog('counters', Rec, {
-      dir: p.dir,
-      load: (r) => c.apply(r),
-      snapshot: () => [...c.values].map(([k, v]): Rec => ({ op: 'set', k, v })),
-      log: quiet,
-      ...p.logOpts,
-      ...opts,
-    });
-    return c;
-  }
-}
+/** Counters in a place: its log options (a faulty file system for files) under the test's own. */
+const Counters = {
+  open: (p: Place, opts: Partial<LogOptions<Rec>> = {}) => CountersLog.open(p.dir, { log: quiet, ...p.logOpts, ...opts }),
+};
 
 const Item = z.object({ n: z.number() });
 type Item = z.infer<typeof Item>;

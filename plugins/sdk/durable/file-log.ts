@@ -23,6 +23,7 @@ import { nodeLogFs, splitLines, writeAll, type LogFile, type LogFs } from './fil
 import { GroupCommit } from './group-commit.ts';
 import { parseRecordJson } from './record-json.ts';
 import { StorageWriteError } from './storage-error.ts';
+import { appendLines, CompactionTrigger, snapshotLines } from './log-policy.ts';
 
 const HEADER = '$outpostLog';
 const DEFAULT_COMPACT_AFTER = 4 * 1024 * 1024;
@@ -75,10 +76,6 @@ export class FileLog<R> implements DurableLog<R> {
   private dirty = false;
   private unsynced = false;
   private syncRequested = false;
-  private compactRequested = false;
-  private compactFailure: StorageWriteError | undefined;
-  /** After a failed compaction, the next is tried only once the journal has grown this far. */
-  private nextCompactAt = 0;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly loaded = { records: 0, skipped: 0, tornBytes: 0 };
@@ -88,7 +85,7 @@ export class FileLog<R> implements DurableLog<R> {
   private readonly fs: LogFs;
   private readonly log: Log;
   private readonly policy: FsyncPolicy;
-  private readonly compactAfter: number;
+  private readonly compaction: CompactionTrigger;
   private readonly health: StorageHealth | undefined;
 
   private constructor(
@@ -100,7 +97,7 @@ export class FileLog<R> implements DurableLog<R> {
     this.fs = opts.fs ?? nodeLogFs;
     this.log = opts.log ?? createLog('durable-log');
     this.policy = opts.fsync ?? 'always';
-    this.compactAfter = opts.compactAfterBytes ?? DEFAULT_COMPACT_AFTER;
+    this.compaction = new CompactionTrigger(opts.compactAfterBytes ?? DEFAULT_COMPACT_AFTER);
     this.health = opts.health;
     this.kind = opts.kind ?? 'log';
   }
@@ -116,17 +113,9 @@ export class FileLog<R> implements DurableLog<R> {
     return l;
   }
 
-  append(records: R[]): Promise<void> {
-    if (this.opts.readOnly) return Promise.reject(new Error(`log ${this.name} was opened read-only`));
-    if (this.closed) return Promise.reject(new Error(`log ${this.name} is closed`));
-    const lines: string[] = [];
-    for (const r of records) {
-      const check = this.schema.safeParse(r);
-      // A record that could not be read back would be skipped at the next open: refuse it now instead.
-      if (!check.success) return Promise.reject(new Error(`log ${this.name}: record does not match its schema: ${check.error.issues.map((i) => `${i.path.join('.') || '(record)'}: ${i.message}`).join('; ')}`));
-      lines.push(JSON.stringify(r));
-    }
-    return this.commit.add(lines);
+  async append(records: R[]): Promise<void> {
+    // The lines go to the group commit before anything awaits: appends of one turn share a write.
+    return this.commit.add(appendLines(this.name, this.schema, records, { readOnly: this.opts.readOnly, closed: this.closed }));
   }
 
   async compact(): Promise<void> {
@@ -134,13 +123,10 @@ export class FileLog<R> implements DurableLog<R> {
     // One at a time: let one under way finish and its journal be cut first.
     while (this.compacting) await this.compacting;
     await this.commit.add([]);
-    this.compactRequested = true;
-    this.compactFailure = undefined;
+    this.compaction.ask();
     await this.commit.add([]);
     await this.compacting;
-    const failure = this.compactFailure;
-    this.compactFailure = undefined;
-    if (failure) throw failure;
+    this.compaction.settle();
     await this.commit.add([]);
   }
 
@@ -262,7 +248,8 @@ export class FileLog<R> implements DurableLog<R> {
   private async write(lines: string[]): Promise<void> {
     // Taken before the first await: records appended meanwhile go to the next batch, so they must not
     // be in this snapshot (they would count twice on replay).
-    const snapshot = this.wantsCompaction(lines) ? this.takeSnapshot() : undefined;
+    const due = this.compacting || this.swap || this.closed ? undefined : this.compaction.take(this.journalBytes, this.snapshotBytes, lines);
+    const snapshot = due && { lines: snapshotLines(this.opts.snapshot), requested: due.requested };
     try {
       if (!this.journal && !this.needReset) throw new Error(`log ${this.name} is closed`);
       if (this.dirty) {
@@ -308,24 +295,6 @@ export class FileLog<R> implements DurableLog<R> {
     this.unsynced = false;
   }
 
-  private wantsCompaction(lines: string[]): boolean {
-    if (this.compacting || this.swap || this.closed) return false;
-    if (this.compactRequested) return true;
-    let grown = this.journalBytes;
-    for (const l of lines) grown += l.length + 1;
-    // Never before the journal outgrows the snapshot: compaction then costs O(1) per appended byte.
-    return grown > this.compactAfter && grown > this.snapshotBytes && grown > this.nextCompactAt;
-  }
-
-  /** The owner's state as snapshot lines, built synchronously: one instant, covering every append so far. */
-  private takeSnapshot(): { lines: string[]; requested: boolean } {
-    const requested = this.compactRequested;
-    this.compactRequested = false;
-    const lines: string[] = [];
-    for (const r of this.opts.snapshot()) lines.push(JSON.stringify(r));
-    return { lines, requested };
-  }
-
   /**
    * Writes the snapshot while appends go on (it covers the journal up to its current end), renames it
    * into place, then has the next write cut the journal. A failure leaves everything as it was.
@@ -348,14 +317,13 @@ export class FileLog<R> implements DurableLog<R> {
         }
       });
       this.snapshotBytes = size;
-      this.nextCompactAt = 0;
+      this.compaction.succeeded();
       this.swap = { gen: base + 1, cut };
       this.commit.add([]).catch(() => undefined);
     } catch (err) {
       const e = new StorageWriteError(`${this.name} snapshot`, err);
-      this.nextCompactAt = this.journalBytes + this.compactAfter;
+      this.compaction.failed(this.journalBytes, e, requested);
       this.log.warn({ log: this.name, err: e.message }, 'compaction failed; the journal keeps growing until the next try');
-      if (requested) this.compactFailure = e;
     } finally {
       this.compacting = undefined;
     }

@@ -108,6 +108,13 @@ interface Slot<T> {
 type Rec<T> = { t: 'm'; seq: number } | { t: 's'; id: string; seq: number; key?: string; due: number; item: T; att: number; err?: string; at: number } | { t: 'f'; id: string; due: number; att: number; err?: string } | { t: 'd'; id: string };
 
 const MAX_ID = 200;
+
+/** Throws naming what is wrong with an entry to schedule (every queue backend checks the same). */
+export function checkSchedule(s: { dueAt: number } & ScheduleOptions): void {
+  if (!Number.isFinite(s.dueAt)) throw new Error(`dueAt must be a time in epoch ms, got ${s.dueAt}`);
+  if (s.id !== undefined && (typeof s.id !== 'string' || s.id === '' || s.id.length > MAX_ID)) throw new Error(`id must be 1-${MAX_ID} characters`);
+  if (s.key !== undefined && (typeof s.key !== 'string' || s.key.length > MAX_ID)) throw new Error(`key must be a string of at most ${MAX_ID} characters`);
+}
 const MAX_TIMER = 2 ** 31 - 1;
 
 /** The records of a queue's log: scheduled, failed (rescheduled), done, and the last seq handed out. */
@@ -220,9 +227,7 @@ class FileQueue<T> implements DueQueue<T> {
     const fresh: Entry<T>[] = [];
     const now = Date.now();
     for (const s of list) {
-      if (!Number.isFinite(s.dueAt)) throw new Error(`dueAt must be a time in epoch ms, got ${s.dueAt}`);
-      if (s.id !== undefined && (typeof s.id !== 'string' || s.id === '' || s.id.length > MAX_ID)) throw new Error(`id must be 1-${MAX_ID} characters`);
-      if (s.key !== undefined && (typeof s.key !== 'string' || s.key.length > MAX_ID)) throw new Error(`key must be a string of at most ${MAX_ID} characters`);
+      checkSchedule(s);
       const known = s.id !== undefined ? this.entries.get(s.id) : undefined;
       if (known) {
         ids.push(known.id);

@@ -13,7 +13,7 @@ import type { ZodType } from 'zod';
 import type { DurableLog, LogOptions, LogStats } from '../../../plugins/sdk/durable/log.ts';
 import { GroupCommit } from '../../../plugins/sdk/durable/group-commit.ts';
 import { parseRecordJson } from '../../../plugins/sdk/durable/record-json.ts';
-import type { StorageWriteError } from '../../../plugins/sdk/durable/storage-error.ts';
+import { appendLines, CompactionTrigger, snapshotLines } from '../../../plugins/sdk/durable/log-policy.ts';
 import type { Log } from '../../../plugins/sdk/log.ts';
 import type { PgContext } from './context.ts';
 
@@ -37,14 +37,11 @@ export class PgLog<R> implements DurableLog<R> {
   private last = 0;
   private journalBytes = 0;
   private snapshotBytes = 0;
-  private compactRequested = false;
   private compacting: Promise<void> | undefined;
-  private compactFailure: StorageWriteError | undefined;
-  private nextCompactAt = 0;
   private closed = false;
   private readonly loaded = { records: 0, skipped: 0, tornBytes: 0 };
   private readonly commit = new GroupCommit<string>((lines) => this.write(lines));
-  private readonly compactAfter: number;
+  private readonly compaction: CompactionTrigger;
   private readonly log: Log;
 
   private constructor(
@@ -53,7 +50,7 @@ export class PgLog<R> implements DurableLog<R> {
     private readonly schema: ZodType<R>,
     private readonly opts: LogOptions<R>,
   ) {
-    this.compactAfter = opts.compactAfterBytes ?? DEFAULT_COMPACT_AFTER;
+    this.compaction = new CompactionTrigger(opts.compactAfterBytes ?? DEFAULT_COMPACT_AFTER);
     this.log = opts.log ?? ctx.log;
   }
 
@@ -112,28 +109,18 @@ export class PgLog<R> implements DurableLog<R> {
     this.log.warn({ log: this.name, where, why }, 'skipping an unreadable record');
   }
 
-  append(records: R[]): Promise<void> {
-    if (this.opts.readOnly) return Promise.reject(new Error(`log ${this.name} was opened read-only`));
-    if (this.closed) return Promise.reject(new Error(`log ${this.name} is closed`));
-    const lines: string[] = [];
-    for (const r of records) {
-      const check = this.schema.safeParse(r);
-      if (!check.success) return Promise.reject(new Error(`log ${this.name}: record does not match its schema: ${check.error.issues.map((i) => `${i.path.join('.') || '(record)'}: ${i.message}`).join('; ')}`));
-      lines.push(JSON.stringify(r));
-    }
-    return this.commit.add(lines);
+  async append(records: R[]): Promise<void> {
+    // The lines go to the group commit before anything awaits: appends of one turn share a write.
+    return this.commit.add(appendLines(this.name, this.schema, records, { readOnly: this.opts.readOnly, closed: this.closed }));
   }
 
   async compact(): Promise<void> {
     if (this.opts.readOnly) throw new Error(`log ${this.name} was opened read-only`);
     while (this.compacting) await this.compacting;
-    this.compactRequested = true;
-    this.compactFailure = undefined;
+    this.compaction.ask();
     await this.commit.add([]);
     await this.compacting;
-    const failure = this.compactFailure;
-    this.compactFailure = undefined;
-    if (failure) throw failure;
+    this.compaction.settle();
   }
 
   /** Committed rows are durable as the server's own settings make them (synchronous_commit). */
@@ -157,7 +144,8 @@ export class PgLog<R> implements DurableLog<R> {
 
   private async write(lines: string[]): Promise<void> {
     // Before the first await: records appended from here on go to the next batch, not into this snapshot.
-    const snapshot = this.wantsCompaction(lines) ? this.takeSnapshot() : undefined;
+    const due = this.compacting || this.closed || this.opts.readOnly ? undefined : this.compaction.take(this.journalBytes, this.snapshotBytes, lines);
+    const snapshot = due && { lines: snapshotLines(this.opts.snapshot), requested: due.requested };
     try {
       if (lines.length > 0) {
         const r = await this.ctx.db.query<{ last: number }>(APPEND, [this.name, lines]);
@@ -166,26 +154,10 @@ export class PgLog<R> implements DurableLog<R> {
       }
       this.ctx.ok();
     } catch (err) {
-      if (snapshot?.requested) this.compactRequested = true;
+      if (snapshot?.requested) this.compaction.requested = true;
       throw this.ctx.failed(`log ${this.name}`, err);
     }
     if (snapshot) this.compacting = this.storeSnapshot(snapshot.lines, snapshot.requested);
-  }
-
-  private wantsCompaction(lines: string[]): boolean {
-    if (this.compacting || this.closed || this.opts.readOnly) return false;
-    if (this.compactRequested) return true;
-    let grown = this.journalBytes;
-    for (const l of lines) grown += l.length + 1;
-    return grown > this.compactAfter && grown > this.snapshotBytes && grown > this.nextCompactAt;
-  }
-
-  private takeSnapshot(): { lines: string[]; requested: boolean } {
-    const requested = this.compactRequested;
-    this.compactRequested = false;
-    const lines: string[] = [];
-    for (const r of this.opts.snapshot()) lines.push(JSON.stringify(r));
-    return { lines, requested };
   }
 
   private async storeSnapshot(lines: string[], requested: boolean): Promise<void> {
@@ -214,12 +186,11 @@ export class PgLog<R> implements DurableLog<R> {
       this.generation = gen;
       this.cut = cut;
       this.snapshotBytes = bytes;
-      this.nextCompactAt = 0;
+      this.compaction.succeeded();
     } catch (err) {
       const e = this.ctx.failed(`log ${this.name} snapshot`, err);
-      this.nextCompactAt = this.journalBytes + this.compactAfter;
+      this.compaction.failed(this.journalBytes, e, requested);
       this.log.warn({ log: this.name, err: e.message }, 'compaction failed; the log keeps growing until the next try');
-      if (requested) this.compactFailure = e;
     } finally {
       this.compacting = undefined;
     }

@@ -13,12 +13,12 @@
  * is stable), as the file queue forgets its leases at a restart.
  */
 import { z } from 'zod';
-import type { DueQueue, Leased, QueueContents, QueuedItem, QueueOptions, ScheduleOptions } from '../../../plugins/sdk/durable/queue.ts';
+import { checkSchedule, type DueQueue, type Leased, type QueueContents, type QueuedItem, type QueueOptions, type ScheduleOptions } from '../../../plugins/sdk/durable/queue.ts';
+import { schemaProblem } from '../../../plugins/sdk/durable/log-policy.ts';
 import { GroupCommit } from '../../../plugins/sdk/durable/group-commit.ts';
 import { parseRecordJson } from '../../../plugins/sdk/durable/record-json.ts';
 import type { PgContext } from './context.ts';
 
-const MAX_ID = 200;
 /** How often a queue with listeners looks for items made due by other processes (or leases that ran out there). */
 const DEFAULT_POLL_MS = 1000;
 
@@ -94,11 +94,9 @@ export class PgQueue<T> implements DueQueue<T> {
   async scheduleMany(list: Array<Entry<T>>): Promise<string[]> {
     if (this.closed) throw new Error('queue is closed');
     for (const s of list) {
-      if (!Number.isFinite(s.dueAt)) throw new Error(`dueAt must be a time in epoch ms, got ${s.dueAt}`);
-      if (s.id !== undefined && (typeof s.id !== 'string' || s.id === '' || s.id.length > MAX_ID)) throw new Error(`id must be 1-${MAX_ID} characters`);
-      if (s.key !== undefined && (typeof s.key !== 'string' || s.key.length > MAX_ID)) throw new Error(`key must be a string of at most ${MAX_ID} characters`);
+      checkSchedule(s);
       const check = this.itemSchema.safeParse(s.item);
-      if (!check.success) throw new Error(`queue ${this.name}: record does not match its schema: ${check.error.issues.map((i) => `${i.path.join('.') || '(item)'}: ${i.message}`).join('; ')}`);
+      if (!check.success) throw new Error(`queue ${this.name}: record does not match its schema: ${schemaProblem(check.error.issues, 'item')}`);
     }
     const job: Job<T> = { list, ids: [] };
     if (list.length > 0) await this.track(this.schedules.add([job]));
