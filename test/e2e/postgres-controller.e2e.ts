@@ -172,7 +172,7 @@ test('outpost store migrate: the first run creates the schema, a second changes 
   }
 });
 
-test('two controllers starting at once on a fresh database: one admin token, printed once, valid on both', async () => {
+test('two controllers starting at once on a fresh database: one admin token, printed once, valid on both; rotated in the database by the CLI', async () => {
   const url = await pg.createDatabase();
   const dirs = [await tempDir('outpost-pg-a-'), await tempDir('outpost-pg-b-')];
   const env = { OUTPOST_STORE_URL: url, OUTPOST_ADMIN_TOKEN: '' };
@@ -183,6 +183,17 @@ test('two controllers starting at once on a fresh database: one admin token, pri
     const printed = procs.flatMap((p) => [...p.output().matchAll(/Admin token \(shown once; store it now\): (\S+)/g)].map((m) => m[1]));
     assert.equal(printed.length, 1, `one admin token printed in all: ${printed.length}`);
     for (const u of urls) assert.equal((await http('GET', `${u}/api/v1/nodes`, { token: printed[0] })).status, 200, `the token works on ${u}`);
+
+    // Rotated in the database: a controller started after that takes the new one.
+    const rotate = run(['admin-token', 'rotate', '--data', join(dirs[0], 'data'), '--json'], { OUTPOST_STORE_URL: url });
+    assert.equal(await rotate.exited, 0, rotate.output());
+    const fresh = JSON.parse(rotate.output().slice(rotate.output().indexOf('{'))).token as string;
+    await stopProc(procs[0]);
+    procs[0] = run(['controller', '--port', '0', '--data', join(dirs[0], 'data')], env);
+    const restarted = (await procs[0].waitFor(/Outpost controller (http:\/\/\S+)/, 60_000))[1];
+    assert.equal((await http('GET', `${restarted}/api/v1/nodes`, { token: fresh })).status, 200);
+    assert.equal((await http('GET', `${restarted}/api/v1/nodes`, { token: printed[0] })).status, 401);
+    assert.doesNotMatch(procs[0].output(), /Admin token \(shown once/, 'no new token printed at a restart');
   } finally {
     await Promise.all(procs.map((p) => stopProc(p)));
     await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
