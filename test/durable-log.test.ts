@@ -134,7 +134,8 @@ test('compaction folds the journal into a snapshot; the state reloads the same; 
     const st = a.log.stats();
     assert.ok(st.journalBytes < appended, `journal holds ${st.journalBytes} of the ${appended} bytes appended: it was never cut back`);
     await a.log.compact();
-    assert.equal(a.log.stats().generation, st.generation + 1);
+    // compact() first lets a background compaction still under way finish, which advances it too.
+    assert.ok(a.log.stats().generation > st.generation, 'an explicit compaction advances the generation');
     const afterCompact = (await readFile(journalOf(dir), 'utf8')).trim().split('\n');
     assert.equal(afterCompact.length, 1, 'only the header is left in the journal');
     await a.change({ op: 'inc', k: 'n' });
