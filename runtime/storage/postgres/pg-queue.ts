@@ -28,6 +28,13 @@ interface Job<T> {
   ids: string[];
 }
 
+interface Removal {
+  id: string;
+  token: number | null;
+  /** Set once written: whether the item was there (and, with a token, still under that lease). */
+  done: boolean;
+}
+
 interface Row {
   id: string;
   seq: number;
@@ -54,7 +61,11 @@ UPDATE outpost_queue_items i SET leased_until = $4, token = i.token + 1, lease_o
 FROM c WHERE i.queue = c.queue AND i.id = c.id
 RETURNING c.ready_at AS ready, ${COLUMNS.split(', ').map((c) => `i.${c}`).join(', ')}`;
 
-const PROMOTE = `UPDATE outpost_queue_items SET head = true WHERE queue = $1 AND id = (SELECT id FROM outpost_queue_items WHERE queue = $1 AND key = $2 ORDER BY seq LIMIT 1)`;
+/** The first remaining item of each given lane becomes its head. */
+const PROMOTE = `
+UPDATE outpost_queue_items SET head = true WHERE queue = $1 AND id IN (
+  SELECT DISTINCT ON (key) id FROM outpost_queue_items WHERE queue = $1 AND key = ANY($2::text[]) ORDER BY key, seq
+)`;
 
 export class PgQueue<T> implements DueQueue<T> {
   private readonly listeners = new Set<() => void>();
@@ -65,6 +76,7 @@ export class PgQueue<T> implements DueQueue<T> {
   private closed = false;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly schedules = new GroupCommit<Job<T>>((jobs) => this.insert(jobs));
+  private readonly removals = new GroupCommit<Removal>((reqs) => this.removeMany(reqs));
 
   private constructor(
     private readonly ctx: PgContext,
@@ -166,7 +178,7 @@ export class PgQueue<T> implements DueQueue<T> {
     this.closed = true;
     clearTimeout(this.timer);
     this.listeners.clear();
-    await this.schedules.settled();
+    await Promise.all([this.schedules.settled(), this.removals.settled()]);
     await Promise.allSettled([...this.inflight]);
   }
 
@@ -241,23 +253,65 @@ export class PgQueue<T> implements DueQueue<T> {
 
   /** Removes an item (ack with a token: only if that lease is still the item's); its lane moves on. */
   private async remove(id: string, token: number | undefined): Promise<boolean> {
-    const done = await this.op(async () => {
-      const { db } = this.ctx;
-      const found = await db.query<{ key: string | null }>('SELECT key FROM outpost_queue_items WHERE queue = $1 AND id = $2', [this.name, id]);
-      if (found.rows.length === 0) return false;
-      const key = found.rows[0].key;
-      const del = 'DELETE FROM outpost_queue_items WHERE queue = $1 AND id = $2 AND ($3::integer IS NULL OR token = $3) RETURNING head';
-      if (key === null) return ((await db.query(del, [this.name, id, token ?? null])).rowCount ?? 0) === 1;
-      return db.tx(async (c) => {
-        await c.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [this.name, key]);
-        const d = await c.query<{ head: boolean }>(del, [this.name, id, token ?? null]);
-        if (d.rows.length === 0) return false;
-        if (d.rows[0].head) await c.query(PROMOTE, [this.name, key]);
-        return true;
-      });
-    });
+    const req: Removal = { id, token: token ?? null, done: false };
+    await this.op(() => this.removals.add([req]));
     this.requestArm();
-    return done;
+    return req.done;
+  }
+
+  /**
+   * The acks and cancels of a turn, together: items without a lane go in one DELETE; lane items in
+   * one transaction that locks their lanes (in a fixed order), deletes them and hands each emptied
+   * lane head's flag to the next item.
+   */
+  private async removeMany(all: Removal[]): Promise<void> {
+    // The same item twice in a turn (an ack racing a cancel): one after the other, as they came.
+    for (let left = all; left.length > 0; ) {
+      const round: Removal[] = [];
+      const later: Removal[] = [];
+      const ids = new Set<string>();
+      for (const r of left) {
+        if (ids.has(r.id)) later.push(r);
+        else {
+          ids.add(r.id);
+          round.push(r);
+        }
+      }
+      await this.removeRound(round);
+      left = later;
+    }
+  }
+
+  private async removeRound(reqs: Removal[]): Promise<void> {
+    const { db } = this.ctx;
+    const ids = reqs.map((r) => r.id);
+    const tokens = reqs.map((r) => r.token);
+    const loose = await db.query<{ id: string }>(
+      `DELETE FROM outpost_queue_items i USING unnest($2::text[], $3::integer[]) AS t(id, token)
+       WHERE i.queue = $1 AND i.id = t.id AND i.key IS NULL AND (t.token IS NULL OR i.token = t.token) RETURNING i.id`,
+      [this.name, ids, tokens],
+    );
+    const gone = new Set(loose.rows.map((r) => r.id));
+    const rest = reqs.filter((r) => !gone.has(r.id));
+    if (rest.length > 0) {
+      const keyed = await db.query<{ id: string; key: string }>('SELECT id, key FROM outpost_queue_items WHERE queue = $1 AND id = ANY($2::text[]) AND key IS NOT NULL', [this.name, rest.map((r) => r.id)]);
+      if (keyed.rows.length > 0) {
+        const lanes = [...new Set(keyed.rows.map((r) => r.key))].sort();
+        const mine = rest.filter((r) => keyed.rows.some((k) => k.id === r.id));
+        await db.tx(async (c) => {
+          await c.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext(k)) FROM unnest($2::text[]) AS k ORDER BY k', [this.name, lanes]);
+          const del = await c.query<{ id: string; key: string; head: boolean }>(
+            `DELETE FROM outpost_queue_items i USING unnest($2::text[], $3::integer[]) AS t(id, token)
+             WHERE i.queue = $1 AND i.id = t.id AND (t.token IS NULL OR i.token = t.token) RETURNING i.id, i.key, i.head`,
+            [this.name, mine.map((r) => r.id), mine.map((r) => r.token)],
+          );
+          for (const r of del.rows) gone.add(r.id);
+          const emptied = [...new Set(del.rows.filter((r) => r.head).map((r) => r.key))];
+          if (emptied.length > 0) await c.query(PROMOTE, [this.name, emptied]);
+        });
+      }
+    }
+    for (const r of reqs) r.done = gone.has(r.id);
   }
 
   /** One transaction for every schedule call of a turn: ids assigned, lanes' heads set, rows inserted. */

@@ -47,7 +47,8 @@ function binDir(): string {
   return join(root, versions[0], 'bin');
 }
 
-export async function startPostgres(): Promise<Postgres> {
+/** `durable`: fsync on, as in production (benchmarks); tests run without it (the cluster is thrown away). */
+export async function startPostgres(opts: { durable?: boolean } = {}): Promise<Postgres> {
   const bin = binDir();
   const asRoot = process.getuid?.() === 0;
   const osUser = asRoot ? 'postgres' : userInfo().username;
@@ -68,13 +69,13 @@ export async function startPostgres(): Promise<Postgres> {
   const pwfile = join(dir, 'pw');
   await writeFile(pwfile, superPassword + '\n', { mode: 0o600 });
   owned(pwfile);
-  run('initdb', ['-D', data, '-U', osUser, '--auth-local=peer', '--auth-host=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync']);
+  run('initdb', ['-D', data, '-U', osUser, '--auth-local=peer', '--auth-host=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C.UTF-8', ...(opts.durable ? [] : ['--no-sync'])]);
   await rm(pwfile);
   const logFile = join(dir, 'server.log');
   let port = 0;
 
-  // fsync off: the cluster is thrown away after the test; durability across its own crashes is not under test.
-  const serve = () => run('pg_ctl', ['-D', data, '-l', logFile, '-w', '-t', '60', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`, 'start']);
+  const fsync = opts.durable ? 'on' : 'off';
+  const serve = () => run('pg_ctl', ['-D', data, '-l', logFile, '-w', '-t', '60', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=${fsync} -c max_connections=200`, 'start']);
   const stopNow = (mode: 'fast' | 'immediate') => {
     if (existsSync(join(data, 'postmaster.pid'))) run('pg_ctl', ['-D', data, '-m', mode, '-w', '-t', '60', 'stop']);
   };
