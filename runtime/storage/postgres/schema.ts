@@ -133,10 +133,3 @@ export async function migrate(db: Database): Promise<MigrateResult> {
     return { from, to: SCHEMA_VERSION, applied };
   });
 }
-
-/** The database's schema version (0: none yet); throws SchemaTooNewError for one this code does not know. */
-export async function schemaVersion(db: Database): Promise<number> {
-  const v = (await currentVersion(db)) ?? 0;
-  if (v > SCHEMA_VERSION) throw new SchemaTooNewError(v, db.where);
-  return v;
-}
