@@ -165,12 +165,12 @@ export class Leader {
     // The queue first: a failed line must be on disk before anything else can go wrong.
     const acted = leased.length ? [] : result.decisions.map((d) => d.key);
     const fresh = await this.retries.settle(acted, result.failures, held, Date.now());
-    await this.announce(result, fresh);
     this.latest = {
       decisions: result.decisions,
       summary: { at: now, kind: leased.length ? 'retry' : 'full', written: result.written, switched: result.switched.length, unchanged: result.unchanged, failed: result.failures.length, alerts: result.alerts.length, timing: result.timing },
     };
     this.metrics.recordPass(result, triggeredAt, Date.now());
+    await this.announce(result, fresh);
     for (const f of result.failures) this.ctx.log.warn({ service: f.service, line: f.line, type: f.recordType, attempt: f.attempt, err: f.error, retryInMs: f.retryInMs }, 'dns line write failed; queued for retry');
     this.shareCounts();
     this.armSettle(liveness, now);
