@@ -12,6 +12,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { http, sleep, TestAgent, TestController, until } from './helpers/cluster.ts';
 import { Receiver } from './helpers/receiver.ts';
+import { browser, csrfOf } from './helpers/browser.ts';
 import { PDNS_KEY, pdnsApi, type RRset } from './dns-sync-api-server.ts';
 
 const COCOA = 'cocoa-secret-of-the-cluster-test';
@@ -167,6 +168,23 @@ test("CocoaSyncer's routes on the controller and an agent's badge, over the real
   answers.push(cfg.text);
   assert.equal(cfg.body.config.cocoaSecret, '***');
   assert.equal(cfg.body.config.providers.pdns.apiKey, '***');
+});
+
+test('the DNS panel in a dashboard session: every line with its node, and Re-sync now with the CSRF token', async () => {
+  const b = browser(c.url);
+  const cookie = await b.signIn(c.adminToken);
+  const page = (await b.go('GET', '/', { cookie })).text;
+  answers.push(page);
+  assert.match(page, /<tr data-line="pdns:www\.example\.test\/unicom\/A" data-node="edge-b" data-pending="no">/);
+  assert.match(page, /id="dns-sync-resync"/);
+  const csrf = csrfOf(page);
+  const refused = await b.go('POST', '/api/v1/dns-sync/resync', { cookie, headers: { origin: c.url } });
+  assert.equal(refused.status, 403);
+  const r = await b.go('POST', '/api/v1/dns-sync/resync', { cookie, headers: { origin: c.url, 'x-outpost-csrf': csrf } });
+  answers.push(r.text);
+  assert.equal(r.status, 200, r.text);
+  const res = JSON.parse(r.text);
+  assert.deepEqual([res.lastPass.kind, res.lastPass.written, res.pendingWrites, res.failing], ['full', 0, 0, []]);
 });
 
 test('no secret in any answer, log line or agent file; the agents never got the controller config', async () => {
