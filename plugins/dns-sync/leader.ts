@@ -13,6 +13,7 @@ import { fqdn } from './lines.ts';
 import { nextSettleAt, probeLiveness, watchdogLiveness } from './liveness.ts';
 import { mergeDeclarations, type LivenessInput } from './nodes.ts';
 import { createProvider, publishedName, type DnsProvider, type LineRef } from './providers/index.ts';
+import { groupBy } from './providers/provider.ts';
 import { DryRunProvider } from './providers/dry-run.ts';
 import { runPass, type PassResult } from './reconcile.ts';
 import { failedAttempts, RetryQueue, retryItemSchema } from './retries.ts';
@@ -171,7 +172,10 @@ export class Leader {
     };
     this.metrics.recordPass(result, triggeredAt, Date.now());
     await this.announce(result, fresh);
-    for (const f of result.failures) this.ctx.log.warn({ service: f.service, line: f.line, type: f.recordType, attempt: f.attempt, err: f.error, retryInMs: f.retryInMs }, 'dns line write failed; queued for retry');
+    // One line per provider, not per line: a provider that is down fails every line it holds.
+    for (const [provider, list] of groupBy(result.failures, (f) => f.provider)) {
+      this.ctx.log.warn({ provider, lines: list.length, first: `${list[0].service} ${list[0].line} ${list[0].recordType}`, err: list[0].error, retryInMs: list[0].retryInMs }, 'dns line writes failed; queued for retry');
+    }
     this.shareCounts();
     this.armSettle(liveness, now);
   }
@@ -197,7 +201,8 @@ export class Leader {
         return this.ctx.events.emit('dns.failed', { service: f.service, line: f.line, recordType: f.recordType, name: this.nameOf(f.provider, d.ref), provider: f.provider, attempt: f.attempt, error: f.error, retryAt: new Date(now + f.retryInMs).toISOString() });
       }),
     ]);
-    for (const { s, d } of switched) this.ctx.log.info({ service: s.service, line: s.line, type: s.recordType, from: s.from, to: s.to, address: d.value }, 'dns line switched');
+    for (const { s, d } of switched) this.ctx.log.debug({ service: s.service, line: s.line, type: s.recordType, from: s.from, to: s.to, address: d.value }, 'dns line switched');
+    if (switched.length) this.ctx.log.info({ lines: switched.length, to: [...new Set(switched.map(({ s }) => s.to))] }, 'dns lines switched');
     for (const a of raised) this.ctx.log.warn({ service: a.service, line: a.line, type: a.recordType }, a.message);
 
     const dryRun = [...this.providers.values()].filter((p): p is DryRunProvider => p instanceof DryRunProvider && (result.byProvider.get(p.name)?.written ?? 0) > 0);
