@@ -58,7 +58,7 @@ export function nodesInstances(_req: GoimRequest, ctx: GoimContext): GoimResult 
       ...(cfg.ws.enabled ? [`ws://${a}:${meta.wsPort ?? cfg.ws.port}/sub`] : []),
       ...(cfg.wss ? [`wss://${a}:${meta.wssPort ?? cfg.wss.port}/sub`] : []),
     ]),
-    version: node.version ?? '',
+    version: node.version ?? meta.version ?? '',
     latest_timestamp: updatedAt * 1e6,
     metadata: { addrs: meta.addrs.join(','), conn_count: String(conns), ip_count: String(ips), offline: 'false', weight: String(meta.weight) },
   }));
