@@ -140,6 +140,10 @@ test('link message schemas accept what the halves produce and refuse what they m
   const b = batch('e', 1, [['k', '1', 'r://1']], ['x']);
   assert.ok(presenceMsg.safeParse({ t: 'changes', batch: b }).success);
   assert.ok(presenceMsg.safeParse({ t: 'snapshot', snapshot: { epoch: 'e', seq: 0, conns: [], ips: 0 }, meta: { addrs: ['10.0.0.1'], weight: 10 } }).success);
-  assert.ok(controlMsg.safeParse({ t: 'rooms', counts: { 'live://1': 3 } }).success);
-  assert.ok(!controlMsg.safeParse({ t: 'rooms', counts: { 'live://1': -1 } }).success);
+  assert.ok(controlMsg.safeParse({ t: 'rooms', counts: [['live://1', 3], ['__proto__', 1]] }).success, 'pairs: any room id, __proto__ included');
+  assert.ok(!controlMsg.safeParse({ t: 'rooms', counts: [['live://1', -1]] }).success);
+  assert.ok(controlMsg.safeParse({ t: 'ack', epoch: 'e', seq: 3 }).success);
+  assert.ok(!controlMsg.safeParse({ t: 'ack', epoch: 'e', seq: 0 }).success, 'batches count from 1');
+  assert.ok(controlMsg.safeParse({ t: 'kick', keys: ['k'] }).success);
+  assert.ok(presenceMsg.safeParse({ t: 'snapshot', snapshot: { epoch: 'e', seq: 0, conns: [], ips: 0 }, meta: { addrs: [], weight: 1 }, part: [1, 2] }).success);
 });
