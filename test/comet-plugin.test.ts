@@ -6,9 +6,15 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SignJWT } from 'jose';
+import WebSocket from 'ws';
 import comet from '../plugins/comet/index.ts';
+import { encodeFrame } from '../plugins/comet/protocol/frame.ts';
 import { testPlugin, type PluginHarness } from '../plugins/sdk/testing/index.ts';
-import { TcpClient, WsClient, sleep } from './comet-fixtures.ts';
+import { TcpClient, TEST_TLS, WsClient, sleep } from './comet-fixtures.ts';
 
 let h: PluginHarness<typeof comet.spec>;
 let ws = '';
@@ -155,4 +161,49 @@ test('open: true serves goim\'s API without the token; a bad config fails the pl
   const agent = h.status().agent.find((p) => p.name === 'comet')!;
   assert.equal(agent.state, 'failed');
   assert.match(agent.error ?? '', /tcp\.port/);
+});
+
+test('WSS through ctx.listen (certificate and key from the config) and the JWT check, wired', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'comet-wss-'));
+  await writeFile(join(dir, 'cert.pem'), TEST_TLS.cert);
+  await writeFile(join(dir, 'key.pem'), TEST_TLS.key, { mode: 0o600 });
+  const secret = 'a-test-secret-of-at-least-16-chars';
+  const t = await testPlugin({
+    plugin: comet,
+    config: { ...config, tcp: { enabled: false }, ws: { enabled: false }, wss: { port: 0, cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') }, auth: { jwt: { secret } } },
+    clock: 'real',
+  });
+  try {
+    await t.settle();
+    const inst = await t.until('listed', async () => (await t.inject({ method: 'GET', url: '/goim/nodes/instances' })).json?.data?.[0]);
+    const url = (inst.addrs as string[]).find((a) => a.startsWith('wss://'))!;
+    assert.deepEqual(inst.addrs, [url], 'only WSS is enabled');
+    const client = async (token: string) => {
+      const ws = new WebSocket(url, { ca: TEST_TLS.cert });
+      const frames: Buffer[] = [];
+      let closed = false;
+      ws.on('message', (d: Buffer) => frames.push(d));
+      ws.on('close', () => (closed = true));
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+      });
+      ws.send(encodeFrame(1, 7, 1, Buffer.from(JSON.stringify({ mid: 5, key: `jwt-${token.length}`, accepts: [1000], token }))));
+      return { ws, frames, closed: () => closed };
+    };
+    const good = await client(await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('5').sign(new TextEncoder().encode(secret)));
+    await t.until('op 8', () => good.frames.some((f) => f.readInt32BE(8) === 8));
+    const wrong = await client(await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('6').sign(new TextEncoder().encode(secret)));
+    await t.until('the token for another mid is refused', () => wrong.closed());
+    assert.ok(!wrong.frames.some((f) => f.readInt32BE(8) === 8), 'no op 8');
+    await t.until('routed', async () => (await t.inject({ method: 'GET', url: '/goim/online/total' })).json.data.conn_count === 1);
+    await t.inject({ method: 'POST', url: '/goim/push/mids?operation=1000&mids=5', body: 'over tls' });
+    await t.until('the push over WSS', () => good.frames.some((f) => f.readInt32BE(8) === 9));
+    const push = good.frames.find((f) => f.readInt32BE(8) === 9)!;
+    assert.equal(push.subarray(32).toString(), 'over tls');
+    good.ws.terminate();
+  } finally {
+    await t.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
