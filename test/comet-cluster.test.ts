@@ -131,6 +131,19 @@ test('registered before op 8 across the real link: a push issued the moment op 8
   }
 });
 
+test('a controller crash loses nothing the agents hold: their snapshots rebuild the tables, pushes work again', async () => {
+  const keep = await ws('a', { mid: 80, key: 'through-a-crash', accepts: [1000] });
+  const before = await until('routed', async () => {
+    const n = await total();
+    return n > 0 ? n : undefined;
+  });
+  await c.restart('SIGKILL');
+  await until('every connection back in the tables', async () => (await total().catch(() => -1)) === before, 30_000);
+  assert.deepEqual(await goim('POST', '/goim/push/keys?operation=1000&keys=through-a-crash', 'after the crash'), OK);
+  await keep.until('push', () => keep.messages.length === 1);
+  assert.equal(keep.messages[0].body.toString(), 'after the crash');
+});
+
 test('a node killed: its keys vanish at once, pushes to them answer 0 and deliver nothing elsewhere; metrics per node', async () => {
   const metrics = async () => (await c.api('GET', '/metrics')).text;
   assert.match(await metrics(), /outpost_comet_connections\{node="b"\} [1-9]/);
