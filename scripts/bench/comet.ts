@@ -256,7 +256,9 @@ async function outpostTargetFigures(): Promise<string> {
     ['connections', 'failed', 'agent RSS', 'agent per connection', 'controller RSS', 'controller per connection'],
   );
   const [outpost, peer] = r.latency;
-  const mem = r.memory.map((m) => `agent RSS ${mb(m.agentRss)} at ${m.conns.toLocaleString('en')} (${kb(per(m).agent)}/connection)`).join(', ');
+  const most = r.memory.at(-1);
+  const capped = most && most.conns < r.asked ? ` (${r.asked.toLocaleString('en')} needs an open-files limit this machine does not allow: ${r.fdLimit})` : '';
+  const mem = r.memory.map((m) => `agent RSS ${mb(m.agentRss)} at ${m.conns.toLocaleString('en')} (${kb(per(m).agent)}/connection)`).join(', ') + capped;
   const met = percentile(outpost.latencies, 99) <= 5 ? 'met' : 'NOT met';
   return `key push end to end at ${opts.pushRate}/s p50 ${q(outpost.latencies, 50)} p99 ${q(outpost.latencies, 99)} (target p99 <= 5 ms: ${met}; bare uWS HTTP→WS peer p99 ${q(peer.latencies, 99)}), counts converge in ${q([...r.joinMs, ...r.leaveMs], 100)} at most, ${mem || 'no idle connections measured'}`;
 }

@@ -49,6 +49,8 @@ export interface OutpostResult {
   agentRssEmpty: number;
   controllerRssEmpty: number;
   fdLimit: number;
+  /** The most idle connections asked for (--idle), whether or not this machine allowed them. */
+  asked: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -186,12 +188,11 @@ export async function outpostTarget(o: OutpostOptions): Promise<OutpostResult> {
     const controllerRssEmpty = readProc(c.proc.child.pid!).rssBytes;
     const memory: OutpostResult['memory'] = [];
     let held = 0;
-    const targets = [o.idle, ...(o.idleMax > o.idle ? [o.idleMax] : [])].filter((n) => n > 0);
+    // One descriptor per connection in the agent: past its open-files limit it cannot accept more.
+    const cap = fdLimit - o.keys - 500;
+    const targets = [...new Set([o.idle, o.idleMax].filter((n) => n > 0).map((n) => Math.min(n, cap)))].sort((x, y) => x - y);
+    if (o.idleMax > cap) progress(`outpost: ${o.idleMax} connections need an open-files limit above ${o.idleMax + o.keys + 500}; this machine allows ${fdLimit} per process (raising it needs CAP_SYS_RESOURCE): measuring ${cap}`);
     for (const target of targets) {
-      if (target + o.keys + 500 > fdLimit) {
-        progress(`outpost: ${target} connections need an open-files limit above ${target + o.keys + 500}; this machine allows ${fdLimit} per process (raising it needs CAP_SYS_RESOURCE): skipped`);
-        continue;
-      }
       progress(`outpost: ${target - held} more idle connections to agent b (${target} held)`);
       const r = await connect(workers, portOf('b'), target - held, 100_000 + held, o, {});
       held += r.connected;
@@ -200,7 +201,7 @@ export async function outpostTarget(o: OutpostOptions): Promise<OutpostResult> {
       memory.push({ conns: held, failed: r.failed, agentRss: readProc(b.proc.child.pid!).rssBytes, controllerRss: readProc(c.proc.child.pid!).rssBytes });
       if (target === o.idle) latency.push(await keyPushWindow(`outpost, ${held} idle connections held on agent b`, c.url, c.adminToken, workers, o.keys, o));
     }
-    return { latency, joinMs, leaveMs, memory, agentRssEmpty, controllerRssEmpty, fdLimit };
+    return { latency, joinMs, leaveMs, memory, agentRssEmpty, controllerRssEmpty, fdLimit, asked: o.idleMax };
   } finally {
     watcher?.close();
     for (const w of [...workers, ...peerWorkers]) w.stop();
