@@ -207,3 +207,19 @@ test('WSS through ctx.listen (certificate and key from the config) and the JWT c
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a controller without comet never acknowledges: op 8 still goes out (after the wait) and the agent says why', async () => {
+  const t = await testPlugin({ plugin: comet, config, halves: ['agent'], clock: 'real' });
+  try {
+    await t.settle();
+    const snapshot = t.messages.find((m) => m.type === 'presence' && (m.msg as { t: string }).t === 'snapshot');
+    const meta = (snapshot?.msg as { meta: { wsPort: number } } | undefined)?.meta;
+    assert.ok(meta?.wsPort, 'the gateway announced its ports');
+    const c = await WsClient.authed(`ws://127.0.0.1:${meta.wsPort}/sub`, { mid: 1, key: 'lonely', accepts: [] });
+    assert.ok(c.authed, 'served anyway');
+    await t.until('the warning', () => t.logs.some((l) => /did not acknowledge connections/.test(l.msg)));
+    c.close();
+  } finally {
+    await t.close();
+  }
+});

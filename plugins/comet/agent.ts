@@ -45,7 +45,7 @@ export default defineAgent(spec, (ctx) => {
     async start() {
       const cfg = ctx.config;
       const check = cfg.auth.jwt ? await createTokenCheck(cfg.auth.jwt) : undefined;
-      const up = (uplink = new Uplink((m) => ctx.send('presence', m), meta));
+      const up = (uplink = new Uplink((m) => ctx.send('presence', m), meta, (msg) => ctx.log.warn(msg)));
       const g = (gateway = new Gateway(gatewayOptions(cfg, check), ctx.log, { onChanges: up.changes }));
       if (cfg.ws.enabled) ports.ws = (await ctx.listen.http({ host: cfg.host, port: cfg.ws.port }, (app) => mountSub(app, g))).port;
       if (cfg.wss) {

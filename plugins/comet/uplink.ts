@@ -5,6 +5,8 @@ import { chunkByBytes } from './wire-size.ts';
 
 /** How long a batch waits for the controller's ack before its waiters go on (the change feed waits as long). */
 const ACK_WAIT_MS = 2000;
+/** A missing ack is logged at most this often. */
+const WARN_EVERY_MS = 60_000;
 
 /**
  * The agent's side of presence: change batches to the controller, each resolved when the controller
@@ -16,10 +18,13 @@ export class Uplink {
   private readonly waiting = new Map<number, { resolve: () => void; timer: NodeJS.Timeout }>();
   private metaSent = false;
   private lastStats = '';
+  private lastWarn = 0;
 
   constructor(
     private readonly send: (msg: PresenceMsg) => boolean,
     private readonly meta: () => NodeMeta,
+    /** Told when the controller took a batch but never acknowledged it (comet not running there?). */
+    private readonly warn: (msg: string) => void = () => {},
   ) {}
 
   /** The gateway's change sink: resolves once the controller has applied the batch (or could not be reached). */
@@ -29,7 +34,12 @@ export class Uplink {
     if (!sent) return Promise.resolve();
     this.metaSent = true;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => this.settle(batch.seq, false), ACK_WAIT_MS).unref();
+      const timer = setTimeout(() => {
+        this.settle(batch.seq, false);
+        if (Date.now() - this.lastWarn < WARN_EVERY_MS) return;
+        this.lastWarn = Date.now();
+        this.warn(`the controller did not acknowledge connections within ${ACK_WAIT_MS / 1000} s (is comet enabled on the controller?): op 8 went out without it`);
+      }, ACK_WAIT_MS).unref();
       this.waiting.set(batch.seq, { resolve, timer });
     });
   };
