@@ -61,6 +61,20 @@ UPDATE outpost_queue_items i SET leased_until = $4, token = i.token + 1, lease_o
 FROM c WHERE i.queue = c.queue AND i.id = c.id
 RETURNING c.ready_at AS ready, ${COLUMNS.split(', ').map((c) => `i.${c}`).join(', ')}`;
 
+/**
+ * Deletes the items named, those given with a token only while that token holds. The ids go in as
+ * `= ANY` so the primary key drives it: joined to an unnest instead, the planner may scan the whole
+ * queue once per id (it did, on a freshly filled table).
+ */
+const REMOVE = `
+DELETE FROM outpost_queue_items WHERE queue = $1 AND id = ANY($2::text[])
+  AND (id = ANY($3::text[]) OR (id, token) IN (SELECT * FROM unnest($4::text[], $5::integer[])))`;
+
+function removeParams(queue: string, reqs: Removal[]): unknown[] {
+  const withToken = reqs.filter((r) => r.token !== null);
+  return [queue, reqs.map((r) => r.id), reqs.filter((r) => r.token === null).map((r) => r.id), withToken.map((r) => r.id), withToken.map((r) => r.token)];
+}
+
 /** The first remaining item of each given lane becomes its head. */
 const PROMOTE = `
 UPDATE outpost_queue_items SET head = true WHERE queue = $1 AND id IN (
@@ -284,13 +298,7 @@ export class PgQueue<T> implements DueQueue<T> {
 
   private async removeRound(reqs: Removal[]): Promise<void> {
     const { db } = this.ctx;
-    const ids = reqs.map((r) => r.id);
-    const tokens = reqs.map((r) => r.token);
-    const loose = await db.query<{ id: string }>(
-      `DELETE FROM outpost_queue_items i USING unnest($2::text[], $3::integer[]) AS t(id, token)
-       WHERE i.queue = $1 AND i.id = t.id AND i.key IS NULL AND (t.token IS NULL OR i.token = t.token) RETURNING i.id`,
-      [this.name, ids, tokens],
-    );
+    const loose = await db.query<{ id: string }>(`${REMOVE} AND key IS NULL RETURNING id`, removeParams(this.name, reqs));
     const gone = new Set(loose.rows.map((r) => r.id));
     const rest = reqs.filter((r) => !gone.has(r.id));
     if (rest.length > 0) {
@@ -300,11 +308,7 @@ export class PgQueue<T> implements DueQueue<T> {
         const mine = rest.filter((r) => keyed.rows.some((k) => k.id === r.id));
         await db.tx(async (c) => {
           await c.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext(k)) FROM unnest($2::text[]) AS k ORDER BY k', [this.name, lanes]);
-          const del = await c.query<{ id: string; key: string; head: boolean }>(
-            `DELETE FROM outpost_queue_items i USING unnest($2::text[], $3::integer[]) AS t(id, token)
-             WHERE i.queue = $1 AND i.id = t.id AND (t.token IS NULL OR i.token = t.token) RETURNING i.id, i.key, i.head`,
-            [this.name, mine.map((r) => r.id), mine.map((r) => r.token)],
-          );
+          const del = await c.query<{ id: string; key: string; head: boolean }>(`${REMOVE} RETURNING id, key, head`, removeParams(this.name, mine));
           for (const r of del.rows) gone.add(r.id);
           const emptied = [...new Set(del.rows.filter((r) => r.head).map((r) => r.key))];
           if (emptied.length > 0) await c.query(PROMOTE, [this.name, emptied]);

@@ -27,6 +27,10 @@ interface Waiter {
   reject(err: unknown): void;
 }
 
+/**
+ * One statement per commit. Deleted rows are named with `= ANY` on the key columns so the primary key
+ * drives the delete (joined to an unnest, the planner may scan the whole store per row).
+ */
 const COMMIT = `
 WITH v AS (
   UPDATE outpost_stores SET version = version + 1 WHERE name = $1 AND version = $2 RETURNING version
@@ -35,8 +39,8 @@ WITH v AS (
   SELECT $1, t.f, t.e, t.d, v.version FROM v, unnest($3::text[], $4::text[], $5::text[]) AS t(f, e, d)
   ON CONFLICT (store, field, entry) DO UPDATE SET data = EXCLUDED.data, version = EXCLUDED.version
 ), del AS (
-  DELETE FROM outpost_store_rows r USING v, unnest($6::text[], $7::text[]) AS t(f, e)
-  WHERE r.store = $1 AND r.field = t.f AND r.entry = t.e
+  DELETE FROM outpost_store_rows WHERE store = $1 AND EXISTS (SELECT 1 FROM v)
+    AND field = ANY($6::text[]) AND entry = ANY($7::text[]) AND (field, entry) IN (SELECT * FROM unnest($6::text[], $7::text[]))
 )
 SELECT version FROM v`;
 
