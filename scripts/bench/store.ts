@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { numericFlags } from './lib/args.ts';
-import { figure, ms, percentile, printTable, progress } from './lib/report.ts';
+import { figure, inFlight, ms, percentile, printTable, progress } from './lib/report.ts';
 import { openStore } from '../../plugins/sdk/store.ts';
 import { openLog } from '../../plugins/sdk/durable/log.ts';
 import { openQueue } from '../../plugins/sdk/durable/queue.ts';
@@ -42,22 +42,10 @@ interface Result {
   workRate: number;
 }
 
-/** Runs n calls of op with c in flight; resolves with calls/s and each call's latency. */
+/** Calls/s and each call's latency. */
 async function timed(n: number, c: number, op: (i: number) => Promise<unknown>): Promise<{ rate: number; lat: number[] }> {
-  const lat: number[] = [];
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: c }, async () => {
-      while (next < n) {
-        const i = next++;
-        const s = performance.now();
-        await op(i);
-        lat.push(performance.now() - s);
-      }
-    }),
-  );
-  return { rate: n / ((performance.now() - t0) / 1000), lat };
+  const { lat, seconds } = await inFlight(n, c, op);
+  return { rate: n / seconds, lat };
 }
 
 async function measure(dir: string, label: string): Promise<Result> {

@@ -313,16 +313,20 @@ export function storeContract(b: Backend): void {
       await r.log.close();
     }));
 
-  t('log: __proto__ keys in records are plain data through append, reload and compaction', () =>
+  t('log: __proto__ keys in records are plain data through append, reload and compaction, never a prototype (read back without prototypes, like the stores)', () =>
     withPlace(b, async (p) => {
-      const hostile = JSON.parse('{"__proto__":{"polluted":"yes"},"ok":1}');
+      const hostile = JSON.parse('{"__proto__":{"polluted":"yes"},"constructor":{"prototype":{"polluted":"yes"}},"ok":1}');
       const a = await Counters.open(p);
       await a.change({ op: 'set', k: '__proto__', v: hostile });
       await a.log.close();
       for (const compactFirst of [false, true]) {
         const r = await Counters.open(p);
         const v = r.values.get('__proto__') as Record<string, unknown>;
-        assert.ok(Object.hasOwn(v, '__proto__'));
+        assert.ok(Object.hasOwn(v, '__proto__'), 'an own key, as written');
+        assert.deepEqual(Object.keys(v), ['__proto__', 'constructor', 'ok']);
+        assert.equal(Object.getPrototypeOf(v), null);
+        // Even a copy by assignment keeps it an ordinary key.
+        assert.equal(Object.getPrototypeOf(Object.assign(Object.create(null), v)), null);
         assert.equal(({} as Record<string, unknown>).polluted, undefined);
         if (compactFirst) await r.log.compact();
         await r.log.close();

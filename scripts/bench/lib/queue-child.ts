@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { openQueue } from '../../../plugins/sdk/durable/queue.ts';
 import { GroupCommit } from '../../../plugins/sdk/durable/group-commit.ts';
 import { createLog } from '../../../plugins/sdk/log.ts';
+import { inFlight } from './report.ts';
 
 /** A jobs task as the jobs plugin would queue it (Serendipity's task/create fields). */
 const Task = z.object({ app: z.string(), taskNo: z.string(), linkUrl: z.string(), content: z.unknown(), timeout: z.number(), step: z.number(), retryTotal: z.number() });
@@ -29,21 +30,8 @@ const keyOf = (i: number) => (i % 10 === 0 ? { key: `lane-${i % 100}` } : {});
 
 /** Runs n calls of op with c in flight: latency percentiles in ms and the wall time. */
 async function timed(n: number, c: number, op: (i: number) => Promise<unknown>): Promise<{ p50: number; p99: number; max: number; seconds: number }> {
-  const lat = new Float64Array(n);
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: c }, async () => {
-      while (next < n) {
-        const i = next++;
-        const s = performance.now();
-        await op(i);
-        lat[i] = performance.now() - s;
-      }
-    }),
-  );
-  const seconds = (performance.now() - t0) / 1000;
-  lat.sort();
+  const { lat, seconds } = await inFlight(n, c, op);
+  lat.sort((x, y) => x - y);
   return { p50: lat[Math.ceil(n * 0.5) - 1], p99: lat[Math.ceil(n * 0.99) - 1], max: lat[n - 1], seconds };
 }
 
