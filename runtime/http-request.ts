@@ -13,7 +13,7 @@ import { checkId } from '../plugins/sdk/ids.ts';
 export type Parsed = { ok: true; req: HttpRequest } | { ok: false; reject: HttpResult };
 
 /** A routed request before its body is read: the fields and JSON come from the body stream. */
-export type RoutedRequest = Omit<HttpRequest, 'fields' | 'json'> & {
+export type RoutedRequest = Omit<HttpRequest, 'fields' | 'json' | 'raw'> & {
   /** The body stream (both servers' requests can pipe). */
   body: { pipe(dest: Writable): unknown };
 };
@@ -76,7 +76,7 @@ export async function parseRequest(route: Route, r: RoutedRequest, maxBody: numb
       body = Object.fromEntries(new URLSearchParams(raw));
     }
   }
-  return { ok: true, req: { method: r.method, path: r.path, params: r.params, query: r.query, fields: { ...r.query, ...body }, json, headers: r.headers, ip: r.ip, peer: r.peer } };
+  return { ok: true, req: { method: r.method, path: r.path, params: r.params, query: r.query, fields: { ...r.query, ...body }, json, raw, headers: r.headers, ip: r.ip, peer: r.peer } };
 }
 
 /**

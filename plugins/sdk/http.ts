@@ -15,6 +15,8 @@ export interface HttpRequest {
   fields: Record<string, unknown>;
   /** The parsed JSON body when one was sent, else undefined. */
   json: unknown;
+  /** The body as received (UTF-8 text, '' when none): for what parsing would lose (exact numbers, byte-exact signatures). */
+  raw: string;
   headers: Record<string, string>;
   /** The client's address: the socket peer, or the client a trusted proxy names (client-ip.ts). */
   ip: string;
