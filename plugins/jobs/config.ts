@@ -38,6 +38,19 @@ export const jobsConfig = z
     labels: z.record(z.string(), z.string()).default({}),
     /** Callbacks in flight per node at most; due tasks beyond it wait for a free slot. */
     concurrencyPerNode: z.number().int().min(1).max(10_000).default(64),
+    /**
+     * How long past an attempt's timeout the controller waits for the node's outcome before it takes
+     * the attempt as lost and hands the task to another node (the node may be gone, or cut off).
+     */
+    leaseGraceSec: z.number().int().min(1).max(3600).default(30),
+    /** Finished tasks (success, cancelled, failed) are kept this long for /task/detail and /nsq/publish. */
+    keepFinishedHours: z.number().int().min(1).max(24 * 366).default(7 * 24),
+    /**
+     * When task and queue writes reach the disk: `interval` (default) survives a crash of the process
+     * at once and bounds what a power loss can take to 200 ms (Redis' AOF everysec is the same kind);
+     * `always` forces every group commit to the disk before the answer.
+     */
+    fsync: z.enum(['interval', 'always']).default('interval'),
   })
   .strict();
 
