@@ -66,9 +66,9 @@ export async function runEmbedded(opts: { dataDir: string; port: number; agentPo
   // Every plugin that can run here: app-store on the node only when a Docker Engine socket exists.
   const docker = detectCapabilities().docker?.available === true;
   const { loadControllerConfig, startController } = await controllerModules();
-  const config = await loadControllerConfig(undefined, { dataDir: join(opts.dataDir, 'controller'), port: opts.port, host: opts.host, plugins: { 'server-stats': {}, prober: {}, 'app-store': {} } });
+  const config = await loadControllerConfig(undefined, { dataDir: join(opts.dataDir, 'controller'), port: opts.port, host: opts.host, plugins: { 'server-stats': {}, prober: {}, 'app-store': {}, jobs: {} } });
   const c = await startController(config);
-  const agentPlugins: Record<string, unknown> = { 'server-stats': {}, prober: {}, ...(docker ? { 'app-store': {} } : {}) };
+  const agentPlugins: Record<string, unknown> = { 'server-stats': {}, prober: {}, jobs: {}, ...(docker ? { 'app-store': {} } : {}) };
   const agentConfig = await loadAgentConfig(undefined, { dataDir: join(opts.dataDir, 'agent'), port: opts.agentPort, host: opts.host, controller: c.url, name: 'local', plugins: agentPlugins });
   let joinToken: string | undefined;
   const state = await openAgentState(agentConfig.dataDir);
