@@ -51,6 +51,18 @@ export const jobsConfig = z
      * `always` forces every group commit to the disk before the answer.
      */
     fsync: z.enum(['interval', 'always']).default('interval'),
+    /**
+     * Also serve the signed task routes on this port with node:http, for clients that send the
+     * original's `app_key` header: the controller's own server drops requests with an underscore in a
+     * header name (see compat-listener.ts). Off unless set; port 0 picks a free one.
+     */
+    listen: z
+      .object({
+        host: z.string().min(1).default('0.0.0.0'),
+        port: z.number().int().min(0).max(65_535),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -1,5 +1,6 @@
 import { defineController } from '../sdk/index.ts';
 import { seedRoutes } from './api.ts';
+import { listenCompat } from './compat-listener.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { Jobs } from './jobs.ts';
 import { jobsPanel } from './panel.ts';
@@ -21,7 +22,14 @@ export default defineController(spec, (ctx) => {
       prune();
       ctx.metrics.gaugeFn('outpost_jobs_tasks', 'Tasks by state (pending, running, success, cancelled, failed).', () => Object.entries(j.book.counts).map(([s, n]) => [{ state: STATUS_NAME[Number(s) as Status] }, n]));
       ctx.metrics.gaugeFn('outpost_jobs_applications', 'Applications that may sign task requests.', () => j.apps.list().length);
-      ctx.routes.mount([...seedRoutes(j), ...restRoutes(j)]);
+      const seed = seedRoutes(j);
+      ctx.routes.mount([...seed, ...restRoutes(j)]);
+      const listen = ctx.config.listen;
+      if (listen) {
+        const l = await listenCompat(ctx, listen, seed);
+        j.listening = { host: listen.host, port: l.port };
+        ctx.log.info({ host: listen.host, port: l.port }, 'signed task routes also on node:http (app_key headers)');
+      }
       await d.reconcile();
       d.start();
       ctx.schedule.every(PRUNE_EVERY_MS, prune);

@@ -116,6 +116,9 @@ export class Jobs {
     return tr.task;
   }
 
+  /** Where the node:http listener for `app_key` clients is bound, when configured. */
+  listening: { host: string; port: number } | undefined;
+
   /** Why due tasks wait for a node (set by the dispatcher), for detail and the panel. */
   waitingReason: () => string | undefined = () => undefined;
 

@@ -25,6 +25,13 @@ export function adminView(j: Jobs, t: Task) {
 export function restRoutes(j: Jobs): Route[] {
   const admin = (method: Route['method'], path: string, handler: Route['handler']): Route => ({ method, path, auth: 'admin', error: restError, handler });
   return [
+    admin('GET', '/api/v1/jobs/status', () => ({
+      json: {
+        counts: Object.fromEntries(Object.entries(j.book.counts).map(([s, n]) => [STATUS_NAME[Number(s) as Status], n])),
+        waiting: j.waitingReason() ?? null,
+        listen: j.listening ?? null,
+      },
+    })),
     admin('GET', '/api/v1/jobs/apps', () => ({ json: { apps: j.apps.list().map(applicationView) } })),
     admin('POST', '/api/v1/jobs/apps', async (req) => {
       const { app, answer } = await j.apps.create(parseAppCreate(req.raw));
@@ -39,7 +46,7 @@ export function restRoutes(j: Jobs): Route[] {
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit: must be an integer from 1 to 1000');
       const app = req.query.app;
       const tasks = j.book.recent(limit, (t) => (state === undefined || STATUS_NAME[t.status as Status] === state) && (app === undefined || t.appKey === app));
-      return { json: { tasks: tasks.map((t) => adminView(j, t)), counts: Object.fromEntries(Object.entries(j.book.counts).map(([s, n]) => [STATUS_NAME[Number(s) as Status], n])), waiting: j.waitingReason() ?? null } };
+      return { json: { tasks: tasks.map((t) => adminView(j, t)) } };
     }),
     admin('GET', '/api/v1/jobs/tasks/:id', (req) => ({ json: { task: adminView(j, taskOf(j, req)) } })),
     admin('POST', '/api/v1/jobs/tasks/:id/cancel', async (req) => ({ json: { task: adminView(j, await j.cancel(taskOf(j, req))) } })),
