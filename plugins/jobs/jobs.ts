@@ -146,18 +146,24 @@ export class Jobs {
   }
 
   /** jobs.task.finished for each task (durable in the event log), then marked announced in the task log. */
-  async announce(tasks: Task[]): Promise<void> {
+  async announce(finished: Task[]): Promise<void> {
+    // The tick retries what is still unannounced: not what a commit is announcing right now.
+    const tasks = finished.filter((t) => !this.announcing.has(t.id));
     if (!tasks.length) return;
+    for (const t of tasks) this.announcing.add(t.id);
     try {
       await Promise.all(tasks.map((t) => this.ctx.events.emit('jobs.task.finished', this.finishedEvent(t))));
+      for (const t of tasks) this.counters.finished.inc({ state: STATUS_NAME[t.status] });
+      await this.book.announced(tasks.map((t) => t.id));
     } catch (err) {
-      // Still marked unannounced in the log: the tick (and the next start) tries again.
+      // Still unannounced in the log: the tick (and the next start) tries again.
       this.ctx.log.error({ err: (err as Error).message, tasks: tasks.length }, 'could not record jobs.task.finished; retrying');
-      return;
+    } finally {
+      for (const t of tasks) this.announcing.delete(t.id);
     }
-    for (const t of tasks) this.counters.finished.inc({ state: STATUS_NAME[t.status] });
-    await this.book.announced(tasks.map((t) => t.id));
   }
+
+  private readonly announcing = new Set<number>();
 
   private finishedEvent(t: Task) {
     const d = this.detail(t);

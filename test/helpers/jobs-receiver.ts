@@ -39,6 +39,7 @@ export class JobsReceiver {
   answer: (c: Callback) => Answer = () => ({ body: 'success' });
   private server!: Server;
   private readonly open = new Set<ServerResponse>();
+  private readonly held = new Map<Callback, ServerResponse>();
   port = 0;
 
   static async start(): Promise<JobsReceiver> {
@@ -78,7 +79,10 @@ export class JobsReceiver {
           if (!c.answered) c.aborted = true;
         });
         const a = r.answer(c);
-        if (a === 'hold') return;
+        if (a === 'hold') {
+          r.held.set(c, res);
+          return;
+        }
         c.answered = true;
         res.writeHead(a.status ?? 200).end(a.body ?? '');
       });
@@ -99,6 +103,18 @@ export class JobsReceiver {
   /** Waits until task taskId has had at least n callbacks; answers them. */
   async waitFor(taskId: number, n = 1, timeoutMs = 15_000): Promise<Callback[]> {
     return until(`${n} callback(s) of task ${taskId}`, () => (this.of(taskId).length >= n ? this.of(taskId) : undefined), timeoutMs);
+  }
+
+  /** Answers a held callback of the task now; false when none is held (or its connection is gone). */
+  release(taskId: number, answer: { status?: number; body?: string } = { body: 'success' }): boolean {
+    for (const [c, res] of this.held) {
+      if (c.taskId !== taskId || c.aborted) continue;
+      this.held.delete(c);
+      c.answered = true;
+      res.writeHead(answer.status ?? 200).end(answer.body ?? '');
+      return true;
+    }
+    return false;
   }
 
   async close(): Promise<void> {
