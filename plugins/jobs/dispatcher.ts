@@ -235,8 +235,9 @@ export class Dispatcher {
       this.j.book.apply([tr.task]);
       trs.push(tr);
     }
-    await this.j.commit(trs);
+    // The slots are free now: hand out what is due while these outcomes are written.
     this.pull();
+    await this.j.commit(trs);
   }
 
   /** The node's agent half (re)started: what an earlier incarnation was given will never report. */

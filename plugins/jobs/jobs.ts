@@ -85,12 +85,17 @@ export class Jobs {
     const { task } = createTask(id, app.appKey, input, { step: app.step, retryTotal: app.retryTotal }, Date.now());
     try {
       await beforeWrite();
-      await this.book.add(task);
     } catch (err) {
       this.book.release(app.appKey, input.taskNo);
       throw err;
     }
-    await this.syncQueue(task);
+    // The task and its queue item in one turn (the queue only indexes the task log: a failed queue
+    // write is retried by the tick; a failed task write takes its queue item back).
+    const [added] = await Promise.allSettled([this.book.add(task), this.syncQueue(task)]);
+    if (added.status === 'rejected') {
+      await this.queue.cancel(queueId(task.id)).catch(() => this.resync.add(task.id));
+      throw added.reason;
+    }
     return task;
   }
 
@@ -130,9 +135,9 @@ export class Jobs {
   }
 
   /**
-   * Applies transitions (memory at once, so whatever runs next sees them), writes them, announces the
-   * tasks that finished, aborts attempts the transitions end and makes the queue match each task.
-   * Resolves once all of it is on disk.
+   * Applies transitions (memory at once, so whatever runs next sees them), writes them, aborts attempts
+   * the transitions end, makes the queue match each task and announces the tasks that finished.
+   * Resolves once the tasks and the queue are on disk (the announcement follows on its own).
    */
   async commit(trs: Transition[]): Promise<void> {
     if (!trs.length) return;
@@ -141,7 +146,9 @@ export class Jobs {
     this.book.apply(changed);
     for (const tr of trs) for (const e of tr.effects) if (e.kind === 'abort') this.abort(tr.task.id, e.node, e.n);
     await this.book.persist(changed, finished.map((t) => t.id));
-    await this.announce(finished);
+    // Not awaited: the task log now says these are to be announced, so a crash before the event is
+    // recorded announces them at the next start, and a failed write is retried by the tick.
+    void this.announce(finished);
     await Promise.all(changed.map((t) => this.syncQueue(t)));
   }
 

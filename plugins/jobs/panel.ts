@@ -1,4 +1,4 @@
-import { actionButton, badge, form, html, keyValues, muted, table, timeAgo, type DashboardPanel, type Html, type Row } from '../sdk/index.ts';
+import { actionButton, badge, form, html, keyValues, muted, table, timeAgo, toneOf, type DashboardPanel, type Html, type Row } from '../sdk/index.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import type { Jobs } from './jobs.ts';
 import { STATUS, STATUS_NAME, type Status, type Task } from './task.ts';
@@ -57,7 +57,10 @@ export function jobsPanel(j: Jobs, d: Dispatcher): DashboardPanel {
     title: 'Jobs',
     render() {
       const now = Date.now();
-      const counts = (Object.entries(j.book.counts) as Array<[string, number]>).map(([s, n]) => html`${badge(STATUS_NAME[Number(s) as Status])} ${n} `);
+      const counts = (Object.entries(j.book.counts) as Array<[string, number]>).map(([s, n]) => {
+        const name = STATUS_NAME[Number(s) as Status];
+        return html`${badge(`${name} ${n}`, toneOf(name))} `;
+      });
       const load = [...d.load()].map(([id, n]) => `${j.nodeName(id)}: ${n}`).join(', ');
       const summary = keyValues([
         ['Tasks', counts],
@@ -73,7 +76,7 @@ export function jobsPanel(j: Jobs, d: Dispatcher): DashboardPanel {
         columns: ['Task', 'Application', 'taskNo / name', 'State', 'Runtime', 'Attempts', 'Next', 'Action'],
         rows: j.book.recent(RECENT).map((t): Row => {
           const v = j.view(t);
-          const attempts = v.attempts.map((a, i) => html`${i ? html`<br>` : ''}#${a.n} ${a.node}: ${a.elapsedMs === null ? 'in flight' : a.error ? html`${a.statusCode ?? ''} ${a.error}` : html`${a.statusCode} in ${a.elapsedMs} ms`}`);
+          const attempts = v.attempts.map((a, i) => html`${i ? html`<br>` : ''}#${a.n} ${a.node}: ${a.elapsedMs === null ? 'in flight' : (a.error ?? `${a.statusCode} in ${a.elapsedMs} ms`)}`);
           const next = v.waiting ? badge(`waiting: ${v.waiting}`, 'warn') : (v.nextRunAt ?? (v.error ? v.error : muted('—')));
           return {
             attrs: { 'data-task': t.id, 'data-status': t.status },

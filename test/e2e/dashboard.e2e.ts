@@ -11,13 +11,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { assertNoSecret, clickConfirming, expand, launch, refreshed, SHOTS, status } from './lib/chromium.ts';
 import { startNetnsCluster, type NetnsCluster } from './lib/netns-cluster.ts';
 import { startReceiver } from './lib/receiver.ts';
 import { docker, DOCKER_SOCKET, removeAppLeftovers } from './lib/docker-apps.ts';
@@ -26,19 +26,6 @@ import { ROOT, stopProc, TestAgent, TestController, until } from '../helpers/clu
 import { verifyOutpostSignature } from '../../plugins/sdk/signature.ts';
 
 const exec = promisify(execFile);
-
-const CHROMIUM = process.env.OUTPOST_CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const SHOTS = process.env.OUTPOST_SCREENSHOT_DIR ?? tmpdir();
-
-async function launch(profile: string): Promise<BrowserContext> {
-  if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM}: install the Debian package "chromium" (test/e2e/run.sh does)`);
-  return chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 900 } });
-}
-
-function assertNoSecret(where: string, text: string, secrets: string[]): void {
-  for (const s of secrets) assert.ok(!text.includes(s), `${where} contains a secret`);
-}
 
 const row = (page: Page, name: string, state: string) => page.waitForSelector(`#s-nodes tr[data-node="${name}"][data-state="${state}"]`, { timeout: 30_000 });
 
@@ -132,29 +119,6 @@ test('dashboard in Chromium: sign in, three nodes, one cut off turns down live, 
 const APP = 'busybox-httpd';
 const APP_PORTS = { from: 9201, to: 9209 };
 
-/** Clicks a confirming button; the dialog must ask `question`, and is accepted or dismissed. */
-async function clickConfirming(page: Page, button: Locator, question: RegExp, accept: boolean): Promise<void> {
-  const asked = page.waitForEvent('dialog').then(async (d) => {
-    assert.equal(d.type(), 'confirm');
-    assert.match(d.message(), question);
-    await (accept ? d.accept() : d.dismiss());
-  });
-  await button.click();
-  await asked;
-}
-
-const status = (page: Page) => page.locator('#action-status');
-
-/** Opens a disclosure by clicking its summary, unless it is open already (some start open when their list is empty). */
-async function expand(page: Page, id: string): Promise<void> {
-  if ((await page.locator(`#${id}`).getAttribute('open')) === null) await page.locator(`#${id} > summary`).click();
-}
-
-/** Resolves once the live refresh has replaced the section's HTML (its first table is a new element). */
-async function refreshed(page: Page, section: string): Promise<void> {
-  await page.evaluate(`document.querySelector('${section} table').dataset.old = '1'`);
-  await page.locator(`${section} table[data-old]`).waitFor({ state: 'detached', timeout: 15_000 });
-}
 
 test('dashboard in Chromium: every action by clicking (join token, delete node, webhook, test event, retry, prober, app-store)', async (t) => {
   await docker.ping().catch((err) => assert.fail(`Docker Engine unreachable at ${DOCKER_SOCKET}: ${(err as Error).message} (test/e2e/run.sh starts it)`));
