@@ -7,10 +7,11 @@ import type { HttpRequest, HttpResult, Route } from '../sdk/index.ts';
 import type { Application } from './application.ts';
 import { JobsError, jobsError, ok } from './envelope.ts';
 import type { Jobs } from './jobs.ts';
+import type { NonceClaim } from './nonce-store.ts';
 import { ownTask } from './task.ts';
 import { parseAppCreate, parseCancel, parseDetailQuery, parsePublish, parseTaskCreate } from './validate.ts';
 
-type Signed = (app: Application, commitNonce: () => Promise<void>) => Promise<HttpResult>;
+type Signed = (app: Application, claim: NonceClaim) => Promise<HttpResult>;
 
 export function seedRoutes(j: Jobs): Route[] {
   async function signed(req: HttpRequest, handle: Signed): Promise<HttpResult> {
@@ -20,7 +21,7 @@ export function seedRoutes(j: Jobs): Route[] {
       throw new JobsError(v.message, v.status);
     }
     try {
-      return await handle(v.app, () => v.claim.commit());
+      return await handle(v.app, v.claim);
     } catch (err) {
       // Nothing happened: the client may send the same nonce again (a no-op once it was written).
       v.claim.release();
@@ -44,31 +45,31 @@ export function seedRoutes(j: Jobs): Route[] {
       },
     },
     route('POST', '/task/create', (req) =>
-      signed(req, async (app, commitNonce) => {
+      signed(req, async (app, claim) => {
         const input = parseTaskCreate(req.raw, { timezone: j.cfg.timezone, now: Date.now() });
-        const task = await j.createTask(app, input, commitNonce);
+        const task = await j.createTask(app, input, claim);
         return ok({ taskId: task.id }, 'ok!');
       }),
     ),
     route('GET', '/task/detail', (req) =>
-      signed(req, async (app, commitNonce) => {
+      signed(req, async (app, claim) => {
         const { id } = parseDetailQuery(Object.fromEntries(Object.entries(req.query).map(([k, v]) => [k, [v]])));
         const task = ownTask(j.book.get(id), id, app.appKey);
-        await commitNonce();
+        await claim.commit();
         return ok({ task: j.view(task) });
       }),
     ),
     route('POST', '/task/cancel', (req) =>
-      signed(req, async (app, commitNonce) => {
+      signed(req, async (app, claim) => {
         const { id } = parseCancel(req.raw);
-        const task = await j.cancel(ownTask(j.book.get(id), id, app.appKey), commitNonce);
+        const task = await j.cancel(ownTask(j.book.get(id), id, app.appKey), () => claim.commit());
         return ok({ task: j.view(task) }, 'Killed');
       }),
     ),
     route('POST', '/nsq/publish', (req) =>
-      signed(req, async (app, commitNonce) => {
+      signed(req, async (app, claim) => {
         const { taskId } = parsePublish(req.raw);
-        const task = await j.rerun(ownTask(j.book.get(taskId), taskId, app.appKey), commitNonce);
+        const task = await j.rerun(ownTask(j.book.get(taskId), taskId, app.appKey), () => claim.commit());
         return ok({ task: j.view(task) });
       }),
     ),

@@ -6,7 +6,7 @@
 import { z, type ControllerContext, type DueQueue } from '../sdk/index.ts';
 import { AppBook, appRecord } from './app-book.ts';
 import type { JobsConfig } from './config.ts';
-import { LogNonceStore, nonceRecord } from './nonce-store.ts';
+import { LogNonceStore, type NonceClaim } from './nonce-store.ts';
 import { FailureLimiter } from './rate-limit.ts';
 import { formatIso } from './runtime.ts';
 import type { Spec } from './spec.ts';
@@ -51,8 +51,20 @@ export class Jobs {
   async open(): Promise<void> {
     const durable = { fsync: this.cfg.fsync } as const;
     this.apps = await AppBook.open((load, snapshot) => this.ctx.openLog('apps', appRecord, { load, snapshot, fsync: 'always' }));
-    this.book = await TaskBook.open((load, snapshot) => this.ctx.openLog('tasks', taskRecord, { load, snapshot, ...durable, compactAfterBytes: 32 * 1024 * 1024 }));
-    this.nonces = await LogNonceStore.open((load, snapshot) => this.ctx.openLog('nonces', nonceRecord, { load, snapshot, ...durable }));
+    // Tasks and nonces share one log: a create's nonce and task are one write (a refused request keeps neither).
+    const book = (this.book = new TaskBook());
+    const nonces = (this.nonces = new LogNonceStore());
+    const log = await this.ctx.openLog('tasks', taskRecord, {
+      load: (r) => (r.k === 'o' ? nonces.load(r) : book.load(r)),
+      snapshot: function* () {
+        yield* book.snapshot();
+        for (const n of nonces.live()) yield { k: 'o' as const, ...n };
+      },
+      ...durable,
+      compactAfterBytes: 32 * 1024 * 1024,
+    });
+    book.loaded(log);
+    nonces.attach((records) => log.append(records.map((n) => ({ k: 'o' as const, ...n }))));
     this.queue = await this.ctx.openQueue('due', dueItem, { ...durable, compactAfterBytes: 16 * 1024 * 1024 });
     const cfg = this.cfg;
     this.verifier = new RequestVerifier({
@@ -79,19 +91,16 @@ export class Jobs {
     return taskDetail(task, this.cfg.timezone, (id) => this.nodeName(id));
   }
 
-  /** A new task for the app; resolves with it once it is on disk and scheduled. */
-  async createTask(app: Application, input: TaskCreate, beforeWrite: () => Promise<void> = async () => {}): Promise<Task> {
+  /**
+   * A new task for the app, written with the nonce of the request that created it (one append: both
+   * or neither); resolves with it once it is on disk and scheduled.
+   */
+  async createTask(app: Application, input: TaskCreate, claim: NonceClaim): Promise<Task> {
     const id = this.book.claim(app.appKey, input.taskNo);
     const { task } = createTask(id, app.appKey, input, { step: app.step, retryTotal: app.retryTotal }, Date.now());
-    try {
-      await beforeWrite();
-    } catch (err) {
-      this.book.release(app.appKey, input.taskNo);
-      throw err;
-    }
     // The task and its queue item in one turn (the queue only indexes the task log: a failed queue
     // write is retried by the tick; a failed task write takes its queue item back).
-    const [added] = await Promise.allSettled([this.book.add(task), this.syncQueue(task)]);
+    const [added] = await Promise.allSettled([this.nonces.commitWith(claim, (nonce) => this.book.add(task, nonce)), this.syncQueue(task)]);
     if (added.status === 'rejected') {
       await this.queue.cancel(queueId(task.id)).catch(() => this.resync.add(task.id));
       throw added.reason;

@@ -89,43 +89,73 @@ export class MemoryNonceStore implements NonceStore {
 export const nonceRecord = z.object({ a: z.string(), n: z.string(), e: z.number() });
 export type NonceRecord = z.infer<typeof nonceRecord>;
 
-/** Opens the durable log the store writes to; the controller half passes `ctx.openLog`. */
+/** Opens a durable log of the store's own; the controller half passes `ctx.openLog`. */
 export type OpenNonceLog = (load: (r: NonceRecord) => void, snapshot: () => Iterable<NonceRecord>) => Promise<DurableLog<NonceRecord>>;
 
 /**
- * Memory plus the SDK's durable log, so a restart does not reopen replays. Commits of one turn share
- * the log's group commit. A compaction keeps only the nonces still inside their window, so the files
- * stay as small as the window's traffic.
+ * Memory plus a durable log (the SDK's), so a restart does not reopen replays. The log may be its own
+ * (open) or shared with the records a nonce comes with (attach): a task created with a nonce is then
+ * one write, and a write that fails keeps neither. Commits of one turn share the log's group commit;
+ * a compaction keeps only the nonces still inside their window.
  */
 export class LogNonceStore extends MemoryNonceStore {
-  private log!: DurableLog<NonceRecord>;
+  private write!: (records: NonceRecord[]) => Promise<void>;
+  private closeLog: () => Promise<void> = async () => {};
+  /** Claims by the entry they hold, for commitWith(). */
+  private readonly claimed = new WeakMap<NonceClaim, Entry>();
 
   static async open(openLog: OpenNonceLog, now: () => number = Date.now): Promise<LogNonceStore> {
     const store = new LogNonceStore(now);
-    const t = now();
-    store.log = await openLog(
-      (r) => {
-        if (r.e > t) store.reserveNow(r.a, r.n, r.e, true);
-      },
+    const log = await openLog(
+      (r) => store.load(r),
       () => store.live(),
     );
+    store.attach((records) => log.append(records), () => log.close());
     return store;
   }
 
-  private *live(): Iterable<NonceRecord> {
-    const t = this.now();
-    for (const e of this.entries.values()) {
-      if (!e.logged || e.expiresAt <= t) continue;
-      const [a, n] = e.key.split('\n');
-      yield { a, n, e: e.expiresAt };
-    }
+  /** Where committed nonces are written (a shared log's append). */
+  attach(write: (records: NonceRecord[]) => Promise<void>, close?: () => Promise<void>): void {
+    this.write = write;
+    if (close) this.closeLog = close;
   }
 
-  protected override async persist(entry: Entry): Promise<void> {
-    const [a, n] = entry.key.split('\n');
+  /** A record read back from the log. */
+  load(r: NonceRecord): void {
+    if (r.e > this.now()) this.reserveNow(r.a, r.n, r.e, true);
+  }
+
+  /** The nonces a snapshot must hold: handed to the log, still inside their window. */
+  *live(): Iterable<NonceRecord> {
+    const t = this.now();
+    for (const e of this.entries.values()) if (e.logged && e.expiresAt > t) yield recordOf(e);
+  }
+
+  protected override reserveNow(appKey: string, nonce: string, expiresAt: number, durable = false): NonceClaim | null {
+    const claim = super.reserveNow(appKey, nonce, expiresAt, durable);
+    if (claim) this.claimed.set(claim, this.entries.get(`${appKey}\n${nonce}`)!);
+    return claim;
+  }
+
+  protected override persist(entry: Entry): Promise<void> {
+    return this.logged(entry, () => this.write([recordOf(entry)]));
+  }
+
+  /**
+   * Commits the claim's nonce through `write`, which stores it along with the request's own records in
+   * one append: durable together, or neither.
+   */
+  async commitWith(claim: NonceClaim, write: (nonce: NonceRecord) => Promise<void>): Promise<void> {
+    const entry = this.claimed.get(claim);
+    if (!entry) throw new Error('not a claim of this store');
+    await this.logged(entry, () => write(recordOf(entry)));
+    entry.durable = true;
+  }
+
+  private async logged(entry: Entry, write: () => Promise<void>): Promise<void> {
     entry.logged = true;
     try {
-      await this.log.append([{ a, n, e: entry.expiresAt }]);
+      await write();
     } catch (err) {
       entry.logged = false;
       throw err;
@@ -133,6 +163,11 @@ export class LogNonceStore extends MemoryNonceStore {
   }
 
   override async close(): Promise<void> {
-    await this.log.close();
+    await this.closeLog();
   }
+}
+
+function recordOf(e: Entry): NonceRecord {
+  const [a, n] = e.key.split('\n');
+  return { a, n, e: e.expiresAt };
 }

@@ -2,9 +2,12 @@
  * Every task, in memory and in the SDK's durable log: a full record when a task is created, its
  * changing fields on every transition (the content is written once), and the next id in snapshots so
  * ids are never handed out twice. The log is the truth; the due-time queue only says when to look.
+ * The log also holds the signed requests' nonces (kind `o`, nonce-store.ts), so a task and the nonce
+ * of the request that created it are one write.
  */
 import { z, type DurableLog } from '../sdk/index.ts';
 import { JobsError } from './envelope.ts';
+import { nonceRecord, type NonceRecord } from './nonce-store.ts';
 import { STATUS, type Status, type Task } from './task.ts';
 
 const int = z.number().int();
@@ -37,10 +40,10 @@ export const taskRecord = z.discriminatedUnion('k', [
   z.object({ k: z.literal('u'), id: int, ...progress, ann: toAnnounce }),
   z.object({ k: z.literal('a'), ids: z.array(int) }),
   z.object({ k: z.literal('n'), next: int }),
+  nonceRecord.extend({ k: z.literal('o') }),
 ]);
 export type TaskRecord = z.infer<typeof taskRecord>;
-
-export type OpenTaskLog = (load: (r: TaskRecord) => void, snapshot: () => Iterable<TaskRecord>) => Promise<DurableLog<TaskRecord>>;
+export type NonceEntry = Extract<TaskRecord, { k: 'o' }>;
 
 const FINAL = new Set<Status>([STATUS.success, STATUS.cancelled, STATUS.failed]);
 export const isFinal = (t: Task): boolean => FINAL.has(t.status);
@@ -58,27 +61,29 @@ export class TaskBook {
   readonly counts: Record<Status, number> = { 0: 0, 1: 0, 2: 0, 3: 0, 4: 0 };
   private log!: DurableLog<TaskRecord>;
 
-  static async open(openLog: OpenTaskLog): Promise<TaskBook> {
-    const book = new TaskBook();
-    const loaded = new Map<number, Task>();
-    book.log = await openLog(
-      (r) => {
-        if (r.k === 'n') book.next = Math.max(book.next, r.next);
-        else if (r.k === 'a') for (const id of r.ids) book.unannounced.delete(id);
-        else if (r.k === 't') {
-          loaded.set(r.task.id, r.task);
-          book.next = Math.max(book.next, r.task.id + 1);
-          if (r.ann) book.unannounced.add(r.task.id);
-        } else {
-          const t = loaded.get(r.id);
-          if (t) loaded.set(r.id, { ...t, ...progressOf(r) });
-          if (r.ann) book.unannounced.add(r.id);
-        }
-      },
-      () => book.snapshot(),
-    );
-    for (const t of loaded.values()) book.put(t);
-    return book;
+  /** Tasks read back from the log, applied at once by loaded(). */
+  private readonly loading = new Map<number, Task>();
+
+  /** A record read back from the log (not a nonce: those go to the nonce store). */
+  load(r: Exclude<TaskRecord, NonceEntry>): void {
+    if (r.k === 'n') this.next = Math.max(this.next, r.next);
+    else if (r.k === 'a') for (const id of r.ids) this.unannounced.delete(id);
+    else if (r.k === 't') {
+      this.loading.set(r.task.id, r.task);
+      this.next = Math.max(this.next, r.task.id + 1);
+      if (r.ann) this.unannounced.add(r.task.id);
+    } else {
+      const t = this.loading.get(r.id);
+      if (t) this.loading.set(r.id, { ...t, ...progressOf(r) });
+      if (r.ann) this.unannounced.add(r.id);
+    }
+  }
+
+  /** The log is read: the tasks go live, and later writes go to it. */
+  loaded(log: DurableLog<TaskRecord>): void {
+    for (const t of this.loading.values()) this.put(t);
+    this.loading.clear();
+    this.log = log;
   }
 
   get(id: number): Task | undefined {
@@ -109,11 +114,11 @@ export class TaskBook {
     this.byNo.delete(noKey(appKey, taskNo));
   }
 
-  /** Stores a new task; resolves once it is on disk. */
-  async add(task: Task): Promise<void> {
+  /** Stores a new task, with the nonce of the request that created it; resolves once both are on disk. */
+  async add(task: Task, nonce?: NonceRecord): Promise<void> {
     this.put(task);
     try {
-      await this.log.append([{ k: 't', task }]);
+      await this.log.append(nonce ? [{ k: 'o', ...nonce }, { k: 't', task }] : [{ k: 't', task }]);
     } catch (err) {
       this.remove(task);
       this.release(task.appKey, task.taskNo);
@@ -187,7 +192,7 @@ export class TaskBook {
     this.tasks.delete(t.id);
   }
 
-  private *snapshot(): Iterable<TaskRecord> {
+  *snapshot(): Iterable<TaskRecord> {
     yield { k: 'n', next: this.next };
     for (const task of this.tasks.values()) yield this.unannounced.has(task.id) ? { k: 't', task, ann: true } : { k: 't', task };
   }
