@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { appPayload } from '../plugins/jobs/sign.ts';
 import { formatLocal } from '../plugins/jobs/runtime.ts';
 import { TestAgent, TestController, http, until } from './helpers/cluster.ts';
-import { JobsClient, type JobsApp } from './helpers/jobs-client.ts';
+import { JobsClient, QUIET, type JobsApp } from './helpers/jobs-client.ts';
 import { JobsReceiver } from './helpers/jobs-receiver.ts';
 
 let c: TestController;
@@ -18,12 +18,10 @@ let rcv: JobsReceiver;
 let jobs: JobsClient;
 let app: JobsApp;
 
-const quiet = { OUTPOST_LOG_LEVEL: 'warn' };
-
 before(async () => {
   rcv = await JobsReceiver.start();
-  c = await TestController.start({ config: { plugins: { jobs: { leaseGraceSec: 5, listen: { host: '127.0.0.1', port: 0 } } } }, env: quiet });
-  agents = await Promise.all(NAMES.map((name) => TestAgent.start(c, { name, plugins: { jobs: {} }, env: quiet })));
+  c = await TestController.start({ config: { plugins: { jobs: { leaseGraceSec: 5, listen: { host: '127.0.0.1', port: 0 } } } }, env: QUIET });
+  agents = await Promise.all(NAMES.map((name) => TestAgent.start(c, { name, plugins: { jobs: {} }, env: QUIET })));
   await until('both agents run jobs', async () => {
     const nodes = (await c.api('GET', '/api/v1/nodes')).body.nodes;
     return nodes.filter((n: any) => n.state === 'up' && n.plugins.some((p: any) => p.name === 'jobs' && p.state === 'running')).length === 2;

@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestAgent, TestController, sleep, until } from './helpers/cluster.ts';
-import { JobsClient, type JobsApp } from './helpers/jobs-client.ts';
+import { JobsClient, QUIET, type JobsApp } from './helpers/jobs-client.ts';
 import { JobsReceiver } from './helpers/jobs-receiver.ts';
 
 let c: TestController;
@@ -15,12 +15,10 @@ let rcv: JobsReceiver;
 let jobs: JobsClient;
 let app: JobsApp;
 
-const quiet = { OUTPOST_LOG_LEVEL: 'warn' };
-
 before(async () => {
   rcv = await JobsReceiver.start();
-  c = await TestController.start({ config: { plugins: { jobs: { leaseGraceSec: 30 } } }, env: quiet });
-  agent = await TestAgent.start(c, { name: 'edge', plugins: { jobs: {} }, env: quiet });
+  c = await TestController.start({ config: { plugins: { jobs: { leaseGraceSec: 30 } } }, env: QUIET });
+  agent = await TestAgent.start(c, { name: 'edge', plugins: { jobs: {} }, env: QUIET });
   jobs = new JobsClient(c);
   app = await jobs.createApp({ appName: 'crash', linkUrl: rcv.url(), retryTotal: 0 });
   rcv.secret = app.secretKey;

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { BrowserContext, Page } from 'playwright-core';
-import { assertNoSecret, clickConfirming, expand, launch, refreshed, SHOTS, status } from './lib/chromium.ts';
+import { assertNoSecret, clickConfirming, expand, launch, refreshed, signIn, SHOTS, status, watchProblems } from './lib/chromium.ts';
 import { startNetnsCluster, type NetnsCluster } from './lib/netns-cluster.ts';
 import { startReceiver } from './lib/receiver.ts';
 import { docker, DOCKER_SOCKET, removeAppLeftovers } from './lib/docker-apps.ts';
@@ -149,15 +149,9 @@ test('dashboard in Chromium: every action by clicking (join token, delete node, 
     ctx = await launch(profile);
     await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: c.url });
     const page = ctx.pages()[0] ?? (await ctx.newPage());
-    const problems: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    const problems = watchProblems(page);
 
-    await page.goto(c.url);
-    await page.getByLabel('Admin token').fill(c.adminToken);
-    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in' }).click()]);
+    await signIn(page, c.url, c.adminToken);
     await row(page, 'web-a', 'up');
 
     // 1. A join token. The form survives the live refreshes that happen while it is being filled in.

@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import { assertNoSecret, clickConfirming, expand, launch, SHOTS, status } from './lib/chromium.ts';
+import { assertNoSecret, clickConfirming, expand, launch, signIn, SHOTS, status, watchProblems } from './lib/chromium.ts';
 import { TestAgent, TestController, until } from '../helpers/cluster.ts';
 import { JobsClient, type JobsApp } from '../helpers/jobs-client.ts';
 import { JobsReceiver } from '../helpers/jobs-receiver.ts';
@@ -38,14 +38,8 @@ test('jobs panel in Chromium: create an application, cancel a running task, re-r
 
     ctx = await launch(profile);
     const page = ctx.pages()[0] ?? (await ctx.newPage());
-    const problems: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    await page.goto(c.url);
-    await page.getByLabel('Admin token').fill(c.adminToken);
-    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in' }).click()]);
+    const problems = watchProblems(page);
+    await signIn(page, c.url, c.adminToken);
     await page.locator('#p-jobs').waitFor();
 
     // 1. An application: its secret is shown once, and callbacks are signed with it.

@@ -6,6 +6,9 @@
 import { signedHeaders } from '../../plugins/jobs/sign.ts';
 import { http, until, type ApiResponse, type TestController } from './cluster.ts';
 
+/** Processes of jobs tests log warnings and errors only. */
+export const QUIET = { OUTPOST_LOG_LEVEL: 'warn' };
+
 export interface JobsApp {
   appKey: string;
   appName: string;

@@ -40,3 +40,20 @@ export async function refreshed(page: Page, section: string): Promise<void> {
   await page.evaluate(`document.querySelector('${section} table').dataset.old = '1'`);
   await page.locator(`${section} table[data-old]`).waitFor({ state: 'detached', timeout: 15_000 });
 }
+
+/** Console errors and page errors of the page, collected for a test's final check. */
+export function watchProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  return problems;
+}
+
+/** Signs in with the admin token on the sign-in page at url. */
+export async function signIn(page: Page, url: string, token: string): Promise<void> {
+  await page.goto(url);
+  await page.getByLabel('Admin token').fill(token);
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in' }).click()]);
+}
