@@ -17,6 +17,8 @@ export default defineAgent(spec, (ctx) => {
   const running = new Map<string, AbortController>();
   let pending: OutcomeReport[] = [];
   let flushing = false;
+  /** Attempts ended this turn, told to the controller at the end of it (one message). */
+  let ended: Array<{ taskId: number; n: number }> = [];
   const callbacks = ctx.metrics.counter('outpost_jobs_node_callbacks_total', 'Callbacks this node performed, by outcome (success, failed, cancelled).');
 
   function start(job: RunJob): boolean {
@@ -25,16 +27,24 @@ export default defineAgent(spec, (ctx) => {
     if (running.has(key)) return false;
     const abort = new AbortController();
     running.set(key, abort);
-    performCallback({ ...job, node: ctx.node.id, secretKey: job.secretKey.reveal() }, { signal: AbortSignal.any([abort.signal, ctx.signal]) })
+    performCallback({ ...job, node: ctx.node.id, secretKey: job.secretKey.reveal() }, { signal: abort.signal })
       .then((r) => {
         // Cut short because the plugin stops: the next incarnation's `started` hands the task on.
         if (ctx.signal.aborted) return;
         callbacks.inc({ outcome: r.ok ? 'success' : abort.signal.aborted ? 'cancelled' : 'failed' });
+        if (!ended.length) setImmediate(tellEnded);
+        ended.push({ taskId: job.taskId, n: job.n });
         pending.push({ taskId: job.taskId, n: job.n, ok: r.ok, statusCode: r.statusCode, error: r.error, elapsedMs: r.elapsedMs, startedAt: r.startedAt });
         void flush();
       })
       .finally(() => running.delete(key));
     return true;
+  }
+
+  function tellEnded(): void {
+    const attempts = ended;
+    ended = [];
+    if (!ctx.signal.aborted) ctx.send('ended', { attempts });
   }
 
   async function flush(): Promise<void> {
@@ -57,6 +67,10 @@ export default defineAgent(spec, (ctx) => {
 
   return {
     async start() {
+      // The plugin stops: every callback in flight is cut (one listener, not a combined signal per callback).
+      ctx.signal.addEventListener('abort', () => {
+        for (const c of running.values()) c.abort();
+      });
       ctx.metrics.gaugeFn('outpost_jobs_node_callbacks_in_flight', 'Callbacks this node is performing now.', () => running.size);
       await ctx.report('started', { boot });
     },

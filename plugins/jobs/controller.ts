@@ -41,6 +41,9 @@ export default defineController(spec, (ctx) => {
       outcomes: (meta, r) => d.onOutcomes(meta.nodeId, r.outcomes),
       started: (meta, r) => d.onStarted(meta.nodeId, r.boot),
     },
+    onMessage: {
+      ended: (nodeId, m) => d.onEnded(nodeId, m.attempts),
+    },
     panel: jobsPanel(j, d),
   };
 });

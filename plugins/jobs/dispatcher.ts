@@ -28,6 +28,8 @@ interface Attempting {
   n: number;
   /** The agent incarnation that took it; unknown until it answered (or after a controller restart). */
   boot?: string;
+  /** The node said the callback ended: its slot is free; the outcome is in the node's outbox. */
+  ended?: boolean;
 }
 
 export class Dispatcher {
@@ -240,6 +242,17 @@ export class Dispatcher {
     await this.j.commit(trs);
   }
 
+  /** Callbacks that ended on a node (its best-effort message, ahead of the outcomes): their slots are free. */
+  onEnded(nodeId: string, attempts: Array<{ taskId: number; n: number }>): void {
+    for (const { taskId, n } of attempts) {
+      const a = this.inFlight.get(taskId);
+      if (!a || a.n !== n || a.node !== nodeId || a.ended) continue;
+      a.ended = true;
+      this.freeSlot(a.node);
+    }
+    this.pull();
+  }
+
   /** The node's agent half (re)started: what an earlier incarnation was given will never report. */
   async onStarted(nodeId: string, boot: string): Promise<void> {
     const gone: Transition[] = [];
@@ -254,7 +267,8 @@ export class Dispatcher {
   private loseNode(node: NodeInfo): void {
     const gone: Transition[] = [];
     for (const [taskId, a] of this.inFlight) {
-      if (a.node !== node.id) continue;
+      // An attempt that ended has its outcome in the node's outbox: it comes when the node does (or the lease runs out).
+      if (a.node !== node.id || a.ended) continue;
       const tr = this.lost(this.j.book.get(taskId), a.n, `node ${node.name} went down during the attempt`);
       if (tr) gone.push(tr);
     }
@@ -295,7 +309,11 @@ export class Dispatcher {
     const a = this.inFlight.get(taskId);
     if (!a || (n !== undefined && a.n !== n)) return;
     this.inFlight.delete(taskId);
-    const p = this.perNode.get(a.node);
+    if (!a.ended) this.freeSlot(a.node);
+  }
+
+  private freeSlot(node: string): void {
+    const p = this.perNode.get(node);
     if (p) p.inFlight = Math.max(0, p.inFlight - 1);
   }
 }

@@ -62,6 +62,15 @@ export const spec = defineSpec({
     /** The agent half started (again): attempts it was given before this boot will never report. */
     started: z.object({ boot: z.string() }),
   },
+  messages: {
+    toController: {
+      /**
+       * Attempts whose callback just ended, ahead of their durable outcome: the node's slots are free
+       * for the next due tasks at once. Best effort: a lost one only frees the slots with the report.
+       */
+      ended: z.object({ attempts: z.array(z.object({ taskId: id, n: id })) }),
+    },
+  },
   commands: {
     /** Starts these attempts now; answers at once (the outcomes come as reports). */
     run: { args: z.object({ jobs: z.array(runJob).min(1) }), result: z.object({ accepted: count, boot: z.string() }) },
