@@ -369,3 +369,32 @@ test('nonces and tasks survive a restart: a replay stays refused, the task is st
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('the listen port: the signed routes with the original\'s app_key header on node:http; closed when the plugin stops', async () => {
+  const w = await testPlugin({ plugin: jobs, clock: 'real', halves: ['controller'], config: { listen: { host: '127.0.0.1', port: 0 } } });
+  let port = 0;
+  try {
+    const status = await w.inject({ method: 'GET', url: '/api/v1/jobs/status' });
+    port = status.json.listen.port;
+    assert.ok(port > 0, status.text);
+    const r = await w.inject({ method: 'POST', url: '/application/create', body: { appName: 'p', linkUrl: rcv.url('/p') } });
+    const app = { appKey: r.json.data.appKey, appName: 'p', secretKey: r.json.data.secretKey };
+    const base = `http://127.0.0.1:${port}`;
+    const created = await fetch(`${base}/task/create`, { method: 'POST', headers: { ...sign(app), 'content-type': 'application/json' }, body: '{"content":{"a":1},"runtime":"2099-01-01 00:00:00"}' });
+    const body = await created.json();
+    assert.equal(body.code, 0, JSON.stringify(body));
+    const detail = await (await fetch(`${base}/task/detail?id=${body.data.taskId}`, { headers: sign(app) })).json();
+    assert.equal(detail.data.task.status, 0);
+    const bad = await fetch(`${base}/task/create`, { method: 'POST', headers: { ...sign(app), 'content-type': 'application/json' }, body: '{"content":' });
+    assert.equal(bad.status, 200);
+    assert.match((await bad.json()).msg, /^malformed JSON body/);
+    const unsigned = await fetch(`${base}/task/create`, { method: 'POST', body: '{}' });
+    assert.equal(unsigned.status, 401);
+    const admin = await fetch(`${base}/application/create`, { method: 'POST', body: '{}' });
+    assert.equal(admin.status, 404, 'the admin route stays on the controller port');
+    assert.equal((await admin.json()).code, 1);
+  } finally {
+    await w.close();
+  }
+  await assert.rejects(fetch(`http://127.0.0.1:${port}/task/detail?id=1`), 'closed with the plugin');
+});
