@@ -381,18 +381,18 @@ test('the listen port: the signed routes with the original\'s app_key header on 
     const app = { appKey: r.json.data.appKey, appName: 'p', secretKey: r.json.data.secretKey };
     const base = `http://127.0.0.1:${port}`;
     const created = await fetch(`${base}/task/create`, { method: 'POST', headers: { ...sign(app), 'content-type': 'application/json' }, body: '{"content":{"a":1},"runtime":"2099-01-01 00:00:00"}' });
-    const body = await created.json();
+    const body = (await created.json()) as { code: number; data: { taskId: number } };
     assert.equal(body.code, 0, JSON.stringify(body));
-    const detail = await (await fetch(`${base}/task/detail?id=${body.data.taskId}`, { headers: sign(app) })).json();
+    const detail = (await (await fetch(`${base}/task/detail?id=${body.data.taskId}`, { headers: sign(app) })).json()) as { data: { task: { status: number } } };
     assert.equal(detail.data.task.status, 0);
     const bad = await fetch(`${base}/task/create`, { method: 'POST', headers: { ...sign(app), 'content-type': 'application/json' }, body: '{"content":' });
     assert.equal(bad.status, 200);
-    assert.match((await bad.json()).msg, /^malformed JSON body/);
+    assert.match(((await bad.json()) as { msg: string }).msg, /^malformed JSON body/);
     const unsigned = await fetch(`${base}/task/create`, { method: 'POST', body: '{}' });
     assert.equal(unsigned.status, 401);
     const admin = await fetch(`${base}/application/create`, { method: 'POST', body: '{}' });
     assert.equal(admin.status, 404, 'the admin route stays on the controller port');
-    assert.equal((await admin.json()).code, 1);
+    assert.equal(((await admin.json()) as { code: number }).code, 1);
   } finally {
     await w.close();
   }

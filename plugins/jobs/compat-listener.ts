@@ -35,20 +35,23 @@ async function serve(routes: Route[], req: IncomingMessage, res: ServerResponse)
   if (!route) return reply(res, { ...jobsError(404, `no route for ${req.method} ${url.pathname.slice(0, 100)}`), status: 404 });
   const raw = await readBody(req);
   if (raw === null) return reply(res, route.error(413, `body too large: limit ${MAX_BODY} bytes`));
+  const text = raw.toString('utf8');
   let json: unknown;
-  if (raw.trim() !== '') {
+  if (text.trim() !== '') {
     try {
-      json = parseWireJson(raw);
+      json = parseWireJson(text);
     } catch (err) {
       return reply(res, route.error(400, `malformed JSON body: ${(err as Error).message}`));
     }
   }
   const query = Object.fromEntries(url.searchParams);
+  const queryAll: Record<string, string[]> = Object.create(null);
+  for (const [k, v] of url.searchParams) (queryAll[k] ??= []).push(v);
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v[0] : v;
   const ip = normalizeIp(req.socket.remoteAddress ?? '');
   const body = json && typeof json === 'object' && !Array.isArray(json) ? (json as Record<string, unknown>) : {};
-  const request: HttpRequest = { method: req.method as Method, path: url.pathname, params: {}, query, fields: { ...query, ...body }, json, raw, headers, ip, peer: ip };
+  const request: HttpRequest = { method: req.method as Method, path: url.pathname, params: {}, query, queryAll, fields: { ...query, ...body }, json, raw, headers, ip, peer: ip };
   let result: HttpResult;
   try {
     result = await route.handler(request);
@@ -61,7 +64,7 @@ async function serve(routes: Route[], req: IncomingMessage, res: ServerResponse)
 }
 
 /** The body as text, or null past MAX_BODY (the rest is read and dropped, so the client gets the answer). */
-function readBody(req: IncomingMessage): Promise<string | null> {
+function readBody(req: IncomingMessage): Promise<Buffer | null> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -69,7 +72,7 @@ function readBody(req: IncomingMessage): Promise<string | null> {
       size += c.length;
       if (size <= MAX_BODY) chunks.push(c);
     });
-    req.once('end', () => resolve(size > MAX_BODY ? null : Buffer.concat(chunks).toString('utf8')));
+    req.once('end', () => resolve(size > MAX_BODY ? null : Buffer.concat(chunks)));
     req.once('error', reject);
   });
 }

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { BrowserContext, Page } from 'playwright-core';
-import { assertNoSecret, clickConfirming, expand, launch, refreshed, signIn, SHOTS, status, watchProblems } from './lib/chromium.ts';
+import { assertNoSecret, clickConfirming, expand, launchChromium as launch, refreshed, signIn, SHOTS, status, watchProblems } from './lib/chromium.ts';
 import { startNetnsCluster, type NetnsCluster } from './lib/netns-cluster.ts';
 import { startReceiver } from './lib/receiver.ts';
 import { docker, DOCKER_SOCKET, removeAppLeftovers } from './lib/docker-apps.ts';

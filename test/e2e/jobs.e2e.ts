@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import { assertNoSecret, clickConfirming, expand, launch, signIn, SHOTS, status, watchProblems } from './lib/chromium.ts';
+import { assertNoSecret, clickConfirming, expand, launchChromium as launch, signIn, SHOTS, status, watchProblems } from './lib/chromium.ts';
 import { TestAgent, TestController, until } from '../helpers/cluster.ts';
 import { JobsClient, type JobsApp } from '../helpers/jobs-client.ts';
 import { JobsReceiver } from '../helpers/jobs-receiver.ts';

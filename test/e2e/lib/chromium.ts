@@ -1,4 +1,4 @@
-/** Chromium for dashboard tests: Debian's package driven by playwright-core, and the page helpers the tests share. */
+/** Chromium for dashboard tests: Debian's package driven by playwright-core (a missing browser fails naming the package), and the page helpers the tests share. */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,7 @@ export const CHROMIUM = process.env.OUTPOST_CHROMIUM ?? '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 export const SHOTS = process.env.OUTPOST_SCREENSHOT_DIR ?? tmpdir();
 
-export async function launch(profile: string): Promise<BrowserContext> {
+export async function launchChromium(profile: string): Promise<BrowserContext> {
   if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM}: install the Debian package "chromium" (test/e2e/run.sh does)`);
   return chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 900 } });
 }
