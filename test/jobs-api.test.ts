@@ -107,7 +107,7 @@ test('signed routes refuse, with 401 and the envelope: missing headers, unknown 
   const cases: Array<[Record<string, string>, RegExp]> = [
     [{}, /missing signed headers: app_key, nonce, timestamps, payload, signature/],
     [{ ...h0, app_key: 'NoSuchAppKey0000' }, /unknown app_key/],
-    [sign(shop, now - 301_000), /301 s in the past, outside the ±300 s window/],
+    [sign(shop, now - 301_000), /\d+ s in the past, outside the ±300 s window/],
     [sign(shop, now + 302_000), /in the future, outside the ±300 s window/],
     [{ ...h0, payload: 'f3c5fa5b2b4045bcb1132ddece49c0f4', signature: serendipitySignature(h0.timestamps, h0.nonce, 'f3c5fa5b2b4045bcb1132ddece49c0f4', shop.secretKey) }, /payload: must be md5\(appName\) of this application/],
     [{ ...h0, signature: serendipitySignature(h0.timestamps, h0.nonce, h0.payload, blog.secretKey) }, /signature: does not match/],
