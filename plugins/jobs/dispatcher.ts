@@ -39,6 +39,8 @@ export class Dispatcher {
   /** Why due tasks wait (no node can take them), or undefined when nothing waits. */
   waiting: string | undefined;
   private stopped = false;
+  private pulling = false;
+  private pullAgain = false;
   private readonly lateness;
   private readonly latency;
 
@@ -64,7 +66,7 @@ export class Dispatcher {
         const a = task.attempts.at(-1)!;
         this.track(task.id, { node: a.node, n: a.n });
         const until = a.startedAt + task.timeout + this.graceMs;
-        const item = this.j.queue.get(queueId(task.id));
+        const item = await this.j.queue.get(queueId(task.id));
         if (!item) work.push(this.j.queue.schedule({ id: task.id }, until, { id: queueId(task.id) }).then(() => undefined));
         else if (item.dueAt !== until) work.push(this.j.queue.fail(queueId(task.id), until - now).then(() => undefined));
       } else {
@@ -125,22 +127,46 @@ export class Dispatcher {
     }));
   }
 
-  /** Leases what is due, as much as nodes have room for, and starts an attempt of each. Synchronous up to the writes. */
+  /**
+   * Hands out what is due. One pass at a time (the queue's lease may answer asynchronously, and two
+   * passes at once would both count the same free slots); a call during a pass asks for another.
+   */
   pull(): void {
     if (this.stopped) return;
+    if (this.pulling) {
+      this.pullAgain = true;
+      return;
+    }
+    this.pulling = true;
+    void (async () => {
+      try {
+        do {
+          this.pullAgain = false;
+          await this.pullOnce();
+        } while (this.pullAgain && !this.stopped);
+      } catch (err) {
+        this.j.ctx.log.error({ err: (err as Error).message }, 'could not hand out due tasks; looking again on the next tick');
+      } finally {
+        this.pulling = false;
+      }
+    })();
+  }
+
+  /** Leases what is due, as much as nodes have room for, and starts an attempt of each. */
+  private async pullOnce(): Promise<void> {
     const policy = this.policy;
     const nodes = this.candidates();
     let room = 0;
     for (const n of nodes) if (eligible(n, policy)) room += Math.max(0, policy.concurrencyPerNode - n.inFlight);
     const now = Date.now();
     if (room === 0) {
-      const next = this.j.queue.nextDueAt();
+      const next = await this.j.queue.nextDueAt();
       this.waiting = next !== undefined && next <= now ? whyWaiting(nodes, policy) : undefined;
       return;
     }
     this.waiting = undefined;
-    const leased = this.j.queue.lease(Math.min(room, PULL_MAX), FIRST_LEASE_MS);
-    if (!leased.length) return;
+    const leased = await this.j.queue.lease(Math.min(room, PULL_MAX), FIRST_LEASE_MS);
+    if (!leased.length || this.stopped) return;
     const started: Array<{ before: Task; task: Task; it: Leased<DueItem> }> = [];
     const ended: Transition[] = [];
     for (const it of leased) {
@@ -166,7 +192,7 @@ export class Dispatcher {
       node.inFlight++;
       node.lastDispatchAt = now;
       this.track(task.id, { node: node.id, n: s.attempt.n });
-      this.j.queue.renew(it.id, it.token, task.timeout + this.graceMs);
+      this.renew(it, task.timeout + this.graceMs);
       this.lateness.observe({}, Math.max(0, now - it.dueAt) / 1000);
       started.push({ before, task: s.task, it });
     }
@@ -187,7 +213,7 @@ export class Dispatcher {
       for (const s of started) {
         this.untrack(s.task.id, s.task.attempts.at(-1)!.n);
         if (this.j.book.get(s.task.id) === s.task) this.j.book.apply([s.before]);
-        this.j.queue.renew(s.it.id, s.it.token, 5000);
+        this.renew(s.it, 5000);
       }
       return;
     }
@@ -273,6 +299,13 @@ export class Dispatcher {
       if (tr) gone.push(tr);
     }
     void this.commit(gone);
+  }
+
+  /** Not awaited: the item is leased for an hour already, the renewal only shortens it to the attempt's deadline. */
+  private renew(it: Leased<DueItem>, ms: number): void {
+    Promise.resolve()
+      .then(() => this.j.queue.renew(it.id, it.token, ms))
+      .catch((err: unknown) => this.j.ctx.log.warn({ item: it.id, err: (err as Error).message }, 'could not renew a lease'));
   }
 
   /** Closes attempt n as lost (in memory); the task is pending again unless it was lost too often. Undefined: nothing to close. */

@@ -207,7 +207,7 @@ export class Jobs {
   async syncQueue(task: Task, opts: { keepMatching?: boolean } = {}): Promise<void> {
     const key = queueId(task.id);
     try {
-      const item = this.queue.get(key);
+      const item = await this.queue.get(key);
       if (task.status === STATUS.pending) {
         const at = task.nextRunAt ?? Date.now();
         if (!item) await this.queue.schedule({ id: task.id }, at, { id: key });
