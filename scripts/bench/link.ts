@@ -10,11 +10,12 @@ import { join } from 'node:path';
 import { http, TestController, until, sleep } from '../../test/helpers/cluster.ts';
 import { numericFlags } from './lib/args.ts';
 import { measure, ProcMonitor, raisePriority, readProc, type Usage } from './lib/proc.ts';
-import { profiler } from './lib/profile.ts';
+import { nodeFlagsWrapper, profiler } from './lib/profile.ts';
+import { describeGc, describeLoop, forgetTraced, TRACE_FLAGS, traceWindow, type TraceWindow } from './lib/trace.ts';
 import { figure, mb, ms, pct, percentile, printTable, progress } from './lib/report.ts';
 import type { SimAgent, WorkerCommand, WorkerEvent } from './lib/link-worker.ts';
 
-const opts = numericFlags('link', { agents: 2000, seconds: 30, workers: 2, probes: 200, drop: 10, enrollConcurrency: 16, connectConcurrency: 100, profile: 0, nice: 10 });
+const opts = numericFlags('link', { agents: 2000, seconds: 30, workers: 2, probes: 200, drop: 10, enrollConcurrency: 16, connectConcurrency: 100, profile: 0, trace: 0, nice: 10 });
 const N = opts.agents;
 const HB_MS = 2000;
 const HEARTBEAT = { intervalMs: HB_MS, downAfter: 3, upAfter: 2 };
@@ -84,8 +85,10 @@ async function collectLatency(workers: WorkerHandle[]): Promise<{ rtts: number[]
 }
 
 /** `upCount`, when given, is sampled every 5 s (each call lists every node): a controller too slow for its heartbeats calls nodes down. */
-async function steadyWindow(pid: number, workers: WorkerHandle[], upCount?: () => Promise<number>) {
+async function steadyWindow(server: ServerProc, workers: WorkerHandle[], upCount?: () => Promise<number>) {
+  const pid = server.child.pid!;
   await collectLatency(workers);
+  const trace = opts.trace ? await traceWindow(server.child, server.output) : undefined;
   const pids: Record<string, number> = { server: pid };
   workers.forEach((w, i) => (pids[`worker${i}`] = w.child.pid!));
   let minUp = Infinity;
@@ -97,11 +100,18 @@ async function steadyWindow(pid: number, workers: WorkerHandle[], upCount?: () =
     }
   })();
   const u = await measure(pids, opts.seconds);
+  const traced: TraceWindow | undefined = await trace?.end();
   sampling = false;
   await sampler;
   const lat = await collectLatency(workers);
   const workerCpu = workers.reduce((a, _, i) => a + u[`worker${i}`].cpuPercent, 0);
-  return { server: u.server, workerCpu, minUp, ...lat };
+  return { server: u.server, workerCpu, minUp, traced, ...lat };
+}
+
+/** A server under test: its process and everything it printed so far (GC trace and loop-delay lines with `--trace 1`). */
+interface ServerProc {
+  child: ChildProcess;
+  output(): string;
 }
 
 function stopWorkers(workers: WorkerHandle[]): void {
@@ -110,7 +120,8 @@ function stopWorkers(workers: WorkerHandle[]): void {
 
 // ---- Outpost controller -------------------------------------------------------------------------
 const prof = await profiler(opts.profile, 'link');
-const controller = await TestController.start({ config: { heartbeat: HEARTBEAT }, env: quiet, wrapper: prof.wrapper });
+const traceFlags = opts.trace ? TRACE_FLAGS : [];
+const controller = await TestController.start({ config: { heartbeat: HEARTBEAT }, env: quiet, wrapper: nodeFlagsWrapper([...prof.flags, ...traceFlags]) });
 const pid = controller.proc.child.pid!;
 prioritise(pid);
 let workers: WorkerHandle[] = [];
@@ -149,7 +160,7 @@ try {
   await until('every connected node up', async () => (await controller.api('GET', '/api/v1/status')).body?.nodes?.up >= connected, 120_000, 1000);
   progress(`${connected} agents connected in ${conn.seconds.toFixed(1)} s and up; settling 5 s, then measuring ${opts.seconds} s`);
   await sleep(5000);
-  const steady = await steadyWindow(pid, workers, async () => (await controller.api('GET', '/api/v1/status')).body.nodes.up);
+  const steady = await steadyWindow(controller.proc, workers, async () => (await controller.api('GET', '/api/v1/status')).body.nodes.up);
 
   // Dropped agents: sockets destroyed without a close frame; the watchdog must call each node down.
   const victims = agents.filter((a) => !a.probe).slice(0, opts.drop);
@@ -179,7 +190,7 @@ try {
   const peerConn = await connectAll(`ws://127.0.0.1:${peerServer.port}/api/v1/link`, agents);
   workers = peerConn.workers;
   await sleep(5000);
-  const peer = await steadyWindow(peerPid, workers);
+  const peer = await steadyWindow(peerServer, workers);
   stopWorkers(workers);
   workers = [];
 
@@ -195,6 +206,12 @@ try {
     ['latency samples (late probes)', `${steady.rtts.length} (${steady.late})`, `${peer.rtts.length} (${peer.late})`],
     ['connect all agents', `${conn.seconds.toFixed(1)} s`, `${peerConn.seconds.toFixed(1)} s`],
     ['bench workers CPU (sum)', pct(steady.workerCpu), pct(peer.workerCpu)],
+    ...(steady.traced && peer.traced
+      ? [
+          ['GC in the window (pauses)', describeGc(steady.traced.gc), describeGc(peer.traced.gc)],
+          ['event-loop delay p50 / p99 / p99.9 / max', describeLoop(steady.traced.loop), describeLoop(peer.traced.loop)],
+        ]
+      : []),
   ], ['metric', 'outpost controller', 'peer: bare hyper-express ws']);
   printTable('controller only', [
     ['enrollment', `${N} in ${enrollSeconds.toFixed(1)} s (${(N / enrollSeconds).toFixed(0)}/s), concurrency ${opts.enrollConcurrency}`],
@@ -212,18 +229,20 @@ try {
 } finally {
   stopWorkers(workers);
   peerProc?.kill('SIGKILL');
+  forgetTraced(peerProc?.pid);
   await controller.stop();
   if (prof.dir) progress(`controller CPU profile written to ${prof.dir}`);
 }
 
-function startPeer(): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'lib/bare-link-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+function startPeer(): Promise<ServerProc & { port: number }> {
+  const child = spawn(process.execPath, [...traceFlags, '--import', 'tsx', join(import.meta.dirname, 'lib/bare-link-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
+    const output = () => out;
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /bare link server on port (\d+)/.exec(out);
-      if (m) resolve({ child, port: Number(m[1]) });
+      if (m) resolve({ child, output, port: Number(m[1]) });
     });
     child.on('exit', (code) => reject(new Error(`bare link server exited (${code}) before listening`)));
   });
