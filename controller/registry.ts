@@ -21,7 +21,12 @@ export interface NodeRecord {
 }
 
 interface Live {
-  lastHeartbeat: number | null;
+  /**
+   * Time of the last beat, 0 before the first (info() shows null). A number from the start: V8 then
+   * keeps the field a double written in place, where a null-initialised field boxed a fresh
+   * HeapNumber on every beat that lived one interval and was promoted to old space (the bench's tail).
+   */
+  lastHeartbeat: number;
   goodBeats: number;
   connected: boolean;
   plugins: PluginStatus[];
@@ -171,7 +176,7 @@ export class Registry {
     const l = this.liveOf(id);
     const now = Date.now();
     // A beat only counts towards "up" if it follows the previous one within the down window.
-    const timely = l.lastHeartbeat !== null && now - l.lastHeartbeat <= this.wd.intervalMs * this.wd.downAfter;
+    const timely = l.lastHeartbeat !== 0 && now - l.lastHeartbeat <= this.wd.intervalMs * this.wd.downAfter;
     l.goodBeats = timely ? l.goodBeats + 1 : 1;
     l.lastHeartbeat = now;
     if (summary.plugins) this.updatePlugins(rec, l, summary.plugins);
@@ -181,6 +186,7 @@ export class Registry {
 
   /** Announces plugins that failed or recovered on a node since its last summary. */
   private updatePlugins(rec: NodeRecord, l: Live, plugins: PluginStatus[]): void {
+    if (samePlugins(l.plugins, plugins)) return;
     const before = new Map(l.plugins.map((p) => [p.name, p.state]));
     l.plugins = plugins;
     for (const p of plugins) {
@@ -202,8 +208,8 @@ export class Registry {
       for (const rec of this.records()) {
         const l = this.liveOf(rec.id);
         // A node enrolled but never heard from stays "unknown": it has missed no beat, so it is not "down".
-        if (rec.state === 'unknown' && l.lastHeartbeat === null) continue;
-        if (rec.state !== 'down' && now - (l.lastHeartbeat ?? this.startedAt + (this.wd.restartGraceMs ?? 0)) > window) {
+        if (rec.state === 'unknown' && l.lastHeartbeat === 0) continue;
+        if (rec.state !== 'down' && now - (l.lastHeartbeat || this.startedAt + (this.wd.restartGraceMs ?? 0)) > window) {
           l.goodBeats = 0;
           down.push(rec);
         }
@@ -226,7 +232,7 @@ export class Registry {
   private liveOf(id: string): Live {
     let l = this.live.get(id);
     if (!l) {
-      l = { lastHeartbeat: null, goodBeats: 0, connected: false, plugins: [], outbox: 0 };
+      l = { lastHeartbeat: 0, goodBeats: 0, connected: false, plugins: [], outbox: 0 };
       this.live.set(id, l);
     }
     return l;
@@ -241,7 +247,7 @@ export class Registry {
       address: rec.address,
       local: rec.local,
       state: rec.state,
-      lastHeartbeat: l.lastHeartbeat,
+      lastHeartbeat: l.lastHeartbeat || null,
       plugins: l.plugins,
       connected: l.connected,
       enrolledAt: rec.enrolledAt,
@@ -293,4 +299,16 @@ export class Registry {
     if (local) return this.info(local);
     return nodes.length === 1 ? this.info(nodes[0]) : undefined;
   }
+}
+
+/**
+ * Whether a summary repeats the plugin states already held. Nearly every heartbeat does; keeping the
+ * held list then lets the new one die young. Replacing it on every beat kept each node's list alive
+ * for a whole interval: tens of thousands of objects surviving each scavenge at 10,000 nodes, copied,
+ * promoted and left to die in old space (the link bench's p99 tail, docs/benchmarks.md).
+ */
+function samePlugins(a: PluginStatus[], b: PluginStatus[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i].name !== b[i].name || a[i].state !== b[i].state || a[i].error !== b[i].error) return false;
+  return true;
 }
