@@ -11,6 +11,7 @@ import { http, TestController, until, sleep } from '../../test/helpers/cluster.t
 import { numericFlags } from './lib/args.ts';
 import { measure, ProcMonitor, raisePriority, readProc, type Usage } from './lib/proc.ts';
 import { nodeFlagsWrapper, profiler } from './lib/profile.ts';
+import { mainThreadProfile, monotonicMicros, printWindowProfile, profileWindow } from './lib/profile-window.ts';
 import { describeGc, describeLoop, forgetTraced, TRACE_FLAGS, traceWindow, type TraceWindow } from './lib/trace.ts';
 import { figure, mb, ms, pct, percentile, printTable, progress } from './lib/report.ts';
 import type { SimAgent, WorkerCommand, WorkerEvent } from './lib/link-worker.ts';
@@ -89,6 +90,7 @@ async function steadyWindow(server: ServerProc, workers: WorkerHandle[], upCount
   const pid = server.child.pid!;
   await collectLatency(workers);
   const trace = opts.trace ? await traceWindow(server.child, server.output) : undefined;
+  const from = monotonicMicros();
   const pids: Record<string, number> = { server: pid };
   workers.forEach((w, i) => (pids[`worker${i}`] = w.child.pid!));
   let minUp = Infinity;
@@ -100,12 +102,13 @@ async function steadyWindow(server: ServerProc, workers: WorkerHandle[], upCount
     }
   })();
   const u = await measure(pids, opts.seconds);
+  const window = { from, to: monotonicMicros() };
   const traced: TraceWindow | undefined = await trace?.end();
   sampling = false;
   await sampler;
   const lat = await collectLatency(workers);
   const workerCpu = workers.reduce((a, _, i) => a + u[`worker${i}`].cpuPercent, 0);
-  return { server: u.server, workerCpu, minUp, traced, ...lat };
+  return { server: u.server, workerCpu, minUp, traced, window, ...lat };
 }
 
 /** A server under test: its process and everything it printed so far (GC trace and loop-delay lines with `--trace 1`). */
@@ -126,6 +129,7 @@ const pid = controller.proc.child.pid!;
 prioritise(pid);
 let workers: WorkerHandle[] = [];
 let peerProc: ChildProcess | undefined;
+let profiledWindow: { from: number; to: number } | undefined;
 try {
   progress(`controller pid ${pid} at ${controller.url}; idle baseline 5 s`);
   await sleep(2000);
@@ -161,6 +165,7 @@ try {
   progress(`${connected} agents connected in ${conn.seconds.toFixed(1)} s and up; settling 5 s, then measuring ${opts.seconds} s`);
   await sleep(5000);
   const steady = await steadyWindow(controller.proc, workers, async () => (await controller.api('GET', '/api/v1/status')).body.nodes.up);
+  profiledWindow = steady.window;
 
   // Dropped agents: sockets destroyed without a close frame; the watchdog must call each node down.
   const victims = agents.filter((a) => !a.probe).slice(0, opts.drop);
@@ -231,7 +236,14 @@ try {
   peerProc?.kill('SIGKILL');
   forgetTraced(peerProc?.pid);
   await controller.stop();
-  if (prof.dir) progress(`controller CPU profile written to ${prof.dir}`);
+  if (prof.dir) {
+    progress(`controller CPU profile written to ${prof.dir}`);
+    const file = mainThreadProfile(prof.dir);
+    if (file && profiledWindow) {
+      process.stdout.write(`\ncontroller CPU profile over the steady window (${file}):\n`);
+      printWindowProfile(profileWindow(file, profiledWindow.from, profiledWindow.to), (t) => process.stdout.write(t));
+    }
+  }
 }
 
 function startPeer(): Promise<ServerProc & { port: number }> {
