@@ -12,7 +12,7 @@ import { numericFlags } from './lib/args.ts';
 import { measure, ProcMonitor, raisePriority, readProc, type Usage } from './lib/proc.ts';
 import { nodeFlagsWrapper, profiler } from './lib/profile.ts';
 import { mainThreadProfile, monotonicMicros, printWindowProfile, profileWindow } from './lib/profile-window.ts';
-import { describeGc, describeLoop, forgetTraced, TRACE_FLAGS, traceWindow, type TraceWindow } from './lib/trace.ts';
+import { describeGc, describeLoop, describeSlow, forgetTraced, TRACE_FLAGS, traceWindow, type TraceWindow } from './lib/trace.ts';
 import { figure, mb, ms, pct, percentile, printTable, progress } from './lib/report.ts';
 import type { SimAgent, WorkerCommand, WorkerEvent } from './lib/link-worker.ts';
 
@@ -76,13 +76,13 @@ async function connectAll(url: string, agents: SimAgent[]): Promise<{ workers: W
 }
 
 /** Latency of every probe during a window: heartbeat sent → ack of the report queued behind it. */
-async function collectLatency(workers: WorkerHandle[]): Promise<{ rtts: number[]; late: number }> {
+async function collectLatency(workers: WorkerHandle[]): Promise<{ rtts: number[]; sentAt: number[]; late: number }> {
   const parts = await Promise.all(workers.map(async (w) => {
     const p = w.next('latency');
     w.send({ t: 'collect' });
     return (await p) as Extract<WorkerEvent, { t: 'latency' }>;
   }));
-  return { rtts: parts.flatMap((p) => p.rtts), late: parts.reduce((a, p) => a + p.late, 0) };
+  return { rtts: parts.flatMap((p) => p.rtts), sentAt: parts.flatMap((p) => p.sentAt), late: parts.reduce((a, p) => a + p.late, 0) };
 }
 
 /** `upCount`, when given, is sampled every 5 s (each call lists every node): a controller too slow for its heartbeats calls nodes down. */
@@ -215,6 +215,7 @@ try {
       ? [
           ['GC in the window (pauses)', describeGc(steady.traced.gc), describeGc(peer.traced.gc)],
           ['event-loop delay p50 / p99 / p99.9 / max', describeLoop(steady.traced.loop), describeLoop(peer.traced.loop)],
+          ['probes over 20 ms (bursts: sent within 1 s)', describeSlow(steady), describeSlow(peer)],
         ]
       : []),
   ], ['metric', 'outpost controller', 'peer: bare hyper-express ws']);

@@ -94,3 +94,29 @@ export function describeGc(g: GcSummary): string {
 export function describeLoop(l: LoopDelay): string {
   return `${l.p50.toFixed(1)} / ${l.p99.toFixed(1)} / ${l.p999.toFixed(1)} / ${l.max.toFixed(1)} ms`;
 }
+
+/**
+ * Probes slower than limitMs grouped by send time (a gap of over gapMs starts a new burst): many slow
+ * probes in few bursts point at server stalls; slow probes spread evenly point at per-message cost.
+ */
+export function slowBursts(lat: { rtts: number[]; sentAt: number[] }, limitMs = 20, gapMs = 1000): Array<{ at: number; count: number; max: number }> {
+  const slow = lat.rtts.map((rtt, i) => ({ rtt, at: lat.sentAt[i] })).filter((s) => s.rtt > limitMs).sort((a, b) => a.at - b.at);
+  const bursts: Array<{ at: number; count: number; max: number; last: number }> = [];
+  for (const s of slow) {
+    const b = bursts.at(-1);
+    if (b && s.at - b.last <= gapMs) {
+      b.count++;
+      b.max = Math.max(b.max, s.rtt);
+      b.last = s.at;
+    } else bursts.push({ at: s.at, count: 1, max: s.rtt, last: s.at });
+  }
+  return bursts.map(({ at, count, max }) => ({ at, count, max }));
+}
+
+export function describeSlow(lat: { rtts: number[]; sentAt: number[] }): string {
+  const bursts = slowBursts(lat);
+  const n = bursts.reduce((a, b) => a + b.count, 0);
+  const t0 = Math.min(...lat.sentAt);
+  const biggest = [...bursts].sort((a, b) => b.count - a.count).slice(0, 3);
+  return `${n} in ${bursts.length}${biggest.length ? `; largest: ${biggest.map((b) => `${b.count} at +${((b.at - t0) / 1000).toFixed(1)} s (max ${b.max.toFixed(0)} ms)`).join(', ')}` : ''}`;
+}
