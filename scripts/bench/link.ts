@@ -95,17 +95,19 @@ async function steadyWindow(server: ServerProc, workers: WorkerHandle[], upCount
   workers.forEach((w, i) => (pids[`worker${i}`] = w.child.pid!));
   let minUp = Infinity;
   let sampling = true;
+  // Its failure (a controller that died) is rethrown below: unhandled, it ended the bench without its cleanup.
   const sampler = (async () => {
     while (sampling && upCount) {
       minUp = Math.min(minUp, await upCount());
       await sleep(5000);
     }
-  })();
+  })().then(() => undefined, (err: Error) => err);
   const u = await measure(pids, opts.seconds);
   const window = { from, to: monotonicMicros() };
   const traced: TraceWindow | undefined = await trace?.end();
   sampling = false;
-  await sampler;
+  const samplerError = await sampler;
+  if (samplerError) throw samplerError;
   const lat = await collectLatency(workers);
   const workerCpu = workers.reduce((a, _, i) => a + u[`worker${i}`].cpuPercent, 0);
   return { server: u.server, workerCpu, minUp, traced, window, ...lat };

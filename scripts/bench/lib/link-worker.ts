@@ -142,6 +142,8 @@ function send(e: WorkerEvent): void {
 }
 
 const worker = new Worker();
+// A bench that dies leaves no agents behind holding thousands of sockets.
+process.on('disconnect', () => process.exit(0));
 process.on('message', (cmd: WorkerCommand) => {
   switch (cmd.t) {
     case 'start':
