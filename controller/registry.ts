@@ -257,6 +257,19 @@ export class Registry {
     };
   }
 
+  /**
+   * Nodes per state without building every node's info: GET /api/v1/status and the outpost_nodes gauge
+   * are polled, and listing 10,000 nodes for three numbers held the event loop ~50 ms each time.
+   */
+  counts(): { total: number; up: number; down: number; unknown: number } {
+    const c = { total: 0, up: 0, down: 0, unknown: 0 };
+    for (const rec of this.records()) {
+      c.total++;
+      c[rec.state]++;
+    }
+    return c;
+  }
+
   list(): ReturnType<Registry['info']>[] {
     return this.records().map((r) => this.info(r));
   }
