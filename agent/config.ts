@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { loadJsonConfig } from '../plugins/sdk/validate.ts';
-import { NodeAddress, NodeLabels } from '../plugins/sdk/link.ts';
+import { NodeAddress, NodeLabels } from '../runtime/link.ts';
+import { ChannelLimits } from '../runtime/channels.ts';
 
 export const AgentConfig = z
   .object({
@@ -16,7 +17,11 @@ export const AgentConfig = z
     port: z.number().int().min(0).max(65535).default(7071),
     dataDir: z.string().default('./data/agent'),
     plugins: z.record(z.string(), z.unknown()).default({ 'server-stats': {} }),
+    /** Folders holding more plugins (`<dir>/<name>/index.ts|js`), searched after the built-in plugins/; relative to the working directory. */
+    pluginDirs: z.array(z.string().min(1)).max(20).default([]),
     maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
+    /** Best-effort plugin messages to the controller: high-water mark and queue bounds (docs/plugins.md). */
+    channels: ChannelLimits,
     link: z
       .object({
         backoff: z

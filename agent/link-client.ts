@@ -1,7 +1,9 @@
 import WebSocket from 'ws';
 import { backoffDelayMs, type BackoffConfig } from '../plugins/sdk/backoff.ts';
-import { LINK_LIMITS, LinkClose, linkPluginStatus, overBytes, type AgentMessage, type ControllerMessage, type PluginStatus } from '../plugins/sdk/link.ts';
+import { LINK_LIMITS, LinkClose, closeReason, linkPluginStatus, overBytes, type AgentMessage, type ControllerMessage, type PluginStatus } from '../runtime/link.ts';
 import type { Log } from '../plugins/sdk/log.ts';
+import type { ChannelHub, ChannelPeer } from '../runtime/channels.ts';
+import { decodeBinaryMessage, LinkCodecError } from '../runtime/link-codec.ts';
 import type { Capabilities } from '../plugins/sdk/capabilities.ts';
 import { parseWireJson } from '../plugins/sdk/json.ts';
 import type { AgentOutbox } from './outbox.ts';
@@ -23,6 +25,8 @@ export interface LinkClientOptions {
   onConfig(plugin: string, config: unknown): Promise<void>;
   onWelcome(config: Record<string, unknown>): Promise<void>;
   onCommand(plugin: string, action: string, args: unknown, deadline: number): Promise<unknown>;
+  /** Best-effort plugin messages both ways; the controller is node id '' here. */
+  channels: ChannelHub;
 }
 
 /** The agent end of the link: reconnects with capped backoff and jitter, heartbeats, replays the outbox in order. */
@@ -48,6 +52,8 @@ export class LinkClient {
   lastError: string | undefined;
   /** Links given up because the controller stopped answering. */
   deadLinks = 0;
+  /** Every write's callback: the socket took some bytes out, so messages waiting for it may go. */
+  private readonly written = (): void => this.o.channels.drained('');
   private firstWelcome!: () => void;
   /** Resolves at the first welcome: the controller has this node's hello, so its commands reach it. */
   readonly ready = new Promise<void>((resolve) => (this.firstWelcome = resolve));
@@ -77,15 +83,24 @@ export class LinkClient {
     const url = this.o.controller.replace(/^http/, 'ws').replace(/\/+$/, '') + '/api/v1/link';
     const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.o.credential}` }, handshakeTimeout: 10_000, maxPayload: 16 * 1024 * 1024 });
     this.ws = ws;
+    const peer: ChannelPeer = {
+      buffered: () => ws.bufferedAmount,
+      write: (frame) => {
+        ws.send(frame.data, { binary: frame.binary }, this.written);
+        return true;
+      },
+    };
     ws.on('open', () => {
+      this.o.channels.attach('', peer);
       this.state = 'connected';
       this.lastError = undefined;
       this.liveness.start(this.hbIntervalMs);
       this.send({ t: 'hello', nodeId: this.o.nodeId, version: this.o.version, plugins: linkPluginStatus(this.o.plugins()), labels: this.o.labels, address: this.o.address, capabilities: this.o.capabilities });
     });
-    ws.on('message', (data) => {
+    ws.on('message', (data, isBinary) => {
       this.liveness.heard();
-      void this.onMessage(String(data));
+      if (isBinary) this.onBinary(ws, data as Buffer);
+      else void this.onMessage(String(data));
     });
     ws.on('pong', () => this.liveness.heard());
     ws.on('unexpected-response', (_req, res) => {
@@ -96,6 +111,7 @@ export class LinkClient {
       this.lastError = (err as Error & { code?: string }).code ?? err.message;
     });
     ws.on('close', (code, reason) => {
+      this.o.channels.detach('', peer);
       if (this.ws !== ws) return;
       // The controller says why it closed a link it refused (protocol violation, replaced, revoked).
       if (code >= 4000 && reason.length) this.lastError = `controller closed the link (${code}): ${reason.toString()}`;
@@ -119,8 +135,20 @@ export class LinkClient {
     this.ws?.terminate();
   }
 
+  /** Control messages go straight to the socket, never behind best-effort ones waiting in the channel ring. */
   private send(msg: AgentMessage): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg), this.written);
+  }
+
+  /** A binary frame: a plugin message holding Buffers; a malformed one closes the link as the controller would. */
+  private onBinary(ws: WebSocket, frame: Buffer): void {
+    try {
+      this.o.channels.receive('', decodeBinaryMessage(frame));
+    } catch (err) {
+      if (!(err instanceof LinkCodecError)) throw err;
+      this.o.log.warn({ reason: err.message }, 'malformed binary frame from the controller; closing the link');
+      ws.close(LinkClose.protocol, closeReason(err.message));
+    }
   }
 
   private async onMessage(raw: string): Promise<void> {
@@ -146,9 +174,14 @@ export class LinkClient {
         this.flush();
         break;
       case 'ack':
+        // Acknowledged so it is not replayed forever, but not applied: the report did not fit the controller's schema.
+        if (msg.error) this.o.log.error({ seq: msg.seq, err: msg.error }, 'controller refused a report');
         this.ackedUpTo = Math.max(this.ackedUpTo, msg.seq);
         await this.o.outbox.ack(msg.seq);
         this.flush();
+        break;
+      case 'msg':
+        this.o.channels.receive('', msg);
         break;
       case 'config':
         await this.o.onConfig(msg.plugin, msg.config).catch((err) => this.o.log.error({ plugin: msg.plugin, err: (err as Error).message }, 'config push rejected'));

@@ -2,14 +2,15 @@
  * The agent's local API server on node:http. The controller and every other HTTP server in Outpost run
  * on hyper-express (DESIGN.md); this one serves three small GET routes (plus any routes agent plugins
  * mount) on every edge node, where loading uWS cost the idle agent ~7 MB of its 60 MB budget
- * (docs/benchmarks.md, agent-footprint). Same contract as plugins/sdk/http-server.ts: admin check, body
+ * (docs/benchmarks.md, agent-footprint). Same contract as runtime/http-server.ts: admin check, body
  * limits, the route's own error envelope, an observe() call per request.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Log } from '../plugins/sdk/log.ts';
 import { restError, type HttpResult, type Method, type MountedRoute, type Route } from '../plugins/sdk/http.ts';
-import { describeRoute, runRoute, wireBody, type RoutedRequest } from '../plugins/sdk/http-request.ts';
+import { describeRoute, runRoute, wireBody, type RoutedRequest } from '../runtime/http-request.ts';
+import { RouteMatcher } from '../runtime/route-match.ts';
 import { normalizeIp } from '../plugins/sdk/client-ip.ts';
 
 export interface LocalApiOptions {
@@ -22,18 +23,11 @@ export interface LocalApiOptions {
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
 
-interface Mounted {
-  route: Route;
-  method: Method;
-  /** Path segments; ":name" segments capture. */
-  segments: string[];
-}
-
 export class LocalApi {
   private readonly server: Server;
-  private readonly routes: Mounted[] = [];
+  private readonly routes = new RouteMatcher<{ route: Route; method: Method }>();
   private readonly maxBody: number;
-  private notFound: (path: string) => HttpResult = () => ({ status: 404, json: { error: { status: 404, message: 'not found' } } });
+  private notFound: (path: string) => HttpResult = () => restError(404, 'not found');
 
   constructor(private readonly opts: LocalApiOptions) {
     this.maxBody = opts.maxBody ?? 1024 * 1024;
@@ -42,22 +36,20 @@ export class LocalApi {
         opts.log.error({ err: (err as Error)?.message }, 'unhandled http error');
         // Once the status line is out, a 500 body would contradict it: cut the connection instead.
         if (res.headersSent) res.destroy();
-        else reply(res, { status: 500, json: { error: { status: 500, message: 'internal error' } } });
+        else reply(res, restError(500, 'internal error'));
       });
     });
   }
 
   mount(routes: Route[]): void {
     for (const route of routes) {
-      for (const method of Array.isArray(route.method) ? route.method : [route.method]) {
-        this.routes.push({ route, method, segments: splitPath(route.path) });
-      }
+      for (const method of Array.isArray(route.method) ? route.method : [route.method]) this.routes.add(method, route.path, { route, method });
     }
   }
 
   /** Every route mounted so far, in mount order (for GET /v1/routes). */
   listRoutes(): MountedRoute[] {
-    return this.routes.map((m) => describeRoute(m.method, m.route));
+    return this.routes.values().map((m) => describeRoute(m.method, m.route));
   }
 
   /** The answer for paths no route matches. */
@@ -81,23 +73,6 @@ export class LocalApi {
     this.server.closeAllConnections();
   }
 
-  private match(method: string, path: string): { mounted: Mounted; params: Record<string, string> } | undefined {
-    const parts = splitPath(path);
-    for (const mounted of this.routes) {
-      if (mounted.method !== method || mounted.segments.length !== parts.length) continue;
-      const params: Record<string, string> = {};
-      const ok = mounted.segments.every((s, i) => {
-        if (s.startsWith(':')) {
-          params[s.slice(1)] = safeDecode(parts[i]);
-          return true;
-        }
-        return s === parts[i];
-      });
-      if (ok) return { mounted, params };
-    }
-    return undefined;
-  }
-
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = requestUrl(req.url);
     const method = req.method ?? 'GET';
@@ -107,7 +82,7 @@ export class LocalApi {
       this.opts.observe?.('unmatched', KNOWN_METHODS.has(method) ? method : 'OTHER', 400);
       return;
     }
-    const found = this.match(method, url.pathname);
+    const found = this.routes.match(method, url.pathname);
     if (!found) {
       const result = this.notFound(url.pathname);
       reply(res, result);
@@ -115,23 +90,13 @@ export class LocalApi {
       this.opts.observe?.('unmatched', KNOWN_METHODS.has(method) ? method : 'OTHER', result.status ?? 404);
       return;
     }
-    const { route, method: m } = found.mounted;
+    const { route, method: m } = found.value;
     // The agent trusts no proxy: the client is the socket peer.
     const ip = normalizeIp(req.socket.remoteAddress ?? '');
     const routed: RoutedRequest = { method: m, path: url.pathname, params: found.params, query: Object.fromEntries(url.searchParams), headers: flatHeaders(req), ip, peer: ip, body: req };
     const result = await runRoute(route, routed, { maxBody: this.maxBody, isAdmin: (h) => this.opts.isAdmin(h), log: this.opts.log });
     reply(res, result);
     this.opts.observe?.(route.path, m, result.status ?? 200);
-  }
-}
-
-const splitPath = (p: string) => p.split('/').filter((s) => s !== '');
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
   }
 }
 

@@ -10,9 +10,11 @@ import { openAgentState } from './state.ts';
 import { join } from './join.ts';
 import { AgentOutbox } from './outbox.ts';
 import { LinkClient } from './link-client.ts';
-import { reportProblem } from '../plugins/sdk/link.ts';
+import { reportProblem } from '../runtime/link.ts';
 import { AgentPluginHost } from './plugin-host.ts';
-import { processMetrics } from '../plugins/sdk/process-metrics.ts';
+import { processMetrics } from '../runtime/process-metrics.ts';
+import { ChannelHub } from '../runtime/channels.ts';
+import { StorageHealth } from '../plugins/sdk/durable/health.ts';
 import { detectCapabilities } from './capabilities.ts';
 
 export interface AgentHandle {
@@ -21,6 +23,8 @@ export interface AgentHandle {
   link: LinkClient;
   plugins: AgentPluginHost;
   outbox: AgentOutbox;
+  /** Best-effort plugin messages to and from the controller (the runner's ChannelPort). */
+  channels: ChannelHub;
   stop(): Promise<void>;
 }
 
@@ -61,7 +65,14 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
 
   const metrics = new MetricsRegistry();
   const stopProcessMetrics = processMetrics(metrics, 'outpost_agent');
-  const outbox = await AgentOutbox.open(config.dataDir, config.link.outboxMax);
+  const storage = new StorageHealth();
+  const outbox = await AgentOutbox.open(config.dataDir, config.link.outboxMax, { log: log.child({ part: 'outbox' }), health: storage });
+  const channels = new ChannelHub(
+    metrics.counter('outpost_agent_link_messages_dropped_total', 'Best-effort plugin messages dropped, by plugin and reason (link_down, overflow of the send queue, no_handler on receipt).'),
+    log.child({ part: 'channels' }),
+    config.channels,
+  );
+  metrics.gaugeFn('outpost_agent_link_messages_queued', 'Best-effort plugin messages waiting for the link to the controller to drain.', () => channels.depths().reduce((n, [, d]) => n + d, 0));
   const httpRequests = metrics.counter('outpost_agent_http_requests_total', 'HTTP requests to the agent by route, method and status.');
   const http = new LocalApi({
     log,
@@ -81,6 +92,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
       log,
       http,
       metrics,
+      health: storage,
       node: { id: nodeId, name: state.data.name ?? config.name, labels: config.labels, address },
       capabilities,
       state,
@@ -91,18 +103,32 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
         await outbox.add(plugin, type, data);
         link?.kick();
       },
+      channels,
+      pluginDirs: config.pluginDirs,
     },
     config.plugins,
   );
 
   metrics.gaugeFn('outpost_agent_outbox_depth', 'Reports waiting for the controller to acknowledge them.', () => outbox.size());
   metrics.counterFn('outpost_agent_outbox_dropped_total', 'Reports dropped because the outbox was full.', () => outbox.dropped());
+  metrics.counterFn('outpost_agent_store_write_errors_total', 'Failed writes to durable storage (the report outbox), by errno code (ENOSPC: disk full).', () => storage.errorCounts());
+  metrics.gaugeFn('outpost_agent_store_failing', 'Durable stores whose last write failed.', () => storage.problems().length);
   metrics.counterFn('outpost_agent_link_dead_total', 'Links dropped because the controller stopped answering pings and heartbeats.', () => link?.deadLinks ?? 0);
   metrics.gaugeFn('outpost_agent_link_connected', 'Whether the link to the controller is up (1) or not (0).', () => (link?.state === 'connected' ? 1 : 0));
   metrics.gaugeFn('outpost_agent_plugin_running', 'Whether each plugin is running (1) or not (0).', () => plugins.status().map((p) => [{ plugin: p.name }, p.state === 'running' ? 1 : 0]));
 
   http.mount([
-    { method: 'GET', path: '/healthz', auth: 'none', error: restError, handler: () => ({ json: { status: 'ok', node: nodeId } }) },
+    {
+      // Alive (200) either way; a store that cannot be written (a full disk: reports are refused) shows as degraded.
+      method: 'GET',
+      path: '/healthz',
+      auth: 'none',
+      error: restError,
+      handler: () => {
+        const problems = storage.problems();
+        return { json: problems.length ? { status: 'degraded', node: nodeId, storage: problems } : { status: 'ok', node: nodeId } };
+      },
+    },
     {
       // CocoaSyncer's probe target: 200 while the node serves, with its business code in the body.
       method: 'GET',
@@ -120,6 +146,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
           plugins: plugins.status(),
           capabilities,
           outbox: outbox.size(),
+          storage: storage.problems(),
         },
       }),
     },
@@ -148,21 +175,8 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
       for (const [name, c] of Object.entries(configs)) await plugins.applyConfig(name, c);
     },
     onConfig: (name, c) => plugins.applyConfig(name, c),
-    onCommand: async (plugin, action, args, deadline) => {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error('command deadline already passed');
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        return await Promise.race([
-          plugins.command(plugin, action, args),
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`command ${plugin}.${action} exceeded its deadline`)), left);
-          }),
-        ]);
-      } finally {
-        clearTimeout(timer);
-      }
-    },
+    channels,
+    onCommand: (plugin, action, args, deadline) => plugins.command(plugin, action, args, deadline),
   });
   link.start();
   log.info({ node: nodeId, port, controller }, 'agent started');
@@ -173,11 +187,13 @@ export async function startAgent(config: AgentConfig, opts: { log?: Log; joinTok
     link,
     plugins,
     outbox,
+    channels,
     async stop() {
       link?.stop();
       await plugins.stopAll();
       http.close();
       stopProcessMetrics();
+      await outbox.close();
     },
   };
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { loadJsonConfig } from '../plugins/sdk/validate.ts';
 import { proxyEntryProblem } from '../plugins/sdk/client-ip.ts';
+import { ChannelLimits } from '../runtime/channels.ts';
 
 export const ControllerConfig = z
   .object({
@@ -20,6 +21,8 @@ export const ControllerConfig = z
       .strict()
       .default({ intervalMs: 2000, downAfter: 3, upAfter: 2, restartGraceMs: 30_000 }),
     commandTimeoutMs: z.number().int().min(100).default(10_000),
+    /** Best-effort plugin messages to each node: high-water mark and queue bounds (docs/plugins.md). */
+    channels: ChannelLimits,
     maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
     /**
      * Reverse proxies (addresses or CIDR blocks) allowed to name the client in X-Forwarded-For. Empty: the
@@ -36,6 +39,8 @@ export const ControllerConfig = z
     defaultNode: z.string().optional(),
     /** Plugins this controller runs, with their config (also pushed to agents). */
     plugins: z.record(z.string(), z.unknown()).default({ 'server-stats': {} }),
+    /** Folders holding more plugins (`<dir>/<name>/index.ts|js`), searched after the built-in plugins/; relative to the working directory. */
+    pluginDirs: z.array(z.string().min(1)).max(20).default([]),
     webhooks: z
       .object({
         maxAgeMs: z.number().int().min(1000).default(24 * 3600 * 1000),

@@ -1,16 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import type HyperExpress from 'hyper-express';
-import { AgentMessage, LINK_MAX_FRAME, LinkClose, closeReason, linkFrameLimit, overBytes, type ControllerMessage } from '../plugins/sdk/link.ts';
+import { AgentMessage, LINK_LIMITS, LINK_MAX_FRAME, LinkClose, closeReason, linkFrameLimit, type ControllerMessage } from '../runtime/link.ts';
 import { nodeDownMessage } from '../plugins/sdk/nodes.ts';
 import type { Log } from '../plugins/sdk/log.ts';
+import { restError } from '../plugins/sdk/http.ts';
 import type { Counter } from '../plugins/sdk/metrics.ts';
-import type { ReportMeta } from '../plugins/sdk/plugin.ts';
+import type { ReportMeta } from '../plugins/sdk/contract.ts';
+import { BoundaryError } from '../runtime/boundary.ts';
+import type { ChannelHub, ChannelPeer } from '../runtime/channels.ts';
+import { decodeBinaryMessage, LinkCodecError } from '../runtime/link-codec.ts';
 import type { Identity } from './identity.ts';
 import { parseWireJson } from '../plugins/sdk/json.ts';
 import type { Registry } from './registry.ts';
 
 /** What uWS buffers at most for one frame before dropping the connection outright. */
 const LINK_HARD_CEILING = 16 * 1024 * 1024;
+/** uWS send(): the frame was not queued because the socket's backlog is past max_backpressure. */
+const UWS_DROPPED = 2;
 
 interface Conn {
   nodeId: string;
@@ -47,6 +53,8 @@ export class LinkServer {
     private readonly log: Log,
     private readonly hbIntervalMs: number,
     private readonly counters: { messages: Counter; reports: Counter; reportFailures: Counter; violations: Counter },
+    /** Best-effort plugin messages: one lane per open connection, connected-but-not-yet-up nodes included. */
+    private readonly channels: ChannelHub,
   ) {}
 
   mount(app: HyperExpress.Server): void {
@@ -54,7 +62,7 @@ export class LinkServer {
       const auth = req.headers['authorization'] ?? '';
       const m = /^Bearer (.+)$/.exec(auth);
       if (!m) {
-        res.status(401).json({ error: { status: 401, message: 'agent credential required' } });
+        res.status(401).json(restError(401, 'agent credential required').json);
         return;
       }
       try {
@@ -64,19 +72,31 @@ export class LinkServer {
         res.upgrade({ nodeId });
       } catch (err) {
         this.log.warn({ ip: req.ip, reason: (err as Error).message }, 'link rejected');
-        res.status(401).json({ error: { status: 401, message: 'agent credential rejected' } });
+        res.status(401).json(restError(401, 'agent credential rejected').json);
       }
     });
     // uWS drops a connection whose frame passes max_payload_length without a close frame (the agent sees 1006), so
     // that is only a hard ceiling; the link's own limits sit below it and are checked in onMessage, which can say why.
-    app.ws('/api/v1/link', { idle_timeout: Math.max(8, Math.ceil((this.hbIntervalMs * 6) / 1000)), max_payload_length: LINK_HARD_CEILING }, (ws) => {
+    // Best-effort messages stop at the channels' high-water mark, far below max_backpressure: what uWS may
+    // buffer beyond it is room for reports' acks, commands and config, which must never be dropped for them.
+    const wsOptions = { idle_timeout: Math.max(8, Math.ceil((this.hbIntervalMs * 6) / 1000)), max_payload_length: LINK_HARD_CEILING, max_backpressure: LINK_HARD_CEILING, message_type: 'ArrayBuffer' as const };
+    app.ws('/api/v1/link', wsOptions, (ws) => {
       const nodeId = (ws.context as { nodeId: string }).nodeId;
       const previous = this.conns.get(nodeId);
       if (previous) previous.ws.close(LinkClose.replaced, 'replaced by a newer connection');
+      const peer: ChannelPeer = {
+        buffered: () => ws.buffered,
+        write: (frame) => (ws.send(frame.data, frame.binary) as unknown as number) !== UWS_DROPPED,
+      };
       const conn: Conn = { nodeId, ws };
       this.conns.set(nodeId, conn);
-      ws.on('message', (msg: string) => this.onMessage(conn, msg));
+      this.channels.attach(nodeId, peer);
+      ws.on('message', (msg: ArrayBuffer, isBinary: boolean) => this.onMessage(conn, msg, isBinary));
+      ws.on('drain', () => {
+        if (this.conns.get(nodeId) === conn) this.channels.drained(nodeId);
+      });
       ws.on('close', () => {
+        this.channels.detach(nodeId, peer);
         if (this.conns.get(nodeId) === conn) {
           this.conns.delete(nodeId);
           this.registry.disconnected(nodeId);
@@ -96,12 +116,24 @@ export class LinkServer {
   send(nodeId: string, msg: ControllerMessage): boolean {
     const c = this.conns.get(nodeId);
     if (!c) return false;
-    return c.ws.send(JSON.stringify(msg));
+    return this.write(c, JSON.stringify(msg));
   }
 
   broadcast(msg: ControllerMessage): void {
     const text = JSON.stringify(msg);
-    for (const c of this.conns.values()) c.ws.send(text);
+    for (const c of this.conns.values()) this.write(c, text);
+  }
+
+  /**
+   * A control frame straight to the socket, ahead of any waiting best-effort message. uWS refuses it only
+   * when the agent has left max_backpressure unread: that link cannot keep its promises any more, so it is
+   * closed and the agent reconnects (its reports replay; the command fails at its deadline).
+   */
+  private write(c: Conn, text: string): boolean {
+    if ((c.ws.send(text) as unknown as number) !== UWS_DROPPED) return true;
+    this.log.warn({ node: c.nodeId, buffered: c.ws.buffered }, 'agent is not reading its link; closing it');
+    c.ws.close(LinkClose.backlog, closeReason(`agent left over ${LINK_HARD_CEILING} bytes unread`));
+    return false;
   }
 
   /** Closes a node's link for good, e.g. when it is deleted. */
@@ -135,12 +167,13 @@ export class LinkServer {
     }
   }
 
-  private onMessage(conn: Conn, raw: string): void {
-    const text = typeof raw === 'string' ? raw : Buffer.from(raw as ArrayBuffer).toString();
-    if (overBytes(text, LINK_MAX_FRAME)) {
-      this.refuse(conn, 'unknown', 'too_large', LinkClose.tooLarge, `frame is ${Buffer.byteLength(text)} bytes, limit ${LINK_MAX_FRAME}`);
+  private onMessage(conn: Conn, raw: ArrayBuffer, isBinary: boolean): void {
+    if (isBinary) return this.onBinary(conn, raw);
+    if (raw.byteLength > LINK_MAX_FRAME) {
+      this.refuse(conn, 'unknown', 'too_large', LinkClose.tooLarge, `frame is ${raw.byteLength} bytes, limit ${LINK_MAX_FRAME}`);
       return;
     }
+    const text = Buffer.from(raw).toString();
     let parsed: unknown;
     try {
       parsed = parseWireJson(text);
@@ -158,8 +191,8 @@ export class LinkServer {
       return;
     }
     const limit = linkFrameLimit(r.data.t);
-    if (overBytes(text, limit)) {
-      this.refuse(conn, r.data.t, 'too_large', LinkClose.tooLarge, `${r.data.t} frame is ${Buffer.byteLength(text)} bytes, limit ${limit}`);
+    if (raw.byteLength > limit) {
+      this.refuse(conn, r.data.t, 'too_large', LinkClose.tooLarge, `${r.data.t} frame is ${raw.byteLength} bytes, limit ${limit}`);
       return;
     }
     const msg = r.data;
@@ -181,6 +214,9 @@ export class LinkServer {
       case 'report':
         this.serial(conn, () => this.applyReport(conn, msg));
         break;
+      case 'msg':
+        this.channels.receive(conn.nodeId, msg);
+        break;
       case 'reply': {
         const p = this.pending.get(msg.id);
         if (!p || p.nodeId !== conn.nodeId) return;
@@ -191,6 +227,25 @@ export class LinkServer {
         break;
       }
     }
+  }
+
+  /** A binary frame: a plugin message holding Buffers (runtime/link-codec.ts). */
+  private onBinary(conn: Conn, raw: ArrayBuffer): void {
+    if (raw.byteLength > LINK_LIMITS.messageBytes) {
+      this.refuse(conn, 'msg', 'too_large', LinkClose.tooLarge, `binary frame is ${raw.byteLength} bytes, limit ${LINK_LIMITS.messageBytes}`);
+      return;
+    }
+    let m;
+    try {
+      // A copy: uWS frees raw when this handler returns, and the plugin may keep the buffers.
+      m = decodeBinaryMessage(Buffer.copyBytesFrom(new Uint8Array(raw)));
+    } catch (err) {
+      if (!(err instanceof LinkCodecError)) throw err;
+      this.refuse(conn, 'msg', 'malformed_binary', LinkClose.protocol, err.message);
+      return;
+    }
+    this.counters.messages.inc({ type: 'msg' });
+    this.channels.receive(conn.nodeId, m);
   }
 
   /** Closes a connection that broke the protocol, saying why in the close frame, the log and a metric. */
@@ -213,22 +268,25 @@ export class LinkServer {
 
   private async applyReport(conn: Conn, msg: Extract<AgentMessage, { t: 'report' }>): Promise<void> {
     if (!this.registry.record(conn.nodeId)) return;
+    let refused: string | undefined;
     if (msg.seq > this.registry.lastSeq(conn.nodeId)) {
       try {
         await this.hooks.onReport({ nodeId: conn.nodeId, seq: msg.seq, ts: msg.ts }, msg.plugin, msg.type, msg.data);
         this.counters.reports.inc({ plugin: msg.plugin });
       } catch (err) {
+        // Refused at the boundary (counted there): the agent hears why with the ack and logs it.
+        if (err instanceof BoundaryError) refused = err.message;
         // Acknowledged anyway: a report that cannot be applied would otherwise be replayed forever.
         this.counters.reportFailures.inc({ plugin: msg.plugin });
         this.log.error({ node: conn.nodeId, plugin: msg.plugin, type: msg.type, err: (err as Error).message }, 'report handler failed');
       }
       await this.registry.setSeq(conn.nodeId, msg.seq);
     }
-    if (!conn.ws.closed) this.send(conn.nodeId, { t: 'ack', seq: msg.seq });
+    if (!conn.ws.closed) this.send(conn.nodeId, { t: 'ack', seq: msg.seq, ...(refused ? { error: refused } : {}) });
   }
 }
 
-const TYPES = new Set(['hello', 'hb', 'report', 'reply']);
+const TYPES = new Set(['hello', 'hb', 'report', 'reply', 'msg']);
 
 /** The message type as a bounded metric label: anything unknown is "unknown". */
 function messageType(v: unknown): string {

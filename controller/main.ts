@@ -1,7 +1,7 @@
 import { createLog, type Log } from '../plugins/sdk/log.ts';
-import { createEventBus } from '../plugins/sdk/events.ts';
+import { createEventBus } from '../runtime/events.ts';
 import { MetricsRegistry } from '../plugins/sdk/metrics.ts';
-import { HttpServer } from '../plugins/sdk/http-server.ts';
+import { HttpServer } from '../runtime/http-server.ts';
 import { restError } from '../plugins/sdk/http.ts';
 import type { ControllerConfig } from './config.ts';
 import { Identity } from './identity.ts';
@@ -10,14 +10,17 @@ import { Registry } from './registry.ts';
 import { LinkServer } from './link-server.ts';
 import { ControllerPluginHost } from './plugin-host.ts';
 import { Outbox } from './webhooks/outbox.ts';
-import { CORE_EVENTS, Subscriptions } from './webhooks/subscriptions.ts';
+import { Subscriptions } from './webhooks/subscriptions.ts';
+import { Fanout } from './webhooks/fanout.ts';
 import { restRoutes } from './rest.ts';
-import { RecentEvents } from './recent-events.ts';
+import { EventLog } from './event-log.ts';
+import { StorageHealth } from '../plugins/sdk/durable/health.ts';
 import { Sessions } from './sessions.ts';
-import { processMetrics } from '../plugins/sdk/process-metrics.ts';
+import { processMetrics } from '../runtime/process-metrics.ts';
 import { dashboardRoutes } from './dashboard/routes.ts';
-import { crossSiteReason } from './dashboard/guard.ts';
+import { sessionAdmission } from './dashboard/guard.ts';
 import { VERSION } from '../plugins/sdk/version.ts';
+import { ChannelHub } from '../runtime/channels.ts';
 
 export interface ControllerHandle {
   port: number;
@@ -28,6 +31,8 @@ export interface ControllerHandle {
   tokens: JoinTokens;
   registry: Registry;
   plugins: ControllerPluginHost;
+  /** Best-effort plugin messages to and from the nodes (the runner's ChannelPort). */
+  channels: ChannelHub;
   stop(): Promise<void>;
 }
 
@@ -39,29 +44,38 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
 
   const { identity, newAdminToken } = await Identity.open(config.dataDir, opts.adminToken ?? process.env.OUTPOST_ADMIN_TOKEN);
   const tokens = await JoinTokens.open(config.dataDir);
-  const registry = await Registry.open(config.dataDir, config.heartbeat, bus, config.defaultNode);
+  const storage = new StorageHealth();
+  const events = await EventLog.open(config.dataDir, { bus, log, health: storage });
+  const registry = await Registry.open(config.dataDir, config.heartbeat, events, log.child({ part: 'registry' }), config.defaultNode);
   const outbox = await Outbox.open(config.dataDir, config.webhooks, log.child({ part: 'webhooks' }), {
     attempts: metrics.counter('outpost_webhook_attempts_total', 'Webhook delivery attempts.'),
     failures: metrics.counter('outpost_webhook_failures_total', 'Webhook delivery attempts that failed.'),
     dead: metrics.counter('outpost_webhook_dead_total', 'Webhook deliveries given up after the max age.'),
-  });
-  const subs = await Subscriptions.open(config.dataDir, outbox);
+  }, storage);
+  const subs = await Subscriptions.open(config.dataDir, outbox, () => events.lastSeq());
+  const fanout = new Fanout(events, subs, outbox, log.child({ part: 'webhooks' }));
+  fanout.start();
   const sessions = new Sessions();
-  const events = await RecentEvents.open(config.dataDir, log);
 
   const httpRequests = metrics.counter('outpost_http_requests_total', 'HTTP requests by route, method and status.');
   const http = new HttpServer({
     log,
     maxBody: config.maxBodyBytes,
     trustProxy: config.trustProxy,
-    isAdmin: (headers) => {
+    isAdmin: (headers, method) => {
       const m = /^Bearer (.+)$/.exec(headers['authorization'] ?? '');
-      // A session cookie rides along on any same-site request, so it only counts from our own origin (no CSRF on the REST API).
-      return m ? identity.isAdminToken(m[1]) : sessions.valid(headers) && !crossSiteReason(headers, config.publicUrl);
+      // A session cookie rides along on any same-site request: it counts only from our own origin and, to change anything, with its CSRF token.
+      return m ? identity.isAdminToken(m[1]) : sessionAdmission(sessions, headers, method, config.publicUrl);
     },
     observe: (route, method, status) => httpRequests.inc({ route, method, status: String(status) }),
   });
 
+  const channels = new ChannelHub(
+    metrics.counter('outpost_link_messages_dropped_total', 'Best-effort plugin messages dropped, by plugin and reason (link_down, overflow of a node send queue, no_handler on receipt).'),
+    log.child({ part: 'channels' }),
+    config.channels,
+  );
+  metrics.gaugeFn('outpost_link_messages_queued', 'Best-effort plugin messages waiting for each node link to drain.', () => channels.depths().map(([id, n]) => [{ node_id: id }, n]));
   // eslint-disable-next-line prefer-const
   let plugins: ControllerPluginHost;
   const link = new LinkServer(
@@ -79,8 +93,9 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
       reportFailures: metrics.counter('outpost_report_failures_total', 'Agent reports whose handler failed, by plugin.'),
       violations: metrics.counter('outpost_link_violations_total', 'Link connections closed for a malformed, out-of-bounds or oversized message, by message type and reason.'),
     },
+    channels,
   );
-  plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, metrics, commandTimeoutMs: config.commandTimeoutMs });
+  plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, events, metrics, health: storage, commandTimeoutMs: config.commandTimeoutMs, pluginDirs: config.pluginDirs, channels });
 
   metrics.gaugeFn('outpost_nodes', 'Enrolled nodes by state.', () => {
     const { up, down, unknown } = registry.counts();
@@ -97,20 +112,15 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   metrics.gaugeFn('outpost_node_agent_outbox_depth', 'Reports waiting in each node agent outbox, as of its last heartbeat.', perNode((n) => n.outbox));
   metrics.gaugeFn('outpost_link_connections', 'Agents connected over the link.', () => link.connectedCount());
   metrics.gaugeFn('outpost_webhook_outbox_depth', 'Webhook deliveries waiting to be delivered.', () => outbox.depth());
+  metrics.counterFn('outpost_store_write_errors_total', 'Failed writes to durable storage, by errno code (ENOSPC: disk full).', () => storage.errorCounts());
+  metrics.gaugeFn('outpost_store_failing', 'Durable stores whose last write failed.', () => storage.problems().length);
   metrics.gaugeFn('outpost_plugin_running', 'Whether each controller plugin is running (1) or not (0).', () => plugins.status().map((p) => [{ plugin: p.name }, p.state === 'running' ? 1 : 0]));
 
-  for (const ev of CORE_EVENTS) {
-    bus.on(ev, async (payload) => {
-      // subs.emit picks its receivers synchronously, so only subscriptions that existed when the event
-      // happened get it; waiting for the event-log write first would hand it to later ones too.
-      await Promise.all([subs.emit(ev, payload), events.push(ev, payload)]);
-    });
-  }
   bus.on('node.down', (p) => log.warn({ node: (p as { node: { name: string } }).node.name }, 'node down'));
   bus.on('node.up', (p) => log.info({ node: (p as { node: { name: string } }).node.name }, 'node up'));
 
   link.mount(http.app);
-  http.mount(restRoutes({ identity, tokens, registry, link, plugins, subs, outbox, bus, events, log, version: VERSION }));
+  http.mount(restRoutes({ identity, tokens, registry, link, plugins, subs, outbox, fanout, events, log, version: VERSION }));
   http.mount([
     { method: 'GET', path: '/healthz', auth: 'none', error: restError, handler: () => ({ json: { status: 'ok' } }) },
     {
@@ -120,13 +130,16 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
       error: restError,
       handler: () => {
         const failed = plugins.status().filter((p) => p.state === 'failed');
-        return failed.length ? { status: 503, json: { status: 'degraded', failed } } : { json: { status: 'ready' } };
+        // A full disk: what the controller acknowledges could not be kept, so it is not ready.
+        const storageProblems = storage.problems();
+        if (failed.length || storageProblems.length) return { status: 503, json: { status: 'degraded', failed, storage: storageProblems } };
+        return { json: { status: 'ready' } };
       },
     },
     { method: 'GET', path: '/metrics', auth: 'none', error: restError, handler: () => ({ text: metrics.render(), contentType: 'text/plain; version=0.0.4; charset=utf-8' }) },
     { method: 'GET', path: '/api/v1/routes', auth: 'admin', error: restError, handler: () => ({ json: { routes: http.listRoutes() } }) },
   ]);
-  http.mount(dashboardRoutes({ identity, sessions, registry, plugins, events, outbox, subs, publicUrl: config.publicUrl, version: VERSION }));
+  http.mount(dashboardRoutes({ identity, sessions, registry, plugins, events, outbox, subs, tokens, publicUrl: config.publicUrl, version: VERSION }));
 
   plugins.setFileConfigs(config.plugins);
   await plugins.startAll(config.plugins);
@@ -147,8 +160,10 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     tokens,
     registry,
     plugins,
+    channels,
     async stop() {
       registry.stop();
+      fanout.stop();
       outbox.stop();
       link.closeAll();
       await plugins.stopAll();

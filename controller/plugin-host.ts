@@ -1,27 +1,24 @@
+import type { z } from 'zod';
 import { openStore, type Store } from '../plugins/sdk/store.ts';
-import { commonContext, loadPluginDefinition, validatePluginConfig } from '../plugins/sdk/loader.ts';
 import type { Log } from '../plugins/sdk/log.ts';
-import type { EventBus } from '../plugins/sdk/events.ts';
 import type { MetricsRegistry } from '../plugins/sdk/metrics.ts';
-import type { ControllerContext, ControllerPlugin, DashboardPanel, PluginDefinition, ReportMeta } from '../plugins/sdk/plugin.ts';
-import type { PluginStatus } from '../plugins/sdk/link.ts';
-import type { HttpServer } from '../plugins/sdk/http-server.ts';
-import { RouteTable } from '../plugins/sdk/route-table.ts';
-import { stopSlotInstance } from '../plugins/sdk/plugin-slot.ts';
+import type { DashboardPanel, ReportMeta } from '../plugins/sdk/contract.ts';
+import type { EventBus } from '../runtime/events.ts';
+import type { PluginStatus } from '../runtime/link.ts';
+import type { HttpServer } from '../runtime/http-server.ts';
+import { RouteTable } from '../runtime/route-table.ts';
 import { createSerial } from '../plugins/sdk/serial.ts';
+import { hostBoundary } from '../runtime/boundary.ts';
+import type { ChannelPort } from '../runtime/context-parts.ts';
+import { ControllerRuntime } from '../runtime/controller-runtime.ts';
+import { loadPluginDefinition, validatePluginConfig } from '../runtime/loader.ts';
 import type { Registry } from './registry.ts';
 import type { LinkServer } from './link-server.ts';
 import type { Subscriptions } from './webhooks/subscriptions.ts';
 import type { Outbox } from './webhooks/outbox.ts';
-
-interface Slot {
-  name: string;
-  def?: PluginDefinition;
-  instance?: ControllerPlugin;
-  stopSchedule?: () => void;
-  state: PluginStatus['state'];
-  error?: string;
-}
+import { nodeDirectory } from './plugin-nodes.ts';
+import type { EventLog } from './event-log.ts';
+import type { StorageHealth } from '../plugins/sdk/durable/health.ts';
 
 interface PluginConfigData {
   configs: Record<string, unknown>;
@@ -36,41 +33,72 @@ export interface HostDeps {
   subs: Subscriptions;
   outbox: Outbox;
   bus: EventBus;
+  /** Plugin events are recorded here like core events: durable first, then the bus and the webhook fan-out. */
+  events: EventLog;
   metrics: MetricsRegistry;
+  /** Failing stores, shown in /readyz: plugin logs and queues report there too. */
+  health: StorageHealth;
   commandTimeoutMs: number;
+  /** More plugin folders (config pluginDirs). */
+  pluginDirs: string[];
+  /** Best-effort plugin messages over the link (runtime/channels.ts, wired to the link server). */
+  channels: ChannelPort;
 }
 
-/** Loads the controller side of each configured plugin, keeps its routes mounted across restarts, applies config changes. */
+/**
+ * The controller's plugins: the shared runner (runtime/) with the registry, link, event log and
+ * webhook outbox wired in; configs set through the REST API persisted and pushed to agents.
+ */
 export class ControllerPluginHost {
-  private readonly slots = new Map<string, Slot>();
-  /** method + path → the live route; server routes are mounted once and look here on every request. */
-  private readonly routes: RouteTable;
+  private readonly runtime: ControllerRuntime;
   private store!: Store<PluginConfigData>;
 
   constructor(private readonly deps: HostDeps) {
-    this.routes = new RouteTable(deps.http);
+    const { registry, link, bus, outbox, metrics } = deps;
+    this.runtime = new ControllerRuntime({
+      dataDir: deps.dataDir,
+      log: deps.log,
+      metrics,
+      health: deps.health,
+      routes: new RouteTable(deps.http),
+      nodes: nodeDirectory(registry, bus),
+      command: (nodeId, plugin, action, args, timeoutMs) => link.command(nodeId, plugin, action, args, timeoutMs),
+      commandTimeoutMs: deps.commandTimeoutMs,
+      channels: deps.channels,
+      events: {
+        record: async (event, data) => void (await deps.events.record([{ event, data }])),
+        on: (event, handler) => bus.on(event, handler),
+      },
+      deliver: async (url, body, opts) => {
+        const [id] = await outbox.enqueue([{ url, body, contentType: opts.contentType, secret: opts.secret, key: opts.key, event: opts.event }]);
+        return id;
+      },
+      boundary: hostBoundary(metrics),
+      load: (name) => loadPluginDefinition(name, deps.pluginDirs),
+      onTransition: (plugin, change, error) => {
+        const event = `plugin.${change}`;
+        deps.events.record([{ event, data: { node: null, plugin, ...(error ? { error } : {}) } }]).catch((err) => deps.log.error({ event, err: (err as Error).message }, 'could not record event'));
+      },
+    });
   }
 
   async startAll(fileConfigs: Record<string, unknown>): Promise<void> {
     this.store = await openStore<PluginConfigData>(this.deps.dataDir, 'plugins', { configs: {} });
-    for (const name of Object.keys(fileConfigs)) {
-      const slot: Slot = { name, state: 'stopped' };
-      this.slots.set(name, slot);
-      const config = this.store.data.configs[name] ?? fileConfigs[name];
-      await this.startSlot(slot, config);
-    }
+    await this.runtime.runner.startAll(Object.fromEntries(Object.keys(fileConfigs).map((name) => [name, this.store.data.configs[name] ?? fileConfigs[name]])));
+    // Subscriptions may name any loaded plugin's events, running or not.
+    for (const spec of this.runtime.runner.specs()) this.deps.subs.registerEvents(Object.keys(spec.events ?? {}));
   }
 
-  async stopAll(): Promise<void> {
-    for (const slot of this.slots.values()) await this.stopSlot(slot);
+  stopAll(): Promise<void> {
+    return this.runtime.runner.stopAll();
   }
 
   status(): PluginStatus[] {
-    return [...this.slots.values()].map((s) => ({ name: s.name, state: s.state, ...(s.error ? { error: s.error } : {}) }));
+    return this.runtime.runner.status();
   }
 
   has(name: string): boolean {
-    return this.slots.has(name);
+    return this.runtime.runner.has(name);
   }
 
   /**
@@ -86,114 +114,40 @@ export class ControllerPluginHost {
     return this.store.data.configs[name] ?? this.fileConfigs[name] ?? {};
   }
 
+  /** The plugin's config schema (which fields are secrets), when its spec loaded. */
+  configSchema(name: string): z.ZodType | undefined {
+    return this.runtime.runner.spec(name)?.config;
+  }
+
   private fileConfigs: Record<string, unknown> = {};
   setFileConfigs(c: Record<string, unknown>): void {
     this.fileConfigs = c;
   }
 
-  /**
-   * Config changes apply one at a time: overlapping restarts would leave an orphan plugin instance
-   * running (its schedules included) and could push agents an older config last. A plugin must not
-   * await pushConfig from its own start(), which runs inside this chain.
-   */
+  /** Config changes one at a time, so agents always end with the last one pushed. */
   private readonly serial = createSerial();
 
-  /** Validates, persists, restarts the controller side and pushes to every agent. Throws naming the bad field. */
+  /** Validates, persists, applies here (live update or restart) and pushes to every agent. Throws naming the bad field. */
   setConfig(name: string, config: unknown): Promise<unknown> {
-    return this.serial.run(() => this.applyNow(name, config));
-  }
-
-  private async applyNow(name: string, config: unknown): Promise<unknown> {
-    const slot = this.slots.get(name);
-    if (!slot) throw new Error(`plugin "${name}" is not loaded on this controller`);
-    const def = slot.def ?? (await loadPluginDefinition(name));
-    validatePluginConfig(def, config);
-    await this.store.update((d) => {
-      d.configs[name] = config;
+    return this.serial.run(async () => {
+      if (!this.has(name)) throw new Error(`plugin "${name}" is not loaded on this controller`);
+      const spec = this.runtime.runner.spec(name);
+      if (!spec) throw new Error(`plugin "${name}" cannot run on this controller: ${this.status().find((p) => p.name === name)?.error ?? 'not loaded'}`);
+      validatePluginConfig({ spec }, config);
+      await this.store.update((d) => {
+        d.configs[name] = config;
+      });
+      await this.runtime.runner.apply(name, config);
+      this.deps.link.broadcast({ t: 'config', plugin: name, config });
+      return config;
     });
-    await this.stopSlot(slot);
-    await this.startSlot(slot, config);
-    this.deps.link.broadcast({ t: 'config', plugin: name, config });
-    return config;
   }
 
-  async onReport(meta: ReportMeta, plugin: string, type: string, data: unknown): Promise<void> {
-    // A report that arrives while a config change restarts plugins waits for it: dropped here, it would still be acked, and lost.
-    await this.serial.idle();
-    const slot = this.slots.get(plugin);
-    if (!slot?.instance?.onReport || slot.state !== 'running') {
-      this.deps.log.debug({ plugin, type }, 'report for a plugin not running here; dropped');
-      return;
-    }
-    await slot.instance.onReport(meta, type, data);
+  onReport(meta: ReportMeta, plugin: string, type: string, data: unknown): Promise<void> {
+    return this.runtime.report(meta, plugin, type, data);
   }
 
   panels(): Array<{ plugin: string; panel: DashboardPanel }> {
-    return [...this.slots.values()].filter((s) => s.instance?.panel && s.state === 'running').map((s) => ({ plugin: s.name, panel: s.instance!.panel! }));
-  }
-
-  private async startSlot(slot: Slot, rawConfig: unknown): Promise<void> {
-    const { log } = this.deps;
-    const wasFailed = slot.state === 'failed';
-    try {
-      slot.def ??= await loadPluginDefinition(slot.name);
-      if (slot.def.events) this.deps.subs.registerEvents(slot.def.events);
-      const config = validatePluginConfig(slot.def, rawConfig);
-      if (!slot.def.controller) {
-        slot.state = 'running';
-        slot.error = undefined;
-        return;
-      }
-      const ctx = await this.context(slot, config);
-      slot.stopSchedule = () => ctx.schedule.stopAll();
-      slot.instance = slot.def.controller(ctx);
-      await slot.instance.start();
-      slot.state = 'running';
-      slot.error = undefined;
-      if (wasFailed) this.deps.bus.emit('plugin.recovered', { node: null, plugin: slot.name });
-    } catch (err) {
-      slot.stopSchedule?.();
-      slot.instance = undefined;
-      slot.state = 'failed';
-      slot.error = (err as Error).message;
-      log.error({ plugin: slot.name, err: slot.error }, 'plugin failed to start');
-      this.deps.bus.emit('plugin.failed', { node: null, plugin: slot.name, error: slot.error });
-    }
-  }
-
-  private async stopSlot(slot: Slot): Promise<void> {
-    await stopSlotInstance(slot, this.deps.log);
-  }
-
-  private async context(slot: Slot, config: unknown): Promise<ControllerContext> {
-    const { registry, link, subs, outbox, bus, metrics, commandTimeoutMs } = this.deps;
-    const common = await commonContext(this.deps.dataDir, slot.name, this.deps.log);
-    return {
-      ...common,
-      config,
-      routes: { mount: (routes) => this.routes.mount(slot.name, () => slot.state === 'running', routes) },
-      nodes: {
-        list: () => registry.list(),
-        get: (id) => registry.get(id),
-        defaultNode: () => registry.defaultNode(),
-        resolve: (ref) => registry.resolve(ref),
-        require: (ref, plugin) => registry.require(ref, plugin),
-        on: (event, handler) => bus.on(`node.${event}`, (p) => handler((p as { node: ReturnType<Registry['list']>[number] }).node)),
-      },
-      command: (nodeId, action, args, timeoutMs) => link.command(nodeId, slot.name, action, args ?? {}, timeoutMs ?? commandTimeoutMs),
-      webhooks: {
-        emit: async (event, payload) => {
-          bus.emit(event, payload);
-          await subs.emit(event, payload);
-        },
-        deliver: async (url, body, opts = {}) => {
-          const [id] = await outbox.enqueue([{ url, body, contentType: opts.contentType, secret: opts.secret, key: opts.key, event: opts.event ?? `${slot.name}.callback` }]);
-          return id;
-        },
-      },
-      events: bus,
-      metrics,
-      pushConfig: async (c) => void (await this.setConfig(slot.name, c)),
-    };
+    return this.runtime.panels();
   }
 }

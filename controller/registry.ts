@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { openStore, type Store } from '../plugins/sdk/store.ts';
-import type { EventBus } from '../plugins/sdk/events.ts';
-import type { NodeInfo } from '../plugins/sdk/plugin.ts';
-import { NodeUnavailable, nodeDownMessage } from '../plugins/sdk/nodes.ts';
-import type { PluginStatus } from '../plugins/sdk/link.ts';
+import { requireNode } from '../runtime/node-require.ts';
+import type { NodeInfo } from '../plugins/sdk/contract.ts';
+import type { PluginStatus } from '../runtime/link.ts';
+import type { Log } from '../plugins/sdk/log.ts';
+import { newEventId, type EventSink, type NewEvent } from './event-log.ts';
 import type { Capabilities } from '../plugins/sdk/capabilities.ts';
 
 export interface NodeRecord {
@@ -32,11 +33,21 @@ interface Live {
   plugins: PluginStatus[];
   outbox: number;
   capabilities?: Capabilities;
+  /** When the watchdog last moved the node to its state (this controller's lifetime only). */
+  since: number | null;
 }
 
 interface NodesData {
   nodes: Record<string, NodeRecord>;
+  /**
+   * Events of the changes in this file (enrolled, up, down, deleted), written in the same write as the
+   * change and removed once the event log holds them: a crash in between cannot lose the event.
+   */
+  pending?: Array<Required<NewEvent>>;
 }
+
+/** After the event log has taken pending events, they leave nodes.json with the next write, or after this long. */
+const PENDING_CLEAR_MS = 1000;
 
 /** Kept apart from nodes.json: it changes on every report, so each commit should be small. */
 interface SeqData {
@@ -66,15 +77,18 @@ export class Registry {
     private readonly store: Store<NodesData>,
     private readonly seqStore: Store<SeqData>,
     private readonly wd: WatchdogConfig,
-    private readonly bus: EventBus,
+    private readonly events: EventSink,
+    private readonly log: Log,
     private readonly defaultNodeRef: string | undefined,
   ) {}
 
-  static async open(dataDir: string, wd: WatchdogConfig, bus: EventBus, defaultNode?: string): Promise<Registry> {
-    return new Registry(await openStore<NodesData>(dataDir, 'nodes', { nodes: {} }), await openStore<SeqData>(dataDir, 'seqs', { seqs: {} }), wd, bus, defaultNode);
+  static async open(dataDir: string, wd: WatchdogConfig, events: EventSink, log: Log, defaultNode?: string): Promise<Registry> {
+    return new Registry(await openStore<NodesData>(dataDir, 'nodes', { nodes: {} }), await openStore<SeqData>(dataDir, 'seqs', { seqs: {} }), wd, events, log, defaultNode);
   }
 
   start(): void {
+    // Events of changes recorded before a crash and not yet in the event log are announced now.
+    this.announce().catch((err) => this.log.error({ err: (err as Error).message }, 'could not record node events; the watchdog retries'));
     // Check twice per interval so detection lands within half an interval of the deadline.
     this.timer = setInterval(() => void this.sweep(), Math.max(50, Math.floor(this.wd.intervalMs / 2)));
     this.timer.unref();
@@ -82,6 +96,47 @@ export class Registry {
 
   stop(): void {
     clearInterval(this.timer);
+    clearTimeout(this.clearTimer);
+  }
+
+  /** Ids of pending events the event log has taken (they can leave nodes.json). */
+  private readonly announced = new Set<string>();
+  private announcing: Promise<void> = Promise.resolve();
+  private clearTimer: NodeJS.Timeout | undefined;
+
+  /** A change's event, to be written with the change (see `pending`). */
+  private pend(d: NodesData, event: string, data: unknown): void {
+    // Taken events leave with this write, which was going to happen anyway.
+    const kept = (d.pending ?? []).filter((p) => !this.announced.has(p.id));
+    kept.push({ id: newEventId(), ts: new Date().toISOString(), event, data });
+    d.pending = kept;
+  }
+
+  /**
+   * Hands pending events to the event log; resolves once it holds them. One hand-over at a time;
+   * a failed one (disk full) is retried by the sweep.
+   */
+  private announce(): Promise<void> {
+    const run = this.announcing.catch(() => undefined).then(async () => {
+      const todo = (this.store.data.pending ?? []).filter((p) => !this.announced.has(p.id));
+      if (todo.length === 0) return;
+      await this.events.record(todo);
+      for (const p of todo) this.announced.add(p.id);
+      this.clearTimer ??= setTimeout(() => {
+        this.clearTimer = undefined;
+        const taken = new Set(this.announced);
+        void this.store
+          .update((d) => {
+            d.pending = (d.pending ?? []).filter((p) => !taken.has(p.id));
+          })
+          .then(() => {
+            for (const id of taken) this.announced.delete(id);
+          }, () => undefined);
+      }, PENDING_CLEAR_MS);
+      this.clearTimer.unref();
+    });
+    this.announcing = run;
+    return run;
   }
 
   /** A fresh node id: enrollment signs the credential first, so the node is stored once, complete. */
@@ -89,12 +144,15 @@ export class Registry {
     return `n_${randomBytes(6).toString('hex')}`;
   }
 
+  /** Stores a new node; resolves once it and its node.enrolled event are recorded. */
   async add(n: Omit<NodeRecord, 'id' | 'enrolledAt' | 'state'> & { id?: string }): Promise<NodeRecord> {
     const rec: NodeRecord = { ...n, id: n.id ?? this.newId(), enrolledAt: Date.now(), state: 'unknown' };
     await this.store.update((d) => {
       d.nodes[rec.id] = rec;
       this.all = null;
+      this.pend(d, 'node.enrolled', { node: this.info(rec) });
     });
+    await this.announce();
     return rec;
   }
 
@@ -116,16 +174,21 @@ export class Registry {
     return this.store.data.nodes[id];
   }
 
+  /** Deletes a node; resolves once the deletion and its node.deleted event are recorded. */
   async remove(id: string): Promise<boolean> {
-    if (!this.store.data.nodes[id]) return false;
+    const rec = this.store.data.nodes[id];
+    if (!rec) return false;
+    const last = this.info(rec);
     await this.store.update((d) => {
       delete d.nodes[id];
       this.all = null;
+      this.pend(d, 'node.deleted', { node: last });
     });
     await this.seqStore.update((d) => {
       delete d.seqs[id];
     });
     this.live.delete(id);
+    await this.announce();
     return true;
   }
 
@@ -181,7 +244,7 @@ export class Registry {
     l.lastHeartbeat = now;
     if (summary.plugins) this.updatePlugins(rec, l, summary.plugins);
     if (summary.outbox !== undefined) l.outbox = summary.outbox;
-    if (rec.state !== 'up' && l.goodBeats >= this.wd.upAfter) void this.transition([rec], 'up');
+    if (rec.state !== 'up' && l.goodBeats >= this.wd.upAfter) this.transition([rec], 'up').catch((err) => this.log.error({ err: (err as Error).message, node: rec.name }, 'could not record node up'));
   }
 
   /** Announces plugins that failed or recovered on a node since its last summary. */
@@ -189,11 +252,14 @@ export class Registry {
     if (samePlugins(l.plugins, plugins)) return;
     const before = new Map(l.plugins.map((p) => [p.name, p.state]));
     l.plugins = plugins;
+    const events: NewEvent[] = [];
     for (const p of plugins) {
       const was = before.get(p.name);
-      if (p.state === 'failed' && was !== 'failed') this.bus.emit('plugin.failed', { node: { id: rec.id, name: rec.name }, plugin: p.name, error: p.error });
-      if (p.state === 'running' && was === 'failed') this.bus.emit('plugin.recovered', { node: { id: rec.id, name: rec.name }, plugin: p.name });
+      if (p.state === 'failed' && was !== 'failed') events.push({ event: 'plugin.failed', data: { node: { id: rec.id, name: rec.name }, plugin: p.name, error: p.error } });
+      if (p.state === 'running' && was === 'failed') events.push({ event: 'plugin.recovered', data: { node: { id: rec.id, name: rec.name }, plugin: p.name } });
     }
+    // The node's plugin states live in memory only (the agent reports them again after a restart).
+    if (events.length) this.events.record(events).catch((err) => this.log.error({ err: (err as Error).message, node: rec.name }, 'could not record plugin events'));
   }
 
   private sweeping = false;
@@ -216,23 +282,33 @@ export class Registry {
       }
       // Many nodes can drop at once (a network cut): one write for all of them.
       if (down.length) await this.transition(down, 'down');
+      else if ((this.store.data.pending ?? []).some((p) => !this.announced.has(p.id))) await this.announce();
+    } catch (err) {
+      // The states and their events stay pending in memory; the next sweep writes them again.
+      this.log.error({ err: (err as Error).message }, 'could not record node states or their events; retrying');
     } finally {
       this.sweeping = false;
     }
   }
 
+  /** Records the new state and its events in one write, then hands the events to the event log. */
   private async transition(recs: NodeRecord[], state: 'up' | 'down'): Promise<void> {
-    const previous = recs.map((r) => r.state);
-    await this.store.update(() => {
-      for (const r of recs) r.state = state;
+    const now = Date.now();
+    await this.store.update((d) => {
+      for (const r of recs) {
+        const previous = r.state;
+        r.state = state;
+        this.liveOf(r.id).since = now;
+        this.pend(d, `node.${state}`, { node: this.info(r), previous });
+      }
     });
-    recs.forEach((rec, i) => this.bus.emit(`node.${state}`, { node: this.info(rec), previous: previous[i] }));
+    await this.announce();
   }
 
   private liveOf(id: string): Live {
     let l = this.live.get(id);
     if (!l) {
-      l = { lastHeartbeat: 0, goodBeats: 0, connected: false, plugins: [], outbox: 0 };
+      l = { lastHeartbeat: 0, goodBeats: 0, connected: false, plugins: [], outbox: 0, since: null };
       this.live.set(id, l);
     }
     return l;
@@ -250,6 +326,7 @@ export class Registry {
       lastHeartbeat: l.lastHeartbeat || null,
       plugins: l.plugins,
       connected: l.connected,
+      since: l.since,
       enrolledAt: rec.enrolledAt,
       version: rec.version,
       outbox: l.outbox,
@@ -288,21 +365,9 @@ export class Registry {
     return rec && this.info(rec);
   }
 
-  /**
-   * A node that can take `plugin`'s commands now. Its link is what counts, not its watchdog state:
-   * a node connected but not yet "up" (first heartbeats not counted) answers commands.
-   */
+  /** A node that can take `plugin`'s commands now (runtime/node-require.ts). */
   require(ref: string | undefined, plugin: string): ReturnType<Registry['info']> {
-    const node = ref ? this.resolve(ref) : this.defaultNode();
-    if (!node) {
-      if (ref) throw new NodeUnavailable('unknown', 404, `unknown node "${ref.slice(0, 80)}"`);
-      throw new NodeUnavailable('unnamed', 400, this.records().length ? 'several nodes are enrolled: name one with the "node" parameter' : 'no node is enrolled yet');
-    }
-    if (!node.connected) throw new NodeUnavailable('down', 503, nodeDownMessage(node.name), node);
-    const p = node.plugins.find((x) => x.name === plugin);
-    if (!p) throw new NodeUnavailable('plugin', 503, `${plugin} is not enabled on node ${node.name}`, node);
-    if (p.state !== 'running') throw new NodeUnavailable('plugin', 503, `${plugin} on node ${node.name} is ${p.state}${p.error ? `: ${p.error}` : ''}`, node);
-    return node;
+    return requireNode({ resolve: (r) => this.resolve(r), defaultNode: () => this.defaultNode(), count: () => this.records().length }, ref, plugin);
   }
 
   defaultNode(): ReturnType<Registry['info']> | undefined {

@@ -1,6 +1,6 @@
 import { checkId, idMap, isReservedKey } from '../plugins/sdk/ids.ts';
-import { HttpError, restError, type HttpRequest, type HttpResult, type Method, type Route } from '../plugins/sdk/http.ts';
-import { redactSecrets, restoreRedacted } from '../plugins/sdk/redact.ts';
+import { HttpError, clientError, restError, type HttpRequest, type HttpResult, type Method, type Route } from '../plugins/sdk/http.ts';
+import { keepStoredSecrets, redactAll, redactRaw } from '../plugins/sdk/secret.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import { isLocalCaller } from '../plugins/sdk/client-ip.ts';
 import type { Identity } from './identity.ts';
@@ -11,8 +11,9 @@ import type { LinkServer } from './link-server.ts';
 import type { ControllerPluginHost } from './plugin-host.ts';
 import type { Subscriptions } from './webhooks/subscriptions.ts';
 import { RetryRefused, type Outbox } from './webhooks/outbox.ts';
-import type { EventBus } from '../plugins/sdk/events.ts';
-import type { RecentEvents } from './recent-events.ts';
+import type { EventLog } from './event-log.ts';
+import type { Fanout } from './webhooks/fanout.ts';
+import { isStorageFull } from '../plugins/sdk/durable/storage-error.ts';
 
 export interface RestDeps {
   identity: Identity;
@@ -22,8 +23,8 @@ export interface RestDeps {
   plugins: ControllerPluginHost;
   subs: Subscriptions;
   outbox: Outbox;
-  bus: EventBus;
-  events: RecentEvents;
+  fanout: Fanout;
+  events: EventLog;
   log: Log;
   version: string;
 }
@@ -33,6 +34,12 @@ function route(method: Method | Method[], path: string, handler: (req: HttpReque
 }
 
 const ok = (json: unknown, status = 200): HttpResult => ({ status, json });
+
+/** A config as reads show it: its plugin's secret() fields as `***`; with no schema to tell, every value. */
+function shownConfig(d: RestDeps, name: string, config: unknown): unknown {
+  const schema = d.plugins.configSchema(name);
+  return schema ? redactRaw(schema, config) : redactAll(config);
+}
 
 function objectBody(req: HttpRequest): Record<string, unknown> {
   if (req.json !== undefined && (typeof req.json !== 'object' || req.json === null || Array.isArray(req.json))) throw new HttpError(400, 'body must be a JSON object');
@@ -69,13 +76,29 @@ async function admit(d: RestDeps, req: HttpRequest, b: Record<string, unknown>, 
     joinToken = await d.tokens.consume(b.token as string);
   } catch (err) {
     d.log.warn({ ip: req.ip, reason: (err as Error).message }, 'enrollment refused');
-    throw new HttpError(401, (err as Error).message);
+    throw clientError(401, err);
   }
   // Signed before the node is stored: one write of nodes.json per enrollment, not two.
   const id = d.registry.newId();
   const { credential, jti } = await d.identity.signCredential(id);
   const rec = await d.registry.add({ id, name, labels: { ...joinToken.labels, ...labels }, address: (b.address as string | undefined) ?? req.ip, local: b.local === true && isLocalCaller(req), jti });
   return { rec, credential };
+}
+
+/** Answered 202 once the event is in the event log and its deliveries are in the outbox: a crash after the answer loses neither. */
+async function testEvent(d: RestDeps, req: HttpRequest): Promise<HttpResult> {
+  const b = objectBody(req);
+  if (b.message !== undefined && (typeof b.message !== 'string' || b.message.length > 200)) throw new HttpError(400, 'message must be a string of at most 200 characters');
+  const payload = { message: (b.message as string | undefined) ?? 'test event from Outpost', at: new Date().toISOString() };
+  const [e] = await d.events.record([{ event: 'test.ping', data: payload }]);
+  try {
+    await d.fanout.settled(e.seq);
+  } catch (err) {
+    // The event is on disk; the fan-out queues its deliveries by itself once it can write again.
+    if (isStorageFull(err)) throw new HttpError(507, `storage full: ${(err as Error).message}; event ${e.id} is recorded and its deliveries will be queued once space is freed`);
+    throw err;
+  }
+  return ok({ event: 'test.ping', id: e.id, data: payload }, 202);
 }
 
 export function restRoutes(d: RestDeps): Route[] {
@@ -104,7 +127,6 @@ export function restRoutes(d: RestDeps): Route[] {
         enrolling.delete(name);
       }
       const { rec, credential } = admitted;
-      d.bus.emit('node.enrolled', { node: d.registry.get(rec.id) });
       d.log.info({ node: rec.id, name }, 'node enrolled');
       return ok({ nodeId: rec.id, name, credential }, 201);
     }, 'none'),
@@ -120,7 +142,6 @@ export function restRoutes(d: RestDeps): Route[] {
       if (!n) throw new HttpError(404, `node ${req.params.id} not found`);
       await d.registry.remove(n.id);
       d.link.kick(n.id, 'node deleted');
-      d.bus.emit('node.deleted', { node: n });
       return ok({ deleted: n.id });
     }),
 
@@ -147,7 +168,7 @@ export function restRoutes(d: RestDeps): Route[] {
     route('GET', '/api/v1/plugins', () => ok({ plugins: d.plugins.status() })),
     route('GET', '/api/v1/plugins/:name/config', (req) => {
       if (!d.plugins.has(req.params.name)) throw new HttpError(404, `plugin ${req.params.name} is not loaded`);
-      return ok({ plugin: req.params.name, config: redactSecrets(d.plugins.configOf(req.params.name)) });
+      return ok({ plugin: req.params.name, config: shownConfig(d, req.params.name, d.plugins.configOf(req.params.name)) });
     }),
     route('PUT', '/api/v1/plugins/:name/config', async (req) => {
       const name = req.params.name;
@@ -155,10 +176,11 @@ export function restRoutes(d: RestDeps): Route[] {
       const b = objectBody(req);
       const incoming = 'config' in b && Object.keys(b).length === 1 ? b.config : b;
       try {
-        const applied = await d.plugins.setConfig(name, restoreRedacted(incoming, d.plugins.configOf(name)));
-        return ok({ plugin: name, config: redactSecrets(applied) });
+        const schema = d.plugins.configSchema(name);
+        const applied = await d.plugins.setConfig(name, schema ? keepStoredSecrets(schema, incoming, d.plugins.configOf(name)) : incoming);
+        return ok({ plugin: name, config: shownConfig(d, name, applied) });
       } catch (err) {
-        throw new HttpError(400, (err as Error).message);
+        throw clientError(400, err);
       }
     }),
 
@@ -170,7 +192,7 @@ export function restRoutes(d: RestDeps): Route[] {
         // The secret is shown once, like a token; it is never listed again.
         return ok({ ...sub }, 201);
       } catch (err) {
-        throw new HttpError(400, (err as Error).message);
+        throw clientError(400, err);
       }
     }),
     route('DELETE', '/api/v1/webhooks/:id', async (req) => {
@@ -201,16 +223,9 @@ export function restRoutes(d: RestDeps): Route[] {
         throw err;
       }
     }),
-    route('POST', '/api/v1/events/test', async (req) => {
-      // "Send a test event to my webhooks": goes through the bus and the durable outbox like any event.
-      const b = objectBody(req);
-      if (b.message !== undefined && (typeof b.message !== 'string' || b.message.length > 200)) throw new HttpError(400, 'message must be a string of at most 200 characters');
-      const payload = { message: (b.message as string | undefined) ?? 'test event from Outpost', at: new Date().toISOString() };
-      d.bus.emit('test.ping', payload);
-      // Answered once the event log holds it: what the operator was told happened survives a crash.
-      await d.events.settled();
-      return ok({ event: 'test.ping', data: payload }, 202);
-    }),
+    // "Send a test event to my webhooks" (both paths): recorded in the event log and fanned out like any event.
+    route('POST', '/api/v1/events/test', (req) => testEvent(d, req)),
+    route('POST', '/api/v1/webhooks/test', (req) => testEvent(d, req)),
     route('GET', '/api/v1/events', (req) => {
       const limit = req.query.limit ? Number(req.query.limit) : 100;
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit must be an integer from 1 to 1000');

@@ -5,7 +5,7 @@
 #   sudo scripts/install-agent.sh --uninstall
 #
 # Sources come from the directory this script sits in (a git checkout or an unpacked release
-# tarball): its parent holds package.json, agent/, controller/, plugins/ ... Production npm
+# tarball): its parent holds package.json, agent/, controller/, runtime/, plugins/ ... Production npm
 # dependencies are installed from the npm registry (or npm's cache) with `npm ci --omit=dev`, then the
 # sources are transpiled to app/dist/ (`npm run build`): the agent runs that with plain `node` and lean
 # V8 flags, not through tsx (docs/benchmarks.md, agent-footprint).
@@ -176,7 +176,7 @@ check_prefix() {
 
 # ---------------------------------------------------------------- install
 
-RUNTIME_PATHS=(agent controller plugins configs scripts/outpost.ts scripts/outpost.mjs scripts/cli package.json package-lock.json)
+RUNTIME_PATHS=(agent controller runtime plugins configs scripts/outpost.ts scripts/outpost.mjs scripts/cli package.json package-lock.json)
 
 source_fingerprint() {
   (cd "$SRC" && find "${RUNTIME_PATHS[@]}" -type f -not -path '*/node_modules/*' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)

@@ -1,42 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestController, TestAgent, until, freePort as closedPort } from './helpers/cluster.ts';
+import { browser, csrfOf } from './helpers/browser.ts';
 
 const WEBHOOK_SECRET = 'whsec_dashboard_test_0123456789abcdef';
 const URL_PASSWORD = 'urlpass-dashboard-77';
 const URL_TOKEN = 'querytoken-dashboard-88';
 const XSS = '"><img src=x onerror=alert(1)><script>alert(2)</script>';
-
-interface Res {
-  status: number;
-  text: string;
-  headers: Headers;
-}
-
-
-/** A browser-like client: keeps every dashboard response so the test can search them all for secrets. */
-function browser(base: string) {
-  const seen: Res[] = [];
-  const go = async (method: string, path: string, opts: { cookie?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Res> => {
-    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
-    if (opts.cookie) headers.cookie = opts.cookie;
-    let body: string | undefined;
-    if (opts.form) {
-      body = new URLSearchParams(opts.form).toString();
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-    }
-    const r = await fetch(base + path, { method, headers, body, redirect: 'manual' });
-    const res = { status: r.status, text: await r.text(), headers: r.headers };
-    seen.push(res);
-    return res;
-  };
-  const signIn = async (token: string): Promise<string> => {
-    const r = await go('POST', '/login', { form: { token }, headers: { origin: base } });
-    assert.equal(r.status, 303, r.text);
-    return (r.headers.get('set-cookie') ?? '').split(';')[0];
-  };
-  return { go, signIn, seen };
-}
 
 test('dashboard: sign-in, live nodes, panels, fragments, escaping, no secrets, CSRF and sign-out', async () => {
   const c = await TestController.start();
@@ -85,7 +55,9 @@ test('dashboard: sign-in, live nodes, panels, fragments, escaping, no secrets, C
     // Behind a proxy that rewrites Host, the browser's Sec-Fetch-Site still vouches for our own form.
     const proxied = await b.go('POST', '/login', { form: { token: c.adminToken }, headers: { origin: 'https://outpost.example.net', 'sec-fetch-site': 'same-origin' } });
     assert.equal(proxied.status, 303);
-    await b.go('POST', '/logout', { cookie: (proxied.headers.get('set-cookie') ?? '').split(';')[0], headers: { 'sec-fetch-site': 'same-origin' } });
+    const proxiedCookie = (proxied.headers.get('set-cookie') ?? '').split(';')[0];
+    const proxiedCsrf = csrfOf((await b.go('GET', '/', { cookie: proxiedCookie })).text);
+    assert.equal((await b.go('POST', '/logout', { cookie: proxiedCookie, form: { csrf: proxiedCsrf }, headers: { 'sec-fetch-site': 'same-origin' } })).status, 303);
 
     // A good sign-in: an opaque, httpOnly, SameSite=Strict session cookie and a redirect to a clean URL.
     const ok = await b.go('POST', '/login', { form: { token: c.adminToken }, headers: { origin: c.url } });
@@ -114,8 +86,10 @@ test('dashboard: sign-in, live nodes, panels, fragments, escaping, no secrets, C
     // The admin REST accepts the session too; the bearer header is not needed from the browser.
     assert.equal((await b.go('GET', '/api/v1/nodes', { cookie })).status, 200);
     // ...but not from another origin, even a same-site one the cookie would ride along with.
-    const forged = await b.go('POST', '/api/v1/webhooks', { cookie, form: { url: 'http://127.0.0.1:9/steal' }, headers: { origin: 'http://evil.example', 'sec-fetch-site': 'same-site' } });
-    assert.equal(forged.status, 401);
+    const csrf = csrfOf(home.text);
+    const forged = await b.go('POST', '/api/v1/webhooks', { cookie, form: { url: 'http://127.0.0.1:9/steal' }, headers: { origin: 'http://evil.example', 'sec-fetch-site': 'same-site', 'x-outpost-csrf': csrf } });
+    assert.equal(forged.status, 403);
+    assert.match(JSON.parse(forged.text).error.message, /cross-site request refused/);
     assert.equal((await c.api('GET', '/api/v1/webhooks')).body.webhooks.length, 1, 'no subscription was added cross-site');
 
     const js = await b.go('GET', '/dashboard/app.js');
@@ -139,10 +113,12 @@ test('dashboard: sign-in, live nodes, panels, fragments, escaping, no secrets, C
     assert.match(webhooks, /data-count="dead">0</);
     assert.ok(sections.find((s) => s.id === 's-events')!.html.includes('node.down'));
 
-    // Cross-site sign-out is refused and leaves the session alone; a same-origin one ends it.
-    assert.equal((await b.go('POST', '/logout', { cookie, headers: { origin: 'http://evil.example' } })).status, 403);
+    // Cross-site sign-out, or one without the session's CSRF token, is refused and leaves the session alone; a same-origin one ends it.
+    assert.equal((await b.go('POST', '/logout', { cookie, form: { csrf }, headers: { origin: 'http://evil.example' } })).status, 403);
+    assert.equal((await b.go('POST', '/logout', { cookie, headers: { origin: c.url } })).status, 403);
+    assert.equal((await b.go('POST', '/logout', { cookie, form: { csrf: 'x'.repeat(csrf.length) }, headers: { origin: c.url } })).status, 403);
     assert.equal((await b.go('GET', '/dashboard/fragment', { cookie })).status, 200);
-    const out = await b.go('POST', '/logout', { cookie, headers: { origin: c.url } });
+    const out = await b.go('POST', '/logout', { cookie, form: { csrf }, headers: { origin: c.url } });
     assert.equal(out.status, 303);
     assert.match(out.headers.get('set-cookie') ?? '', /Max-Age=0/);
     assert.equal((await b.go('GET', '/dashboard/fragment', { cookie })).status, 401);

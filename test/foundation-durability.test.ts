@@ -10,14 +10,15 @@ import { join } from 'node:path';
 import { TestController, TestAgent, until, sleep } from './helpers/cluster.ts';
 import { parsePrometheus, valueOf } from './helpers/prom.ts';
 import { openRawLink, sampleReport } from './helpers/raw-link.ts';
-
-interface Outbox {
-  seq: number;
-  items: Array<{ seq: number; ts: number }>;
-}
+import { AgentOutbox, type OutboxItem } from '../agent/outbox.ts';
+import { createLog } from '../plugins/sdk/log.ts';
 
 const readJson = async <T>(file: string): Promise<T> => JSON.parse(await readFile(file, 'utf8')) as T;
-const outboxOf = (a: TestAgent) => readJson<Outbox>(join(a.dataDir, 'outbox.json'));
+/** The agent's outbox as on disk: the last seq handed out and the reports still held. */
+async function outboxOf(a: TestAgent): Promise<{ seq: number; items: OutboxItem[] }> {
+  const ob = await AgentOutbox.open(a.dataDir, Infinity, { readOnly: true, log: createLog('test', 'silent') });
+  return { seq: ob.lastSeq(), items: ob.after(0, Infinity) };
+}
 /** The controller's applied seq for a node, as persisted (read while it is down or after it answered). */
 const appliedSeq = async (c: TestController, nodeId: string) => (await readJson<{ seqs: Record<string, number> }>(join(c.dataDir, 'seqs.json'))).seqs[nodeId] ?? 0;
 

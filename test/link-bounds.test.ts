@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { TestController, http } from './helpers/cluster.ts';
 import { openRawLink } from './helpers/raw-link.ts';
 import { parsePrometheus, valueOf } from './helpers/prom.ts';
-import { LINK_LIMITS, LINK_MAX_FRAME, linkPluginStatus, reportProblem } from '../plugins/sdk/link.ts';
+import { LINK_LIMITS, LINK_MAX_FRAME, linkPluginStatus, reportProblem } from '../runtime/link.ts';
 import { AgentConfig } from '../agent/config.ts';
 
 let c: TestController;

@@ -207,6 +207,9 @@ test('callbacks: the seed shape, form and JSON, signed; probe.changed webhook', 
   assert.equal(JSON.parse(ev.body).event, 'probe.changed');
   assert.equal(data.to, 'down');
   assert.equal(data.status, 500);
+  // A plugin event is in the controller's event log like the core ones, with no wiring of its own.
+  const logged = (await c.api('GET', '/api/v1/events?limit=500')).body.events;
+  assert.ok(logged.some((e: any) => e.event === 'probe.changed' && e.data.group_id === '78' && e.data.to === 'down'), 'probe.changed is in /api/v1/events');
 });
 
 test('a probe node that goes down: its result is missing (not down), then it is replaced', async () => {

@@ -14,7 +14,7 @@ import { assertRefused, envelopeProblem, listRoutes, type Envelope } from './hel
 import { postForm } from './prober-fixtures.ts';
 import { openStore } from '../plugins/sdk/store.ts';
 import { parseWireJson } from '../plugins/sdk/json.ts';
-import { HttpServer } from '../plugins/sdk/http-server.ts';
+import { HttpServer } from '../runtime/http-server.ts';
 import { restError } from '../plugins/sdk/http.ts';
 import { createLog } from '../plugins/sdk/log.ts';
 import { rawRequest } from './helpers/raw-http.ts';

@@ -1,11 +1,11 @@
 /** Webhooks end to end: real controller and agents, receivers on loopback, the durable outbox under failure. */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TestController, TestAgent, until, http, stopProc, tempDir, sleep } from './helpers/cluster.ts';
 import { Outbox, MAX_BODY_BYTES, type OutboxConfig } from '../controller/webhooks/outbox.ts';
-import { Journal } from '../controller/webhooks/journal.ts';
+import { openOutboxLog } from '../controller/webhooks/outbox-log.ts';
 import { DeliveryHistory } from '../controller/webhooks/history.ts';
 import { MetricsRegistry } from '../plugins/sdk/metrics.ts';
 import { createLog } from '../plugins/sdk/log.ts';
@@ -346,25 +346,35 @@ test('a manual retry while another delivery of the lane is in flight sends each 
   }
 });
 
-test('outbox journal: replays puts, field updates and deletes; compacts into the snapshot; skips a torn last line', async () => {
-  const dir = await tempDir('outpost-journal-');
+test('outbox log: replays puts, field updates, deletes and the fan-out cursor; imports an older release\'s outbox.json + journal once', async () => {
+  const dir = await tempDir('outpost-outbox-log-');
   try {
     type R = { id: string; n: number; state: string; note?: string };
-    const first = await Journal.open<R>(dir, 2_000);
-    for (let i = 1; i <= 40; i++) first.data.deliveries[`d${i}`] = { id: `d${i}`, n: ++first.data.n, state: 'pending', note: 'x' };
-    await first.journal.write(Object.values(first.data.deliveries).map((d) => ({ op: 'put', d })));
-    await first.journal.write([{ op: 'set', id: 'd2', f: { state: 'dead', note: null } }, { op: 'del', id: 'd1' }]);
-    await first.journal.close();
-    // 40 puts are well past 2,000 bytes: the journal was folded into outbox.json at least once.
-    assert.ok((await readFile(join(dir, 'outbox.journal.jsonl'), 'utf8')).length < 2_000);
-    await appendFile(join(dir, 'outbox.journal.jsonl'), '{"op":"del","id":"d3"');
-    const again = await Journal.open<R>(dir);
-    assert.equal(Object.keys(again.data.deliveries).length, 39);
-    assert.equal(again.data.deliveries.d1, undefined);
-    assert.deepEqual(again.data.deliveries.d2, { id: 'd2', n: 2, state: 'dead' });
-    assert.ok(again.data.deliveries.d3, 'the torn delete never completed');
-    assert.equal(again.data.n, 40);
-    await again.journal.close();
+    const quiet = createLog('test', 'silent');
+    const rec = (i: number, state = 'pending') => ({ id: `d${i}`, n: i, key: 'k', url: 'http://127.0.0.1:9/x', body: '{}', event: 'e', state, attempts: 0, createdAt: 1, nextAt: 1 });
+    // What an older release left: a snapshot and a journal of the same put/set/del records, with a torn last line.
+    const old = { n: 3, deliveries: Object.fromEntries([1, 2, 3].map((i) => [`d${i}`, { ...rec(i), note: 'x' }])) };
+    await writeFile(join(dir, 'outbox.json'), JSON.stringify(old));
+    await writeFile(join(dir, 'outbox.journal.jsonl'), '{"op":"set","id":"d2","f":{"state":"dead","note":null}}\n{"op":"del","id":"d1"}\n{"op":"del","id":"d3"');
+    const first = await openOutboxLog<R>(dir, { log: quiet });
+    assert.deepEqual([...first.data.deliveries.keys()], ['d2', 'd3']);
+    assert.deepEqual({ ...first.data.deliveries.get('d2') }, rec(2, 'dead'));
+    assert.equal(first.data.n, 3);
+    await assert.rejects(readFile(join(dir, 'outbox.json')), /ENOENT/);
+    assert.ok((await readFile(join(dir, 'outbox.json.migrated'), 'utf8')).includes('"d1"'), 'the old file is kept aside');
+    const d4 = rec(4);
+    first.data.deliveries.set('d4', d4);
+    first.data.n = 4;
+    await first.write([{ op: 'put', d: d4 }, { op: 'meta', n: 4, cursor: 17 }]);
+    await first.write([{ op: 'set', id: 'd4', f: { state: 'delivered' } }, { op: 'del', id: 'd3' }]);
+    await first.close();
+    const again = await openOutboxLog<R>(dir, { log: quiet });
+    assert.deepEqual([...again.data.deliveries.keys()], ['d2', 'd4']);
+    assert.equal(again.data.deliveries.get('d4')?.state, 'delivered');
+    assert.deepEqual({ ...again.data.deliveries.get('d2') }, rec(2, 'dead'), 'imported records survive the reload from the new log');
+    assert.equal(again.data.cursor, 17);
+    assert.equal(again.data.n, 4);
+    await again.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,3 +1,5 @@
+import { CSRF_HEADER, type Sessions } from '../sessions.ts';
+
 /**
  * Cross-site protection for the dashboard's forms and for REST calls carrying the session cookie.
  * The cookie is SameSite=Strict already; checking where the request came from as well covers
@@ -28,6 +30,23 @@ export function crossSiteReason(headers: Record<string, string>, publicUrl?: str
     }
   }
   return 'cross-origin request refused';
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Whether a request without a bearer token gets admin rights from its dashboard session: false when it
+ * has no session (the route answers 401), a reason when the session is there but the request may not
+ * use it (403): it comes from another origin, or it changes state without the session's CSRF token.
+ * A bearer token is never sent by a browser on its own, so only cookie-borne requests need this.
+ */
+export function sessionAdmission(sessions: Sessions, headers: Record<string, string>, method: string, publicUrl?: string): boolean | string {
+  if (!sessions.valid(headers)) return false;
+  const cross = crossSiteReason(headers, publicUrl);
+  if (cross) return cross;
+  if (SAFE_METHODS.has(method)) return true;
+  if (headers[CSRF_HEADER] === undefined) return `CSRF token missing: send the ${CSRF_HEADER} header the dashboard page holds (reload the page)`;
+  return sessions.csrfMatches(headers, headers[CSRF_HEADER]) ? true : 'CSRF token does not match this session: reload the dashboard page';
 }
 
 /** Failed sign-ins per client address; the token is unguessable, this only keeps scanners from hammering. */

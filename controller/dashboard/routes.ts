@@ -2,9 +2,11 @@ import { readFileSync } from 'node:fs';
 import { restError, type HttpRequest, type HttpResult, type Route } from '../../plugins/sdk/http.ts';
 import type { Identity } from '../identity.ts';
 import type { Sessions } from '../sessions.ts';
-import { esc, htmlResult, jsonResult, page, SECURITY_HEADERS } from './html.ts';
+import { esc } from '../../plugins/sdk/html.ts';
+import { htmlResult, jsonResult, page, SECURITY_HEADERS } from './html.ts';
 import { allSections, type Section, type ViewDeps } from './views.ts';
 import { crossSiteReason, LoginLimiter } from './guard.ts';
+import { CSRF_HEADER } from '../sessions.ts';
 
 export interface DashboardDeps extends ViewDeps {
   identity: Identity;
@@ -16,6 +18,7 @@ export interface DashboardDeps extends ViewDeps {
 const asset = (name: string) => readFileSync(new URL(`./assets/${name}`, import.meta.url), 'utf8');
 const APP_JS = asset('app.js');
 const APP_CSS = asset('app.css');
+const ACTIONS_JS = asset('actions.js');
 
 function signInPage(message = ''): string {
   return page(
@@ -29,7 +32,11 @@ function signInPage(message = ''): string {
   );
 }
 
-function dashboardPage(version: string, sections: Section[]): string {
+/**
+ * The signed-in page. The session's CSRF token goes in a <meta> for the page script to send back with
+ * every action, and in the sign-out form, which works without the script.
+ */
+function dashboardPage(version: string, sections: Section[], csrf: string, publicUrl?: string): string {
   const box = (s: Section) => `<section id="${esc(s.id)}" class="card${s.slot === 'panel' ? ' panel' : ''}" data-section="${esc(s.slot)}">${s.html}</section>`;
   const [summary, nodes, ...rest] = sections.filter((s) => s.slot === 'fixed');
   const panels = sections.filter((s) => s.slot === 'panel');
@@ -37,9 +44,12 @@ function dashboardPage(version: string, sections: Section[]): string {
     'Outpost',
     `<header class="top"><div class="brand">Outpost <span class="muted small">v${esc(version)}</span></div>` +
       `<div id="live-status" class="live" role="status" aria-live="polite">live</div>` +
-      `<form method="post" action="/logout"><button type="submit" class="btn">Sign out</button></form></header>` +
+      `<form method="post" action="/logout"><input type="hidden" name="csrf" value="${esc(csrf)}"><button type="submit" class="btn">Sign out</button></form></header>` +
+      `<div id="action-status" class="action-status" role="status" aria-live="polite" aria-atomic="true"></div>` +
       `<main id="live">${box(summary)}${box(nodes)}<div id="panels">${panels.map(box).join('')}</div><div class="grid">${rest.map(box).join('')}</div></main>` +
-      `<script src="/dashboard/app.js" defer></script>`,
+      `<script src="/dashboard/app.js" defer></script><script src="/dashboard/actions.js" defer></script>`,
+    '',
+    { 'outpost-csrf': csrf, 'outpost-csrf-header': CSRF_HEADER, ...(publicUrl ? { 'outpost-controller-url': publicUrl } : {}) },
   );
 }
 
@@ -60,7 +70,10 @@ export function dashboardRoutes(d: DashboardDeps): Route[] {
       path: '/',
       auth: 'none',
       error: restError,
-      handler: async (req) => (d.sessions.valid(req.headers) ? htmlResult(dashboardPage(d.version, await allSections(d))) : htmlResult(signInPage())),
+      handler: async (req) => {
+        const csrf = d.sessions.csrfToken(req.headers);
+        return htmlResult(csrf ? dashboardPage(d.version, await allSections(d), csrf, d.publicUrl) : signInPage());
+      },
     },
     {
       method: 'GET',
@@ -68,11 +81,12 @@ export function dashboardRoutes(d: DashboardDeps): Route[] {
       auth: 'none',
       error: restError,
       handler: async (req) => {
-        if (!d.sessions.valid(req.headers)) return jsonResult({ error: { status: 401, message: 'signed out: sign in again at /' } }, 401);
+        if (!d.sessions.valid(req.headers)) return jsonResult(restError(401, 'signed out: sign in again at /').json, 401);
         return jsonResult({ now: Date.now(), sections: await allSections(d) });
       },
     },
     { method: 'GET', path: '/dashboard/app.js', auth: 'none', error: restError, handler: () => asset200(APP_JS, 'text/javascript; charset=utf-8') },
+    { method: 'GET', path: '/dashboard/actions.js', auth: 'none', error: restError, handler: () => asset200(ACTIONS_JS, 'text/javascript; charset=utf-8') },
     { method: 'GET', path: '/dashboard/app.css', auth: 'none', error: restError, handler: () => asset200(APP_CSS, 'text/css; charset=utf-8') },
     { method: 'GET', path: '/login', auth: 'none', error: restError, handler: () => ({ status: 303, text: '', headers: { location: '/', ...SECURITY_HEADERS } }) },
     {
@@ -104,6 +118,8 @@ export function dashboardRoutes(d: DashboardDeps): Route[] {
       handler: (req) => {
         const cross = crossSiteReason(req.headers, d.publicUrl);
         if (cross) return refuse(cross);
+        // Signed out already (expired, controller restarted): nothing to protect, just clear the cookie.
+        if (d.sessions.valid(req.headers) && !d.sessions.csrfMatches(req.headers, req.fields.csrf ?? req.headers[CSRF_HEADER])) return refuse('sign-out refused: the CSRF token is missing or wrong; reload the page and sign out again');
         return { status: 303, text: '', headers: { ...SECURITY_HEADERS, location: '/', 'set-cookie': d.sessions.destroy(req.headers) } };
       },
     },

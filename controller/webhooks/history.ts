@@ -1,6 +1,6 @@
 import { appendFile, open, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TurnBatch } from './turn-batch.ts';
+import { GroupCommit } from '../../plugins/sdk/durable/group-commit.ts';
 
 /**
  * Append-only log of finished deliveries (delivered, or dead past retention), kept out of the
@@ -21,7 +21,7 @@ export class DeliveryHistory {
     return h;
   }
 
-  private readonly batch = new TurnBatch((chunk) => this.write(chunk));
+  private readonly batch = new GroupCommit<string>((lines) => this.write(lines.join('\n') + '\n'));
 
   /** Appends records; calls in the same event-loop turn share one write. */
   append(records: unknown[]): Promise<void> {

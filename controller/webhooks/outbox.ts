@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { outpostSignature } from '../../plugins/sdk/signature.ts';
+import { secretUrl } from '../../plugins/sdk/secret.ts';
 import type { Log } from '../../plugins/sdk/log.ts';
 import type { Counter } from '../../plugins/sdk/metrics.ts';
 import { DeliveryHistory } from './history.ts';
-import { Journal, type JournalOp, type Snapshot } from './journal.ts';
+import { openOutboxLog, type OutboxData, type OutboxLog, type OutboxOp } from './outbox-log.ts';
+import type { StorageHealth } from '../../plugins/sdk/durable/health.ts';
 
 /*
  * Durable webhook outbox.
@@ -58,6 +60,8 @@ export interface Delivery {
 export type PublicDelivery = Omit<Delivery, 'secret' | 'body'> & { bodyBytes: number; signed: boolean; body?: string };
 
 export interface EnqueueItem {
+  /** Given by the event fan-out (derived from event and subscription), so a replay is recognised; else random. */
+  id?: string;
   url: string;
   body: string;
   event: string;
@@ -67,7 +71,6 @@ export interface EnqueueItem {
   subscription?: string;
 }
 
-type OutboxData = Snapshot<Delivery>;
 type Patch = { [K in keyof Delivery]?: Delivery[K] | null };
 
 export interface OutboxConfig {
@@ -94,7 +97,7 @@ export class RetryRefused extends Error {
   }
 }
 
-/** Largest body a delivery may carry; the outbox file is rewritten whole, so size is write cost. */
+/** Largest body a delivery may carry; bodies stay in memory until delivered and are written with each snapshot. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 /**
  * Bodies held in the outbox (pending and dead) are in memory too; past this, enqueue refuses with a
@@ -120,6 +123,7 @@ interface Lane {
 export class Outbox {
   private readonly lanes = new Map<string, Lane>();
   private readonly recent: PublicDelivery[] = [];
+  private readonly recentIds = new Set<string>();
   /** Requests in flight per receiver origin, and lanes waiting for a free slot there. */
   private readonly active = new Map<string, number>();
   private readonly waiting = new Map<string, Set<Lane>>();
@@ -134,20 +138,22 @@ export class Outbox {
   private bytes = 0;
 
   private constructor(
-    private readonly journal: Journal<Delivery>,
-    private readonly data: OutboxData,
+    private readonly store: OutboxLog<Delivery>,
     private readonly history: DeliveryHistory,
     private readonly cfg: OutboxConfig,
     private readonly log: Log,
     private readonly counters: OutboxCounters,
   ) {
     this.perTarget = cfg.concurrencyPerTarget ?? 4;
+    this.data = store.data;
   }
 
-  static async open(dataDir: string, cfg: OutboxConfig, log: Log, counters: OutboxCounters): Promise<Outbox> {
-    const { journal, data } = await Journal.open<Delivery>(dataDir);
-    const ob = new Outbox(journal, data, await DeliveryHistory.open(dataDir), cfg, log, counters);
-    for (const d of Object.values(data.deliveries)) {
+  private readonly data: OutboxData<Delivery>;
+
+  static async open(dataDir: string, cfg: OutboxConfig, log: Log, counters: OutboxCounters, health?: StorageHealth): Promise<Outbox> {
+    const store = await openOutboxLog<Delivery>(dataDir, { log, health });
+    const ob = new Outbox(store, await DeliveryHistory.open(dataDir), cfg, log, counters);
+    for (const d of store.data.deliveries.values()) {
       ob.bytes += d.body.length;
       // Records written before expiresAt existed age from their creation.
       d.expiresAt ??= d.createdAt + cfg.maxAgeMs;
@@ -170,11 +176,16 @@ export class Outbox {
     this.stopped = true;
     clearInterval(this.pruneTimer);
     for (const l of this.lanes.values()) clearTimeout(l.timer);
-    void this.journal.close().catch(() => undefined);
+    void this.store.close().catch(() => undefined);
   }
 
-  /** Validates and stores deliveries; resolves with their ids once they are on disk. Throws naming the bad input. */
-  async enqueue(items: EnqueueItem[]): Promise<string[]> {
+  /**
+   * Validates and stores deliveries; resolves with their ids once they are on disk. Throws naming the
+   * bad input. An item whose id the outbox already holds or recently delivered is not queued again.
+   * `cursor`: the event fan-out's position, stored in the same write as these deliveries.
+   */
+  async enqueue(all: EnqueueItem[], opts: { cursor?: number } = {}): Promise<string[]> {
+    const items = all.filter((it) => it.id === undefined || !this.knows(it.id));
     for (const it of items) {
       checkDeliveryUrl(it.url);
       if (typeof it.body !== 'string') throw new Error('webhook body must be a string');
@@ -186,7 +197,7 @@ export class Outbox {
     this.bytes += incoming;
     const now = Date.now();
     const created: Delivery[] = items.map((it) => ({
-      id: `dl_${randomBytes(8).toString('hex')}`,
+      id: it.id ?? `dl_${randomBytes(8).toString('hex')}`,
       key: it.key ?? it.url,
       n: 0,
       url: it.url,
@@ -205,20 +216,34 @@ export class Outbox {
     try {
       for (const rec of created) {
         rec.n = ++this.data.n;
-        this.data.deliveries[rec.id] = rec;
+        this.data.deliveries.set(rec.id, rec);
       }
-      await this.journal.write(created.map((d) => ({ op: 'put', d })));
+      const ops: OutboxOp<Delivery>[] = created.map((d) => ({ op: 'put', d }));
+      const cursor = opts.cursor !== undefined && opts.cursor > this.data.cursor ? opts.cursor : undefined;
+      if (cursor !== undefined) ops.push({ op: 'meta', n: this.data.n, cursor });
+      if (ops.length) await this.store.write(ops);
+      if (cursor !== undefined) this.data.cursor = Math.max(this.data.cursor, cursor);
     } catch (err) {
       // Not on disk, so not accepted: the caller gets the error and nothing half-queued stays behind.
-      for (const rec of created) delete this.data.deliveries[rec.id];
+      for (const rec of created) this.data.deliveries.delete(rec.id);
       this.bytes -= incoming;
-      throw new Error(`webhook outbox could not be written: ${(err as Error).message}`);
+      throw err;
     } finally {
       for (const rec of created) this.unconfirmed.delete(rec.id);
     }
     // Only now, durable, may they be attempted.
     for (const rec of created) if (rec.state === 'pending') this.schedule(rec);
-    return created.map((c) => c.id);
+    return all.map((it, i) => it.id ?? created[i].id);
+  }
+
+  /** Whether a delivery with this id is held or was delivered lately. */
+  private knows(id: string): boolean {
+    return this.data.deliveries.has(id) || this.recentIds.has(id);
+  }
+
+  /** Seq of the last event whose deliveries are stored (the fan-out resumes after it). */
+  cursor(): number {
+    return this.data.cursor;
   }
 
   /** Deliveries waiting to be delivered (pending). */
@@ -230,13 +255,13 @@ export class Outbox {
 
   list(filter: { state?: string; limit?: number; subscription?: string } = {}): PublicDelivery[] {
     const wanted = (d: { id: string; state: string; subscription?: string }) => !this.unconfirmed.has(d.id) && (!filter.state || d.state === filter.state) && (!filter.subscription || d.subscription === filter.subscription);
-    const stored = filter.state === 'delivered' ? [] : Object.values(this.data.deliveries).filter(wanted).map((d) => publicView(d));
+    const stored = filter.state === 'delivered' ? [] : [...this.data.deliveries.values()].filter(wanted).map((d) => publicView(d));
     const delivered = !filter.state || filter.state === 'delivered' ? this.recent.filter(wanted) : [];
     return [...stored, ...delivered].sort((a, b) => b.n - a.n).slice(0, filter.limit ?? 100);
   }
 
   get(id: string): PublicDelivery | undefined {
-    const d = this.data.deliveries[id];
+    const d = this.data.deliveries.get(id);
     if (d && !this.unconfirmed.has(id)) return publicView(d, true);
     return this.recent.find((r) => r.id === id);
   }
@@ -247,7 +272,7 @@ export class Outbox {
    * the lane's head). Delivered: refused, it was delivered.
    */
   async retry(id: string): Promise<PublicDelivery> {
-    const d = this.data.deliveries[id];
+    const d = this.data.deliveries.get(id);
     if (!d) {
       if (this.recent.some((r) => r.id === id)) throw new RetryRefused('conflict', `delivery ${id} was already delivered`);
       throw new RetryRefused('not_found', `delivery ${id} not found`);
@@ -271,7 +296,7 @@ export class Outbox {
   /** Stops the pending deliveries that match (e.g. of a deleted subscription): they become dead with `reason`. */
   async cancel(match: (d: Delivery) => boolean, reason: string): Promise<number> {
     const now = Date.now();
-    const hit = Object.values(this.data.deliveries).filter((d) => d.state === 'pending' && match(d));
+    const hit = [...this.data.deliveries.values()].filter((d) => d.state === 'pending' && match(d));
     if (hit.length === 0) return 0;
     const writes: Promise<void>[] = [];
     for (const d of hit) {
@@ -387,7 +412,7 @@ export class Outbox {
     this.patch(d, outcome).catch((err) => this.log.error({ err: (err as Error).message }, 'webhook outbox write failed'));
     if (dead) {
       this.counters.dead.inc({ event: d.event });
-      this.log.warn({ delivery: d.id, event: d.event, url: redactUrl(d.url), error: d.lastError }, 'webhook delivery dead');
+      this.log.warn({ delivery: d.id, event: d.event, url: String(secretUrl(d.url)), error: d.lastError }, 'webhook delivery dead');
     }
   }
 
@@ -398,12 +423,12 @@ export class Outbox {
     d.lastStatus = status;
     d.deliveredAt = now;
     delete d.lastError;
-    delete this.data.deliveries[d.id];
+    this.data.deliveries.delete(d.id);
     this.bytes -= d.body.length;
     this.remember(publicView(d));
     // The lane moves on without waiting for the disk: a crash before this write resends it with the
     // same id, which the at-least-once contract allows; a recorded "delivered" is never resent.
-    void this.journal
+    void this.store
       .write([{ op: 'del', id: d.id }])
       .then(() => this.history.append([publicView(d, true)]))
       .catch((err) => this.log.error({ err: (err as Error).message }, 'webhook outbox write failed'));
@@ -411,21 +436,22 @@ export class Outbox {
 
   private remember(p: PublicDelivery): void {
     this.recent.push(p);
-    if (this.recent.length > RECENT_KEPT) this.recent.splice(0, this.recent.length - RECENT_KEPT);
+    this.recentIds.add(p.id);
+    if (this.recent.length > RECENT_KEPT) for (const old of this.recent.splice(0, this.recent.length - RECENT_KEPT)) this.recentIds.delete(old.id);
   }
 
   /** Moves dead records past retention from the outbox file to the history file. */
   private async prune(): Promise<void> {
     const cutoff = Date.now() - DEAD_RETENTION_MS;
-    const old = Object.values(this.data.deliveries).filter((d) => d.state === 'dead' && (d.deadAt ?? d.lastAttemptAt ?? d.createdAt) < cutoff);
+    const old = [...this.data.deliveries.values()].filter((d) => d.state === 'dead' && (d.deadAt ?? d.lastAttemptAt ?? d.createdAt) < cutoff);
     if (old.length === 0) return;
     try {
       await this.history.append(old.map((d) => publicView(d, true)));
       for (const d of old) {
-        delete this.data.deliveries[d.id];
+        this.data.deliveries.delete(d.id);
         this.bytes -= d.body.length;
       }
-      await this.journal.write(old.map((d): JournalOp<Delivery> => ({ op: 'del', id: d.id })));
+      await this.store.write(old.map((d): OutboxOp<Delivery> => ({ op: 'del', id: d.id })));
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'webhook outbox prune failed');
     }
@@ -437,7 +463,7 @@ export class Outbox {
       if (v === null) delete (d as unknown as Record<string, unknown>)[k];
       else (d as unknown as Record<string, unknown>)[k] = v;
     }
-    return this.journal.write([{ op: 'set', id: d.id, f }]);
+    return this.store.write([{ op: 'set', id: d.id, f }]);
   }
 }
 
@@ -457,7 +483,7 @@ export function checkDeliveryUrl(raw: unknown, field = 'url'): URL {
 
 function publicView(d: Delivery | PublicDelivery, withBody = false): PublicDelivery {
   const { secret, body, ...rest } = d as Delivery;
-  const out: PublicDelivery = { ...rest, url: redactUrl(d.url), key: d.key === d.url ? redactUrl(d.key) : d.key, bodyBytes: 'bodyBytes' in d ? d.bodyBytes : Buffer.byteLength(body ?? ''), signed: 'signed' in d ? Boolean(d.signed) : Boolean(secret) };
+  const out: PublicDelivery = { ...rest, url: String(secretUrl(d.url)), key: d.key === d.url ? String(secretUrl(d.key)) : d.key, bodyBytes: 'bodyBytes' in d ? d.bodyBytes : Buffer.byteLength(body ?? ''), signed: 'signed' in d ? Boolean(d.signed) : Boolean(secret) };
   if (withBody && body !== undefined) out.body = body;
   return out;
 }
@@ -507,17 +533,3 @@ function describeFetchError(err: unknown, timeoutMs: number): string {
   return e.cause?.message ?? e.cause?.code ?? e.message;
 }
 
-/** URLs may carry credentials (user:pass@ or ?token=); logs and the REST views show them without. */
-export function redactUrl(raw: string): string {
-  try {
-    const u = new URL(raw);
-    if (u.username || u.password) {
-      u.username = '***';
-      u.password = '';
-    }
-    for (const k of [...u.searchParams.keys()]) if (/token|secret|key|pass|sig|auth/i.test(k)) u.searchParams.set(k, '***');
-    return u.toString();
-  } catch {
-    return '(invalid url)';
-  }
-}

@@ -1,6 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { openStore, type Store } from '../../plugins/sdk/store.ts';
-import { checkDeliveryUrl, redactUrl, type Outbox } from './outbox.ts';
+import { secretUrl } from '../../plugins/sdk/secret.ts';
+import { checkDeliveryUrl, type EnqueueItem, type Outbox } from './outbox.ts';
+import type { RecordedEvent } from '../event-log.ts';
 
 export interface Subscription {
   id: string;
@@ -8,6 +10,12 @@ export interface Subscription {
   secret: string;
   events: string[];
   createdAt: number;
+  /**
+   * Seq of the last event recorded when the subscription was made: it receives events after that one
+   * only, also when the fan-out replays events after a crash. Absent on subscriptions made before the
+   * event log (they take every event the fan-out has not handled yet).
+   */
+  sinceSeq?: number;
   description?: string;
 }
 
@@ -25,17 +33,19 @@ const SECRET_MAX = 256;
 const MAX_SUBSCRIPTIONS = 1000;
 const EVENT_NAME = /^[a-z0-9][a-z0-9_-]*(\.[a-z0-9_*-]+)*$/i;
 
-/** Webhook subscriptions and the fan-out of events into the outbox (one delivery per matching subscription). */
+/** Webhook subscriptions, and which deliveries an event makes for them. */
 export class Subscriptions {
   private readonly known = new Set<string>(CORE_EVENTS);
 
   private constructor(
     private readonly store: Store<SubsData>,
     private readonly outbox: Outbox,
+    private readonly lastSeq: () => number,
   ) {}
 
-  static async open(dataDir: string, outbox: Outbox): Promise<Subscriptions> {
-    const subs = new Subscriptions(await openStore<SubsData>(dataDir, 'webhooks', { subs: {} }), outbox);
+  /** `lastSeq`: the event log's latest seq, which a new subscription starts after. */
+  static async open(dataDir: string, outbox: Outbox, lastSeq: () => number): Promise<Subscriptions> {
+    const subs = new Subscriptions(await openStore<SubsData>(dataDir, 'webhooks', { subs: {} }), outbox, lastSeq);
     // A crash between deleting a subscription and stopping its deliveries must not leave them running.
     await outbox.cancel((d) => {
       const sub = subscriptionOf(d);
@@ -67,7 +77,7 @@ export class Subscriptions {
     else secret = input.secret;
     if (input.description !== undefined && (typeof input.description !== 'string' || input.description.length > 200)) throw new Error('description must be a string of at most 200 characters');
     if (Object.keys(this.store.data.subs).length >= MAX_SUBSCRIPTIONS) throw new Error(`at most ${MAX_SUBSCRIPTIONS} webhook subscriptions; delete some first`);
-    const sub: Subscription = { id: `wh_${randomBytes(6).toString('hex')}`, url: u.toString(), secret, events, createdAt: Date.now(), ...(input.description ? { description: input.description as string } : {}) };
+    const sub: Subscription = { id: `wh_${randomBytes(6).toString('hex')}`, url: u.toString(), secret, events, createdAt: Date.now(), sinceSeq: this.lastSeq(), ...(input.description ? { description: input.description as string } : {}) };
     await this.store.update((d) => {
       d.subs[sub.id] = sub;
     });
@@ -89,7 +99,7 @@ export class Subscriptions {
   }
 
   list(): PublicSubscription[] {
-    return Object.values(this.store.data.subs).map(({ secret: _s, ...rest }) => ({ ...rest, url: redactUrl(rest.url) }));
+    return Object.values(this.store.data.subs).map(({ secret: _s, sinceSeq: _q, ...rest }) => ({ ...rest, url: String(secretUrl(rest.url)) }));
   }
 
   /** Deletes the subscription and stops its pending deliveries (they turn dead, visible in the log). */
@@ -102,14 +112,21 @@ export class Subscriptions {
     return true;
   }
 
-  /** Queues the event for every subscription that wants it; resolves once the deliveries are on disk. */
-  async emit(event: string, payload: unknown): Promise<void> {
-    const subs = Object.values(this.store.data.subs).filter((s) => s.events.some((e) => e === '*' || e === event || (e.endsWith('.*') && event.startsWith(e.slice(0, -1)))));
-    if (subs.length === 0) return;
-    const id = `ev_${randomBytes(8).toString('hex')}`;
-    const body = JSON.stringify({ id, event, ts: new Date().toISOString(), data: payload });
-    await this.outbox.enqueue(subs.map((s) => ({ url: s.url, body, secret: s.secret, key: s.id, subscription: s.id, event })));
+  /**
+   * One delivery per subscription that wants the event and existed before it. The id derives from
+   * event and subscription, so the same event fanned out again (a replay after a crash) is recognised
+   * by the outbox instead of queued twice.
+   */
+  deliveriesFor(e: RecordedEvent): EnqueueItem[] {
+    const subs = Object.values(this.store.data.subs).filter((s) => (s.sinceSeq ?? 0) < e.seq && s.events.some((p) => p === '*' || p === e.event || (p.endsWith('.*') && e.event.startsWith(p.slice(0, -1)))));
+    if (subs.length === 0) return [];
+    const body = JSON.stringify({ id: e.id, event: e.event, ts: e.ts, data: e.data });
+    return subs.map((s) => ({ id: deliveryId(e.id, s.id), url: s.url, body, secret: s.secret, key: s.id, subscription: s.id, event: e.event }));
   }
+}
+
+function deliveryId(eventId: string, subId: string): string {
+  return `dl_${createHash('sha256').update(`${eventId}/${subId}`).digest('hex').slice(0, 16)}`;
 }
 
 /** Subscription deliveries before the `subscription` field existed are recognised by their lane key. */

@@ -1,10 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { idMap, type AgentContext, type AgentPlugin, type Store } from '../sdk/index.ts';
+import { defineAgent, idMap, withoutSecrets, type Store } from '../sdk/index.ts';
 import { LABEL, DockerOps } from './docker.ts';
 import { rollback, runInstall } from './installer.ts';
-import { containerName, networkName, parseManifest, servicesOf, volumeName, type Manifest } from './manifest.ts';
+import { containerName, networkName, servicesOf, volumeName, type Manifest } from './manifest.ts';
 import { PortAllocator, PortsExhaustedError, canBindTcp, listeningPorts } from './ports.ts';
-import { APP_NAME, settingsFor, type AppSnapshot, type AppStoreConfig, type PortAssignment } from './schema.ts';
+import { settingsFor, type AppSnapshot, type PortAssignment } from './schema.ts';
+import { spec, type CommandResult } from './spec.ts';
 
 interface Records {
   apps: Record<string, AppSnapshot>;
@@ -12,9 +13,6 @@ interface Records {
 interface Secrets {
   apps: Record<string, Record<string, string>>;
 }
-
-/** Answers of the install/uninstall commands: refusals are answers, not errors, so the API can say "0" plainly. */
-export type CommandResult = { ok: true; app: AppSnapshot } | { ok: false; reason: 'exists' | 'installing' | 'not-installed' | 'ports' | 'remove-failed'; message: string; app?: AppSnapshot };
 
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
 
@@ -39,23 +37,10 @@ class KeyedLock {
   }
 }
 
-/** Container logs quoted in a failure reason could echo a password; the reason is shown to API callers. */
-function scrub(text: string, secrets: Record<string, string>): string {
-  let out = text;
-  for (const v of Object.values(secrets)) if (v.length >= 6) out = out.split(v).join('***');
-  return out;
-}
-
-function appArg(args: unknown): string {
-  const app = (args as { app?: unknown })?.app;
-  if (typeof app !== 'string' || !APP_NAME.test(app)) throw new Error(`invalid app name ${JSON.stringify(app)}: expected ^[a-z][a-z0-9-]{1,29}$`);
-  return app;
-}
-
-export function appStoreAgent(ctx: AgentContext<AppStoreConfig>): AgentPlugin {
+export default defineAgent(spec, (ctx) => {
   const settings = settingsFor(ctx.config, ctx.node.name);
   const docker = new DockerOps(settings.socketPath);
-  const records = ctx.store as unknown as Store<Records>;
+  let records!: Store<Records>;
   let secrets!: Store<Secrets>;
   const lock = new KeyedLock();
   const inFlight = new Map<string, Promise<void>>();
@@ -88,8 +73,8 @@ export function appStoreAgent(ctx: AgentContext<AppStoreConfig>): AgentPlugin {
     });
   }
 
-  async function install(args: unknown): Promise<CommandResult> {
-    const m = parseManifest((args as { manifest?: unknown })?.manifest, 'manifest sent by the controller');
+  /** The manifest was checked against the manifest schema at the command boundary. */
+  async function install(m: Manifest): Promise<CommandResult> {
     return lock.run(m.name, async () => {
       const existing = apps()[m.name];
       if (existing?.status === 'installing') return { ok: false, reason: 'installing', message: `${m.name} is already being installed (${existing.progress}%)`, app: publicView(existing) };
@@ -167,7 +152,8 @@ export function appStoreAgent(ctx: AgentContext<AppStoreConfig>): AgentPlugin {
       await ctx.report('installed', publicView(rec));
       ctx.log.info({ app: m.name, ports: rec.ports.map((p) => p.host) }, 'app installed');
     } catch (err) {
-      const reason = scrub((err as Error).message, appSecrets);
+      // Container logs quoted in a failure reason could echo a password; the reason is shown to API callers.
+      const reason = withoutSecrets((err as Error).message, Object.values(appSecrets));
       // The ports went back to the pool with the rollback; a failed app holds none.
       Object.assign(rec, { status: 'failed', step: 'failed', info: reason, ports: [] });
       await save(rec);
@@ -244,7 +230,7 @@ export function appStoreAgent(ctx: AgentContext<AppStoreConfig>): AgentPlugin {
 
   return {
     async start() {
-      await records.update((d) => void (d.apps ??= idMap()));
+      records = await ctx.openStore<Records>({ apps: idMap() });
       secrets = await ctx.openStore<Secrets>('secrets', { apps: {} });
       // Unreachable Engine: start throws, the host marks the plugin failed with this reason, the agent runs on.
       await docker.ping();
@@ -255,27 +241,16 @@ export function appStoreAgent(ctx: AgentContext<AppStoreConfig>): AgentPlugin {
       stopping = true;
       await Promise.allSettled([...inFlight.values()]);
     },
-    async onCommand(action, args) {
-      switch (action) {
-        case 'install':
-          return install(args);
-        case 'uninstall':
-          return uninstall(appArg(args), (args as { purge?: unknown }).purge === true);
-        case 'info': {
-          const rec = apps()[appArg(args)];
-          return rec ? live(rec) : null;
-        }
-        case 'list':
-          return list();
-        case 'uninstallAll':
-          return uninstallAll((args as { purge?: unknown })?.purge === true);
-        case 'secrets': {
-          const app = appArg(args);
-          return { app, secrets: secrets.data.apps[app] ?? {} };
-        }
-        default:
-          throw new Error(`unknown action "${action}"`);
-      }
+    commands: {
+      install: (args) => install(args.manifest),
+      uninstall: (args) => uninstall(args.app, args.purge),
+      info: async (args) => {
+        const rec = apps()[args.app];
+        return rec ? live(rec) : null;
+      },
+      list: () => list(),
+      uninstallAll: (args) => uninstallAll(args.purge),
+      secrets: (args) => ({ app: args.app, secrets: secrets.data.apps[args.app] ?? {} }),
     },
   };
-}
+});

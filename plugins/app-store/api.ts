@@ -1,19 +1,17 @@
-import { checkId, HttpError, NodeUnavailable, restError, str, type ControllerContext, type HttpRequest, type HttpResult, type NodeInfo, type Route } from '../sdk/index.ts';
-import type { CommandResult } from './agent.ts';
+import { checkId, HttpError, NodeUnavailable, restError, str, websoft9Error, websoft9Ok, type ControllerContext, type HttpRequest, type HttpResult, type NodeInfo, type Route, type z } from '../sdk/index.ts';
 import type { Catalog } from './catalog.ts';
-import { APP_NAME, STATUS_CODE, type AppSnapshot, type AppStoreConfig } from './schema.ts';
+import { APP_NAME, STATUS_CODE, type AppSnapshot } from './schema.ts';
+import type { Spec } from './spec.ts';
 
-/** Websoft9's envelope: code "1" success, "0" failure; message; data. */
-export function websoft9Error(status: number, message: string): HttpResult {
-  return { status, json: { code: '0', message, data: {} } };
-}
-const ok = (message: string, data: unknown): HttpResult => ({ json: { code: '1', message, data } });
+type Commands = NonNullable<Spec['commands']>;
+
+const ok = websoft9Ok;
 /**
  * A refusal that depends on the node's state (already exists, not installed, no free port): code "0"
  * with what Websoft9 would say, the current app data when there is an app, and an HTTP status for
  * clients that read it (409 conflict, 404 not installed), as docs/compat.md sets for every seed API.
  */
-const refuse = (status: number, message: string, data: unknown = {}): HttpResult => ({ status, json: { code: '0', message, data } });
+const refuse = websoft9Error;
 
 const INSTALL_TIMEOUT_MS = 30_000;
 const UNINSTALL_TIMEOUT_MS = 180_000;
@@ -27,7 +25,7 @@ export function dbPort(s: AppSnapshot): number | undefined {
 }
 
 /** The fields every answer and event about one app carries (Websoft9's as strings, plus the port list). */
-export function appFields(s: AppSnapshot): Record<string, unknown> {
+export function appFields(s: AppSnapshot) {
   return {
     appName: s.app,
     containerName: s.containerName,
@@ -40,7 +38,7 @@ export function appFields(s: AppSnapshot): Record<string, unknown> {
 }
 
 /** Websoft9's data fields plus Outpost's progress, step, node and update time. */
-export function seedData(s: AppSnapshot): Record<string, unknown> {
+export function seedData(s: AppSnapshot) {
   return { ...appFields(s), progress: s.progress, step: s.step, node: s.node ?? '', updated_at: new Date(s.updatedAt).toISOString() };
 }
 
@@ -62,7 +60,7 @@ function purgeFlag(req: HttpRequest): boolean {
   throw new HttpError(400, 'parameter "purge" must be true or false');
 }
 
-export function appRoutes(ctx: ControllerContext<AppStoreConfig>, catalog: () => Catalog, cached: () => Map<string, Map<string, AppSnapshot>>): Route[] {
+export function appRoutes(ctx: ControllerContext<Spec>, catalog: () => Catalog, cached: () => Map<string, Map<string, AppSnapshot>>): Route[] {
   /** The node a request addresses (`node` by id, name or address; default the local node), checked usable. */
   function target(req: HttpRequest): NodeInfo {
     try {
@@ -77,9 +75,9 @@ export function appRoutes(ctx: ControllerContext<AppStoreConfig>, catalog: () =>
     }
   }
 
-  async function command<T>(node: NodeInfo, action: string, args: unknown, timeoutMs: number): Promise<T> {
+  async function command<K extends keyof Commands & string>(node: NodeInfo, action: K, args: z.input<Commands[K]['args']>, timeoutMs: number) {
     try {
-      return (await ctx.command(node.id, action, args, timeoutMs)) as T;
+      return await ctx.command(node.id, action, args, { timeoutMs });
     } catch (err) {
       throw new HttpError(503, `node ${node.name}: ${(err as Error).message}`);
     }
@@ -91,7 +89,7 @@ export function appRoutes(ctx: ControllerContext<AppStoreConfig>, catalog: () =>
     const manifest = cat.apps.get(app);
     if (!manifest) throw cat.errors.has(app) ? new HttpError(400, `${app} cannot be installed: ${cat.errors.get(app)}`) : new HttpError(404, `unknown app "${app}": it is not in the catalog`);
     const node = target(req);
-    const r = await command<CommandResult>(node, 'install', { app, manifest }, INSTALL_TIMEOUT_MS);
+    const r = await command(node, 'install', { app, manifest }, INSTALL_TIMEOUT_MS);
     if (r.ok) return ok(`${app}安装成功`, { ...seedData(r.app), info: `installing on ${node.name}: poll /getAppInfo for progress` });
     if (r.reason === 'exists' || r.reason === 'installing') return refuse(409, `${app}已经存在 (already exists: ${r.message})`, r.app ? seedData(r.app) : {});
     return refuse(409, `${app}安装失败 (install refused: ${r.message})`);
@@ -101,7 +99,7 @@ export function appRoutes(ctx: ControllerContext<AppStoreConfig>, catalog: () =>
     const app = appName(req);
     const purge = purgeFlag(req);
     const node = target(req);
-    const r = await command<CommandResult>(node, 'uninstall', { app, purge }, UNINSTALL_TIMEOUT_MS);
+    const r = await command(node, 'uninstall', { app, purge }, UNINSTALL_TIMEOUT_MS);
     if (r.ok) return ok(`${app}卸载成功`, { ...seedData(r.app), purged: purge });
     if (r.reason === 'remove-failed') {
       const port = r.app ? (mainPort(r.app) ?? '') : '';
@@ -113,7 +111,7 @@ export function appRoutes(ctx: ControllerContext<AppStoreConfig>, catalog: () =>
   async function getAppInfo(req: HttpRequest): Promise<HttpResult> {
     const app = appName(req);
     const node = target(req);
-    const s = await command<AppSnapshot | null>(node, 'info', { app }, INSTALL_TIMEOUT_MS);
+    const s = await command(node, 'info', { app }, INSTALL_TIMEOUT_MS);
     if (s) return ok(`${app}状态信息查询成功`, seedData(s));
     if (!catalog().apps.has(app)) throw new HttpError(404, `unknown app "${app}": it is not in the catalog`);
     return ok(`${app}状态信息查询成功`, { appName: app, containerName: `websoft9-${app}`, status: '0', port: '', db_port: '', info: `${app} is not installed on ${node.name}`, progress: 0, step: '', ports: [], node: node.name });
@@ -121,7 +119,7 @@ export function appRoutes(ctx: ControllerContext<AppStoreConfig>, catalog: () =>
 
   async function getAllAppInfo(req: HttpRequest): Promise<HttpResult> {
     const node = target(req);
-    const list = await command<AppSnapshot[]>(node, 'list', {}, INSTALL_TIMEOUT_MS);
+    const list = await command(node, 'list', {}, INSTALL_TIMEOUT_MS);
     const apps = list.filter((s) => s.status !== 'removed').sort((a, b) => a.app.localeCompare(b.app)).map(seedData);
     return ok('所有App状态信息查询成功', { node: node.name, count: apps.length, apps });
   }
@@ -129,7 +127,7 @@ export function appRoutes(ctx: ControllerContext<AppStoreConfig>, catalog: () =>
   async function uninstallAllApp(req: HttpRequest): Promise<HttpResult> {
     const purge = purgeFlag(req);
     const node = target(req);
-    const results = await command<Array<{ app: string; ok: boolean; message: string }>>(node, 'uninstallAll', { purge }, UNINSTALL_TIMEOUT_MS * 4);
+    const results = await command(node, 'uninstallAll', { purge }, UNINSTALL_TIMEOUT_MS * 4);
     const data = { node: node.name, purged: purge, uninstalled: results.filter((r) => r.ok).map((r) => r.app), failed: results.filter((r) => !r.ok).map((r) => ({ appName: r.app, info: r.message })) };
     return data.failed.length ? refuse(409, `${data.failed.length}个App卸载失败 (some apps could not be removed)`, data) : ok('所有App卸载成功', data);
   }
@@ -137,7 +135,7 @@ export function appRoutes(ctx: ControllerContext<AppStoreConfig>, catalog: () =>
   async function secrets(req: HttpRequest): Promise<HttpResult> {
     if (!APP_NAME.test(req.params.app)) throw new HttpError(400, `invalid app name "${req.params.app.slice(0, 60)}"`);
     const node = ctx.nodes.require(req.params.node, 'app-store');
-    const r = await command<{ app: string; secrets: Record<string, string> }>(node, 'secrets', { app: req.params.app }, INSTALL_TIMEOUT_MS);
+    const r = await command(node, 'secrets', { app: req.params.app }, INSTALL_TIMEOUT_MS);
     return { json: { node: node.name, node_id: node.id, app: r.app, secrets: r.secrets }, headers: { 'cache-control': 'no-store' } };
   }
 

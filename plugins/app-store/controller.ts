@@ -1,26 +1,39 @@
-import { idMap, type ControllerContext, type ControllerPlugin } from '../sdk/index.ts';
+import { defineController, idMap, type ReportMeta, type Store } from '../sdk/index.ts';
 import { appFields, appRoutes } from './api.ts';
 import { loadCatalog, type Catalog } from './catalog.ts';
 import { appsPanel } from './panel.ts';
-import { STATUS_CODE, type AppSnapshot, type AppStoreConfig } from './schema.ts';
+import { STATUS_CODE, type AppSnapshot } from './schema.ts';
+import { spec } from './spec.ts';
 
 interface Persisted {
   nodes: Record<string, Record<string, AppSnapshot>>;
 }
 
-/** Report type → event; a Map, as the type comes from the agent. */
-const EVENTS = new Map([['installed', 'app.installed'], ['failed', 'app.failed'], ['uninstalled', 'app.uninstalled']]);
-
-export function appStoreController(ctx: ControllerContext<AppStoreConfig>): ControllerPlugin {
+export default defineController(spec, (ctx) => {
   let catalog: Catalog = { apps: new Map(), errors: new Map() };
   /** node id → app → latest snapshot the agent reported (for the panel, the overview and events). */
   const byNode = new Map<string, Map<string, AppSnapshot>>();
-  const persisted = () => ctx.store as unknown as { data: Persisted; update<R>(fn: (d: Persisted) => R): Promise<R> };
+  let store: Store<Persisted>;
 
   function persist(nodeId: string): Promise<void> {
-    return persisted().update((d) => {
-      d.nodes ??= idMap();
+    return store.update((d) => {
       d.nodes[nodeId] = idMap(Object.fromEntries(byNode.get(nodeId) ?? []));
+    });
+  }
+
+  /** Keeps the node's latest snapshot of the app, then announces what happened to it (on disk first). */
+  async function changed(meta: ReportMeta, s: AppSnapshot, event: 'app.installed' | 'app.failed' | 'app.uninstalled', purged?: boolean): Promise<void> {
+    const m = nodeMap(meta.nodeId);
+    if (purged) m.delete(s.app);
+    else m.set(s.app, s);
+    await persist(meta.nodeId);
+    const node = ctx.nodes.get(meta.nodeId);
+    await ctx.events.emit(event, {
+      node: node?.name ?? s.node ?? meta.nodeId,
+      node_id: meta.nodeId,
+      ...appFields(s),
+      ...(purged === undefined ? {} : { purged }),
+      ts: meta.ts,
     });
   }
 
@@ -34,7 +47,8 @@ export function appStoreController(ctx: ControllerContext<AppStoreConfig>): Cont
     async start() {
       catalog = await loadCatalog(ctx.config.catalogDirs);
       for (const [name, error] of catalog.errors) ctx.log.error({ app: name, error }, 'catalog manifest rejected');
-      for (const [id, apps] of Object.entries(persisted().data.nodes ?? {})) byNode.set(id, new Map(Object.entries(apps)));
+      store = await ctx.openStore<Persisted>({ nodes: idMap() });
+      for (const [id, apps] of Object.entries(store.data.nodes)) byNode.set(id, new Map(Object.entries(apps)));
       ctx.metrics.gaugeFn('outpost_apps', 'Apps known per node and Websoft9 status code (0 stopped/removed, 1 running, 2 failed, 3 installing).', () => {
         const out: Array<[Record<string, string>, number]> = [];
         for (const n of ctx.nodes.list()) {
@@ -46,31 +60,17 @@ export function appStoreController(ctx: ControllerContext<AppStoreConfig>): Cont
       });
       ctx.routes.mount(appRoutes(ctx, () => catalog, () => byNode));
     },
-    stop() {},
-    async onReport(meta, type, data) {
-      if (type === 'snapshot') {
-        const apps = (data as { apps: AppSnapshot[] }).apps ?? [];
-        byNode.set(meta.nodeId, new Map(apps.map((a) => [a.app, a])));
+    onReport: {
+      async snapshot(meta, data) {
+        byNode.set(meta.nodeId, new Map(data.apps.map((a) => [a.app, a])));
         await persist(meta.nodeId);
-        return;
-      }
-      const s = data as AppSnapshot & { purged?: boolean };
-      if (!s?.app) return;
-      const m = nodeMap(meta.nodeId);
-      if (type === 'uninstalled' && s.purged) m.delete(s.app);
-      else m.set(s.app, s);
-      const event = EVENTS.get(type);
-      if (!event) return;
-      await persist(meta.nodeId);
-      const node = ctx.nodes.get(meta.nodeId);
-      await ctx.webhooks.emit(event, {
-        node: node?.name ?? s.node ?? meta.nodeId,
-        node_id: meta.nodeId,
-        ...appFields(s),
-        ...(type === 'uninstalled' ? { purged: s.purged === true } : {}),
-        ts: meta.ts,
-      });
+      },
+      // Progress is kept for the panel and the overview, not announced.
+      progress: (meta, s) => void nodeMap(meta.nodeId).set(s.app, s),
+      installed: (meta, s) => changed(meta, s, 'app.installed'),
+      failed: (meta, s) => changed(meta, s, 'app.failed'),
+      uninstalled: (meta, s) => changed(meta, s, 'app.uninstalled', s.purged),
     },
     panel: appsPanel(ctx, () => byNode, () => catalog),
   };
-}
+});

@@ -38,8 +38,10 @@ export interface ContainerSpec {
   healthcheck?: { command: string[]; intervalSec: number; retries: number };
 }
 
-const isNotFound = (err: unknown) => (err as { statusCode?: number }).statusCode === 404;
-const isConflict = (err: unknown) => (err as { statusCode?: number }).statusCode === 409;
+/** The Engine's HTTP status on a dockerode error, if it carries one. */
+const statusOf = (err: unknown) => (typeof err === 'object' && err !== null && 'statusCode' in err ? err.statusCode : undefined);
+const isNotFound = (err: unknown) => statusOf(err) === 404;
+const isConflict = (err: unknown) => statusOf(err) === 409;
 
 /** Resolves whether an inspect found its object: 404 is "no", other errors propagate. */
 async function exists(inspect: Promise<unknown>): Promise<boolean> {
@@ -171,7 +173,7 @@ export class DockerOps {
     try {
       await withTimeout(done, timeoutMs, `pull of ${ref}`);
     } catch (err) {
-      (stream as unknown as { destroy?: () => void }).destroy?.();
+      if ('destroy' in stream && typeof stream.destroy === 'function') stream.destroy();
       throw err;
     }
   }
@@ -235,7 +237,7 @@ export class DockerOps {
         exitCode: i.State.ExitCode,
         restartCount: i.RestartCount ?? 0,
         startedAt: Date.parse(i.State.StartedAt) || 0,
-        health: (i.State as { Health?: { Status?: string } }).Health?.Status ?? null,
+        health: i.State.Health?.Status ?? null,
         ip: Object.values(i.NetworkSettings?.Networks ?? {}).map((n) => n.IPAddress).find(Boolean) ?? null,
         labels: i.Config.Labels ?? {},
       };
@@ -247,7 +249,7 @@ export class DockerOps {
 
   async logsTail(name: string, lines = 5): Promise<string> {
     try {
-      const buf = (await this.docker.getContainer(name).logs({ stdout: true, stderr: true, tail: lines, follow: false })) as unknown as Buffer;
+      const buf = await this.docker.getContainer(name).logs({ stdout: true, stderr: true, tail: lines, follow: false });
       return demuxLogs(Buffer.from(buf)).trim().slice(-500);
     } catch {
       return '';

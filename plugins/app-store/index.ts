@@ -1,12 +1,4 @@
 import { definePlugin } from '../sdk/index.ts';
-import { appStoreConfig } from './schema.ts';
-import { appStoreAgent } from './agent.ts';
-import { appStoreController } from './controller.ts';
+import { spec } from './spec.ts';
 
-export default definePlugin({
-  name: 'app-store',
-  config: appStoreConfig,
-  agent: appStoreAgent,
-  controller: appStoreController,
-  events: ['app.installed', 'app.failed', 'app.uninstalled'],
-});
+export default definePlugin(spec, { agent: () => import('./agent.ts'), controller: () => import('./controller.ts') });

@@ -56,36 +56,38 @@ export function settingsFor(config: AppStoreConfig, nodeName: string): NodeSetti
 }
 
 /** Status codes of Websoft9's getAppInfo (0 not started, 1 running, 2 failed) plus Outpost's 3 installing. */
-export type AppStatus = 'installing' | 'running' | 'failed' | 'removed' | 'stopped';
+export type AppStatus = AppSnapshot['status'];
 export const STATUS_CODE: Record<AppStatus, '0' | '1' | '2' | '3'> = { stopped: '0', removed: '0', running: '1', failed: '2', installing: '3' };
 
-export interface PortAssignment {
+const portAssignment = z.object({
   /** "main" or the sidecar's name. */
-  service: string;
-  container: number;
-  host: number;
-  role: string;
-  protocol: 'tcp' | 'udp';
-}
+  service: z.string(),
+  container: z.number().int(),
+  host: z.number().int(),
+  role: z.string(),
+  protocol: z.enum(['tcp', 'udp']),
+});
+export type PortAssignment = z.output<typeof portAssignment>;
 
 /** What an agent tells the controller about one app: never a secret. */
-export interface AppSnapshot {
-  app: string;
-  node?: string;
-  installId: string;
-  status: AppStatus;
+export const appSnapshot = z.object({
+  app: z.string(),
+  node: z.string().optional(),
+  installId: z.string(),
+  status: z.enum(['installing', 'running', 'failed', 'removed', 'stopped']),
   /** 0–100 while installing. */
-  progress: number;
-  step: string;
-  info: string;
-  containerName: string;
-  containers: string[];
-  network: string;
-  volumes: string[];
-  ports: PortAssignment[];
-  image: string;
-  createdAt: number;
-  updatedAt: number;
-}
+  progress: z.number(),
+  step: z.string(),
+  info: z.string(),
+  containerName: z.string(),
+  containers: z.array(z.string()),
+  network: z.string(),
+  volumes: z.array(z.string()),
+  ports: z.array(portAssignment),
+  image: z.string(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+});
+export type AppSnapshot = z.output<typeof appSnapshot>;
 
 export const APP_NAME = /^[a-z][a-z0-9-]{1,29}$/;

@@ -1,6 +1,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { AgentContext, AgentPlugin } from '../sdk/index.ts';
-import { NOT_PROBED, UP, type CheckResult, type CheckSpec, type ProberConfig, type RecordSpec } from './schema.ts';
+import { defineAgent, type Store } from '../sdk/index.ts';
+import { NOT_PROBED, UP, type CheckResult, type CheckSpec, type RecordSpec } from './schema.ts';
+import { spec } from './spec.ts';
 import { offsetMs, roundStart, spreadWindowMs } from './rounds.ts';
 import { notProbed, runCheck } from './checks/run.ts';
 import { DueHeap } from './queue.ts';
@@ -29,9 +30,9 @@ const LATENESS_KEPT = 50_000;
  * plans each group's checks at its round boundary spread over the round, runs them with bounded
  * concurrency and reports each round's results in batches through the durable outbox.
  */
-export function proberAgent(ctx: AgentContext<ProberConfig>): AgentPlugin {
+export default defineAgent(spec, (ctx) => {
   const cfg = ctx.config;
-  let store: Awaited<ReturnType<typeof ctx.openStore<Assignment>>>;
+  let store: Store<Assignment>;
   const groups = new Map<string, CheckSpec>();
   const planned = new Map<string, number>();
   const heap = new DueHeap<Job>();
@@ -181,10 +182,8 @@ export function proberAgent(ctx: AgentContext<ProberConfig>): AgentPlugin {
       ready = [];
       readyAt = 0;
     },
-    async onCommand(action, args) {
-      if (action === 'assign') {
-        const a = args as Assignment;
-        if (!a || typeof a.hash !== 'string' || !Array.isArray(a.groups)) throw new Error('assign needs {hash, groups[]}');
+    commands: {
+      async assign(a) {
         await store.update((d) => {
           d.hash = a.hash;
           d.groups = a.groups;
@@ -192,27 +191,24 @@ export function proberAgent(ctx: AgentContext<ProberConfig>): AgentPlugin {
         load(store.data);
         plan();
         return { hash: store.data.hash, groups: groups.size };
-      }
-      if (action === 'status') {
-        return {
-          hash: store.data.hash,
-          groups: groups.size,
-          records: [...groups.values()].reduce((n, g) => n + g.records.length, 0),
-          queued: heap.size + ready.length - readyAt,
-          running,
-          completed,
-          lateness: { samples: lateness.length, p50: percentile(50), p99: percentile(99), max: lateness.length ? lateness.reduce((a, b) => Math.max(a, b), 0) : null },
-          eventLoopDelay: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
-        };
-      }
-      if (action === 'reset-stats') {
+      },
+      status: () => ({
+        hash: store.data.hash,
+        groups: groups.size,
+        records: [...groups.values()].reduce((n, g) => n + g.records.length, 0),
+        queued: heap.size + ready.length - readyAt,
+        running,
+        completed,
+        lateness: { samples: lateness.length, p50: percentile(50), p99: percentile(99), max: lateness.length ? lateness.reduce((a, b) => Math.max(a, b), 0) : null },
+        eventLoopDelay: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
+      }),
+      'reset-stats': () => {
         lateness.length = 0;
         latenessAt = 0;
         loopDelay.reset();
         completed = 0;
-        return { ok: true };
-      }
-      throw new Error(`unknown action "${action}"`);
+        return { ok: true as const };
+      },
     },
   };
-}
+});

@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { parseWireJson, type HttpRequest, type HttpResult, type Route } from '../sdk/index.ts';
 import { isLocalCaller } from '../sdk/client-ip.ts';
 import { CODES, IpliveError, ipliveError, ok } from './envelope.ts';
@@ -10,10 +10,49 @@ import type { Vote, OpenRound } from './state.ts';
 import type { Prober } from './controller.ts';
 import { hashPasswd, PasswdVerifier } from './passwd.ts';
 
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
+
+function appOf(p: Prober, fields: Record<string, unknown>): string {
+  const app = ipliveId(required(fields, 'app_name'), 'app_name');
+  if (!Object.hasOwn(p.cfg.apps, app)) throw new IpliveError(CODES.app, `Not found valid function for app name "${app.slice(0, 64)}"`);
+  return app;
+}
+
+function groupOf(p: Prober, fields: Record<string, unknown>): Group {
+  const app = appOf(p, fields);
+  const gid = groupId(fields);
+  const g = p.monitors.data.groups[groupKey(app, gid)];
+  if (!g) throw new IpliveError(CODES.invalid, `no monitor for app_name "${app}" and group_id ${gid}`);
+  return g;
+}
+
+/** operate_monitor without the caller check: creates or replaces a group (seed route and admin route). */
+export async function applyMonitor(p: Prober, fields: Record<string, unknown>): Promise<{ created: boolean; key: string; info: Record<string, unknown> }> {
+  const app = appOf(p, fields);
+  const key = groupKey(app, groupId(fields));
+  const previous = p.monitors.data.groups[key];
+  const g = parseGroup(fields, p.cfg, app, Date.now(), previous);
+  if (g.nodeRefs.length) {
+    const nodes = p.probeNodes();
+    const unknown = g.nodeRefs.filter((r) => !nodes.some((n) => r === n.id || r === n.name || r === n.address));
+    if (unknown.length) throw new IpliveError(CODES.invalid, `node_ips: no probe node "${unknown[0]}" (register it with /add_node or enroll an agent running the prober)`);
+  }
+  await p.monitors.update((d) => {
+    d.groups[key] = g;
+    const states = d.records[key];
+    // Records that left the group take their state with them.
+    if (states) for (const id of Object.keys(states)) if (!g.records.some((r) => r.id === id)) delete states[id];
+  });
+  p.reconcile();
+  const nodes = (p.picks.get(key) ?? []).map((id) => p.nodeName(id));
+  return { created: !previous, key, info: { app_name: app, group_id: Number(g.groupId), records: g.records.length, level: g.level, interval: g.interval, nodes, degraded: nodes.length < levelNodes(g.level, nodes.length) } };
+}
+
+/** stop_monitor without the caller check. */
+export async function stopGroup(p: Prober, fields: Record<string, unknown>): Promise<{ app_name: string; group_id: number }> {
+  const g = groupOf(p, fields);
+  await p.removeGroup(g.key);
+  p.reconcile();
+  return { app_name: g.app, group_id: Number(g.groupId) };
 }
 
 /** iplive's seed API: operate_monitor, update_monitor, stop_monitor, add_node, deal (+ node_tasks for external probers). */
@@ -29,48 +68,18 @@ export function seedRoutes(p: Prober): Route[] {
     if (cfg().trustLoopback && isLocalCaller(req)) return;
     const expected = (cfg().callers.find((c) => c.ip === req.ip) ?? cfg().callers.find((c) => c.ip === '*'))?.token;
     const given = field(req.fields, 'token');
-    if (!expected || !given || !sameSecret(given, expected)) throw new IpliveError(CODES.token, `Token not right for caller ${req.ip}`);
-  }
-
-  function appOf(req: HttpRequest): string {
-    const app = ipliveId(required(req.fields, 'app_name'), 'app_name');
-    if (!Object.hasOwn(cfg().apps, app)) throw new IpliveError(CODES.app, `Not found valid function for app name "${app.slice(0, 64)}"`);
-    return app;
-  }
-
-  function groupOf(req: HttpRequest): Group {
-    const app = appOf(req);
-    const gid = groupId(req.fields);
-    const g = p.monitors.data.groups[groupKey(app, gid)];
-    if (!g) throw new IpliveError(CODES.invalid, `no monitor for app_name "${app}" and group_id ${gid}`);
-    return g;
+    if (!expected?.matches(given)) throw new IpliveError(CODES.token, `Token not right for caller ${req.ip}`);
   }
 
   async function operateMonitor(req: HttpRequest): Promise<HttpResult> {
     checkToken(req);
-    const app = appOf(req);
-    const key = groupKey(app, groupId(req.fields));
-    const previous = p.monitors.data.groups[key];
-    const g = parseGroup(req.fields, cfg(), app, Date.now(), previous);
-    if (g.nodeRefs.length) {
-      const nodes = p.probeNodes();
-      const unknown = g.nodeRefs.filter((r) => !nodes.some((n) => r === n.id || r === n.name || r === n.address));
-      if (unknown.length) throw new IpliveError(CODES.invalid, `node_ips: no probe node "${unknown[0]}" (register it with /add_node or enroll an agent running the prober)`);
-    }
-    await p.monitors.update((d) => {
-      d.groups[key] = g;
-      const states = d.records[key];
-      // Records that left the group take their state with them.
-      if (states) for (const id of Object.keys(states)) if (!g.records.some((r) => r.id === id)) delete states[id];
-    });
-    p.reconcile();
-    const nodes = (p.picks.get(key) ?? []).map((id) => p.nodeName(id));
-    return ok(previous ? 'update monitor successfully.' : 'insert monitor successfully.', { app_name: app, group_id: Number(g.groupId), records: g.records.length, level: g.level, interval: g.interval, nodes, degraded: nodes.length < levelNodes(g.level, nodes.length) });
+    const r = await applyMonitor(p, req.fields);
+    return ok(r.created ? 'insert monitor successfully.' : 'update monitor successfully.', r.info);
   }
 
   async function updateMonitor(req: HttpRequest): Promise<HttpResult> {
     checkToken(req);
-    const g = groupOf(req);
+    const g = groupOf(p, req.fields);
     const rid = recordId(required(req.fields, 'record_id'));
     const ip = target(required(req.fields, 'ip'));
     if (!g.records.some((r) => r.id === rid)) throw new IpliveError(CODES.invalid, `group ${g.groupId} has no record_id ${rid}`);
@@ -85,10 +94,8 @@ export function seedRoutes(p: Prober): Route[] {
 
   async function stopMonitor(req: HttpRequest): Promise<HttpResult> {
     checkToken(req);
-    const g = groupOf(req);
-    await p.removeGroup(g.key);
-    p.reconcile();
-    return ok('stop monitor successfully.', { group_id: Number(g.groupId) });
+    const { group_id } = await stopGroup(p, req.fields);
+    return ok('stop monitor successfully.', { group_id });
   }
 
   async function addNode(req: HttpRequest): Promise<HttpResult> {
@@ -137,8 +144,8 @@ export function seedRoutes(p: Prober): Route[] {
     const node = `ext:${reg.ip}`;
     const votes: Array<{ record: string; vote: Vote }> = [];
     for (const [i, it] of items.entries()) {
-      const o = it as Record<string, unknown>;
-      if (!o || typeof o !== 'object') throw new IpliveError(CODES.badParam, `Param Error: data[${i}] is not an object`);
+      if (!it || typeof it !== 'object') throw new IpliveError(CODES.badParam, `Param Error: data[${i}] is not an object`);
+      const o: Record<string, unknown> = Object.fromEntries(Object.entries(it));
       const sid = field(o, 'server_id');
       const st = field(o, 'last_status');
       if (sid === undefined) throw new IpliveError(CODES.missing, `Lack of Param: data[${i}].server_id`);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { idMap, type ControllerContext, type ControllerPlugin, type NodeInfo, type Store } from '../sdk/index.ts';
+import { defineController, idMap, type ControllerContext, type NodeInfo, type Secret, type Store, type z } from '../sdk/index.ts';
 import type { CheckSpec, Group, ProberConfig, ResultBatch } from './schema.ts';
+import { spec, type probeChanged, type Spec } from './spec.ts';
 import type { HistoryEntry, MonitorsData, NodeView, OpenRound, RecordState, RoundsData, Vote } from './state.ts';
 import { roundKey } from './state.ts';
 import { LEVELS, decide, pickNodes } from './quorum.ts';
@@ -21,6 +22,12 @@ export interface ProbeNode {
 }
 
 const EXTERNAL_LIVE_MS = 3 * 60_000;
+/**
+ * A round still open when the controller stopped is decided no sooner than this after it starts
+ * again: agents probed on while it was down and replay those results once they have reconnected
+ * (their backoff, then the outbox), which takes longer than graceMs after a slow restart.
+ */
+const RESTART_WAIT_MS = 5000;
 
 /** The controller's whole prober state and its rules; api.ts, rest.ts and panel.ts read and change it through this. */
 export class Prober {
@@ -33,7 +40,7 @@ export class Prober {
   private readonly pushing = new Set<string>();
   private readonly counters;
 
-  constructor(readonly ctx: ControllerContext<ProberConfig>) {
+  constructor(readonly ctx: ControllerContext<Spec>) {
     this.counters = {
       rounds: ctx.metrics.counter('outpost_prober_rounds_decided_total', 'Probe rounds decided, per group outcome (ok, degraded).'),
       late: ctx.metrics.counter('outpost_prober_late_results_total', 'Probe results that arrived after their round was decided.'),
@@ -106,7 +113,7 @@ export class Prober {
       if (this.pushed.get(id) === hash || this.pushing.has(id)) continue;
       this.pushing.add(id);
       this.ctx
-        .command(id, 'assign', { hash, groups }, 30_000)
+        .command(id, 'assign', { hash, groups }, { timeoutMs: 30_000 })
         .then(() => this.pushed.set(id, hash))
         .catch((err) => this.ctx.log.warn({ node: this.nodeName(id), err: (err as Error).message }, 'could not push probe assignment; retrying'))
         .finally(() => this.pushing.delete(id));
@@ -137,11 +144,19 @@ export class Prober {
     }
     const due = Object.values(open).filter((o) => {
       const g = this.monitors.data.groups[o.g];
-      return !g || now >= Math.max(o.round + g.interval * 1000, o.openedAt ?? 0) + this.cfg.graceMs;
+      return !g || now >= this.decideAt(o, g);
     });
     if (due.length) await this.close(due, now);
   }
 
+  private readonly startedAt = Date.now();
+
+  /** graceMs after the round ends, or after it was opened late; a round open at a restart waits for the replays too. */
+  private decideAt(o: OpenRound, g: Group): number {
+    const usual = Math.max(o.round + g.interval * 1000, o.openedAt ?? 0) + this.cfg.graceMs;
+    const openAtRestart = o.openedAt !== undefined && o.openedAt < this.startedAt;
+    return openAtRestart ? Math.max(usual, this.startedAt + RESTART_WAIT_MS) : usual;
+  }
   private lastDecided = new Map<string, number>();
   private decided(g: string, round: number): boolean {
     let last = this.lastDecided.get(g);
@@ -209,8 +224,8 @@ export class Prober {
   }
 
   private async close(rounds: OpenRound[], now: number): Promise<void> {
-    const deliveries: Array<{ url: string; body: string; contentType: string; secret?: string }> = [];
-    const changes: Array<Record<string, unknown>> = [];
+    const deliveries: Array<{ url: string; body: string; contentType: string; secret?: Secret }> = [];
+    const changes: Array<z.input<typeof probeChanged>> = [];
     const entries: HistoryEntry[] = [];
     const updates: Array<{ g: string; states: Record<string, RecordState> }> = [];
     for (const o of rounds) {
@@ -271,7 +286,7 @@ export class Prober {
     });
     await this.history.add(entries, now);
     for (const c of changes) this.counters.changes.inc({ to: String(c.to) });
-    await Promise.all(changes.map((c) => this.ctx.webhooks.emit('probe.changed', c)));
+    await Promise.all(changes.map((c) => this.ctx.events.emit('probe.changed', c)));
   }
 
   /** Removes a group with its state and open rounds; pending callbacks already queued still go out. */
@@ -297,7 +312,7 @@ export function checkSpec(g: Group): CheckSpec {
   return { key: g.key, protocol: g.protocol, port: g.port, path: g.path, domain: g.domain, cookies: g.cookies, httpCode: g.httpCode, interval: g.interval, timeout: g.timeout, retryCount: g.retryCount, records: g.records };
 }
 
-export function proberController(ctx: ControllerContext<ProberConfig>): ControllerPlugin {
+export default defineController(spec, (ctx) => {
   const p = new Prober(ctx);
   const offs: Array<() => void> = [];
   return {
@@ -328,9 +343,9 @@ export function proberController(ctx: ControllerContext<ProberConfig>): Controll
     stop() {
       for (const off of offs.splice(0)) off();
     },
-    async onReport(meta, type, data) {
-      if (type === 'results') await p.onResults(meta.nodeId, data as ResultBatch);
+    onReport: {
+      results: (meta, batch) => p.onResults(meta.nodeId, batch),
     },
     panel: proberPanel(p),
   };
-}
+});

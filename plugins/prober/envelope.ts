@@ -1,4 +1,4 @@
-import { HttpError, type HttpResult } from '../sdk/index.ts';
+import { HttpError, restError, type HttpResult } from '../sdk/index.ts';
 
 /** iplive's codes. 1000 success. */
 export const CODES = {
@@ -37,4 +37,9 @@ export function ipliveError(status: number, message: string): HttpResult {
   else code = CODES.unknown;
   const http = status >= 1000 ? (HTTP_STATUS[code] ?? 400) : status;
   return { status: http, json: { code, msg: message, info: {} } };
+}
+
+/** The native REST envelope for the admin routes, which share iplive's parsing: an iplive code becomes its HTTP status. */
+export function adminError(status: number, message: string): HttpResult {
+  return restError(status >= 1000 ? (HTTP_STATUS[status] ?? 400) : status, message);
 }

@@ -1,12 +1,4 @@
 import { definePlugin } from '../sdk/index.ts';
-import { proberConfig } from './schema.ts';
-import { proberAgent } from './agent.ts';
-import { proberController } from './controller.ts';
+import { spec } from './spec.ts';
 
-export default definePlugin({
-  name: 'prober',
-  config: proberConfig,
-  agent: proberAgent,
-  controller: proberController,
-  events: ['probe.changed'],
-});
+export default definePlugin(spec, { agent: () => import('./agent.ts'), controller: () => import('./controller.ts') });

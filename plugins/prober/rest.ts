@@ -2,6 +2,8 @@ import { checkId, HttpError, restError, type HttpRequest, type HttpResult, type 
 import type { Prober } from './controller.ts';
 import type { HistoryEntry } from './state.ts';
 import { NOT_PROBED } from './schema.ts';
+import { applyMonitor, stopGroup } from './api.ts';
+import { adminError } from './envelope.ts';
 
 /** A group as the native API and the dashboard show it: cookies are hidden (they may carry a session). */
 export function describeGroup(p: Prober, key: string) {
@@ -77,10 +79,19 @@ export function restRoutes(p: Prober): Route[] {
   const commandError = (err: unknown) => {
     throw new HttpError(502, `node did not answer: ${(err as Error).message}`);
   };
-  const nodeStatus = async (req: HttpRequest): Promise<HttpResult> => ({ json: { node: nodeOf(req).name, status: await p.ctx.command(nodeOf(req).id, 'status').catch(commandError) } });
-  const resetStats = async (req: HttpRequest): Promise<HttpResult> => ({ json: { node: nodeOf(req).name, status: await p.ctx.command(nodeOf(req).id, 'reset-stats').catch(commandError) } });
+  const nodeStatus = async (req: HttpRequest): Promise<HttpResult> => ({ json: { node: nodeOf(req).name, status: await p.ctx.command(nodeOf(req).id, 'status', {}).catch(commandError) } });
+  const resetStats = async (req: HttpRequest): Promise<HttpResult> => ({ json: { node: nodeOf(req).name, status: await p.ctx.command(nodeOf(req).id, 'reset-stats', {}).catch(commandError) } });
+
+  /** operate_monitor and stop_monitor for admins (the dashboard's prober panel): same fields, no caller token. */
+  const addMonitor = async (req: HttpRequest): Promise<HttpResult> => {
+    const r = await applyMonitor(p, req.fields);
+    return { status: r.created ? 201 : 200, json: { message: r.created ? 'monitor added' : 'monitor updated', monitor: r.info, group: describeGroup(p, r.key) } };
+  };
+  const stopMonitor = async (req: HttpRequest): Promise<HttpResult> => ({ json: { message: 'monitor stopped', stopped: await stopGroup(p, req.fields) } });
 
   return [
+    { method: 'POST', path: '/api/v1/prober/monitors', auth: 'admin', error: adminError, handler: addMonitor },
+    { method: 'POST', path: '/api/v1/prober/monitors/stop', auth: 'admin', error: adminError, handler: stopMonitor },
     { method: 'GET', path: '/api/v1/prober/nodes/:id', auth: 'admin', error: restError, handler: nodeStatus },
     { method: 'POST', path: '/api/v1/prober/nodes/:id/reset-stats', auth: 'admin', error: restError, handler: resetStats },
     { method: 'GET', path: '/api/v1/prober/groups', auth: 'admin', error: restError, handler: groups },

@@ -1,4 +1,4 @@
-import { idProblem, z } from '../sdk/index.ts';
+import { idProblem, secret, z } from '../sdk/index.ts';
 
 /** Clients name apps in app_name, which takes the ids every route takes. */
 const appName = z.string().superRefine((k, ctx) => {
@@ -13,7 +13,7 @@ const app = z
     /** iplive posted form fields; JSON is offered for newer receivers. */
     callbackFormat: z.enum(['form', 'json']).default('form'),
     /** Signs callbacks with X-Outpost-Signature when set. */
-    callbackSecret: z.string().min(8).optional(),
+    callbackSecret: secret(z.string().min(8)).optional(),
   })
   .strict();
 
@@ -21,8 +21,8 @@ export const proberConfig = z
   .object({
     /** Known applications (iplive answered 1005 for an app_name it had no handler for). */
     apps: z.record(appName, app).default({}),
-    /** Per caller IP: the `token` field that caller must send (1004 otherwise). ip "*" matches any caller. A list so each token sits under a "token" key, which config views redact. */
-    callers: z.array(z.object({ ip: z.string().min(1), token: z.string().min(8) }).strict()).default([]),
+    /** Per caller IP: the `token` field that caller must send (1004 otherwise). ip "*" matches any caller. */
+    callers: z.array(z.object({ ip: z.string().min(1), token: secret(z.string().min(8)) }).strict()).default([]),
     /** iplive let loopback callers skip the token; false makes them send one too. */
     trustLoopback: z.boolean().default(true),
     /** Every prober-running agent is a probe node; false: only agents registered with /add_node. */
@@ -43,28 +43,28 @@ export const proberConfig = z
   .strict();
 export type ProberConfig = z.infer<typeof proberConfig>;
 
-export type Protocol = 'http' | 'https' | 'tcp' | 'icmp';
+const protocol = z.enum(['http', 'https', 'tcp', 'icmp']);
+export type Protocol = z.output<typeof protocol>;
 
-export interface RecordSpec {
-  id: string;
-  ip: string;
-}
+const recordSpec = z.object({ id: z.string(), ip: z.string() });
+export type RecordSpec = z.output<typeof recordSpec>;
 
-/** What an agent needs to probe one group. */
-export interface CheckSpec {
-  key: string;
-  protocol: Protocol;
-  port: number;
-  path: string;
-  domain: string;
-  cookies: string;
+/** What an agent needs to probe one group (cookies included: the agent sends them). */
+export const checkSpecSchema = z.object({
+  key: z.string(),
+  protocol,
+  port: z.number().int().min(0).max(65535),
+  path: z.string(),
+  domain: z.string(),
+  cookies: z.string(),
   /** Expected HTTP code; null means any 2xx or 3xx. */
-  httpCode: number | null;
-  interval: number;
-  timeout: number;
-  retryCount: number;
-  records: RecordSpec[];
-}
+  httpCode: z.number().int().nullable(),
+  interval: z.number().positive(),
+  timeout: z.number().positive(),
+  retryCount: z.number().int().nonnegative(),
+  records: z.array(recordSpec),
+});
+export type CheckSpec = z.output<typeof checkSpecSchema>;
 
 export interface Group extends CheckSpec {
   app: string;
@@ -88,33 +88,30 @@ export const TIMEOUT = 3;
  */
 export const NOT_PROBED = -1;
 
-export interface Timing {
-  dns: number;
-  connect: number;
-  tls: number;
-  ttfb: number;
-  total: number;
-}
+const ms = z.number().finite().nonnegative();
+const timing = z.object({ dns: ms, connect: ms, tls: ms, ttfb: ms, total: ms });
+export type Timing = z.output<typeof timing>;
 
-export interface CheckResult {
+const checkResult = z.object({
   /** group key */
-  g: string;
+  g: z.string(),
   /** record id */
-  r: string;
-  status: number;
+  r: z.string(),
+  /** iplive status (1 up, 2 connection error, 3 timeout) or the unexpected HTTP code */
+  status: z.number().int(),
   /** ms of the last attempt */
-  resTime: number;
-  attempts: number;
-  timing?: Timing;
-  error?: string;
+  resTime: ms,
+  attempts: z.number().int().nonnegative(),
+  timing: timing.optional(),
+  error: z.string().optional(),
   /** TLS certificate expiry (ISO) for https. */
-  certExpires?: string;
+  certExpires: z.string().optional(),
   /** Scheduled start and actual start, ms epoch (lateness is measured from them). */
-  due: number;
-  started: number;
-}
+  due: z.number(),
+  started: z.number(),
+});
+export type CheckResult = z.output<typeof checkResult>;
 
-export interface ResultBatch {
-  round: number;
-  results: CheckResult[];
-}
+/** One report: results of one round (several batches per round when there are many). */
+export const resultBatchSchema = z.object({ round: z.number().int().nonnegative(), results: z.array(checkResult) });
+export type ResultBatch = z.output<typeof resultBatchSchema>;

@@ -10,10 +10,15 @@
  */
 import type { z } from 'zod';
 import type { Log } from './log.ts';
+import type { Secret } from './secret.ts';
 import type { Metrics } from './metrics.ts';
 import type { Route } from './http.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { Store } from './store.ts';
+import type { Capabilities } from './capabilities.ts';
+import type { Html } from './html.ts';
+import type { DurableLog, LogOptions } from './durable/log.ts';
+import type { DueQueue, QueueOptions } from './durable/queue.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The spec
@@ -97,48 +102,17 @@ export interface NodeInfo extends NodeIdentity {
   /** Since when the node has been in its current state (ms since the epoch), for hysteresis. */
   since: number | null;
   plugins: Array<{ name: string; state: string; error?: string }>;
-  /** What the node can do, as its agent detected at start (e.g. `icmp`). */
-  caps: Record<string, { ok: boolean; reason?: string }>;
+  /** What the node's host can do (`icmp`, `docker`), from its agent's last hello; absent before the first. */
+  capabilities?: Capabilities;
   local: boolean;
 }
 
-/** A due-time queue item as handed out by lease(). */
-export interface Leased<T> {
-  id: string;
-  key?: string;
-  item: T;
-  dueAt: number;
-  attempts: number;
-  /** When the lease lapses and the item is handed out again (at-least-once). */
-  leaseUntil: number;
-}
+/** What a plugin chooses for its own log; the host supplies the folder, logger and storage health. */
+export type PluginLogOptions<R> = Pick<LogOptions<R>, 'load' | 'snapshot' | 'fsync' | 'fsyncIntervalMs' | 'compactAfterBytes'>;
+export type PluginQueueOptions = Pick<QueueOptions, 'fsync' | 'fsyncIntervalMs' | 'compactAfterBytes'>;
 
-/** Durable queue of items due at a time (timer heap in memory, log on disk). Items sharing a key go one at a time, in order. */
-export interface DueQueue<T> {
-  schedule(item: T, dueAt: number, opts?: { key?: string; id?: string }): Promise<string>;
-  cancel(id: string): Promise<boolean>;
-  /** Up to n items due now, leased for ms. */
-  lease(n: number, ms: number): Promise<Array<Leased<T>>>;
-  ack(id: string): Promise<void>;
-  /** Back in the queue after backoffMs (attempts counted). */
-  fail(id: string, backoffMs: number, error?: string): Promise<void>;
-  /** Resolves when an item is due (or the signal aborts); lets a consumer sleep without polling. */
-  due(signal?: AbortSignal): Promise<void>;
-  get(id: string): { item: T; dueAt: number; attempts: number; leased: boolean } | undefined;
-  size(): number;
-}
-
-/** Append-only records with snapshots; torn tails truncated on load; typed ENOSPC. */
-export interface DurableLog<T> {
-  append(records: T[]): Promise<void>;
-  /** Every record since the last compaction, oldest first (after load). */
-  replay(): AsyncIterable<T> | Iterable<T>;
-  /** Replace the log's content with a snapshot (what `fold` over the records would give). */
-  compact(snapshot: T[]): Promise<void>;
-  close(): Promise<void>;
-}
-
-interface CommonContext<C> {
+/** What both halves' contexts hold. */
+export interface CommonContext<C> {
   /** Validated config. */
   readonly config: C;
   /** Child logger with `{plugin}`; secrets redacted by construction (Secret values). */
@@ -151,11 +125,19 @@ interface CommonContext<C> {
   readonly metrics: Metrics;
   /** Timers without overlap; all stopped when the plugin stops. */
   readonly schedule: Scheduler;
-  /** The plugin's own store (`<plugin>.json`); more with openStore(name). Closed on stop. */
+  /** The plugin's own store (`<plugin>.json`), untyped; `openStore(defaults)` gives the same store typed. Closed on stop. */
   readonly store: Store<Record<string, unknown>>;
+  /** The plugin's own store typed, its missing top-level fields filled from defaults (the same store as `store`). */
+  openStore<T extends object>(defaults: T): Promise<Store<T>>;
+  /** Another store of the plugin's, `<plugin>.<name>.json`. Closed on stop. */
   openStore<T extends object>(name: string, defaults: T): Promise<Store<T>>;
-  openLog<T>(name: string, schema: z.ZodType<T>): Promise<DurableLog<T>>;
-  openQueue<T>(name: string, schema: z.ZodType<T>): Promise<DueQueue<T>>;
+  /**
+   * An append-only log of the plugin's records, `<plugin>.<name>` under dataDir (plugins/sdk/durable/log.ts:
+   * the owner keeps state in memory, `load` rebuilds it at open, `snapshot` compacts it). Closed on stop.
+   */
+  openLog<R>(name: string, schema: z.ZodType<R>, opts: PluginLogOptions<R>): Promise<DurableLog<R>>;
+  /** A durable due-time queue, `<plugin>.<name>` under dataDir (plugins/sdk/durable/queue.ts; `work()` consumes it). Closed on stop. */
+  openQueue<T>(name: string, schema: z.ZodType<T>, opts?: PluginQueueOptions): Promise<DueQueue<T>>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -176,6 +158,8 @@ export interface Listener {
 
 export interface AgentContext<S extends PluginSpec> extends CommonContext<Cfg<S>> {
   readonly node: NodeIdentity;
+  /** What this host can do, detected at agent start (e.g. icmp unavailable when ping is not installed). */
+  readonly capabilities: Capabilities;
   /** Durable: on disk in the outbox before it resolves; delivered at least once, in order, applied once. */
   report<T extends keyof Reports<S> & string>(type: T, data: z.input<Reports<S>[T]>): Promise<void>;
   /** Best-effort to the controller; false when dropped (link down or over its high-water mark). */
@@ -227,8 +211,8 @@ export interface ReportMeta {
 
 export interface DeliverOptions {
   contentType?: string;
-  /** Signs each attempt with X-Outpost-Signature; kept only in the controller's 0600 outbox. */
-  secret?: string;
+  /** Signs each attempt with X-Outpost-Signature; revealed only into the controller's 0600 outbox. */
+  secret?: Secret;
   /** Deliveries sharing a key go out in order; default: the URL. */
   key?: string;
   /** Label in the delivery log, e.g. "prober.callback". */
@@ -248,8 +232,14 @@ export interface PanelAction {
 
 export interface DashboardPanel {
   title: string;
-  /** An HTML fragment built with the SDK's panel helpers (everything escaped, no secret). Cheap: rendered every few seconds. */
-  render(): Promise<string> | string;
+  /**
+   * An HTML fragment that shows no secret. Build it with the SDK's panel helpers (`table`, `badge`,
+   * `keyValues`, `form`, `actionButton`, `html`), which escape every text; a plain string is taken as
+   * markup, so anything embedded in it must go through `esc`. The dashboard's CSP allows no inline
+   * script, event handler or style attribute. Rendered on every refresh for every signed-in browser:
+   * keep it cheap and the same for everyone.
+   */
+  render(): Promise<string | Html> | string | Html;
 }
 
 export interface ControllerContext<S extends PluginSpec> extends CommonContext<Cfg<S>> {
@@ -261,8 +251,12 @@ export interface ControllerContext<S extends PluginSpec> extends CommonContext<C
     resolve(ref: string): NodeInfo | undefined;
     /** The node `?node=` defaults to: the embedded local node, or the only node. */
     defaultNode(): NodeInfo | undefined;
-    /** The node, linked and running `plugin` (default this one), or throws: unknown node / node down / plugin not running there. */
-    require(ref: string, plugin?: string): NodeInfo;
+    /**
+     * The node `ref` names (id, name or address; undefined: the default node), linked and running
+     * `plugin` (default this one), or throws NodeUnavailable (an HttpError) saying why: unknown node
+     * (404), none named (400), down or plugin not running there (503). A route handler can let it through.
+     */
+    require(ref: string | undefined, plugin?: string): NodeInfo;
     on(event: 'up' | 'down', handler: (node: NodeInfo) => void): () => void;
   };
   command<K extends keyof Commands<S> & string>(nodeId: string, action: K, args: z.input<Commands<S>[K]['args']>, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<z.output<Commands<S>[K]['result']>>;

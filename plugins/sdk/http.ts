@@ -1,3 +1,5 @@
+import { StorageWriteError, isStorageFull } from './durable/storage-error.ts';
+
 /**
  * The HTTP surface plugins see. Hosts adapt it to their server, so a plugin never depends on the
  * server library and every route gets the same body limits and malformed-input handling.
@@ -62,6 +64,15 @@ export class HttpError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * For a caught error that is the caller's fault: an HttpError with `status` and its message. A
+ * storage failure (disk full) is rethrown as is, so the client gets 507 rather than a misleading 4xx.
+ */
+export function clientError(status: number, err: unknown): Error {
+  if (err instanceof StorageWriteError || isStorageFull(err)) return err as Error;
+  return new HttpError(status, (err as Error)?.message ?? String(err));
 }
 
 /** The native REST envelope: {error: {code, message}}. */

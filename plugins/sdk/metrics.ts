@@ -31,10 +31,14 @@ interface Family {
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
-function key(labels: Labels): string {
+/** Also the label check: a value that is not a string (a Secret above all) is refused, not shown as text. */
+function key(labels: Labels, family: string): string {
   return Object.keys(labels)
     .sort()
-    .map((k) => `${k}=${labels[k]}`)
+    .map((k) => {
+      if (typeof labels[k] !== 'string') throw new TypeError(`label "${k}" of ${family} must be a string; a Secret is never a label`);
+      return `${k}=${labels[k]}`;
+    })
     .join('\u0000');
 }
 
@@ -65,10 +69,11 @@ export class MetricsRegistry implements Metrics {
   }
 
   counter(name: string, help: string): Counter {
-    const f = this.family(name.endsWith('_total') ? name : `${name}_total`, help, 'counter');
+    const full = name.endsWith('_total') ? name : `${name}_total`;
+    const f = this.family(full, help, 'counter');
     return {
       inc(labels = {}, by = 1) {
-        const k = key(labels);
+        const k = key(labels, full);
         const s = f.series.get(k);
         if (s) s.value += by;
         else f.series.set(k, { labels, value: by });
@@ -80,10 +85,10 @@ export class MetricsRegistry implements Metrics {
     const f = this.family(name, help, 'gauge');
     return {
       set(labels, value) {
-        f.series.set(key(labels), { labels, value });
+        f.series.set(key(labels, name), { labels, value });
       },
       remove(labels) {
-        f.series.delete(key(labels));
+        f.series.delete(key(labels, name));
       },
       reset() {
         f.series.clear();
@@ -100,6 +105,16 @@ export class MetricsRegistry implements Metrics {
     this.family(name.endsWith('_total') ? name : `${name}_total`, help, 'counter').read = read;
   }
 
+  /** Whether a family of that exact name exists (counters by their `_total` name). */
+  has(name: string): boolean {
+    return this.families.has(name);
+  }
+
+  /** Drops a family and its series (a stopped plugin's metrics leave the exposition). */
+  remove(name: string): void {
+    this.families.delete(name);
+  }
+
   render(): string {
     const out: string[] = [];
     for (const [name, f] of [...this.families].sort(([a], [b]) => a.localeCompare(b))) {
@@ -108,7 +123,7 @@ export class MetricsRegistry implements Metrics {
         const r = f.read();
         const list = typeof r === 'number' ? [{ labels: {}, value: r }] : r.map(([labels, value]) => ({ labels, value }));
         // A reader may list the same label set twice (two records naming one node); promtool rejects duplicate series.
-        series = [...new Map(list.map((s) => [key(s.labels), s])).values()];
+        series = [...new Map(list.map((s) => [key(s.labels, name), s])).values()];
       }
       out.push(`# HELP ${name} ${f.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`);
       out.push(`# TYPE ${name} ${f.type}`);

@@ -1,5 +1,5 @@
 import { HttpError } from './http.ts';
-import type { NodeInfo } from './plugin.ts';
+import type { NodeInfo } from './contract.ts';
 
 /**
  * Why `ctx.nodes.require(ref, plugin)` refused: no such node, no node named where several exist,

@@ -11,6 +11,12 @@ export interface Scheduler {
   stopAll(): void;
 }
 
+/** Runs in progress in this process: the test harness lets them finish between steps of its fake clock. */
+const inProgress = new Set<Promise<void>>();
+export function runsInProgress(): ReadonlySet<Promise<void>> {
+  return inProgress;
+}
+
 export function createScheduler(onError: (err: unknown) => void): Scheduler {
   const stops = new Set<() => void>();
 
@@ -19,12 +25,14 @@ export function createScheduler(onError: (err: unknown) => void): Scheduler {
     return () => {
       if (running) return;
       running = true;
-      Promise.resolve()
-        .then(fn)
+      const run: Promise<void> = Promise.resolve()
+        .then(async () => void (await fn()))
         .catch(onError)
         .finally(() => {
           running = false;
+          inProgress.delete(run);
         });
+      inProgress.add(run);
     };
   }
 

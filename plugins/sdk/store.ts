@@ -55,6 +55,7 @@ class LowStore<T extends object> implements Store<T> {
   }
 
   async update<R>(fn: (data: T) => R): Promise<R> {
+    if (this.closed) throw new Error(`store ${this.file} is closed (its plugin stopped)`);
     const result = fn(this.db.data);
     await this.commit();
     return result;
@@ -90,7 +91,16 @@ class LowStore<T extends object> implements Store<T> {
     return this.db.write();
   }
 
+  private closed = false;
+
+  /** Waits for pending writes, then refuses more: a stopped plugin's stray update must not overwrite its successor's file. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([this.queued ?? this.inflight, this.writing]);
+  }
+
   archive(records: unknown[]): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`store ${this.file} is closed (its plugin stopped)`));
     if (records.length === 0) return Promise.resolve();
     const lines = records.map((r) => JSON.stringify(r)).join('\n') + '\n';
     // Serialise appends so lines from concurrent callers never interleave.
@@ -99,7 +109,10 @@ class LowStore<T extends object> implements Store<T> {
   }
 }
 
-export async function openStore<T extends object>(dir: string, name: string, defaults: T): Promise<Store<T>> {
+/** What the host holds of a store it opened for a plugin: the store, and closing it when the plugin stops. */
+export type ClosableStore<T extends object> = Store<T> & { close(): Promise<void> };
+
+export async function openStore<T extends object>(dir: string, name: string, defaults: T): Promise<ClosableStore<T>> {
   const file = join(dir, `${name}.json`);
   await privateDir(dirname(file));
   await narrowMode(file);

@@ -1,9 +1,9 @@
-import type { AgentContext, AgentPlugin } from '../sdk/index.ts';
-import type { ServerStatsConfig } from './schema.ts';
+import { defineAgent } from '../sdk/index.ts';
+import { spec } from './spec.ts';
 import { Sampler } from './sampler.ts';
 import { ContainerCounter } from './containers.ts';
 
-export function serverStatsAgent(ctx: AgentContext<ServerStatsConfig>): AgentPlugin {
+export default defineAgent(spec, (ctx) => {
   const sampler = new Sampler();
   const containers = new ContainerCounter();
   const sample = async () => ({ ...(await sampler.sample()), containers: containers.latest() });
@@ -17,10 +17,6 @@ export function serverStatsAgent(ctx: AgentContext<ServerStatsConfig>): AgentPlu
       ctx.schedule.every(ctx.config.diskInterval * 1000, () => containers.refresh());
       ctx.schedule.every(ctx.config.interval * 1000, async () => ctx.report('sample', await sample()), { immediate: true });
     },
-    stop() {},
-    async onCommand(action) {
-      if (action === 'sample') return sample();
-      throw new Error(`unknown action "${action}"`);
-    },
+    commands: { sample: () => sample() },
   };
-}
+});

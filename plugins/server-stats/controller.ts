@@ -1,5 +1,6 @@
-import { describeIssues, HttpError, restError, type ControllerContext, type ControllerPlugin, type HttpRequest, type HttpResult, type NodeInfo } from '../sdk/index.ts';
-import { sampleSchema, type Sample, type ServerStatsConfig } from './schema.ts';
+import { defineController, HttpError, restError, type HttpRequest, type HttpResult, type Store } from '../sdk/index.ts';
+import type { Sample } from './schema.ts';
+import { spec } from './spec.ts';
 import { searchServerRoutes } from './api.ts';
 import { statsPanel } from './panel.ts';
 import { SampleJournal } from './journal.ts';
@@ -8,10 +9,11 @@ interface Persisted {
   history: Record<string, Sample[]>;
 }
 
-export function serverStatsController(ctx: ControllerContext<ServerStatsConfig>): ControllerPlugin {
+export default defineController(spec, (ctx) => {
   const keep = Math.ceil((ctx.config.historyMinutes * 60) / ctx.config.interval) + 1;
   const history = new Map<string, Sample[]>();
   const journal = new SampleJournal(ctx.dataDir, 'server-stats');
+  let store: Store<Persisted>;
   let dirty = false;
 
   const latest = (nodeId: string): Sample | undefined => history.get(nodeId)?.at(-1);
@@ -31,8 +33,8 @@ export function serverStatsController(ctx: ControllerContext<ServerStatsConfig>)
     if (!dirty) return Promise.resolve();
     dirty = false;
     return journal.compact(() =>
-      ctx.store.update((d) => {
-        (d as unknown as Persisted).history = Object.fromEntries(history);
+      store.update((d) => {
+        d.history = Object.fromEntries(history);
       }),
     );
   }
@@ -57,8 +59,8 @@ export function serverStatsController(ctx: ControllerContext<ServerStatsConfig>)
 
   return {
     async start() {
-      const saved = (ctx.store.data as unknown as Persisted).history ?? {};
-      for (const [id, list] of Object.entries(saved)) history.set(id, list.slice(-keep));
+      store = await ctx.openStore<Persisted>({ history: {} });
+      for (const [id, list] of Object.entries(store.data.history)) history.set(id, list.slice(-keep));
       // Samples applied after the last snapshot, up to a crash.
       for (const e of await journal.load()) dirty = remember(e.node, e.sample) || dirty;
       gauge('outpost_node_cpu_percent', 'CPU use of each node in percent.', (s) => s.cpu.percent);
@@ -82,21 +84,16 @@ export function serverStatsController(ctx: ControllerContext<ServerStatsConfig>)
     async stop() {
       await persist();
     },
-    async onReport(meta, type, data) {
-      if (type !== 'sample') return;
-      const checked = sampleSchema.safeParse(data);
-      // The host logs and counts the failure, and still acks: a bad sample is never replayed.
-      if (!checked.success) throw new Error(`malformed sample: ${describeIssues(checked.error)}`);
-      const s = data as Sample;
-      // Replays after a reconnect can repeat a sample; history stays ordered and unique by time.
-      if (!remember(meta.nodeId, s)) return;
-      dirty = true;
-      // Durable before the host acknowledges the report: the agent forgets it on the ack.
-      await journal.append({ node: meta.nodeId, sample: s });
+    onReport: {
+      // The host checked the sample against the spec (a bad one is refused and acked with the error).
+      async sample(meta, s) {
+        // Replays after a reconnect can repeat a sample; history stays ordered and unique by time.
+        if (!remember(meta.nodeId, s)) return;
+        dirty = true;
+        // Durable before the host acknowledges the report: the agent forgets it on the ack.
+        await journal.append({ node: meta.nodeId, sample: s });
+      },
     },
     panel: statsPanel(ctx, (id) => history.get(id) ?? []),
   };
-}
-
-export type LatestFn = (nodeId: string) => Sample | undefined;
-export type { NodeInfo };
+});

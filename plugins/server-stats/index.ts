@@ -1,11 +1,4 @@
 import { definePlugin } from '../sdk/index.ts';
-import { serverStatsConfig } from './schema.ts';
-import { serverStatsAgent } from './agent.ts';
-import { serverStatsController } from './controller.ts';
+import { spec } from './spec.ts';
 
-export default definePlugin({
-  name: 'server-stats',
-  config: serverStatsConfig,
-  agent: serverStatsAgent,
-  controller: serverStatsController,
-});
+export default definePlugin(spec, { agent: () => import('./agent.ts'), controller: () => import('./controller.ts') });

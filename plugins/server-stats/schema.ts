@@ -14,18 +14,6 @@ export const serverStatsConfig = z
   .strict();
 export type ServerStatsConfig = z.infer<typeof serverStatsConfig>;
 
-export interface Sample {
-  ts: number;
-  cpu: { percent: number; cores: number };
-  memory: { total: number; used: number; available: number; percent: number; swapTotal: number; swapUsed: number };
-  disk: { total: number; used: number; percent: number; mounts: Array<{ mount: string; fs: string; size: number; used: number; percent: number }> } | null;
-  load: [number, number, number];
-  network: { rxBytes: number; txBytes: number; rxPerSec: number; txPerSec: number };
-  uptime: number;
-  /** Filled by plugins that know containers (app-store) via the agent's Docker socket; null when unknown. */
-  containers?: { total: number; running: number } | null;
-}
-
 const amount = z.number().finite().nonnegative();
 const percent = z.number().min(0).max(100);
 
@@ -45,3 +33,6 @@ export const sampleSchema = z
     containers: z.object({ total: amount, running: amount }).loose().nullable().optional(),
   })
   .loose();
+
+/** A sample as the agent takes it and the controller keeps it (fields added by newer agents ride along). */
+export type Sample = z.output<typeof sampleSchema>;

@@ -26,10 +26,14 @@ const children: ChildProcess[] = [];
 const agents: TestAgent[] = [];
 let compiled: string | undefined;
 
+/** The agent's default: server-stats with its default intervals (10 s cheap values, 60 s disk). */
+const DEFAULT_PLUGINS = { 'server-stats': {} };
+/** Every plugin with an agent half, idle (no probe assigned, no app installed). */
+const ALL_PLUGINS = { 'server-stats': {}, prober: {}, 'app-store': {} };
+
 /** Joins an agent through the real CLI, then (for variants) runs the same config under another command line. */
-async function agent(name: string, argv?: (configFile: string) => string[]): Promise<{ pid: number; nodeId: string; errors(): string }> {
-  // plugins: the agent's default, server-stats with its default intervals (10 s cheap values, 60 s disk).
-  const a = await TestAgent.start(controller, { name, plugins: { 'server-stats': {} }, env: quiet });
+async function agent(name: string, argv?: (configFile: string) => string[], plugins: Record<string, unknown> = DEFAULT_PLUGINS): Promise<{ pid: number; nodeId: string; errors(): string }> {
+  const a = await TestAgent.start(controller, { name, plugins, env: quiet });
   agents.push(a);
   if (!argv) return { pid: a.proc.child.pid!, nodeId: a.nodeId, errors: () => a.proc.output().slice(-2000) };
   await a.kill('SIGTERM');
@@ -43,6 +47,7 @@ async function agent(name: string, argv?: (configFile: string) => string[]): Pro
 const SHIPPED = 'agent as shipped (dist/, plain node + lean V8 flags)';
 const PLAIN_JS = 'same dist/, no V8 flags';
 const TSX = 'agent via tsx (npm start, scripts/outpost.mjs)';
+const ALL = 'as shipped, all agent plugins (server-stats, prober, app-store)';
 
 try {
   compiled = await precompile();
@@ -51,6 +56,7 @@ try {
     [SHIPPED]: await agent('fp-shipped', (cfg) => shipped.argv(compiled!, cfg)),
     [PLAIN_JS]: await agent('fp-js', (cfg) => [join(compiled!, 'scripts/outpost.js'), 'agent', '--config', cfg]),
     [TSX]: await agent('fp-tsx'),
+    [ALL]: await agent('fp-all', (cfg) => shipped.argv(compiled!, cfg), ALL_PLUGINS),
   };
   const idle = ['-e', 'setInterval(() => {}, 2000)'];
   const peer = spawn(process.execPath, idle, { stdio: 'ignore' });
@@ -69,7 +75,7 @@ try {
   progress(`${Object.keys(variants).length} agents up; settling ${opts.settle} s, then measuring ${opts.seconds} s idle`);
   await sleep(opts.settle * 1000);
   const pids: Record<string, number> = Object.fromEntries(Object.entries(variants).map(([k, v]) => [k, v.pid]));
-  const u = await measure({ ...pids, 'peer: bare node idling': peer.pid!, 'peer: bare node + lean V8 flags': leanPeer.pid!, 'controller (3 nodes)': controller.proc.child.pid! }, opts.seconds);
+  const u = await measure({ ...pids, 'peer: bare node idling': peer.pid!, 'peer: bare node + lean V8 flags': leanPeer.pid!, [`controller (${Object.keys(variants).length} nodes)`]: controller.proc.child.pid! }, opts.seconds);
   const samples = (await controller.api('GET', `/api/v1/nodes/${variants[SHIPPED].nodeId}/stats`)).body?.history?.length ?? 0;
 
   const verdict = (x: Usage) => (x.rssMax <= TARGET_RSS && x.cpuPercent <= TARGET_CPU ? 'met' : `missed (${[x.rssMax > TARGET_RSS && 'RSS', x.cpuPercent > TARGET_CPU && 'CPU'].filter(Boolean).join(', ')})`);
@@ -80,14 +86,16 @@ try {
   );
   const s = u[SHIPPED];
   const tsx = u[TSX];
+  const all = u[ALL];
   printTable('notes', [
     ['server-stats samples the controller holds for the shipped agent', String(samples)],
     ['lean V8 flags (ExecStart)', shipped.flags.join(' ')],
     ['shipped agent RSS above bare node with the same flags', mb(s.rssAvg - u['peer: bare node + lean V8 flags'].rssAvg)],
     ['RSS saved by the V8 flags', mb(u[PLAIN_JS].rssAvg - s.rssAvg)],
     ['RSS saved against running through tsx', mb(tsx.rssAvg - s.rssAvg)],
+    ['RSS added by prober and app-store (dockerode) over server-stats alone', mb(all.rssAvg - s.rssAvg)],
   ]);
-  figure('agent-footprint', `as shipped (install-agent.sh: dist/, ${shipped.flags.join(' ')}) RSS avg ${mb(s.rssAvg)} (max ${mb(s.rssMax)}), CPU ${pct(s.cpuPercent)} of one core over ${opts.seconds} s idle, targets ${verdict(s)}; via tsx: ${mb(tsx.rssAvg)} (max ${mb(tsx.rssMax)}), ${pct(tsx.cpuPercent)}, ${verdict(tsx)}`);
+  figure('agent-footprint', `as shipped (install-agent.sh: dist/, ${shipped.flags.join(' ')}) RSS avg ${mb(s.rssAvg)} (max ${mb(s.rssMax)}), CPU ${pct(s.cpuPercent)} of one core over ${opts.seconds} s idle, targets ${verdict(s)}; all agent plugins ${mb(all.rssAvg)} (max ${mb(all.rssMax)}); via tsx: ${mb(tsx.rssAvg)} (max ${mb(tsx.rssMax)}), ${pct(tsx.cpuPercent)}, ${verdict(tsx)}`);
 } finally {
   for (const c of children) c.kill('SIGTERM');
   for (const a of agents) await a.stop();

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { transform } from 'esbuild';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const TREES = ['agent', 'controller', 'plugins', 'scripts/outpost.ts', 'scripts/cli'];
+const TREES = ['agent', 'controller', 'runtime', 'plugins', 'scripts/outpost.ts', 'scripts/cli'];
 /** Relative specifiers ending in .ts, in static imports/exports and literal dynamic imports. */
 const TS_SPECIFIER = /((?:from|import)\s*\(?\s*)(['"])(\.{1,2}\/[^'"]+)\.ts\2/g;
 

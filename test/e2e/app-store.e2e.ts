@@ -14,45 +14,19 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import net from 'node:net';
 import { join } from 'node:path';
-import Docker from 'dockerode';
 import { ROOT, TestAgent, TestController, until } from '../helpers/cluster.ts';
 import { startReceiver, type Receiver } from './lib/receiver.ts';
 import { lockDocker } from '../apps/docker-lock.ts';
+import { containerExists, docker, DOCKER_SOCKET, networkExists, removeAppLeftovers, volumeExists } from './lib/docker-apps.ts';
 
 const exec = promisify(execFile);
-const SOCKET = process.env.OUTPOST_DOCKER_SOCKET ?? '/var/run/docker.sock';
-const docker = new Docker({ socketPath: SOCKET });
+const SOCKET = DOCKER_SOCKET;
 const RANGE_A = { from: 9001, to: 9099 };
 const RANGE_B = { from: 9101, to: 9103 };
 const TEST_APPS = ['busybox-httpd', 'busybox-stack', 'busybox-broken', 'busybox-slow'];
 
-/** Whether an inspect finds its object (404: no). */
-async function found(inspect: Promise<unknown>): Promise<boolean> {
-  try {
-    await inspect;
-    return true;
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 404) return false;
-    throw err;
-  }
-}
-const containerExists = (name: string) => found(docker.getContainer(name).inspect());
-const volumeExists = (name: string) => found(docker.getVolume(name).inspect());
-async function networkExists(name: string): Promise<boolean> {
-  return (await docker.listNetworks({ filters: { name: [name] } })).some((n) => n.Name === name);
-}
-
 /** Removes what an earlier, interrupted run may have left (only the test apps' own names). */
-async function cleanLeftovers(): Promise<void> {
-  for (const c of await docker.listContainers({ all: true, filters: { label: ['io.outpost.managed=true'] } })) {
-    if (TEST_APPS.some((a) => c.Labels['io.outpost.app'] === a)) await docker.getContainer(c.Id).remove({ force: true });
-  }
-  for (const name of ['outpost-e2e-port-blocker']) if (await containerExists(name)) await docker.getContainer(name).remove({ force: true });
-  for (const app of TEST_APPS) {
-    if (await networkExists(`websoft9-${app}`)) await docker.getNetwork(`websoft9-${app}`).remove();
-    for (const v of (await docker.listVolumes({ filters: { label: [`io.outpost.app=${app}`] } })).Volumes ?? []) await docker.getVolume(v.Name).remove();
-  }
-}
+const cleanLeftovers = () => removeAppLeftovers(TEST_APPS, ['outpost-e2e-port-blocker']);
 
 describe('app-store on a real Docker Engine', () => {
   let c: TestController;

@@ -10,7 +10,7 @@ import { sh } from './lib/netns.ts';
 
 const SCRIPTS = ['scripts/install-agent.sh', 'test/e2e/run.sh', '.ci/run'];
 /** What a release tarball holds: the runtime plus the install script and unit templates. */
-const RELEASE_PATHS = ['agent', 'controller', 'plugins', 'configs', 'scripts/outpost.ts', 'scripts/outpost.mjs', 'scripts/cli', 'scripts/install-agent.sh', 'scripts/systemd', 'package.json', 'package-lock.json'];
+const RELEASE_PATHS = ['agent', 'controller', 'runtime', 'plugins', 'configs', 'scripts/outpost.ts', 'scripts/outpost.mjs', 'scripts/cli', 'scripts/install-agent.sh', 'scripts/systemd', 'package.json', 'package-lock.json'];
 const SERVICE_USER = 'outpost-e2e';
 
 

@@ -21,7 +21,7 @@ PACKAGES=(
   docker.io busybox-static
   chromium
   prometheus prometheus-blackbox-exporter
-  pdns-server pdns-backend-sqlite3 dnsutils
+  pdns-server pdns-backend-sqlite3 dnsutils sqlite3
   shellcheck systemd
   redis-server
 )
@@ -85,6 +85,21 @@ docker_runs_containers() {
   timeout 60 docker run --rm --label "outpost-test=$$" "$BUSYBOX_IMAGE" /bin/true
 }
 
+# Starts "$@" in the background in a session of its own, holding no descriptor but 0-2. Run as
+# `flock /tmp/outpost-e2e.lock bash test/e2e/run.sh`, a daemon that inherited the lock's descriptor
+# would hold the lock, and keep every other e2e run waiting, for as long as it lives.
+spawn_daemon() {
+  local log=$1 fd
+  shift
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ]; then eval "exec ${fd}>&-" 2>/dev/null || true; fi
+    done
+    exec setsid "$@" </dev/null >"$log" 2>&1
+  ) &
+}
+
 start_dockerd() {
   if docker_answers; then
     echo "reusing the Docker daemon that already answers"
@@ -97,7 +112,7 @@ start_dockerd() {
   for variant in "" "--iptables=false" "--iptables=false --storage-driver=vfs"; do
     echo "starting dockerd ${variant:-(defaults)}; log: $LOG_DIR/dockerd.log"
     # shellcheck disable=SC2086 # variant holds separate flags on purpose
-    setsid dockerd $variant </dev/null >"$LOG_DIR/dockerd.log" 2>&1 &
+    spawn_daemon "$LOG_DIR/dockerd.log" dockerd $variant
     pid=$!
     for i in $(seq 60); do
       if docker_answers; then break; fi
@@ -120,7 +135,7 @@ start_dockerd() {
 
 check_tools() {
   local t
-  for t in ip iptables ping docker busybox chromium promtool prometheus-blackbox-exporter pdns_server dig shellcheck systemd-analyze curl; do
+  for t in ip iptables ping docker busybox chromium promtool prometheus-blackbox-exporter pdns_server sqlite3 dig shellcheck systemd-analyze curl; do
     command -v "$t" >/dev/null || die "$t not found on PATH after installing packages"
   done
   timeout 60 chromium --headless --no-sandbox --disable-gpu --dump-dom 'data:text/html,<p>ok</p>' 2>/dev/null | grep -q '<p>ok</p>' ||

@@ -175,6 +175,8 @@ export interface AgentOpts {
   env?: Record<string, string>;
   /** Command prefix for join and agent processes, e.g. `['ip', 'netns', 'exec', 'ns1']`. */
   wrapper?: string[];
+  /** Join with this token (e.g. one a test read off the dashboard) instead of a fresh one. */
+  token?: string;
 }
 
 export class TestAgent {
@@ -193,11 +195,11 @@ export class TestAgent {
     this.configFile = join(dir, 'agent-config.json');
   }
 
-  /** Joins with a fresh one-use token and starts the agent process. */
+  /** Joins (with a fresh one-use token unless given one) and starts the agent process. */
   static async start(controller: TestController, opts: AgentOpts = {}): Promise<TestAgent> {
     const a = new TestAgent(controller, await tempDir('outpost-agent-'), opts);
     await a.writeConfig();
-    const join = run(['agent', 'join', '--config', a.configFile, '--controller', controller.url, '--token', await controller.joinToken(), '--json'], {}, ROOT, opts.wrapper);
+    const join = run(['agent', 'join', '--config', a.configFile, '--controller', controller.url, '--token', opts.token ?? (await controller.joinToken()), '--json'], {}, ROOT, opts.wrapper);
     const code = await join.exited;
     if (code !== 0) throw new Error(`agent join failed: ${join.output()}`);
     a.nodeId = JSON.parse(join.output().slice(join.output().indexOf('{'))).nodeId;

@@ -21,7 +21,9 @@ export function openRawLink(controllerUrl: string, credential: string): Promise<
   const ws = new WebSocket(controllerUrl.replace(/^http/, 'ws') + '/api/v1/link', { headers: { authorization: `Bearer ${credential}` } });
   let acked = 0;
   const waiters: Array<(msg: any) => void> = [];
-  ws.on('message', (m) => {
+  ws.on('message', (m, isBinary) => {
+    // Binary frames are plugin messages (runtime/link-codec.ts): tests that want them listen on ws themselves.
+    if (isBinary) return;
     const msg = JSON.parse(String(m));
     if (msg.t === 'ack') acked = Math.max(acked, msg.seq);
     for (const w of waiters.splice(0)) w(msg);

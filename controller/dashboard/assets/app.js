@@ -1,5 +1,6 @@
 // Keeps the dashboard live: polls the same-origin fragment endpoint with the session cookie and swaps
 // only the sections whose HTML changed. The server escapes every value, so swapping HTML is safe.
+// Actions (forms, buttons) are handled by actions.js.
 (function () {
   'use strict';
   var BASE_MS = 2500;
@@ -26,6 +27,61 @@
     status.textContent = text;
   }
 
+  /** Whether a [data-keep] element holds something the operator would lose: input, a request, a result. */
+  function inUse(el) {
+    if (el.tagName === 'FORM') return el.hasAttribute('data-dirty') || el.getAttribute('aria-busy') === 'true' || el.contains(document.activeElement);
+    return !el.hidden && el.childNodes.length > 0;
+  }
+
+  /**
+   * Replaces a section's HTML without losing what the operator is doing there: forms being filled in
+   * or sent and action results (one-time secrets exist only in this DOM) are carried over by id, as
+   * are open <details> and the keyboard focus.
+   */
+  function swap(el, html) {
+    var active = document.activeElement;
+    var hadFocus = !!active && active !== document.body && el.contains(active);
+    var focusId = hadFocus && active.id ? active.id : null;
+    // A disclosure's <summary> has no id of its own: find it again through its <details>.
+    var summaryOf = hadFocus && active.tagName === 'SUMMARY' && active.parentElement && active.parentElement.id ? active.parentElement.id : null;
+    var selection = null;
+    try {
+      if (hadFocus && typeof active.selectionStart === 'number') selection = [active.selectionStart, active.selectionEnd];
+    } catch (e) {
+      selection = null; // inputs such as number have no selection
+    }
+    var kept = [];
+    el.querySelectorAll('[data-keep][id]').forEach(function (k) {
+      if (inUse(k)) kept.push(k);
+    });
+    var open = {};
+    el.querySelectorAll('details[id]').forEach(function (d) {
+      open[d.id] = d.open;
+    });
+    el.innerHTML = html;
+    kept.forEach(function (k) {
+      var fresh = el.querySelector('[id="' + k.id + '"]');
+      if (fresh && fresh !== k) fresh.replaceWith(k);
+    });
+    el.querySelectorAll('details[id]').forEach(function (d) {
+      if (Object.prototype.hasOwnProperty.call(open, d.id)) d.open = open[d.id];
+    });
+    if (hadFocus && document.activeElement !== active) {
+      // The focused element itself when it came back inside a kept form (a row's button), else its namesake.
+      var f = el.contains(active) ? active : focusId ? document.getElementById(focusId) : summaryOf ? el.querySelector('details[id="' + summaryOf + '"] > summary') : null;
+      if (f && el.contains(f)) {
+        f.focus({ preventScroll: true });
+        if (selection && f.setSelectionRange) {
+          try {
+            f.setSelectionRange(selection[0], selection[1]);
+          } catch (e) {
+            // the element type changed; the focus alone is enough
+          }
+        }
+      }
+    }
+  }
+
   function apply(sections) {
     var seen = {};
     sections.forEach(function (s) {
@@ -39,7 +95,7 @@
         (s.slot === 'panel' ? panels : main).appendChild(el);
       }
       if (last[s.id] !== s.html) {
-        el.innerHTML = s.html;
+        swap(el, s.html);
         last[s.id] = s.html;
       }
     });
@@ -97,6 +153,10 @@
       });
   }
 
+  // An action just changed something (actions.js): show it now rather than at the next tick.
+  document.addEventListener('outpost:refresh', function () {
+    if (!stopped) schedule(0);
+  });
   document.addEventListener('visibilitychange', function () {
     if (!document.hidden && !stopped) schedule(0);
   });

@@ -1,0 +1,46 @@
+/**
+ * Per service × line × type: where it points, why, its last switch and its pending retry: the rows
+ * the status page and the dashboard panel show. Built from the latest decisions and what the
+ * controller keeps of switches and retries; provider errors are already scrubbed of secrets.
+ */
+import type { LineDecision } from './decision.ts';
+import type { Line, RecordType } from './lines.ts';
+import type { RetryItem, SwitchedEvent } from './writer.ts';
+
+export interface LineStatus {
+  key: string;
+  service: string;
+  provider: string;
+  /** The record's full name, e.g. www.example.test. */
+  name: string;
+  line: Line;
+  recordType: RecordType;
+  /** The node the line points at (the decision's target, or the holder it keeps when no node is live). */
+  node: string | null;
+  address: string | null;
+  reason: string;
+  alert: boolean;
+  lastSwitch: (SwitchedEvent & { at: number }) | null;
+  pending: (RetryItem & { dueAt: number }) | null;
+}
+
+export function lineStatusRows(
+  decisions: readonly LineDecision[],
+  lastSwitch: ReadonlyMap<string, SwitchedEvent & { at: number }>,
+  pending: ReadonlyMap<string, RetryItem & { dueAt: number }>,
+): LineStatus[] {
+  return decisions.map((d) => ({
+    key: d.key,
+    service: d.service,
+    provider: d.provider,
+    name: d.ref.record === '@' ? d.ref.domain : `${d.ref.record}.${d.ref.domain}`,
+    line: d.ref.line,
+    recordType: d.ref.type,
+    node: d.target ?? d.holder,
+    address: d.value,
+    reason: d.detail,
+    alert: d.reason === 'no-live-node',
+    lastSwitch: lastSwitch.get(d.key) ?? null,
+    pending: pending.get(d.key) ?? null,
+  }));
+}

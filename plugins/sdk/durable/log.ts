@@ -1,0 +1,83 @@
+/**
+ * The durable log: the one way state that must survive a crash is kept (event log, outboxes,
+ * queues). An owner keeps its state in memory, applies each change there and appends a record
+ * describing it; on open it gets every record back, in order, to rebuild that state; now and then
+ * the log asks it for a snapshot (records that rebuild the current state from nothing) and drops
+ * what came before.
+ *
+ * This file is the seam: owners see only DurableLog and openLog. The file implementation
+ * (file-log.ts) is the embedded default; a PostgreSQL one (a table of records per log, the
+ * snapshot swapped in one transaction) can take its place without changing any owner.
+ */
+import type { ZodType } from 'zod';
+import type { Log } from '../log.ts';
+import type { StorageHealth } from './health.ts';
+import type { LogFs } from './files.ts';
+import { FileLog } from './file-log.ts';
+
+/**
+ * When appended records are forced to stable storage:
+ * - `always`: before append() resolves (one fsync per group commit: appends of one turn share it);
+ * - `interval`: append() resolves once the OS has the bytes (a process crash loses nothing), an fsync
+ *   every `fsyncIntervalMs` bounds what a power loss can take;
+ * - `none`: left to the OS (tests, benchmarks, data that can be rebuilt).
+ */
+export type FsyncPolicy = 'always' | 'interval' | 'none';
+
+export interface LogOptions<R> {
+  /** Directory of the log's files (created 0700). */
+  dir: string;
+  /** Receives every stored record at open, oldest first: the snapshot's, then those appended since. */
+  load(record: R): void;
+  /**
+   * Records that rebuild the owner's current state from nothing. Called at compaction; it must
+   * reflect every record already passed to append() (apply changes to memory before appending them).
+   */
+  snapshot(): Iterable<R>;
+  fsync?: FsyncPolicy;
+  /** For `interval`; default 200 ms. */
+  fsyncIntervalMs?: number;
+  /** Appended bytes after which the log compacts (and at least as many as the last snapshot holds); default 4 MiB. */
+  compactAfterBytes?: number;
+  /** Where torn tails, skipped records and failed compactions are reported. */
+  log?: Log;
+  /** Shared tracker of failing stores, for /readyz, health answers and metrics. */
+  health?: StorageHealth;
+  /** Loads without changing anything on disk (no truncation, no header repair); append() refuses. */
+  readOnly?: boolean;
+  /** File operations; tests inject failures here. */
+  fs?: LogFs;
+}
+
+export interface LogStats {
+  journalBytes: number;
+  snapshotBytes: number;
+  /** Incremented by every compaction. */
+  generation: number;
+  /** What open found: records loaded, lines skipped as unreadable, bytes of torn tail dropped. */
+  loaded: { records: number; skipped: number; tornBytes: number };
+}
+
+export interface DurableLog<R> {
+  readonly name: string;
+  /**
+   * Stores records (validated against the log's schema first); resolves once they are written per
+   * the fsync policy. Rejects with a StorageWriteError when the disk refuses (nothing of the batch
+   * is kept then: a partial append is cut back); later appends work again once space returns.
+   */
+  append(records: R[]): Promise<void>;
+  /** Compacts now (the snapshot replaces everything appended so far). */
+  compact(): Promise<void>;
+  /** Forces appended records to stable storage now. */
+  sync(): Promise<void>;
+  stats(): LogStats;
+  /** Waits for pending appends, syncs, closes the files. */
+  close(): Promise<void>;
+}
+
+const LOG_NAME = /^[a-z0-9][a-z0-9._-]{0,99}$/i;
+
+export async function openLog<R>(name: string, schema: ZodType<R>, opts: LogOptions<R>): Promise<DurableLog<R>> {
+  if (!LOG_NAME.test(name)) throw new Error(`log name "${name.slice(0, 100)}" must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+  return FileLog.open(name, schema, opts);
+}

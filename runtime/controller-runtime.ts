@@ -1,0 +1,183 @@
+/**
+ * The controller's side of the runner: builds each plugin's ControllerContext, and brings agent
+ * reports and messages to the controller half, checked against the spec at the boundary. Plugin
+ * events go through the host's durable event sink (event log, webhooks, /api/v1/events) and reach
+ * the plugins that depend on the emitter, each checked against the listener's own schema.
+ */
+import type { z } from 'zod';
+import type { ControllerContext, ControllerHalf, ControllerModule, DashboardPanel, DeliverOptions, NodeInfo, PluginSpec, ReportMeta } from '../plugins/sdk/contract.ts';
+import { claimsOf, namespaceOf } from './claims.ts';
+import type { Boundary } from './boundary.ts';
+import { claimedRoutes, commonParts, type CommonHostDeps } from './common-context.ts';
+import type { ChannelPort } from './context-parts.ts';
+import { extend, untilAborted } from './extend.ts';
+import type { RouteTable } from './route-table.ts';
+import { PluginRunner, type PluginSlot, type RunnerHostDeps } from './runner.ts';
+import type { Scope } from './scope.ts';
+
+type Half = ControllerHalf<PluginSpec>;
+
+/** What the controller knows of its nodes, as plugins see it. */
+export interface NodeDirectory {
+  list(): NodeInfo[];
+  get(id: string): NodeInfo | undefined;
+  resolve(ref: string): NodeInfo | undefined;
+  defaultNode(): NodeInfo | undefined;
+  /** The node, linked and running plugin, or throws an HttpError saying why not. */
+  require(ref: string | undefined, plugin: string): NodeInfo;
+  on(event: 'up' | 'down', handler: (node: NodeInfo) => void): () => void;
+}
+
+/** The controller's event plumbing: durable recording (and fan-out to webhooks) plus the in-process bus. */
+export interface EventSink {
+  /** Resolves once the event is recorded (and so reaches its webhook subscriptions). */
+  record(event: string, data: unknown): Promise<void>;
+  on(event: string, handler: (data: unknown) => void): () => void;
+}
+
+export interface ControllerRuntimeDeps extends CommonHostDeps, RunnerHostDeps {
+  routes: RouteTable;
+  nodes: NodeDirectory;
+  command(nodeId: string, plugin: string, action: string, args: unknown, timeoutMs: number): Promise<unknown>;
+  commandTimeoutMs: number;
+  channels: ChannelPort;
+  events: EventSink;
+  /** Durable webhook delivery (the controller's outbox). */
+  deliver(url: string, body: string, opts: Omit<DeliverOptions, 'secret'> & { secret?: string; event: string }): Promise<string>;
+  boundary: Boundary;
+}
+
+/** Core events any plugin may listen to. */
+const CORE_LISTENABLE = ['node'];
+
+export class ControllerRuntime {
+  readonly runner: PluginRunner<Half>;
+
+  constructor(private readonly deps: ControllerRuntimeDeps) {
+    this.runner = new PluginRunner<Half>({ ...deps, host: 'controller', instantiate: (slot, scope) => this.instantiate(slot, scope) });
+  }
+
+  /**
+   * A report from an agent (the link has deduplicated it). Throws a BoundaryError when it does not fit
+   * the spec: the link still acknowledges it, with the error, so it is not replayed forever.
+   */
+  async report(meta: ReportMeta, plugin: string, type: string, data: unknown): Promise<void> {
+    // A report that arrives while a config change restarts plugins waits for it: dropped here, it would still be acked, and lost.
+    await this.runner.idle();
+    const spec = this.runner.spec(plugin);
+    if (!spec) {
+      this.deps.log.debug({ plugin, type }, 'report for a plugin not loaded here; dropped');
+      return;
+    }
+    const parsed = this.deps.boundary.check(plugin, 'report', type, spec.reports, data);
+    const r = this.runner.running(plugin);
+    const handler = 'error' in r ? undefined : r.half?.onReport?.[type];
+    if (!handler) {
+      this.deps.log.debug({ plugin, type }, 'report for a plugin not running here (or without a handler); dropped');
+      return;
+    }
+    await handler(meta, parsed);
+  }
+
+  /** A best-effort message from an agent: refused ones are counted and logged, never answered. */
+  private message(slot: PluginSlot, half: Half, nodeId: string, type: string, msg: unknown): void {
+    try {
+      const parsed = this.deps.boundary.check(slot.name, 'message', type, slot.spec.messages?.toController, msg);
+      half.onMessage?.[type]?.(nodeId, parsed);
+    } catch (err) {
+      this.deps.log.warn({ plugin: slot.name, node: nodeId, type, err: (err as Error).message }, 'message from an agent not handled');
+    }
+  }
+
+  panels(): Array<{ plugin: string; panel: DashboardPanel }> {
+    return this.runner.halves().flatMap(({ name, half }) => (half.panel ? [{ plugin: name, panel: half.panel }] : []));
+  }
+
+  private async instantiate(slot: PluginSlot, scope: Scope): Promise<Half | undefined> {
+    if (!slot.def.controller) return undefined;
+    const mod = (await slot.def.controller()).default as ControllerModule<PluginSpec> | undefined;
+    if (mod?.half !== 'controller' || mod.spec?.name !== slot.name) throw new Error(`plugin ${slot.name}: controller.ts must default-export defineController(spec, ...) with its own spec`);
+    const half = mod.create(await this.context(slot, scope));
+    if (half.onMessage) scope.add('message handler', this.deps.channels.onMessage(slot.name, (nodeId, type, msg) => this.message(slot, half, nodeId, type, msg)));
+    return half;
+  }
+
+  /** Whether `plugin` may listen to `event`: core node events, or a namespace one of its dependencies claims. */
+  private mayListen(spec: PluginSpec, event: string): boolean {
+    const ns = namespaceOf(event);
+    if (CORE_LISTENABLE.includes(ns)) return true;
+    return (spec.dependencies ?? []).some((d) => {
+      const dep = this.runner.spec(d);
+      return dep !== undefined && claimsOf(dep).events.includes(ns);
+    });
+  }
+
+  private async context(slot: PluginSlot, scope: Scope): Promise<ControllerContext<PluginSpec>> {
+    const { deps } = this;
+    const { name, spec, claims } = slot;
+    const common = await commonParts(name, claims, scope, deps, () => slot.config);
+    const argsOf = Object.fromEntries(Object.entries(spec.commands ?? {}).map(([k, c]) => [k, c.args]));
+    const resultsOf = Object.fromEntries(Object.entries(spec.commands ?? {}).map(([k, c]) => [k, c.result]));
+    const nodes: ControllerContext<PluginSpec>['nodes'] = {
+      list: () => deps.nodes.list(),
+      get: (id) => deps.nodes.get(id),
+      resolve: (ref) => deps.nodes.resolve(ref),
+      defaultNode: () => deps.nodes.defaultNode(),
+      require: (ref, plugin) => deps.nodes.require(ref, plugin ?? name),
+      on(event, handler) {
+        scope.assertOpen(`listen to node.${event}`);
+        return scope.add(`node.${event} listener`, deps.nodes.on(event, handler));
+      },
+    };
+    return extend(common, {
+      routes: claimedRoutes(deps.routes, name, claims, scope),
+      nodes,
+      async command(nodeId: string, action: string, args: unknown, opts?: { timeoutMs?: number; signal?: AbortSignal }) {
+        scope.assertOpen(`send command ${action}`);
+        deps.boundary.check(name, 'command', action, argsOf, args);
+        const signal = opts?.signal ? AbortSignal.any([opts.signal, scope.signal]) : scope.signal;
+        const pending = deps.command(nodeId, name, action, args, opts?.timeoutMs ?? deps.commandTimeoutMs);
+        const result = await untilAborted(pending, signal, () => new Error(scope.closed ? `plugin ${name} stopped before node ${nodeId} answered ${action}` : `command ${action} to node ${nodeId} was cancelled`));
+        return deps.boundary.check(name, 'result', action, resultsOf, result);
+      },
+      send(nodeId: string, type: string, msg: unknown) {
+        scope.assertOpen(`send ${type}`);
+        deps.boundary.check(name, 'message', type, spec.messages?.toAgent, msg);
+        return deps.channels.send(name, nodeId, type, msg);
+      },
+      broadcast(nodeIds: string[] | 'all', type: string, msg: unknown) {
+        scope.assertOpen(`broadcast ${type}`);
+        deps.boundary.check(name, 'message', type, spec.messages?.toAgent, msg);
+        return deps.channels.broadcast(name, nodeIds, type, msg);
+      },
+      events: {
+        async emit(event: string, payload: unknown) {
+          scope.assertOpen(`emit ${event}`);
+          const parsed = deps.boundary.check(name, 'event', event, spec.events, payload);
+          await deps.events.record(event, parsed);
+        },
+        on: <T>(event: string, schema: z.ZodType<T>, handler: (payload: T) => void | Promise<void>) => {
+          scope.assertOpen(`listen to ${event}`);
+          if (!this.mayListen(spec, event)) throw new Error(`plugin ${name} cannot listen to "${event}": only node.* events and events of the plugins in its dependencies (${(spec.dependencies ?? []).join(', ') || 'none'})`);
+          const off = deps.events.on(event, (data) => {
+            let parsed: T;
+            try {
+              parsed = deps.boundary.parse<T>(name, 'event', event, schema, data);
+            } catch (err) {
+              deps.log.warn({ plugin: name, event, err: (err as Error).message }, 'event refused by its listener');
+              return;
+            }
+            return handler(parsed);
+          });
+          scope.add(`${event} listener`, off);
+        },
+      },
+      webhooks: {
+        deliver(url: string, body: string, opts: DeliverOptions = {}) {
+          scope.assertOpen('deliver a webhook');
+          return deps.deliver(url, body, { ...opts, secret: opts.secret?.reveal(), event: opts.event ?? `${name}.callback` });
+        },
+      },
+    });
+  }
+}

@@ -1,0 +1,24 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { MetricsRegistry } from '../plugins/sdk/metrics.ts';
+import { VERSION } from '../plugins/sdk/version.ts';
+
+/** Process-level gauges every Outpost process exports (controller and agent alike). */
+export function processMetrics(metrics: MetricsRegistry, prefix: string): () => void {
+  const lag = monitorEventLoopDelay({ resolution: 20 });
+  lag.enable();
+  metrics.gaugeFn(`${prefix}_event_loop_lag_seconds`, 'Event loop delay, p99 since the last scrape, in seconds.', () => {
+    const v = lag.percentile(99) / 1e9;
+    lag.reset();
+    return Number.isFinite(v) ? v : 0;
+  });
+  metrics.gaugeFn(`${prefix}_resident_memory_bytes`, 'Resident set size of the process in bytes.', () => process.memoryUsage.rss());
+  metrics.counterFn(`${prefix}_cpu_seconds_total`, 'CPU time used by the process since it started, in seconds.', () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  });
+  metrics.gaugeFn(`${prefix}_heap_used_bytes`, 'V8 heap in use by the process in bytes.', () => process.memoryUsage().heapUsed);
+  metrics.gaugeFn(`${prefix}_build_info`, 'Outpost version this process runs (always 1).', () => [[{ version: VERSION }, 1]]);
+  const started = Date.now() / 1000;
+  metrics.gaugeFn(`${prefix}_start_time_seconds`, 'Start time of the process since the Unix epoch in seconds.', () => started);
+  return () => lag.disable();
+}

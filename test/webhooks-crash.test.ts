@@ -1,0 +1,116 @@
+/**
+ * Issue 9 C11: an event the controller has recorded, or acknowledged to a client, reaches webhook
+ * subscribers even when the controller is SIGKILLed right after. The kill lands the moment the change
+ * is visible from outside: nodes.json shows the node down, or the 201 / 202 has arrived.
+ */
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { TestController, stopProc } from './helpers/cluster.ts';
+import { Receiver, type Received } from './helpers/receiver.ts';
+import { openRawLink } from './helpers/raw-link.ts';
+
+const SECRET = 'crash-test-secret-0123456789';
+const ROUNDS = 10;
+
+let c: TestController;
+let rx: Receiver;
+before(async () => {
+  c = await TestController.start({ config: { webhooks: { baseDelayMs: 50, maxDelayMs: 200 } } });
+  rx = await Receiver.start({ secret: SECRET });
+  const sub = await c.api('POST', '/api/v1/webhooks', { url: rx.url, events: ['node.enrolled', 'node.down', 'test.ping'], secret: SECRET });
+  assert.equal(sub.status, 201, sub.text);
+});
+after(async () => {
+  await rx?.close();
+  await c?.stop();
+});
+
+async function crashAndRestart(): Promise<void> {
+  await stopProc(c.proc, 'SIGKILL');
+  await c.restart();
+}
+
+const forNode = (event: string, nodeId: string) => (q: Received) => q.event === event && q.json?.data?.node?.id === nodeId;
+
+/** Every event arrived under a single delivery id: a replay after the crash did not mint a second one. */
+function assertOneId(got: Received[], what: string): void {
+  assert.equal(new Set(got.map((q) => q.id)).size, 1, `${what}: ${got.length} deliveries under ids ${[...new Set(got.map((q) => q.id))].join(', ')}`);
+  assert.ok(got.every((q) => q.signatureOk), `${what}: signed`);
+}
+
+async function enroll(name: string): Promise<{ nodeId: string; credential: string }> {
+  const r = await c.api('POST', '/api/v1/enroll', { token: await c.joinToken(), name }, '');
+  assert.equal(r.status, 201, r.text);
+  return r.body;
+}
+
+/** The persisted state of a node, as the controller last wrote it. */
+async function persistedState(nodeId: string): Promise<string | undefined> {
+  try {
+    return JSON.parse(await readFile(join(c.dataDir, 'nodes.json'), 'utf8')).nodes[nodeId]?.state;
+  } catch {
+    return undefined; // read between truncate and write of a store that is not renamed into place
+  }
+}
+
+test(`node.down recorded, then SIGKILL at once: announced after the restart (${ROUNDS} rounds, no miss)`, async (t) => {
+  let missed = 0;
+  for (let i = 1; i <= ROUNDS; i++) {
+    const { nodeId, credential } = await enroll(`down-${i}`);
+    const link = await openRawLink(c.url, credential);
+    await link.hello(nodeId);
+    let seq = 0;
+    const beat = setInterval(() => link.send({ t: 'hb', seq: ++seq, ts: Date.now(), summary: {} }), 50);
+    while ((await persistedState(nodeId)) !== 'up') await new Promise((r) => setTimeout(r, 20));
+    clearInterval(beat);
+    link.ws.terminate();
+    // The watchdog records the node down; the controller dies the moment that is on disk.
+    while ((await persistedState(nodeId)) !== 'down') await new Promise((r) => setImmediate(r));
+    await crashAndRestart();
+    try {
+      const got = await rx.waitFor(`node.down of down-${i}`, (r) => {
+        const d = r.accepted().filter(forNode('node.down', nodeId));
+        return d.length > 0 && d;
+      });
+      assertOneId(got, `node.down of down-${i}`);
+      assert.equal(got[0].json.data.node.state, 'down');
+      assert.equal(got[0].json.data.previous, 'up');
+    } catch (err) {
+      missed += 1;
+      t.diagnostic(`round ${i}: ${(err as Error).message}`);
+    }
+  }
+  assert.equal(missed, 0, `node.down missed in ${missed} of ${ROUNDS} rounds`);
+});
+
+test(`node.enrolled and test.ping acknowledged, then SIGKILL at once: delivered after the restart (${ROUNDS} rounds, no miss)`, async (t) => {
+  let missed = 0;
+  for (let i = 1; i <= ROUNDS; i++) {
+    const token = await c.joinToken();
+    const [enrolled, ping] = await Promise.all([
+      c.api('POST', '/api/v1/enroll', { token, name: `enrolled-${i}` }, ''),
+      c.api('POST', '/api/v1/events/test', { message: `ping-${i}` }),
+    ]);
+    await crashAndRestart();
+    assert.equal(enrolled.status, 201, enrolled.text);
+    assert.equal(ping.status, 202, ping.text);
+    try {
+      const got = await rx.waitFor(`node.enrolled of enrolled-${i}`, (r) => {
+        const d = r.accepted().filter(forNode('node.enrolled', enrolled.body.nodeId));
+        return d.length > 0 && d;
+      });
+      assertOneId(got, `node.enrolled of enrolled-${i}`);
+      const pinged = await rx.waitFor(`test.ping ${i}`, (r) => {
+        const d = r.accepted().filter((q) => q.event === 'test.ping' && q.json?.data?.message === `ping-${i}`);
+        return d.length > 0 && d;
+      });
+      assertOneId(pinged, `test.ping ${i}`);
+    } catch (err) {
+      missed += 1;
+      t.diagnostic(`round ${i}: ${(err as Error).message}`);
+    }
+  }
+  assert.equal(missed, 0, `missed in ${missed} of ${ROUNDS} rounds`);
+});
