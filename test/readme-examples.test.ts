@@ -125,6 +125,12 @@ const ENVELOPES: Envelope[] = [
     error: (a) => (typeof a.body?.statusCode === 'number' && a.body.statusCode !== 200 ? String(a.body.statusString) : undefined),
   },
   {
+    name: 'goim (comet)',
+    paths: /^\/(goim\/.+|nodes\/instances)$/,
+    ok: (a) => a.status === 200 && a.body?.code === 0 && a.body.message === '',
+    error: (a) => (typeof a.body?.code === 'number' && a.body.code !== 0 && typeof a.body.message === 'string' ? a.body.message : undefined),
+  },
+  {
     name: 'health and agent monitor',
     paths: /^\/(healthz|readyz|v1\/monitor)$/,
     ok: (a) => a.status === 200 && typeof a.body === 'object' && a.body !== null,
