@@ -76,9 +76,10 @@ class Sim {
         ws.terminate();
       });
       ws.on('error', (err) => done(false, err.message));
-      ws.on('close', () => {
+      ws.on('close', (code, reason) => {
         clearInterval(this.timer);
-        if (!settled) done(false, 'closed before welcome');
+        // The close code and reason say which side gave up and why (a refusal, an idle timeout, a shutdown).
+        if (!settled) done(false, `closed before welcome (${code}${reason.length ? ` ${reason.toString().slice(0, 80)}` : ''})`);
         else if (!this.dropped) this.w.closed++;
       });
     });
