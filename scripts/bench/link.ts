@@ -232,8 +232,11 @@ try {
     ['fewest nodes up during the steady window', `${steady.minUp} of ${connected}`],
     ['priority of server and agents', opts.nice ? `nice -${Math.min(19, opts.nice)}` : 'unchanged'],
   ]);
-  const targets = N >= 10_000 ? `; targets at 10k (<= 25 %, <= 300 MB) ${steady.server.cpuPercent <= 25 && steady.server.rssMax <= 300 * 1048576 ? 'met' : 'MISSED'}` : '';
-  figure('link', `${connected} agents, controller ${pct(steady.server.cpuPercent)} CPU, ${mb(steady.server.rssAvg)} RSS (${(perAgent(steady.server, idle.rssAvg) / 1024).toFixed(1)} KB/agent), p99 hb ${ms(percentile(steady.rtts, 99))}, down detected in ${percentile(detect, 50).toFixed(1)} s median${targets}`);
+  const p99 = percentile(steady.rtts, 99);
+  // Issue 9's targets; the peer's p99 beside ours says whether a miss was the controller or the machine.
+  const met = steady.server.cpuPercent <= 25 && steady.server.rssMax <= 300 * 1048576 && p99 <= 25;
+  const targets = N >= 10_000 ? `; targets at 10k (<= 25 %, <= 300 MB, p99 <= 25 ms) ${met ? 'met' : 'MISSED'}` : '';
+  figure('link', `${connected} agents, controller ${pct(steady.server.cpuPercent)} CPU, ${mb(steady.server.rssAvg)} RSS (${(perAgent(steady.server, idle.rssAvg) / 1024).toFixed(1)} KB/agent), p99 hb ${ms(p99)} (bare peer ${ms(percentile(peer.rtts, 99))}), down detected in ${percentile(detect, 50).toFixed(1)} s median${targets}`);
 } finally {
   stopWorkers(workers);
   peerProc?.kill('SIGKILL');
