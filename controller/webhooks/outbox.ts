@@ -8,7 +8,7 @@ import { openQueue, type DueQueue, type Leased, type QueuedItem } from '../../pl
 import { checkDeliveryId, checkDeliveryUrl, DeliveryItem, laneKey, publicView, type Delivery, type PublicDelivery } from './delivery.ts';
 import { FinishedDeliveries } from './finished.ts';
 import { importOldOutbox } from './outbox-import.ts';
-import { Sender } from './sender.ts';
+import { Sender, type AttemptOutcome } from './sender.ts';
 
 export { checkDeliveryUrl, type Delivery, type DeliveryState, type PublicDelivery } from './delivery.ts';
 
@@ -350,13 +350,16 @@ export class Outbox {
     }
     this.active.set(h.origin, busy + 1);
     h.inFlight = true;
-    this.attempt(h)
-      .catch((err) => this.log.error({ delivery: h.it.id, err: (err as Error).message }, 'webhook attempt bookkeeping failed'))
-      .finally(() => {
+    this.send(h)
+      .then((outcome) => {
+        // The slot and the hold end before the outcome is applied: a failed head falls due again after
+        // its backoff, and must then be leased afresh, not taken for one still in flight.
         this.held.delete(h.it.id);
         this.release(h.origin);
-        this.pump();
-      });
+        this.settle(h.it, outcome);
+      })
+      .catch((err) => this.log.error({ delivery: h.it.id, err: (err as Error).message }, 'webhook attempt bookkeeping failed'))
+      .finally(() => this.pump());
   }
 
   private release(origin: string): void {
@@ -377,7 +380,7 @@ export class Outbox {
     if (i >= 0) line!.splice(i, 1);
   }
 
-  private async attempt(h: Held): Promise<void> {
+  private send(h: Held): Promise<AttemptOutcome> {
     const { it } = h;
     const d = it.item;
     const headers: Record<string, string> = {
@@ -389,7 +392,12 @@ export class Outbox {
     // Signed per attempt: a fresh timestamp keeps retries inside receivers' replay window.
     if (d.secret) headers['x-outpost-signature'] = outpostSignature(d.secret, d.body, Math.floor(Date.now() / 1000));
     this.counters.attempts.inc({ event: d.event });
-    const { status, error } = await this.sender.send(h.url, headers, d.body);
+    return this.sender.send(h.url, headers, d.body);
+  }
+
+  /** Applies an attempt's outcome to memory at once; the writes follow (their failures are logged). */
+  private settle(it: Leased<DeliveryItem>, { status, error }: AttemptOutcome): void {
+    const d = it.item;
     const now = Date.now();
     const cancelReason = this.cancelled.get(it.id);
     this.cancelled.delete(it.id);
@@ -397,13 +405,16 @@ export class Outbox {
 
     this.counters.failures.inc({ event: d.event });
     const lastError = cancelReason ? `${error}; ${cancelReason}` : error;
+    const logged = (what: string) => (err: unknown) => this.log.error({ delivery: it.id, err: (err as Error).message }, `webhook ${what} failed`);
     if (cancelReason !== undefined || now >= d.expiresAt) {
       this.counters.dead.inc({ event: d.event });
       this.log.warn({ delivery: it.id, event: d.event, url: String(secretUrl(d.url)), error: lastError }, 'webhook delivery dead');
       this.lastTry.delete(it.id);
-      // Dead on disk before it leaves the queue (see settleCrash).
-      await this.finished.died([{ ...this.delivery(it), state: 'dead', attempts: it.attempts + 1, lastAttemptAt: now, ...(status ? { lastStatus: status } : {}), lastError, deadAt: now }]);
-      await this.queue.ack(it.id, it.token);
+      // Dead on disk before it leaves the queue (see settleCrash); its lane waits for that write.
+      this.finished
+        .died([{ ...this.delivery(it), state: 'dead', attempts: it.attempts + 1, lastAttemptAt: now, ...(status ? { lastStatus: status } : {}), lastError, deadAt: now }])
+        .then(() => this.queue.ack(it.id, it.token))
+        .catch(logged('dead record'));
       return;
     }
     const delay = Math.min(this.cfg.maxDelayMs, this.cfg.baseDelayMs * 2 ** Math.min(it.attempts, 30));
@@ -411,7 +422,7 @@ export class Outbox {
     // The last attempt lands at the max age, not past it.
     const next = Math.min(now + Math.round(delay / 2 + (Math.random() * delay) / 2), d.expiresAt);
     this.lastTry.set(it.id, { at: now, ...(status ? { status } : {}) });
-    await this.queue.fail(it.id, next - now, { token: it.token, error: lastError });
+    this.queue.fail(it.id, next - now, { token: it.token, error: lastError }).catch(logged('queue write'));
   }
 
   private delivered(it: Leased<DeliveryItem>, now: number, status: number | undefined): void {
