@@ -115,6 +115,8 @@ interface Slot<T> {
 type Rec<T> = { t: 'm'; seq: number; cp?: number } | { t: 's'; id: string; seq: number; key?: string; due: number; item: T; att: number; err?: string; at: number } | { t: 'f'; id: string; due: number; att: number; err?: string } | { t: 'd'; id: string };
 
 const MAX_ID = 200;
+/** Records whose loss on a power cut only repeats work (an ack, a failure's backoff) share the next fsync. */
+const LAZY = { sync: false } as const;
 const MAX_TIMER = 2 ** 31 - 1;
 
 export async function openQueue<T>(name: string, itemSchema: z.ZodType<T>, opts: QueueOptions): Promise<DueQueue<T>> {
@@ -273,7 +275,7 @@ class FileQueue<T> implements DueQueue<T> {
     if (!e || (token !== undefined && e.token !== token)) return false;
     this.drop(e);
     this.arm();
-    await this.log.append([{ t: 'd', id }]);
+    await this.log.append([{ t: 'd', id }], LAZY);
     return true;
   }
 
@@ -287,7 +289,7 @@ class FileQueue<T> implements DueQueue<T> {
     e.lastError = opts.error?.slice(0, 1000);
     this.heap.push({ at: e.dueAt, e });
     this.arm();
-    await this.log.append([{ t: 'f', id, due: e.dueAt, att: e.attempts, ...(e.lastError !== undefined ? { err: e.lastError } : {}) }]);
+    await this.log.append([{ t: 'f', id, due: e.dueAt, att: e.attempts, ...(e.lastError !== undefined ? { err: e.lastError } : {}) }], LAZY);
     return true;
   }
 
@@ -298,7 +300,7 @@ class FileQueue<T> implements DueQueue<T> {
     e.dueAt = dueAt;
     this.heap.push({ at: e.dueAt, e });
     this.arm();
-    await this.log.append([{ t: 'f', id, due: e.dueAt, att: e.attempts, ...(e.lastError !== undefined ? { err: e.lastError } : {}) }]);
+    await this.log.append([{ t: 'f', id, due: e.dueAt, att: e.attempts, ...(e.lastError !== undefined ? { err: e.lastError } : {}) }], LAZY);
     return true;
   }
 
