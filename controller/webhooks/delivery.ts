@@ -79,10 +79,23 @@ export function laneKey(key: string): string {
   return key.length <= MAX_KEY ? key : `lane:${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
 }
 
+/** Masked URLs by URL: a lane's deliveries share one, and masking parses it (per delivery, it showed in profiles). */
+const masked = new Map<string, string>();
+
+function maskedUrl(url: string): string {
+  let m = masked.get(url);
+  if (m === undefined) {
+    if (masked.size >= 1000) masked.clear();
+    masked.set(url, (m = String(secretUrl(url))));
+  }
+  return m;
+}
+
 /** The delivery as shown: URL credentials masked, no secret; the body only when asked for. */
 export function publicView(d: Delivery, withBody = false): PublicDelivery {
   const { secret, body, ...rest } = d;
-  const out: PublicDelivery = { ...rest, url: String(secretUrl(d.url)), key: d.key === d.url ? String(secretUrl(d.key)) : d.key, bodyBytes: Buffer.byteLength(body), signed: Boolean(secret) };
+  const url = maskedUrl(d.url);
+  const out: PublicDelivery = { ...rest, url, key: d.key === d.url ? url : d.key, bodyBytes: Buffer.byteLength(body), signed: Boolean(secret) };
   if (withBody) out.body = body;
   return out;
 }
