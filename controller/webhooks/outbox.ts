@@ -183,7 +183,9 @@ export class Outbox {
   /**
    * Validates and stores deliveries; resolves with their ids once they are on disk. Throws naming the
    * bad input. An item whose id the outbox already holds or recently delivered is not queued again.
-   * `cursor`: the event fan-out's position, stored in the same write as these deliveries.
+   * `cursor`: the event fan-out's position, stored in the same write as these deliveries. Those are
+   * made again from the (fsynced) event log after a power cut, from the cursor then on disk, so their
+   * write shares the next fsync instead of waiting for one of its own (a process crash keeps them).
    */
   async enqueue(all: EnqueueItem[], opts: { cursor?: number } = {}): Promise<string[]> {
     const ids = all.map((it) => (it.id === undefined ? `dl_${randomBytes(8).toString('hex')}` : checkDeliveryId(it.id)));
@@ -216,7 +218,7 @@ export class Outbox {
     this.bytes += incoming;
     for (const e of entries) this.unconfirmed.add(e.id);
     try {
-      await this.queue.scheduleMany(entries, opts.cursor !== undefined ? { checkpoint: opts.cursor } : {});
+      await this.queue.scheduleMany(entries, opts.cursor !== undefined ? { checkpoint: opts.cursor, sync: false } : {});
     } catch (err) {
       // Not on disk, so not accepted: the caller gets the error and nothing half-queued stays behind.
       this.bytes -= incoming;

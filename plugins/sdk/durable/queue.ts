@@ -52,9 +52,11 @@ export interface DueQueue<T> {
   /**
    * Many at once, in one write. `checkpoint`: a position of the owner's (e.g. the last event of a log
    * it turns into items) stored in the same write, so "these items are queued" and "the source is
-   * handled up to here" land together or not at all; read back with checkpoint().
+   * handled up to here" land together or not at all; read back with checkpoint(). `sync: false`: for
+   * items the owner rebuilds from its own fsynced source after a power cut (from the checkpoint on),
+   * the write shares the next fsync (a process crash still keeps them).
    */
-  scheduleMany(entries: Array<{ item: T; dueAt: number } & ScheduleOptions>, opts?: { checkpoint?: number }): Promise<string[]>;
+  scheduleMany(entries: Array<{ item: T; dueAt: number } & ScheduleOptions>, opts?: { checkpoint?: number; sync?: boolean }): Promise<string[]>;
   /** The highest checkpoint stored (0 before any). */
   checkpoint(): number;
   /** Removes an item, leased or not; false if the queue does not hold it. */
@@ -189,7 +191,7 @@ class FileQueue<T> implements DueQueue<T> {
     return this.scheduleMany([{ item, dueAt, ...opts }]).then((ids) => ids[0]);
   }
 
-  async scheduleMany(list: Array<{ item: T; dueAt: number } & ScheduleOptions>, opts: { checkpoint?: number } = {}): Promise<string[]> {
+  async scheduleMany(list: Array<{ item: T; dueAt: number } & ScheduleOptions>, opts: { checkpoint?: number; sync?: boolean } = {}): Promise<string[]> {
     if (this.closed) throw new Error('queue is closed');
     if (opts.checkpoint !== undefined && !Number.isFinite(opts.checkpoint)) throw new Error(`checkpoint must be a number, got ${opts.checkpoint}`);
     const cp = opts.checkpoint !== undefined && opts.checkpoint > this.cp ? opts.checkpoint : undefined;
@@ -218,7 +220,7 @@ class FileQueue<T> implements DueQueue<T> {
     const records = fresh.map(sRecord);
     if (cp !== undefined) records.push({ t: 'm', seq: this.seq, cp });
     try {
-      await this.log.append(records);
+      await this.log.append(records, opts.sync === false ? LAZY : {});
     } catch (err) {
       // Not on disk, so not scheduled.
       for (const e of fresh) this.drop(e);
