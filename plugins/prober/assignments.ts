@@ -19,8 +19,13 @@ export interface AssignmentSource {
   nodeName(id: string): string;
 }
 
-/** Changes gathered this long before an agent's new assignment is pushed: a burst of operate_monitor is one push. */
-const PUSH_AFTER_MS = 200;
+/** Changes gathered this long before they are pushed. */
+const GATHER_MS = 50;
+/**
+ * Pushes at most this often: a burst of operate_monitor is one push (the whole list, megabytes at
+ * 10,000 groups) a second per agent, not one per request.
+ */
+const PUSH_EVERY_MS = 1000;
 
 /**
  * Which probe nodes watch which group, kept incrementally: a group's change re-picks that group only
@@ -42,6 +47,7 @@ export class Assignments {
   private readonly dirty = new Set<string>();
   private readonly pushing = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
+  private lastPushAt = 0;
   private stopped = false;
 
   constructor(
@@ -130,10 +136,14 @@ export class Assignments {
 
   private schedulePush(): void {
     if (this.timer || this.stopped || this.dirty.size === 0) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      for (const id of [...this.dirty]) this.push(id);
-    }, PUSH_AFTER_MS);
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.lastPushAt = Date.now();
+        for (const id of [...this.dirty]) this.push(id);
+      },
+      Math.max(GATHER_MS, this.lastPushAt + PUSH_EVERY_MS - Date.now()),
+    );
     this.timer.unref();
   }
 

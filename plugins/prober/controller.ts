@@ -16,6 +16,8 @@ import { Assignments, type ProbeNode } from './assignments.ts';
 export type { ProbeNode } from './assignments.ts';
 
 const EXTERNAL_LIVE_MS = 3 * 60_000;
+/** Rounds decided per tick (250 ms) at most. */
+const CLOSE_PER_TICK = 2000;
 /**
  * A round still open when the controller stopped is decided no sooner than this after it starts
  * again: agents probed on while it was down and replay those results once they have reconnected
@@ -113,7 +115,8 @@ export class Prober {
       const g = this.monitors.data.groups[o.g];
       return !g || now >= this.decideAt(o, g);
     });
-    if (due.length) await this.close(due, now);
+    // A few thousand per tick: the rest waits a tick rather than the event loop waiting for all of them.
+    if (due.length) await this.close(due.slice(0, CLOSE_PER_TICK), now);
   }
 
   private readonly startedAt = Date.now();
@@ -136,11 +139,12 @@ export class Prober {
 
   /**
    * Gathers a node's votes for a round into `sink` (the records commitVotes writes); opens the round
-   * if the controller has not yet (clock skew); refuses decided rounds.
+   * if the controller has not yet (clock skew); refuses decided rounds. Called once per group and
+   * round for a sink (a report or a deal holds one round).
    */
   acceptVotes(g: Group, round: number, node: string, votes: Array<{ record: string; vote: Vote }>, sink: StateRecord[]): { accepted: number; late: number } {
     const key = roundKey(g.key, round);
-    if (!this.monitors.open[key] && !sink.some((r) => r.t === 'open' && r.o.g === g.key && r.o.round === round)) {
+    if (!this.monitors.open[key]) {
       // Past rounds not decided yet (results replayed after a controller restart) are still decided;
       // rounds already decided, or older than the history window, are late.
       if (this.decided(g.key, round) || round < Date.now() - this.cfg.historyMinutes * 60_000 || round > Date.now() + 60_000) {
