@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Log } from '../plugins/sdk/log.ts';
 import { restError, type HttpResult, type Method, type MountedRoute, type Route } from '../plugins/sdk/http.ts';
-import { describeRoute, runRoute, wireBody, type RoutedRequest } from '../runtime/http-request.ts';
+import { describeRoute, queryValues, runRoute, wireBody, type RoutedRequest } from '../runtime/http-request.ts';
 import { RouteMatcher } from '../runtime/route-match.ts';
 import { normalizeIp } from '../plugins/sdk/client-ip.ts';
 
@@ -93,7 +93,7 @@ export class LocalApi {
     const { route, method: m } = found.value;
     // The agent trusts no proxy: the client is the socket peer.
     const ip = normalizeIp(req.socket.remoteAddress ?? '');
-    const routed: RoutedRequest = { method: m, path: url.pathname, params: found.params, query: Object.fromEntries(url.searchParams), headers: flatHeaders(req), ip, peer: ip, body: req };
+    const routed: RoutedRequest = { method: m, path: url.pathname, params: found.params, query: Object.fromEntries(url.searchParams), queryAll: queryValues(url.searchParams), headers: flatHeaders(req), ip, peer: ip, body: req };
     const result = await runRoute(route, routed, { maxBody: this.maxBody, isAdmin: (h) => this.opts.isAdmin(h), log: this.opts.log });
     reply(res, result);
     this.opts.observe?.(route.path, m, result.status ?? 200);

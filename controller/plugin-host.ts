@@ -107,7 +107,12 @@ export class ControllerPluginHost {
    * operator pushes one.
    */
   configs(): Record<string, unknown> {
-    return { ...this.store.data.configs };
+    return Object.fromEntries(Object.entries(this.store.data.configs).filter(([name]) => this.pushed(name)));
+  }
+
+  /** Whether agents get this plugin's controller config (the spec's pushConfig). */
+  private pushed(name: string): boolean {
+    return this.runtime.runner.spec(name)?.pushConfig !== false;
   }
 
   configOf(name: string): unknown {
@@ -138,7 +143,7 @@ export class ControllerPluginHost {
         d.configs[name] = config;
       });
       await this.runtime.runner.apply(name, config);
-      this.deps.link.broadcast({ t: 'config', plugin: name, config });
+      if (this.pushed(name)) this.deps.link.broadcast({ t: 'config', plugin: name, config });
       return config;
     });
   }

@@ -13,7 +13,7 @@ import { checkId } from '../plugins/sdk/ids.ts';
 export type Parsed = { ok: true; req: HttpRequest } | { ok: false; reject: HttpResult };
 
 /** A routed request before its body is read: the fields and JSON come from the body stream. */
-export type RoutedRequest = Omit<HttpRequest, 'fields' | 'json'> & {
+export type RoutedRequest = Omit<HttpRequest, 'fields' | 'json' | 'raw'> & {
   /** The body stream (both servers' requests can pipe). */
   body: { pipe(dest: Writable): unknown };
 };
@@ -53,17 +53,18 @@ export async function parseRequest(route: Route, r: RoutedRequest, maxBody: numb
   const reject = (status: number, message: string): Parsed => ({ ok: false, reject: route.error(status, message) });
   const declared = Number(r.headers['content-length'] ?? 0);
   if (declared > maxBody) return reject(413, `body too large: ${declared} bytes, limit ${maxBody}`);
-  let raw = '';
+  let bytes: Buffer = NO_BODY;
   // A request with neither a length nor chunked encoding has no body, and its stream might never end.
   const hasBody = declared > 0 || /chunked/i.test(r.headers['transfer-encoding'] ?? '');
   if (r.method !== 'GET' && hasBody) {
-    const text = await readBody(r.body, maxBody);
-    if (text === null) return reject(413, `body too large: limit ${maxBody} bytes`);
-    raw = text;
+    const read = await readBody(r.body, maxBody);
+    if (read === null) return reject(413, `body too large: limit ${maxBody} bytes`);
+    bytes = read;
   }
   let json: unknown;
   let body: Record<string, unknown> = {};
   const type = (r.headers['content-type'] ?? '').toLowerCase();
+  const raw = route.rawBody ? '' : bytes.toString('utf8');
   if (raw.trim() !== '') {
     if (type.includes('application/json') || (!type.includes('form-urlencoded') && /^\s*[[{]/.test(raw))) {
       try {
@@ -76,15 +77,24 @@ export async function parseRequest(route: Route, r: RoutedRequest, maxBody: numb
       body = Object.fromEntries(new URLSearchParams(raw));
     }
   }
-  return { ok: true, req: { method: r.method, path: r.path, params: r.params, query: r.query, fields: { ...r.query, ...body }, json, headers: r.headers, ip: r.ip, peer: r.peer } };
+  return { ok: true, req: { method: r.method, path: r.path, params: r.params, query: r.query, queryAll: r.queryAll, fields: { ...r.query, ...body }, json, raw: bytes, headers: r.headers, ip: r.ip, peer: r.peer } };
+}
+
+const NO_BODY = Buffer.alloc(0);
+
+/** Every value of each parameter of a query string (`a=1&a=2` → {a: ['1', '2']}), decoded as URLSearchParams does. */
+export function queryValues(search: string | URLSearchParams | undefined): Record<string, string[]> {
+  const out: Record<string, string[]> = Object.create(null);
+  for (const [k, v] of search instanceof URLSearchParams ? search : new URLSearchParams(search ?? '')) (out[k] ??= []).push(v);
+  return out;
 }
 
 /**
- * The body as text, or null once it passes limit. Counting as it streams keeps a chunked body without a
+ * The body's bytes, or null once it passes limit. Counting as it streams keeps a chunked body without a
  * content-length from being buffered whole; the rest of a refused body is read and discarded, so the
  * client gets the 413 envelope rather than a reset.
  */
-export function readBody(src: { pipe(dest: Writable): unknown }, limit: number): Promise<string | null> {
+export function readBody(src: { pipe(dest: Writable): unknown }, limit: number): Promise<Buffer | null> {
   return new Promise((resolve, reject) => {
     let chunks: Buffer[] = [];
     let size = 0;
@@ -101,7 +111,7 @@ export function readBody(src: { pipe(dest: Writable): unknown }, limit: number):
         done();
       },
       final(done) {
-        resolve(size > limit ? null : Buffer.concat(chunks).toString('utf8'));
+        resolve(size > limit ? null : Buffer.concat(chunks));
         done();
       },
     });

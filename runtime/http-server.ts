@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import type { Log } from '../plugins/sdk/log.ts';
 import { restError, type HttpResult, type Method, type MountedRoute, type Route } from '../plugins/sdk/http.ts';
 import { normalizeIp, TrustedProxies } from '../plugins/sdk/client-ip.ts';
-import { describeRoute, runRoute, wireBody, type AdminCheck, type RoutedRequest } from './http-request.ts';
+import { describeRoute, queryValues, runRoute, wireBody, type AdminCheck, type RoutedRequest } from './http-request.ts';
 import { RouteMatcher } from './route-match.ts';
 
 export interface HttpServerOptions {
@@ -99,6 +99,8 @@ export class HttpServer {
       path: req.path,
       params: { ...params },
       query: { ...(req.query_parameters as Record<string, string>) },
+      // uWS has no query string (undefined) when the target has none.
+      queryAll: queryValues(req.path_query as string | undefined),
       headers: req.headers as Record<string, string>,
       ip: this.proxies.clientIp(peer, req.headers['x-forwarded-for']),
       peer,

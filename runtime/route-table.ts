@@ -57,6 +57,9 @@ export class RouteTable {
             get auth() {
               return live().route.auth;
             },
+            get rawBody() {
+              return live().route.rawBody;
+            },
             error: (status, message) => live().route.error(status, message),
             handler: (req) => {
               const e = live();

@@ -103,7 +103,9 @@ export class PluginRunner<H extends LifecycleHalf> {
       this.refuseCollisions(names);
       const loaded = names.filter((n) => !this.slots.get(n)!.permanent);
       const unavailable = new Map(names.filter((n) => this.slots.get(n)!.permanent).map((n) => [n, this.slots.get(n)!.error ?? 'failed']));
-      const plan = planStart(loaded.map((n) => ({ name: n, dependencies: this.slots.get(n)!.def!.spec.dependencies ?? [] })), unavailable);
+      // Events, what dependencies are for, live on the controller: on an agent they only order the starts.
+      const depsOf = (n: string) => (this.slots.get(n)!.def!.spec.dependencies ?? []).filter((d) => this.o.host === 'controller' || names.includes(d));
+      const plan = planStart(loaded.map((n) => ({ name: n, dependencies: depsOf(n) })), unavailable);
       for (const [name, why] of plan.refused) this.refuse(this.slots.get(name)!, why);
       this.order = plan.order;
       for (const name of this.order) await this.start(this.slots.get(name)!);

@@ -264,6 +264,9 @@ export class CometCluster {
         const a = this.agents.get(nodeId);
         if (a?.live) setImmediate(() => applyPush(a.g.gateway, msg));
       },
+      broadcast: (nodeIds, msg) => {
+        for (const id of nodeIds) pusher.sendToNode(id, msg);
+      },
     };
     this.ctx = { config, routing: this.routing, balancer: this.balancer, pusher };
   }

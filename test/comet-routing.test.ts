@@ -18,7 +18,7 @@ test('routing: deltas build key → node, mid → keys and room counts; removes 
   assert.deepEqual(r.keysForMids(['7', '0']).sort(), ['k1', 'k2', 'k4'], 'mid 0 is never mapped');
   assert.equal(r.roomCount('live://1'), 3);
   assert.deepEqual(r.nodesForRoom('live://1').sort(), ['n1', 'n2']);
-  assert.deepEqual(r.roomCountsFor('n2'), { 'live://1': 3, 'live://2': 1 });
+  assert.deepEqual(Object.fromEntries(r.roomCountsFor('n2')), { 'live://1': 3, 'live://2': 1 });
   r.applyBatch('n1', batch('e1', 2, [['k1', '7', 'live://2']], ['k2']));
   assert.equal(r.roomCount('live://1'), 1);
   assert.equal(r.roomCount('live://2'), 2);
@@ -140,6 +140,10 @@ test('link message schemas accept what the halves produce and refuse what they m
   const b = batch('e', 1, [['k', '1', 'r://1']], ['x']);
   assert.ok(presenceMsg.safeParse({ t: 'changes', batch: b }).success);
   assert.ok(presenceMsg.safeParse({ t: 'snapshot', snapshot: { epoch: 'e', seq: 0, conns: [], ips: 0 }, meta: { addrs: ['10.0.0.1'], weight: 10 } }).success);
-  assert.ok(controlMsg.safeParse({ t: 'rooms', counts: { 'live://1': 3 } }).success);
-  assert.ok(!controlMsg.safeParse({ t: 'rooms', counts: { 'live://1': -1 } }).success);
+  assert.ok(controlMsg.safeParse({ t: 'rooms', counts: [['live://1', 3], ['__proto__', 1]] }).success, 'pairs: any room id, __proto__ included');
+  assert.ok(!controlMsg.safeParse({ t: 'rooms', counts: [['live://1', -1]] }).success);
+  assert.ok(controlMsg.safeParse({ t: 'ack', epoch: 'e', seq: 3 }).success);
+  assert.ok(!controlMsg.safeParse({ t: 'ack', epoch: 'e', seq: 0 }).success, 'batches count from 1');
+  assert.ok(controlMsg.safeParse({ t: 'kick', keys: ['k'] }).success);
+  assert.ok(presenceMsg.safeParse({ t: 'snapshot', snapshot: { epoch: 'e', seq: 0, conns: [], ips: 0 }, meta: { addrs: [], weight: 1 }, part: [1, 2] }).success);
 });

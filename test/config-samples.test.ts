@@ -21,21 +21,11 @@ import { ROOT, TestAgent, TestController, until } from './helpers/cluster.ts';
 const CONFIGS = join(ROOT, 'configs');
 const readJson = async (file: string): Promise<Record<string, unknown>> => JSON.parse(await readFile(file, 'utf8'));
 
-/**
- * A plugin's config schema as the hosts read it: its spec. A plugin whose core landed before its
- * wiring (no index.ts yet) is read with its core's schema, named here until it is wired.
- */
-const UNWIRED: Record<string, () => Promise<z.ZodType>> = {
-  'dns-sync': async () => (await import('../plugins/dns-sync/config.ts')).dnsSyncConfig,
-};
+/** A plugin's config schema as the hosts read it: its spec. */
 async function pluginSchema(name: string): Promise<z.ZodType> {
-  if (existsSync(join(ROOT, 'plugins', name, 'index.ts'))) {
-    const def = (await import(`../plugins/${name}/index.ts`)).default as PluginDefinition;
-    return def.spec.config;
-  }
-  const unwired = UNWIRED[name];
-  if (!unwired) throw new Error(`configs/plugins/${name}.json: there is no plugin "${name}" (no plugins/${name}/index.ts)`);
-  return unwired();
+  if (!existsSync(join(ROOT, 'plugins', name, 'index.ts'))) throw new Error(`there is no plugin "${name}" (no plugins/${name}/index.ts)`);
+  const def = (await import(`../plugins/${name}/index.ts`)).default as PluginDefinition;
+  return def.spec.config;
 }
 
 function assertParses(schema: z.ZodType, value: unknown, what: string): void {

@@ -84,9 +84,14 @@ export interface RRset {
   records: Array<{ content: string; disabled: boolean }>;
 }
 
-/** The PowerDNS zone API for one zone: GET answers its rrsets, PATCH REPLACEs (422 on a bad content, like pdns). */
-export async function pdnsApi(rrsets: RRset[]) {
+/**
+ * The PowerDNS zone API for one zone: GET answers its rrsets, PATCH REPLACEs (422 on a bad content, like
+ * pdns). `outage`, asked first on every request, may answer instead (a server that is failing).
+ */
+export async function pdnsApi(rrsets: RRset[], outage: (req: SeenRequest) => Answer | undefined = () => undefined) {
   return startApiServer((req: SeenRequest) => {
+    const down = outage(req);
+    if (down) return down;
     if (req.headers['x-api-key'] !== PDNS_KEY) return { status: 401, text: 'Unauthorized' };
     if (req.path !== '/api/v1/servers/localhost/zones/example.test.') return { status: 404, json: { error: 'Not Found' } };
     if (req.method === 'GET') return { status: 200, json: { name: 'example.test.', kind: 'Native', rrsets } };

@@ -126,7 +126,7 @@ test('gauges follow the watchdog at every scrape; counters count passes', async 
   const registry = new MetricsRegistry();
   let watchdog: ViewFacts['watchdog'] = { 'node-a': { up: true, lastBeat: 10_000 }, 'node-b': { up: true, lastBeat: 9_000 } };
   let now = 12_000;
-  const m = registerDnsSyncMetrics(registry, () => ({ view: clusterView(config, facts(watchdog)), now }));
+  const m = registerDnsSyncMetrics(registry, () => ({ view: clusterView(config, facts(watchdog)), now, pendingWrites: 0 }));
   const series = () => registry.render().split('\n').filter((l) => l && !l.startsWith('#'));
   assert.deepEqual(series().filter((l) => l.startsWith('cocoaSyncerStatus')), [
     'cocoaSyncerStatus{cocoaSyncerStatus="NodeNumber"} 2',
@@ -154,7 +154,7 @@ test('no secret of the config appears in any surface', async () => {
   const secrets = secretsIn(config).map((s) => s.reveal());
   assert.equal(secrets.length, 5);
   const registry = new MetricsRegistry();
-  registerDnsSyncMetrics(registry, () => ({ view, now: Date.now() }));
+  registerDnsSyncMetrics(registry, () => ({ view, now: Date.now(), pendingWrites: 0 }));
   const surfaces = [
     JSON.stringify(getClusterInfo(view, { cocoaSecret: SECRET }, STORED)),
     JSON.stringify(getClusterInfo(view, { cocoaSecret: 'x' }, STORED)),

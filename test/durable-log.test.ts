@@ -124,16 +124,18 @@ test('compaction folds the journal into a snapshot; the state reloads the same; 
     const a = await Counters.open(dir, { compactAfterBytes: 2_000 });
     let appended = 0;
     for (let i = 0; i < 300; i++) {
-      await a.change({ op: 'set', k: `k${i % 20}`, v: i }, { op: 'inc', k: 'n' });
-      appended += 40;
+      const recs: Rec[] = [{ op: 'set', k: `k${i % 20}`, v: i }, { op: 'inc', k: 'n' }];
+      await a.change(...recs);
+      for (const r of recs) appended += Buffer.byteLength(JSON.stringify(r)) + 1;
     }
-    // Compactions run in the background, next to the appends (how much of the journal each cuts off
-    // depends on how many appends land while its snapshot is written).
-    const st = await until('compacted twice', () => a.log.stats().generation >= 2 && a.log.stats());
-    assert.ok(st.snapshotBytes > 0 && st.journalBytes < appended, `journal holds ${st.journalBytes} of about ${appended} bytes appended`);
+    // Compactions run in the background, next to the appends; how much the journal holds at the end
+    // depends on when the last one started (machine load), but it never holds everything appended.
+    await until('compacted twice', () => a.log.stats().generation >= 2);
+    const st = a.log.stats();
+    assert.ok(st.journalBytes < appended, `journal holds ${st.journalBytes} of the ${appended} bytes appended: it was never cut back`);
     await a.log.compact();
-    // One more at least (a background one may still have been under way when compact() was called).
-    assert.ok(a.log.stats().generation > st.generation);
+    // compact() first lets a background compaction still under way finish, which advances it too.
+    assert.ok(a.log.stats().generation > st.generation, 'an explicit compaction advances the generation');
     const afterCompact = (await readFile(journalOf(dir), 'utf8')).trim().split('\n');
     assert.equal(afterCompact.length, 1, 'only the header is left in the journal');
     await a.change({ op: 'inc', k: 'n' });

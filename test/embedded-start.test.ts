@@ -38,6 +38,13 @@ test('outpost start: one live node with stats on /api/v1/nodes and /searchServer
     assert.match(stats.data.cpu, /^\d+(\.\d+)?%$/);
     assert.match(stats.data.memory, /^\d+(\.\d+)?%$/);
     assert.ok((await stat(join(data, 'controller'))).isDirectory() && (await stat(join(data, 'agent'))).isDirectory(), 'data under --data');
+    // dns-sync runs on the dry-run provider: what it would write for the local node, which declares itself.
+    const dns = await until('dns-sync has what dry-run would write', async () => {
+      const r = await http('GET', `${url}/api/v1/dns-sync/status`, { token });
+      return r.body?.dryRun?.[0]?.records?.length === 3 ? r.body : undefined;
+    }, 60_000);
+    assert.deepEqual(dns.dryRun[0].records.map((r: { name: string; values: string[] }) => `${r.name} ${r.values}`), ['telecom.www.example.test 127.0.0.1', 'unicom.www.example.test 127.0.0.1', 'www.example.test 127.0.0.1']);
+    assert.deepEqual(dns.nodes.map((n: { name: string; source: string }) => `${n.name} ${n.source}`), ['local agent']);
 
     await stopProc(proc, 'SIGTERM');
     ({ proc, url } = await start(data));

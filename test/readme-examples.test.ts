@@ -118,6 +118,19 @@ const ENVELOPES: Envelope[] = [
     error: (a) => (typeof a.body?.code === 'number' && typeof a.body.msg === 'string' ? a.body.msg : undefined),
   },
   {
+    // HTTP 200 always; the outcome is statusCode (401, 405...). The badge and status page are SVG and HTML.
+    name: 'CocoaSyncer (dns-sync)',
+    paths: /^\/v1\/(getClusterInfo|updateClusterInfo|badge|status)?$/,
+    ok: (a) => a.status === 200 && (a.body === undefined ? a.text.length > 0 : a.body.statusCode === 200),
+    error: (a) => (typeof a.body?.statusCode === 'number' && a.body.statusCode !== 200 ? String(a.body.statusString) : undefined),
+  },
+  {
+    name: 'goim (comet)',
+    paths: /^\/(goim\/.+|nodes\/instances)$/,
+    ok: (a) => a.status === 200 && a.body?.code === 0 && a.body.message === '',
+    error: (a) => (typeof a.body?.code === 'number' && a.body.code !== 0 && typeof a.body.message === 'string' ? a.body.message : undefined),
+  },
+  {
     name: 'health and agent monitor',
     paths: /^\/(healthz|readyz|v1\/monitor)$/,
     ok: (a) => a.status === 200 && typeof a.body === 'object' && a.body !== null,

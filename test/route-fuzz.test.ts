@@ -24,9 +24,10 @@ let agentToken: string;
 
 before(async () => {
   // The prober has no apps, so no fuzzed request can make a monitor probe anything; app-store has no Docker Engine.
-  const plugins = { 'server-stats': { interval: 1, diskInterval: 5 }, prober: { apps: {} }, 'app-store': { socketPath: '/nonexistent/outpost-docker.sock' } };
+  // dns-sync on dry-run: nothing leaves the machine whatever its routes are sent.
+  const plugins = { 'server-stats': { interval: 1, diskInterval: 5 }, prober: { apps: {} }, 'app-store': { socketPath: '/nonexistent/outpost-docker.sock' }, 'dns-sync': { cocoaSecret: 'fuzz-cocoa-secret', providers: { dry: { type: 'dry-run' } }, services: [{ serviceName: 'web', domain: 'example.test', record: 'www', platformProvider: 'dry' }] } };
   c = await TestController.start({ config: { plugins, maxBodyBytes: MAX_BODY } });
-  a = await TestAgent.start(c, { name: 'fuzz-a', plugins: { 'server-stats': { interval: 1, diskInterval: 5 }, prober: {} }, config: { maxBodyBytes: MAX_BODY } });
+  a = await TestAgent.start(c, { name: 'fuzz-a', plugins: { 'server-stats': { interval: 1, diskInterval: 5 }, prober: {}, 'dns-sync': { self: { ISPs: ['default'], address: '192.0.2.1' } } }, config: { maxBodyBytes: MAX_BODY } });
   await until('node up', async () => (await c.node(a.nodeId))?.state === 'up', 20_000);
   agentToken = JSON.parse(await readFile(join(a.dataDir, 'state.json'), 'utf8')).apiToken;
 });

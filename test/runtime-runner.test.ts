@@ -220,6 +220,19 @@ test('dependencies: started after what they depend on; a missing or cyclic one f
   }
 });
 
+test('dependencies on an agent: one not configured there does not hold the plugin back; one configured starts first', async () => {
+  const order: string[] = [];
+  const mk = (name: string, dependencies: string[] = []) => plugin(defineSpec({ name, config: noConfig, dependencies }), { agent: () => ({ start: () => void order.push(name) }) });
+  const h = await harness([mk('a', ['b', 'x']), mk('b')]);
+  try {
+    await h.agent.runner.startAll({ a: {}, b: {} });
+    assert.deepEqual(order, ['b', 'a']);
+    assert.deepEqual(Object.fromEntries(h.agent.runner.status().map((s) => [s.name, s.error ?? s.state])), { a: 'running', b: 'running' });
+  } finally {
+    await h.close();
+  }
+});
+
 test('claims: a collision fails the later plugin naming both; registering outside its claims fails its start', async () => {
   const mk = (name: string, claims: PluginSpec['claims'], start: (ctx: ControllerContext<PluginSpec>) => void = () => undefined) =>
     plugin(defineSpec({ name, config: noConfig, claims }), { controller: (ctx) => ({ start: () => start(ctx) }) });

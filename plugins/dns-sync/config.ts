@@ -109,30 +109,33 @@ const service = z
   .strict();
 export type ServiceConfig = z.infer<typeof service>;
 
-export const nodeDeclaration = z
-  .object({
-    ISPs: z.array(isp).min(1).transform((l) => [...new Set(l)]),
-    networkType: z.enum(NETWORK_TYPES).default('IPV4'),
-    /** The public address DNS points at: IPv4 for IPV4 and Both, IPv6 for IPV6. */
-    address: z.string().min(1),
-    /** The IPv6 address of a `Both` node. */
-    address6: z.string().min(1).optional(),
-  })
-  .strict()
-  .superRefine((n, ctx) => {
-    const v4 = (s: string) => z.ipv4().safeParse(s).success;
-    const v6 = (s: string) => z.ipv6().safeParse(s).success;
-    if (n.networkType === 'IPV6') {
-      if (!v6(n.address)) ctx.addIssue({ code: 'custom', path: ['address'], message: `networkType IPV6 needs an IPv6 address, got "${n.address}"` });
-      if (n.address6 !== undefined) ctx.addIssue({ code: 'custom', path: ['address6'], message: 'address6 is only for networkType Both' });
-      return;
-    }
-    if (!v4(n.address)) ctx.addIssue({ code: 'custom', path: ['address'], message: `networkType ${n.networkType} needs an IPv4 address, got "${n.address}"` });
-    if (n.networkType === 'Both' && (n.address6 === undefined || !v6(n.address6))) {
-      ctx.addIssue({ code: 'custom', path: ['address6'], message: 'networkType Both needs address6 (an IPv6 address)' });
-    }
-    if (n.networkType === 'IPV4' && n.address6 !== undefined) ctx.addIssue({ code: 'custom', path: ['address6'], message: 'address6 is only for networkType Both' });
-  });
+const declarationFields = {
+  ISPs: z.array(isp).min(1).transform((l) => [...new Set(l)]),
+  networkType: z.enum(NETWORK_TYPES).default('IPV4'),
+  /** The public address DNS points at: IPv4 for IPV4 and Both, IPv6 for IPV6. */
+  address: z.string().min(1),
+  /** The IPv6 address of a `Both` node. */
+  address6: z.string().min(1).optional(),
+};
+
+function checkAddresses(n: { networkType: string; address: string; address6?: string }, ctx: z.RefinementCtx): void {
+  const v4 = (s: string) => z.ipv4().safeParse(s).success;
+  const v6 = (s: string) => z.ipv6().safeParse(s).success;
+  if (n.networkType === 'IPV6') {
+    if (!v6(n.address)) ctx.addIssue({ code: 'custom', path: ['address'], message: `networkType IPV6 needs an IPv6 address, got "${n.address}"` });
+    if (n.address6 !== undefined) ctx.addIssue({ code: 'custom', path: ['address6'], message: 'address6 is only for networkType Both' });
+    return;
+  }
+  if (!v4(n.address)) ctx.addIssue({ code: 'custom', path: ['address'], message: `networkType ${n.networkType} needs an IPv4 address, got "${n.address}"` });
+  if (n.networkType === 'Both' && (n.address6 === undefined || !v6(n.address6))) {
+    ctx.addIssue({ code: 'custom', path: ['address6'], message: 'networkType Both needs address6 (an IPv6 address)' });
+  }
+  if (n.networkType === 'IPV4' && n.address6 !== undefined) ctx.addIssue({ code: 'custom', path: ['address6'], message: 'address6 is only for networkType Both' });
+}
+
+export const nodeDeclaration = z.object(declarationFields).strict().superRefine(checkAddresses);
+/** The same declaration as an agent reports it: not strict, so a newer agent's extra fields pass the boundary. */
+export const reportedDeclaration = z.object(declarationFields).superRefine(checkAddresses);
 export type NodeDeclaration = z.infer<typeof nodeDeclaration>;
 
 /** goim's backoff shape (seconds), for failed line writes. */
@@ -160,6 +163,11 @@ export const dnsSyncConfig = z
     /** Seconds between full reconciles that repair drift made by hand in the provider. */
     reconcileInterval: z.number().min(5).max(86_400).default(60),
     retry: retry.default({ baseDelay: 2, factor: 2, jitter: 0.2, maxDelay: 120 }),
+    /**
+     * Read by the agent half only: this node's own ISPs, networkType and address, sent to the
+     * controller, where an entry for the node in `nodes` wins.
+     */
+    self: nodeDeclaration.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -4,14 +4,14 @@
  * controller keeps of switches and retries; provider errors are already scrubbed of secrets.
  */
 import type { LineDecision } from './decision.ts';
-import type { Line, RecordType } from './lines.ts';
+import { fqdn, type Line, type RecordType } from './lines.ts';
 import type { RetryItem, SwitchedEvent } from './writer.ts';
 
 export interface LineStatus {
   key: string;
   service: string;
   provider: string;
-  /** The record's full name, e.g. www.example.test. */
+  /** Where the line is published, e.g. telecom.www.example.test (a provider without ISP lines) or www.example.test. */
   name: string;
   line: Line;
   recordType: RecordType;
@@ -24,16 +24,18 @@ export interface LineStatus {
   pending: (RetryItem & { dueAt: number }) | null;
 }
 
+/** `nameOf`: where the provider publishes the line (default: the record's own name). */
 export function lineStatusRows(
   decisions: readonly LineDecision[],
   lastSwitch: ReadonlyMap<string, SwitchedEvent & { at: number }>,
   pending: ReadonlyMap<string, RetryItem & { dueAt: number }>,
+  nameOf: (d: LineDecision) => string = (d) => fqdn(d.ref.record, d.ref.domain),
 ): LineStatus[] {
   return decisions.map((d) => ({
     key: d.key,
     service: d.service,
     provider: d.provider,
-    name: d.ref.record === '@' ? d.ref.domain : `${d.ref.record}.${d.ref.domain}`,
+    name: nameOf(d),
     line: d.ref.line,
     recordType: d.ref.type,
     node: d.target ?? d.holder,

@@ -64,8 +64,18 @@ export interface PluginSpec<
    * HTTP route paths on the controller and agent (exact, or a prefix ending in `*`).
    */
   claims?: { events?: string[]; metrics?: string[]; routes?: string[] };
-  /** Plugins whose events this one consumes; started first, and a missing or cyclic one fails this plugin. */
+  /**
+   * Plugins whose events this one consumes; started first, and a missing or cyclic one fails this
+   * plugin on the controller. Events exist on the controller only, so on an agent a dependency that
+   * is not configured there does not hold the plugin back (one that is configured still starts first).
+   */
   dependencies?: string[];
+  /**
+   * Whether a config set on the controller (PUT /api/v1/plugins/:name/config) is pushed to agents;
+   * default true. false: the controller's config stays on the controller (it holds credentials only
+   * the controller uses, e.g. DNS provider keys) and each agent runs its half on its own config file.
+   */
+  pushConfig?: boolean;
 }
 
 /** What `index.ts` default-exports: the spec plus the lazy halves. */

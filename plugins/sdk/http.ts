@@ -11,10 +11,14 @@ export interface HttpRequest {
   path: string;
   params: Record<string, string>;
   query: Record<string, string>;
+  /** Every value of each query parameter, in order: APIs that repeat a parameter (`keys=a&keys=b`) read it here. */
+  queryAll: Record<string, string[]>;
   /** Query, then form or JSON body fields merged over it (seed APIs accept either). */
   fields: Record<string, unknown>;
   /** The parsed JSON body when one was sent, else undefined. */
   json: unknown;
+  /** The body's bytes as received (empty without a body). */
+  raw: Buffer;
   headers: Record<string, string>;
   /** The client's address: the socket peer, or the client a trusted proxy names (client-ip.ts). */
   ip: string;
@@ -44,6 +48,11 @@ export interface Route {
   handler: Handler;
   /** Builds the API's own error envelope; used for bad bodies and thrown errors so clients see their format. */
   error: (status: number, message: string) => HttpResult;
+  /**
+   * The body is an opaque message, not form or JSON fields: the host does not decode it (`fields` holds
+   * the query only, `json` is undefined, nothing is refused as malformed); the handler reads `raw`.
+   */
+  rawBody?: boolean;
 }
 
 /** What a server lists about a mounted route (no handler): enough for clients and tests to find every endpoint. */

@@ -1,6 +1,8 @@
 /**
- * comet: room fan-out from one gateway process to N WebSocket clients, side by side with a `ws`
- * broadcast server and a bare uWebSockets.js pub/sub server (lib/comet-*-peer.ts): same push
+ * comet, in one run (`--target all`, the default) or one part at a time:
+ *
+ * --target gateway: room fan-out from one gateway process to N WebSocket clients, side by side with
+ * a `ws` broadcast server and a bare uWebSockets.js pub/sub server (lib/comet-*-peer.ts): same push
  * stream (--rate pushes/s generated inside each server process), same message (goim's benchmark
  * body plus a send time), same clients (raw-socket clients in separate worker processes,
  * lib/comet-client-worker.ts). The gateway runs twice: its default room batch window (5 ms) and the
@@ -9,36 +11,30 @@
  * gateway's memory per idle connection at N and at --idle connections (capped by the open-files
  * limit, with the projection to 50,000 printed).
  *
- * --target gateway (default): the gateway and its listener started directly (plugins/comet). The
- * agent + controller target (key push end to end through the controller) needs the plugin's SDK
- * wiring and is refused until plugins/comet/agent.ts exists.
+ * --target outpost: the plugin as deployed, a controller and two agents (lib/comet-outpost.ts): key
+ * push end to end at --pushRate/s against a bare uWS HTTP → WebSocket peer, count convergence, the
+ * agent's memory with --conns and --idle idle connections.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { numericFlags } from './lib/args.ts';
 import { profiler } from './lib/profile.ts';
 import { measure, raisePriority, readProc } from './lib/proc.ts';
 import { figure, mb, ms, pct, percentile, printTable, progress } from './lib/report.ts';
 import { FD_WANTED, isProgress, isReport, startServer, startWorker, type ServerProc, type WorkerProc } from './lib/comet-procs.ts';
 import type { ServerEvent } from './lib/comet-bench-ipc.ts';
+import { outpostTarget, type OutpostResult } from './lib/comet-outpost.ts';
 
 const argv = process.argv.slice(2);
 const ti = argv.indexOf('--target');
-const target = ti >= 0 ? argv.splice(ti, 2)[1] : 'gateway';
-const opts = numericFlags('comet', { conns: 10_000, seconds: 10, warmup: 3, rate: 100, workers: 2, idle: 50_000, concurrency: 200, nice: 10, repeat: 1, profile: 0 }, argv);
-const prof = await profiler(opts.profile, 'comet');
-const batchConfig = (ms: number) => ({ COMET_BENCH_CONFIG: JSON.stringify({ delivery: { roomBatchMs: ms } }) });
-
-if (target !== 'gateway') {
-  const wiring = join(import.meta.dirname, '../../plugins/comet/agent.ts');
-  process.stderr.write(
-    existsSync(wiring)
-      ? `bench comet: --target ${target} is not implemented in this bench yet (the gateway target is)\n`
-      : `bench comet: --target ${target} needs the comet agent wiring (plugins/comet/agent.ts), which is not in this tree; use --target gateway\n`,
-  );
+const target = ti >= 0 ? argv.splice(ti, 2)[1] : 'all';
+const opts = numericFlags('comet', { conns: 10_000, seconds: 10, warmup: 3, rate: 100, workers: 2, idle: 50_000, concurrency: 200, nice: 10, repeat: 1, profile: 0, keys: 200, pushRate: 1000, trials: 5 }, argv);
+if (!['gateway', 'outpost', 'all'].includes(target)) {
+  process.stderr.write(`bench comet: --target must be gateway, outpost or all, got "${target}"\n`);
   process.exit(2);
 }
+const prof = await profiler(opts.profile, 'comet');
+const batchConfig = (ms: number) => ({ COMET_BENCH_CONFIG: JSON.stringify({ delivery: { roomBatchMs: ms } }) });
+const kb = (b: number) => `${(b / 1024).toFixed(1)} KB`;
 
 /** The gateway twice: its default room batch window, and the longest the config allows (goim's job waits up to 1 s). */
 const SERVERS: Array<{ name: string; file: string; env: Record<string, string>; outpost: boolean }> = [
@@ -193,51 +189,81 @@ async function idleMemory(n: number): Promise<{ connected: number; failed: numbe
   }
 }
 
-// --repeat N: the servers take turns N times (so load that comes and goes hits each alike); each column
-// shows its median run by messages per core.
-const tries: Run[][] = SERVERS.map(() => []);
-for (let i = 0; i < Math.max(1, opts.repeat); i++) for (const [j, s] of SERVERS.entries()) tries[j].push(await fanOut(s));
-const runs = tries.map((t) => [...t].sort((a, b) => a.perCore - b.perCore)[Math.floor((t.length - 1) / 2)]);
-const [gw, gw50, wsPeer, uwsPeer] = runs;
-if (prof.dir) progress(`gateway CPU profile in ${prof.dir}`);
-const kb = (b: number) => `${(b / 1024).toFixed(1)} KB`;
-printTable(
-  `comet fan-out: ${opts.conns} WebSocket clients in one room, ${opts.rate} pushes/s (${(opts.conns * opts.rate).toLocaleString('en')} messages/s asked), ${opts.seconds} s window, CPU = % of one core${opts.repeat > 1 ? `, median of ${opts.repeat} runs each` : ''}`,
-  [
-    ['clients connected / failed', ...runs.map((r) => `${r.connected} / ${r.failed}`)],
-    ['messages pushed in the window / delivered', ...runs.map((r) => `${r.asked.toLocaleString('en')} / ${r.delivered.toLocaleString('en')}`)],
-    ['dropped by the server (client over its send limit)', ...runs.map((r) => (r.dropped === undefined ? 'not counted (uWS skips silently)' : r.dropped.toLocaleString('en')))],
-    ['messages delivered / s', ...runs.map((r) => Math.round(r.perSecond).toLocaleString('en'))],
-    ['server CPU', ...runs.map((r) => pct(r.cpu))],
-    ['messages / s per core', ...runs.map((r) => Math.round(r.perCore).toLocaleString('en'))],
-    ['push → client latency p50 / p99', ...runs.map((r) => `${ms(percentile(r.latencies, 50))} / ${ms(percentile(r.latencies, 99))}`)],
-    ['latency samples', ...runs.map((r) => String(r.latencies.length))],
-    ['malformed messages seen', ...runs.map((r) => String(r.bad))],
-    ['server RSS: empty / with clients / busy max', ...runs.map((r) => `${mb(r.rssIdle)} / ${mb(r.rssConns)} / ${mb(r.rssBusy)}`)],
-    ['memory per idle connection', ...runs.map((r) => kb((r.rssConns - r.rssIdle) / Math.max(1, r.connected)))],
-    ['client workers CPU (sum)', ...runs.map((r) => pct(r.clientCpu))],
-    ...(opts.repeat > 1 ? [['messages / s per core, every run', ...tries.map((t) => t.map((r) => `${(r.perCore / 1e6).toFixed(2)} M`).join(', '))]] : []),
-  ],
-  ['metric', ...runs.map((r) => r.name)],
-);
+async function gatewayTarget(): Promise<string> {
+  // --repeat N: the servers take turns N times (so load that comes and goes hits each alike); each column
+  // shows its median run by messages per core.
+  const tries: Run[][] = SERVERS.map(() => []);
+  for (let i = 0; i < Math.max(1, opts.repeat); i++) for (const [j, s] of SERVERS.entries()) tries[j].push(await fanOut(s));
+  const runs = tries.map((t) => [...t].sort((a, b) => a.perCore - b.perCore)[Math.floor((t.length - 1) / 2)]);
+  const [gw, gw50, wsPeer, uwsPeer] = runs;
+  if (prof.dir) progress(`gateway CPU profile in ${prof.dir}`);
+  printTable(
+    `comet fan-out: ${opts.conns} WebSocket clients in one room, ${opts.rate} pushes/s (${(opts.conns * opts.rate).toLocaleString('en')} messages/s asked), ${opts.seconds} s window, CPU = % of one core${opts.repeat > 1 ? `, median of ${opts.repeat} runs each` : ''}`,
+    [
+      ['clients connected / failed', ...runs.map((r) => `${r.connected} / ${r.failed}`)],
+      ['messages pushed in the window / delivered', ...runs.map((r) => `${r.asked.toLocaleString('en')} / ${r.delivered.toLocaleString('en')}`)],
+      ['dropped by the server (client over its send limit)', ...runs.map((r) => (r.dropped === undefined ? 'not counted (uWS skips silently)' : r.dropped.toLocaleString('en')))],
+      ['messages delivered / s', ...runs.map((r) => Math.round(r.perSecond).toLocaleString('en'))],
+      ['server CPU', ...runs.map((r) => pct(r.cpu))],
+      ['messages / s per core', ...runs.map((r) => Math.round(r.perCore).toLocaleString('en'))],
+      ['push → client latency p50 / p99', ...runs.map((r) => `${ms(percentile(r.latencies, 50))} / ${ms(percentile(r.latencies, 99))}`)],
+      ['latency samples', ...runs.map((r) => String(r.latencies.length))],
+      ['malformed messages seen', ...runs.map((r) => String(r.bad))],
+      ['server RSS: empty / with clients / busy max', ...runs.map((r) => `${mb(r.rssIdle)} / ${mb(r.rssConns)} / ${mb(r.rssBusy)}`)],
+      ['memory per idle connection', ...runs.map((r) => kb((r.rssConns - r.rssIdle) / Math.max(1, r.connected)))],
+      ['client workers CPU (sum)', ...runs.map((r) => pct(r.clientCpu))],
+      ...(opts.repeat > 1 ? [['messages / s per core, every run', ...tries.map((t) => t.map((r) => `${(r.perCore / 1e6).toFixed(2)} M`).join(', '))]] : []),
+    ],
+    ['metric', ...runs.map((r) => r.name)],
+  );
 
-// One process holds one descriptor per connection: past the hard open-files limit it cannot accept more,
-// and only a process with CAP_SYS_RESOURCE may raise that limit.
-const fdLimit = Number(execFileSync('/bin/sh', ['-c', `ulimit -Hn ${FD_WANTED} 2>/dev/null; ulimit -Hn`], { encoding: 'utf8' }).trim()) || 0;
-const idleTarget = fdLimit > 0 && opts.idle > fdLimit - 500 ? fdLimit - 500 : opts.idle;
-if (idleTarget < opts.idle) progress(`${opts.idle} connections need an open-files hard limit above ${opts.idle}; this machine allows ${fdLimit} per process and raising it needs CAP_SYS_RESOURCE: measuring ${idleTarget}`);
-const idle = idleTarget > 0 ? await idleMemory(idleTarget) : undefined;
-if (idle) {
-  printTable(`outpost gateway memory, idle authenticated connections (open-files wanted ${FD_WANTED})`, [
-    ['connected / failed', `${idle.connected} / ${idle.failed}`],
-    ['RSS empty → with connections', `${mb(idle.rssIdle)} → ${mb(idle.rss)}`],
-    ['memory per idle connection', kb(idle.perConn)],
-    ['projected RSS at 50,000 (empty + 50,000 × per connection)', mb(idle.rssIdle + 50_000 * idle.perConn)],
-    ['open-files hard limit per process', idleTarget < opts.idle ? `${fdLimit} (asked for ${opts.idle} connections)` : String(fdLimit)],
-  ]);
+  // One process holds one descriptor per connection: past the hard open-files limit it cannot accept more,
+  // and only a process with CAP_SYS_RESOURCE may raise that limit.
+  const fdLimit = Number(execFileSync('/bin/sh', ['-c', `ulimit -Hn ${FD_WANTED} 2>/dev/null; ulimit -Hn`], { encoding: 'utf8' }).trim()) || 0;
+  const idleTarget = fdLimit > 0 && opts.idle > fdLimit - 500 ? fdLimit - 500 : opts.idle;
+  if (idleTarget < opts.idle) progress(`${opts.idle} connections need an open-files hard limit above ${opts.idle}; this machine allows ${fdLimit} per process and raising it needs CAP_SYS_RESOURCE: measuring ${idleTarget}`);
+  const idle = idleTarget > 0 ? await idleMemory(idleTarget) : undefined;
+  if (idle) {
+    printTable(`outpost gateway memory, idle authenticated connections (open-files wanted ${FD_WANTED})`, [
+      ['connected / failed', `${idle.connected} / ${idle.failed}`],
+      ['RSS empty → with connections', `${mb(idle.rssIdle)} → ${mb(idle.rss)}`],
+      ['memory per idle connection', kb(idle.perConn)],
+      ['projected RSS at 50,000 (empty + 50,000 × per connection)', mb(idle.rssIdle + 50_000 * idle.perConn)],
+      ['open-files hard limit per process', idleTarget < opts.idle ? `${fdLimit} (asked for ${opts.idle} connections)` : String(fdLimit)],
+    ]);
+  }
+  const ratio = (a: Run, b: Run) => (b.perCore > 0 ? (a.perCore / b.perCore).toFixed(2) : 'n/a');
+  return `${(gw.perCore / 1e6).toFixed(2)} M messages/s per core to ${gw.connected} connections at ${opts.rate} pushes/s (${ratio(gw, wsPeer)}× ws, ${ratio(gw, uwsPeer)}× bare uWS; 50 ms batches ${(gw50.perCore / 1e6).toFixed(2)} M, ${ratio(gw50, uwsPeer)}× bare uWS), p99 push→client ${ms(percentile(gw.latencies, 99))}, ${kb((gw.rssConns - gw.rssIdle) / Math.max(1, gw.connected))}/idle connection at ${gw.connected}${idle ? `, ${kb(idle.perConn)} at ${idle.connected} (RSS ${mb(idle.rss)}${idle.connected < 50_000 ? `, ${mb(idle.rssIdle + 50_000 * idle.perConn)} projected at 50,000` : ''})` : ''}`;
 }
-const ratio = (a: Run, b: Run) => (b.perCore > 0 ? (a.perCore / b.perCore).toFixed(2) : 'n/a');
-figure(
-  'comet',
-  `${(gw.perCore / 1e6).toFixed(2)} M messages/s per core to ${gw.connected} connections at ${opts.rate} pushes/s (${ratio(gw, wsPeer)}× ws, ${ratio(gw, uwsPeer)}× bare uWS; 50 ms batches ${(gw50.perCore / 1e6).toFixed(2)} M, ${ratio(gw50, uwsPeer)}× bare uWS), p99 push→client ${ms(percentile(gw.latencies, 99))}, ${kb((gw.rssConns - gw.rssIdle) / Math.max(1, gw.connected))}/idle connection at ${gw.connected}${idle ? `, ${kb(idle.perConn)} at ${idle.connected} (RSS ${mb(idle.rss)}${idle.connected < 50_000 ? `, ${mb(idle.rssIdle + 50_000 * idle.perConn)} projected at 50,000` : ''})` : ''}`,
-);
+
+/** The outpost target's tables; its part of the closing line. */
+async function outpostTargetFigures(): Promise<string> {
+  const r = await outpostTarget({ keys: opts.keys, pushRate: opts.pushRate, seconds: opts.seconds, warmup: opts.warmup, idle: opts.conns, idleMax: opts.idle, trials: opts.trials, workers: opts.workers, concurrency: opts.concurrency, nice: opts.nice });
+  const q = (xs: number[], n: number) => ms(percentile(xs, n));
+  printTable(
+    `comet end to end: key pushes at ${opts.pushRate}/s to ${opts.keys} clients on two agents, HTTP request → frame at the client, every message timed (${opts.seconds} s window)`,
+    r.latency.map((l) => [l.name, `${l.push.ok} / ${l.push.sent}${l.push.failed ? ` (${l.push.failed} failed: ${l.push.errors[0]})` : ''}`, l.received, q(l.latencies, 50), q(l.latencies, 99), q(l.latencies, 100), q(l.push.answerMs, 99)]),
+    ['path', 'HTTP ok / sent', 'frames received', 'p50', 'p99', 'max', 'HTTP answer p99'],
+  );
+  printTable(`comet count convergence at the default config (feedIntervalMs 250, onlineRefreshMs 1000): op 3 on agent a after 3 clients join / leave the room on agent b, ${opts.trials} trials`, [
+    ['join', q(r.joinMs, 50), q(r.joinMs, 100)],
+    ['leave', q(r.leaveMs, 50), q(r.leaveMs, 100)],
+  ], ['change', 'median', 'max']);
+  const per = (m: OutpostResult['memory'][number]) => ({ agent: (m.agentRss - r.agentRssEmpty) / Math.max(1, m.conns), controller: (m.controllerRss - r.controllerRssEmpty) / Math.max(1, m.conns) });
+  printTable(
+    `comet memory with idle connections on agent b (an agent under tsx; open-files hard limit ${r.fdLimit})`,
+    [['empty', '0', mb(r.agentRssEmpty), '–', mb(r.controllerRssEmpty), '–'], ...r.memory.map((m) => [`${m.conns.toLocaleString('en')} idle`, String(m.failed), mb(m.agentRss), kb(per(m).agent), mb(m.controllerRss), kb(per(m).controller)])],
+    ['connections', 'failed', 'agent RSS', 'agent per connection', 'controller RSS', 'controller per connection'],
+  );
+  const [outpost, peer] = r.latency;
+  const most = r.memory.at(-1);
+  const capped = most && most.conns < r.asked ? ` (${r.asked.toLocaleString('en')} needs an open-files limit this machine does not allow: ${r.fdLimit})` : '';
+  const mem = r.memory.map((m) => `agent RSS ${mb(m.agentRss)} at ${m.conns.toLocaleString('en')} (${kb(per(m).agent)}/connection)`).join(', ') + capped;
+  const met = percentile(outpost.latencies, 99) <= 5 ? 'met' : 'NOT met';
+  return `key push end to end at ${opts.pushRate}/s p50 ${q(outpost.latencies, 50)} p99 ${q(outpost.latencies, 99)} (target p99 <= 5 ms: ${met}; bare uWS HTTP→WS peer p99 ${q(peer.latencies, 99)}), counts converge in ${q([...r.joinMs, ...r.leaveMs], 100)} at most, ${mem || 'no idle connections measured'}`;
+}
+
+const parts: string[] = [];
+if (target !== 'outpost') parts.push(await gatewayTarget());
+if (target !== 'gateway') parts.push(await outpostTargetFigures());
+figure('comet', parts.join('; '));

@@ -61,14 +61,24 @@ async function linkedWithin(agent: AgentHandle, ms: number): Promise<boolean> {
   }
 }
 
+/**
+ * dns-sync with nothing external: the dry-run provider records what it would write for one service,
+ * and the local node declares itself (its own config) as serving three ISP lines at loopback.
+ */
+const EMBEDDED_DNS = {
+  controller: { providers: { 'dry-run': { type: 'dry-run' } }, services: [{ serviceName: 'web', domain: 'example.test', record: 'www', platformProvider: 'dry-run' }] },
+  agent: { self: { ISPs: ['default', 'CT', 'CU'], address: '127.0.0.1' } },
+};
+
 /** `npm start`: a controller and a local agent in one process, data under ./data, nothing external needed. */
 export async function runEmbedded(opts: { dataDir: string; port: number; agentPort: number; host: string }): Promise<void> {
-  // Every plugin that can run here: app-store on the node only when a Docker Engine socket exists.
+  // Every plugin that can run here: app-store on the node only when a Docker Engine socket exists;
+  // comet's gateway listens on 127.0.0.1 (goim's ports 3101/3102) so a first start exposes nothing.
   const docker = detectCapabilities().docker?.available === true;
   const { loadControllerConfig, startController } = await controllerModules();
-  const config = await loadControllerConfig(undefined, { dataDir: join(opts.dataDir, 'controller'), port: opts.port, host: opts.host, plugins: { 'server-stats': {}, prober: {}, 'app-store': {} } });
+  const config = await loadControllerConfig(undefined, { dataDir: join(opts.dataDir, 'controller'), port: opts.port, host: opts.host, plugins: { 'server-stats': {}, prober: {}, 'app-store': {}, 'dns-sync': EMBEDDED_DNS.controller, comet: {} } });
   const c = await startController(config);
-  const agentPlugins: Record<string, unknown> = { 'server-stats': {}, prober: {}, ...(docker ? { 'app-store': {} } : {}) };
+  const agentPlugins: Record<string, unknown> = { 'server-stats': {}, prober: {}, ...(docker ? { 'app-store': {} } : {}), 'dns-sync': EMBEDDED_DNS.agent, comet: {} };
   const agentConfig = await loadAgentConfig(undefined, { dataDir: join(opts.dataDir, 'agent'), port: opts.agentPort, host: opts.host, controller: c.url, name: 'local', plugins: agentPlugins });
   let joinToken: string | undefined;
   const state = await openAgentState(agentConfig.dataDir);

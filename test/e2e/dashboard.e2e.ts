@@ -11,13 +11,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
+import { launchChromium } from './lib/chromium.ts';
 import { startNetnsCluster, type NetnsCluster } from './lib/netns-cluster.ts';
 import { startReceiver } from './lib/receiver.ts';
 import { docker, DOCKER_SOCKET, removeAppLeftovers } from './lib/docker-apps.ts';
@@ -27,14 +27,8 @@ import { verifyOutpostSignature } from '../../plugins/sdk/signature.ts';
 
 const exec = promisify(execFile);
 
-const CHROMIUM = process.env.OUTPOST_CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const SHOTS = process.env.OUTPOST_SCREENSHOT_DIR ?? tmpdir();
-
-async function launch(profile: string): Promise<BrowserContext> {
-  if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM}: install the Debian package "chromium" (test/e2e/run.sh does)`);
-  return chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 900 } });
-}
+const launch = launchChromium;
 
 function assertNoSecret(where: string, text: string, secrets: string[]): void {
   for (const s of secrets) assert.ok(!text.includes(s), `${where} contains a secret`);

@@ -1,12 +1,12 @@
 /**
  * The error envelopes of the APIs Outpost serves, as their clients parse them: native REST
  * `{error: {status, message}}`, iplive `{code: 1001..1006, msg, info}`, Websoft9
- * `{code: "0", message, data}`, and for the dashboard's sign-in form an HTML page. Routes declare theirs in the route listings (errorEnvelope); the
+ * `{code: "0", message, data}`, CocoaSyncer `{statusCode, statusString, cocoaBasic}`, and for the dashboard's sign-in form an HTML page. Routes declare theirs in the route listings (errorEnvelope); the
  * tests check that the declaration is one of these and that every refusal has its shape.
  */
 import { http, type ApiResponse } from './cluster.ts';
 
-export type Envelope = 'rest' | 'iplive' | 'websoft9' | 'html';
+export type Envelope = 'rest' | 'iplive' | 'websoft9' | 'cocoa' | 'html';
 
 export interface ListedRoute {
   method: string;
@@ -25,7 +25,7 @@ export async function listRoutes(url: string, token: string): Promise<Array<List
 
 function envelopeOf(route: ListedRoute): Envelope {
   if (route.errorType.startsWith('text/html')) return 'html';
-  const kinds: Envelope[] = ['rest', 'iplive', 'websoft9'];
+  const kinds: Envelope[] = ['rest', 'iplive', 'websoft9', 'cocoa'];
   const kind = kinds.find((k) => envelopeProblem(k, 400, route.errorEnvelope) === undefined);
   if (!kind) throw new Error(`${route.method} ${route.path} declares an error envelope of no known API: ${route.errorType} ${JSON.stringify(route.errorEnvelope)}`);
   return kind;
@@ -46,6 +46,10 @@ export function envelopeProblem(kind: Envelope, status: number, body: unknown, c
       if (keys !== 'code,info,msg') return `iplive envelope is {code, msg, info}, got keys ${keys}`;
       if (!Number.isInteger(b.code) || b.code < 1001 || b.code > 1006) return `iplive error code ${b.code} is not 1001..1006`;
       return typeof b.msg === 'string' && b.msg !== '' ? undefined : 'msg is not a non-empty string';
+    case 'cocoa':
+      if (keys !== 'cocoaBasic,statusCode,statusString') return `CocoaSyncer envelope is {statusCode, statusString, cocoaBasic}, got keys ${keys}`;
+      if (b.statusCode !== status) return `statusCode ${b.statusCode} differs from the HTTP status ${status}`;
+      return typeof b.statusString === 'string' && b.statusString !== '' ? undefined : 'statusString is not a non-empty string';
     case 'websoft9':
       if (keys !== 'code,data,message') return `Websoft9 envelope is {code, message, data}, got keys ${keys}`;
       if (b.code !== '0') return `Websoft9 failure code is "0", got ${JSON.stringify(b.code)}`;

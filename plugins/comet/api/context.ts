@@ -20,11 +20,13 @@ export interface CometNode {
   version?: string;
 }
 
-/** How pushes leave the controller: the SDK's best-effort send, one message per node. */
+/** How pushes leave the controller: the SDK's best-effort channels, one message per node. */
 export interface Pusher {
   /** Live nodes with the comet plugin running. */
   nodes(): CometNode[];
   sendToNode(nodeId: string, msg: PushMsg): void;
+  /** The same message to several nodes (encoded once). */
+  broadcast(nodeIds: string[], msg: PushMsg): void;
 }
 
 export interface GoimContext {

@@ -6,12 +6,14 @@ import type { NodeMeta } from '../logic/routing.ts';
 
 /** goim's nodes handlers (internal/logic/nodes.go): where clients should connect. */
 
-/** Live comet nodes with what they reported; one that has not reported yet counts as empty, at its own address. */
+/**
+ * Live comet nodes with what they reported. A node whose gateway has not sent its first snapshot is
+ * left out, as goim's discovery lists a comet only once it registered: its ports are not known yet.
+ */
 function reported(ctx: GoimContext): Array<{ node: CometNode; meta: NodeMeta; conns: number; ips: number; version: number; updatedAt: number }> {
-  return ctx.pusher.nodes().map((node) => {
+  return ctx.pusher.nodes().flatMap((node) => {
     const s = ctx.routing.nodeStats(node.id);
-    const meta = s?.meta ?? { addrs: [node.address], weight: ctx.config.nodes.weight };
-    return { node, meta, conns: s?.conns ?? 0, ips: s?.ips ?? 0, version: s?.version ?? 0, updatedAt: s?.updatedAt ?? Date.now() };
+    return s?.meta ? [{ node, meta: s.meta, conns: s.conns, ips: s.ips, version: s.version, updatedAt: s.updatedAt }] : [];
   });
 }
 
@@ -58,7 +60,7 @@ export function nodesInstances(_req: GoimRequest, ctx: GoimContext): GoimResult 
       ...(cfg.ws.enabled ? [`ws://${a}:${meta.wsPort ?? cfg.ws.port}/sub`] : []),
       ...(cfg.wss ? [`wss://${a}:${meta.wssPort ?? cfg.wss.port}/sub`] : []),
     ]),
-    version: node.version ?? '',
+    version: node.version ?? meta.version ?? '',
     latest_timestamp: updatedAt * 1e6,
     metadata: { addrs: meta.addrs.join(','), conn_count: String(conns), ip_count: String(ips), offline: 'false', weight: String(meta.weight) },
   }));

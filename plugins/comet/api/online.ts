@@ -23,8 +23,8 @@ export function onlineTop(req: GoimRequest, ctx: GoimContext): GoimResult {
 export function onlineRoom(req: GoimRequest, ctx: GoimContext): GoimResult {
   const b = bindQuery(req.queryAll, { type: { form: 'type', go: 'Type', type: 'string', required: true }, rooms: { form: 'rooms', go: 'Rooms', type: 'strings', required: true } });
   if (!b.ok) return bindError(b.message);
-  const data: Record<string, number> = {};
-  for (const room of b.v.rooms!) data[room] = ctx.routing.roomCount(`${b.v.type}://${room}`);
+  // fromEntries defines own properties: an asked room named `__proto__` is an entry like any other.
+  const data = Object.fromEntries(b.v.rooms!.map((room) => [room, ctx.routing.roomCount(`${b.v.type}://${room}`)]));
   return result(OK, data);
 }
 

@@ -32,7 +32,8 @@ export function pushRoom(req: GoimRequest, ctx: GoimContext): GoimResult {
   });
   if (!b.ok) return bindError(b.message);
   const room = `${b.v.type}://${b.v.room}`;
-  for (const nodeId of ctx.routing.nodesForRoom(room)) ctx.pusher.sendToNode(nodeId, { kind: 'room', op: b.v.op, room, body: req.raw });
+  const nodes = ctx.routing.nodesForRoom(room);
+  if (nodes.length > 0) ctx.pusher.broadcast(nodes, { kind: 'room', op: b.v.op, room, body: req.raw });
   return result(OK);
 }
 
@@ -42,7 +43,7 @@ export function pushAll(req: GoimRequest, ctx: GoimContext): GoimResult {
   const nodes = ctx.pusher.nodes();
   // goim's job divides the speed by the number of comets (integer division) and each paces itself.
   const speed = nodes.length > 0 ? Math.trunc(b.v.speed / nodes.length) : 0;
-  for (const n of nodes) ctx.pusher.sendToNode(n.id, { kind: 'all', op: b.v.op, speed, body: req.raw });
+  if (nodes.length > 0) ctx.pusher.broadcast(nodes.map((n) => n.id), { kind: 'all', op: b.v.op, speed, body: req.raw });
   return result(OK);
 }
 

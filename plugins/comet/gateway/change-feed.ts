@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { PART_BYTES, wireBytes } from '../wire-size.ts';
 
 /** One registered connection as the controller's routing tables need it: [key, mid, room]. */
 export type ConnTuple = [key: string, mid: string, room: string];
@@ -30,13 +31,16 @@ export type ChangeSink = (batch: ChangeBatch) => Promise<void> | void;
 
 /** How long a registration waits for the batch carrying it before op 8 goes out anyway. */
 const ACK_WAIT_MS = 2000;
-/** A batch leaves at once past this many changed keys: bounded memory under churn. */
+/** A batch leaves at once past this many changed keys, or this many bytes: bounded memory under churn, and under the link's message bound. */
 const MAX_PENDING = 2000;
+const MAX_PENDING_BYTES = PART_BYTES;
 
 export class ChangeFeed {
   readonly epoch = randomUUID();
   private seq = 0;
   private pending = new Map<string, ConnTuple | null>();
+  /** Wire bytes of what is pending (a key noted twice counts twice: the batch only leaves earlier). */
+  private pendingBytes = 0;
   private waiters: Array<() => void> = [];
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
@@ -52,7 +56,10 @@ export class ChangeFeed {
   note(key: string, tuple: ConnTuple | null): void {
     if (!this.sink) return;
     this.pending.set(key, tuple);
-    if (this.pending.size >= MAX_PENDING) this.flushSoon();
+    this.pendingBytes += wireBytes(tuple ?? key);
+    // Synchronously: a turn that registers thousands of connections must not grow one batch past the link's bound.
+    if (this.pendingBytes >= MAX_PENDING_BYTES) this.flush();
+    else if (this.pending.size >= MAX_PENDING) this.flushSoon();
     else this.timer ??= setTimeout(() => this.flush(), this.intervalMs).unref();
   }
 
@@ -92,6 +99,7 @@ export class ChangeFeed {
       else removes.push(key);
     }
     this.pending.clear();
+    this.pendingBytes = 0;
     const { conns, ips } = this.counts();
     const settle = () => waiters.forEach((w) => w());
     try {

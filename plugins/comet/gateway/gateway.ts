@@ -265,8 +265,17 @@ export class Gateway implements SessionHost {
   }
 
   /** Cluster-wide counts of this node's rooms, from the controller; rooms it does not name fall back to local counts. */
-  setRoomCounts(counts: Readonly<Record<string, number>>): void {
-    for (const room of this.rooms.values()) room.allOnline = Object.hasOwn(counts, room.id) ? counts[room.id] : 0;
+  setRoomCounts(counts: Iterable<readonly [string, number]>): void {
+    const all = new Map(counts);
+    for (const room of this.rooms.values()) room.allOnline = all.get(room.id) ?? 0;
+  }
+
+  /** Counts of the rooms named only (the controller sends what changed); other rooms keep theirs. */
+  updateRoomCounts(counts: Iterable<readonly [string, number]>): void {
+    for (const [id, n] of counts) {
+      const room = this.rooms.get(id);
+      if (room) room.allOnline = n;
+    }
   }
 
   /** Closes the connection holding `key` (the controller found a newer one on another node); 1 if there was one. */

@@ -8,6 +8,8 @@ export interface NodeMeta {
   wsPort?: number;
   wssPort?: number;
   weight: number;
+  /** The agent's version (nodes/instances). */
+  version?: string;
 }
 
 interface Entry {
@@ -137,9 +139,9 @@ export class RoutingTable {
   }
 
   /** The cluster-wide counts of the rooms a node holds: what its heartbeat replies need. */
-  roomCountsFor(nodeId: string): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const [room, per] of this.rooms) if (per.has(nodeId)) out[room] = this.roomTotals.get(room) ?? 0;
+  roomCountsFor(nodeId: string): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [room, per] of this.rooms) if (per.has(nodeId)) out.set(room, this.roomTotals.get(room) ?? 0);
     return out;
   }
 

@@ -6,7 +6,8 @@
 import type { HttpResult } from '../../sdk/http.ts';
 import { escapeMarkup } from './markup.ts';
 
-export function badgeText(nodeName: string, live: number, total: number): string {
+/** live/total are "?" on an agent that has not heard from the controller yet. */
+export function badgeText(nodeName: string, live: number | string, total: number | string): string {
   return `${nodeName} | ${live}/${total}`;
 }
 
@@ -29,6 +30,6 @@ export function badgeSvg(text: string): string {
   );
 }
 
-export function badgeAnswer(nodeName: string, live: number, total: number): HttpResult {
+export function badgeAnswer(nodeName: string, live: number | string, total: number | string): HttpResult {
   return { status: 200, contentType: 'image/svg+xml; charset=utf-8', headers: { 'cache-control': 'no-cache' }, text: badgeSvg(badgeText(nodeName, live, total)) };
 }

@@ -69,6 +69,15 @@ export function cocoaBasic(view: ClusterView): Record<string, unknown> {
 
 const answer = (statusCode: number, statusString: string, basic: Record<string, unknown>): HttpResult => ({ status: 200, json: { statusCode, statusString, cocoaBasic: basic } });
 
+/**
+ * What the runtime answers on CocoaSyncer's routes when a request cannot reach the handler (malformed
+ * JSON, too large, plugin stopped): the original's envelope, with the HTTP status and the message in
+ * statusString. (The original itself never got that far: it ignored bind errors.)
+ */
+export function cocoaError(status: number, message: string): HttpResult {
+  return { status, json: { statusCode: status, statusString: message, cocoaBasic: zeroCocoaBasic() } };
+}
+
 export interface CallerGuard {
   caller: string;
   now: number;

@@ -30,12 +30,13 @@ export interface DnsSyncMetrics {
   recordPass(result: PassResult, triggeredAt: number | null, now: number): void;
 }
 
-export function registerDnsSyncMetrics(metrics: Metrics, read: () => { view: ClusterView; now: number }): DnsSyncMetrics {
+export function registerDnsSyncMetrics(metrics: Metrics, read: () => { view: ClusterView; now: number; pendingWrites: number }): DnsSyncMetrics {
   metrics.gaugeFn(COCOA_STATUS_GAUGE, 'CocoaSyncer status: node, service and provider counts, nodes online and offline', () => cocoaStatusSeries(read().view));
   metrics.gaugeFn('outpost_dns_sync_node_watchdog_seconds', 'Seconds since the node\'s last heartbeat', () => {
     const { view, now } = read();
     return watchdogSeries(view, now);
   });
+  metrics.gaugeFn('outpost_dns_sync_pending_writes', 'Line writes waiting in the retry queue (failed, retried with backoff until they succeed)', () => read().pendingWrites);
   const writes = metrics.counter('outpost_dns_sync_writes_total', 'DNS lines handed to a provider to write, by provider');
   const failures = metrics.counter('outpost_dns_sync_write_failures_total', 'DNS lines whose read, write or read-back failed (retried), by provider');
   const switches = metrics.counter('outpost_dns_sync_switches_total', 'DNS lines moved to another node, by service and line');

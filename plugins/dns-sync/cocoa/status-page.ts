@@ -62,3 +62,16 @@ ${lineRows}
 export function statusAnswer(view: ClusterView, lines: readonly LineStatus[], now: number): HttpResult {
   return { status: 200, contentType: 'text/html; charset=utf-8', text: statusPage(view, lines, now) };
 }
+
+/**
+ * `GET /v1` and `/v1/`: CocoaSyncer's liveness page (templates/v1.tmpl), which old probes fetch for a
+ * 200. The controller's `/` is the dashboard, which answers 200 as well.
+ */
+export function livenessAnswer(nodeName: string): HttpResult {
+  const name = esc(nodeName);
+  return {
+    status: 200,
+    contentType: 'text/html; charset=utf-8',
+    text: `<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8"><title>CocoaSyncer - ${name}</title></head>\n<body><h1>CocoaSyncer - ${name}</h1><p>MafuMafu~ Outpost dns-sync is running here as the leader. <a href="/v1/status">Status</a></p></body>\n</html>\n`,
+  };
+}

@@ -24,11 +24,15 @@ export class DryRunProvider implements DnsProvider {
   readonly nativeLines = false;
   private readonly lines = new Map<string, DryRunRecord>();
 
+  /** `records`: what it would have written before (kept by the controller across restarts). */
   constructor(
     readonly name: string,
     private readonly cfg: DryRunConfig,
     private readonly now: () => number = Date.now,
-  ) {}
+    records: readonly DryRunRecord[] = [],
+  ) {
+    for (const r of records) this.lines.set(lineKey(r.ref), { ...r, ref: { ...r.ref }, values: [...r.values] });
+  }
 
   async read(refs: LineRef[]): Promise<Map<string, LineRead>> {
     return new Map(refs.map((ref) => {

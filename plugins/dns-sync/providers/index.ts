@@ -1,9 +1,10 @@
 import type { ProviderConfig } from '../config.ts';
+import { fqdn, lineRecordName } from '../lines.ts';
 import { AliyunProvider } from './aliyun.ts';
 import { CloudflareProvider } from './cloudflare.ts';
 import { DryRunProvider } from './dry-run.ts';
 import { PdnsProvider } from './pdns.ts';
-import type { DnsProvider } from './provider.ts';
+import type { DnsProvider, LineRef } from './provider.ts';
 
 export type { DnsProvider, LineRef, LineRead, LineWrite, WriteOutcome } from './provider.ts';
 export { lineKey, ProviderError } from './provider.ts';
@@ -23,4 +24,9 @@ export function createProvider(name: string, cfg: ProviderConfig): DnsProvider {
 
 export function createProviders(providers: Record<string, ProviderConfig>): Map<string, DnsProvider> {
   return new Map(Object.entries(providers).map(([name, cfg]) => [name, createProvider(name, cfg)]));
+}
+
+/** The name a line is published at: the record itself on a provider with ISP lines (Aliyun), else its lineName. */
+export function publishedName(cfg: ProviderConfig, ref: LineRef): string {
+  return cfg.type === 'aliyun' ? fqdn(ref.record, ref.domain) : lineRecordName(cfg.lineName, ref.line, ref.record, ref.domain);
 }

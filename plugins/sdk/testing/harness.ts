@@ -129,7 +129,7 @@ export interface PluginHarness<S extends PluginSpec> {
    * while it is down, and reports wait in the outbox until it is up again (then go in order).
    */
   setNode(state: 'up' | 'down'): void;
-  /** A new config pushed live to the halves (update() or a clean restart). */
+  /** A new config pushed live to the halves (update() or a clean restart); to the controller only when the spec says pushConfig: false, unless `host` names the agent. */
   configure(config: Cfg<S>, host?: 'agent' | 'controller'): Promise<void>;
   /** Resolves once delivered reports and messages have been handled and no start or stop is running. */
   settle(): Promise<void>;
@@ -360,7 +360,9 @@ export async function testPlugin<S extends PluginSpec>(opts: TestPluginOptions<S
     },
     async configure(config, host) {
       if (host !== 'agent' && halves.includes('controller')) await controller.runner.apply(name, config);
-      if (host !== 'controller' && halves.includes('agent')) await agent.runner.apply(name, config);
+      // As on the hosts: a config that is not pushed reaches the agent only when the test names it.
+      const pushed = opts.plugin.spec.pushConfig !== false;
+      if (halves.includes('agent') && (host === 'agent' || (host === undefined && pushed))) await agent.runner.apply(name, config);
     },
     settle,
     until,

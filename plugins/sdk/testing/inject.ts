@@ -7,14 +7,14 @@
 import { Readable } from 'node:stream';
 import { restError, type HttpResult, type Method, type Route } from '../http.ts';
 import type { Log } from '../log.ts';
-import { runRoute, wireBody, type RoutedRequest } from '../../../runtime/http-request.ts';
+import { queryValues, runRoute, wireBody, type RoutedRequest } from '../../../runtime/http-request.ts';
 import { RouteMatcher } from '../../../runtime/route-match.ts';
 
 export interface InjectRequest {
   method: Method;
   /** Path and query, e.g. `/searchServer?node=n1`. */
   url: string;
-  /** An object or array is sent as JSON, a string as is (set its content-type in headers). */
+  /** An object or array is sent as JSON, a string or Buffer as is (set its content-type in headers). */
   body?: unknown;
   /** Sent as an `application/x-www-form-urlencoded` body (iplive and Websoft9 clients post forms). */
   form?: Record<string, string>;
@@ -51,17 +51,17 @@ export class InMemoryRoutes {
     const url = new URL(req.url, 'http://harness');
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers ?? {})) headers[k.toLowerCase()] = v;
-    let payload = '';
+    let payload: string | Buffer = '';
     if (req.form) {
       payload = new URLSearchParams(req.form).toString();
       headers['content-type'] ??= 'application/x-www-form-urlencoded';
-    } else if (typeof req.body === 'string') {
+    } else if (typeof req.body === 'string' || Buffer.isBuffer(req.body)) {
       payload = req.body;
     } else if (req.body !== undefined) {
       payload = JSON.stringify(req.body);
       headers['content-type'] ??= 'application/json';
     }
-    if (payload) headers['content-length'] = String(Buffer.byteLength(payload));
+    if (payload.length) headers['content-length'] = String(Buffer.byteLength(payload));
     if (req.admin !== false) headers.authorization ??= `Bearer ${ADMIN_TOKEN}`;
     const found = this.routes.match(req.method, url.pathname);
     const ip = req.ip ?? '127.0.0.1';
@@ -69,7 +69,7 @@ export class InMemoryRoutes {
     if (!found) {
       result = restError(404, `no route for ${req.method} ${url.pathname}`);
     } else {
-      const routed: RoutedRequest = { method: found.value.method, path: url.pathname, params: found.params, query: Object.fromEntries(url.searchParams), headers, ip, peer: ip, body: Readable.from([Buffer.from(payload)]) };
+      const routed: RoutedRequest = { method: found.value.method, path: url.pathname, params: found.params, query: Object.fromEntries(url.searchParams), queryAll: queryValues(url.searchParams), headers, ip, peer: ip, body: Readable.from([Buffer.from(payload)]) };
       result = await runRoute(found.value.route, routed, { maxBody, isAdmin: (h) => h.authorization === `Bearer ${ADMIN_TOKEN}`, log });
     }
     const wire = wireBody(result);

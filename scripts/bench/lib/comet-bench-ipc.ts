@@ -7,7 +7,14 @@ export type ServerCommand = { t: 'push'; rate: number } | { t: 'stop-push' } | {
 /** `dropped`: messages the server itself dropped for clients over its send limit, where it can tell (uWS pub/sub skips them silently). */
 export type ServerEvent = { t: 'ready'; port: number } | { t: 'gc-done' } | { t: 'stats'; pushes: number; dropped?: number };
 
-export type WorkerCommand = { t: 'connect'; port: number; conns: number; firstId: number; concurrency: number; localAddresses: number } | { t: 'report' } | { t: 'exit' };
+/**
+ * `keyPrefix`: keys `<prefix><id>` (default: empty keys, the server makes them up); `sampleEvery`: one
+ * latency sample per that many messages (default 512); `room`: the room joined (default ROOM).
+ */
+export type WorkerCommand =
+  | { t: 'connect'; port: number; conns: number; firstId: number; concurrency: number; localAddresses: number; keyPrefix?: string; sampleEvery?: number; room?: string }
+  | { t: 'report' }
+  | { t: 'exit' };
 export type WorkerEvent =
   | { t: 'progress'; connected: number; failed: number; closed: number; errors: string[] }
   | { t: 'report'; received: number; bad: number; latenciesMs: number[] };

@@ -6,12 +6,13 @@
  */
 import { connect, type Socket } from 'node:net';
 import { encodeFrame } from '../../../plugins/comet/protocol/frame.ts';
-import type { WorkerCommand, WorkerEvent } from './comet-bench-ipc.ts';
+import { ROOM, type WorkerCommand, type WorkerEvent } from './comet-bench-ipc.ts';
 
 const UPGRADE = (port: number) =>
   `GET /sub HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
 
 let received = 0;
+let sampleEvery = 512;
 let bad = 0;
 let latencies: number[] = [];
 let connected = 0;
@@ -44,7 +45,7 @@ function onPayload(p: Buffer, state: { authed: boolean }): void {
       bad++;
       return;
     }
-    if ((++received & 511) === 0) {
+    if (++received % sampleEvery === 0) {
       const i = p.indexOf(T_KEY, off + 16);
       if (i > 0 && i < off + packLen) {
         const sent = BigInt(p.toString('latin1', i + 4, off + packLen - 1));
@@ -131,11 +132,13 @@ const progress = () => send({ t: 'progress', connected, failed, closed, errors }
 
 process.on('message', async (cmd: WorkerCommand) => {
   if (cmd.t === 'connect') {
+    sampleEvery = Math.max(1, cmd.sampleEvery ?? 512);
     const timer = setInterval(progress, 500);
     let next = 0;
     const lane = async () => {
       for (let i = next++; i < cmd.conns; i = next++) {
-        const auth = encodeFrame(1, 7, 1, Buffer.from(JSON.stringify({ mid: cmd.firstId + i, key: '', room_id: 'bench://1', platform: 'ios', accepts: [1000] })));
+        const key = cmd.keyPrefix === undefined ? '' : `${cmd.keyPrefix}${cmd.firstId + i}`;
+        const auth = encodeFrame(1, 7, 1, Buffer.from(JSON.stringify({ mid: cmd.firstId + i, key, room_id: cmd.room ?? ROOM, platform: 'ios', accepts: [1000] })));
         await client(cmd.port, cmd.firstId + i, cmd.localAddresses, auth);
       }
     };

@@ -1,14 +1,13 @@
 /**
  * Failover timing for dns-sync: kill a node, then poll DNS until the lines it held answer a survivor.
- * The caller decides what a kill is. Today the bench passes a liveness change followed by one
- * evaluation (the decision → write → DNS part). When the plugin is wired into the controller and
- * agents, the same function takes a kill that SIGKILLs an agent process and an evaluation left to the
- * watchdog, which gives the full "SIGKILL → dig answers the survivor" figure (issue 13: p99 ≤ 10 s).
+ * The caller decides what a kill is; the benchmark SIGKILLs an agent process and leaves the rest to
+ * the controller's watchdog and dns-sync (lib/dns-cluster.ts), which gives the whole "SIGKILL → dig
+ * answers a survivor" time (issue 13: p99 ≤ 10 s).
  */
 import { performance } from 'node:perf_hooks';
 
 export interface FailoverRound {
-  /** Makes node i die (and, in the partial measurement, runs the evaluation that reacts to it). */
+  /** Makes node i die. */
   kill(i: number): Promise<void>;
   /** Brings node i back and waits until its lines are home again, so rounds do not overlap. */
   revive(i: number): Promise<void>;
