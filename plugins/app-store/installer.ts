@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { LABEL, type DockerOps } from './docker.ts';
+import { LABEL, type ContainerState, type DockerOps } from './docker.ts';
 import { networkName, renderEnv, servicesOf, volumeName, type Manifest, type Service } from './manifest.ts';
 import type { AppSnapshot, NodeSettings } from './schema.ts';
 
@@ -153,6 +153,23 @@ function probeTcp(host: string, port: number): Promise<string | null> {
   });
 }
 
+/**
+ * Docker resets ExitCode to 0 once a restart policy has brought the container back up, so a crashing
+ * container caught in its next run would read "exited with code 0". Wait briefly for it to fall again
+ * (a crash loop does within its backoff) to name the real code.
+ */
+async function exitReason(docker: DockerOps, container: string, first: ContainerState): Promise<string> {
+  let st: ContainerState | null = first;
+  const deadline = Date.now() + 3000;
+  while (st && st.running && st.status !== 'restarting' && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    st = await docker.state(container);
+  }
+  if (!st) return 'disappeared while starting';
+  if (st.running && st.status !== 'restarting') return `restarted ${st.restartCount} time(s) while starting`;
+  return `exited with code ${st.exitCode}`;
+}
+
 /** Waits until every container of the group is up and passes its health check; throws the reason otherwise. */
 async function waitHealthy(
   docker: DockerOps,
@@ -173,7 +190,7 @@ async function waitHealthy(
       if (!st) throw new Error(`container ${s.container} disappeared while starting`);
       if (st.status === 'exited' || st.status === 'dead' || st.restartCount > 0 || st.status === 'restarting') {
         const logs = await docker.logsTail(s.container);
-        throw new Error(`container ${s.container} exited with code ${st.exitCode}${logs ? `: ${logs}` : ''}`);
+        throw new Error(`container ${s.container} ${await exitReason(docker, s.container, st)}${logs ? `: ${logs}` : ''}`);
       }
       if (st.health === 'unhealthy') throw new Error(`container ${s.container} is unhealthy (Docker health check failed)`);
       const h = s.spec.health ?? { type: 'running' as const, seconds: 2 };
