@@ -108,6 +108,8 @@ export class Outbox {
   private readonly waiting = new Map<string, Held[]>();
   /** In-flight deliveries whose subscription was deleted: dead if this attempt fails. */
   private readonly cancelled = new Map<string, string>();
+  /** Deliveries given up on whose dead record and queue removal are still being written. */
+  private readonly dying = new Map<string, Promise<void>>();
   /** Last attempt of pending deliveries (status and time: the queue keeps the error and the count). In memory only. */
   private readonly lastTry = new Map<string, { at: number; status?: number }>();
   /** Enqueued but not yet on disk: not shown, so anything the outbox shows survives a crash. */
@@ -269,6 +271,8 @@ export class Outbox {
    * that means the lane's head). Delivered: refused, it was delivered.
    */
   async retry(id: string): Promise<PublicDelivery> {
+    // Shown dead already, but still in the queue until its removal is written: retry it once it is out.
+    await this.dying.get(id);
     const pending = this.queue.get(id);
     if (pending) {
       const head = this.headOf(pending.key!);
@@ -413,10 +417,12 @@ export class Outbox {
       this.log.warn({ delivery: it.id, event: d.event, url: String(secretUrl(d.url)), error: lastError }, 'webhook delivery dead');
       this.lastTry.delete(it.id);
       // Dead on disk before it leaves the queue (see settleCrash); its lane waits for that write.
-      this.finished
+      const written = this.finished
         .died([{ ...this.delivery(it), state: 'dead', attempts: it.attempts + 1, lastAttemptAt: now, ...(status ? { lastStatus: status } : {}), lastError, deadAt: now }])
         .then(() => this.queue.ack(it.id, it.token))
-        .catch(logged('dead record'));
+        .then(() => undefined, logged('dead record'))
+        .finally(() => this.dying.delete(it.id));
+      this.dying.set(it.id, written);
       return;
     }
     const delay = Math.min(this.cfg.maxDelayMs, this.cfg.baseDelayMs * 2 ** Math.min(it.attempts, 30));
