@@ -86,10 +86,11 @@ test('SIGKILL in the middle of a burst of operate_monitor: every acknowledged mo
         const n = next++;
         const group = n % 3 === 0 && acked.size > 0 ? [...acked.keys()][n % acked.size] : n;
         const records = `${group}01:${group}02:${n}`;
+        // Counted when sent: a write cut off by the kill may still have landed.
+        writes.set(group, (writes.get(group) ?? 0) + 1);
         try {
           const r = await postForm(`${c.url}/operate_monitor`, { app_name: 'shop', group_id: group, record_ids: records, ips: '127.0.0.1:127.0.0.2:127.0.0.3', interval: 5, timeout: 1 });
           if (r.body?.code === 1000) acked.set(group, records);
-          writes.set(group, (writes.get(group) ?? 0) + 1);
         } catch {
           return; // died under this request: not acknowledged
         }

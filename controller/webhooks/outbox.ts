@@ -120,6 +120,8 @@ export class Outbox {
   /** Sum of the bodies of pending and dead deliveries. */
   private bytes = 0;
   private stopped = true;
+  private pumping = false;
+  private pumpAgain = false;
   private offReady: (() => void) | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
 
@@ -191,7 +193,8 @@ export class Outbox {
    */
   async enqueue(all: EnqueueItem[], opts: { cursor?: number } = {}): Promise<string[]> {
     const ids = all.map((it) => (it.id === undefined ? `dl_${randomBytes(8).toString('hex')}` : checkDeliveryId(it.id)));
-    const items = all.map((it, i) => ({ it, id: ids[i] })).filter(({ it, id }) => it.id === undefined || !this.knows(id));
+    const items: Array<{ it: EnqueueItem; id: string }> = [];
+    for (const [i, it] of all.entries()) if (it.id === undefined || !(await this.knows(ids[i]))) items.push({ it, id: ids[i] });
     let incoming = 0;
     for (const { it } of items) {
       checkDeliveryUrl(it.url);
@@ -234,8 +237,8 @@ export class Outbox {
   }
 
   /** Whether a delivery with this id is held, dead, or was delivered lately. */
-  private knows(id: string): boolean {
-    return this.queue.get(id) !== undefined || this.finished.getDead(id) !== undefined || this.finished.getDelivered(id) !== undefined;
+  private async knows(id: string): Promise<boolean> {
+    return (await this.queue.get(id)) !== undefined || this.finished.getDead(id) !== undefined || this.finished.getDelivered(id) !== undefined;
   }
 
   /** Seq of the last event whose deliveries are stored (the fan-out resumes after it). */
@@ -273,11 +276,11 @@ export class Outbox {
   async retry(id: string): Promise<PublicDelivery> {
     // Shown dead already, but still in the queue until its removal is written: retry it once it is out.
     await this.dying.get(id);
-    const pending = this.queue.get(id);
+    const pending = await this.queue.get(id);
     if (pending) {
       const head = this.headOf(pending.key!);
       if (head && !this.held.has(head.id)) await this.queue.reschedule(head.id, Date.now());
-      return this.pendingView(this.queue.get(id) ?? pending);
+      return this.pendingView((await this.queue.get(id)) ?? pending);
     }
     // Claimed in this turn, so a second retry meanwhile finds it pending and does not queue it twice.
     const dead = this.finished.take(id);
@@ -295,7 +298,7 @@ export class Outbox {
     }
     await this.finished.forget([id]);
     this.pump();
-    const q = this.queue.get(id);
+    const q = await this.queue.get(id);
     return q ? this.pendingView(q) : this.get(id)!;
   }
 
@@ -328,8 +331,27 @@ export class Outbox {
   /** Leases the lanes' heads that are due and sends each as soon as its receiver has a free slot. */
   private pump(): void {
     if (this.stopped) return;
-    for (;;) {
-      const batch = this.queue.lease(LEASE_BATCH, this.leaseMs);
+    // One lease loop at a time (a lease may be answered by a database); a call meanwhile runs it again.
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    this.leaseDue()
+      .catch((err) => this.log.error({ err: (err as Error).message }, 'webhook queue lease failed'))
+      .finally(() => {
+        this.pumping = false;
+        if (this.pumpAgain) {
+          this.pumpAgain = false;
+          this.pump();
+        }
+      });
+  }
+
+  private async leaseDue(): Promise<void> {
+    while (!this.stopped) {
+      this.pumpAgain = false;
+      const batch = await this.queue.lease(LEASE_BATCH, this.leaseMs);
       for (const it of batch) {
         const known = this.held.get(it.id);
         if (known) {
