@@ -64,7 +64,8 @@ export class BenchReceiver {
           res.writeHead(200).end('ok');
         };
         if (this.gated) this.waiting.push(answer);
-        else if (this.opts.delayMs) setTimeout(answer, this.opts.delayMs);
+        // A gate closed during the delay holds the answer too, so a count taken behind the gate is exact.
+        else if (this.opts.delayMs) setTimeout(() => (this.gated ? this.waiting.push(answer) : answer()), this.opts.delayMs);
         else answer();
       });
     });
