@@ -98,9 +98,8 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, events, metrics, health: storage, commandTimeoutMs: config.commandTimeoutMs, pluginDirs: config.pluginDirs, channels });
 
   metrics.gaugeFn('outpost_nodes', 'Enrolled nodes by state.', () => {
-    const counts = { up: 0, down: 0, unknown: 0 };
-    for (const n of registry.list()) counts[n.state] += 1;
-    return Object.entries(counts).map(([state, v]) => [{ state }, v]);
+    const { up, down, unknown } = registry.counts();
+    return Object.entries({ up, down, unknown }).map(([state, v]) => [{ state }, v]);
   });
   metrics.gaugeFn('outpost_node_up', 'Whether each node is up (1) or not (0).', () => registry.list().map((n) => [{ node: n.name, node_id: n.id }, n.state === 'up' ? 1 : 0]));
   const perNode = (pick: (n: ReturnType<Registry['list']>[number]) => number | null) => () =>

@@ -232,10 +232,10 @@ export function restRoutes(d: RestDeps): Route[] {
       return ok({ events: d.events.list(limit) });
     }),
     route('GET', '/api/v1/status', () => {
-      const nodes = d.registry.list();
+      const { total, up, down } = d.registry.counts();
       return ok({
         version: d.version,
-        nodes: { total: nodes.length, up: nodes.filter((n) => n.state === 'up').length, down: nodes.filter((n) => n.state === 'down').length },
+        nodes: { total, up, down },
         plugins: d.plugins.status(),
         outbox: { pending: d.outbox.depth() },
         link: { connected: d.link.connectedCount() },

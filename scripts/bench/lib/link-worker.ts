@@ -21,7 +21,7 @@ export type WorkerCommand =
 
 export type WorkerEvent =
   | { t: 'progress'; connected: number; failed: number; closed: number; errors: string[] }
-  | { t: 'latency'; rtts: number[]; late: number }
+  | { t: 'latency'; rtts: number[]; sentAt: number[]; late: number }
   | { t: 'dropped'; at: number };
 
 const PLUGINS = [{ name: 'server-stats', state: 'running' as const }];
@@ -32,6 +32,7 @@ class Sim {
   timer: NodeJS.Timeout | undefined;
   primed = false;
   pendingSince: number | undefined;
+  pendingAt = 0;
   dropped = false;
 
   constructor(
@@ -63,7 +64,10 @@ class Sim {
           if (this.a.probe) ws.send(JSON.stringify({ t: 'report', seq: 1, plugin: 'server-stats', type: 'sample', data: fakeSample(Date.now()), ts: Date.now() }));
         } else if (msg.t === 'ack' && msg.seq === 1) {
           if (!this.primed) this.primed = true;
-          else if (this.pendingSince !== undefined) this.w.rtts.push(performance.now() - this.pendingSince);
+          else if (this.pendingSince !== undefined) {
+            this.w.rtts.push(performance.now() - this.pendingSince);
+            this.w.sentAt.push(this.pendingAt);
+          }
           this.pendingSince = undefined;
         }
       });
@@ -72,9 +76,10 @@ class Sim {
         ws.terminate();
       });
       ws.on('error', (err) => done(false, err.message));
-      ws.on('close', () => {
+      ws.on('close', (code, reason) => {
         clearInterval(this.timer);
-        if (!settled) done(false, 'closed before welcome');
+        // The close code and reason say which side gave up and why (a refusal, an idle timeout, a shutdown).
+        if (!settled) done(false, `closed before welcome (${code}${reason.length ? ` ${reason.toString().slice(0, 80)}` : ''})`);
         else if (!this.dropped) this.w.closed++;
       });
     });
@@ -97,6 +102,7 @@ class Sim {
     ws.send(JSON.stringify({ t: 'hb', seq: ++this.hbSeq, ts: Date.now(), summary: { plugins: PLUGINS, outbox: 0 } }));
     if (probing) {
       this.pendingSince = t0;
+      this.pendingAt = Date.now();
       ws.send(JSON.stringify({ t: 'report', seq: 1, plugin: 'server-stats', type: 'sample', data: fakeSample(Date.now()), ts: Date.now() }));
     }
   }
@@ -110,6 +116,8 @@ class Worker {
   late = 0;
   errors: string[] = [];
   rtts: number[] = [];
+  /** Wall-clock send time of each rtts entry: slow probes bunched in time are a server stall, spread ones are not. */
+  sentAt: number[] = [];
   hbMs = 2000;
 
   async start(cmd: Extract<WorkerCommand, { t: 'start' }>): Promise<void> {
@@ -135,13 +143,15 @@ function send(e: WorkerEvent): void {
 }
 
 const worker = new Worker();
+// A bench that dies leaves no agents behind holding thousands of sockets.
+process.on('disconnect', () => process.exit(0));
 process.on('message', (cmd: WorkerCommand) => {
   switch (cmd.t) {
     case 'start':
       void worker.start(cmd);
       break;
     case 'collect':
-      send({ t: 'latency', rtts: worker.rtts.splice(0), late: worker.late });
+      send({ t: 'latency', rtts: worker.rtts.splice(0), sentAt: worker.sentAt.splice(0), late: worker.late });
       worker.late = 0;
       break;
     case 'drop': {
