@@ -11,6 +11,7 @@ import { createSerial } from '../plugins/sdk/serial.ts';
 import { hostBoundary } from '../runtime/boundary.ts';
 import type { ChannelPort } from '../runtime/context-parts.ts';
 import { ControllerRuntime } from '../runtime/controller-runtime.ts';
+import { createListenPort } from '../runtime/listen.ts';
 import { loadPluginDefinition, validatePluginConfig } from '../runtime/loader.ts';
 import type { Registry } from './registry.ts';
 import type { LinkServer } from './link-server.ts';
@@ -65,6 +66,7 @@ export class ControllerPluginHost {
       command: (nodeId, plugin, action, args, timeoutMs) => link.command(nodeId, plugin, action, args, timeoutMs),
       commandTimeoutMs: deps.commandTimeoutMs,
       channels: deps.channels,
+      listen: createListenPort(deps.log),
       events: {
         record: async (event, data) => void (await deps.events.record([{ event, data }])),
         on: (event, handler) => bus.on(event, handler),

@@ -2,7 +2,7 @@
  * The agent's side of the runner: builds each plugin's AgentContext, and brings controller commands
  * and messages to the agent half, checked against the spec at the boundary.
  */
-import type { AgentContext, AgentHalf, AgentModule, Listener, NodeIdentity, PluginSpec } from '../plugins/sdk/contract.ts';
+import type { AgentContext, AgentHalf, AgentModule, NodeIdentity, PluginSpec } from '../plugins/sdk/contract.ts';
 import type { Capabilities } from '../plugins/sdk/capabilities.ts';
 import type { Boundary } from './boundary.ts';
 import { claimedRoutes, commonParts, type CommonHostDeps } from './common-context.ts';
@@ -11,6 +11,7 @@ import { extend, untilAborted } from './extend.ts';
 import type { RouteTable } from './route-table.ts';
 import { PluginRunner, type PluginSlot, type RunnerHostDeps } from './runner.ts';
 import type { Scope } from './scope.ts';
+import { scopedListen } from './scoped-listen.ts';
 
 type Half = AgentHalf<PluginSpec>;
 
@@ -74,12 +75,6 @@ export class AgentRuntime {
     const { deps } = this;
     const { name, spec, claims } = slot;
     const common = await commonParts(name, claims, scope, deps, () => slot.config);
-    const listener = async (what: string, open: () => Promise<Listener>): Promise<Listener> => {
-      scope.assertOpen(`listen on ${what}`);
-      const l = await open();
-      const close = scope.add(`listener ${what}`, () => l.close());
-      return { port: l.port, close };
-    };
     return extend(common, {
       node: deps.node,
       capabilities: deps.capabilities,
@@ -94,10 +89,7 @@ export class AgentRuntime {
         deps.boundary.check(name, 'message', type, spec.messages?.toController, msg);
         return deps.channels.send(name, '', type, msg);
       },
-      listen: {
-        tcp: (opts, onConnection) => listener(`tcp ${opts.host}:${opts.port}`, () => deps.listen.tcp(name, opts, onConnection)),
-        http: (opts, setup) => listener(`http ${opts.host}:${opts.port}`, () => deps.listen.http(name, opts, setup)),
-      } satisfies AgentContext<PluginSpec>['listen'],
+      listen: scopedListen(name, scope, deps.listen),
       http: claimedRoutes(deps.routes, name, claims, scope),
     });
   }

@@ -9,7 +9,8 @@ import type { ControllerContext, ControllerHalf, ControllerModule, DashboardPane
 import { claimsOf, namespaceOf } from './claims.ts';
 import type { Boundary } from './boundary.ts';
 import { claimedRoutes, commonParts, type CommonHostDeps } from './common-context.ts';
-import type { ChannelPort } from './context-parts.ts';
+import type { ChannelPort, ListenPort } from './context-parts.ts';
+import { scopedListen } from './scoped-listen.ts';
 import { extend, untilAborted } from './extend.ts';
 import type { RouteTable } from './route-table.ts';
 import { PluginRunner, type PluginSlot, type RunnerHostDeps } from './runner.ts';
@@ -41,6 +42,7 @@ export interface ControllerRuntimeDeps extends CommonHostDeps, RunnerHostDeps {
   command(nodeId: string, plugin: string, action: string, args: unknown, timeoutMs: number): Promise<unknown>;
   commandTimeoutMs: number;
   channels: ChannelPort;
+  listen: ListenPort;
   events: EventSink;
   /** Durable webhook delivery (the controller's outbox). */
   deliver(url: string, body: string, opts: Omit<DeliverOptions, 'secret'> & { secret?: string; event: string }): Promise<string>;
@@ -131,6 +133,7 @@ export class ControllerRuntime {
     };
     return extend(common, {
       routes: claimedRoutes(deps.routes, name, claims, scope),
+      listen: scopedListen(name, scope, deps.listen),
       nodes,
       async command(nodeId: string, action: string, args: unknown, opts?: { timeoutMs?: number; signal?: AbortSignal }) {
         scope.assertOpen(`send command ${action}`);

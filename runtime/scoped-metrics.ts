@@ -1,4 +1,4 @@
-import type { Counter, Gauge, Labels, Metrics, MetricsRegistry } from '../plugins/sdk/metrics.ts';
+import type { Counter, Gauge, Histogram, Labels, Metrics, MetricsRegistry } from '../plugins/sdk/metrics.ts';
 import { metricClaimed, type Claims } from './claims.ts';
 import type { Scope } from './scope.ts';
 
@@ -33,6 +33,10 @@ export function scopedMetrics(registry: MetricsRegistry, claims: Claims, scope: 
     gaugeFn(name: string, help: string, read: () => Array<[Labels, number]> | number): void {
       claim(name);
       registry.gaugeFn(name, help, read);
+    },
+    histogram(name: string, help: string, buckets?: number[]): Histogram {
+      claim(name);
+      return registry.histogram(name, help, buckets);
     },
   };
 }

@@ -1,8 +1,13 @@
 #!/usr/bin/env node
 /**
  * Signs and sends one Serendipity-Job request to Outpost's jobs API, the way an existing client does:
- * headers app_key, nonce (16 fresh alphanumerics), timestamps (Unix seconds), payload = md5(appName),
+ * headers app-key, nonce (16 fresh alphanumerics), timestamps (Unix seconds), payload = md5(appName),
  * signature = base64(hex HMAC-SHA256(timestamps + nonce + payload, secretKey)). Node only, no dependencies.
+ *
+ * The original's clients name the first header `app_key`. The controller's server (uWebSockets.js)
+ * drops requests whose header names hold an underscore, so this script sends `app-key`, which Outpost
+ * reads as the same header (as nginx users already do); clients that keep `app_key` use the jobs
+ * plugin's `listen` port (plugins/jobs/README.md).
  *
  *   node scripts/jobs-sign.mjs POST /task/create '{"content":{"order":42},"runtime":"2030-01-01 08:00:00"}'
  *   node scripts/jobs-sign.mjs GET '/task/detail?id=1'
@@ -28,7 +33,7 @@ function headers() {
   const timestamps = String(Math.floor(Date.now() / 1000));
   const payload = createHash('md5').update(env('JOBS_APP_NAME'), 'utf8').digest('hex');
   const hex = createHmac('sha256', env('JOBS_SECRET_KEY')).update(timestamps + nonce + payload).digest('hex');
-  return { app_key: env('JOBS_APP_KEY'), nonce, timestamps, payload, signature: Buffer.from(hex).toString('base64') };
+  return { 'app-key': env('JOBS_APP_KEY'), nonce, timestamps, payload, signature: Buffer.from(hex).toString('base64') };
 }
 
 const args = process.argv.slice(2);

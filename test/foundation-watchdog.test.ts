@@ -29,7 +29,11 @@ test('SIGKILL an agent: node.down within the window; restart it: node.up again',
   const a = await TestAgent.start(c, { name: 'wd-kill' });
   try {
     await until('node up', async () => (await c.node(a.nodeId))?.state === 'up');
-    const upEvents = await eventsFor(c, a.nodeId);
+    // The state turns up at once; its event is listed once the event log has written it.
+    const upEvents = await until('node.up event', async () => {
+      const evs = await eventsFor(c, a.nodeId);
+      return evs.length > 0 ? evs : undefined;
+    });
     assert.deepEqual(upEvents.map((e) => e.event), ['node.up']);
 
     const killedAt = Date.now();

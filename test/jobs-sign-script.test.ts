@@ -41,7 +41,7 @@ test("scripts/jobs-sign.mjs signs requests the verifier accepts, each with a fre
     await assert.rejects(run(process.execPath, [SCRIPT, 'GET', '/task/detail?id=1'], { env: { ...env, JOBS_SECRET_KEY: 'x'.repeat(32) } }), (e: { stdout: string }) => /signature: does not match/.test(e.stdout));
     // --headers prints a complete set.
     const h = await run(process.execPath, [SCRIPT, '--headers'], { env });
-    assert.deepEqual(h.stdout.trim().split('\n').map((l) => l.split(':')[0]), ['app_key', 'nonce', 'timestamps', 'payload', 'signature']);
+    assert.deepEqual(h.stdout.trim().split('\n').map((l) => l.split(':')[0]), ['app-key', 'nonce', 'timestamps', 'payload', 'signature']);
   } finally {
     await new Promise((r) => server.close(r));
   }

@@ -63,11 +63,12 @@ test('application/create: every rule refuses with code 1 naming the field', () =
 test('application/create: names are unique; the answer is a usable signed header set plus the secret', () => {
   const { app, answer } = newApplication(parseAppCreate(body({ appName: '帅的批爆', linkUrl: 'http://127.0.0.1/cb', step: 5 })), [], NOW);
   assert.match(app.appKey, /^[A-Za-z0-9]{16}$/);
-  assert.match(app.secretKey, /^[A-Za-z0-9]{32}$/);
+  assert.match(app.secretKey.reveal(), /^[A-Za-z0-9]{32}$/);
+  assert.equal(JSON.stringify(app).includes(app.secretKey.reveal()), false, 'the record shows the secret as ***');
   assert.deepEqual(Object.keys(answer).sort(), ['appKey', 'nonce', 'payload', 'secretKey', 'signature', 'timestamps']);
   assert.equal(answer.payload, 'f3c5fa5b2b4045bcb1132ddece49c0f4');
   assert.equal(answer.timestamps, String(NOW / 1000));
-  assert.equal(answer.signature, serendipitySignature(answer.timestamps, answer.nonce, answer.payload, app.secretKey));
+  assert.equal(answer.signature, serendipitySignature(answer.timestamps, answer.nonce, answer.payload, app.secretKey.reveal()));
   assert.equal(app.step, 5);
   assert.equal(app.retryTotal, 5);
   assert.equal('secretKey' in applicationView(app), false);

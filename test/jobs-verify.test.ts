@@ -1,16 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileNonceStore, MemoryNonceStore, type NonceStore } from '../plugins/jobs/nonce-store.ts';
+import { LogNonceStore, MemoryNonceStore, nonceRecord, type NonceStore } from '../plugins/jobs/nonce-store.ts';
+import { openLog } from '../plugins/sdk/durable/log.ts';
 import { FailureLimiter } from '../plugins/jobs/rate-limit.ts';
 import { appPayload, serendipitySignature, signedHeaders } from '../plugins/jobs/sign.ts';
 import { RequestVerifier, type SigningApp } from '../plugins/jobs/verify.ts';
 
 const T0 = Date.UTC(2024, 0, 1, 12, 0, 0);
-const app: SigningApp & { appName: string } = { appKey: 'E3F5l1uKFcXUe1gd', appName: 'shop', payload: appPayload('shop'), secretKey: 'pOKCTaHwMZaKPk3lfbVYfW07NuFjMAXX' };
-const other: SigningApp & { appName: string } = { appKey: 'wWt1aSZj2KXMO7fE', appName: 'blog', payload: appPayload('blog'), secretKey: 'Zz'.repeat(16) };
+const app: SigningApp & { appName: string; secretKey: string } = { appKey: 'E3F5l1uKFcXUe1gd', appName: 'shop', payload: appPayload('shop'), secretKey: 'pOKCTaHwMZaKPk3lfbVYfW07NuFjMAXX' };
+const other: SigningApp & { appName: string; secretKey: string } = { appKey: 'wWt1aSZj2KXMO7fE', appName: 'blog', payload: appPayload('blog'), secretKey: 'Zz'.repeat(16) };
 
 function setup(nonces: NonceStore = new MemoryNonceStore(() => clock.now), extra: { perAppIp?: number; perIp?: number } = {}) {
   const v = new RequestVerifier({
@@ -91,46 +92,57 @@ test('a nonce is forgotten only once its request could no longer pass the window
   assert.equal(store.size(), 0, 'expired nonces are pruned');
 });
 
-test('the file-backed store keeps nonces across a restart (and a crash without close)', async () => {
+/** The store on the SDK's durable log in dir, as the controller half opens it through ctx.openLog. */
+function openStore(dir: string, opts: { compactAfterBytes?: number } = {}) {
+  return LogNonceStore.open((load, snapshot) => openLog('jobs.nonces', nonceRecord, { dir, load, snapshot, fsync: 'none', compactAfterBytes: opts.compactAfterBytes }), () => clock.now);
+}
+
+test('the log-backed store keeps nonces across a restart (and a crash without close)', async () => {
   clock.now = T0;
   const dir = await mkdtemp(join(tmpdir(), 'jobs-nonce-'));
   try {
-    const file = join(dir, 'nonces.log');
-    const first = await FileNonceStore.open(file, { now: () => clock.now });
+    const first = await openStore(dir);
     const h = headersAt(T0);
     await accept(setup(first), h);
-    // No close(): a kill -9 leaves the file as the last commit wrote it.
-    const second = await FileNonceStore.open(file, { now: () => clock.now });
+    // No close(): a kill -9 leaves the log as the last commit wrote it.
+    const second = await openStore(dir);
     await refused(setup(second), h, /already used/);
     await accept(setup(second), headersAt(T0));
     await second.close();
-    // Past the window the restart drops expired lines from the file.
+    // Past the window nothing is remembered, and a compaction writes nothing of it.
     clock.now = T0 + 400_000;
-    const third = await FileNonceStore.open(file, { now: () => clock.now });
+    const third = await openStore(dir);
     assert.equal(third.size(), 0);
-    assert.equal((await readFile(file, 'utf8')).trim(), '');
+    await accept(setup(third), headersAt(clock.now));
     await third.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 });
 
-test('the file-backed store compacts when dead lines outnumber live ones', async () => {
+test('a compaction keeps only the nonces inside their window', async () => {
   clock.now = T0;
   const dir = await mkdtemp(join(tmpdir(), 'jobs-nonce-'));
   try {
-    const file = join(dir, 'nonces.log');
-    const store = await FileNonceStore.open(file, { now: () => clock.now, compactAbove: 10 });
+    const store = await openStore(dir, { compactAfterBytes: 200 });
     for (let i = 0; i < 10; i++) await (await store.reserve('k', `old${i}`, T0 + 1000))!.commit();
     clock.now = T0 + 2000;
     for (let i = 0; i < 3; i++) await (await store.reserve('k', `new${i}`, T0 + 60_000))!.commit();
-    const lines = (await readFile(file, 'utf8')).trim().split('\n');
-    assert.deepEqual(lines.map((l) => l.split('\t')[2]).sort(), ['new0', 'new1', 'new2']);
     await store.close();
+    const text = await readAll(dir);
+    assert.doesNotMatch(text, /old\d/, 'expired nonces are not carried into the snapshot');
+    const again = await openStore(dir);
+    assert.equal(again.size(), 3);
+    await again.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+async function readAll(dir: string): Promise<string> {
+  const names = await readdir(dir);
+  return (await Promise.all(names.map((n) => readFile(join(dir, n), 'utf8')))).join('\n');
+}
 
 test('a refused request burns nothing: bad signature, then the real one with the same nonce passes', async () => {
   clock.now = T0;

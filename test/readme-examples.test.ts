@@ -18,9 +18,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import { request } from 'node:http';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { ROOT, http, run, stopProc, tempDir, until, type ApiResponse, type Proc } from './helpers/cluster.ts';
-import { answerValue, curlRequest, extractExamples, shellWords, type CurlExample } from './helpers/readme-curl.ts';
+import { answerValue, curlRequest, extractCommands, extractExamples, shellWords, type CommandExample, type CurlExample } from './helpers/readme-curl.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // The parser first: what it accepts, and that it refuses what it cannot run instead of skipping it.
@@ -51,6 +53,15 @@ test('readme-curl: examples, continuations, prompts, inline spans and answers: f
   assert.throws(() => extractExamples('```sh answers: ID=3.id\ncurl http://x/\n```'), /names curl 3 of a block that has 1/);
   assert.throws(() => extractExamples('```sh answers: 1.id\ncurl http://x/\n```'), /must be NAME=N\.path/);
   assert.throws(() => extractExamples('```sh\ncurl http://x/\n'), /never closed/);
+});
+
+test('readme-curl: fenced node scripts and exports, in reading order', () => {
+  const md = ['```sh', 'export A=1 B=two', '$ node scripts/x.mjs GET /a', 'nodejs scripts/y.mjs', '```', 'node scripts/outside.mjs'].join('\n');
+  assert.deepEqual(extractCommands(md), [
+    { line: 2, kind: 'export', source: 'export A=1 B=two' },
+    { line: 3, kind: 'script', source: 'node scripts/x.mjs GET /a' },
+  ]);
+  assert.throws(() => extractCommands('```\nnode scripts/x.mjs \\\n  more\n```'), /README\.md:2: a continued node scripts\/ line/);
 });
 
 test('readme-curl: shell words, quoting and variables', () => {
@@ -116,6 +127,12 @@ const ENVELOPES: Envelope[] = [
     paths: /^\/(operate_monitor|update_monitor|stop_monitor|add_node|deal|node_tasks)$/,
     ok: (a) => a.status === 200 && a.body?.code === 1000,
     error: (a) => (typeof a.body?.code === 'number' && typeof a.body.msg === 'string' ? a.body.msg : undefined),
+  },
+  {
+    name: 'Serendipity-Job',
+    paths: /^\/(application\/create|task\/create|task\/detail|task\/cancel|nsq\/publish)$/,
+    ok: (a) => a.status === 200 && a.body?.code === 0,
+    error: (a) => (a.body?.code === 1 && typeof a.body.msg === 'string' ? a.body.msg : undefined),
   },
   {
     // HTTP 200 always; the outcome is statusCode (401, 405...). The badge and status page are SVG and HTML.
@@ -184,12 +201,41 @@ function rewrite(url: string, ex: CurlExample): string {
   throw new Error(`README.md:${ex.line}: ${url} is neither the controller (http://127.0.0.1:7070) nor the local agent (http://127.0.0.1:7071) of npm start`);
 }
 
+/**
+ * A fenced `export` sets variables the test does not know yet (one it knows, such as the admin token,
+ * is the reader's placeholder); a `node scripts/…` line runs with them in its environment (and
+ * JOBS_URL naming this run's controller), and must print its API's successful envelope.
+ */
+async function runCommand(cmd: CommandExample, vars: Record<string, string>): Promise<void> {
+  const where = `README.md:${cmd.line} (${cmd.source})`;
+  const words = shellWords(cmd.source, vars);
+  if (cmd.kind === 'export') {
+    for (const w of words.slice(1)) {
+      const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(w);
+      assert.ok(m, `${where}: export takes NAME=value words`);
+      // The reader's placeholder for what the test knows (the admin token, a value from an answer).
+      if (!Object.hasOwn(vars, m[1])) vars[m[1]] = m[2];
+    }
+    return;
+  }
+  const path = words.find((w) => w.startsWith('/')) ?? '';
+  const env = ENVELOPES.find((e) => e.paths.test(new URL(path, 'http://x').pathname));
+  assert.ok(env, `${where}: no envelope known for ${path}: add its API to ENVELOPES in test/readme-examples.test.ts`);
+  const r = await promisify(execFile)(process.execPath, [join(ROOT, words[1]), ...words.slice(2)], { env: { ...process.env, ...vars, JOBS_URL: controllerUrl }, timeout: 30_000 }).catch((err: { stdout?: string; stderr?: string; message: string }) => assert.fail(`${where}: ${err.message} ${err.stdout ?? ''}`));
+  const answer: Answer = { status: 200, text: r.stdout, body: JSON.parse(r.stdout), headers: new Headers() };
+  assert.ok(env.ok(answer), `${where}: ${r.stdout}`);
+}
+
 test('README.md: every curl example answers with its envelope and succeeds on npm start (or names what the machine lacks)', async () => {
-  const examples = extractExamples(await readFile(join(ROOT, 'README.md'), 'utf8'));
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+  const examples = extractExamples(readme);
   assert.ok(examples.length > 0, 'README.md has curl examples');
+  const commands = extractCommands(readme);
   const docker = await dockerState();
   const vars: Record<string, string> = { OUTPOST_ADMIN_TOKEN: token };
   for (const ex of examples) {
+    // The scripts and exports written before this curl run first, in reading order.
+    while (commands.length && commands[0].line < ex.line) await runCommand(commands.shift()!, vars);
     const where = `README.md:${ex.line} (${ex.source.replace(/\s*\\\n\s*/g, ' ')})`;
     const r = curlRequest(shellWords(ex.source, vars));
     const url = rewrite(r.url, ex);
@@ -220,4 +266,5 @@ test('README.md: every curl example answers with its envelope and succeeds on np
     assert.ok(!/\bat .*\.ts:\d+/.test(answer.text), `${where}: no stack trace in an answer`);
     for (const c of ex.captures) vars[c.name] = answerValue(answer.body, c.path);
   }
+  for (const cmd of commands) await runCommand(cmd, vars);
 });

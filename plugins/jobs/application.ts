@@ -1,4 +1,5 @@
 /** Applications: who may sign task requests and where their callbacks go. */
+import { Secret } from '../sdk/index.ts';
 import { JobsError } from './envelope.ts';
 import type { AppCreateBody } from './schema.ts';
 import { appPayload, newAppKey, newSecretKey, signedHeaders } from './sign.ts';
@@ -8,8 +9,8 @@ export interface Application {
   appName: string;
   /** md5(appName): what the payload header must carry. */
   payload: string;
-  /** Shown once, in the create answer; never in any other response, log, metric or panel. */
-  secretKey: string;
+  /** Shown once, in the create answer; a Secret, so it shows as *** anywhere else (logs, panels, JSON). */
+  secretKey: Secret;
   linkUrl: string;
   step: number;
   retryTotal: number;
@@ -29,9 +30,10 @@ export function newApplication(body: AppCreateBody, existing: Iterable<Pick<Appl
   }
   let appKey = newAppKey();
   while (taken.has(appKey)) appKey = newAppKey();
-  const app: Application = { appKey, appName: body.appName, payload: appPayload(body.appName), secretKey: newSecretKey(), linkUrl: body.linkUrl, step: body.step, retryTotal: body.retryTotal, remark: body.remark, createdAt: now };
-  const h = signedHeaders(appKey, app.appName, app.secretKey, now);
-  return { app, answer: { nonce: h.nonce, timestamps: h.timestamps, signature: h.signature, appKey, payload: h.payload, secretKey: app.secretKey } };
+  const app: Application = { appKey, appName: body.appName, payload: appPayload(body.appName), secretKey: new Secret(newSecretKey()), linkUrl: body.linkUrl, step: body.step, retryTotal: body.retryTotal, remark: body.remark, createdAt: now };
+  const secret = app.secretKey.reveal();
+  const h = signedHeaders(appKey, app.appName, secret, now);
+  return { app, answer: { nonce: h.nonce, timestamps: h.timestamps, signature: h.signature, appKey, payload: h.payload, secretKey: secret } };
 }
 
 /** What panels and listings may show of an application. */

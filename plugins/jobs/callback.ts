@@ -78,12 +78,18 @@ export async function performCallback(job: CallbackJob, opts: CallbackOptions = 
   const t0 = performance.now();
   const done = (statusCode: number | null, error: string | null): CallbackResult => ({ n: job.n, node: job.node, startedAt, elapsedMs: Math.round(performance.now() - t0), statusCode, error, ok: error === null });
   if (opts.signal?.aborted) return done(null, 'cancelled before it started');
-  const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(), job.timeoutMs);
-  const signal = opts.signal ? AbortSignal.any([deadline.signal, opts.signal]) : deadline.signal;
+  // One controller for the deadline and a cancel (AbortSignal.any per callback costs more than the request).
+  const abort = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    abort.abort();
+  }, job.timeoutMs);
+  const cancel = () => abort.abort();
+  opts.signal?.addEventListener('abort', cancel, { once: true });
   try {
     const body = callbackBody(job.content);
-    const res = await send(job.linkUrl, callbackHeaders(job, body), body, signal, opts.agents ?? sharedAgents);
+    const res = await send(job.linkUrl, callbackHeaders(job, body), body, abort.signal, opts.agents ?? sharedAgents);
     const status = res.statusCode ?? 0;
     if (status >= 300 && status < 400) {
       res.destroy();
@@ -95,11 +101,12 @@ export async function performCallback(job: CallbackJob, opts: CallbackOptions = 
     if (text.trim() !== 'success') return done(status, `HTTP ${status} but the body is ${text === '' ? 'empty' : excerpt(text)}, not "success"`);
     return done(status, null);
   } catch (err) {
-    if (deadline.signal.aborted) return done(null, `timed out after ${job.timeoutMs} ms`);
+    if (timedOut) return done(null, `timed out after ${job.timeoutMs} ms`);
     if (opts.signal?.aborted) return done(null, 'cancelled');
     return done(null, networkError(err));
   } finally {
     clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', cancel);
   }
 }
 

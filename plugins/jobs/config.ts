@@ -38,6 +38,31 @@ export const jobsConfig = z
     labels: z.record(z.string(), z.string()).default({}),
     /** Callbacks in flight per node at most; due tasks beyond it wait for a free slot. */
     concurrencyPerNode: z.number().int().min(1).max(10_000).default(64),
+    /**
+     * How long past an attempt's timeout the controller waits for the node's outcome before it takes
+     * the attempt as lost and hands the task to another node (the node may be gone, or cut off).
+     */
+    leaseGraceSec: z.number().int().min(1).max(3600).default(30),
+    /** Finished tasks (success, cancelled, failed) are kept this long for /task/detail and /nsq/publish. */
+    keepFinishedHours: z.number().int().min(1).max(24 * 366).default(7 * 24),
+    /**
+     * When task and queue writes reach the disk: `interval` (default) survives a crash of the process
+     * at once and bounds what a power loss can take to 200 ms (Redis' AOF everysec is the same kind);
+     * `always` forces every group commit to the disk before the answer.
+     */
+    fsync: z.enum(['interval', 'always']).default('interval'),
+    /**
+     * Also serve the signed task routes on this port with node:http, for clients that send the
+     * original's `app_key` header: the controller's own server drops requests with an underscore in a
+     * header name (see compat-listener.ts). Off unless set; port 0 picks a free one.
+     */
+    listen: z
+      .object({
+        host: z.string().min(1).default('0.0.0.0'),
+        port: z.number().int().min(0).max(65_535),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

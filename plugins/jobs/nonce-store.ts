@@ -1,10 +1,9 @@
 /**
  * Nonces seen per application, so each signed request is accepted once (the original never stored
- * them: facts §1). The interface is deliberately narrow (reserve, then commit or release) so the SDK's
- * journal can replace the file-backed store without touching the verifier.
+ * them: facts §1). The interface is deliberately narrow (reserve, then commit or release): the verifier
+ * does not know whether a store keeps them in memory or in the SDK's durable log.
  */
-import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { z, type DurableLog } from '../sdk/index.ts';
 
 export interface NonceClaim {
   /** Makes the nonce durable; resolve it before acknowledging the request it came with. */
@@ -24,7 +23,8 @@ export interface NonceStore {
   close(): Promise<void>;
 }
 
-type Entry = { expiresAt: number; durable: boolean };
+/** `logged`: handed to a durable log (written or being written), so a snapshot must hold it. */
+type Entry = { key: string; expiresAt: number; durable: boolean; logged?: boolean };
 
 /** Kept in memory only: for tests and for a controller configured without a data dir. */
 export class MemoryNonceStore implements NonceStore {
@@ -46,7 +46,7 @@ export class MemoryNonceStore implements NonceStore {
     const key = `${appKey}\n${nonce}`;
     const held = this.entries.get(key);
     if (held && held.expiresAt > now) return null;
-    const entry: Entry = { expiresAt, durable };
+    const entry: Entry = { key, expiresAt, durable, logged: durable };
     this.entries.set(key, entry);
     const sec = Math.ceil(expiresAt / 1000);
     const bucket = this.buckets.get(sec);
@@ -54,7 +54,7 @@ export class MemoryNonceStore implements NonceStore {
     else this.buckets.set(sec, [key]);
     return {
       commit: async () => {
-        await this.persist(entry, key);
+        await this.persist(entry);
         entry.durable = true;
       },
       release: () => {
@@ -64,7 +64,7 @@ export class MemoryNonceStore implements NonceStore {
   }
 
   /** Memory is all there is to write. */
-  protected async persist(_entry: Entry, _key: string): Promise<void> {}
+  protected async persist(_entry: Entry): Promise<void> {}
 
   private prune(now: number): void {
     const upTo = Math.floor(now / 1000);
@@ -85,91 +85,89 @@ export class MemoryNonceStore implements NonceStore {
   async close(): Promise<void> {}
 }
 
+/** One remembered nonce as the log stores it. */
+export const nonceRecord = z.object({ a: z.string(), n: z.string(), e: z.number() });
+export type NonceRecord = z.infer<typeof nonceRecord>;
+
+/** Opens a durable log of the store's own; the controller half passes `ctx.openLog`. */
+export type OpenNonceLog = (load: (r: NonceRecord) => void, snapshot: () => Iterable<NonceRecord>) => Promise<DurableLog<NonceRecord>>;
+
 /**
- * Memory plus an append-only file (`<expiresAt>\t<appKey>\t<nonce>` lines), so a restart does not
- * reopen replays. Commits made while a write is in flight share the next write (group commit). Like the
- * SDK store it does not fsync: it survives a crash of the process, which is what the rest of the data dir
- * survives. Rewritten without expired lines at open and whenever dead lines outnumber live ones.
+ * Memory plus a durable log (the SDK's), so a restart does not reopen replays. The log may be its own
+ * (open) or shared with the records a nonce comes with (attach): a task created with a nonce is then
+ * one write, and a write that fails keeps neither. Commits of one turn share the log's group commit;
+ * a compaction keeps only the nonces still inside their window.
  */
-export class FileNonceStore extends MemoryNonceStore {
-  private handle: FileHandle | undefined;
-  private chain: Promise<void> = Promise.resolve();
-  private batch: Array<[Entry, string]> | null = null;
-  private batchDone: Promise<void> = Promise.resolve();
-  private linesInFile = 0;
+export class LogNonceStore extends MemoryNonceStore {
+  private write!: (records: NonceRecord[]) => Promise<void>;
+  private closeLog: () => Promise<void> = async () => {};
+  /** Claims by the entry they hold, for commitWith(). */
+  private readonly claimed = new WeakMap<NonceClaim, Entry>();
 
-  private constructor(
-    private readonly file: string,
-    now: () => number,
-    private readonly compactAbove: number,
-  ) {
-    super(now);
-  }
-
-  static async open(file: string, opts: { now?: () => number; compactAbove?: number } = {}): Promise<FileNonceStore> {
-    const store = new FileNonceStore(file, opts.now ?? Date.now, opts.compactAbove ?? 100_000);
-    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-    let text = '';
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    const now = store.now();
-    for (const line of text.split('\n')) {
-      // A line cut short by a crash mid-append has fewer than three fields: it was never acknowledged.
-      const [exp, appKey, nonce] = line.split('\t');
-      const expiresAt = Number(exp);
-      if (nonce === undefined || !Number.isFinite(expiresAt) || expiresAt <= now) continue;
-      store.reserveNow(appKey, nonce, expiresAt, true);
-    }
-    await store.rewrite();
+  static async open(openLog: OpenNonceLog, now: () => number = Date.now): Promise<LogNonceStore> {
+    const store = new LogNonceStore(now);
+    const log = await openLog(
+      (r) => store.load(r),
+      () => store.live(),
+    );
+    store.attach((records) => log.append(records), () => log.close());
     return store;
   }
 
-  protected override persist(entry: Entry, key: string): Promise<void> {
-    const [appKey, nonce] = key.split('\n');
-    if (!this.batch) {
-      const lines: Array<[Entry, string]> = (this.batch = []);
-      const step = this.chain.then(() => {
-        this.batch = null;
-        return this.append(lines);
-      });
-      this.chain = step.catch(() => undefined);
-      this.batchDone = step;
-    }
-    this.batch.push([entry, `${entry.expiresAt}\t${appKey}\t${nonce}\n`]);
-    return this.batchDone;
+  /** Where committed nonces are written (a shared log's append). */
+  attach(write: (records: NonceRecord[]) => Promise<void>, close?: () => Promise<void>): void {
+    this.write = write;
+    if (close) this.closeLog = close;
   }
 
-  private async append(lines: Array<[Entry, string]>): Promise<void> {
-    await this.handle!.write(lines.map(([, line]) => line).join(''));
-    // Durable before a rewrite in this same step copies the live entries.
-    for (const [entry] of lines) entry.durable = true;
-    this.linesInFile += lines.length;
-    if (this.linesInFile > this.compactAbove && this.linesInFile > 2 * this.size()) await this.rewrite();
+  /** A record read back from the log. */
+  load(r: NonceRecord): void {
+    if (r.e > this.now()) this.reserveNow(r.a, r.n, r.e, true);
   }
 
-  /** Writes the durable live entries to a new file and swaps it in; runs inside the write chain. */
-  private async rewrite(): Promise<void> {
-    const now = this.now();
-    const live = [...this.entries].filter(([, e]) => e.durable && e.expiresAt > now);
-    const tmp = `${this.file}.tmp`;
-    const out = await open(tmp, 'w', 0o600);
+  /** The nonces a snapshot must hold: handed to the log, still inside their window. */
+  *live(): Iterable<NonceRecord> {
+    const t = this.now();
+    for (const e of this.entries.values()) if (e.logged && e.expiresAt > t) yield recordOf(e);
+  }
+
+  protected override reserveNow(appKey: string, nonce: string, expiresAt: number, durable = false): NonceClaim | null {
+    const claim = super.reserveNow(appKey, nonce, expiresAt, durable);
+    if (claim) this.claimed.set(claim, this.entries.get(`${appKey}\n${nonce}`)!);
+    return claim;
+  }
+
+  protected override persist(entry: Entry): Promise<void> {
+    return this.logged(entry, () => this.write([recordOf(entry)]));
+  }
+
+  /**
+   * Commits the claim's nonce through `write`, which stores it along with the request's own records in
+   * one append: durable together, or neither.
+   */
+  async commitWith(claim: NonceClaim, write: (nonce: NonceRecord) => Promise<void>): Promise<void> {
+    const entry = this.claimed.get(claim);
+    if (!entry) throw new Error('not a claim of this store');
+    await this.logged(entry, () => write(recordOf(entry)));
+    entry.durable = true;
+  }
+
+  private async logged(entry: Entry, write: () => Promise<void>): Promise<void> {
+    entry.logged = true;
     try {
-      await out.write(live.map(([k, e]) => `${e.expiresAt}\t${k.replace('\n', '\t')}\n`).join(''));
-    } finally {
-      await out.close();
+      await write();
+    } catch (err) {
+      entry.logged = false;
+      throw err;
     }
-    await rename(tmp, this.file);
-    await this.handle?.close();
-    this.handle = await open(this.file, 'a', 0o600);
-    this.linesInFile = live.length;
   }
 
   override async close(): Promise<void> {
-    await this.chain;
-    await this.handle?.close();
-    this.handle = undefined;
+    await this.closeLog();
   }
+}
+
+function recordOf(e: Entry): NonceRecord {
+  const [a, n] = e.key.split('\n');
+  return { a, n, e: e.expiresAt };
 }

@@ -64,16 +64,36 @@ function formatter(timezone: string): Intl.DateTimeFormat {
   return f;
 }
 
-/** Wall-clock fields of an instant in a zone. */
-function wallClock(ms: number, timezone: string): { y: number; mo: number; d: number; h: number; mi: number; s: number } {
+/** Wall-clock fields of an instant in a zone, as Intl tells them (slow: a formatToParts each). */
+function intlWallClock(ms: number, timezone: string): { y: number; mo: number; d: number; h: number; mi: number; s: number } {
   const p = Object.fromEntries(formatter(timezone).formatToParts(new Date(ms)).map((x) => [x.type, x.value]));
   return { y: Number(p.year), mo: Number(p.month), d: Number(p.day), h: Number(p.hour), mi: Number(p.minute), s: Number(p.second) };
 }
 
+/**
+ * Offsets by zone and minute: a burst of tasks finishing together formats hundreds of times in the
+ * same minute. Zones change offset on whole minutes, so one minute has one offset. Bounded.
+ */
+const offsets = new Map<string, number>();
+const MAX_OFFSETS = 10_000;
+
 /** The zone's offset from UTC at an instant, in ms (east positive). */
 export function zoneOffsetMs(ms: number, timezone: string): number {
-  const w = wallClock(ms, timezone);
-  return Date.UTC(w.y, w.mo - 1, w.d, w.h, w.mi, w.s) - Math.floor(ms / 1000) * 1000;
+  const key = `${timezone}|${Math.floor(ms / 60_000)}`;
+  let off = offsets.get(key);
+  if (off === undefined) {
+    const w = intlWallClock(ms, timezone);
+    off = Date.UTC(w.y, w.mo - 1, w.d, w.h, w.mi, w.s) - Math.floor(ms / 1000) * 1000;
+    if (offsets.size >= MAX_OFFSETS) offsets.clear();
+    offsets.set(key, off);
+  }
+  return off;
+}
+
+/** Wall-clock fields of an instant in a zone. */
+function wallClock(ms: number, timezone: string): { y: number; mo: number; d: number; h: number; mi: number; s: number } {
+  const d = new Date(Math.floor(ms / 1000) * 1000 + zoneOffsetMs(ms, timezone));
+  return { y: d.getUTCFullYear(), mo: d.getUTCMonth() + 1, d: d.getUTCDate(), h: d.getUTCHours(), mi: d.getUTCMinutes(), s: d.getUTCSeconds() };
 }
 
 /**

@@ -5,6 +5,7 @@
  * signature holds, and the caller commits it with the request's effect or releases it.
  */
 import { timingSafeEqual } from 'node:crypto';
+import { revealed, type Secret } from '../sdk/index.ts';
 import type { NonceClaim, NonceStore } from './nonce-store.ts';
 import type { FailureLimiter, Limit } from './rate-limit.ts';
 import { serendipitySignature } from './sign.ts';
@@ -14,7 +15,7 @@ export interface SigningApp {
   appKey: string;
   /** md5(appName), kept with the app so it is not recomputed per request. */
   payload: string;
-  secretKey: string;
+  secretKey: Secret | string;
 }
 
 export interface VerifierOptions<A extends SigningApp> {
@@ -76,7 +77,7 @@ export class RequestVerifier<A extends SigningApp> {
       return refuse(`header timestamps: ${Math.round(Math.abs(skew))} s ${skew < 0 ? 'in the past' : 'in the future'}, outside the ±${this.opts.windowSec} s window (check the client clock)`);
     }
     if (!sameText(payload!, app.payload)) return refuse('header payload: must be md5(appName) of this application');
-    if (!sameText(signature!, serendipitySignature(timestamps!, nonce!, payload!, app.secretKey))) return refuse('header signature: does not match');
+    if (!sameText(signature!, serendipitySignature(timestamps!, nonce!, payload!, revealed(app.secretKey)))) return refuse('header signature: does not match');
     const keepSec = Math.max(this.opts.windowSec, this.opts.nonceRetentionSec);
     // +1 s: the window is inclusive, so the request still passes during its last second.
     const claim = await this.opts.nonces.reserve(app.appKey, nonce!, (Number(timestamps) + keepSec + 1) * 1000);

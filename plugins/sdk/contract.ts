@@ -166,6 +166,17 @@ export interface Listener {
   close(): Promise<void>;
 }
 
+/** Listeners on the plugin's own ports, closed (with their connections) when the plugin stops. */
+export interface ListenContext {
+  /** A node:net server; bind errors reject with a message naming host and port. */
+  tcp(opts: TcpListenOptions, onConnection: (socket: import('node:net').Socket) => void): Promise<Listener>;
+  /**
+   * A hyper-express server (uWS is loaded only by plugins that call this). Routes and WebSocket
+   * handlers are added by `setup` before it listens.
+   */
+  http(opts: HttpListenOptions, setup: (app: import('hyper-express').Server) => void): Promise<Listener>;
+}
+
 export interface AgentContext<S extends PluginSpec> extends CommonContext<Cfg<S>> {
   readonly node: NodeIdentity;
   /** What this host can do, detected at agent start (e.g. icmp unavailable when ping is not installed). */
@@ -174,15 +185,7 @@ export interface AgentContext<S extends PluginSpec> extends CommonContext<Cfg<S>
   report<T extends keyof Reports<S> & string>(type: T, data: z.input<Reports<S>[T]>): Promise<void>;
   /** Best-effort to the controller; false when dropped (link down or over its high-water mark). */
   send<T extends keyof ToController<S> & string>(type: T, msg: z.input<ToController<S>[T]>): boolean;
-  listen: {
-    /** A node:net server; bind errors reject with a message naming host and port. Closed on stop. */
-    tcp(opts: TcpListenOptions, onConnection: (socket: import('node:net').Socket) => void): Promise<Listener>;
-    /**
-     * A hyper-express server (uWS is loaded only by plugins that call this). Routes and WebSocket
-     * handlers are added by `setup` before it listens. Closed on stop.
-     */
-    http(opts: HttpListenOptions, setup: (app: import('hyper-express').Server) => void): Promise<Listener>;
-  };
+  listen: ListenContext;
   /** Routes on the agent's local API (:7071). */
   http: { mount(routes: Route[]): void };
 }
@@ -258,6 +261,8 @@ export interface DashboardPanel {
 
 export interface ControllerContext<S extends PluginSpec> extends CommonContext<Cfg<S>> {
   routes: { mount(routes: Route[]): void };
+  /** Ports of the plugin's own besides the controller's server (e.g. a seed API for clients that server refuses). */
+  listen: ListenContext;
   nodes: {
     list(): NodeInfo[];
     get(id: string): NodeInfo | undefined;

@@ -15,18 +15,31 @@ export interface Gauge {
   reset(): void;
 }
 
+/** Observations counted into cumulative buckets (`_bucket{le}`, `_sum`, `_count`): latencies, lateness. */
+export interface Histogram {
+  observe(labels: Labels, value: number): void;
+}
+
+/** Seconds from 1 ms to 10 s, for latencies of requests and timers. */
+export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
 export interface Metrics {
   counter(name: string, help: string): Counter;
   gauge(name: string, help: string): Gauge;
+  /** Upper bounds ascending (default LATENCY_BUCKETS); `+Inf` is added. */
+  histogram(name: string, help: string, buckets?: number[]): Histogram;
   /** A gauge whose value is read when scraped. */
   gaugeFn(name: string, help: string, read: () => Array<[Labels, number]> | number): void;
 }
 
 interface Family {
-  type: 'counter' | 'gauge';
+  type: 'counter' | 'gauge' | 'histogram';
   help: string;
   series: Map<string, { labels: Labels; value: number }>;
   read?: () => Array<[Labels, number]> | number;
+  /** Histograms: bounds, and per label set the count in each bucket (not cumulative), sum and count. */
+  buckets?: number[];
+  hist?: Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>;
 }
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
@@ -44,6 +57,25 @@ function key(labels: Labels, family: string): string {
 
 function escapeLabel(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+function labelText(labels: Labels): string {
+  const names = Object.keys(labels).sort();
+  return names.length ? `{${names.map((k) => `${k}="${escapeLabel(labels[k])}"`).join(',')}}` : '';
+}
+
+function renderHistogram(name: string, bounds: number[], hist: NonNullable<Family['hist']>): string[] {
+  const out: string[] = [];
+  for (const h of hist.values()) {
+    let cumulative = 0;
+    for (let i = 0; i <= bounds.length; i++) {
+      cumulative += h.counts[i];
+      out.push(`${name}_bucket${labelText({ ...h.labels, le: i < bounds.length ? String(bounds[i]) : '+Inf' })} ${cumulative}`);
+    }
+    out.push(`${name}_sum${labelText(h.labels)} ${formatValue(h.sum)}`);
+    out.push(`${name}_count${labelText(h.labels)} ${h.count}`);
+  }
+  return out;
 }
 
 function formatValue(v: number): string {
@@ -100,6 +132,26 @@ export class MetricsRegistry implements Metrics {
     this.family(name, help, 'gauge').read = read;
   }
 
+  histogram(name: string, help: string, buckets: number[] = LATENCY_BUCKETS): Histogram {
+    if (!buckets.length || buckets.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= buckets[i - 1]))) throw new Error(`histogram "${name}": buckets must be finite and ascending`);
+    const f = this.family(name, help, 'histogram');
+    f.buckets ??= [...buckets];
+    const hist = (f.hist ??= new Map());
+    const bounds = f.buckets;
+    return {
+      observe(labels, value) {
+        const k = key(labels, name);
+        let h = hist.get(k);
+        if (!h) hist.set(k, (h = { labels, counts: new Array(bounds.length + 1).fill(0), sum: 0, count: 0 }));
+        let i = 0;
+        while (i < bounds.length && value > bounds[i]) i++;
+        h.counts[i]++;
+        h.sum += value;
+        h.count++;
+      },
+    };
+  }
+
   /** A counter whose cumulative value lives elsewhere (e.g. process CPU time) and is read when scraped. */
   counterFn(name: string, help: string, read: () => Array<[Labels, number]> | number): void {
     this.family(name.endsWith('_total') ? name : `${name}_total`, help, 'counter').read = read;
@@ -127,11 +179,11 @@ export class MetricsRegistry implements Metrics {
       }
       out.push(`# HELP ${name} ${f.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`);
       out.push(`# TYPE ${name} ${f.type}`);
-      for (const s of series) {
-        const names = Object.keys(s.labels).sort();
-        const l = names.length ? `{${names.map((k) => `${k}="${escapeLabel(s.labels[k])}"`).join(',')}}` : '';
-        out.push(`${name}${l} ${formatValue(s.value)}`);
+      if (f.hist) {
+        out.push(...renderHistogram(name, f.buckets!, f.hist));
+        continue;
       }
+      for (const s of series) out.push(`${name}${labelText(s.labels)} ${formatValue(s.value)}`);
     }
     return out.join('\n') + '\n';
   }

@@ -76,9 +76,9 @@ export async function runEmbedded(opts: { dataDir: string; port: number; agentPo
   // comet's gateway listens on 127.0.0.1 (goim's ports 3101/3102) so a first start exposes nothing.
   const docker = detectCapabilities().docker?.available === true;
   const { loadControllerConfig, startController } = await controllerModules();
-  const config = await loadControllerConfig(undefined, { dataDir: join(opts.dataDir, 'controller'), port: opts.port, host: opts.host, plugins: { 'server-stats': {}, prober: {}, 'app-store': {}, 'dns-sync': EMBEDDED_DNS.controller, comet: {} } });
+  const config = await loadControllerConfig(undefined, { dataDir: join(opts.dataDir, 'controller'), port: opts.port, host: opts.host, plugins: { 'server-stats': {}, prober: {}, 'app-store': {}, 'dns-sync': EMBEDDED_DNS.controller, comet: {}, jobs: {} } });
   const c = await startController(config);
-  const agentPlugins: Record<string, unknown> = { 'server-stats': {}, prober: {}, ...(docker ? { 'app-store': {} } : {}), 'dns-sync': EMBEDDED_DNS.agent, comet: {} };
+  const agentPlugins: Record<string, unknown> = { 'server-stats': {}, prober: {}, ...(docker ? { 'app-store': {} } : {}), 'dns-sync': EMBEDDED_DNS.agent, comet: {}, jobs: {} };
   const agentConfig = await loadAgentConfig(undefined, { dataDir: join(opts.dataDir, 'agent'), port: opts.agentPort, host: opts.host, controller: c.url, name: 'local', plugins: agentPlugins });
   let joinToken: string | undefined;
   const state = await openAgentState(agentConfig.dataDir);

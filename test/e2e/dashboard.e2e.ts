@@ -16,8 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { BrowserContext, Locator, Page } from 'playwright-core';
-import { launchChromium } from './lib/chromium.ts';
+import type { BrowserContext, Page } from 'playwright-core';
+import { assertNoSecret, clickConfirming, expand, launchChromium as launch, refreshed, signIn, SHOTS, status, watchProblems } from './lib/chromium.ts';
 import { startNetnsCluster, type NetnsCluster } from './lib/netns-cluster.ts';
 import { startReceiver } from './lib/receiver.ts';
 import { docker, DOCKER_SOCKET, removeAppLeftovers } from './lib/docker-apps.ts';
@@ -26,13 +26,6 @@ import { ROOT, stopProc, TestAgent, TestController, until } from '../helpers/clu
 import { verifyOutpostSignature } from '../../plugins/sdk/signature.ts';
 
 const exec = promisify(execFile);
-
-const SHOTS = process.env.OUTPOST_SCREENSHOT_DIR ?? tmpdir();
-const launch = launchChromium;
-
-function assertNoSecret(where: string, text: string, secrets: string[]): void {
-  for (const s of secrets) assert.ok(!text.includes(s), `${where} contains a secret`);
-}
 
 const row = (page: Page, name: string, state: string) => page.waitForSelector(`#s-nodes tr[data-node="${name}"][data-state="${state}"]`, { timeout: 30_000 });
 
@@ -126,29 +119,6 @@ test('dashboard in Chromium: sign in, three nodes, one cut off turns down live, 
 const APP = 'busybox-httpd';
 const APP_PORTS = { from: 9201, to: 9209 };
 
-/** Clicks a confirming button; the dialog must ask `question`, and is accepted or dismissed. */
-async function clickConfirming(page: Page, button: Locator, question: RegExp, accept: boolean): Promise<void> {
-  const asked = page.waitForEvent('dialog').then(async (d) => {
-    assert.equal(d.type(), 'confirm');
-    assert.match(d.message(), question);
-    await (accept ? d.accept() : d.dismiss());
-  });
-  await button.click();
-  await asked;
-}
-
-const status = (page: Page) => page.locator('#action-status');
-
-/** Opens a disclosure by clicking its summary, unless it is open already (some start open when their list is empty). */
-async function expand(page: Page, id: string): Promise<void> {
-  if ((await page.locator(`#${id}`).getAttribute('open')) === null) await page.locator(`#${id} > summary`).click();
-}
-
-/** Resolves once the live refresh has replaced the section's HTML (its first table is a new element). */
-async function refreshed(page: Page, section: string): Promise<void> {
-  await page.evaluate(`document.querySelector('${section} table').dataset.old = '1'`);
-  await page.locator(`${section} table[data-old]`).waitFor({ state: 'detached', timeout: 15_000 });
-}
 
 test('dashboard in Chromium: every action by clicking (join token, delete node, webhook, test event, retry, prober, app-store)', async (t) => {
   await docker.ping().catch((err) => assert.fail(`Docker Engine unreachable at ${DOCKER_SOCKET}: ${(err as Error).message} (test/e2e/run.sh starts it)`));
@@ -179,15 +149,9 @@ test('dashboard in Chromium: every action by clicking (join token, delete node, 
     ctx = await launch(profile);
     await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: c.url });
     const page = ctx.pages()[0] ?? (await ctx.newPage());
-    const problems: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    const problems = watchProblems(page);
 
-    await page.goto(c.url);
-    await page.getByLabel('Admin token').fill(c.adminToken);
-    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in' }).click()]);
+    await signIn(page, c.url, c.adminToken);
     await row(page, 'web-a', 'up');
 
     // 1. A join token. The form survives the live refreshes that happen while it is being filled in.

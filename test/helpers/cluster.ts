@@ -141,8 +141,10 @@ export class TestController {
   }
 
   /** Restarts on the same port so agents find it again (SIGKILL by default: a crash). */
-  async restart(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  /** Stops the controller with signal and starts it again, after it has stayed down until `downUntil` (epoch ms) when given. */
+  async restart(signal: NodeJS.Signals = 'SIGKILL', downUntil = 0): Promise<void> {
     await stopProc(this.proc, signal);
+    await sleep(downUntil - Date.now());
     await writeFile(this.configFile, JSON.stringify({ host: '127.0.0.1', port: this.port, dataDir: this.dataDir, heartbeat: { intervalMs: 200, downAfter: 3, upAfter: 2 }, ...this.opts.config }));
     await this.boot();
   }

@@ -22,6 +22,10 @@
  * block's N-th curl ran, to the field `path` (dots between keys, digits index lists) of its JSON
  * answer; later examples use it as $NAME. Renderers show only the first word of the info string,
  * so say in the prose where the reader gets the value.
+ *
+ * Besides curl, fenced lines that start `node scripts/…` (a script of this repository, e.g. the jobs
+ * signer) and `export NAME=value …` are read too (extractCommands): the test runs the scripts with the
+ * exported variables in their environment, in reading order with the curls.
  */
 
 export interface Capture {
@@ -105,6 +109,33 @@ export function extractExamples(markdown: string): CurlExample[] {
     out.push(ex);
   }
   if (fence) throw new Error(`README.md:${fence.line}: fenced block never closed`);
+  return out;
+}
+
+const STARTS_COMMAND = /^\s*(?:\$\s+)?(node\s+scripts\/|export\s)/;
+
+/** A fenced `node scripts/…` or `export …` line of a Markdown text (no continuation lines). */
+export interface CommandExample {
+  line: number;
+  kind: 'script' | 'export';
+  source: string;
+}
+
+/** Every fenced `node scripts/…` and `export …` line, in reading order. */
+export function extractCommands(markdown: string): CommandExample[] {
+  const out: CommandExample[] = [];
+  let fence: string | undefined;
+  markdown.split('\n').forEach((text, i) => {
+    const f = FENCE.exec(text);
+    if (f && !fence) fence = f[1];
+    else if (f && fence && f[1].startsWith(fence) && f[2].trim() === '') fence = undefined;
+    else if (fence) {
+      const m = STARTS_COMMAND.exec(text);
+      if (!m) return;
+      if (endsWithContinuation(text)) throw new Error(`README.md:${i + 1}: a continued ${m[1].trim()} line cannot be run by the README test`);
+      out.push({ line: i + 1, kind: m[1].startsWith('node') ? 'script' : 'export', source: text.replace(/^\s*\$\s+/, '') });
+    }
+  });
   return out;
 }
 

@@ -120,6 +120,7 @@ export async function harness(defs: PluginDefinition[], opts: { retryMs?: number
     command: (_node, plugin, action, args, timeoutMs) => (h.commandAnswer ? h.commandAnswer(plugin, action, args) : agent.command(plugin, action, args, Date.now() + timeoutMs)),
     commandTimeoutMs: 5000,
     channels: controllerHub,
+    listen: createListenPort(log),
     events: {
       async record(event, data) {
         h.events!.push({ event, data });

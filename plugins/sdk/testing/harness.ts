@@ -274,6 +274,7 @@ export async function testPlugin<S extends PluginSpec>(opts: TestPluginOptions<S
     command: rpc,
     commandTimeoutMs: COMMAND_TIMEOUT_MS,
     channels: link.controller,
+    listen: createListenPort(log),
     events: {
       async record(event, data) {
         events.push({ event, payload: wireCopy(data) });

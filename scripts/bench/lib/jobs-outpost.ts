@@ -1,8 +1,10 @@
 /**
  * Outpost's side: a real controller and one agent running the jobs plugin (through the CLI, as the
  * tests start them), an application created with the admin token, and every task created through the
- * signed Serendipity API (POST /task/create with fresh headers per request, as a client would).
- * start() throws SideUnavailable, naming what answered, while this build has no jobs plugin to load.
+ * signed Serendipity API (POST /task/create with fresh headers per request, as a client would, on the
+ * controller's port: `app-key`, the header name its server accepts). Durability as shipped: tasks,
+ * nonces and the due-time queue on the SDK's logs with fsync `interval` (Redis' AOF everysec is the
+ * same kind), every create acknowledged only once on disk.
  */
 import { TestAgent, TestController, http } from '../../../test/helpers/cluster.ts';
 import { signedHeaders } from '../../../plugins/jobs/sign.ts';
@@ -37,7 +39,8 @@ export class OutpostSide implements JobsSide {
     const url = `${this.controller!.url}/task/create`;
     await withClients(jobs, this.opts.clients, async (j) => {
       const body = { taskNo: `bench-${j.i}`, content: { i: j.i, due: j.due }, timeout: 60_000, runtime: new Date(j.due).toISOString() };
-      const r = await http('POST', url, { body, headers: signedHeaders(appKey, appName, secretKey) });
+      const { app_key, ...rest } = signedHeaders(appKey, appName, secretKey);
+      const r = await http('POST', url, { body, headers: { 'app-key': app_key, ...rest } });
       if (r.body?.code !== 0) throw new Error(`task/create ${j.i}: HTTP ${r.status} ${r.text.slice(0, 200)}`);
     });
   }
