@@ -164,7 +164,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     async stop() {
       registry.stop();
       fanout.stop();
-      outbox.stop();
+      await outbox.stop();
       link.closeAll();
       await plugins.stopAll();
       http.close();

@@ -77,6 +77,36 @@ test('items sharing a key go one at a time, in schedule order, also across a fai
     await r.close();
   }));
 
+test('items() lists what is on disk in schedule order; reschedule moves a waiting head to now, not a leased one; a checkpoint lands with its batch', () =>
+  withQueue(async (dir, q) => {
+    const later = Date.now() + 3_600_000;
+    await q.scheduleMany([{ item: { n: 1 }, dueAt: later, key: 'a' }, { item: { n: 2 }, dueAt: Date.now(), key: 'a' }, { item: { n: 3 }, dueAt: Date.now() }], { checkpoint: 7 });
+    assert.equal(q.checkpoint(), 7);
+    assert.deepEqual([...q.items()].map((x) => x.item.n), [1, 2, 3]);
+    assert.deepEqual(ns(q.lease(10, 60_000)), [3], 'the lane waits for its head, due in an hour');
+    const head = [...q.items()][0];
+    assert.equal(await q.reschedule(head.id, Date.now()), true);
+    const now = q.lease(10, 60_000);
+    assert.deepEqual(ns(now), [1]);
+    assert.equal(await q.reschedule(now[0].id, Date.now()), false, 'a leased item keeps its lease');
+    assert.equal(await q.reschedule('q_nope', Date.now()), false);
+    // A lower checkpoint never moves it back; an empty batch with a higher one still stores it.
+    await q.scheduleMany([], { checkpoint: 3 });
+    assert.equal(q.checkpoint(), 7);
+    await q.scheduleMany([], { checkpoint: 9 });
+    await q.close();
+    const again = await open(dir);
+    assert.equal(again.checkpoint(), 9);
+    assert.deepEqual([...again.items()].map((x) => x.item.n), [1, 2, 3], 'order survives a reload');
+    assert.equal(again.get(head.id)?.attempts, 0, 'reschedule is not a failed attempt');
+    await again.compact();
+    await again.close();
+    const compacted = await open(dir);
+    assert.equal(compacted.checkpoint(), 9, 'the checkpoint survives compaction');
+    assert.deepEqual([...compacted.items()].map((x) => x.item.n), [1, 2, 3]);
+    await compacted.close();
+  }));
+
 test('an expired lease makes the item available again; the old holder\'s token is refused; renew keeps a lease', () =>
   withQueue(async (_dir, q) => {
     await q.schedule({ n: 1 }, Date.now() - 1);

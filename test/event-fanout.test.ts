@@ -41,7 +41,7 @@ async function open(dir: string, opts: { fanout?: boolean } = {}) {
     ping: async (message: string) => (await events.record([{ event: 'test.ping', data: { message } }]))[0],
     async close() {
       fanout.stop();
-      outbox.stop();
+      await outbox.stop();
       await events.close();
     },
   };

@@ -80,7 +80,7 @@ export function eventsSection(d: ViewDeps): Section {
     const kind = e.event.endsWith('.down') || e.event.endsWith('.failed') ? 'bad' : e.event.endsWith('.up') || e.event.endsWith('.recovered') ? 'ok' : '';
     return { cells: [timeAgo(Date.parse(e.ts)), html`<span class="ev ${kind}">${e.event}</span>`, eventSummary(e.data)] };
   });
-  return { id: 's-events', slot: 'fixed', html: html`<h2>Recent events</h2>${table({ columns: ['When', 'Event', 'Details'], rows, empty: 'No event since the controller started.', cls: 'events' })}`.value };
+  return { id: 's-events', slot: 'fixed', html: html`<h2>Recent events</h2>${table({ columns: ['When', 'Event', 'Details'], rows, empty: 'No event recorded yet.', cls: 'events' })}`.value };
 }
 
 /** Each plugin panel renders alone: a slow or throwing panel shows its own error and never blanks the page. */

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import type { ZodType } from 'zod';
 import { createLog, type Log } from '../log.ts';
 import type { StorageHealth } from './health.ts';
-import type { DurableLog, FsyncPolicy, LogOptions, LogStats } from './log.ts';
+import type { AppendOptions, DurableLog, FsyncPolicy, LogOptions, LogStats } from './log.ts';
 import { nodeLogFs, splitLines, writeAll, type LogFile, type LogFs } from './files.ts';
 import { GroupCommit } from './group-commit.ts';
 import { parseRecordJson } from './record-json.ts';
@@ -72,6 +72,8 @@ export class FileLog<R> implements DurableLog<R> {
   private dirty = false;
   private unsynced = false;
   private syncRequested = false;
+  /** An append of the batch being gathered wants its fsync before it resolves (`always`). */
+  private batchWantsSync = false;
   private compactRequested = false;
   private compactFailure: StorageWriteError | undefined;
   /** After a failed compaction, the next is tried only once the journal has grown this far. */
@@ -103,14 +105,14 @@ export class FileLog<R> implements DurableLog<R> {
     const files = { dir: opts.dir, snapshot: join(opts.dir, `${name}.snapshot.jsonl`), journal: join(opts.dir, `${name}.journal.jsonl`) };
     const l = new FileLog(name, schema, files, opts);
     await l.load();
-    if (!opts.readOnly && l.policy === 'interval') {
-      l.timer = setInterval(() => void l.sync().catch(() => undefined), opts.fsyncIntervalMs ?? 200);
+    if (!opts.readOnly && l.policy !== 'none') {
+      l.timer = setInterval(() => l.unsynced && void l.sync().catch(() => undefined), opts.fsyncIntervalMs ?? 200);
       l.timer.unref();
     }
     return l;
   }
 
-  append(records: R[]): Promise<void> {
+  append(records: R[], opts: AppendOptions = {}): Promise<void> {
     if (this.opts.readOnly) return Promise.reject(new Error(`log ${this.name} was opened read-only`));
     if (this.closed) return Promise.reject(new Error(`log ${this.name} is closed`));
     const lines: string[] = [];
@@ -120,6 +122,7 @@ export class FileLog<R> implements DurableLog<R> {
       if (!check.success) return Promise.reject(new Error(`log ${this.name}: record does not match its schema: ${check.error.issues.map((i) => `${i.path.join('.') || '(record)'}: ${i.message}`).join('; ')}`));
       lines.push(JSON.stringify(r));
     }
+    if (opts.sync !== false) this.batchWantsSync = true;
     return this.commit.add(lines);
   }
 
@@ -249,8 +252,10 @@ export class FileLog<R> implements DurableLog<R> {
 
   private async write(lines: string[]): Promise<void> {
     // Taken before the first await: records appended meanwhile go to the next batch, so they must not
-    // be in this snapshot (they would count twice on replay).
+    // be in this snapshot (they would count twice on replay). Likewise whether this batch wants an fsync.
     const snapshot = this.wantsCompaction(lines) ? this.takeSnapshot() : undefined;
+    const fsync = this.policy === 'always' && this.batchWantsSync;
+    this.batchWantsSync = false;
     try {
       if (!this.journal && !this.needReset) throw new Error(`log ${this.name} is closed`);
       if (this.dirty) {
@@ -262,7 +267,7 @@ export class FileLog<R> implements DurableLog<R> {
         // Until it succeeds, appends go on into the current journal: the snapshot names the byte it covers up to.
         await this.swapJournal().catch((err) => this.log.warn({ log: this.name, err: (err as Error).message }, 'could not cut the journal after compaction; will retry'));
       }
-      if (lines.length) await this.appendLines(lines);
+      if (lines.length) await this.appendLines(lines, fsync);
       if (snapshot) this.compacting = this.writeSnapshot(snapshot);
       if (this.syncRequested) await this.syncNow();
       this.health?.ok(this.name);
@@ -273,11 +278,12 @@ export class FileLog<R> implements DurableLog<R> {
     }
   }
 
-  private async appendLines(lines: string[]): Promise<void> {
+  private async appendLines(lines: string[], fsync: boolean): Promise<void> {
     const buf = Buffer.from(lines.join('\n') + '\n');
     try {
       await writeAll(this.journal!, buf);
-      if (this.policy === 'always') await this.journal!.datasync();
+      // Also what lazy appends left unsynced before: the file is synced as a whole.
+      if (fsync) await this.journal!.datasync();
     } catch (err) {
       // Nothing of a failed batch may stay: a torn line would sit before whatever is appended next.
       await this.journal!.truncate(this.journalBytes).catch(() => {
@@ -286,7 +292,8 @@ export class FileLog<R> implements DurableLog<R> {
       throw err;
     }
     this.journalBytes += buf.length;
-    if (this.policy !== 'always') this.unsynced = true;
+    if (fsync) this.unsynced = false;
+    else if (this.policy !== 'none') this.unsynced = true;
   }
 
   private async syncNow(): Promise<void> {

@@ -2,7 +2,8 @@
  * The due-time queue: durable items that become available at a time, leased to a worker for a while,
  * then acknowledged, failed (back in the queue after a backoff) or, when the lease runs out, available
  * again. Built on the durable log (records s = scheduled, f = failed/rescheduled, d = done/cancelled,
- * m = the last seq handed out, so ids are never reused after the items that had them are gone)
+ * m = the last seq handed out, so ids are never reused after the items that had them are gone, and
+ * the owner's checkpoint)
  * with an in-memory timer heap. Leases live in memory only: after a crash every leased item is simply
  * available again, which is what an expired lease means anyway (delivery is at least once).
  *
@@ -48,8 +49,16 @@ export interface Leased<T> extends QueuedItem<T> {
 export interface DueQueue<T> {
   /** Stores an item; resolves with its id once it is on disk (only then can it be leased). */
   schedule(item: T, dueAt: number, opts?: ScheduleOptions): Promise<string>;
-  /** Many at once, in one write. */
-  scheduleMany(entries: Array<{ item: T; dueAt: number } & ScheduleOptions>): Promise<string[]>;
+  /**
+   * Many at once, in one write. `checkpoint`: a position of the owner's (e.g. the last event of a log
+   * it turns into items) stored in the same write, so "these items are queued" and "the source is
+   * handled up to here" land together or not at all; read back with checkpoint(). `sync: false`: for
+   * items the owner rebuilds from its own fsynced source after a power cut (from the checkpoint on),
+   * the write shares the next fsync (a process crash still keeps them).
+   */
+  scheduleMany(entries: Array<{ item: T; dueAt: number } & ScheduleOptions>, opts?: { checkpoint?: number; sync?: boolean }): Promise<string[]>;
+  /** The highest checkpoint stored (0 before any). */
+  checkpoint(): number;
   /** Removes an item, leased or not; false if the queue does not hold it. */
   cancel(id: string): Promise<boolean>;
   /** Up to n items that are due, each leased for ms: nobody else gets them until ack, fail or expiry. */
@@ -60,7 +69,11 @@ export interface DueQueue<T> {
   ack(id: string, token?: number): Promise<boolean>;
   /** Not done: due again after backoffMs, attempts + 1, its lane held back until then. */
   fail(id: string, backoffMs: number, opts?: { token?: number; error?: string }): Promise<boolean>;
+  /** Moves the due time of an item that is not leased (run now, or later), attempts unchanged; false if it is gone or leased. */
+  reschedule(id: string, dueAt: number): Promise<boolean>;
   get(id: string): QueuedItem<T> | undefined;
+  /** Every item on disk (leased ones included), in the order they were scheduled: for listings. */
+  items(): IterableIterator<QueuedItem<T>>;
   counts(): { pending: number; leased: number };
   /** When the next item becomes due (or a lease runs out); undefined when nothing waits. */
   nextDueAt(): number | undefined;
@@ -101,9 +114,11 @@ interface Slot<T> {
   e: Entry<T>;
 }
 
-type Rec<T> = { t: 'm'; seq: number } | { t: 's'; id: string; seq: number; key?: string; due: number; item: T; att: number; err?: string; at: number } | { t: 'f'; id: string; due: number; att: number; err?: string } | { t: 'd'; id: string };
+type Rec<T> = { t: 'm'; seq: number; cp?: number } | { t: 's'; id: string; seq: number; key?: string; due: number; item: T; att: number; err?: string; at: number } | { t: 'f'; id: string; due: number; att: number; err?: string } | { t: 'd'; id: string };
 
 const MAX_ID = 200;
+/** Records whose loss on a power cut only repeats work (an ack, a failure's backoff) share the next fsync. */
+const LAZY = { sync: false } as const;
 const MAX_TIMER = 2 ** 31 - 1;
 
 export async function openQueue<T>(name: string, itemSchema: z.ZodType<T>, opts: QueueOptions): Promise<DueQueue<T>> {
@@ -111,7 +126,7 @@ export async function openQueue<T>(name: string, itemSchema: z.ZodType<T>, opts:
     z.object({ t: z.literal('s'), id: z.string(), seq: z.number().int(), key: z.string().optional(), due: z.number(), item: itemSchema, att: z.number().int(), err: z.string().optional(), at: z.number() }),
     z.object({ t: z.literal('f'), id: z.string(), due: z.number(), att: z.number().int(), err: z.string().optional() }),
     z.object({ t: z.literal('d'), id: z.string() }),
-    z.object({ t: z.literal('m'), seq: z.number().int() }),
+    z.object({ t: z.literal('m'), seq: z.number().int(), cp: z.number().optional() }),
   ]) as unknown as z.ZodType<Rec<T>>;
   const q = new FileQueue<T>();
   q.log = await openLog(name, schema, { ...opts, load: (r) => q.replay(r), snapshot: () => q.snapshot() });
@@ -127,6 +142,7 @@ class FileQueue<T> implements DueQueue<T> {
   private readonly lanes = new Map<string, Lane<T>>();
   private heap = new MinHeap<Slot<T>>(before);
   private seq = 0;
+  private cp = 0;
   private leased = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<() => void>();
@@ -145,6 +161,7 @@ class FileQueue<T> implements DueQueue<T> {
       this.entries.delete(r.id);
     } else {
       this.seq = Math.max(this.seq, r.seq);
+      if (r.cp !== undefined) this.cp = Math.max(this.cp, r.cp);
     }
   }
 
@@ -164,7 +181,7 @@ class FileQueue<T> implements DueQueue<T> {
   }
 
   *snapshot(): Iterable<Rec<T>> {
-    yield { t: 'm', seq: this.seq };
+    yield { t: 'm', seq: this.seq, ...(this.cp ? { cp: this.cp } : {}) };
     for (const e of this.entries.values()) yield sRecord(e);
   }
 
@@ -174,8 +191,10 @@ class FileQueue<T> implements DueQueue<T> {
     return this.scheduleMany([{ item, dueAt, ...opts }]).then((ids) => ids[0]);
   }
 
-  async scheduleMany(list: Array<{ item: T; dueAt: number } & ScheduleOptions>): Promise<string[]> {
+  async scheduleMany(list: Array<{ item: T; dueAt: number } & ScheduleOptions>, opts: { checkpoint?: number; sync?: boolean } = {}): Promise<string[]> {
     if (this.closed) throw new Error('queue is closed');
+    if (opts.checkpoint !== undefined && !Number.isFinite(opts.checkpoint)) throw new Error(`checkpoint must be a number, got ${opts.checkpoint}`);
+    const cp = opts.checkpoint !== undefined && opts.checkpoint > this.cp ? opts.checkpoint : undefined;
     const ids: string[] = [];
     const fresh: Entry<T>[] = [];
     const now = Date.now();
@@ -197,14 +216,17 @@ class FileQueue<T> implements DueQueue<T> {
       fresh.push(e);
       ids.push(e.id);
     }
-    if (fresh.length === 0) return ids;
+    if (fresh.length === 0 && cp === undefined) return ids;
+    const records = fresh.map(sRecord);
+    if (cp !== undefined) records.push({ t: 'm', seq: this.seq, cp });
     try {
-      await this.log.append(fresh.map(sRecord));
+      await this.log.append(records, opts.sync === false ? LAZY : {});
     } catch (err) {
       // Not on disk, so not scheduled.
       for (const e of fresh) this.drop(e);
       throw err;
     }
+    if (cp !== undefined) this.cp = Math.max(this.cp, cp);
     for (const e of fresh) {
       if (e.removed) continue; // cancelled while being written
       e.durable = true;
@@ -255,7 +277,7 @@ class FileQueue<T> implements DueQueue<T> {
     if (!e || (token !== undefined && e.token !== token)) return false;
     this.drop(e);
     this.arm();
-    await this.log.append([{ t: 'd', id }]);
+    await this.log.append([{ t: 'd', id }], LAZY);
     return true;
   }
 
@@ -269,13 +291,33 @@ class FileQueue<T> implements DueQueue<T> {
     e.lastError = opts.error?.slice(0, 1000);
     this.heap.push({ at: e.dueAt, e });
     this.arm();
-    await this.log.append([{ t: 'f', id, due: e.dueAt, att: e.attempts, ...(e.lastError !== undefined ? { err: e.lastError } : {}) }]);
+    await this.log.append([{ t: 'f', id, due: e.dueAt, att: e.attempts, ...(e.lastError !== undefined ? { err: e.lastError } : {}) }], LAZY);
+    return true;
+  }
+
+  async reschedule(id: string, dueAt: number): Promise<boolean> {
+    if (!Number.isFinite(dueAt)) throw new Error(`dueAt must be a time in epoch ms, got ${dueAt}`);
+    const e = this.entries.get(id);
+    if (!e || !e.durable || e.leasedUntil > 0) return false;
+    e.dueAt = dueAt;
+    this.heap.push({ at: e.dueAt, e });
+    this.arm();
+    await this.log.append([{ t: 'f', id, due: e.dueAt, att: e.attempts, ...(e.lastError !== undefined ? { err: e.lastError } : {}) }], LAZY);
     return true;
   }
 
   get(id: string): QueuedItem<T> | undefined {
     const e = this.entries.get(id);
     return e && view(e);
+  }
+
+  checkpoint(): number {
+    return this.cp;
+  }
+
+  *items(): IterableIterator<QueuedItem<T>> {
+    // The map keeps insertion order, which is schedule order (seq), also after a reload.
+    for (const e of this.entries.values()) if (e.durable) yield view(e);
   }
 
   counts(): { pending: number; leased: number } {
