@@ -128,7 +128,9 @@ async function startOnStore(
   metrics.gaugeFn('outpost_node_last_heartbeat_timestamp_seconds', 'Time of the last heartbeat from each node since the Unix epoch in seconds.', perNode((n) => (n.lastHeartbeat ? n.lastHeartbeat / 1000 : null)));
   metrics.gaugeFn('outpost_node_agent_outbox_depth', 'Reports waiting in each node agent outbox, as of its last heartbeat.', perNode((n) => n.outbox));
   metrics.gaugeFn('outpost_link_connections', 'Agents connected over the link.', () => link.connectedCount());
-  metrics.gaugeFn('outpost_webhook_outbox_depth', 'Webhook deliveries waiting to be delivered.', () => outbox.depth());
+  // Read at each scrape (the queue may be in a database, so not from inside render); kept when the read fails.
+  let outboxDepth = 0;
+  metrics.gaugeFn('outpost_webhook_outbox_depth', 'Webhook deliveries waiting to be delivered.', () => outboxDepth);
   metrics.counterFn('outpost_store_write_errors_total', 'Failed writes to durable storage, by errno code (ENOSPC: disk full).', () => storage.errorCounts());
   metrics.gaugeFn('outpost_store_failing', 'Durable stores whose last write failed.', () => storage.problems().length);
   metrics.gaugeFn('outpost_plugin_running', 'Whether each controller plugin is running (1) or not (0).', () => plugins.status().map((p) => [{ plugin: p.name }, p.state === 'running' ? 1 : 0]));
@@ -153,7 +155,16 @@ async function startOnStore(
         return { json: { status: 'ready' } };
       },
     },
-    { method: 'GET', path: '/metrics', auth: 'none', error: restError, handler: () => ({ text: metrics.render(), contentType: 'text/plain; version=0.0.4; charset=utf-8' }) },
+    {
+      method: 'GET',
+      path: '/metrics',
+      auth: 'none',
+      error: restError,
+      handler: async () => {
+        outboxDepth = await outbox.depth().catch(() => outboxDepth);
+        return { text: metrics.render(), contentType: 'text/plain; version=0.0.4; charset=utf-8' };
+      },
+    },
     { method: 'GET', path: '/api/v1/routes', auth: 'admin', error: restError, handler: () => ({ json: { routes: http.listRoutes() } }) },
   ]);
   http.mount(dashboardRoutes({ identity, sessions, registry, plugins, events, outbox, subs, tokens, publicUrl: config.publicUrl, version: VERSION }));
@@ -181,7 +192,7 @@ async function startOnStore(
     async stop() {
       registry.stop();
       fanout.stop();
-      outbox.stop();
+      await outbox.stop();
       link.closeAll();
       await plugins.stopAll();
       http.close();

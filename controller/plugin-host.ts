@@ -72,7 +72,7 @@ export class ControllerPluginHost {
         on: (event, handler) => bus.on(event, handler),
       },
       deliver: async (url, body, opts) => {
-        const [id] = await outbox.enqueue([{ url, body, contentType: opts.contentType, secret: opts.secret, key: opts.key, event: opts.event }]);
+        const [id] = await outbox.enqueue([{ id: opts.id, url, body, contentType: opts.contentType, secret: opts.secret, key: opts.key, event: opts.event }]);
         return id;
       },
       boundary: hostBoundary(metrics),

@@ -178,7 +178,8 @@ export class ControllerRuntime {
       webhooks: {
         deliver(url: string, body: string, opts: DeliverOptions = {}) {
           scope.assertOpen('deliver a webhook');
-          return deps.deliver(url, body, { ...opts, secret: opts.secret?.reveal(), event: opts.event ?? `${name}.callback` });
+          // A caller's id is namespaced by plugin: two plugins' ids never name one delivery.
+          return deps.deliver(url, body, { ...opts, ...(opts.id !== undefined ? { id: `${name}:${opts.id}` } : {}), secret: opts.secret?.reveal(), event: opts.event ?? `${name}.callback` });
         },
       },
     });

@@ -152,7 +152,8 @@ describe('dashboard actions over HTTP', () => {
     assert.match(await page(), new RegExp(`action="/api/v1/deliveries/${dead.id}/retry" data-op`), 'a dead delivery has a Retry button');
     const retried = await act('POST', `/api/v1/deliveries/${dead.id}/retry`);
     assert.equal(retried.status, 200, retried.text);
-    assert.equal(body(retried).delivery.state, 'pending');
+    // Back in its lane at once: a quick receiver may have accepted it before the answer was written.
+    assert.match(body(retried).delivery.state, /^(pending|delivered)$/);
     const again = await rx.waitFor('retried delivery accepted', (r) => r.accepted().find((x) => x.id === dead.id));
     assert.equal(again.json.data.message, 'will die');
 

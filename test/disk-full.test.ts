@@ -48,7 +48,7 @@ test('file-size limit reached: 507 naming the store, /readyz 503, a metric; once
     for (const r of refused) {
       assert.equal(r.status, 507, JSON.stringify(r));
       // Either the event log refused the event, or it holds it and the outbox refused its deliveries.
-      assert.match(r.message, /^storage full: could not write (events: EFBIG \(file size limit reached\); the request was not recorded, retry once space is freed|webhook-outbox: EFBIG \(file size limit reached\); event ev_[0-9a-f]+ is recorded and its deliveries will be queued once space is freed)$/);
+      assert.match(r.message, /^storage full: could not write (events: EFBIG \(file size limit reached\); the request was not recorded, retry once space is freed|webhook-queue: EFBIG \(file size limit reached\); event ev_[0-9a-f]+ is recorded and its deliveries will be queued once space is freed)$/);
     }
 
     const ready = await c.api('GET', '/readyz', undefined, '');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TestController, TestAgent, until } from './helpers/cluster.ts';
+import { TestController, TestAgent, until, stopProc } from './helpers/cluster.ts';
 import { startTarget, startReceiver, postForm } from './prober-fixtures.ts';
 
 const INTERVAL = 5;
@@ -69,6 +69,48 @@ test('add_node: with autoEnrollAgents off, an agent probes only once its address
     assert.deepEqual(r.body.info.nodes, ['enrolled'], 'node_ips pins by address');
   } finally {
     await agent.stop();
+    await c.stop();
+  }
+});
+
+test('SIGKILL in the middle of a burst of operate_monitor: every acknowledged monitor is there after the restart', async (t) => {
+  const c = await TestController.start({ config: { plugins: { prober: { apps: { shop: {} }, minInterval: 5 } } } });
+  try {
+    const acked = new Map<number, string>();
+    const writes = new Map<number, number>();
+    let next = 1;
+    let killed = false;
+    // Inserts, and updates of groups already acknowledged (new records), as fast as the controller answers.
+    const client = async () => {
+      while (!killed && next <= 2000) {
+        const n = next++;
+        const group = n % 3 === 0 && acked.size > 0 ? [...acked.keys()][n % acked.size] : n;
+        const records = `${group}01:${group}02:${n}`;
+        // Counted when sent: a write cut off by the kill may still have landed.
+        writes.set(group, (writes.get(group) ?? 0) + 1);
+        try {
+          const r = await postForm(`${c.url}/operate_monitor`, { app_name: 'shop', group_id: group, record_ids: records, ips: '127.0.0.1:127.0.0.2:127.0.0.3', interval: 5, timeout: 1 });
+          if (r.body?.code === 1000) acked.set(group, records);
+        } catch {
+          return; // died under this request: not acknowledged
+        }
+      }
+    };
+    const clients = Array.from({ length: 8 }, client);
+    await until('100 monitors acknowledged', () => acked.size >= 100, 60_000, 10);
+    killed = true;
+    await stopProc(c.proc, 'SIGKILL');
+    await Promise.all(clients);
+    await c.restart();
+    const groups: any[] = (await c.api('GET', '/api/v1/prober/groups')).body.groups;
+    const stored = new Map(groups.map((g) => [g.group_id as number, g.records.map((r: any) => String(r.record_id)).join(':')]));
+    const lost = [...acked.keys()].filter((g) => !stored.has(g));
+    assert.deepEqual(lost, [], 'acknowledged groups missing after the restart');
+    // Where one write was sent, the stored records are exactly the acknowledged ones (concurrent updates of one group may land in either order).
+    const wrong = [...acked].filter(([g, records]) => writes.get(g) === 1 && stored.get(g) !== records);
+    assert.deepEqual(wrong, [], 'groups stored with other records than acknowledged');
+    t.diagnostic(`${acked.size} groups acknowledged before the kill, ${stored.size} stored after the restart`);
+  } finally {
     await c.stop();
   }
 });

@@ -5,7 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import serverStats from '../plugins/server-stats/index.ts';
@@ -143,7 +143,7 @@ test('the sample command answers a fresh sample from the agent half', async () =
   assert.deepEqual(h.commands.at(-1)!.error, undefined);
 });
 
-test('history survives a restart of the controller half (journal, then snapshot on stop)', async () => {
+test('history survives a restart of the controller half (the samples log)', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'outpost-stats-restart-'));
   await h.close();
   try {
@@ -159,6 +159,35 @@ test('history survives a restart of the controller half (journal, then snapshot 
     } finally {
       await second.close();
     }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an older release\'s server-stats.json + journal are carried into the samples log once', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'outpost-stats-legacy-'));
+  try {
+    const first = await testPlugin({ plugin: serverStats, config: { interval: 10 }, dataDir: join(dir, 'made'), now: START });
+    await first.clock.tick(20_000);
+    await first.settle();
+    const samples = first.reports.map((r) => r.data as Sample);
+    await first.close();
+    assert.ok(samples.length >= 3, `${samples.length} samples made`);
+    const pluginDir = join(dir, 'old', 'controller', 'plugins');
+    await mkdir(pluginDir, { recursive: true });
+    await writeFile(join(pluginDir, 'server-stats.json'), JSON.stringify({ history: { n1: samples.slice(0, 2) } }));
+    await writeFile(join(pluginDir, 'server-stats.journal.jsonl'), samples.slice(2).map((sample) => JSON.stringify({ node: 'n1', sample })).join('\n') + '\n{"node":"n1","sam');
+    for (let run = 0; run < 2; run++) {
+      const h2 = await testPlugin({ plugin: serverStats, config: { interval: 10 }, dataDir: join(dir, 'old'), now: START + 60_000, halves: ['controller'] });
+      try {
+        const r = await h2.inject({ method: 'GET', url: '/api/v1/nodes/n1/stats' });
+        assert.deepEqual(r.json.history.map((x: Sample) => x.ts), samples.map((x) => x.ts), `run ${run}: the old window and the journal's samples, the torn line skipped`);
+      } finally {
+        await h2.close();
+      }
+    }
+    const files = await readdir(pluginDir);
+    assert.ok(files.includes('server-stats.json.migrated') && files.includes('server-stats.journal.jsonl.migrated') && !files.includes('server-stats.json'), files.join(', '));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -5,8 +5,6 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TestController, TestAgent, until, http, stopProc, tempDir, sleep } from './helpers/cluster.ts';
 import { Outbox, MAX_BODY_BYTES, type OutboxConfig } from '../controller/webhooks/outbox.ts';
-import { openOutboxLog } from '../controller/webhooks/outbox-log.ts';
-import { openHistory } from '../plugins/sdk/durable/history.ts';
 import { MetricsRegistry } from '../plugins/sdk/metrics.ts';
 import { createLog } from '../plugins/sdk/log.ts';
 import { Receiver, type Received } from './helpers/receiver.ts';
@@ -286,8 +284,8 @@ test('dead after the max age; a manual retry delivers it with the same id', asyn
 });
 
 /** The outbox in-process, as plugins reach it through ctx.webhooks.deliver: one URL, a per-call secret, a key. */
-async function openOutbox(cfg: Partial<OutboxConfig> = {}) {
-  const dir = await tempDir('outpost-outbox-');
+async function openOutbox(cfg: Partial<OutboxConfig> = {}, at?: string) {
+  const dir = at ?? (await tempDir('outpost-outbox-'));
   const metrics = new MetricsRegistry();
   const ob = await Outbox.open(dir, { maxAgeMs: 60_000, timeoutMs: 30_000, baseDelayMs: 20, maxDelayMs: 100, ...cfg }, createLog('test', 'silent'), {
     attempts: metrics.counter('a_total', 'a'),
@@ -307,14 +305,14 @@ test('plugin deliveries: per-call secret signs, URL and body are checked before 
     assert.equal(got.id, id);
     assert.equal(got.event, 'prober.callback');
     assert.equal(got.signatureOk, true);
-    await until('delivered', () => ob.get(id)?.state === 'delivered');
-    assert.ok(!JSON.stringify(ob.list({})).includes('callback-token-xyz'), 'URL credentials are masked in the log');
+    await until('delivered', async () => (await ob.get(id))?.state === 'delivered');
+    assert.ok(!JSON.stringify(await ob.list({})).includes('callback-token-xyz'), 'URL credentials are masked in the log');
     await assert.rejects(ob.enqueue([{ url: 'file:///etc/passwd', body: '{}', event: 'x' }]), /url must use http or https, not file/);
     await assert.rejects(ob.enqueue([{ url: rx.url, body: 'x'.repeat(MAX_BODY_BYTES + 1), event: 'x' }]), /body is \d+ bytes; the limit is/);
     // Nothing of a rejected batch was queued.
-    assert.equal(ob.list({}).length, 1);
+    assert.equal((await ob.list({})).length, 1);
   } finally {
-    ob.stop();
+    await ob.stop();
     await rm(dir, { recursive: true, force: true });
   }
 });
@@ -325,7 +323,7 @@ test('a manual retry while another delivery of the lane is in flight sends each 
   try {
     rx.failNext(Infinity, 500);
     const [first] = await ob.enqueue([{ url: rx.url, body: '"first"', key: 'lane', event: 'x' }]);
-    await until('first dead', () => ob.get(first)?.state === 'dead', 15_000, 50);
+    await until('first dead', async () => (await ob.get(first))?.state === 'dead', 15_000, 50);
     rx.failNext(0);
     rx.hold();
     const [second] = await ob.enqueue([{ url: rx.url, body: '"second"', key: 'lane', event: 'x' }]);
@@ -335,62 +333,89 @@ test('a manual retry while another delivery of the lane is in flight sends each 
     assert.equal(retried.state, 'pending');
     await assert.rejects(ob.retry('dl_unknown'), /not found/);
     rx.release();
-    await until('both delivered', () => ob.get(first)?.state === 'delivered' && ob.get(second)?.state === 'delivered', 15_000, 50);
+    await until('both delivered', async () => (await ob.get(first))?.state === 'delivered' && (await ob.get(second))?.state === 'delivered', 15_000, 50);
     await sleep(300);
     const accepted = rx.accepted().map((q) => q.id);
     assert.deepEqual(accepted, [second, first], 'the in-flight one is not resent; the retried one goes next');
     await assert.rejects(ob.retry(second), /already delivered/);
   } finally {
-    ob.stop();
+    await ob.stop();
     await rm(dir, { recursive: true, force: true });
   }
 });
 
-test('outbox log: replays puts, field updates, deletes and the fan-out cursor; imports an older release\'s outbox.json + journal once', async () => {
-  const dir = await tempDir('outpost-outbox-log-');
-  try {
-    type R = { id: string; n: number; state: string; note?: string };
-    const quiet = createLog('test', 'silent');
-    const rec = (i: number, state = 'pending') => ({ id: `d${i}`, n: i, key: 'k', url: 'http://127.0.0.1:9/x', body: '{}', event: 'e', state, attempts: 0, createdAt: 1, nextAt: 1 });
-    // What an older release left: a snapshot and a journal of the same put/set/del records, with a torn last line.
-    const old = { n: 3, deliveries: Object.fromEntries([1, 2, 3].map((i) => [`d${i}`, { ...rec(i), note: 'x' }])) };
-    await writeFile(join(dir, 'outbox.json'), JSON.stringify(old));
-    await writeFile(join(dir, 'outbox.journal.jsonl'), '{"op":"set","id":"d2","f":{"state":"dead","note":null}}\n{"op":"del","id":"d1"}\n{"op":"del","id":"d3"');
-    const first = await openOutboxLog<R>(dir, { log: quiet });
-    assert.deepEqual([...first.data.deliveries.keys()], ['d2', 'd3']);
-    assert.deepEqual({ ...first.data.deliveries.get('d2') }, rec(2, 'dead'));
-    assert.equal(first.data.n, 3);
-    await assert.rejects(readFile(join(dir, 'outbox.json')), /ENOENT/);
-    assert.ok((await readFile(join(dir, 'outbox.json.migrated'), 'utf8')).includes('"d1"'), 'the old file is kept aside');
-    const d4 = rec(4);
-    first.data.deliveries.set('d4', d4);
-    first.data.n = 4;
-    await first.write([{ op: 'put', d: d4 }, { op: 'meta', n: 4, cursor: 17 }]);
-    await first.write([{ op: 'set', id: 'd4', f: { state: 'delivered' } }, { op: 'del', id: 'd3' }]);
-    await first.close();
-    const again = await openOutboxLog<R>(dir, { log: quiet });
-    assert.deepEqual([...again.data.deliveries.keys()], ['d2', 'd4']);
-    assert.equal(again.data.deliveries.get('d4')?.state, 'delivered');
-    assert.deepEqual({ ...again.data.deliveries.get('d2') }, rec(2, 'dead'), 'imported records survive the reload from the new log');
-    assert.equal(again.data.cursor, 17);
-    assert.equal(again.data.n, 4);
-    await again.close();
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+test('an older release\'s outbox (the webhook-outbox log, or before it outbox.json + journal) is carried into the queue once, with the fan-out cursor', async () => {
+  const rec = (url: string, i: number, state = 'pending') => ({ id: `dl_old${i}`, n: i, key: 'lane-a', url, body: `{"n":${i}}`, event: 'node.up', state, attempts: 2, createdAt: Date.now(), nextAt: Date.now(), contentType: 'application/json' });
+  const releases: Array<{ name: string; files: (url: string) => Record<string, string>; cursor: number; kept: string[] }> = [
+    {
+      name: 'issue 9 (webhook-outbox log)',
+      files: (url) => ({ 'webhook-outbox.journal.jsonl': ['{"$outpostLog":1,"gen":0}', ...[1, 2, 3, 4].map((i) => JSON.stringify({ op: 'put', d: rec(url, i) })), JSON.stringify({ op: 'set', id: 'dl_old2', f: { state: 'dead', deadAt: Date.now() } }), '{"op":"del","id":"dl_old1"}', '{"op":"meta","n":4,"cursor":17}', ''].join('\n') }),
+      cursor: 17,
+      kept: ['webhook-outbox.journal.jsonl'],
+    },
+    {
+      name: 'before it (outbox.json + journal with a torn last line)',
+      files: (url) => ({
+        'outbox.json': JSON.stringify({ n: 4, deliveries: Object.fromEntries([1, 2, 3, 4].map((i) => [`dl_old${i}`, rec(url, i)])) }),
+        'outbox.journal.jsonl': `${JSON.stringify({ op: 'set', id: 'dl_old2', f: { state: 'dead', deadAt: Date.now() } })}\n{"op":"del","id":"dl_old1"}\n{"op":"del","id":"dl_old3"`,
+      }),
+      cursor: 0,
+      kept: ['outbox.json', 'outbox.journal.jsonl'],
+    },
+  ];
+  for (const release of releases) {
+    const dir = await tempDir('outpost-outbox-import-');
+    try {
+      const rx = await receiver();
+      rx.hold();
+      for (const [f, text] of Object.entries(release.files(rx.url))) await writeFile(join(dir, f), text);
+      const { ob } = await openOutbox({}, dir);
+      assert.equal(ob.cursor(), release.cursor, release.name);
+      assert.deepEqual((await ob.list({ state: 'pending' })).map((d) => d.id).sort(), ['dl_old3', 'dl_old4'], release.name);
+      assert.deepEqual((await ob.list({ state: 'dead' })).map((d) => d.id), ['dl_old2'], release.name);
+      await rx.waitFor('the lane\'s head sent', (r) => r.heldCount() === 1);
+      assert.equal(rx.requests[0].id, 'dl_old3', `${release.name}: lane order kept`);
+      await ob.stop();
+      for (const f of release.kept) {
+        await assert.rejects(readFile(join(dir, f)), /ENOENT/);
+        await readFile(join(dir, `${f}.migrated`));
+      }
+      // Reopened: nothing imported twice, nothing lost.
+      rx.release();
+      const again = await openOutbox({}, dir);
+      assert.equal(again.ob.cursor(), release.cursor);
+      await until('both delivered', async () => (await Promise.all(['dl_old3', 'dl_old4'].map((id) => again.ob.get(id)))).every((d) => d?.state === 'delivered'));
+      assert.deepEqual(rx.uniqueAccepted().map((q) => q.id), ['dl_old3', 'dl_old4'], release.name);
+      assert.equal((await again.ob.get('dl_old2'))?.state, 'dead');
+      await again.ob.stop();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 });
 
-test('delivery history rotates by size, keeps one old generation, and its tail reloads the latest records', async () => {
-  const dir = await tempDir('outpost-history-');
+test('delivered and dead deliveries survive a restart; an id the outbox holds, delivered or gave up on is not queued twice', async () => {
+  const rx = await receiver();
+  const { ob, dir } = await openOutbox({ maxAgeMs: 300 });
   try {
-    const h = await openHistory<{ id: string; state: string; pad: string }>(dir, 'outbox', { maxBytes: 1_000 });
-    for (let i = 0; i < 30; i++) await h.append([{ id: `dl_${i}`, state: 'delivered', pad: 'x'.repeat(40) }]);
-    const current = await readFile(join(dir, 'outbox.history.jsonl'), 'utf8');
-    const previous = await readFile(join(dir, 'outbox.history.1.jsonl'), 'utf8');
-    assert.ok(current.length <= 1_000 && previous.length <= 1_000, 'neither generation grows past the limit');
-    const tail = await h.tail(200);
-    assert.equal(tail.at(-1)?.id, 'dl_29');
-    assert.ok(tail.length >= 1 && tail.length < 30);
+    rx.failNext(Infinity, 500);
+    const [dead] = await ob.enqueue([{ id: 'jobs:task-1', url: rx.url, body: '"d"', key: 'k1', event: 'x' }]);
+    assert.equal(dead, 'jobs:task-1');
+    await until('dead', async () => (await ob.get(dead))?.state === 'dead', 15_000, 50);
+    rx.failNext(0);
+    const ids = await ob.enqueue(Array.from({ length: 30 }, (_, i) => ({ id: `jobs:ok-${i}`, url: rx.url, body: `"${i}"`, key: 'k2', event: 'x' })));
+    await until('30 delivered', async () => (await Promise.all(ids.map((id) => ob.get(id)))).every((d) => d?.state === 'delivered'));
+    // The same ids again (a plugin retrying after a crash): recognised, not queued.
+    assert.deepEqual(await ob.enqueue([{ id: 'jobs:ok-3', url: rx.url, body: '"again"', event: 'x' }, { id: 'jobs:task-1', url: rx.url, body: '"again"', event: 'x' }]), ['jobs:ok-3', 'jobs:task-1']);
+    await assert.rejects(ob.enqueue([{ id: 'bad id!', url: rx.url, body: '{}', event: 'x' }]), /delivery id "bad id!" must be 1-128 letters/);
+    await ob.stop();
+    const again = await openOutbox({}, dir);
+    assert.equal((await again.ob.get(dead))?.state, 'dead');
+    assert.equal((await again.ob.get(dead))?.lastStatus, 500);
+    assert.equal((await again.ob.list({ state: 'delivered', limit: 1000 })).length, 30);
+    await sleep(200);
+    assert.equal(rx.accepted().length, 30, 'nothing sent twice');
+    await again.ob.stop();
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -402,23 +427,29 @@ test('a redirect is a failed attempt, never followed; a receiver that does not a
   try {
     rx.failNext(Infinity, 302);
     const [redirected] = await ob.enqueue([{ url: rx.url, body: '"r"', event: 'x' }]);
-    const failed = await until('redirect recorded', () => (ob.get(redirected)?.attempts ?? 0) >= 1 && ob.get(redirected));
+    const failed = await until('redirect recorded', async () => {
+      const d = await ob.get(redirected);
+      return (d?.attempts ?? 0) >= 1 && d;
+    });
     assert.equal(failed.state, 'pending');
     assert.match(String(failed.lastError), /HTTP 302; redirects are not followed/);
     rx.failNext(0);
-    await until('delivered after the receiver stops redirecting', () => ob.get(redirected)?.state === 'delivered');
+    await until('delivered after the receiver stops redirecting', async () => (await ob.get(redirected))?.state === 'delivered');
 
     rx.hold();
     const [slow] = await ob.enqueue([{ url: rx.url, body: '"s"', event: 'x' }]);
-    const timedOut = await until('timeout recorded', () => (ob.get(slow)?.attempts ?? 0) >= 1 && ob.get(slow));
+    const timedOut = await until('timeout recorded', async () => {
+      const d = await ob.get(slow);
+      return (d?.attempts ?? 0) >= 1 && d;
+    });
     assert.match(String(timedOut.lastError), /timed out after 300 ms/);
     await rx.waitFor('a second attempt', (r) => r.requests.filter((q) => q.id === slow).length >= 2);
     rx.release();
-    await until('delivered once the receiver answers', () => ob.get(slow)?.state === 'delivered');
+    await until('delivered once the receiver answers', async () => (await ob.get(slow))?.state === 'delivered');
     assert.ok(rx.requests.filter((q) => q.id === slow).length >= 2, 'retries carry the same delivery id');
   } finally {
     rx.release();
-    ob.stop();
+    await ob.stop();
     await rm(dir, { recursive: true, force: true });
   }
 });

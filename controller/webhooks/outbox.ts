@@ -3,9 +3,14 @@ import { outpostSignature } from '../../plugins/sdk/signature.ts';
 import { secretUrl } from '../../plugins/sdk/secret.ts';
 import type { Log } from '../../plugins/sdk/log.ts';
 import type { Counter } from '../../plugins/sdk/metrics.ts';
-import { openHistory, type History } from '../../plugins/sdk/durable/history.ts';
-import { openOutboxLog, type OutboxData, type OutboxLog, type OutboxOp } from './outbox-log.ts';
 import type { StorageHealth } from '../../plugins/sdk/durable/health.ts';
+import { openQueue, type DueQueue, type Leased, type QueuedItem } from '../../plugins/sdk/durable/queue.ts';
+import { checkDeliveryId, checkDeliveryUrl, DeliveryItem, laneKey, publicView, type Delivery, type PublicDelivery } from './delivery.ts';
+import { FinishedDeliveries } from './finished.ts';
+import { importOldOutbox } from './outbox-import.ts';
+import { Sender, type AttemptOutcome } from './sender.ts';
+
+export { checkDeliveryUrl, type Delivery, type DeliveryState, type PublicDelivery } from './delivery.ts';
 
 /*
  * Durable webhook outbox.
@@ -26,41 +31,17 @@ import type { StorageHealth } from '../../plugins/sdk/durable/health.ts';
  * no address range is blocked. What is limited is what a receiver can do with the controller:
  * redirects are never followed (a 3xx is a failed attempt), at most 64 KiB of a response body is
  * read and none of it is stored or shown, and every request has a hard timeout.
+ *
+ * Built on the SDK's due-time queue (`webhook-queue.*`): a delivery is a queue item, its key the
+ * queue key (the queue leases only a lane's head, and only once it is due), a failed attempt is
+ * `fail` with the backoff, a delivered one `ack`. Leases live in memory, so an attempt in flight at a
+ * crash is simply due again after the restart, under the same id. Delivered and dead deliveries
+ * leave the queue for the finished log (finished.ts); the event fan-out's cursor is the queue's
+ * checkpoint, written with the deliveries it produced.
  */
 
-export type DeliveryState = 'pending' | 'delivered' | 'dead';
-
-export interface Delivery {
-  id: string;
-  /** Lane: deliveries sharing a key go out one at a time, in `n` order. */
-  key: string;
-  n: number;
-  url: string;
-  body: string;
-  contentType: string;
-  event: string;
-  /** HMAC key for X-Outpost-Signature; only ever in the 0600 outbox file and memory. */
-  secret?: string;
-  /** Set for subscription deliveries, so deleting the subscription stops them. */
-  subscription?: string;
-  state: DeliveryState;
-  attempts: number;
-  createdAt: number;
-  /** Past this, a failed attempt makes the delivery dead (reset by a manual retry). */
-  expiresAt: number;
-  nextAt: number;
-  lastAttemptAt?: number;
-  lastStatus?: number;
-  lastError?: string;
-  deliveredAt?: number;
-  deadAt?: number;
-}
-
-/** What REST and the dashboard see: never the secret; the body only in the single-delivery view. */
-export type PublicDelivery = Omit<Delivery, 'secret' | 'body'> & { bodyBytes: number; signed: boolean; body?: string };
-
 export interface EnqueueItem {
-  /** Given by the event fan-out (derived from event and subscription), so a replay is recognised; else random. */
+  /** Given by the event fan-out (derived from event and subscription) or a plugin, so a repeat is recognised; else random. */
   id?: string;
   url: string;
   body: string;
@@ -70,8 +51,6 @@ export interface EnqueueItem {
   key?: string;
   subscription?: string;
 }
-
-type Patch = { [K in keyof Delivery]?: Delivery[K] | null };
 
 export interface OutboxConfig {
   maxAgeMs: number;
@@ -104,432 +83,429 @@ export const MAX_BODY_BYTES = 1024 * 1024;
  * clear error instead of the controller growing until the OS kills it and loses everything.
  */
 export const MAX_OUTBOX_BYTES = 256 * 1024 * 1024;
-const MAX_URL_LENGTH = 2048;
-/** Delivered records listed from memory (slim: no body, no secret); older ones are in the history file. */
-const RECENT_KEPT = 2000;
-/** Dead records stay in the outbox file (retryable) this long, then move to the history file. */
+/** Dead records stay (retryable) this long, then leave the finished log. */
 const DEAD_RETENTION_MS = 7 * 24 * 3600 * 1000;
 const PRUNE_EVERY_MS = 3600 * 1000;
-/** Response bytes read before the connection is dropped; enough to keep small answers on keep-alive. */
-const RESPONSE_READ_LIMIT = 64 * 1024;
+/** Heads leased per pull; every lane has at most one. */
+const LEASE_BATCH = 1000;
+const JSON_TYPE = 'application/json';
 
-interface Lane {
-  key: string;
-  queue: Delivery[];
-  inflight?: Delivery;
-  timer?: NodeJS.Timeout;
+/** A leased delivery: sent, or waiting for a free request slot at its receiver. */
+interface Held {
+  it: Leased<DeliveryItem>;
+  url: URL;
+  origin: string;
+  inFlight: boolean;
 }
 
+type Match = (d: { subscription?: string; key: string }) => boolean;
+
 export class Outbox {
-  private readonly lanes = new Map<string, Lane>();
-  private readonly recent: PublicDelivery[] = [];
-  private readonly recentIds = new Set<string>();
-  /** Requests in flight per receiver origin, and lanes waiting for a free slot there. */
+  /** Leased deliveries by id. */
+  private readonly held = new Map<string, Held>();
+  /** Requests in flight per receiver origin, and deliveries waiting for a free slot there (FIFO). */
   private readonly active = new Map<string, number>();
-  private readonly waiting = new Map<string, Set<Lane>>();
+  private readonly waiting = new Map<string, Held[]>();
   /** In-flight deliveries whose subscription was deleted: dead if this attempt fails. */
   private readonly cancelled = new Map<string, string>();
-  /** Enqueued but not yet on disk: not listed, so anything the log shows survives a crash. */
+  /** Deliveries given up on whose dead record and queue removal are still being written. */
+  private readonly dying = new Map<string, Promise<void>>();
+  /** Last attempt of pending deliveries (status and time: the queue keeps the error and the count). In memory only. */
+  private readonly lastTry = new Map<string, { at: number; status?: number }>();
+  /** Enqueued but not yet on disk: not shown, so anything the outbox shows survives a crash. */
   private readonly unconfirmed = new Set<string>();
-  private pruneTimer: NodeJS.Timeout | undefined;
-  private stopped = false;
+  private readonly sender: Sender;
   private readonly perTarget: number;
-  /** Sum of the bodies of the records in the outbox. */
+  private readonly leaseMs: number;
+  /** Sum of the bodies of pending and dead deliveries. */
   private bytes = 0;
+  private stopped = true;
+  private pumping = false;
+  private pumpAgain = false;
+  private offReady: (() => void) | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
 
   private constructor(
-    private readonly store: OutboxLog<Delivery>,
-    private readonly history: History<PublicDelivery>,
+    private readonly queue: DueQueue<DeliveryItem>,
+    private readonly finished: FinishedDeliveries,
     private readonly cfg: OutboxConfig,
     private readonly log: Log,
     private readonly counters: OutboxCounters,
   ) {
     this.perTarget = cfg.concurrencyPerTarget ?? 4;
-    this.data = store.data;
+    this.sender = new Sender(cfg.timeoutMs);
+    // Every attempt ends in ack or fail within the request timeout; the lease only has to outlast a wait for a slot.
+    this.leaseMs = cfg.timeoutMs + 3_600_000;
   }
 
-  private readonly data: OutboxData<Delivery>;
-
   static async open(dataDir: string, cfg: OutboxConfig, log: Log, counters: OutboxCounters, health?: StorageHealth): Promise<Outbox> {
-    const store = await openOutboxLog<Delivery>(dataDir, { log, health });
-    const ob = new Outbox(store, await openHistory<PublicDelivery>(dataDir, 'outbox'), cfg, log, counters);
-    for (const d of store.data.deliveries.values()) {
-      ob.bytes += d.body.length;
-      // Records written before expiresAt existed age from their creation.
-      d.expiresAt ??= d.createdAt + cfg.maxAgeMs;
-      if (d.state === 'pending') ob.lane(d.key).queue.push(d);
-    }
-    for (const l of ob.lanes.values()) l.queue.sort(byN);
-    for (const r of await ob.history.tail()) if (r.state === 'delivered') ob.remember(slim(r));
+    const queue = await openQueue('webhook-queue', DeliveryItem, { dir: dataDir, log, health });
+    const finished = await FinishedDeliveries.open(dataDir, { log, health });
+    await importOldOutbox(dataDir, { queue, finished, log, maxAgeMs: cfg.maxAgeMs });
+    const ob = new Outbox(queue, finished, cfg, log, counters);
+    await ob.settleCrash();
+    for (const q of await queue.items()) ob.bytes += q.item.body.length;
+    for (const d of finished.deadOnes()) ob.bytes += d.body.length;
     return ob;
+  }
+
+  /**
+   * A crash between the queue's write and the finished log's can leave a delivery in both: one
+   * recorded delivered is never sent again; between dead and pending, the later change wins (a manual
+   * retry puts a dead one back in the queue before it leaves the finished log).
+   */
+  private async settleCrash(): Promise<void> {
+    const drop: string[] = [];
+    const forget: string[] = [];
+    for (const q of await this.queue.items()) {
+      const dead = this.finished.getDead(q.id);
+      if (this.finished.getDelivered(q.id)) drop.push(q.id);
+      else if (dead) (q.item.retriedAt ?? 0) >= (dead.deadAt ?? 0) ? forget.push(q.id) : drop.push(q.id);
+    }
+    for (const id of drop) await this.queue.cancel(id);
+    await this.finished.forget(forget);
   }
 
   start(): void {
     this.stopped = false;
-    for (const lane of [...this.lanes.values()]) this.pump(lane);
+    this.offReady = this.queue.onReady(() => this.pump());
+    this.pump();
     void this.prune();
     this.pruneTimer = setInterval(() => void this.prune(), PRUNE_EVERY_MS);
     this.pruneTimer.unref();
   }
 
-  stop(): void {
+  /** Stops attempting; resolves once the files are closed (attempts in flight are cut off and due again at the next start). */
+  async stop(): Promise<void> {
     this.stopped = true;
+    this.offReady?.();
     clearInterval(this.pruneTimer);
-    for (const l of this.lanes.values()) clearTimeout(l.timer);
-    void this.store.close().catch(() => undefined);
+    this.sender.close();
+    await Promise.all([this.queue.close().catch(() => undefined), this.finished.close().catch(() => undefined)]);
   }
 
   /**
    * Validates and stores deliveries; resolves with their ids once they are on disk. Throws naming the
    * bad input. An item whose id the outbox already holds or recently delivered is not queued again.
-   * `cursor`: the event fan-out's position, stored in the same write as these deliveries.
+   * `cursor`: the event fan-out's position, stored in the same write as these deliveries. Those are
+   * made again from the (fsynced) event log after a power cut, from the cursor then on disk, so their
+   * write shares the next fsync instead of waiting for one of its own (a process crash keeps them).
    */
   async enqueue(all: EnqueueItem[], opts: { cursor?: number } = {}): Promise<string[]> {
-    const items = all.filter((it) => it.id === undefined || !this.knows(it.id));
-    for (const it of items) {
+    const ids = all.map((it) => (it.id === undefined ? `dl_${randomBytes(8).toString('hex')}` : checkDeliveryId(it.id)));
+    const items: Array<{ it: EnqueueItem; id: string }> = [];
+    for (const [i, it] of all.entries()) if (it.id === undefined || !(await this.knows(ids[i]))) items.push({ it, id: ids[i] });
+    let incoming = 0;
+    for (const { it } of items) {
       checkDeliveryUrl(it.url);
       if (typeof it.body !== 'string') throw new Error('webhook body must be a string');
       const size = Buffer.byteLength(it.body);
       if (size > MAX_BODY_BYTES) throw new Error(`webhook body is ${size} bytes; the limit is ${MAX_BODY_BYTES}`);
+      incoming += it.body.length;
     }
-    const incoming = items.reduce((sum, it) => sum + it.body.length, 0);
     if (this.bytes + incoming > MAX_OUTBOX_BYTES) throw new Error(`webhook outbox is full (${this.bytes} bytes of undelivered bodies); is a receiver down? see /api/v1/deliveries?state=pending`);
-    this.bytes += incoming;
     const now = Date.now();
-    const created: Delivery[] = items.map((it) => ({
-      id: it.id ?? `dl_${randomBytes(8).toString('hex')}`,
-      key: it.key ?? it.url,
-      n: 0,
-      url: it.url,
-      body: it.body,
-      contentType: it.contentType ?? 'application/json',
-      event: it.event,
-      ...(it.secret ? { secret: it.secret } : {}),
-      ...(it.subscription ? { subscription: it.subscription } : {}),
-      state: 'pending',
-      attempts: 0,
-      createdAt: now,
-      expiresAt: now + this.cfg.maxAgeMs,
-      nextAt: now,
+    const entries = items.map(({ it, id }) => ({
+      id,
+      key: laneKey(it.key ?? it.url),
+      dueAt: now,
+      item: {
+        url: it.url,
+        body: it.body,
+        event: it.event,
+        ...(it.contentType && it.contentType !== JSON_TYPE ? { contentType: it.contentType } : {}),
+        ...(it.secret ? { secret: it.secret } : {}),
+        ...(it.subscription ? { subscription: it.subscription } : {}),
+        createdAt: now,
+        expiresAt: now + this.cfg.maxAgeMs,
+      },
     }));
-    for (const rec of created) this.unconfirmed.add(rec.id);
+    this.bytes += incoming;
+    for (const e of entries) this.unconfirmed.add(e.id);
     try {
-      for (const rec of created) {
-        rec.n = ++this.data.n;
-        this.data.deliveries.set(rec.id, rec);
-      }
-      const ops: OutboxOp<Delivery>[] = created.map((d) => ({ op: 'put', d }));
-      const cursor = opts.cursor !== undefined && opts.cursor > this.data.cursor ? opts.cursor : undefined;
-      if (cursor !== undefined) ops.push({ op: 'meta', n: this.data.n, cursor });
-      if (ops.length) await this.store.write(ops);
-      if (cursor !== undefined) this.data.cursor = Math.max(this.data.cursor, cursor);
+      await this.queue.scheduleMany(entries, opts.cursor !== undefined ? { checkpoint: opts.cursor, sync: false } : {});
     } catch (err) {
       // Not on disk, so not accepted: the caller gets the error and nothing half-queued stays behind.
-      for (const rec of created) this.data.deliveries.delete(rec.id);
       this.bytes -= incoming;
       throw err;
     } finally {
-      for (const rec of created) this.unconfirmed.delete(rec.id);
+      for (const e of entries) this.unconfirmed.delete(e.id);
     }
     // Only now, durable, may they be attempted.
-    for (const rec of created) if (rec.state === 'pending') this.schedule(rec);
-    return all.map((it, i) => it.id ?? created[i].id);
+    this.pump();
+    return ids;
   }
 
-  /** Whether a delivery with this id is held or was delivered lately. */
-  private knows(id: string): boolean {
-    return this.data.deliveries.has(id) || this.recentIds.has(id);
+  /** Whether a delivery with this id is held, dead, or was delivered lately. */
+  private async knows(id: string): Promise<boolean> {
+    return (await this.queue.get(id)) !== undefined || this.finished.getDead(id) !== undefined || this.finished.getDelivered(id) !== undefined;
   }
 
   /** Seq of the last event whose deliveries are stored (the fan-out resumes after it). */
   cursor(): number {
-    return this.data.cursor;
+    return this.queue.checkpoint();
   }
 
-  /** Deliveries waiting to be delivered (pending). */
-  depth(): number {
-    let n = 0;
-    for (const l of this.lanes.values()) n += l.queue.length;
-    return n;
+  /** Deliveries waiting to be delivered (pending, in flight included). */
+  async depth(): Promise<number> {
+    const c = await this.queue.counts();
+    return c.pending + c.leased;
   }
 
-  list(filter: { state?: string; limit?: number; subscription?: string } = {}): PublicDelivery[] {
-    const wanted = (d: { id: string; state: string; subscription?: string }) => !this.unconfirmed.has(d.id) && (!filter.state || d.state === filter.state) && (!filter.subscription || d.subscription === filter.subscription);
-    const stored = filter.state === 'delivered' ? [] : [...this.data.deliveries.values()].filter(wanted).map((d) => publicView(d));
-    const delivered = !filter.state || filter.state === 'delivered' ? this.recent.filter(wanted) : [];
-    return [...stored, ...delivered].sort((a, b) => b.n - a.n).slice(0, filter.limit ?? 100);
+  async list(filter: { state?: string; limit?: number; subscription?: string } = {}): Promise<PublicDelivery[]> {
+    const bySub = (d: { subscription?: string }) => !filter.subscription || d.subscription === filter.subscription;
+    const out: PublicDelivery[] = [];
+    if (!filter.state || filter.state === 'pending') for (const q of await this.queue.items()) if (bySub(q.item) && !this.unconfirmed.has(q.id)) out.push(this.pendingView(q));
+    if (!filter.state || filter.state === 'dead') for (const d of this.finished.deadOnes()) if (bySub(d)) out.push(publicView(d));
+    if (!filter.state || filter.state === 'delivered') for (const p of this.finished.deliveredOnes()) if (bySub(p)) out.push(p);
+    return out.sort((a, b) => b.createdAt - a.createdAt).slice(0, filter.limit ?? 100);
   }
 
-  get(id: string): PublicDelivery | undefined {
-    const d = this.data.deliveries.get(id);
-    if (d && !this.unconfirmed.has(id)) return publicView(d, true);
-    return this.recent.find((r) => r.id === id);
+  async get(id: string): Promise<PublicDelivery | undefined> {
+    const q = await this.queue.get(id);
+    if (q) return this.unconfirmed.has(id) ? undefined : this.pendingView(q, true);
+    const dead = this.finished.getDead(id);
+    return dead ? publicView(dead, true) : this.finished.getDelivered(id);
   }
 
   /**
-   * Manual retry. Dead: back in its lane for a new round up to the max age, same id. Pending: its
-   * lane is attempted at once instead of waiting out the backoff (order is kept, so that means
-   * the lane's head). Delivered: refused, it was delivered.
+   * Manual retry. Dead: back in its lane (at its end) for a new round up to the max age, same id.
+   * Pending: its lane is attempted at once instead of waiting out the backoff (order is kept, so
+   * that means the lane's head). Delivered: refused, it was delivered.
    */
   async retry(id: string): Promise<PublicDelivery> {
-    const d = this.data.deliveries.get(id);
-    if (!d) {
-      if (this.recent.some((r) => r.id === id)) throw new RetryRefused('conflict', `delivery ${id} was already delivered`);
+    // Shown dead already, but still in the queue until its removal is written: retry it once it is out.
+    await this.dying.get(id);
+    const pending = await this.queue.get(id);
+    if (pending) {
+      const head = await this.headOf(pending.key!);
+      if (head && !this.held.has(head.id)) await this.queue.reschedule(head.id, Date.now());
+      return this.pendingView((await this.queue.get(id)) ?? pending);
+    }
+    // Claimed in this turn, so a second retry meanwhile finds it pending and does not queue it twice.
+    const dead = this.finished.take(id);
+    if (!dead) {
+      if (this.finished.getDelivered(id)) throw new RetryRefused('conflict', `delivery ${id} was already delivered`);
       throw new RetryRefused('not_found', `delivery ${id} not found`);
     }
-    const lane = this.lane(d.key);
-    if (d.state === 'pending') {
-      const head = lane.queue[0];
-      if (head && lane.inflight !== head) {
-        head.nextAt = Date.now();
-        this.pump(lane);
-      }
-      return publicView(d);
-    }
     const now = Date.now();
-    // State flips synchronously, so a second concurrent retry sees "pending" and does not enqueue twice.
-    await this.patch(d, { state: 'pending', attempts: 0, expiresAt: now + this.cfg.maxAgeMs, nextAt: now, deadAt: null });
-    if ((d.state as DeliveryState) === 'pending') this.schedule(d); // unless cancelled meanwhile
-    return publicView(d);
+    const item: DeliveryItem = { url: dead.url, body: dead.body, event: dead.event, ...(dead.contentType !== JSON_TYPE ? { contentType: dead.contentType } : {}), ...(dead.secret ? { secret: dead.secret } : {}), ...(dead.subscription ? { subscription: dead.subscription } : {}), createdAt: dead.createdAt, expiresAt: now + this.cfg.maxAgeMs, retriedAt: now };
+    try {
+      await this.queue.schedule(item, now, { id, key: dead.key });
+    } catch (err) {
+      this.finished.restore(dead);
+      throw err;
+    }
+    await this.finished.forget([id]);
+    this.pump();
+    const q = await this.queue.get(id);
+    return q ? this.pendingView(q) : (await this.get(id))!;
   }
 
   /** Stops the pending deliveries that match (e.g. of a deleted subscription): they become dead with `reason`. */
-  async cancel(match: (d: Delivery) => boolean, reason: string): Promise<number> {
+  async cancel(match: Match, reason: string): Promise<number> {
     const now = Date.now();
-    const hit = [...this.data.deliveries.values()].filter((d) => d.state === 'pending' && match(d));
-    if (hit.length === 0) return 0;
-    const writes: Promise<void>[] = [];
-    for (const d of hit) {
-      if (this.lanes.get(d.key)?.inflight === d) {
+    const hit = (await this.queue.items()).filter((q) => match({ subscription: q.item.subscription, key: q.key! }));
+    const dead: Delivery[] = [];
+    for (const q of hit) {
+      const h = this.held.get(q.id);
+      if (h?.inFlight) {
         // Its attempt decides: delivered if it succeeds, dead with the reason if not.
-        this.cancelled.set(d.id, reason);
+        this.cancelled.set(q.id, reason);
         continue;
       }
-      writes.push(this.patch(d, { state: 'dead', deadAt: now, lastError: reason }));
-      const lane = this.lanes.get(d.key);
-      if (lane) removeFrom(lane.queue, d);
+      if (h) this.unhold(h);
+      dead.push({ ...this.delivery(q), state: 'dead', deadAt: now, lastError: reason });
     }
-    await Promise.all(writes);
+    // Dead on disk before they leave the queue: a crash in between leaves them in both, settled as dead.
+    await this.finished.died(dead);
+    for (const d of dead) {
+      this.lastTry.delete(d.id);
+      await this.queue.cancel(d.id);
+    }
     return hit.length;
   }
 
-  private schedule(d: Delivery): void {
-    const lane = this.lane(d.key);
-    const last = lane.queue[lane.queue.length - 1];
-    // New deliveries have the highest n: append without scanning a long backlog.
-    if (!last || last.n < d.n) lane.queue.push(d);
-    else if (!lane.queue.includes(d)) lane.queue.splice(lane.queue.findIndex((q) => q.n > d.n), 0, d);
-    this.pump(lane);
-  }
+  // ---- attempts ----
 
-  private lane(key: string): Lane {
-    let l = this.lanes.get(key);
-    if (!l) {
-      l = { key, queue: [] };
-      this.lanes.set(key, l);
-    }
-    return l;
-  }
-
-  private pump(lane: Lane): void {
-    if (this.stopped || lane.inflight) return;
-    clearTimeout(lane.timer);
-    lane.timer = undefined;
-    const head = lane.queue[0];
-    if (!head) {
-      // Plugin callbacks make a lane per URL: drop idle lanes so the map does not grow forever.
-      if (this.lanes.get(lane.key) === lane) this.lanes.delete(lane.key);
+  /** Leases the lanes' heads that are due and sends each as soon as its receiver has a free slot. */
+  private pump(): void {
+    if (this.stopped) return;
+    // One lease loop at a time (a lease may be answered by a database); a call meanwhile runs it again.
+    if (this.pumping) {
+      this.pumpAgain = true;
       return;
     }
-    const wait = head.nextAt - Date.now();
-    if (wait > 0) {
-      lane.timer = setTimeout(() => this.pump(lane), wait);
-      return;
-    }
-    const origin = originOf(head.url);
-    if ((this.active.get(origin) ?? 0) >= this.perTarget) {
-      let set = this.waiting.get(origin);
-      if (!set) this.waiting.set(origin, (set = new Set()));
-      set.add(lane);
-      return;
-    }
-    this.active.set(origin, (this.active.get(origin) ?? 0) + 1);
-    lane.inflight = head;
-    this.attempt(head)
-      .catch((err) => this.log.error({ delivery: head.id, err: (err as Error).message }, 'webhook attempt bookkeeping failed'))
+    this.pumping = true;
+    this.leaseDue()
+      .catch((err) => this.log.error({ err: (err as Error).message }, 'webhook queue lease failed'))
       .finally(() => {
-        lane.inflight = undefined;
-        this.release(origin);
-        if (head.state !== 'pending') removeFrom(lane.queue, head);
-        this.pump(lane);
+        this.pumping = false;
+        if (this.pumpAgain) {
+          this.pumpAgain = false;
+          this.pump();
+        }
       });
+  }
+
+  private async leaseDue(): Promise<void> {
+    while (!this.stopped) {
+      this.pumpAgain = false;
+      const batch = await this.queue.lease(LEASE_BATCH, this.leaseMs);
+      for (const it of batch) {
+        const known = this.held.get(it.id);
+        if (known) {
+          // Its lease ran out while it waited for a slot: the same delivery, a new token.
+          known.it = it;
+          continue;
+        }
+        const url = new URL(it.item.url);
+        const h: Held = { it, url, origin: url.origin, inFlight: false };
+        this.held.set(it.id, h);
+        this.dispatch(h);
+      }
+      if (batch.length < LEASE_BATCH) return;
+    }
+  }
+
+  private dispatch(h: Held): void {
+    const busy = this.active.get(h.origin) ?? 0;
+    if (busy >= this.perTarget) {
+      let line = this.waiting.get(h.origin);
+      if (!line) this.waiting.set(h.origin, (line = []));
+      line.push(h);
+      return;
+    }
+    this.active.set(h.origin, busy + 1);
+    h.inFlight = true;
+    this.send(h)
+      .then((outcome) => {
+        // The slot and the hold end before the outcome is applied: a failed head falls due again after
+        // its backoff, and must then be leased afresh, not taken for one still in flight.
+        this.held.delete(h.it.id);
+        this.release(h.origin);
+        this.settle(h.it, outcome);
+      })
+      .catch((err) => this.log.error({ delivery: h.it.id, err: (err as Error).message }, 'webhook attempt bookkeeping failed'))
+      .finally(() => this.pump());
   }
 
   private release(origin: string): void {
     const left = (this.active.get(origin) ?? 1) - 1;
     if (left > 0) this.active.set(origin, left);
     else this.active.delete(origin);
-    const set = this.waiting.get(origin);
-    if (!set) return;
-    this.waiting.delete(origin);
-    for (const l of set) this.pump(l);
+    const line = this.waiting.get(origin);
+    const next = line?.shift();
+    if (line && line.length === 0) this.waiting.delete(origin);
+    if (next && !this.stopped) this.dispatch(next);
   }
 
-  private async attempt(d: Delivery): Promise<void> {
+  /** Drops a delivery that waits for a slot (it is being cancelled). */
+  private unhold(h: Held): void {
+    this.held.delete(h.it.id);
+    const line = this.waiting.get(h.origin);
+    const i = line?.indexOf(h) ?? -1;
+    if (i >= 0) line!.splice(i, 1);
+  }
+
+  private send(h: Held): Promise<AttemptOutcome> {
+    const { it } = h;
+    const d = it.item;
     const headers: Record<string, string> = {
-      'content-type': d.contentType,
+      'content-type': d.contentType ?? JSON_TYPE,
       'user-agent': 'outpost-webhooks',
-      'x-outpost-delivery': d.id,
+      'x-outpost-delivery': it.id,
       'x-outpost-event': d.event,
     };
     // Signed per attempt: a fresh timestamp keeps retries inside receivers' replay window.
     if (d.secret) headers['x-outpost-signature'] = outpostSignature(d.secret, d.body, Math.floor(Date.now() / 1000));
     this.counters.attempts.inc({ event: d.event });
-    let status: number | undefined;
-    let error: string | undefined;
-    try {
-      const res = await fetch(d.url, { method: 'POST', headers, body: d.body, signal: AbortSignal.timeout(this.cfg.timeoutMs), redirect: 'manual' });
-      status = res.status;
-      await drain(res);
-      if (status >= 300 && status < 400) error = `receiver answered HTTP ${status}; redirects are not followed`;
-      else if (status < 200 || status >= 300) error = `receiver answered HTTP ${status}`;
-    } catch (err) {
-      error = describeFetchError(err, this.cfg.timeoutMs);
-    }
+    return this.sender.send(h.url, headers, d.body);
+  }
+
+  /** Applies an attempt's outcome to memory at once; the writes follow (their failures are logged). */
+  private settle(it: Leased<DeliveryItem>, { status, error }: AttemptOutcome): void {
+    const d = it.item;
     const now = Date.now();
-    const cancelReason = this.cancelled.get(d.id);
-    this.cancelled.delete(d.id);
-    if (!error) return this.delivered(d, now, status);
+    const cancelReason = this.cancelled.get(it.id);
+    this.cancelled.delete(it.id);
+    if (!error) return this.delivered(it, now, status);
 
     this.counters.failures.inc({ event: d.event });
-    const dead = cancelReason !== undefined || now >= d.expiresAt;
-    const delay = Math.min(this.cfg.maxDelayMs, this.cfg.baseDelayMs * 2 ** Math.min(d.attempts, 30));
-    // Equal jitter, in [delay/2, delay]: failing lanes spread out instead of retrying in lockstep.
-    const next = now + Math.round(delay / 2 + (Math.random() * delay) / 2);
-    const outcome: Patch = { attempts: d.attempts + 1, lastAttemptAt: now, lastStatus: status ?? null, lastError: cancelReason ? `${error}; ${cancelReason}` : error };
-    if (dead) Object.assign(outcome, { state: 'dead', deadAt: now });
-    else outcome.nextAt = Math.min(next, d.expiresAt); // the last attempt lands at the max age, not past it
-    this.patch(d, outcome).catch((err) => this.log.error({ err: (err as Error).message }, 'webhook outbox write failed'));
-    if (dead) {
+    const lastError = cancelReason ? `${error}; ${cancelReason}` : error;
+    const logged = (what: string) => (err: unknown) => this.log.error({ delivery: it.id, err: (err as Error).message }, `webhook ${what} failed`);
+    if (cancelReason !== undefined || now >= d.expiresAt) {
       this.counters.dead.inc({ event: d.event });
-      this.log.warn({ delivery: d.id, event: d.event, url: String(secretUrl(d.url)), error: d.lastError }, 'webhook delivery dead');
+      this.log.warn({ delivery: it.id, event: d.event, url: String(secretUrl(d.url)), error: lastError }, 'webhook delivery dead');
+      this.lastTry.delete(it.id);
+      // Dead on disk before it leaves the queue (see settleCrash); its lane waits for that write.
+      const written = this.finished
+        .died([{ ...this.delivery(it), state: 'dead', attempts: it.attempts + 1, lastAttemptAt: now, ...(status ? { lastStatus: status } : {}), lastError, deadAt: now }])
+        .then(() => this.queue.ack(it.id, it.token))
+        .then(() => undefined, logged('dead record'))
+        .finally(() => this.dying.delete(it.id));
+      this.dying.set(it.id, written);
+      return;
     }
+    const delay = Math.min(this.cfg.maxDelayMs, this.cfg.baseDelayMs * 2 ** Math.min(it.attempts, 30));
+    // Equal jitter, in [delay/2, delay]: failing lanes spread out instead of retrying in lockstep.
+    // The last attempt lands at the max age, not past it.
+    const next = Math.min(now + Math.round(delay / 2 + (Math.random() * delay) / 2), d.expiresAt);
+    this.lastTry.set(it.id, { at: now, ...(status ? { status } : {}) });
+    this.queue.fail(it.id, next - now, { token: it.token, error: lastError }).catch(logged('queue write'));
   }
 
-  private delivered(d: Delivery, now: number, status: number | undefined): void {
-    d.state = 'delivered';
-    d.attempts += 1;
-    d.lastAttemptAt = now;
-    d.lastStatus = status;
-    d.deliveredAt = now;
-    delete d.lastError;
-    this.data.deliveries.delete(d.id);
-    this.bytes -= d.body.length;
-    this.remember(publicView(d));
-    // The lane moves on without waiting for the disk: a crash before this write resends it with the
+  private delivered(it: Leased<DeliveryItem>, now: number, status: number | undefined): void {
+    this.bytes -= it.item.body.length;
+    this.lastTry.delete(it.id);
+    const done = publicView({ ...this.delivery(it), state: 'delivered', attempts: it.attempts + 1, lastAttemptAt: now, ...(status ? { lastStatus: status } : {}), deliveredAt: now });
+    delete done.lastError;
+    // The lane moves on without waiting for the disk: a crash before these writes resends it with the
     // same id, which the at-least-once contract allows; a recorded "delivered" is never resent.
-    void this.store
-      .write([{ op: 'del', id: d.id }])
-      .then(() => this.history.append([publicView(d, true)]))
-      .catch((err) => this.log.error({ err: (err as Error).message }, 'webhook outbox write failed'));
+    this.queue.ack(it.id, it.token).catch((err) => this.log.error({ err: (err as Error).message }, 'webhook queue write failed'));
+    this.finished.delivered(done).catch((err) => this.log.error({ err: (err as Error).message }, 'webhook delivery log write failed'));
   }
 
-  private remember(p: PublicDelivery): void {
-    this.recent.push(p);
-    this.recentIds.add(p.id);
-    if (this.recent.length > RECENT_KEPT) for (const old of this.recent.splice(0, this.recent.length - RECENT_KEPT)) this.recentIds.delete(old.id);
+  // ---- views and housekeeping ----
+
+  private async headOf(key: string): Promise<QueuedItem<DeliveryItem> | undefined> {
+    for (const q of await this.queue.items()) if (q.key === key) return q;
+    return undefined;
   }
 
-  /** Moves dead records past retention from the outbox file to the history file. */
+  /** A queued delivery as a whole record. */
+  private delivery(q: QueuedItem<DeliveryItem>): Delivery {
+    const d = q.item;
+    const last = this.lastTry.get(q.id);
+    return {
+      id: q.id,
+      key: q.key!,
+      url: d.url,
+      body: d.body,
+      contentType: d.contentType ?? JSON_TYPE,
+      event: d.event,
+      ...(d.secret ? { secret: d.secret } : {}),
+      ...(d.subscription ? { subscription: d.subscription } : {}),
+      state: 'pending',
+      attempts: q.attempts,
+      createdAt: d.createdAt,
+      expiresAt: d.expiresAt,
+      nextAt: q.dueAt,
+      ...(last ? { lastAttemptAt: last.at, ...(last.status ? { lastStatus: last.status } : {}) } : {}),
+      ...(q.lastError !== undefined ? { lastError: q.lastError } : {}),
+    };
+  }
+
+  private pendingView(q: QueuedItem<DeliveryItem>, withBody = false): PublicDelivery {
+    return publicView(this.delivery(q), withBody);
+  }
+
+  /** Dead deliveries past retention leave the finished log. */
   private async prune(): Promise<void> {
     const cutoff = Date.now() - DEAD_RETENTION_MS;
-    const old = [...this.data.deliveries.values()].filter((d) => d.state === 'dead' && (d.deadAt ?? d.lastAttemptAt ?? d.createdAt) < cutoff);
+    const old = [...this.finished.deadOnes()].filter((d) => (d.deadAt ?? d.lastAttemptAt ?? d.createdAt) < cutoff);
     if (old.length === 0) return;
-    try {
-      await this.history.append(old.map((d) => publicView(d, true)));
-      for (const d of old) {
-        this.data.deliveries.delete(d.id);
-        this.bytes -= d.body.length;
-      }
-      await this.store.write(old.map((d): OutboxOp<Delivery> => ({ op: 'del', id: d.id })));
-    } catch (err) {
-      this.log.error({ err: (err as Error).message }, 'webhook outbox prune failed');
-    }
-  }
-
-  /** Applies fields to a record (null removes one) and journals the change; resolves once on disk. */
-  private patch(d: Delivery, f: Patch): Promise<void> {
-    for (const [k, v] of Object.entries(f)) {
-      if (v === null) delete (d as unknown as Record<string, unknown>)[k];
-      else (d as unknown as Record<string, unknown>)[k] = v;
-    }
-    return this.store.write([{ op: 'set', id: d.id, f }]);
+    for (const d of old) this.bytes -= d.body.length;
+    await this.finished.forget(old.map((d) => d.id)).catch((err) => this.log.error({ err: (err as Error).message }, 'webhook delivery log prune failed'));
   }
 }
-
-/** Throws a message naming the problem unless raw is an absolute http(s) URL a webhook can go to. */
-export function checkDeliveryUrl(raw: unknown, field = 'url'): URL {
-  if (typeof raw !== 'string' || raw === '') throw new Error(`${field} is required and must be a string`);
-  if (raw.length > MAX_URL_LENGTH) throw new Error(`${field} is ${raw.length} characters; the limit is ${MAX_URL_LENGTH}`);
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw new Error(`${field} "${raw.slice(0, 100)}" is not a valid absolute URL`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`${field} must use http or https, not ${u.protocol.replace(/:$/, '')}`);
-  return u;
-}
-
-function publicView(d: Delivery | PublicDelivery, withBody = false): PublicDelivery {
-  const { secret, body, ...rest } = d as Delivery;
-  const out: PublicDelivery = { ...rest, url: String(secretUrl(d.url)), key: d.key === d.url ? String(secretUrl(d.key)) : d.key, bodyBytes: 'bodyBytes' in d ? d.bodyBytes : Buffer.byteLength(body ?? ''), signed: 'signed' in d ? Boolean(d.signed) : Boolean(secret) };
-  if (withBody && body !== undefined) out.body = body;
-  return out;
-}
-
-function slim(p: PublicDelivery): PublicDelivery {
-  const { body: _b, ...rest } = p;
-  return rest;
-}
-
-function removeFrom(queue: Delivery[], d: Delivery): void {
-  const i = queue.indexOf(d);
-  if (i >= 0) queue.splice(i, 1);
-}
-
-const byN = (a: Delivery, b: Delivery) => a.n - b.n;
-
-function originOf(url: string): string {
-  try {
-    return new URL(url).origin;
-  } catch {
-    return url;
-  }
-}
-
-async function drain(res: Response): Promise<void> {
-  if (!res.body) return;
-  const reader = res.body.getReader();
-  let n = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      n += value.byteLength;
-      if (n > RESPONSE_READ_LIMIT) {
-        await reader.cancel();
-        return;
-      }
-    }
-  } catch {
-    // The status already decided the attempt; a body cut short changes nothing.
-  }
-}
-
-function describeFetchError(err: unknown, timeoutMs: number): string {
-  const e = err as Error & { cause?: { code?: string; message?: string } };
-  if (e.name === 'TimeoutError' || e.name === 'AbortError') return `timed out after ${timeoutMs} ms`;
-  return e.cause?.message ?? e.cause?.code ?? e.message;
-}
-

@@ -6,7 +6,8 @@ import { field, groupId, int, ipliveId, parseGroup, recordId, required, target, 
 import { roundStart } from './rounds.ts';
 import { LEVELS } from './quorum.ts';
 import { CONN_ERROR, TIMEOUT, UP, type Group } from './schema.ts';
-import type { Vote, OpenRound } from './state.ts';
+import type { Vote } from './state.ts';
+import type { StateRecord } from './store.ts';
 import type { Prober } from './controller.ts';
 import { hashPasswd, PasswdVerifier } from './passwd.ts';
 
@@ -36,13 +37,8 @@ export async function applyMonitor(p: Prober, fields: Record<string, unknown>): 
     const unknown = g.nodeRefs.filter((r) => !nodes.some((n) => r === n.id || r === n.name || r === n.address));
     if (unknown.length) throw new IpliveError(CODES.invalid, `node_ips: no probe node "${unknown[0]}" (register it with /add_node or enroll an agent running the prober)`);
   }
-  await p.monitors.update((d) => {
-    d.groups[key] = g;
-    const states = d.records[key];
-    // Records that left the group take their state with them.
-    if (states) for (const id of Object.keys(states)) if (!g.records.some((r) => r.id === id)) delete states[id];
-  });
-  p.reconcile();
+  // Records that left the group take their state with them.
+  await p.putGroup(g);
   const nodes = (p.picks.get(key) ?? []).map((id) => p.nodeName(id));
   return { created: !previous, key, info: { app_name: app, group_id: Number(g.groupId), records: g.records.length, level: g.level, interval: g.interval, nodes, degraded: nodes.length < levelNodes(g.level, nodes.length) } };
 }
@@ -51,7 +47,6 @@ export async function applyMonitor(p: Prober, fields: Record<string, unknown>): 
 export async function stopGroup(p: Prober, fields: Record<string, unknown>): Promise<{ app_name: string; group_id: number }> {
   const g = groupOf(p, fields);
   await p.removeGroup(g.key);
-  p.reconcile();
   return { app_name: g.app, group_id: Number(g.groupId) };
 }
 
@@ -83,12 +78,7 @@ export function seedRoutes(p: Prober): Route[] {
     const rid = recordId(required(req.fields, 'record_id'));
     const ip = target(required(req.fields, 'ip'));
     if (!g.records.some((r) => r.id === rid)) throw new IpliveError(CODES.invalid, `group ${g.groupId} has no record_id ${rid}`);
-    await p.monitors.update((d) => {
-      const cur = d.groups[g.key];
-      cur.records = cur.records.map((r) => (r.id === rid ? { id: rid, ip } : r));
-      cur.updatedAt = Date.now();
-    });
-    p.reconcile();
+    await p.putGroup({ ...g, records: g.records.map((r) => (r.id === rid ? { id: rid, ip } : r)), updatedAt: Date.now() });
     return ok('update monitor successfully.', { group_id: Number(g.groupId), record_id: rid, ip });
   }
 
@@ -106,10 +96,7 @@ export function seedRoutes(p: Prober): Route[] {
     const salt = randomBytes(16).toString('hex');
     const hash = await hashPasswd(passwd, salt);
     const existed = !!p.monitors.data.probeNodes[ip];
-    await p.monitors.update((d) => {
-      d.probeNodes[ip] = { ip, salt, hash, addedAt: Date.now(), lastDeal: d.probeNodes[ip]?.lastDeal ?? null };
-    });
-    p.reconcile();
+    await p.putNode({ ip, salt, hash, addedAt: Date.now(), lastDeal: p.monitors.data.probeNodes[ip]?.lastDeal ?? null });
     const node = p.probeNodes().find((n) => n.address === ip);
     return ok(existed ? 'update node successfully.' : 'add node successfully.', { node_ip: ip, kind: node?.kind ?? 'external', node: node?.name ?? ip });
   }
@@ -157,9 +144,8 @@ export function seedRoutes(p: Prober): Route[] {
     }
     let accepted = 0;
     let late = 0;
-    const sink = new Map<string, OpenRound>();
-    for (const g of Object.values(p.monitors.data.groups)) {
-      if (!p.picks.get(g.key)?.includes(node)) continue;
+    const sink: StateRecord[] = [];
+    for (const g of p.tasksFor(node)) {
       const mine = votes.filter((v) => g.records.some((r) => r.id === v.record)).map((v) => ({ record: v.record, vote: { ...v.vote, s: statusFor(g, v.vote.s) } }));
       if (!mine.length) continue;
       const r = p.acceptVotes(g, roundStart(ts, g.interval), node, mine, sink);
@@ -167,9 +153,7 @@ export function seedRoutes(p: Prober): Route[] {
       late += r.late;
     }
     await p.commitVotes(sink);
-    await p.monitors.update((d) => {
-      if (d.probeNodes[reg.ip]) d.probeNodes[reg.ip].lastDeal = Date.now();
-    });
+    await p.monitors.dealt(reg.ip, Date.now());
     return ok('deal successfully.', { accepted, late, ignored: votes.length - accepted - late });
   }
 

@@ -1,27 +1,23 @@
-import { createHash } from 'node:crypto';
-import { defineController, idMap, type ControllerContext, type NodeInfo, type Secret, type Store, type z } from '../sdk/index.ts';
-import type { CheckSpec, Group, ProberConfig, ResultBatch } from './schema.ts';
+import { defineController, idMap, type ControllerContext, type NodeInfo, type Secret, type z } from '../sdk/index.ts';
+import type { Group, ProberConfig, ResultBatch } from './schema.ts';
 import { spec, type probeChanged, type Spec } from './spec.ts';
-import type { HistoryEntry, MonitorsData, NodeView, OpenRound, RecordState, RoundsData, Vote } from './state.ts';
+import type { HistoryEntry, NodeReg, NodeView, OpenRound, RecordState, Vote } from './state.ts';
 import { roundKey } from './state.ts';
-import { LEVELS, decide, pickNodes } from './quorum.ts';
+import { LEVELS, decide } from './quorum.ts';
 import { roundStart } from './rounds.ts';
 import { seedRoutes } from './api.ts';
 import { restRoutes } from './rest.ts';
 import { proberPanel } from './panel.ts';
 import { callbackBody } from './callback.ts';
 import { History } from './history.ts';
-import { join } from 'node:path';
+import { ProberStore, type StateRecord } from './store.ts';
+import { Assignments, type ProbeNode } from './assignments.ts';
 
-export interface ProbeNode {
-  id: string;
-  name: string;
-  address: string;
-  kind: 'agent' | 'external';
-  live: boolean;
-}
+export type { ProbeNode } from './assignments.ts';
 
 const EXTERNAL_LIVE_MS = 3 * 60_000;
+/** Rounds decided per tick (250 ms) at most. */
+const CLOSE_PER_TICK = 2000;
 /**
  * A round still open when the controller stopped is decided no sooner than this after it starts
  * again: agents probed on while it was down and replay those results once they have reconnected
@@ -31,16 +27,13 @@ const RESTART_WAIT_MS = 5000;
 
 /** The controller's whole prober state and its rules; api.ts, rest.ts and panel.ts read and change it through this. */
 export class Prober {
-  monitors!: Store<MonitorsData>;
-  rounds!: Store<RoundsData>;
+  monitors!: ProberStore;
   history!: History;
-  /** Current pick of probe nodes per group. */
-  readonly picks = new Map<string, string[]>();
-  private readonly pushed = new Map<string, string>();
-  private readonly pushing = new Set<string>();
+  readonly assignments: Assignments;
   private readonly counters;
 
   constructor(readonly ctx: ControllerContext<Spec>) {
+    this.assignments = new Assignments(ctx, { probeNodes: () => this.probeNodes(), groups: () => Object.values(this.monitors.data.groups), nodeName: (id) => this.nodeName(id) });
     this.counters = {
       rounds: ctx.metrics.counter('outpost_prober_rounds_decided_total', 'Probe rounds decided, per group outcome (ok, degraded).'),
       late: ctx.metrics.counter('outpost_prober_late_results_total', 'Probe results that arrived after their round was decided.'),
@@ -54,9 +47,24 @@ export class Prober {
   }
 
   async open(): Promise<void> {
-    this.monitors = await this.ctx.openStore<MonitorsData>('monitors', { groups: {}, records: {}, probeNodes: {}, knownAgents: {} });
-    this.rounds = await this.ctx.openStore<RoundsData>('rounds', { open: {} });
-    this.history = await History.open(join(this.ctx.dataDir, 'prober-history.jsonl'), this.cfg.historyMinutes * 60_000);
+    this.monitors = await ProberStore.open(this.ctx);
+    this.history = await History.open(this.ctx, this.cfg.historyMinutes * 60_000);
+  }
+
+  /** Current pick of probe nodes per group. */
+  get picks(): ReadonlyMap<string, string[]> {
+    return this.assignments.picks;
+  }
+
+  /** Stores a group (created or replaced) and re-picks its probe nodes; resolves once on disk. */
+  async putGroup(g: Group): Promise<void> {
+    await this.monitors.putGroup(g);
+    this.assignments.group(g.key, g);
+  }
+
+  async putNode(reg: NodeReg): Promise<void> {
+    await this.monitors.putNode(reg);
+    this.assignments.refresh();
   }
 
   nodeName(id: string): string {
@@ -90,63 +98,25 @@ export class Prober {
     return out;
   }
 
-  candidates(g: Group, nodes: ProbeNode[]): ProbeNode[] {
-    if (g.nodeRefs.length === 0) return nodes;
-    return nodes.filter((n) => g.nodeRefs.some((r) => r === n.id || r === n.name || r === n.address));
-  }
-
-  /** Recomputes each group's probe nodes from the live ones and pushes changed assignments to agents. */
-  reconcile(): void {
-    const nodes = this.probeNodes();
-    const live = nodes.filter((n) => n.live);
-    const perNode = new Map<string, CheckSpec[]>();
-    for (const n of live) if (n.kind === 'agent') perNode.set(n.id, []);
-    this.picks.clear();
-    for (const g of Object.values(this.monitors.data.groups)) {
-      const pick = pickNodes(g.key, g.level, this.candidates(g, live).map((n) => n.id));
-      this.picks.set(g.key, pick);
-      for (const id of pick) perNode.get(id)?.push(checkSpec(g));
-    }
-    for (const [id, groups] of perNode) {
-      groups.sort((a, b) => (a.key < b.key ? -1 : 1));
-      const hash = createHash('sha256').update(JSON.stringify(groups)).digest('hex').slice(0, 32);
-      if (this.pushed.get(id) === hash || this.pushing.has(id)) continue;
-      this.pushing.add(id);
-      this.ctx
-        .command(id, 'assign', { hash, groups }, { timeoutMs: 30_000 })
-        .then(() => this.pushed.set(id, hash))
-        .catch((err) => this.ctx.log.warn({ node: this.nodeName(id), err: (err as Error).message }, 'could not push probe assignment; retrying'))
-        .finally(() => this.pushing.delete(id));
-    }
-  }
-
-  /** Forget what a node was sent, so it gets its assignment again (it came back up or restarted). */
-  forgetPushed(nodeId: string): void {
-    this.pushed.delete(nodeId);
-  }
-
   tasksFor(nodeId: string): Group[] {
-    return Object.values(this.monitors.data.groups).filter((g) => this.picks.get(g.key)?.includes(nodeId));
+    return this.assignments.tasksFor(nodeId).flatMap((k) => this.monitors.data.groups[k] ?? []);
   }
 
   /** Opens rounds that started and decides rounds whose results are due. */
   async tick(now = Date.now()): Promise<void> {
-    const open = this.rounds.data.open;
+    const open = this.monitors.open;
     const opening: OpenRound[] = [];
     for (const g of Object.values(this.monitors.data.groups)) {
       const r = roundStart(now, g.interval);
       if (!open[roundKey(g.key, r)] && !this.decided(g.key, r)) opening.push({ g: g.key, round: r, expected: this.picks.get(g.key) ?? [], openedAt: now, votes: idMap() });
     }
-    if (opening.length) {
-      await this.rounds.update((d) => {
-        for (const o of opening) d.open[roundKey(o.g, o.round)] ??= o;
-      });
-    }
+    await this.monitors.openRounds(opening);
     const due = Object.values(open).filter((o) => {
       const g = this.monitors.data.groups[o.g];
       return !g || now >= this.decideAt(o, g);
     });
-    if (due.length) await this.close(due, now);
+    // A few thousand per tick: the rest waits a tick rather than the event loop waiting for all of them.
+    if (due.length) await this.close(due.slice(0, CLOSE_PER_TICK), now);
   }
 
   private readonly startedAt = Date.now();
@@ -167,43 +137,40 @@ export class Prober {
     return last >= round;
   }
 
-  /** Adds votes to a round; opens it if the controller has not yet (clock skew); refuses decided rounds. */
-  acceptVotes(g: Group, round: number, node: string, votes: Array<{ record: string; vote: Vote }>, sink: Map<string, OpenRound>): { accepted: number; late: number } {
+  /**
+   * Gathers a node's votes for a round into `sink` (the records commitVotes writes); opens the round
+   * if the controller has not yet (clock skew); refuses decided rounds. Called once per group and
+   * round for a sink (a report or a deal holds one round).
+   */
+  acceptVotes(g: Group, round: number, node: string, votes: Array<{ record: string; vote: Vote }>, sink: StateRecord[]): { accepted: number; late: number } {
     const key = roundKey(g.key, round);
-    let o = sink.get(key) ?? this.rounds.data.open[key];
-    if (!o) {
+    if (!this.monitors.open[key]) {
       // Past rounds not decided yet (results replayed after a controller restart) are still decided;
       // rounds already decided, or older than the history window, are late.
       if (this.decided(g.key, round) || round < Date.now() - this.cfg.historyMinutes * 60_000 || round > Date.now() + 60_000) {
         this.counters.late.inc({}, votes.length);
         return { accepted: 0, late: votes.length };
       }
-      o = { g: g.key, round, expected: this.picks.get(g.key) ?? [], openedAt: Date.now(), votes: idMap() };
+      sink.push({ t: 'open', o: { g: g.key, round, expected: this.picks.get(g.key) ?? [], openedAt: Date.now(), votes: idMap() } });
     }
-    sink.set(key, o);
     const ids = new Set(g.records.map((r) => r.id));
+    const v = idMap<Vote>();
     let accepted = 0;
     for (const { record, vote } of votes) {
       if (!ids.has(record)) continue;
-      (o.votes[record] ??= idMap())[node] = vote;
+      v[record] = vote;
       accepted++;
     }
+    if (accepted) sink.push({ t: 'votes', k: key, node, v });
     return { accepted, late: 0 };
   }
 
-  async commitVotes(sink: Map<string, OpenRound>): Promise<void> {
-    if (sink.size === 0) return;
-    await this.rounds.update((d) => {
-      for (const [k, o] of sink) d.open[k] = o;
-    });
+  commitVotes(sink: StateRecord[]): Promise<void> {
+    return this.monitors.addVotes(sink);
   }
 
   async onResults(nodeId: string, batch: ResultBatch): Promise<void> {
-    if (this.monitors.data.knownAgents[nodeId] === undefined) {
-      await this.monitors.update((d) => {
-        d.knownAgents[nodeId] = Date.now();
-      });
-    }
+    if (this.monitors.data.knownAgents[nodeId] === undefined) await this.monitors.sawAgent(nodeId, Date.now());
     const byGroup = new Map<string, Array<{ record: string; vote: Vote }>>();
     for (const r of batch.results ?? []) {
       const vote: Vote = { s: r.status, t: r.resTime, at: r.started };
@@ -214,7 +181,7 @@ export class Prober {
       if (!list) byGroup.set(r.g, (list = []));
       list.push({ record: r.r, vote });
     }
-    const sink = new Map<string, OpenRound>();
+    const sink: StateRecord[] = [];
     for (const [key, votes] of byGroup) {
       const g = this.monitors.data.groups[key];
       if (g) this.acceptVotes(g, batch.round, nodeId, votes, sink);
@@ -278,12 +245,10 @@ export class Prober {
     // Queued together so the outbox commits them in one write; call order keeps them in order per URL.
     await Promise.all(deliveries.map((d) => this.ctx.webhooks.deliver(d.url, d.body, { contentType: d.contentType, secret: d.secret, event: 'prober.callback' })));
     this.counters.callbacks.inc({}, deliveries.length);
-    await this.monitors.update((d) => {
-      for (const u of updates) if (d.groups[u.g]) d.records[u.g] = idMap({ ...d.records[u.g], ...u.states });
-    });
-    await this.rounds.update((d) => {
-      for (const o of rounds) delete d.open[roundKey(o.g, o.round)];
-    });
+    await this.monitors.decided(
+      updates.map((u) => ({ key: u.g, s: u.states })),
+      rounds.map((o) => roundKey(o.g, o.round)),
+    );
     await this.history.add(entries, now);
     for (const c of changes) this.counters.changes.inc({ to: String(c.to) });
     await Promise.all(changes.map((c) => this.ctx.events.emit('probe.changed', c)));
@@ -291,14 +256,9 @@ export class Prober {
 
   /** Removes a group with its state and open rounds; pending callbacks already queued still go out. */
   async removeGroup(key: string): Promise<void> {
-    await this.monitors.update((d) => {
-      delete d.groups[key];
-      delete d.records[key];
-    });
-    await this.rounds.update((d) => {
-      for (const k of Object.keys(d.open)) if (d.open[k].g === key) delete d.open[k];
-    });
+    await this.monitors.stopGroup(key);
     this.lastDecided.delete(key);
+    this.assignments.group(key, undefined);
   }
 }
 
@@ -306,10 +266,6 @@ function lastRoundOf(states: Record<string, RecordState>): number {
   let m = -1;
   for (const s of Object.values(states)) if (s.lastRound !== null && s.lastRound > m) m = s.lastRound;
   return m;
-}
-
-export function checkSpec(g: Group): CheckSpec {
-  return { key: g.key, protocol: g.protocol, port: g.port, path: g.path, domain: g.domain, cookies: g.cookies, httpCode: g.httpCode, interval: g.interval, timeout: g.timeout, retryCount: g.retryCount, records: g.records };
 }
 
 export default defineController(spec, (ctx) => {
@@ -331,17 +287,18 @@ export default defineController(spec, (ctx) => {
       ctx.routes.mount([...seedRoutes(p), ...restRoutes(p)]);
       offs.push(
         ctx.nodes.on('up', (n) => {
-          p.forgetPushed(n.id);
-          p.reconcile();
+          p.assignments.refresh();
+          p.assignments.resend(n.id);
         }),
-        ctx.nodes.on('down', () => p.reconcile()),
+        ctx.nodes.on('down', () => p.assignments.refresh()),
       );
-      p.reconcile();
-      ctx.schedule.every(2000, () => p.reconcile());
+      p.assignments.refresh();
+      ctx.schedule.every(2000, () => p.assignments.refresh());
       ctx.schedule.every(250, () => p.tick());
     },
     stop() {
       for (const off of offs.splice(0)) off();
+      p.assignments.stop();
     },
     onReport: {
       results: (meta, batch) => p.onResults(meta.nodeId, batch),

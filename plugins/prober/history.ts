@@ -1,61 +1,38 @@
-import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { appendPrivate, privateDir, replacePrivate } from '../sdk/index.ts';
+import { readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z, type ControllerContext, type DurableLog } from '../sdk/index.ts';
 import type { HistoryEntry } from './state.ts';
+import type { Spec } from './spec.ts';
+
+const Entry = z.looseObject({ g: z.string(), round: z.number(), decidedAt: z.number(), degraded: z.boolean(), nodes: z.array(z.string()), missing: z.array(z.string()), records: z.array(z.looseObject({ record_id: z.string() })) }) as unknown as z.ZodType<HistoryEntry>;
 
 /**
- * Decided rounds for /api/v1/prober/results: an append-only JSON-lines file (cheap for thousands
- * of records a minute, unlike rewriting a store) and the retention window kept in memory.
- * The file is compacted to the window at each start.
+ * Decided rounds for /api/v1/prober/results, on the SDK's durable log (`prober.history.*`): one record
+ * per decided round, the retention window in memory, and compaction keeps just that window.
+ * Appends share the next fsync: a round lost on a power cut is only missing from the results listing.
  */
 export class History {
   private entries: HistoryEntry[] = [];
   private readonly last = new Map<string, HistoryEntry>();
-  private writing: Promise<void> = Promise.resolve();
+  private log!: DurableLog<HistoryEntry>;
 
-  private constructor(
-    private readonly file: string,
-    private readonly keepMs: number,
-  ) {}
+  private constructor(private readonly keepMs: number) {}
 
-  static async open(file: string, keepMs: number): Promise<History> {
-    const h = new History(file, keepMs);
-    await privateDir(dirname(file));
-    let text = '';
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+  static async open(ctx: ControllerContext<Spec>, keepMs: number): Promise<History> {
+    const h = new History(keepMs);
     const cutoff = Date.now() - keepMs;
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      try {
-        const e = JSON.parse(line) as HistoryEntry;
-        if (e.decidedAt >= cutoff) {
-          h.entries.push(e);
-          h.last.set(e.g, e);
-        }
-      } catch {
-        // A line cut short by a crash: the rest of the file is still good.
-      }
-    }
-    await replacePrivate(file, h.entries.map((e) => JSON.stringify(e) + '\n').join(''));
+    h.log = await ctx.openLog('history', Entry, {
+      load: (e) => e.decidedAt >= cutoff && h.remember([e]),
+      snapshot: () => h.window(),
+    });
+    await h.importOld(join(ctx.dataDir, 'prober-history.jsonl'), cutoff);
     return h;
   }
 
   add(entries: HistoryEntry[], now = Date.now()): Promise<void> {
-    if (entries.length) {
-      this.entries.push(...entries);
-      for (const e of entries) this.last.set(e.g, e);
-      const lines = entries.map((e) => JSON.stringify(e) + '\n').join('');
-      this.writing = this.writing.then(() => appendPrivate(this.file, lines));
-    }
-    const cutoff = now - this.keepMs;
-    let i = 0;
-    while (i < this.entries.length && this.entries[i].decidedAt < cutoff) i++;
-    if (i) this.entries.splice(0, i);
-    return this.writing;
+    this.remember(entries);
+    this.trim(now);
+    return entries.length ? this.log.append(entries, { sync: false }) : Promise.resolve();
   }
 
   query(filter: (e: HistoryEntry) => boolean, limit: number): HistoryEntry[] {
@@ -66,5 +43,49 @@ export class History {
 
   latest(g: string): HistoryEntry | undefined {
     return this.last.get(g);
+  }
+
+  private remember(entries: HistoryEntry[]): void {
+    this.entries.push(...entries);
+    for (const e of entries) this.last.set(e.g, e);
+  }
+
+  private trim(now: number): void {
+    const cutoff = now - this.keepMs;
+    let i = 0;
+    while (i < this.entries.length && this.entries[i].decidedAt < cutoff) i++;
+    if (i) this.entries.splice(0, i);
+  }
+
+  /** What compaction keeps: the retention window. */
+  private window(): HistoryEntry[] {
+    this.trim(Date.now());
+    return this.entries;
+  }
+
+  /** The JSON-lines file of older releases: its window carried into the log once, then set aside. */
+  private async importOld(file: string, cutoff: number): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    const old: HistoryEntry[] = [];
+    for (const line of text.split('\n')) {
+      try {
+        const e = Entry.safeParse(line ? JSON.parse(line) : undefined);
+        if (e.success && e.data.decidedAt >= cutoff) old.push(e.data);
+      } catch {
+        // a line cut short by a crash
+      }
+    }
+    // A log that holds entries already took them (an import cut short before the rename below).
+    if (this.entries.length === 0 && old.length) {
+      this.remember(old);
+      await this.log.append(old);
+    }
+    await rename(file, `${file}.migrated`);
   }
 }

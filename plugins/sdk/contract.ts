@@ -230,7 +230,11 @@ export interface DeliverOptions {
   key?: string;
   /** Label in the delivery log, e.g. "prober.callback". */
   event?: string;
-  /** Caller-chosen id (idempotent enqueue: the same id twice is one delivery). */
+  /**
+   * Caller-chosen id (idempotent enqueue: the same id twice is one delivery, while the first is pending,
+   * dead, or among the last 2,000 delivered). The delivery's id is `<plugin>:<id>`; 1-120 letters,
+   * digits, ".", "_", "-" or ":".
+   */
   id?: string;
 }
 

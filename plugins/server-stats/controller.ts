@@ -1,20 +1,17 @@
-import { defineController, HttpError, restError, type HttpRequest, type HttpResult, type Store } from '../sdk/index.ts';
-import type { Sample } from './schema.ts';
+import { defineController, HttpError, importLegacyJson, restError, z, type DurableLog, type HttpRequest, type HttpResult } from '../sdk/index.ts';
+import { sampleSchema, type Sample } from './schema.ts';
 import { spec } from './spec.ts';
 import { searchServerRoutes } from './api.ts';
 import { statsPanel } from './panel.ts';
-import { SampleJournal } from './journal.ts';
 
-interface Persisted {
-  history: Record<string, Sample[]>;
-}
+/** One applied sample; the log's snapshot is the kept window, so compaction bounds it by historyMinutes. */
+const SampleRecord = z.object({ node: z.string(), sample: sampleSchema });
+type SampleRecord = z.output<typeof SampleRecord>;
 
 export default defineController(spec, (ctx) => {
   const keep = Math.ceil((ctx.config.historyMinutes * 60) / ctx.config.interval) + 1;
   const history = new Map<string, Sample[]>();
-  const journal = new SampleJournal(ctx.dataDir, 'server-stats');
-  let store: Store<Persisted>;
-  let dirty = false;
+  let log: DurableLog<SampleRecord>;
 
   const latest = (nodeId: string): Sample | undefined => history.get(nodeId)?.at(-1);
 
@@ -28,14 +25,33 @@ export default defineController(spec, (ctx) => {
     return true;
   }
 
-  /** Snapshots the whole history into the store and empties the journal that covered it. */
-  function persist(): Promise<void> {
-    if (!dirty) return Promise.resolve();
-    dirty = false;
-    return journal.compact(() =>
-      store.update((d) => {
-        d.history = Object.fromEntries(history);
-      }),
+  function* window(): Iterable<SampleRecord> {
+    for (const [node, list] of history) for (const sample of list) yield { node, sample };
+  }
+
+  /** Older releases kept the window in server-stats.json plus samples since in server-stats.journal.jsonl: carried over once. */
+  async function importOld(): Promise<void> {
+    await importLegacyJson<{ history?: Record<string, Sample[]> }>(
+      ctx.dataDir,
+      'server-stats.json',
+      async (old, journalLines) => {
+        const recs: SampleRecord[] = [];
+        const take = (node: string, sample: unknown) => {
+          const parsed = sampleSchema.safeParse(sample);
+          if (parsed.success && remember(node, parsed.data)) recs.push({ node, sample: parsed.data });
+        };
+        for (const [node, list] of Object.entries(old.history ?? {})) for (const s of list) take(node, s);
+        for (const line of journalLines) {
+          try {
+            const e = JSON.parse(line) as { node?: unknown; sample?: unknown };
+            if (typeof e.node === 'string') take(e.node, e.sample);
+          } catch {
+            // a line torn by a crash was never acknowledged: the agent still held that sample
+          }
+        }
+        if (recs.length) await log.append(recs);
+      },
+      'server-stats.journal.jsonl',
     );
   }
 
@@ -59,10 +75,8 @@ export default defineController(spec, (ctx) => {
 
   return {
     async start() {
-      store = await ctx.openStore<Persisted>({ history: {} });
-      for (const [id, list] of Object.entries(store.data.history)) history.set(id, list.slice(-keep));
-      // Samples applied after the last snapshot, up to a crash.
-      for (const e of await journal.load()) dirty = remember(e.node, e.sample) || dirty;
+      log = await ctx.openLog('samples', SampleRecord, { load: (r) => remember(r.node, r.sample), snapshot: window });
+      await importOld();
       gauge('outpost_node_cpu_percent', 'CPU use of each node in percent.', (s) => s.cpu.percent);
       gauge('outpost_node_memory_used_percent', 'Memory in use on each node in percent.', (s) => s.memory.percent);
       gauge('outpost_node_memory_total_bytes', 'Memory of each node in bytes.', (s) => s.memory.total);
@@ -78,20 +92,14 @@ export default defineController(spec, (ctx) => {
         ...searchServerRoutes(ctx, latest),
         { method: 'GET', path: '/api/v1/nodes/:id/stats', auth: 'admin', error: restError, handler: statsRoute },
       ]);
-      // Each sample is journaled before its report is acknowledged; the full snapshot can be rare.
-      ctx.schedule.every(60_000, persist);
-    },
-    async stop() {
-      await persist();
     },
     onReport: {
       // The host checked the sample against the spec (a bad one is refused and acked with the error).
       async sample(meta, s) {
         // Replays after a reconnect can repeat a sample; history stays ordered and unique by time.
         if (!remember(meta.nodeId, s)) return;
-        dirty = true;
         // Durable before the host acknowledges the report: the agent forgets it on the ack.
-        await journal.append({ node: meta.nodeId, sample: s });
+        await log.append([{ node: meta.nodeId, sample: s }]);
       },
     },
     panel: statsPanel(ctx, (id) => history.get(id) ?? []),

@@ -4,6 +4,11 @@
  * minus the planned start), and the latency it measures next to Prometheus' blackbox_exporter probing
  * the same target in the same run. The agent runs as installed (dist/, plain node, the unit's V8
  * flags; `--tsx 1` runs it through tsx instead, as `npm start` does).
+ *
+ * Then the operate_monitor phase: `--groups` (10,000) monitor groups of one record, then
+ * `--opSeconds` of operate_monitor calls replacing random existing groups, `--opConcurrency` in
+ * flight: requests per second, latency, controller CPU, and how long after the last call the agent
+ * holds the final assignment.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile, mkdtemp, rm } from 'node:fs/promises';
@@ -15,12 +20,14 @@ import { TestAgent, TestController, until, sleep } from '../../test/helpers/clus
 import { numericFlags } from './lib/args.ts';
 import { ProcMonitor, raisePriority, type Usage } from './lib/proc.ts';
 import { figure, mb, ms, pct, percentile, printTable, progress } from './lib/report.ts';
+import { profiler } from './lib/profile.ts';
 import { precompile } from './lib/precompile.ts';
 import { shippedArgv } from './lib/shipped.ts';
 
-const opts = numericFlags('prober', { small: 1000, large: 10_000, rounds: 2, interval: 60, perGroup: 10, nice: 10, tsx: 0 });
+const opts = numericFlags('prober', { small: 1000, large: 10_000, rounds: 2, interval: 60, perGroup: 10, groups: 10_000, opSeconds: 20, opConcurrency: 16, nice: 10, tsx: 0, profile: 0 });
 const TARGET_CPU = 50;
 const TARGET_LATENESS = 100;
+const TARGET_OPS = 500;
 const quiet = { OUTPOST_LOG_LEVEL: 'warn' };
 const BLACKBOX = ['/usr/bin/prometheus-blackbox-exporter', '/usr/bin/blackbox_exporter'].find((p) => existsSync(p));
 
@@ -100,7 +107,9 @@ try {
   children.push(target.child);
   const bb = await startBlackbox(dir);
   children.push(bb.child);
-  controller = await TestController.start({ config: { plugins: { prober: { apps: { bench: {} }, historyMinutes: 10 } } }, env: quiet });
+  const prof = await profiler(opts.profile, 'prober');
+  if (prof.dir) progress(`controller CPU profile goes to ${prof.dir}`);
+  controller = await TestController.start({ config: { plugins: { prober: { apps: { bench: {}, ops: {} }, historyMinutes: 10 } } }, env: quiet, wrapper: prof.wrapper });
   agent = await TestAgent.start(controller, { name: 'bench-prober', plugins: { prober: {} }, env: quiet });
   const c = controller;
   const a = agent;
@@ -166,6 +175,46 @@ try {
 
   const phases: Phase[] = [];
   for (const n of [opts.small, opts.large]) if (n > 0) phases.push(await phase(n));
+  const ops = opts.groups > 0 ? await operatePhase() : undefined;
+
+  /** operate_monitor of one group of app `ops` (group g, path p: a new path replaces the group). */
+  async function operate(g: number, path: string): Promise<number> {
+    const body = new URLSearchParams({ app_name: 'ops', group_id: String(g), record_ids: String(g), ips: '127.0.0.1', port: String(target.port), path, interval: String(opts.interval), timeout: '3', level: '4' });
+    const t = performance.now();
+    const r = await fetch(`${c.url}/operate_monitor`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    const j: any = await r.json();
+    if (j.code !== 1000) throw new Error(`operate_monitor failed: ${JSON.stringify(j)}`);
+    return performance.now() - t;
+  }
+
+  async function operatePhase() {
+    const records = () => groupsMade * opts.perGroup + opts.groups;
+    progress(`operate_monitor: creating ${opts.groups} groups of one record`);
+    const t0 = Date.now();
+    let next = 1;
+    await Promise.all(Array.from({ length: opts.opConcurrency }, async () => {
+      for (let g = next++; g <= opts.groups; g = next++) await operate(g, '/');
+    }));
+    const createSeconds = (Date.now() - t0) / 1000;
+    progress(`operate_monitor: ${opts.groups} groups created in ${createSeconds.toFixed(1)} s; ${opts.opSeconds} s of replacing random groups next`);
+    const latencies: number[] = [];
+    const mon = new ProcMonitor(c.proc.child.pid!, 1000).start();
+    const end = Date.now() + opts.opSeconds * 1000;
+    let n = 0;
+    await Promise.all(Array.from({ length: opts.opConcurrency }, async () => {
+      while (Date.now() < end) latencies.push(await operate(1 + Math.floor(Math.random() * opts.groups), `/v${++n}`));
+    }));
+    const usage = mon.stop();
+    const rate = latencies.length / opts.opSeconds;
+    // A last change the agent's status shows (one more record): how long until it probes it.
+    const last = Date.now();
+    const body = new URLSearchParams({ app_name: 'ops', group_id: '1', record_ids: '1:0', ips: '127.0.0.1:127.0.0.1', port: String(target.port), path: '/', interval: String(opts.interval), timeout: '3', level: '4' });
+    await fetch(`${c.url}/operate_monitor`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    await until(`agent assigned ${records() + 1} records`, async () => (await c.api('GET', `/api/v1/prober/nodes/${a.nodeId}`)).body?.status?.records === records() + 1, 120_000, 100);
+    const settleSeconds = (Date.now() - last) / 1000;
+    const groups = (await c.api('GET', '/api/v1/prober/groups')).body.groups.filter((g: any) => g.app_name === 'ops').length;
+    return { createSeconds, rate, latencies, usage, settleSeconds, groups };
+  }
 
   const rows: Array<Array<string | number>> = [];
   for (const p of phases) {
@@ -184,15 +233,27 @@ try {
       ['', 'blackbox_exporter connect p50', ms(percentile(bbConnect, 50))],
     );
   }
+  if (ops) {
+    rows.push(
+      [`${opts.groups} groups`, `created (${opts.opConcurrency} concurrent operate_monitor)`, `${opts.groups} in ${ops.createSeconds.toFixed(1)} s (${(opts.groups / ops.createSeconds).toFixed(0)}/s)`],
+      ['', `operate_monitor replacing random groups, ${opts.opSeconds} s`, `${ops.rate.toFixed(0)}/s`],
+      ['', 'operate_monitor latency p50 / p99 / max', `${ms(percentile(ops.latencies, 50))} / ${ms(percentile(ops.latencies, 99))} / ${ms(Math.max(...ops.latencies))}`],
+      ['', 'controller CPU / RSS max meanwhile', `${pct(ops.usage.cpuPercent)} / ${mb(ops.usage.rssMax)}`],
+      ['', 'agent probes a last change, after its operate_monitor', `${ops.settleSeconds.toFixed(2)} s`],
+      ['', 'groups listed at the end', String(ops.groups)],
+    );
+  }
   rows.push(['all', 'agent runs', agentRuns]);
   rows.push(['all', 'priority of agent, controller, target, blackbox_exporter', opts.nice ? `nice -${Math.min(19, opts.nice)}` : 'unchanged']);
   printTable(`prober: ${opts.rounds} round(s) of ${opts.interval} s per size, one agent, loopback HTTP target`, rows, ['size', 'metric', 'value']);
-  const big = phases.at(-1)!;
-  const verdict = big.agent.cpuPercent <= TARGET_CPU && big.lateness.p99 < TARGET_LATENESS ? 'meets' : 'MISSES';
-  figure(
-    'prober',
-    `${big.monitors} monitors @ ${opts.interval} s, agent ${opts.tsx ? 'via tsx' : 'as installed'}: agent ${pct(big.agent.cpuPercent)} of one core, RSS ${mb(big.agent.rssMax)}, start lateness p99 ${ms(big.lateness.p99)}, latency p50 ${ms(percentile(big.outpostMs, 50))} vs blackbox_exporter ${ms(percentile(big.blackbox.map((s) => s.total), 50))} (${verdict} target: ≤ ${TARGET_CPU} % CPU, p99 < ${TARGET_LATENESS} ms)`,
-  );
+  const parts: string[] = [];
+  const big = phases.at(-1);
+  if (big) {
+    const verdict = big.agent.cpuPercent <= TARGET_CPU && big.lateness.p99 < TARGET_LATENESS ? 'meets' : 'MISSES';
+    parts.push(`${big.monitors} monitors @ ${opts.interval} s, agent ${opts.tsx ? 'via tsx' : 'as installed'}: agent ${pct(big.agent.cpuPercent)} of one core, RSS ${mb(big.agent.rssMax)}, start lateness p99 ${ms(big.lateness.p99)}, latency p50 ${ms(percentile(big.outpostMs, 50))} vs blackbox_exporter ${ms(percentile(big.blackbox.map((s) => s.total), 50))} (${verdict} target: ≤ ${TARGET_CPU} % CPU, p99 < ${TARGET_LATENESS} ms)`);
+  }
+  if (ops) parts.push(`operate_monitor at ${opts.groups} groups: ${ops.rate.toFixed(0)}/s, p99 ${ms(percentile(ops.latencies, 99))} (${ops.rate >= TARGET_OPS ? 'meets' : 'MISSES'} target ≥ ${TARGET_OPS}/s)`);
+  figure('prober', parts.join('; '));
 } finally {
   await agent?.stop().catch(() => undefined);
   await controller?.stop().catch(() => undefined);

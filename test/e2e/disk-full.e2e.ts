@@ -76,7 +76,7 @@ test('a data dir that fills up and frees again: controller answers 507 and is no
     // Either the event log refused the event, or it holds it and the outbox refused its deliveries.
     const notRecorded = /^storage full: could not write events: ENOSPC \(no space left on device\); the request was not recorded/.test(refused.body.error.message);
     if (!notRecorded) {
-      assert.match(refused.body.error.message, /^storage full: could not write webhook-outbox: ENOSPC \(no space left on device\); event ev_[0-9a-f]+ is recorded/);
+      assert.match(refused.body.error.message, /^storage full: could not write webhook-queue: ENOSPC \(no space left on device\); event ev_[0-9a-f]+ is recorded/);
       acked.push(refused.message);
     }
     assert.equal((await c.api('POST', '/api/v1/events/test', { message: 'still-full' })).status, 507, 'still full, still refused');

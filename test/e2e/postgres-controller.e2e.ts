@@ -18,6 +18,7 @@ import { startTarget, postForm } from '../prober-fixtures.ts';
 import { startPostgres, type Postgres } from './lib/postgres.ts';
 import { openLog } from '../../plugins/sdk/durable/log.ts';
 import { readQueueFiles } from '../../plugins/sdk/durable/queue.ts';
+import { SCHEMA_VERSION } from '../../runtime/storage/postgres/schema.ts';
 
 let pg: Postgres;
 before(async () => {
@@ -70,11 +71,11 @@ test('a controller on PostgreSQL: enroll, webhooks and a prober monitor; kill -9
     const callbacks = () => rx.requests.filter((r) => r.path === '/hook/cb').length;
     await until('a first prober callback', () => callbacks() >= 1, 30_000);
 
-    // The stores, logs and queues are in the database, not in files. (Plugins that write their own
-    // journal files, such as server-stats' sample history, still write them under the data dir.)
+    // The stores, logs and queues are in the database, not in files: the controller's (events, the
+    // webhook queue and its finished deliveries) and the plugins' (prober state, server-stats samples).
     const files = (await readdir(c.dataDir, { recursive: true })).map(String);
-    const stateFiles = files.filter((f) => /\.json$/.test(f) || /^(events|webhook-outbox)\./.test(f));
-    assert.deepEqual(stateFiles, [], `no store files and no controller logs in the data dir (${files.join(', ')})`);
+    const stateFiles = files.filter((f) => /\.json$/.test(f) || /\.(journal|snapshot)\.jsonl$/.test(f));
+    assert.deepEqual(stateFiles, [], `no store files and no durable logs in the data dir (${files.join(', ')})`);
     const stores = (await pg.sql<{ name: string }>(new URL(url).pathname.slice(1), 'SELECT name FROM outpost_stores ORDER BY name')).map((r) => r.name);
     for (const s of ['controller', 'nodes', 'tokens', 'webhooks', 'plugins', 'plugins/prober.monitors']) assert.ok(stores.includes(s), `store ${s} in PostgreSQL (${stores.join(', ')})`);
     const before = await surfaces(c);
@@ -151,7 +152,7 @@ test('outpost store migrate: the first run creates the schema, a second changes 
   };
   const first = await migrate();
   assert.equal(first.code, 0, first.out);
-  assert.deepEqual(JSON.parse(first.out.slice(first.out.indexOf('{'))).applied, [1]);
+  assert.deepEqual(JSON.parse(first.out.slice(first.out.indexOf('{'))).applied, Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
   const state = async () => pg.sql(db, "SELECT version, migrated_at::text AS at, (SELECT count(*) FROM pg_tables WHERE tablename LIKE 'outpost_%') AS tables FROM outpost_schema");
   const once = await state();
   const second = await migrate();
@@ -159,15 +160,24 @@ test('outpost store migrate: the first run creates the schema, a second changes 
   assert.deepEqual(JSON.parse(second.out.slice(second.out.indexOf('{'))).applied, []);
   assert.deepEqual(await state(), once, 'nothing changed');
 
+  // A database of release 1 (queues without a checkpoint) gets migration 2 alone, its queues kept.
+  await pg.sql(db, "INSERT INTO outpost_queues (name, seq) VALUES ('old', 41)");
+  await pg.sql(db, 'ALTER TABLE outpost_queues DROP COLUMN checkpoint');
+  await pg.sql(db, 'UPDATE outpost_schema SET version = 1');
+  const upgrade = await migrate();
+  assert.equal(upgrade.code, 0, upgrade.out);
+  assert.deepEqual(JSON.parse(upgrade.out.slice(upgrade.out.indexOf('{'))).applied, [2]);
+  assert.deepEqual(await pg.sql(db, "SELECT seq::integer AS seq, checkpoint::integer AS checkpoint FROM outpost_queues WHERE name = 'old'"), [{ seq: 41, checkpoint: 0 }]);
+
   await pg.sql(db, 'UPDATE outpost_schema SET version = 99');
   const refused = await migrate();
   assert.equal(refused.code, 1);
-  assert.match(refused.out, /has Outpost schema version 99, newer than this Outpost knows \(1\)/);
+  assert.match(refused.out, new RegExp(`has Outpost schema version 99, newer than this Outpost knows \\(${SCHEMA_VERSION}\\)`));
   const dir = await tempDir('outpost-pg-newer-');
   try {
     const p = run(['controller', '--port', '0', '--data', join(dir, 'data')], { OUTPOST_STORE_URL: url });
     assert.equal(await p.exited, 1);
-    assert.match(p.output(), /outpost: the database at 127\.0\.0\.1:\d+\/\w+ has Outpost schema version 99, newer than this Outpost knows \(1\)/);
+    assert.match(p.output(), new RegExp(`outpost: the database at 127\\.0\\.0\\.1:\\d+/\\w+ has Outpost schema version 99, newer than this Outpost knows \\(${SCHEMA_VERSION}\\)`));
     assert.doesNotMatch(p.output(), new RegExp(pg.password));
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -399,6 +399,38 @@ export function storeContract(b: Backend): void {
       await r.close();
     }));
 
+  t('queue: items() lists what is stored in schedule order; reschedule moves a waiting head to now, not a leased one; a checkpoint lands with its batch', () =>
+    withQueue(b, async (p, q) => {
+      const later = Date.now() + 3_600_000;
+      await q.scheduleMany([{ item: { n: 1 }, dueAt: later, key: 'a' }, { item: { n: 2 }, dueAt: Date.now(), key: 'a' }, { item: { n: 3 }, dueAt: Date.now() }], { checkpoint: 7 });
+      assert.equal(q.checkpoint(), 7);
+      assert.deepEqual(ns(await q.items()), [1, 2, 3]);
+      assert.deepEqual(ns(await q.lease(10, 60_000)), [3], 'the lane waits for its head, due in an hour');
+      const [head] = await q.items();
+      assert.equal(await q.reschedule(head.id, Date.now()), true);
+      const now = await q.lease(10, 60_000);
+      assert.deepEqual(ns(now), [1]);
+      assert.equal(await q.reschedule(now[0].id, Date.now()), false, 'a leased item keeps its lease');
+      assert.equal(await q.reschedule('q_nope', Date.now()), false);
+      await assert.rejects(q.reschedule(head.id, NaN), /dueAt must be a time/);
+      // A lower checkpoint never moves it back; an empty batch with a higher one still stores it.
+      await q.scheduleMany([], { checkpoint: 3 });
+      assert.equal(q.checkpoint(), 7);
+      await q.scheduleMany([], { checkpoint: 9, sync: false });
+      await assert.rejects(q.scheduleMany([], { checkpoint: NaN }), /checkpoint must be a number/);
+      await q.close();
+      const again = await openQ(p);
+      assert.equal(again.checkpoint(), 9);
+      assert.deepEqual(ns(await again.items()), [1, 2, 3], 'order survives a reopen');
+      assert.equal((await again.get(head.id))?.attempts, 0, 'reschedule is not a failed attempt');
+      await again.compact();
+      await again.close();
+      const compacted = await openQ(p);
+      assert.equal(compacted.checkpoint(), 9, 'the checkpoint survives compaction');
+      assert.deepEqual(ns(await compacted.items()), [1, 2, 3]);
+      await compacted.close();
+    }));
+
   t("queue: an expired lease makes the item available again; the old holder's token is refused; renew keeps a lease", () =>
     withQueue(b, async (_p, q) => {
       await q.schedule({ n: 1 }, Date.now() - 1);

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import type { ZodType } from 'zod';
 import { createLog, type Log } from '../log.ts';
 import type { StorageHealth } from './health.ts';
-import type { DurableLog, FsyncPolicy, LogOptions, LogStats } from './log.ts';
+import type { AppendOptions, DurableLog, FsyncPolicy, LogOptions, LogStats } from './log.ts';
 import { nodeLogFs, splitLines, writeAll, type LogFile, type LogFs } from './files.ts';
 import { GroupCommit } from './group-commit.ts';
 import { parseRecordJson } from './record-json.ts';
@@ -76,6 +76,8 @@ export class FileLog<R> implements DurableLog<R> {
   private dirty = false;
   private unsynced = false;
   private syncRequested = false;
+  /** An append of the batch being gathered wants its fsync before it resolves (`always`). */
+  private batchWantsSync = false;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly loaded = { records: 0, skipped: 0, tornBytes: 0 };
@@ -106,16 +108,18 @@ export class FileLog<R> implements DurableLog<R> {
     const files = { dir: opts.dir, snapshot: join(opts.dir, `${name}.snapshot.jsonl`), journal: join(opts.dir, `${name}.journal.jsonl`) };
     const l = new FileLog(name, schema, files, opts);
     await l.load();
-    if (!opts.readOnly && l.policy === 'interval') {
-      l.timer = setInterval(() => void l.sync().catch(() => undefined), opts.fsyncIntervalMs ?? 200);
+    if (!opts.readOnly && l.policy !== 'none') {
+      l.timer = setInterval(() => l.unsynced && void l.sync().catch(() => undefined), opts.fsyncIntervalMs ?? 200);
       l.timer.unref();
     }
     return l;
   }
 
-  async append(records: R[]): Promise<void> {
+  async append(records: R[], opts: AppendOptions = {}): Promise<void> {
     // The lines go to the group commit before anything awaits: appends of one turn share a write.
-    return this.commit.add(appendLines(this.name, this.schema, records, { readOnly: this.opts.readOnly, closed: this.closed }));
+    const lines = appendLines(this.name, this.schema, records, { readOnly: this.opts.readOnly, closed: this.closed });
+    if (opts.sync !== false) this.batchWantsSync = true;
+    return this.commit.add(lines);
   }
 
   async compact(): Promise<void> {
@@ -247,9 +251,11 @@ export class FileLog<R> implements DurableLog<R> {
 
   private async write(lines: string[]): Promise<void> {
     // Taken before the first await: records appended meanwhile go to the next batch, so they must not
-    // be in this snapshot (they would count twice on replay).
+    // be in this snapshot (they would count twice on replay). Likewise whether this batch wants an fsync.
     const due = this.compacting || this.swap || this.closed ? undefined : this.compaction.take(this.journalBytes, this.snapshotBytes, lines);
     const snapshot = due && { lines: snapshotLines(this.opts.snapshot), requested: due.requested };
+    const fsync = this.policy === 'always' && this.batchWantsSync;
+    this.batchWantsSync = false;
     try {
       if (!this.journal && !this.needReset) throw new Error(`log ${this.name} is closed`);
       if (this.dirty) {
@@ -261,7 +267,7 @@ export class FileLog<R> implements DurableLog<R> {
         // Until it succeeds, appends go on into the current journal: the snapshot names the byte it covers up to.
         await this.swapJournal().catch((err) => this.log.warn({ log: this.name, err: (err as Error).message }, 'could not cut the journal after compaction; will retry'));
       }
-      if (lines.length) await this.appendLines(lines);
+      if (lines.length) await this.appendLines(lines, fsync);
       if (snapshot) this.compacting = this.writeSnapshot(snapshot);
       if (this.syncRequested) await this.syncNow();
       this.health?.ok(this.name);
@@ -272,11 +278,12 @@ export class FileLog<R> implements DurableLog<R> {
     }
   }
 
-  private async appendLines(lines: string[]): Promise<void> {
+  private async appendLines(lines: string[], fsync: boolean): Promise<void> {
     const buf = Buffer.from(lines.join('\n') + '\n');
     try {
       await writeAll(this.journal!, buf);
-      if (this.policy === 'always') await this.journal!.datasync();
+      // Also what lazy appends left unsynced before: the file is synced as a whole.
+      if (fsync) await this.journal!.datasync();
     } catch (err) {
       // Nothing of a failed batch may stay: a torn line would sit before whatever is appended next.
       await this.journal!.truncate(this.journalBytes).catch(() => {
@@ -285,7 +292,8 @@ export class FileLog<R> implements DurableLog<R> {
       throw err;
     }
     this.journalBytes += buf.length;
-    if (this.policy !== 'always') this.unsynced = true;
+    if (fsync) this.unsynced = false;
+    else if (this.policy !== 'none') this.unsynced = true;
   }
 
   private async syncNow(): Promise<void> {

@@ -36,7 +36,7 @@ export interface LogOptions<R> {
    */
   snapshot(): Iterable<R>;
   fsync?: FsyncPolicy;
-  /** For `interval`; default 200 ms. */
+  /** For `interval` (and appends with `sync: false` under `always`); default 200 ms. */
   fsyncIntervalMs?: number;
   /** Appended bytes after which the log compacts (and at least as many as the last snapshot holds); default 4 MiB. */
   compactAfterBytes?: number;
@@ -66,6 +66,15 @@ export interface LogStats {
   kind: 'log' | 'queue';
 }
 
+export interface AppendOptions {
+  /**
+   * false: under `always`, resolve once the OS has the records (a process crash loses nothing) and
+   * leave their fsync to the next append that wants one, or to `fsyncIntervalMs` at the latest. For
+   * records whose loss on a power cut only repeats work (a queue's acks), so they share fsyncs.
+   */
+  sync?: boolean;
+}
+
 export interface DurableLog<R> {
   readonly name: string;
   /**
@@ -73,7 +82,7 @@ export interface DurableLog<R> {
    * the fsync policy. Rejects with a StorageWriteError when the disk refuses (nothing of the batch
    * is kept then: a partial append is cut back); later appends work again once space returns.
    */
-  append(records: R[]): Promise<void>;
+  append(records: R[], opts?: AppendOptions): Promise<void>;
   /** Compacts now (the snapshot replaces everything appended so far). */
   compact(): Promise<void>;
   /** Forces appended records to stable storage now. */

@@ -2,7 +2,8 @@
  * The due-time queue: durable items that become available at a time, leased to a worker for a while,
  * then acknowledged, failed (back in the queue after a backoff) or, when the lease runs out, available
  * again. Built on the durable log (records s = scheduled, f = failed/rescheduled, d = done/cancelled,
- * m = the last seq handed out, so ids are never reused after the items that had them are gone)
+ * m = the last seq handed out, so ids are never reused after the items that had them are gone, and
+ * the owner's checkpoint)
  * with an in-memory timer heap. Leases live in memory only: after a crash every leased item is simply
  * available again, which is what an expired lease means anyway (delivery is at least once).
  *
@@ -52,8 +53,16 @@ export interface Leased<T> extends QueuedItem<T> {
 export interface DueQueue<T> {
   /** Stores an item; resolves with its id once it is on disk (only then can it be leased). */
   schedule(item: T, dueAt: number, opts?: ScheduleOptions): Promise<string>;
-  /** Many at once, in one write. */
-  scheduleMany(entries: Array<{ item: T; dueAt: number } & ScheduleOptions>): Promise<string[]>;
+  /**
+   * Many at once, in one write. `checkpoint`: a position of the owner's (e.g. the last event of a log
+   * it turns into items) stored in the same write, so "these items are queued" and "the source is
+   * handled up to here" land together or not at all; read back with checkpoint(). `sync: false`: for
+   * items the owner rebuilds from its own fsynced source after a power cut (from the checkpoint on),
+   * the write shares the next fsync (a process crash still keeps them).
+   */
+  scheduleMany(entries: Array<{ item: T; dueAt: number } & ScheduleOptions>, opts?: { checkpoint?: number; sync?: boolean }): Promise<string[]>;
+  /** The highest checkpoint stored (0 before any). */
+  checkpoint(): number;
   /** Removes an item, leased or not; false if the queue does not hold it. */
   cancel(id: string): Promise<boolean>;
   /** Up to n items that are due, each leased for ms: nobody else gets them until ack, fail or expiry. */
@@ -64,7 +73,11 @@ export interface DueQueue<T> {
   ack(id: string, token?: number): Promise<boolean>;
   /** Not done: due again after backoffMs, attempts + 1, its lane held back until then. */
   fail(id: string, backoffMs: number, opts?: { token?: number; error?: string }): Promise<boolean>;
+  /** Moves the due time of an item that is not leased (run now, or later), attempts unchanged; false if it is gone or leased. */
+  reschedule(id: string, dueAt: number): Promise<boolean>;
   get(id: string): Promise<QueuedItem<T> | undefined>;
+  /** Every item stored (leased ones included), in the order they were scheduled: for listings. */
+  items(): Promise<QueuedItem<T>[]>;
   counts(): Promise<{ pending: number; leased: number }>;
   /** When the next item becomes due (or a lease runs out); undefined when nothing waits. */
   nextDueAt(): Promise<number | undefined>;
@@ -105,13 +118,23 @@ interface Slot<T> {
   e: Entry<T>;
 }
 
-type Rec<T> = { t: 'm'; seq: number } | { t: 's'; id: string; seq: number; key?: string; due: number; item: T; att: number; err?: string; at: number } | { t: 'f'; id: string; due: number; att: number; err?: string } | { t: 'd'; id: string };
+type Rec<T> = { t: 'm'; seq: number; cp?: number } | { t: 's'; id: string; seq: number; key?: string; due: number; item: T; att: number; err?: string; at: number } | { t: 'f'; id: string; due: number; att: number; err?: string } | { t: 'd'; id: string };
 
 const MAX_ID = 200;
+/** Records whose loss on a power cut only repeats work (an ack, a failure's backoff) share the next fsync. */
+const LAZY = { sync: false } as const;
+
+export function checkDueAt(dueAt: number): void {
+  if (!Number.isFinite(dueAt)) throw new Error(`dueAt must be a time in epoch ms, got ${dueAt}`);
+}
+
+export function checkCheckpoint(cp: number | undefined): void {
+  if (cp !== undefined && !Number.isFinite(cp)) throw new Error(`checkpoint must be a number, got ${cp}`);
+}
 
 /** Throws naming what is wrong with an entry to schedule (every queue backend checks the same). */
 export function checkSchedule(s: { dueAt: number } & ScheduleOptions): void {
-  if (!Number.isFinite(s.dueAt)) throw new Error(`dueAt must be a time in epoch ms, got ${s.dueAt}`);
+  checkDueAt(s.dueAt);
   if (s.id !== undefined && (typeof s.id !== 'string' || s.id === '' || s.id.length > MAX_ID)) throw new Error(`id must be 1-${MAX_ID} characters`);
   if (s.key !== undefined && (typeof s.key !== 'string' || s.key.length > MAX_ID)) throw new Error(`key must be a string of at most ${MAX_ID} characters`);
 }
@@ -123,7 +146,7 @@ function queueRecords<T>(itemSchema: z.ZodType<T>): z.ZodType<Rec<T>> {
     z.object({ t: z.literal('s'), id: z.string(), seq: z.number().int(), key: z.string().optional(), due: z.number(), item: itemSchema, att: z.number().int(), err: z.string().optional(), at: z.number() }),
     z.object({ t: z.literal('f'), id: z.string(), due: z.number(), att: z.number().int(), err: z.string().optional() }),
     z.object({ t: z.literal('d'), id: z.string() }),
-    z.object({ t: z.literal('m'), seq: z.number().int() }),
+    z.object({ t: z.literal('m'), seq: z.number().int(), cp: z.number().optional() }),
   ]) as unknown as z.ZodType<Rec<T>>;
 }
 
@@ -136,9 +159,10 @@ export async function openQueue<T>(name: string, itemSchema: z.ZodType<T>, opts:
   return q;
 }
 
-/** A queue's items with their schedule order, and the last seq it handed out: what moves between backends. */
+/** A queue's items with their schedule order, the last seq it handed out and its checkpoint: what moves between backends. */
 export interface QueueContents<T> {
   seq: number;
+  checkpoint: number;
   items: Array<QueuedItem<T> & { seq: number }>;
 }
 
@@ -152,7 +176,7 @@ export async function readQueueFiles(name: string, dir: string): Promise<QueueCo
 
 /** Writes a queue's files from contents (into a dir that holds no such queue yet). */
 export async function writeQueueFiles(name: string, dir: string, contents: QueueContents<unknown>): Promise<void> {
-  const records: Array<Rec<unknown>> = [{ t: 'm', seq: contents.seq }];
+  const records: Array<Rec<unknown>> = [{ t: 'm', seq: contents.seq, ...(contents.checkpoint ? { cp: contents.checkpoint } : {}) }];
   for (const it of contents.items) records.push({ t: 's', id: it.id, seq: it.seq, ...(it.key !== undefined ? { key: it.key } : {}), due: it.dueAt, item: it.item, att: it.attempts, ...(it.lastError !== undefined ? { err: it.lastError } : {}), at: it.createdAt });
   const log = await openLog(name, queueRecords(z.unknown()), { dir, kind: 'queue', load: () => undefined, snapshot: () => records });
   try {
@@ -170,6 +194,7 @@ class FileQueue<T> implements DueQueue<T> {
   private readonly lanes = new Map<string, Lane<T>>();
   private heap = new MinHeap<Slot<T>>(before);
   private seq = 0;
+  private cp = 0;
   private leased = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<() => void>();
@@ -188,6 +213,7 @@ class FileQueue<T> implements DueQueue<T> {
       this.entries.delete(r.id);
     } else {
       this.seq = Math.max(this.seq, r.seq);
+      if (r.cp !== undefined) this.cp = Math.max(this.cp, r.cp);
     }
   }
 
@@ -207,11 +233,11 @@ class FileQueue<T> implements DueQueue<T> {
   }
 
   contents(): QueueContents<T> {
-    return { seq: this.seq, items: [...this.entries.values()].sort((a, b) => a.seq - b.seq).map((e) => ({ ...view(e), seq: e.seq })) };
+    return { seq: this.seq, checkpoint: this.cp, items: [...this.entries.values()].sort((a, b) => a.seq - b.seq).map((e) => ({ ...view(e), seq: e.seq })) };
   }
 
   *snapshot(): Iterable<Rec<T>> {
-    yield { t: 'm', seq: this.seq };
+    yield { t: 'm', seq: this.seq, ...(this.cp ? { cp: this.cp } : {}) };
     for (const e of this.entries.values()) yield sRecord(e);
   }
 
@@ -221,8 +247,10 @@ class FileQueue<T> implements DueQueue<T> {
     return this.scheduleMany([{ item, dueAt, ...opts }]).then((ids) => ids[0]);
   }
 
-  async scheduleMany(list: Array<{ item: T; dueAt: number } & ScheduleOptions>): Promise<string[]> {
+  async scheduleMany(list: Array<{ item: T; dueAt: number } & ScheduleOptions>, opts: { checkpoint?: number; sync?: boolean } = {}): Promise<string[]> {
     if (this.closed) throw new Error('queue is closed');
+    checkCheckpoint(opts.checkpoint);
+    const cp = opts.checkpoint !== undefined && opts.checkpoint > this.cp ? opts.checkpoint : undefined;
     const ids: string[] = [];
     const fresh: Entry<T>[] = [];
     const now = Date.now();
@@ -242,14 +270,17 @@ class FileQueue<T> implements DueQueue<T> {
       fresh.push(e);
       ids.push(e.id);
     }
-    if (fresh.length === 0) return ids;
+    if (fresh.length === 0 && cp === undefined) return ids;
+    const records = fresh.map(sRecord);
+    if (cp !== undefined) records.push({ t: 'm', seq: this.seq, cp });
     try {
-      await this.log.append(fresh.map(sRecord));
+      await this.log.append(records, opts.sync === false ? LAZY : {});
     } catch (err) {
       // Not on disk, so not scheduled.
       for (const e of fresh) this.drop(e);
       throw err;
     }
+    if (cp !== undefined) this.cp = Math.max(this.cp, cp);
     for (const e of fresh) {
       if (e.removed) continue; // cancelled while being written
       e.durable = true;
@@ -304,7 +335,7 @@ class FileQueue<T> implements DueQueue<T> {
     if (!e || (token !== undefined && e.token !== token)) return false;
     this.drop(e);
     this.arm();
-    await this.log.append([{ t: 'd', id }]);
+    await this.log.append([{ t: 'd', id }], LAZY);
     return true;
   }
 
@@ -318,13 +349,35 @@ class FileQueue<T> implements DueQueue<T> {
     e.lastError = opts.error?.slice(0, 1000);
     this.heap.push({ at: e.dueAt, e });
     this.arm();
-    await this.log.append([{ t: 'f', id, due: e.dueAt, att: e.attempts, ...(e.lastError !== undefined ? { err: e.lastError } : {}) }]);
+    await this.log.append([{ t: 'f', id, due: e.dueAt, att: e.attempts, ...(e.lastError !== undefined ? { err: e.lastError } : {}) }], LAZY);
+    return true;
+  }
+
+  async reschedule(id: string, dueAt: number): Promise<boolean> {
+    checkDueAt(dueAt);
+    const e = this.entries.get(id);
+    if (!e || !e.durable || e.leasedUntil > 0) return false;
+    e.dueAt = dueAt;
+    this.heap.push({ at: e.dueAt, e });
+    this.arm();
+    await this.log.append([{ t: 'f', id, due: e.dueAt, att: e.attempts, ...(e.lastError !== undefined ? { err: e.lastError } : {}) }], LAZY);
     return true;
   }
 
   async get(id: string): Promise<QueuedItem<T> | undefined> {
     const e = this.entries.get(id);
     return e && view(e);
+  }
+
+  checkpoint(): number {
+    return this.cp;
+  }
+
+  async items(): Promise<QueuedItem<T>[]> {
+    // The map keeps insertion order, which is schedule order (seq), also after a reload.
+    const out: QueuedItem<T>[] = [];
+    for (const e of this.entries.values()) if (e.durable) out.push(view(e));
+    return out;
   }
 
   async counts(): Promise<{ pending: number; leased: number }> {

@@ -11,9 +11,13 @@
  *
  * A process's leases are freed when it opens the queue again (a restarted controller; its owner name
  * is stable), as the file queue forgets its leases at a restart.
+ *
+ * The checkpoint (scheduleMany's `checkpoint`) is a column of the queue's row, updated in the batch's
+ * transaction, and held in memory from open on: it has one writer (the queue's owner in this process).
+ * `sync: false` changes nothing here: a commit is durable once PostgreSQL answers.
  */
 import { z } from 'zod';
-import { checkSchedule, type DueQueue, type Leased, type QueueContents, type QueuedItem, type QueueOptions, type ScheduleOptions } from '../../../plugins/sdk/durable/queue.ts';
+import { checkCheckpoint, checkDueAt, checkSchedule, type DueQueue, type Leased, type QueueContents, type QueuedItem, type QueueOptions, type ScheduleOptions } from '../../../plugins/sdk/durable/queue.ts';
 import { schemaProblem } from '../../../plugins/sdk/durable/log-policy.ts';
 import { GroupCommit } from '../../../plugins/sdk/durable/group-commit.ts';
 import { parseRecordJson } from '../../../plugins/sdk/durable/record-json.ts';
@@ -26,6 +30,8 @@ type Entry<T> = { item: T; dueAt: number } & ScheduleOptions;
 interface Job<T> {
   list: Array<Entry<T>>;
   ids: string[];
+  /** Stored with the batch when higher than the one stored. */
+  checkpoint?: number;
 }
 
 interface Removal {
@@ -88,6 +94,7 @@ export class PgQueue<T> implements DueQueue<T> {
   /** The due time listeners were last told about, so a consumer without room is not told again at once. */
   private told: number | undefined;
   private closed = false;
+  private cp = 0;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly schedules = new GroupCommit<Job<T>>((jobs) => this.insert(jobs));
   private readonly removals = new GroupCommit<Removal>((reqs) => this.removeMany(reqs));
@@ -103,6 +110,7 @@ export class PgQueue<T> implements DueQueue<T> {
     const q = new PgQueue(ctx, name, itemSchema, opts.pollMs ?? DEFAULT_POLL_MS);
     try {
       await ctx.db.query('INSERT INTO outpost_queues (name) VALUES ($1) ON CONFLICT DO NOTHING', [name]);
+      q.cp = (await ctx.db.query<{ checkpoint: number }>('SELECT checkpoint FROM outpost_queues WHERE name = $1', [name])).rows[0].checkpoint;
       // Leases this controller held before it stopped: nobody is working on those items any more.
       await ctx.db.query('UPDATE outpost_queue_items SET leased_until = 0, lease_owner = NULL WHERE queue = $1 AND lease_owner = $2', [name, ctx.owner]);
     } catch (err) {
@@ -117,15 +125,16 @@ export class PgQueue<T> implements DueQueue<T> {
     return this.scheduleMany([{ item, dueAt, ...opts }]).then((ids) => ids[0]);
   }
 
-  async scheduleMany(list: Array<Entry<T>>): Promise<string[]> {
+  async scheduleMany(list: Array<Entry<T>>, opts: { checkpoint?: number; sync?: boolean } = {}): Promise<string[]> {
     if (this.closed) throw new Error('queue is closed');
+    checkCheckpoint(opts.checkpoint);
     for (const s of list) {
       checkSchedule(s);
       const check = this.itemSchema.safeParse(s.item);
       if (!check.success) throw new Error(`queue ${this.name}: record does not match its schema: ${schemaProblem(check.error.issues, 'item')}`);
     }
-    const job: Job<T> = { list, ids: [] };
-    if (list.length > 0) await this.track(this.schedules.add([job]));
+    const job: Job<T> = { list, ids: [], ...(opts.checkpoint !== undefined && opts.checkpoint > this.cp ? { checkpoint: opts.checkpoint } : {}) };
+    if (list.length > 0 || job.checkpoint !== undefined) await this.track(this.schedules.add([job]));
     this.requestArm();
     return job.ids;
   }
@@ -164,6 +173,22 @@ export class PgQueue<T> implements DueQueue<T> {
     return r.rowCount === 1;
   }
 
+  async reschedule(id: string, dueAt: number): Promise<boolean> {
+    checkDueAt(dueAt);
+    const r = await this.op(() => this.ctx.db.query('UPDATE outpost_queue_items SET due_at = $3 WHERE queue = $1 AND id = $2 AND leased_until = 0', [this.name, id, dueAt]));
+    this.requestArm();
+    return r.rowCount === 1;
+  }
+
+  checkpoint(): number {
+    return this.cp;
+  }
+
+  async items(): Promise<QueuedItem<T>[]> {
+    const r = await this.op(() => this.ctx.db.query<Row>(`SELECT ${COLUMNS} FROM outpost_queue_items WHERE queue = $1 ORDER BY seq`, [this.name]));
+    return r.rows.map((row) => this.view(row));
+  }
+
   async get(id: string): Promise<QueuedItem<T> | undefined> {
     const r = await this.op(() => this.ctx.db.query<Row>(`SELECT ${COLUMNS} FROM outpost_queue_items WHERE queue = $1 AND id = $2`, [this.name, id]));
     return r.rows[0] && this.view(r.rows[0]);
@@ -198,16 +223,16 @@ export class PgQueue<T> implements DueQueue<T> {
 
   // ---- moving a queue between backends (store export/import) ----
 
-  /** Everything the queue holds, in schedule order, and the last seq it handed out. */
+  /** Everything the queue holds, in schedule order, the last seq it handed out and its checkpoint. */
   async contents(): Promise<QueueContents<T>> {
-    const { rows, seq } = await this.op(() =>
+    const { rows, seq, checkpoint } = await this.op(() =>
       this.ctx.db.tx(async (c) => {
         const items = await c.query<Row>(`SELECT ${COLUMNS} FROM outpost_queue_items WHERE queue = $1 ORDER BY seq`, [this.name]);
-        const q = await c.query<{ seq: number }>('SELECT seq FROM outpost_queues WHERE name = $1', [this.name]);
-        return { rows: items.rows, seq: q.rows[0]?.seq ?? 0 };
+        const q = await c.query<{ seq: number; checkpoint: number }>('SELECT seq, checkpoint FROM outpost_queues WHERE name = $1', [this.name]);
+        return { rows: items.rows, seq: q.rows[0]?.seq ?? 0, checkpoint: q.rows[0]?.checkpoint ?? 0 };
       }, 'REPEATABLE READ'),
     );
-    return { seq, items: rows.map((r) => ({ ...this.view(r), seq: r.seq })) };
+    return { seq, checkpoint, items: rows.map((r) => ({ ...this.view(r), seq: r.seq })) };
   }
 
   /** Fills an empty queue with contents as they were (ids, order, attempts, times); leases are not kept. */
@@ -229,9 +254,10 @@ export class PgQueue<T> implements DueQueue<T> {
            SELECT $1, t.* FROM unnest($2::text[], $3::bigint[], $4::text[], $5::boolean[], $6::bigint[], $7::integer[], $8::text[], $9::bigint[], $10::text[]) AS t`,
           [this.name, col((it) => it.id), col((it) => it.seq), col((it) => it.key ?? null), head, col((it) => it.dueAt), col((it) => it.attempts), col((it) => it.lastError ?? null), col((it) => it.createdAt), col((it) => JSON.stringify(it.item))],
         );
-        await c.query('UPDATE outpost_queues SET seq = GREATEST(seq, $2) WHERE name = $1', [this.name, contents.seq]);
+        await c.query('UPDATE outpost_queues SET seq = GREATEST(seq, $2), checkpoint = GREATEST(checkpoint, $3) WHERE name = $1', [this.name, contents.seq, contents.checkpoint]);
       }),
     );
+    this.cp = Math.max(this.cp, contents.checkpoint);
   }
 
   // ---- internals ----
@@ -321,6 +347,8 @@ export class PgQueue<T> implements DueQueue<T> {
   /** One transaction for every schedule call of a turn: ids assigned, lanes' heads set, rows inserted. */
   private async insert(jobs: Array<Job<T>>): Promise<void> {
     const entries = jobs.flatMap((j) => j.list);
+    const checkpoints = jobs.flatMap((j) => (j.checkpoint !== undefined ? [j.checkpoint] : []));
+    const cp = checkpoints.length > 0 ? Math.max(...checkpoints) : undefined;
     const now = Date.now();
     try {
       await this.ctx.db.tx(async (c) => {
@@ -350,6 +378,7 @@ export class PgQueue<T> implements DueQueue<T> {
             job.ids.push(id);
           }
         }
+        if (cp !== undefined) await c.query('UPDATE outpost_queues SET checkpoint = GREATEST(checkpoint, $2) WHERE name = $1', [this.name, cp]);
         if (rows.length === 0) return;
         await c.query(
           `INSERT INTO outpost_queue_items (queue, id, seq, key, head, due_at, created_at, item)
@@ -359,6 +388,7 @@ export class PgQueue<T> implements DueQueue<T> {
         );
         await c.query('UPDATE outpost_queues SET seq = $2 WHERE name = $1', [this.name, seq]);
       });
+      if (cp !== undefined) this.cp = Math.max(this.cp, cp);
       this.ctx.ok();
     } catch (err) {
       for (const j of jobs) j.ids.length = 0;

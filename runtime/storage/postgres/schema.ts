@@ -74,6 +74,8 @@ const MIGRATIONS: string[][] = [
     `CREATE INDEX outpost_queue_ready ON outpost_queue_items (queue, ready_at, seq) WHERE head`,
     `CREATE INDEX outpost_queue_lanes ON outpost_queue_items (queue, key, seq) WHERE key IS NOT NULL`,
   ],
+  // 2: a queue's checkpoint (its owner's position in a source it turns into items), written with a batch.
+  [`ALTER TABLE outpost_queues ADD COLUMN checkpoint double precision NOT NULL DEFAULT 0`],
 ];
 
 /** The schema version this code writes. */

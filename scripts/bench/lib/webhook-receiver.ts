@@ -1,6 +1,8 @@
 /**
  * A loopback webhook receiver for the webhooks benchmark: answers after `delayMs`, fails a share of
  * requests with HTTP 500, verifies every signature, and records when each event was first accepted.
+ * `close()` on the gate holds requests unanswered until `open()`, so a backlog can build up and the
+ * rate at which it drains is measured without the rate at which it was filled.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -25,6 +27,8 @@ export class BenchReceiver {
   badSignatures = 0;
   private server: Server | undefined;
   port = 0;
+  private gated = false;
+  private readonly waiting: Array<() => void> = [];
 
   constructor(
     readonly name: string,
@@ -59,7 +63,9 @@ export class BenchReceiver {
           }
           res.writeHead(200).end('ok');
         };
-        if (this.opts.delayMs) setTimeout(answer, this.opts.delayMs);
+        if (this.gated) this.waiting.push(answer);
+        // A gate closed during the delay holds the answer too, so a count taken behind the gate is exact.
+        else if (this.opts.delayMs) setTimeout(() => (this.gated ? this.waiting.push(answer) : answer()), this.opts.delayMs);
         else answer();
       });
     });
@@ -67,6 +73,31 @@ export class BenchReceiver {
     this.server.keepAliveTimeout = 60_000;
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  /** Requests wait unanswered from now on. */
+  closeGate(): void {
+    this.gated = true;
+  }
+
+  /** Answers the requests held so far and lets later ones through; returns when it opened. */
+  openGate(): number {
+    this.gated = false;
+    const at = Date.now();
+    for (const answer of this.waiting.splice(0)) answer();
+    return at;
+  }
+
+  /** Forgets what was received (the next phase of a run starts from nothing). */
+  reset(): void {
+    this.accepted.length = 0;
+    this.acceptedIds.clear();
+    this.requests = this.failedOnPurpose = this.duplicates = this.badSignatures = 0;
+  }
+
+  /** Requests held by the gate. */
+  held(): number {
+    return this.waiting.length;
   }
 
   /** Events accepted in an order that goes back in time (the outbox promises FIFO per subscription). */
