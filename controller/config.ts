@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { loadJsonConfig } from '../plugins/sdk/validate.ts';
 import { proxyEntryProblem } from '../plugins/sdk/client-ip.ts';
+import { StoreConfig } from '../runtime/storage/store-config.ts';
 import { ChannelLimits } from '../runtime/channels.ts';
 
 export const ControllerConfig = z
@@ -10,6 +11,8 @@ export const ControllerConfig = z
     /** Where clients and agents reach this controller; printed and handed to joining agents. */
     publicUrl: z.string().url().optional(),
     dataDir: z.string().default('./data/controller'),
+    /** Where state is kept: lowdb files in dataDir (default) or PostgreSQL (env OUTPOST_STORE_URL wins). */
+    store: StoreConfig,
     heartbeat: z
       .object({
         intervalMs: z.number().int().min(100).default(2000),

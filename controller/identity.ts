@@ -1,6 +1,7 @@
 import { exportJWK, generateKeyPair, importJWK, SignJWT, jwtVerify, type JWK, type CryptoKey } from 'jose';
 import { randomUUID } from 'node:crypto';
 import { openStore, type Store } from '../plugins/sdk/store.ts';
+import { exclusive } from '../plugins/sdk/durable/backend.ts';
 import { matchesHash, newSecret, sha256 } from './secrets.ts';
 
 interface IdentityData {
@@ -21,25 +22,32 @@ export class Identity {
     private readonly publicKey: CryptoKey,
   ) {}
 
-  /** Returns the identity and, on first start only, the plain admin token to print once. */
+  /**
+   * Returns the identity and, on first start only, the plain admin token to print once. Controllers
+   * sharing a database that start together run this one at a time: the first creates the identity,
+   * the others open the store after it and find it there (one admin token for all, printed once).
+   */
   static async open(dataDir: string, presetAdminToken?: string): Promise<{ identity: Identity; newAdminToken?: string }> {
-    const store = await openStore<IdentityData>(dataDir, 'controller', { adminTokenHash: null, signingKey: null, publicKey: null, createdAt: null });
-    let newAdminToken: string | undefined;
-    if (!store.data.signingKey || !store.data.adminTokenHash) {
-      const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
-      const token = presetAdminToken ?? `opa_${newSecret(32)}`;
-      const signingKey = await exportJWK(privateKey);
-      const pub = await exportJWK(publicKey);
-      await store.update((d) => {
-        d.signingKey ??= signingKey;
-        d.publicKey ??= pub;
-        if (!d.adminTokenHash) {
-          d.adminTokenHash = sha256(token);
-          newAdminToken = token;
-        }
-        d.createdAt ??= new Date().toISOString();
-      });
-    }
+    const { store, newAdminToken } = await exclusive(dataDir, 'controller-identity', async () => {
+      const store = await openStore<IdentityData>(dataDir, 'controller', { adminTokenHash: null, signingKey: null, publicKey: null, createdAt: null });
+      let newAdminToken: string | undefined;
+      if (!store.data.signingKey || !store.data.adminTokenHash) {
+        const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+        const token = presetAdminToken ?? `opa_${newSecret(32)}`;
+        const signingKey = await exportJWK(privateKey);
+        const pub = await exportJWK(publicKey);
+        await store.update((d) => {
+          d.signingKey ??= signingKey;
+          d.publicKey ??= pub;
+          if (!d.adminTokenHash) {
+            d.adminTokenHash = sha256(token);
+            newAdminToken = token;
+          }
+          d.createdAt ??= new Date().toISOString();
+        });
+      }
+      return { store, newAdminToken };
+    });
     const priv = (await importJWK(store.data.signingKey!, 'EdDSA')) as CryptoKey;
     const pub = (await importJWK(store.data.publicKey!, 'EdDSA')) as CryptoKey;
     return { identity: new Identity(store, priv, pub), newAdminToken };

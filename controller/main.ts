@@ -20,6 +20,7 @@ import { processMetrics } from '../runtime/process-metrics.ts';
 import { dashboardRoutes } from './dashboard/routes.ts';
 import { sessionAdmission } from './dashboard/guard.ts';
 import { VERSION } from '../plugins/sdk/version.ts';
+import { openControllerStorage, type ControllerStorage } from '../runtime/storage/controller-storage.ts';
 import { ChannelHub } from '../runtime/channels.ts';
 
 export interface ControllerHandle {
@@ -42,9 +43,25 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   const metrics = new MetricsRegistry();
   const stopProcessMetrics = processMetrics(metrics, 'outpost_controller');
 
-  const { identity, newAdminToken } = await Identity.open(config.dataDir, opts.adminToken ?? process.env.OUTPOST_ADMIN_TOKEN);
-  const tokens = await JoinTokens.open(config.dataDir);
   const storage = new StorageHealth();
+  // First: everything below opens its stores under the data dir, which this may mount on PostgreSQL.
+  const store = await openControllerStorage(config.store, config.dataDir, { health: storage, log });
+  try {
+    return await startOnStore(config, opts, { log, bus, metrics, stopProcessMetrics, storage, store });
+  } catch (err) {
+    stopProcessMetrics();
+    await store.close();
+    throw err;
+  }
+}
+
+async function startOnStore(
+  config: ControllerConfig,
+  opts: { adminToken?: string },
+  { log, bus, metrics, stopProcessMetrics, storage, store }: { log: Log; bus: ReturnType<typeof createEventBus>; metrics: MetricsRegistry; stopProcessMetrics: () => void; storage: StorageHealth; store: ControllerStorage },
+): Promise<ControllerHandle> {
+  const { identity, newAdminToken } = await Identity.open(config.dataDir, opts.adminToken ?? (process.env.OUTPOST_ADMIN_TOKEN || undefined));
+  const tokens = await JoinTokens.open(config.dataDir);
   const events = await EventLog.open(config.dataDir, { bus, log, health: storage });
   const registry = await Registry.open(config.dataDir, config.heartbeat, events, log.child({ part: 'registry' }), config.defaultNode);
   const outbox = await Outbox.open(config.dataDir, config.webhooks, log.child({ part: 'webhooks' }), {
@@ -111,7 +128,9 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   metrics.gaugeFn('outpost_node_last_heartbeat_timestamp_seconds', 'Time of the last heartbeat from each node since the Unix epoch in seconds.', perNode((n) => (n.lastHeartbeat ? n.lastHeartbeat / 1000 : null)));
   metrics.gaugeFn('outpost_node_agent_outbox_depth', 'Reports waiting in each node agent outbox, as of its last heartbeat.', perNode((n) => n.outbox));
   metrics.gaugeFn('outpost_link_connections', 'Agents connected over the link.', () => link.connectedCount());
-  metrics.gaugeFn('outpost_webhook_outbox_depth', 'Webhook deliveries waiting to be delivered.', () => outbox.depth());
+  // Read at each scrape (the queue may be in a database, so not from inside render); kept when the read fails.
+  let outboxDepth = 0;
+  metrics.gaugeFn('outpost_webhook_outbox_depth', 'Webhook deliveries waiting to be delivered.', () => outboxDepth);
   metrics.counterFn('outpost_store_write_errors_total', 'Failed writes to durable storage, by errno code (ENOSPC: disk full).', () => storage.errorCounts());
   metrics.gaugeFn('outpost_store_failing', 'Durable stores whose last write failed.', () => storage.problems().length);
   metrics.gaugeFn('outpost_plugin_running', 'Whether each controller plugin is running (1) or not (0).', () => plugins.status().map((p) => [{ plugin: p.name }, p.state === 'running' ? 1 : 0]));
@@ -136,7 +155,16 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
         return { json: { status: 'ready' } };
       },
     },
-    { method: 'GET', path: '/metrics', auth: 'none', error: restError, handler: () => ({ text: metrics.render(), contentType: 'text/plain; version=0.0.4; charset=utf-8' }) },
+    {
+      method: 'GET',
+      path: '/metrics',
+      auth: 'none',
+      error: restError,
+      handler: async () => {
+        outboxDepth = await outbox.depth().catch(() => outboxDepth);
+        return { text: metrics.render(), contentType: 'text/plain; version=0.0.4; charset=utf-8' };
+      },
+    },
     { method: 'GET', path: '/api/v1/routes', auth: 'admin', error: restError, handler: () => ({ json: { routes: http.listRoutes() } }) },
   ]);
   http.mount(dashboardRoutes({ identity, sessions, registry, plugins, events, outbox, subs, tokens, publicUrl: config.publicUrl, version: VERSION }));
@@ -169,6 +197,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
       await plugins.stopAll();
       http.close();
       stopProcessMetrics();
+      await store.close();
     },
   };
 }

@@ -199,21 +199,21 @@ export function restRoutes(d: RestDeps): Route[] {
       if (!(await d.subs.remove(req.params.id))) throw new HttpError(404, `webhook ${req.params.id} not found`);
       return ok({ deleted: req.params.id });
     }),
-    route('GET', '/api/v1/deliveries', (req) => {
+    route('GET', '/api/v1/deliveries', async (req) => {
       const state = req.query.state;
       if (state && !['pending', 'delivered', 'dead'].includes(state)) throw new HttpError(400, 'state must be pending, delivered or dead');
       const limit = req.query.limit ? Number(req.query.limit) : 100;
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit must be an integer from 1 to 1000');
       const subscription = req.query.subscription ? checkId(req.query.subscription, 'subscription') : undefined;
-      return ok({ deliveries: d.outbox.list({ state, limit, subscription }) });
+      return ok({ deliveries: await d.outbox.list({ state, limit, subscription }) });
     }),
-    route('GET', '/api/v1/deliveries/:id', (req) => {
-      const dl = d.outbox.get(req.params.id);
+    route('GET', '/api/v1/deliveries/:id', async (req) => {
+      const dl = await d.outbox.get(req.params.id);
       if (!dl) throw new HttpError(404, `delivery ${req.params.id} not found`);
       return ok({ delivery: dl });
     }),
     route('POST', '/api/v1/deliveries/:id/retry', async (req) => {
-      const current = d.outbox.get(req.params.id);
+      const current = await d.outbox.get(req.params.id);
       // A deleted subscription's secret and URL are gone from the operator's view: do not send for it again.
       if (current?.subscription && current.state === 'dead' && !d.subs.has(current.subscription)) throw new HttpError(409, `delivery ${req.params.id} belongs to deleted webhook ${current.subscription}`);
       try {
@@ -231,13 +231,13 @@ export function restRoutes(d: RestDeps): Route[] {
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit must be an integer from 1 to 1000');
       return ok({ events: d.events.list(limit) });
     }),
-    route('GET', '/api/v1/status', () => {
+    route('GET', '/api/v1/status', async () => {
       const { total, up, down } = d.registry.counts();
       return ok({
         version: d.version,
         nodes: { total, up, down },
         plugins: d.plugins.status(),
-        outbox: { pending: d.outbox.depth() },
+        outbox: { pending: await d.outbox.depth() },
         link: { connected: d.link.connectedCount() },
       });
     }),

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { openStore, type Store } from '../plugins/sdk/store.ts';
+import { StorageConflictError } from '../plugins/sdk/durable/storage-error.ts';
 import { matchesHash, newSecret, sha256 } from './secrets.ts';
 
 export interface JoinToken {
@@ -45,6 +46,9 @@ export function parseTtl(value: string | number): number {
   return ms;
 }
 
+/** Races lost to other controllers before consume() gives up (each loss means the token was used meanwhile). */
+const CONSUME_ATTEMPTS = 5;
+
 export class JoinTokens {
   private constructor(private readonly store: Store<TokensData>) {}
 
@@ -76,19 +80,29 @@ export class JoinTokens {
     return true;
   }
 
-  /** Checks and consumes one use; throws a message naming what is wrong with the token. */
+  /**
+   * Checks and consumes one use; throws a message naming what is wrong with the token. Controllers
+   * sharing a database may consume the same token at once: the store commits only one of two
+   * changes to its record, and the loser checks again against the winner's (a last use goes once).
+   */
   async consume(token: string): Promise<JoinToken> {
     const m = /^opj_([0-9a-f]{12})\.([A-Za-z0-9_-]+)$/.exec(token);
     if (!m) throw new Error('join token is malformed');
-    const t = this.store.data.tokens[m[1]];
-    if (!t || !matchesHash(m[2], t.hash)) throw new Error('join token is not valid');
-    const state = this.state(t);
-    if (state !== 'active') throw new Error(`join token is ${state}`);
-    await this.store.update(() => {
-      t.usesLeft -= 1;
-      t.uses += 1;
-    });
-    return t;
+    for (let attempt = 1; ; attempt++) {
+      const t = this.store.data.tokens[m[1]];
+      if (!t || !matchesHash(m[2], t.hash)) throw new Error('join token is not valid');
+      const state = this.state(t);
+      if (state !== 'active') throw new Error(`join token is ${state}`);
+      try {
+        await this.store.update(() => {
+          t.usesLeft -= 1;
+          t.uses += 1;
+        });
+        return t;
+      } catch (err) {
+        if (!(err instanceof StorageConflictError) || attempt >= CONSUME_ATTEMPTS) throw err;
+      }
+    }
   }
 
   private state(t: JoinToken): PublicJoinToken['state'] {

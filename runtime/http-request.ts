@@ -6,7 +6,7 @@
 import { Writable } from 'node:stream';
 import { HttpError, type HttpRequest, type HttpResult, type Method, type MountedRoute, type Route } from '../plugins/sdk/http.ts';
 import type { Log } from '../plugins/sdk/log.ts';
-import { isStorageFull, storageFullMessage } from '../plugins/sdk/durable/storage-error.ts';
+import { isStorageFull, isStorageUnavailable, StorageConflictError, storageFullMessage, storageUnavailableMessage } from '../plugins/sdk/durable/storage-error.ts';
 import { parseWireJson } from '../plugins/sdk/json.ts';
 import { checkId } from '../plugins/sdk/ids.ts';
 
@@ -43,6 +43,13 @@ export async function runRoute(route: Route, r: RoutedRequest, opts: { maxBody: 
       opts.log.error({ err: (err as Error).message, route: route.path }, 'storage full');
       return route.error(507, storageFullMessage(err));
     }
+    // Nor here: the database holding the controller's state is unreachable (503, retry later).
+    if (isStorageUnavailable(err)) {
+      opts.log.error({ err: (err as Error).message, route: route.path }, 'storage unavailable');
+      return route.error(503, storageUnavailableMessage(err));
+    }
+    // Another controller changed the same record at the same moment: nothing was written.
+    if (err instanceof StorageConflictError) return route.error(409, err.message);
     opts.log.error({ err: (err as Error)?.message, route: route.path }, 'handler failed');
     return route.error(500, 'internal error');
   }

@@ -5,8 +5,9 @@ import { dispatch, overview, type Invocation } from './cli/command.ts';
 import { runCommands } from './cli/commands-run.ts';
 import { adminCommands } from './cli/commands-admin.ts';
 import { webhookCommands } from './cli/commands-webhooks.ts';
+import { storeCommands } from './cli/commands-store.ts';
 
-const commands = [...runCommands, ...adminCommands, ...webhookCommands];
+const commands = [...runCommands, ...adminCommands, ...webhookCommands, ...storeCommands];
 
 const HELP = overview(
   commands,

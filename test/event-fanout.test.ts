@@ -69,7 +69,7 @@ test('events recorded but not fanned out before a "crash" are delivered after it
     assert.equal(got[0].json.id, e2.id, 'the body carries the recorded event id');
     assert.ok(got.every((q) => q.signatureOk));
     const ids = got.map((q) => q.id);
-    await until('both recorded as delivered', () => two.outbox.list({ state: 'delivered' }).length === 2);
+    await until('both recorded as delivered', async () => (await two.outbox.list({ state: 'delivered' })).length === 2);
     await two.close();
 
     // Life 3: nothing left to fan out; a replay from an older cursor would be recognised by the delivery ids.

@@ -279,9 +279,9 @@ test('a plugin log and queue are files of its own, closed when it stops and relo
           const loaded: string[] = [];
           log = await ctx.openLog('notes', z.string(), { load: (r) => void loaded.push(r), snapshot: () => loaded });
           const queue = await ctx.openQueue('jobs', z.object({ job: z.string() }));
-          if (!queue.get('first')) await queue.schedule({ job: 'x' }, Date.now() + 60_000, { id: 'first' });
+          if (!(await queue.get('first'))) await queue.schedule({ job: 'x' }, Date.now() + 60_000, { id: 'first' });
           await log.append([`start ${ctx.config.n}`]);
-          seen.push({ loaded, queued: queue.counts().pending });
+          seen.push({ loaded, queued: (await queue.counts()).pending });
         },
       }),
     }),

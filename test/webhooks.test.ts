@@ -305,12 +305,12 @@ test('plugin deliveries: per-call secret signs, URL and body are checked before 
     assert.equal(got.id, id);
     assert.equal(got.event, 'prober.callback');
     assert.equal(got.signatureOk, true);
-    await until('delivered', () => ob.get(id)?.state === 'delivered');
-    assert.ok(!JSON.stringify(ob.list({})).includes('callback-token-xyz'), 'URL credentials are masked in the log');
+    await until('delivered', async () => (await ob.get(id))?.state === 'delivered');
+    assert.ok(!JSON.stringify(await ob.list({})).includes('callback-token-xyz'), 'URL credentials are masked in the log');
     await assert.rejects(ob.enqueue([{ url: 'file:///etc/passwd', body: '{}', event: 'x' }]), /url must use http or https, not file/);
     await assert.rejects(ob.enqueue([{ url: rx.url, body: 'x'.repeat(MAX_BODY_BYTES + 1), event: 'x' }]), /body is \d+ bytes; the limit is/);
     // Nothing of a rejected batch was queued.
-    assert.equal(ob.list({}).length, 1);
+    assert.equal((await ob.list({})).length, 1);
   } finally {
     await ob.stop();
     await rm(dir, { recursive: true, force: true });
@@ -323,7 +323,7 @@ test('a manual retry while another delivery of the lane is in flight sends each 
   try {
     rx.failNext(Infinity, 500);
     const [first] = await ob.enqueue([{ url: rx.url, body: '"first"', key: 'lane', event: 'x' }]);
-    await until('first dead', () => ob.get(first)?.state === 'dead', 15_000, 50);
+    await until('first dead', async () => (await ob.get(first))?.state === 'dead', 15_000, 50);
     rx.failNext(0);
     rx.hold();
     const [second] = await ob.enqueue([{ url: rx.url, body: '"second"', key: 'lane', event: 'x' }]);
@@ -333,7 +333,7 @@ test('a manual retry while another delivery of the lane is in flight sends each 
     assert.equal(retried.state, 'pending');
     await assert.rejects(ob.retry('dl_unknown'), /not found/);
     rx.release();
-    await until('both delivered', () => ob.get(first)?.state === 'delivered' && ob.get(second)?.state === 'delivered', 15_000, 50);
+    await until('both delivered', async () => (await ob.get(first))?.state === 'delivered' && (await ob.get(second))?.state === 'delivered', 15_000, 50);
     await sleep(300);
     const accepted = rx.accepted().map((q) => q.id);
     assert.deepEqual(accepted, [second, first], 'the in-flight one is not resent; the retried one goes next');
@@ -371,8 +371,8 @@ test('an older release\'s outbox (the webhook-outbox log, or before it outbox.js
       for (const [f, text] of Object.entries(release.files(rx.url))) await writeFile(join(dir, f), text);
       const { ob } = await openOutbox({}, dir);
       assert.equal(ob.cursor(), release.cursor, release.name);
-      assert.deepEqual(ob.list({ state: 'pending' }).map((d) => d.id).sort(), ['dl_old3', 'dl_old4'], release.name);
-      assert.deepEqual(ob.list({ state: 'dead' }).map((d) => d.id), ['dl_old2'], release.name);
+      assert.deepEqual((await ob.list({ state: 'pending' })).map((d) => d.id).sort(), ['dl_old3', 'dl_old4'], release.name);
+      assert.deepEqual((await ob.list({ state: 'dead' })).map((d) => d.id), ['dl_old2'], release.name);
       await rx.waitFor('the lane\'s head sent', (r) => r.heldCount() === 1);
       assert.equal(rx.requests[0].id, 'dl_old3', `${release.name}: lane order kept`);
       await ob.stop();
@@ -384,9 +384,9 @@ test('an older release\'s outbox (the webhook-outbox log, or before it outbox.js
       rx.release();
       const again = await openOutbox({}, dir);
       assert.equal(again.ob.cursor(), release.cursor);
-      await until('both delivered', () => ['dl_old3', 'dl_old4'].every((id) => again.ob.get(id)?.state === 'delivered'));
+      await until('both delivered', async () => (await Promise.all(['dl_old3', 'dl_old4'].map((id) => again.ob.get(id)))).every((d) => d?.state === 'delivered'));
       assert.deepEqual(rx.uniqueAccepted().map((q) => q.id), ['dl_old3', 'dl_old4'], release.name);
-      assert.equal(again.ob.get('dl_old2')?.state, 'dead');
+      assert.equal((await again.ob.get('dl_old2'))?.state, 'dead');
       await again.ob.stop();
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -401,18 +401,18 @@ test('delivered and dead deliveries survive a restart; an id the outbox holds, d
     rx.failNext(Infinity, 500);
     const [dead] = await ob.enqueue([{ id: 'jobs:task-1', url: rx.url, body: '"d"', key: 'k1', event: 'x' }]);
     assert.equal(dead, 'jobs:task-1');
-    await until('dead', () => ob.get(dead)?.state === 'dead', 15_000, 50);
+    await until('dead', async () => (await ob.get(dead))?.state === 'dead', 15_000, 50);
     rx.failNext(0);
     const ids = await ob.enqueue(Array.from({ length: 30 }, (_, i) => ({ id: `jobs:ok-${i}`, url: rx.url, body: `"${i}"`, key: 'k2', event: 'x' })));
-    await until('30 delivered', () => ids.every((id) => ob.get(id)?.state === 'delivered'));
+    await until('30 delivered', async () => (await Promise.all(ids.map((id) => ob.get(id)))).every((d) => d?.state === 'delivered'));
     // The same ids again (a plugin retrying after a crash): recognised, not queued.
     assert.deepEqual(await ob.enqueue([{ id: 'jobs:ok-3', url: rx.url, body: '"again"', event: 'x' }, { id: 'jobs:task-1', url: rx.url, body: '"again"', event: 'x' }]), ['jobs:ok-3', 'jobs:task-1']);
     await assert.rejects(ob.enqueue([{ id: 'bad id!', url: rx.url, body: '{}', event: 'x' }]), /delivery id "bad id!" must be 1-128 letters/);
     await ob.stop();
     const again = await openOutbox({}, dir);
-    assert.equal(again.ob.get(dead)?.state, 'dead');
-    assert.equal(again.ob.get(dead)?.lastStatus, 500);
-    assert.equal(again.ob.list({ state: 'delivered', limit: 1000 }).length, 30);
+    assert.equal((await again.ob.get(dead))?.state, 'dead');
+    assert.equal((await again.ob.get(dead))?.lastStatus, 500);
+    assert.equal((await again.ob.list({ state: 'delivered', limit: 1000 })).length, 30);
     await sleep(200);
     assert.equal(rx.accepted().length, 30, 'nothing sent twice');
     await again.ob.stop();
@@ -427,19 +427,25 @@ test('a redirect is a failed attempt, never followed; a receiver that does not a
   try {
     rx.failNext(Infinity, 302);
     const [redirected] = await ob.enqueue([{ url: rx.url, body: '"r"', event: 'x' }]);
-    const failed = await until('redirect recorded', () => (ob.get(redirected)?.attempts ?? 0) >= 1 && ob.get(redirected));
+    const failed = await until('redirect recorded', async () => {
+      const d = await ob.get(redirected);
+      return (d?.attempts ?? 0) >= 1 && d;
+    });
     assert.equal(failed.state, 'pending');
     assert.match(String(failed.lastError), /HTTP 302; redirects are not followed/);
     rx.failNext(0);
-    await until('delivered after the receiver stops redirecting', () => ob.get(redirected)?.state === 'delivered');
+    await until('delivered after the receiver stops redirecting', async () => (await ob.get(redirected))?.state === 'delivered');
 
     rx.hold();
     const [slow] = await ob.enqueue([{ url: rx.url, body: '"s"', event: 'x' }]);
-    const timedOut = await until('timeout recorded', () => (ob.get(slow)?.attempts ?? 0) >= 1 && ob.get(slow));
+    const timedOut = await until('timeout recorded', async () => {
+      const d = await ob.get(slow);
+      return (d?.attempts ?? 0) >= 1 && d;
+    });
     assert.match(String(timedOut.lastError), /timed out after 300 ms/);
     await rx.waitFor('a second attempt', (r) => r.requests.filter((q) => q.id === slow).length >= 2);
     rx.release();
-    await until('delivered once the receiver answers', () => ob.get(slow)?.state === 'delivered');
+    await until('delivered once the receiver answers', async () => (await ob.get(slow))?.state === 'delivered');
     assert.ok(rx.requests.filter((q) => q.id === slow).length >= 2, 'retries carry the same delivery id');
   } finally {
     rx.release();

@@ -8,7 +8,7 @@ import type { JoinTokens } from '../tokens.ts';
 import { truncate } from './html.ts';
 import { scrub } from './scrub.ts';
 import { nodesSection } from './nodes-view.ts';
-import { webhooksSection } from './webhooks-view.ts';
+import { DELIVERIES_SHOWN, webhooksSection, type WebhookCounts } from './webhooks-view.ts';
 
 export { scrub };
 
@@ -32,13 +32,12 @@ export interface Section {
 const PANEL_TIMEOUT_MS = 1500;
 const EVENTS_SHOWN = 15;
 
-export function summarySection(d: ViewDeps, deadCount: number): Section {
+export function summarySection(d: ViewDeps, { pending, dead: deadCount }: WebhookCounts): Section {
   const nodes = d.registry.list();
   const count = (s: string) => nodes.filter((n) => n.state === s).length;
   const plugins = d.plugins.status();
   const failed = plugins.filter((p) => p.state === 'failed').length + nodes.reduce((a, n) => a + n.plugins.filter((p) => p.state === 'failed').length, 0);
   const stat = (label: string, value: number | string, cls = '') => html`<div class="stat ${cls}"><span class="v">${value}</span><span class="l">${label}</span></div>`;
-  const pending = d.outbox.depth();
   return {
     id: 's-summary',
     slot: 'fixed',
@@ -110,7 +109,9 @@ export async function panelSections(d: Pick<ViewDeps, 'plugins'>): Promise<Secti
 
 export async function allSections(d: ViewDeps): Promise<Section[]> {
   const now = Date.now();
-  const deadCount = d.outbox.list({ state: 'dead', limit: 100_000 }).length;
+  // Read once for both sections: the outbox's queue may be in a database.
+  const [pending, dead, recent] = await Promise.all([d.outbox.depth(), d.outbox.list({ state: 'dead', limit: 100_000 }), d.outbox.list({ limit: DELIVERIES_SHOWN })]);
+  const counts: WebhookCounts = { pending, dead: dead.length };
   const panels = await panelSections(d);
-  return [summarySection(d, deadCount), nodesSection(d, now), ...panels, eventsSection(d), webhooksSection(d, deadCount), pluginsSection(d)];
+  return [summarySection(d, counts), nodesSection(d, now), ...panels, eventsSection(d), webhooksSection(d, counts, recent), pluginsSection(d)];
 }

@@ -5,7 +5,7 @@ import { scrub } from './scrub.ts';
 import { truncate } from './html.ts';
 import type { Section, ViewDeps } from './views.ts';
 
-const DELIVERIES_SHOWN = 8;
+export const DELIVERIES_SHOWN = 8;
 
 function subscriptionRow(s: PublicSubscription) {
   return {
@@ -64,13 +64,19 @@ function testEvent(): Html {
   });
 }
 
-export function webhooksSection(d: ViewDeps, deadCount: number): Section {
+/** What the summary and the webhooks section show, read once per render. */
+export interface WebhookCounts {
+  pending: number;
+  dead: number;
+}
+
+export function webhooksSection(d: ViewDeps, { pending, dead: deadCount }: WebhookCounts, deliveries: PublicDelivery[]): Section {
   const subs = table({ columns: ['Receiver', 'Events', 'Actions'], rows: d.subs.list().map(subscriptionRow), empty: 'No webhook yet: add one below.' });
-  const recent = table({ columns: ['Event', 'Receiver', 'State', 'Attempts', 'Last result', 'Created', 'Actions'], rows: d.outbox.list({ limit: DELIVERIES_SHOWN }).map(deliveryRow), empty: 'Nothing delivered yet.' });
+  const recent = table({ columns: ['Event', 'Receiver', 'State', 'Attempts', 'Last result', 'Created', 'Actions'], rows: deliveries.map(deliveryRow), empty: 'Nothing delivered yet.' });
   return {
     id: 's-webhooks',
     slot: 'fixed',
-    html: html`<h2>Webhooks</h2><p class="counts"><span>${badge('pending')} <strong data-count="pending">${d.outbox.depth()}</strong></span> <span>${badge('dead')} <strong data-count="dead">${deadCount}</strong></span></p>
+    html: html`<h2>Webhooks</h2><p class="counts"><span>${badge('pending')} <strong data-count="pending">${pending}</strong></span> <span>${badge('dead')} <strong data-count="dead">${deadCount}</strong></span></p>
 <h3>Subscriptions</h3>${subs}<details id="webhooks-add" class="actions"><summary>Add a webhook</summary>${addWebhook(d)}</details>
 <details id="webhooks-test" class="actions"><summary>Send a test event</summary>${testEvent()}</details>
 <h3>Latest deliveries</h3>${recent}`.value,

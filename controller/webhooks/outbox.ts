@@ -144,7 +144,7 @@ export class Outbox {
     await importOldOutbox(dataDir, { queue, finished, log, maxAgeMs: cfg.maxAgeMs });
     const ob = new Outbox(queue, finished, cfg, log, counters);
     await ob.settleCrash();
-    for (const q of queue.items()) ob.bytes += q.item.body.length;
+    for (const q of await queue.items()) ob.bytes += q.item.body.length;
     for (const d of finished.deadOnes()) ob.bytes += d.body.length;
     return ob;
   }
@@ -157,7 +157,7 @@ export class Outbox {
   private async settleCrash(): Promise<void> {
     const drop: string[] = [];
     const forget: string[] = [];
-    for (const q of this.queue.items()) {
+    for (const q of await this.queue.items()) {
       const dead = this.finished.getDead(q.id);
       if (this.finished.getDelivered(q.id)) drop.push(q.id);
       else if (dead) (q.item.retriedAt ?? 0) >= (dead.deadAt ?? 0) ? forget.push(q.id) : drop.push(q.id);
@@ -247,22 +247,22 @@ export class Outbox {
   }
 
   /** Deliveries waiting to be delivered (pending, in flight included). */
-  depth(): number {
-    const c = this.queue.counts();
+  async depth(): Promise<number> {
+    const c = await this.queue.counts();
     return c.pending + c.leased;
   }
 
-  list(filter: { state?: string; limit?: number; subscription?: string } = {}): PublicDelivery[] {
+  async list(filter: { state?: string; limit?: number; subscription?: string } = {}): Promise<PublicDelivery[]> {
     const bySub = (d: { subscription?: string }) => !filter.subscription || d.subscription === filter.subscription;
     const out: PublicDelivery[] = [];
-    if (!filter.state || filter.state === 'pending') for (const q of this.queue.items()) if (bySub(q.item) && !this.unconfirmed.has(q.id)) out.push(this.pendingView(q));
+    if (!filter.state || filter.state === 'pending') for (const q of await this.queue.items()) if (bySub(q.item) && !this.unconfirmed.has(q.id)) out.push(this.pendingView(q));
     if (!filter.state || filter.state === 'dead') for (const d of this.finished.deadOnes()) if (bySub(d)) out.push(publicView(d));
     if (!filter.state || filter.state === 'delivered') for (const p of this.finished.deliveredOnes()) if (bySub(p)) out.push(p);
     return out.sort((a, b) => b.createdAt - a.createdAt).slice(0, filter.limit ?? 100);
   }
 
-  get(id: string): PublicDelivery | undefined {
-    const q = this.queue.get(id);
+  async get(id: string): Promise<PublicDelivery | undefined> {
+    const q = await this.queue.get(id);
     if (q) return this.unconfirmed.has(id) ? undefined : this.pendingView(q, true);
     const dead = this.finished.getDead(id);
     return dead ? publicView(dead, true) : this.finished.getDelivered(id);
@@ -278,7 +278,7 @@ export class Outbox {
     await this.dying.get(id);
     const pending = await this.queue.get(id);
     if (pending) {
-      const head = this.headOf(pending.key!);
+      const head = await this.headOf(pending.key!);
       if (head && !this.held.has(head.id)) await this.queue.reschedule(head.id, Date.now());
       return this.pendingView((await this.queue.get(id)) ?? pending);
     }
@@ -299,13 +299,13 @@ export class Outbox {
     await this.finished.forget([id]);
     this.pump();
     const q = await this.queue.get(id);
-    return q ? this.pendingView(q) : this.get(id)!;
+    return q ? this.pendingView(q) : (await this.get(id))!;
   }
 
   /** Stops the pending deliveries that match (e.g. of a deleted subscription): they become dead with `reason`. */
   async cancel(match: Match, reason: string): Promise<number> {
     const now = Date.now();
-    const hit = [...this.queue.items()].filter((q) => match({ subscription: q.item.subscription, key: q.key! }));
+    const hit = (await this.queue.items()).filter((q) => match({ subscription: q.item.subscription, key: q.key! }));
     const dead: Delivery[] = [];
     for (const q of hit) {
       const h = this.held.get(q.id);
@@ -468,8 +468,8 @@ export class Outbox {
 
   // ---- views and housekeeping ----
 
-  private headOf(key: string): QueuedItem<DeliveryItem> | undefined {
-    for (const q of this.queue.items()) if (q.key === key) return q;
+  private async headOf(key: string): Promise<QueuedItem<DeliveryItem> | undefined> {
+    for (const q of await this.queue.items()) if (q.key === key) return q;
     return undefined;
   }
 

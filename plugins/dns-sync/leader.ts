@@ -63,6 +63,7 @@ export class Leader {
   async start(): Promise<void> {
     this.store = await this.ctx.openStore<Persisted>(emptyState(Date.now()));
     this.retries = new RetryQueue(await this.ctx.openQueue('retries', retryItemSchema));
+    await this.retries.refresh([]);
     this.buildProviders();
     this.metrics = registerDnsSyncMetrics(this.ctx.metrics, () => ({ view: this.view(), now: Date.now(), pendingWrites: this.retries.count() }));
     this.retries.onReady(() => this.retryDue());
@@ -136,13 +137,13 @@ export class Leader {
     this.serial
       .run(async () => {
         if (this.stopped) return;
-        const leased = this.retries.leaseDue();
+        const leased = await this.retries.leaseDue();
         if (leased.length) await this.pass(null, leased);
       })
       .catch((err) => this.ctx.log.error({ err: (err as Error).message }, 'dns-sync retry of failed lines failed; the queue hands them out again'))
-      .finally(() => {
+      .finally(async () => {
         this.retrying = false;
-        const next = this.retries.nextDueAt();
+        const next = await this.retries.nextDueAt().catch(() => undefined);
         if (next !== undefined && next <= Date.now()) this.retryDue();
       });
   }
@@ -166,6 +167,7 @@ export class Leader {
     // The queue first: a failed line must be on disk before anything else can go wrong.
     const acted = leased.length ? [] : result.decisions.map((d) => d.key);
     const fresh = await this.retries.settle(acted, result.failures, held, Date.now());
+    await this.retries.refresh(result.decisions.map((d) => d.key));
     this.latest = {
       decisions: result.decisions,
       summary: { at: now, kind: leased.length ? 'retry' : 'full', written: result.written, switched: result.switched.length, unchanged: result.unchanged, failed: result.failures.length, alerts: result.alerts.length, timing: result.timing },

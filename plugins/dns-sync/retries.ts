@@ -29,6 +29,8 @@ const LEASE_MS = 5 * 60_000;
 
 export class RetryQueue {
   private readonly ids = new Map<string, string>();
+  private pendingByKey = new Map<string, PendingWrite>();
+  private total = 0;
 
   constructor(private readonly queue: DueQueue<RetryItem>) {}
 
@@ -39,19 +41,25 @@ export class RetryQueue {
     return id;
   }
 
+  /** From the copy the last refresh read: the surfaces answer synchronously, the queue (PostgreSQL) may not. */
   pending(key: string): PendingWrite | null {
-    const q = this.queue.get(this.idOf(key));
-    if (!q) return null;
-    return { ...q.item, attempt: failedAttempts(q), error: q.lastError ?? q.item.error, dueAt: q.dueAt };
+    return this.pendingByKey.get(key) ?? null;
   }
 
   count(): number {
-    const c = this.queue.counts();
-    return c.pending + c.leased;
+    return this.total;
+  }
+
+  /** Reads what the queue holds for these lines and how much it holds in all, for pending() and count(). */
+  async refresh(keys: Iterable<string>): Promise<void> {
+    const found = await Promise.all([...keys].map(async (key) => [key, await this.queue.get(this.idOf(key))] as const));
+    const c = await this.queue.counts();
+    this.pendingByKey = new Map(found.flatMap(([key, q]) => (q ? [[key, { ...q.item, attempt: failedAttempts(q), error: q.lastError ?? q.item.error, dueAt: q.dueAt }] as const] : [])));
+    this.total = c.pending + c.leased;
   }
 
   /** Every item due now, leased for the retry pass. */
-  leaseDue(): Leased<RetryItem>[] {
+  leaseDue(): Promise<Leased<RetryItem>[]> {
     return this.queue.lease(100_000, LEASE_MS);
   }
 
@@ -59,7 +67,7 @@ export class RetryQueue {
     return this.queue.onReady(fn);
   }
 
-  nextDueAt(): number | undefined {
+  nextDueAt(): Promise<number | undefined> {
     return this.queue.nextDueAt();
   }
 
@@ -75,7 +83,7 @@ export class RetryQueue {
     for (const f of failed.values()) {
       const held = leased.get(f.key);
       if (held) work.push(this.queue.fail(held.id, f.retryInMs, { token: held.token, error: f.error }));
-      else if (!this.queue.get(this.idOf(f.key))) fresh.push(f);
+      else if (!(await this.queue.get(this.idOf(f.key)))) fresh.push(f);
     }
     if (fresh.length) work.push(this.queue.scheduleMany(fresh.map((f) => ({ item: f, dueAt: now + f.retryInMs, id: this.idOf(f.key) }))));
     const done = new Set([...acted, ...leased.keys()]);
@@ -83,7 +91,7 @@ export class RetryQueue {
       if (failed.has(key)) continue;
       const held = leased.get(key);
       if (held) work.push(this.queue.ack(held.id, held.token));
-      else if (this.queue.get(this.idOf(key))) work.push(this.queue.cancel(this.idOf(key)));
+      else if (await this.queue.get(this.idOf(key))) work.push(this.queue.cancel(this.idOf(key)));
     }
     await Promise.all(work);
     return fresh;

@@ -3,10 +3,12 @@ import { dirname, join } from 'node:path';
 import { Low, type Adapter } from 'lowdb';
 import { appendPrivate, narrowMode, privateDir, replacePrivate } from './files.ts';
 import { parseStoredJson, withoutPrototypes } from './json.ts';
+import { mountedAt } from './durable/backend.ts';
 
 /**
- * The only persistence a plugin or host sees. lowdb is the embedded default; a networked store can
- * implement the same interface later, which is why nobody outside this file touches lowdb.
+ * The only persistence a plugin or host sees. lowdb is the embedded default; a data dir mounted on
+ * another backend (durable/backend.ts: PostgreSQL) gets that backend's stores instead, which is why
+ * nobody outside this file touches lowdb.
  */
 export interface Store<T extends object> {
   /** In-memory view; mutate only inside update() so every change reaches disk. */
@@ -113,6 +115,8 @@ class LowStore<T extends object> implements Store<T> {
 export type ClosableStore<T extends object> = Store<T> & { close(): Promise<void> };
 
 export async function openStore<T extends object>(dir: string, name: string, defaults: T): Promise<ClosableStore<T>> {
+  const mounted = mountedAt(dir);
+  if (mounted) return mounted.backend.openStore(mounted.name(name), defaults);
   const file = join(dir, `${name}.json`);
   await privateDir(dirname(file));
   await narrowMode(file);

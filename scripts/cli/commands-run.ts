@@ -88,19 +88,34 @@ export const runCommands: Command[] = [
   {
     path: ['admin-token', 'rotate'],
     summary: "replace the controller's admin token (run on the controller host)",
-    details: 'The old token stops working; running controllers pick the new one up when restarted.',
+    details: 'The old token stops working; running controllers pick the new one up when restarted. With OUTPOST_STORE_URL set, rotates the token of the controllers sharing that database (DIR: any data dir of theirs).',
     flags: {
       data: { type: 'string', value: 'DIR', help: "the controller's data directory (required)" },
       json: { type: 'boolean', help: 'print {"token"} as JSON' },
     },
     run: async ({ values, json }) => {
       const dir = required(values, 'data', 'admin-token rotate');
-      // Identity.open would create a new identity in a mistyped directory; refuse instead.
-      if (!existsSync(joinPath(dir, 'controller.json'))) throw new UsageError(`${dir} is not a controller data directory (no controller.json there)`);
-      const { Identity } = await import('../../controller/identity.ts');
-      const { identity } = await Identity.open(dir);
-      const token = await identity.rotateAdminToken();
-      out(json, { token }, () => `new admin token (shown once): ${token}\nrestart the controller for running sessions to pick it up`);
+      const [{ Identity }, { openControllerStorage }, { StorageHealth }, { createLog }, { openStore }] = await Promise.all([
+        import('../../controller/identity.ts'),
+        import('../../runtime/storage/controller-storage.ts'),
+        import('../../plugins/sdk/durable/health.ts'),
+        import('../../plugins/sdk/log.ts'),
+        import('../../plugins/sdk/store.ts'),
+      ]);
+      // With OUTPOST_STORE_URL set, the identity is the one in that database (shared by its controllers).
+      const storage = await openControllerStorage({ kind: 'lowdb' }, dir, { health: new StorageHealth(), log: createLog('outpost', 'warn') });
+      try {
+        // Identity.open would create a new identity for a mistyped directory or an empty database; refuse instead.
+        if (storage.kind === 'lowdb' && !existsSync(joinPath(dir, 'controller.json'))) throw new UsageError(`${dir} is not a controller data directory (no controller.json there)`);
+        const known = await openStore<{ adminTokenHash?: string | null }>(dir, 'controller', {});
+        await known.close();
+        if (!known.data.adminTokenHash) throw new UsageError(`no controller has started on ${storage.where ?? dir} yet: there is no admin token to rotate`);
+        const { identity } = await Identity.open(dir);
+        const token = await identity.rotateAdminToken();
+        out(json, { token }, () => `new admin token (shown once): ${token}\nrestart the controller${storage.kind === 'postgres' ? 's' : ''} for running sessions to pick it up`);
+      } finally {
+        await storage.close();
+      }
     },
   },
 ];

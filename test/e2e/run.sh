@@ -24,6 +24,7 @@ PACKAGES=(
   pdns-server pdns-backend-sqlite3 dnsutils sqlite3
   shellcheck systemd
   redis-server
+  postgresql
 )
 
 section() { printf '\n==== e2e: %s ====\n' "$*"; }
@@ -138,6 +139,9 @@ check_tools() {
   for t in ip iptables ping docker busybox chromium promtool prometheus-blackbox-exporter pdns_server sqlite3 dig shellcheck systemd-analyze curl; do
     command -v "$t" >/dev/null || die "$t not found on PATH after installing packages"
   done
+  # PostgreSQL's server programs are not on PATH in Debian's package: the tests find them there.
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || die "initdb not found under /usr/lib/postgresql/*/bin after installing postgresql"
+  id postgres >/dev/null 2>&1 || die "no postgres user (the postgresql package creates it; the test servers run as it)"
   timeout 60 chromium --headless --no-sandbox --disable-gpu --dump-dom 'data:text/html,<p>ok</p>' 2>/dev/null | grep -q '<p>ok</p>' ||
     die "chromium cannot render a page headless"
   timeout 10 promtool --version >/dev/null 2>&1 || die "promtool does not run"

@@ -23,6 +23,7 @@ import { nodeLogFs, splitLines, writeAll, type LogFile, type LogFs } from './fil
 import { GroupCommit } from './group-commit.ts';
 import { parseRecordJson } from './record-json.ts';
 import { StorageWriteError } from './storage-error.ts';
+import { appendLines, CompactionTrigger, snapshotLines } from './log-policy.ts';
 
 const HEADER = '$outpostLog';
 const DEFAULT_COMPACT_AFTER = 4 * 1024 * 1024;
@@ -31,6 +32,8 @@ const WRITE_PIECE = 1024 * 1024;
 
 interface Header {
   gen: number;
+  /** Set for a due-time queue's log (LogOptions.kind); absent for plain logs. */
+  kind?: 'queue';
   /** Snapshots: the journal generation they were cut from, and the byte of it they cover up to. */
   base?: number;
   cut?: number;
@@ -43,7 +46,8 @@ function parseHeader(line: string | undefined): Header | null {
   try {
     const h = parseRecordJson(line) as Record<string, unknown> | null;
     if (!h || h[HEADER] !== 1 || !Number.isInteger(h.gen)) return null;
-    return Number.isInteger(h.base) && Number.isInteger(h.cut) ? { gen: h.gen as number, base: h.base as number, cut: h.cut as number } : { gen: h.gen as number };
+    const kind = h.kind === 'queue' ? { kind: 'queue' as const } : {};
+    return Number.isInteger(h.base) && Number.isInteger(h.cut) ? { gen: h.gen as number, base: h.base as number, cut: h.cut as number, ...kind } : { gen: h.gen as number, ...kind };
   } catch {
     return null;
   }
@@ -74,18 +78,16 @@ export class FileLog<R> implements DurableLog<R> {
   private syncRequested = false;
   /** An append of the batch being gathered wants its fsync before it resolves (`always`). */
   private batchWantsSync = false;
-  private compactRequested = false;
-  private compactFailure: StorageWriteError | undefined;
-  /** After a failed compaction, the next is tried only once the journal has grown this far. */
-  private nextCompactAt = 0;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly loaded = { records: 0, skipped: 0, tornBytes: 0 };
+  /** Given at open, else as the files' headers say. */
+  private kind: 'log' | 'queue';
   private readonly commit = new GroupCommit<string>((lines) => this.write(lines));
   private readonly fs: LogFs;
   private readonly log: Log;
   private readonly policy: FsyncPolicy;
-  private readonly compactAfter: number;
+  private readonly compaction: CompactionTrigger;
   private readonly health: StorageHealth | undefined;
 
   private constructor(
@@ -97,8 +99,9 @@ export class FileLog<R> implements DurableLog<R> {
     this.fs = opts.fs ?? nodeLogFs;
     this.log = opts.log ?? createLog('durable-log');
     this.policy = opts.fsync ?? 'always';
-    this.compactAfter = opts.compactAfterBytes ?? DEFAULT_COMPACT_AFTER;
+    this.compaction = new CompactionTrigger(opts.compactAfterBytes ?? DEFAULT_COMPACT_AFTER);
     this.health = opts.health;
+    this.kind = opts.kind ?? 'log';
   }
 
   static async open<R>(name: string, schema: ZodType<R>, opts: LogOptions<R>): Promise<FileLog<R>> {
@@ -112,16 +115,9 @@ export class FileLog<R> implements DurableLog<R> {
     return l;
   }
 
-  append(records: R[], opts: AppendOptions = {}): Promise<void> {
-    if (this.opts.readOnly) return Promise.reject(new Error(`log ${this.name} was opened read-only`));
-    if (this.closed) return Promise.reject(new Error(`log ${this.name} is closed`));
-    const lines: string[] = [];
-    for (const r of records) {
-      const check = this.schema.safeParse(r);
-      // A record that could not be read back would be skipped at the next open: refuse it now instead.
-      if (!check.success) return Promise.reject(new Error(`log ${this.name}: record does not match its schema: ${check.error.issues.map((i) => `${i.path.join('.') || '(record)'}: ${i.message}`).join('; ')}`));
-      lines.push(JSON.stringify(r));
-    }
+  async append(records: R[], opts: AppendOptions = {}): Promise<void> {
+    // The lines go to the group commit before anything awaits: appends of one turn share a write.
+    const lines = appendLines(this.name, this.schema, records, { readOnly: this.opts.readOnly, closed: this.closed });
     if (opts.sync !== false) this.batchWantsSync = true;
     return this.commit.add(lines);
   }
@@ -131,13 +127,10 @@ export class FileLog<R> implements DurableLog<R> {
     // One at a time: let one under way finish and its journal be cut first.
     while (this.compacting) await this.compacting;
     await this.commit.add([]);
-    this.compactRequested = true;
-    this.compactFailure = undefined;
+    this.compaction.ask();
     await this.commit.add([]);
     await this.compacting;
-    const failure = this.compactFailure;
-    this.compactFailure = undefined;
-    if (failure) throw failure;
+    this.compaction.settle();
     await this.commit.add([]);
   }
 
@@ -148,7 +141,11 @@ export class FileLog<R> implements DurableLog<R> {
   }
 
   stats(): LogStats {
-    return { journalBytes: this.journalBytes, snapshotBytes: this.snapshotBytes, generation: this.swap?.gen ?? this.gen, loaded: { ...this.loaded } };
+    return { journalBytes: this.journalBytes, snapshotBytes: this.snapshotBytes, generation: this.swap?.gen ?? this.gen, loaded: { ...this.loaded }, kind: this.kind };
+  }
+
+  private kindField(): Pick<Header, 'kind'> {
+    return this.kind === 'queue' ? { kind: 'queue' } : {};
   }
 
   async close(): Promise<void> {
@@ -182,6 +179,7 @@ export class FileLog<R> implements DurableLog<R> {
       // Snapshots are renamed into place only once complete, so a torn one means the disk lost data.
       if (tornBytes) this.log.warn({ log: this.name, file: files.snapshot, bytes: tornBytes }, 'snapshot ends in an incomplete line; ignoring it');
       snapHeader = h;
+      if (h.kind && !this.opts.kind) this.kind = h.kind;
       this.snapshotBytes = snap.length;
       this.replay(lines, 1, files.snapshot);
     }
@@ -190,6 +188,7 @@ export class FileLog<R> implements DurableLog<R> {
     const { lines, completeBytes, tornBytes } = splitLines(jr ?? Buffer.alloc(0));
     const h = parseHeader(lines[0]);
     if (h === null && lines.length > 0) throw new Error(`${files.journal} is not a log journal (no header line); move it away to start this log empty`);
+    if (h?.kind && !this.opts.kind) this.kind = h.kind;
     if (h === null) {
       // Missing, empty, or cut while being created: nothing was appended to it.
       this.needReset = true;
@@ -253,7 +252,8 @@ export class FileLog<R> implements DurableLog<R> {
   private async write(lines: string[]): Promise<void> {
     // Taken before the first await: records appended meanwhile go to the next batch, so they must not
     // be in this snapshot (they would count twice on replay). Likewise whether this batch wants an fsync.
-    const snapshot = this.wantsCompaction(lines) ? this.takeSnapshot() : undefined;
+    const due = this.compacting || this.swap || this.closed ? undefined : this.compaction.take(this.journalBytes, this.snapshotBytes, lines);
+    const snapshot = due && { lines: snapshotLines(this.opts.snapshot), requested: due.requested };
     const fsync = this.policy === 'always' && this.batchWantsSync;
     this.batchWantsSync = false;
     try {
@@ -303,24 +303,6 @@ export class FileLog<R> implements DurableLog<R> {
     this.unsynced = false;
   }
 
-  private wantsCompaction(lines: string[]): boolean {
-    if (this.compacting || this.swap || this.closed) return false;
-    if (this.compactRequested) return true;
-    let grown = this.journalBytes;
-    for (const l of lines) grown += l.length + 1;
-    // Never before the journal outgrows the snapshot: compaction then costs O(1) per appended byte.
-    return grown > this.compactAfter && grown > this.snapshotBytes && grown > this.nextCompactAt;
-  }
-
-  /** The owner's state as snapshot lines, built synchronously: one instant, covering every append so far. */
-  private takeSnapshot(): { lines: string[]; requested: boolean } {
-    const requested = this.compactRequested;
-    this.compactRequested = false;
-    const lines: string[] = [];
-    for (const r of this.opts.snapshot()) lines.push(JSON.stringify(r));
-    return { lines, requested };
-  }
-
   /**
    * Writes the snapshot while appends go on (it covers the journal up to its current end), renames it
    * into place, then has the next write cut the journal. A failure leaves everything as it was.
@@ -331,7 +313,7 @@ export class FileLog<R> implements DurableLog<R> {
     let size = 0;
     try {
       await this.replaceFile(this.files.snapshot, async (f) => {
-        let piece = headerLine({ gen: base + 1, base, cut }) + '\n';
+        let piece = headerLine({ gen: base + 1, base, cut, ...this.kindField() }) + '\n';
         let i = 0;
         for (;;) {
           while (i < lines.length && piece.length < WRITE_PIECE) piece += lines[i++] + '\n';
@@ -343,14 +325,13 @@ export class FileLog<R> implements DurableLog<R> {
         }
       });
       this.snapshotBytes = size;
-      this.nextCompactAt = 0;
+      this.compaction.succeeded();
       this.swap = { gen: base + 1, cut };
       this.commit.add([]).catch(() => undefined);
     } catch (err) {
       const e = new StorageWriteError(`${this.name} snapshot`, err);
-      this.nextCompactAt = this.journalBytes + this.compactAfter;
+      this.compaction.failed(this.journalBytes, e, requested);
       this.log.warn({ log: this.name, err: e.message }, 'compaction failed; the journal keeps growing until the next try');
-      if (requested) this.compactFailure = e;
     } finally {
       this.compacting = undefined;
     }
@@ -361,7 +342,7 @@ export class FileLog<R> implements DurableLog<R> {
     const { gen, cut } = this.swap!;
     const old = (await this.fs.read(this.files.journal)) ?? Buffer.alloc(0);
     const tail = old.subarray(cut, this.journalBytes);
-    const header = Buffer.from(headerLine({ gen }) + '\n');
+    const header = Buffer.from(headerLine({ gen, ...this.kindField() }) + '\n');
     await this.replaceFile(this.files.journal, async (f) => {
       await writeAll(f, header);
       if (tail.length) await writeAll(f, tail);
@@ -378,7 +359,7 @@ export class FileLog<R> implements DurableLog<R> {
 
   /** Puts an empty journal of the current generation in place (written aside, renamed). */
   private async resetJournal(): Promise<void> {
-    const header = Buffer.from(headerLine({ gen: this.gen }) + '\n');
+    const header = Buffer.from(headerLine({ gen: this.gen, ...this.kindField() }) + '\n');
     await this.replaceFile(this.files.journal, (f) => writeAll(f, header));
     await this.journal?.close().catch(() => undefined);
     this.journal = await this.fs.open(this.files.journal, 'a');

@@ -6,14 +6,15 @@
  * what came before.
  *
  * This file is the seam: owners see only DurableLog and openLog. The file implementation
- * (file-log.ts) is the embedded default; a PostgreSQL one (a table of records per log, the
- * snapshot swapped in one transaction) can take its place without changing any owner.
+ * (file-log.ts) is the embedded default; a dir mounted on PostgreSQL (backend.ts) gets a table of
+ * records per log, the snapshot swapped in within one transaction, without any owner changing.
  */
 import type { ZodType } from 'zod';
 import type { Log } from '../log.ts';
 import type { StorageHealth } from './health.ts';
 import type { LogFs } from './files.ts';
 import { FileLog } from './file-log.ts';
+import { mountedAt } from './backend.ts';
 
 /**
  * When appended records are forced to stable storage:
@@ -47,6 +48,11 @@ export interface LogOptions<R> {
   readOnly?: boolean;
   /** File operations; tests inject failures here. */
   fs?: LogFs;
+  /**
+   * What the log holds, written into its files' headers so tools (store export/import) can tell the
+   * due-time queue's logs (`queue`) from others (default `log`).
+   */
+  kind?: 'log' | 'queue';
 }
 
 export interface LogStats {
@@ -56,6 +62,8 @@ export interface LogStats {
   generation: number;
   /** What open found: records loaded, lines skipped as unreadable, bytes of torn tail dropped. */
   loaded: { records: number; skipped: number; tornBytes: number };
+  /** As found in the files (or given at open for a new log). */
+  kind: 'log' | 'queue';
 }
 
 export interface AppendOptions {
@@ -88,5 +96,7 @@ const LOG_NAME = /^[a-z0-9][a-z0-9._-]{0,99}$/i;
 
 export async function openLog<R>(name: string, schema: ZodType<R>, opts: LogOptions<R>): Promise<DurableLog<R>> {
   if (!LOG_NAME.test(name)) throw new Error(`log name "${name.slice(0, 100)}" must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+  const mounted = mountedAt(opts.dir);
+  if (mounted) return mounted.backend.openLog(mounted.name(name), schema, opts);
   return FileLog.open(name, schema, opts);
 }

@@ -9,6 +9,8 @@ export interface WorkOptions {
   backoff(attempts: number, error: unknown): number;
   /** Told about bookkeeping failures (an ack or fail that could not be written); the item may then run again. */
   onError?(err: unknown, item: Leased<unknown>): void;
+  /** Told when leasing failed (the storage is unreachable); the worker tries again at the queue's next onReady. */
+  onLeaseError?(err: unknown): void;
 }
 
 /**
@@ -30,19 +32,41 @@ export function work<T>(queue: DueQueue<T>, handler: (item: Leased<T>) => Promis
     }
   };
 
-  const pull = () => {
+  // One lease request at a time (it is async): a pull asked for meanwhile runs once this one is done,
+  // so two overlapping pulls never both fill the same free slots.
+  let pulling: Promise<void> | undefined;
+  let again = false;
+  const pull = (): void => {
     if (stopped) return;
+    if (pulling) {
+      again = true;
+      return;
+    }
     const room = opts.concurrency - active;
     if (room <= 0) return;
-    for (const it of queue.lease(room, opts.leaseMs)) {
-      active += 1;
-      const p = run(it).finally(() => {
-        active -= 1;
-        running.delete(p);
-        pull();
+    pulling = queue
+      .lease(room, opts.leaseMs)
+      .then(
+        (items) => {
+          for (const it of items) {
+            active += 1;
+            const p = run(it).finally(() => {
+              active -= 1;
+              running.delete(p);
+              pull();
+            });
+            running.add(p);
+          }
+        },
+        (err) => opts.onLeaseError?.(err),
+      )
+      .finally(() => {
+        pulling = undefined;
+        if (again) {
+          again = false;
+          pull();
+        }
       });
-      running.add(p);
-    }
   };
 
   const off = queue.onReady(pull);
@@ -51,6 +75,8 @@ export function work<T>(queue: DueQueue<T>, handler: (item: Leased<T>) => Promis
     async stop() {
       stopped = true;
       off();
+      // Items a lease in flight hands out still run (they are leased to us): wait for it first.
+      await pulling;
       await Promise.all([...running]);
     },
   };

@@ -7,6 +7,9 @@
  * with an in-memory timer heap. Leases live in memory only: after a crash every leased item is simply
  * available again, which is what an expired lease means anyway (delivery is at least once).
  *
+ * Reads and leases are async because the queue may live in a database shared by several processes
+ * (the PostgreSQL queue leases with FOR UPDATE SKIP LOCKED): the answer can only come from there.
+ *
  * Ordering per key: items sharing a `key` form a FIFO lane (in the order they were scheduled); only
  * the lane's first item can be leased, and only once it is due, so a failing head holds its lane back
  * (a webhook subscription's deliveries stay in order) while other lanes go on. Items without a key
@@ -20,6 +23,7 @@
 import { z } from 'zod';
 import { openLog, type DurableLog, type LogOptions } from './log.ts';
 import { MinHeap } from './heap.ts';
+import { mountedAt } from './backend.ts';
 
 export interface ScheduleOptions {
   /** Items sharing a key are leased one at a time, in the order they were scheduled. */
@@ -62,24 +66,24 @@ export interface DueQueue<T> {
   /** Removes an item, leased or not; false if the queue does not hold it. */
   cancel(id: string): Promise<boolean>;
   /** Up to n items that are due, each leased for ms: nobody else gets them until ack, fail or expiry. */
-  lease(n: number, ms: number): Leased<T>[];
+  lease(n: number, ms: number): Promise<Leased<T>[]>;
   /** Extends a lease still held (a long task); false if the lease was lost. */
-  renew(id: string, token: number, ms: number): boolean;
+  renew(id: string, token: number, ms: number): Promise<boolean>;
   /** Done: the item leaves the queue. False if it is gone or (with a token) leased to someone else since. */
   ack(id: string, token?: number): Promise<boolean>;
   /** Not done: due again after backoffMs, attempts + 1, its lane held back until then. */
   fail(id: string, backoffMs: number, opts?: { token?: number; error?: string }): Promise<boolean>;
   /** Moves the due time of an item that is not leased (run now, or later), attempts unchanged; false if it is gone or leased. */
   reschedule(id: string, dueAt: number): Promise<boolean>;
-  get(id: string): QueuedItem<T> | undefined;
-  /** Every item on disk (leased ones included), in the order they were scheduled: for listings. */
-  items(): IterableIterator<QueuedItem<T>>;
-  counts(): { pending: number; leased: number };
+  get(id: string): Promise<QueuedItem<T> | undefined>;
+  /** Every item stored (leased ones included), in the order they were scheduled: for listings. */
+  items(): Promise<QueuedItem<T>[]>;
+  counts(): Promise<{ pending: number; leased: number }>;
   /** When the next item becomes due (or a lease runs out); undefined when nothing waits. */
-  nextDueAt(): number | undefined;
+  nextDueAt(): Promise<number | undefined>;
   /** Called when items may have become leasable: lease then, and again whenever you have room. */
   onReady(fn: () => void): () => void;
-  /** Rewrites the queue's files to what it holds now (done by itself as the journal grows). */
+  /** Rewrites the queue's storage to what it holds now (done by itself as it grows). */
   compact(): Promise<void>;
   close(): Promise<void>;
 }
@@ -119,19 +123,67 @@ type Rec<T> = { t: 'm'; seq: number; cp?: number } | { t: 's'; id: string; seq: 
 const MAX_ID = 200;
 /** Records whose loss on a power cut only repeats work (an ack, a failure's backoff) share the next fsync. */
 const LAZY = { sync: false } as const;
+
+export function checkDueAt(dueAt: number): void {
+  if (!Number.isFinite(dueAt)) throw new Error(`dueAt must be a time in epoch ms, got ${dueAt}`);
+}
+
+export function checkCheckpoint(cp: number | undefined): void {
+  if (cp !== undefined && !Number.isFinite(cp)) throw new Error(`checkpoint must be a number, got ${cp}`);
+}
+
+/** Throws naming what is wrong with an entry to schedule (every queue backend checks the same). */
+export function checkSchedule(s: { dueAt: number } & ScheduleOptions): void {
+  checkDueAt(s.dueAt);
+  if (s.id !== undefined && (typeof s.id !== 'string' || s.id === '' || s.id.length > MAX_ID)) throw new Error(`id must be 1-${MAX_ID} characters`);
+  if (s.key !== undefined && (typeof s.key !== 'string' || s.key.length > MAX_ID)) throw new Error(`key must be a string of at most ${MAX_ID} characters`);
+}
 const MAX_TIMER = 2 ** 31 - 1;
 
-export async function openQueue<T>(name: string, itemSchema: z.ZodType<T>, opts: QueueOptions): Promise<DueQueue<T>> {
-  const schema = z.discriminatedUnion('t', [
+/** The records of a queue's log: scheduled, failed (rescheduled), done, and the last seq handed out. */
+function queueRecords<T>(itemSchema: z.ZodType<T>): z.ZodType<Rec<T>> {
+  return z.discriminatedUnion('t', [
     z.object({ t: z.literal('s'), id: z.string(), seq: z.number().int(), key: z.string().optional(), due: z.number(), item: itemSchema, att: z.number().int(), err: z.string().optional(), at: z.number() }),
     z.object({ t: z.literal('f'), id: z.string(), due: z.number(), att: z.number().int(), err: z.string().optional() }),
     z.object({ t: z.literal('d'), id: z.string() }),
     z.object({ t: z.literal('m'), seq: z.number().int(), cp: z.number().optional() }),
   ]) as unknown as z.ZodType<Rec<T>>;
+}
+
+export async function openQueue<T>(name: string, itemSchema: z.ZodType<T>, opts: QueueOptions): Promise<DueQueue<T>> {
+  const mounted = mountedAt(opts.dir);
+  if (mounted) return mounted.backend.openQueue(mounted.name(name), itemSchema, opts);
   const q = new FileQueue<T>();
-  q.log = await openLog(name, schema, { ...opts, load: (r) => q.replay(r), snapshot: () => q.snapshot() });
+  q.log = await openLog(name, queueRecords(itemSchema), { ...opts, kind: 'queue', load: (r) => q.replay(r), snapshot: () => q.snapshot() });
   q.loaded();
   return q;
+}
+
+/** A queue's items with their schedule order, the last seq it handed out and its checkpoint: what moves between backends. */
+export interface QueueContents<T> {
+  seq: number;
+  checkpoint: number;
+  items: Array<QueuedItem<T> & { seq: number }>;
+}
+
+/** What a stopped queue's files hold (store export/import); leases are not kept, as at any open. */
+export async function readQueueFiles(name: string, dir: string): Promise<QueueContents<unknown>> {
+  const q = new FileQueue<unknown>();
+  q.log = await openLog(name, queueRecords(z.unknown()), { dir, readOnly: true, load: (r) => q.replay(r), snapshot: () => [] });
+  await q.log.close();
+  return q.contents();
+}
+
+/** Writes a queue's files from contents (into a dir that holds no such queue yet). */
+export async function writeQueueFiles(name: string, dir: string, contents: QueueContents<unknown>): Promise<void> {
+  const records: Array<Rec<unknown>> = [{ t: 'm', seq: contents.seq, ...(contents.checkpoint ? { cp: contents.checkpoint } : {}) }];
+  for (const it of contents.items) records.push({ t: 's', id: it.id, seq: it.seq, ...(it.key !== undefined ? { key: it.key } : {}), due: it.dueAt, item: it.item, att: it.attempts, ...(it.lastError !== undefined ? { err: it.lastError } : {}), at: it.createdAt });
+  const log = await openLog(name, queueRecords(z.unknown()), { dir, kind: 'queue', load: () => undefined, snapshot: () => records });
+  try {
+    await log.append(records);
+  } finally {
+    await log.close();
+  }
 }
 
 const readyAt = (e: Entry<unknown>) => (e.leasedUntil > 0 ? e.leasedUntil : e.dueAt);
@@ -180,6 +232,10 @@ class FileQueue<T> implements DueQueue<T> {
     this.arm();
   }
 
+  contents(): QueueContents<T> {
+    return { seq: this.seq, checkpoint: this.cp, items: [...this.entries.values()].sort((a, b) => a.seq - b.seq).map((e) => ({ ...view(e), seq: e.seq })) };
+  }
+
   *snapshot(): Iterable<Rec<T>> {
     yield { t: 'm', seq: this.seq, ...(this.cp ? { cp: this.cp } : {}) };
     for (const e of this.entries.values()) yield sRecord(e);
@@ -193,15 +249,13 @@ class FileQueue<T> implements DueQueue<T> {
 
   async scheduleMany(list: Array<{ item: T; dueAt: number } & ScheduleOptions>, opts: { checkpoint?: number; sync?: boolean } = {}): Promise<string[]> {
     if (this.closed) throw new Error('queue is closed');
-    if (opts.checkpoint !== undefined && !Number.isFinite(opts.checkpoint)) throw new Error(`checkpoint must be a number, got ${opts.checkpoint}`);
+    checkCheckpoint(opts.checkpoint);
     const cp = opts.checkpoint !== undefined && opts.checkpoint > this.cp ? opts.checkpoint : undefined;
     const ids: string[] = [];
     const fresh: Entry<T>[] = [];
     const now = Date.now();
     for (const s of list) {
-      if (!Number.isFinite(s.dueAt)) throw new Error(`dueAt must be a time in epoch ms, got ${s.dueAt}`);
-      if (s.id !== undefined && (typeof s.id !== 'string' || s.id === '' || s.id.length > MAX_ID)) throw new Error(`id must be 1-${MAX_ID} characters`);
-      if (s.key !== undefined && (typeof s.key !== 'string' || s.key.length > MAX_ID)) throw new Error(`key must be a string of at most ${MAX_ID} characters`);
+      checkSchedule(s);
       const known = s.id !== undefined ? this.entries.get(s.id) : undefined;
       if (known) {
         ids.push(known.id);
@@ -246,7 +300,11 @@ class FileQueue<T> implements DueQueue<T> {
     return true;
   }
 
-  lease(n: number, ms: number): Leased<T>[] {
+  lease(n: number, ms: number): Promise<Leased<T>[]> {
+    return Promise.resolve(this.leaseNow(n, ms));
+  }
+
+  private leaseNow(n: number, ms: number): Leased<T>[] {
     const now = Date.now();
     const out: Leased<T>[] = [];
     while (out.length < n) {
@@ -264,7 +322,7 @@ class FileQueue<T> implements DueQueue<T> {
     return out;
   }
 
-  renew(id: string, token: number, ms: number): boolean {
+  async renew(id: string, token: number, ms: number): Promise<boolean> {
     const e = this.entries.get(id);
     if (!e || e.token !== token || e.leasedUntil === 0) return false;
     e.leasedUntil = Date.now() + ms;
@@ -296,7 +354,7 @@ class FileQueue<T> implements DueQueue<T> {
   }
 
   async reschedule(id: string, dueAt: number): Promise<boolean> {
-    if (!Number.isFinite(dueAt)) throw new Error(`dueAt must be a time in epoch ms, got ${dueAt}`);
+    checkDueAt(dueAt);
     const e = this.entries.get(id);
     if (!e || !e.durable || e.leasedUntil > 0) return false;
     e.dueAt = dueAt;
@@ -306,7 +364,7 @@ class FileQueue<T> implements DueQueue<T> {
     return true;
   }
 
-  get(id: string): QueuedItem<T> | undefined {
+  async get(id: string): Promise<QueuedItem<T> | undefined> {
     const e = this.entries.get(id);
     return e && view(e);
   }
@@ -315,16 +373,18 @@ class FileQueue<T> implements DueQueue<T> {
     return this.cp;
   }
 
-  *items(): IterableIterator<QueuedItem<T>> {
+  async items(): Promise<QueuedItem<T>[]> {
     // The map keeps insertion order, which is schedule order (seq), also after a reload.
-    for (const e of this.entries.values()) if (e.durable) yield view(e);
+    const out: QueuedItem<T>[] = [];
+    for (const e of this.entries.values()) if (e.durable) out.push(view(e));
+    return out;
   }
 
-  counts(): { pending: number; leased: number } {
+  async counts(): Promise<{ pending: number; leased: number }> {
     return { pending: this.entries.size - this.leased, leased: this.leased };
   }
 
-  nextDueAt(): number | undefined {
+  async nextDueAt(): Promise<number | undefined> {
     return this.validTop()?.at;
   }
 

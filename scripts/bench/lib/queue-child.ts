@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { openQueue } from '../../../plugins/sdk/durable/queue.ts';
 import { GroupCommit } from '../../../plugins/sdk/durable/group-commit.ts';
 import { createLog } from '../../../plugins/sdk/log.ts';
+import { inFlight } from './report.ts';
 
 /** A jobs task as the jobs plugin would queue it (Serendipity's task/create fields). */
 const Task = z.object({ app: z.string(), taskNo: z.string(), linkUrl: z.string(), content: z.unknown(), timeout: z.number(), step: z.number(), retryTotal: z.number() });
@@ -29,21 +30,8 @@ const keyOf = (i: number) => (i % 10 === 0 ? { key: `lane-${i % 100}` } : {});
 
 /** Runs n calls of op with c in flight: latency percentiles in ms and the wall time. */
 async function timed(n: number, c: number, op: (i: number) => Promise<unknown>): Promise<{ p50: number; p99: number; max: number; seconds: number }> {
-  const lat = new Float64Array(n);
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: c }, async () => {
-      while (next < n) {
-        const i = next++;
-        const s = performance.now();
-        await op(i);
-        lat[i] = performance.now() - s;
-      }
-    }),
-  );
-  const seconds = (performance.now() - t0) / 1000;
-  lat.sort();
+  const { lat, seconds } = await inFlight(n, c, op);
+  lat.sort((x, y) => x - y);
   return { p50: lat[Math.ceil(n * 0.5) - 1], p99: lat[Math.ceil(n * 0.99) - 1], max: lat[n - 1], seconds };
 }
 
@@ -53,14 +41,15 @@ if (mode === 'enqueue') {
   const q = await openQueue('bench', Task, { dir, log, fsync: c === 'interval' ? 'interval' : 'always' });
   const due = Date.now() + 3_600_000;
   const stats = await timed(Number(a), Number(b), (i) => q.schedule(task(i), due, keyOf(i)));
-  result({ ...stats, pending: q.counts().pending });
+  result({ ...stats, pending: (await q.counts()).pending });
   idle();
 } else if (mode === 'reload') {
   const t0 = performance.now();
   const q = await openQueue('bench', Task, { dir, log });
   const ms = performance.now() - t0;
-  const lanes = q.lease(1_000_000, 60_000).length;
-  result({ ms, pending: q.counts().pending + q.counts().leased, expected: Number(a), uptimeMs: process.uptime() * 1000, leasableNow: lanes });
+  const lanes = (await q.lease(1_000_000, 60_000)).length;
+  const counts = await q.counts();
+  result({ ms, pending: counts.pending + counts.leased, expected: Number(a), uptimeMs: process.uptime() * 1000, leasableNow: lanes });
   await q.close();
 } else if (mode === 'due') {
   const [m, spread] = [Number(a), Number(b)];
@@ -68,10 +57,9 @@ if (mode === 'enqueue') {
   const late: number[] = [];
   // The first item falls due a second after scheduling starts: all are on disk (leasable) before any is due.
   const t0 = Date.now() + 1000;
-  q.onReady(function take() {
-    const now = Date.now();
-    for (const it of q.lease(1000, 60_000)) {
-      late.push(now - it.dueAt);
+  q.onReady(async function take() {
+    for (const it of await q.lease(1000, 60_000)) {
+      late.push(Date.now() - it.dueAt);
       void q.ack(it.id, it.token);
     }
   });

@@ -1,6 +1,6 @@
 import { availableParallelism, loadavg } from 'node:os';
 
-/** Output helpers shared by the benchmarks: a plain-text table and the closing `name: figure` line. */
+/** Shared by the benchmarks: calls run c in flight, a plain-text table and the closing `name: figure` line. */
 
 export const mb = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MB`;
 export const ms = (v: number) => `${v.toFixed(v < 10 ? 2 : 1)} ms`;
@@ -29,4 +29,22 @@ export function figure(name: string, text: string): void {
   // Figures from a shared machine are only comparable with the load they were taken under.
   process.stdout.write(`\nmachine: ${availableParallelism()} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' / ')} (1 / 5 / 15 min) at the end of the run\n`);
   process.stdout.write(`\n${name}: ${text}\n`);
+}
+
+/** Runs n calls of op with c in flight: each call's latency in ms (by call number) and the wall time in s. */
+export async function inFlight(n: number, c: number, op: (i: number) => Promise<unknown>): Promise<{ lat: number[]; seconds: number }> {
+  const lat = new Array<number>(n);
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: c }, async () => {
+      while (next < n) {
+        const i = next++;
+        const s = performance.now();
+        await op(i);
+        lat[i] = performance.now() - s;
+      }
+    }),
+  );
+  return { lat, seconds: (performance.now() - t0) / 1000 };
 }

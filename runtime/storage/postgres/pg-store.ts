@@ -1,0 +1,196 @@
+/**
+ * Store<T> on PostgreSQL. The document stays in memory (`data`, read synchronously as with lowdb);
+ * update() applies its function there and resolves once the changed rows (store-rows.ts) are
+ * committed. Updates made while a commit is in flight share the next one (group commit).
+ *
+ * Each commit is one statement that first bumps the store's version, and only if it is still the
+ * version this process last saw: the version row's lock orders commits to one store across
+ * controllers, and a commit that finds the version moved writes nothing. The store then reads the
+ * rows changed since, takes them in, and commits again, unless one of them is a row it changed
+ * itself: then the updates of the batch fail with a StorageConflictError (their rows show the other
+ * writer's values) and the caller decides, e.g. join tokens re-check and retry, so a token's uses
+ * are consumed exactly once across controllers.
+ *
+ * A commit that fails (conflict, database unreachable) undoes its changes in memory and rejects every
+ * update not yet committed: what a caller was told failed is not written later behind its back, and
+ * memory always shows what the database holds plus what is being committed.
+ */
+import type { Store } from '../../../plugins/sdk/store.ts';
+import { withoutPrototypes } from '../../../plugins/sdk/json.ts';
+import { StorageConflictError } from '../../../plugins/sdk/durable/storage-error.ts';
+import type { PgContext } from './context.ts';
+import { PgHistory } from './pg-history.ts';
+import { applyRows, deleteRow, diffRows, documentOf, rowsOf, rowText, setRow, type RowChange, type Rows } from './store-rows.ts';
+
+interface Waiter {
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * One statement per commit. Deleted rows are named with `= ANY` on the key columns so the primary key
+ * drives the delete (joined to an unnest, the planner may scan the whole store per row).
+ */
+const COMMIT = `
+WITH v AS (
+  UPDATE outpost_stores SET version = version + 1 WHERE name = $1 AND version = $2 RETURNING version
+), up AS (
+  INSERT INTO outpost_store_rows (store, field, entry, data, version)
+  SELECT $1, t.f, t.e, t.d, v.version FROM v, unnest($3::text[], $4::text[], $5::text[]) AS t(f, e, d)
+  ON CONFLICT (store, field, entry) DO UPDATE SET data = EXCLUDED.data, version = EXCLUDED.version
+), del AS (
+  DELETE FROM outpost_store_rows WHERE store = $1 AND EXISTS (SELECT 1 FROM v)
+    AND field = ANY($6::text[]) AND entry = ANY($7::text[]) AND (field, entry) IN (SELECT * FROM unnest($6::text[], $7::text[]))
+)
+SELECT version FROM v`;
+
+/** Every row's key, and the text of those changed after a version: one snapshot of the store. */
+const CHANGED_SINCE = `
+SELECT s.version, r.field, r.entry, CASE WHEN r.version > $2 THEN r.data END AS data
+FROM outpost_stores s LEFT JOIN outpost_store_rows r ON r.store = s.name
+WHERE s.name = $1`;
+
+export class PgStore<T extends object> implements Store<T> {
+  data!: T;
+  /** The rows as the database holds them (as of `version`). */
+  private written: Rows = new Map();
+  private version = 0;
+  private waiting: Waiter[] = [];
+  private flushing: Promise<void> | undefined;
+  /** Where archive() puts records: unbounded, as the lowdb store's history file is. */
+  private readonly history: PgHistory<unknown>;
+  private closed = false;
+
+  private constructor(
+    private readonly ctx: PgContext,
+    readonly name: string,
+  ) {
+    this.history = new PgHistory(ctx, name, Infinity);
+  }
+
+  static async open<T extends object>(ctx: PgContext, name: string, defaults: T): Promise<PgStore<T>> {
+    if (Array.isArray(defaults)) throw new Error(`store ${name}: its data must be an object, not an array`);
+    const s = new PgStore<T>(ctx, name);
+    try {
+      await ctx.db.query('INSERT INTO outpost_stores (name) VALUES ($1) ON CONFLICT DO NOTHING', [name]);
+      const r = await ctx.db.query<{ version: number; field: string | null; entry: string; data: string }>(CHANGED_SINCE, [name, -1]);
+      s.version = r.rows[0].version;
+      for (const row of r.rows) if (row.field !== null) setRow(s.written, row.field, row.entry, row.data);
+    } catch (err) {
+      throw ctx.db.storageError(`store ${name}`, err);
+    }
+    // Fields added to the defaults since the data was written are filled in, as lowdb stores do.
+    s.data = Object.assign(Object.create(null) as T, withoutPrototypes(defaults), documentOf(s.written));
+    return s;
+  }
+
+  update<R>(fn: (data: T) => R): Promise<R> {
+    if (this.closed) return Promise.reject(new Error(`store ${this.name} is closed`));
+    let result: R;
+    try {
+      result = fn(this.data);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<R>((resolve, reject) => {
+      this.waiting.push({ resolve: () => resolve(result), reject });
+      this.flushing ??= this.run();
+    });
+  }
+
+  archive(records: unknown[]): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`store ${this.name} is closed`));
+    return this.history.append(records);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([this.flushing, this.history.settled()]);
+  }
+
+  // ---- commits ----
+
+  private async run(): Promise<void> {
+    while (this.waiting.length > 0) {
+      const batch = this.waiting;
+      this.waiting = [];
+      try {
+        await this.flush();
+        for (const w of batch) w.resolve();
+      } catch (err) {
+        // Changes not on the database: this batch's and those made since. Undo them all.
+        const all = [...batch, ...this.waiting];
+        this.waiting = [];
+        this.revert();
+        const e = err instanceof StorageConflictError ? err : this.ctx.failed(`store ${this.name}`, err);
+        for (const w of all) w.reject(e);
+      }
+    }
+    this.flushing = undefined;
+  }
+
+  private async flush(): Promise<void> {
+    for (;;) {
+      const now = rowsOf(this.data);
+      const changes = diffRows(this.written, now);
+      if (changes.length === 0) return;
+      const up = changes.filter((c) => c.text !== undefined);
+      const del = changes.filter((c) => c.text === undefined);
+      const r = await this.ctx.db.query<{ version: number }>(COMMIT, [
+        this.name,
+        this.version,
+        up.map((c) => c.field),
+        up.map((c) => c.entry),
+        up.map((c) => c.text),
+        del.map((c) => c.field),
+        del.map((c) => c.entry),
+      ]);
+      if (r.rows.length === 1) {
+        this.version = r.rows[0].version;
+        this.take(changes);
+        this.ctx.ok();
+        return;
+      }
+      // Another process committed to this store since we last looked.
+      await this.catchUp(now);
+    }
+  }
+
+  /** Records committed rows as written. */
+  private take(changes: RowChange[]): void {
+    for (const c of changes) {
+      if (c.text === undefined) deleteRow(this.written, c.field, c.entry);
+      else setRow(this.written, c.field, c.entry, c.text);
+    }
+  }
+
+  /**
+   * Takes in the rows another process changed: into memory where this process has not changed them
+   * too; where it has, the batch conflicts.
+   */
+  private async catchUp(mine: Rows): Promise<void> {
+    const r = await this.ctx.db.query<{ version: number; field: string | null; entry: string; data: string | null }>(CHANGED_SINCE, [this.name, this.version]);
+    const theirs: Rows = new Map();
+    for (const row of r.rows) {
+      if (row.field === null) continue;
+      const text = row.data ?? rowText(this.written, row.field, row.entry);
+      // A row this process has not seen and that did not change since its version cannot be: treat as changed.
+      if (text !== undefined) setRow(theirs, row.field, row.entry, text);
+    }
+    const remote = diffRows(this.written, theirs);
+    // Changed here too, even to the same value: both changes were made from the old one (two
+    // increments that both wrote 1 are a lost increment, not an agreement).
+    const conflicts = remote.filter((c) => rowText(mine, c.field, c.entry) !== rowText(this.written, c.field, c.entry));
+    this.written = theirs;
+    this.version = r.rows[0].version;
+    if (conflicts.length > 0) {
+      throw new StorageConflictError(this.name, conflicts.map((c) => (c.entry ? `${c.field}${c.entry}` : c.field)));
+    }
+    applyRows(this.data as Record<string, unknown>, this.written, remote);
+  }
+
+  /** Makes memory what the database holds. */
+  private revert(): void {
+    applyRows(this.data as Record<string, unknown>, this.written, diffRows(this.written, rowsOf(this.data)));
+  }
+}
