@@ -23,7 +23,7 @@ import { nodeLogFs, splitLines, writeAll, type LogFile, type LogFs } from './fil
 import { GroupCommit } from './group-commit.ts';
 import { parseRecordJson } from './record-json.ts';
 import { StorageWriteError } from './storage-error.ts';
-import { appendLines, CompactionTrigger, snapshotLines } from './log-policy.ts';
+import { appendLines, CompactionTrigger, decodeRecord, snapshotLines } from './log-policy.ts';
 
 const HEADER = '$outpostLog';
 const DEFAULT_COMPACT_AFTER = 4 * 1024 * 1024;
@@ -224,21 +224,13 @@ export class FileLog<R> implements DurableLog<R> {
     for (let i = from; i < lines.length; i++) {
       const line = lines[i];
       if (line.trim() === '') continue;
-      let rec: unknown;
-      try {
-        rec = parseRecordJson(line);
-      } catch (err) {
-        this.skip(file, i, (err as Error).message);
-        continue;
-      }
-      // The record as written (not the schema's output): its data stays as it was.
-      const check = this.schema.safeParse(rec);
-      if (!check.success) {
-        this.skip(file, i, check.error.issues[0]?.message ?? 'does not match the schema');
+      const rec = decodeRecord(this.schema, line);
+      if (!rec.ok) {
+        this.skip(file, i, rec.why);
         continue;
       }
       this.loaded.records += 1;
-      this.opts.load(rec as R);
+      this.opts.load(rec.record);
     }
   }
 

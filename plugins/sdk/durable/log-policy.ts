@@ -3,6 +3,7 @@
  * encode records before they are written, decide when to compact, and take the owner's snapshot.
  */
 import type { ZodType } from 'zod';
+import { parseRecordJson } from './record-json.ts';
 
 /** A schema's complaint about a value, on one line. */
 export function schemaProblem(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>, what = 'record'): string {
@@ -21,6 +22,23 @@ export function encodeRecords<R>(log: string, schema: ZodType<R>, records: R[]):
     lines.push(JSON.stringify(r));
   }
   return lines;
+}
+
+/**
+ * One stored record read back: the record as written (not the schema's output, so its data stays as it
+ * was), or why it cannot be loaded (torn, or written by a version whose schema differs). Callers skip
+ * and count the latter instead of refusing to open.
+ */
+export function decodeRecord<R>(schema: ZodType<R>, text: string): { ok: true; record: R } | { ok: false; why: string } {
+  let rec: unknown;
+  try {
+    rec = parseRecordJson(text);
+  } catch (err) {
+    return { ok: false, why: (err as Error).message };
+  }
+  const check = schema.safeParse(rec);
+  if (!check.success) return { ok: false, why: check.error.issues[0]?.message ?? 'does not match the schema' };
+  return { ok: true, record: rec as R };
 }
 
 /** encodeRecords for an append, refused first if the log was opened read-only or is closed. */

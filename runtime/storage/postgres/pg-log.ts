@@ -12,8 +12,7 @@
 import type { ZodType } from 'zod';
 import type { DurableLog, LogOptions, LogStats } from '../../../plugins/sdk/durable/log.ts';
 import { GroupCommit } from '../../../plugins/sdk/durable/group-commit.ts';
-import { parseRecordJson } from '../../../plugins/sdk/durable/record-json.ts';
-import { appendLines, CompactionTrigger, snapshotLines } from '../../../plugins/sdk/durable/log-policy.ts';
+import { appendLines, CompactionTrigger, decodeRecord, snapshotLines } from '../../../plugins/sdk/durable/log-policy.ts';
 import type { Log } from '../../../plugins/sdk/log.ts';
 import type { PgContext } from './context.ts';
 
@@ -87,21 +86,10 @@ export class PgLog<R> implements DurableLog<R> {
   }
 
   private replay(text: string, where: string): void {
-    let rec: unknown;
-    try {
-      rec = parseRecordJson(text);
-    } catch (err) {
-      this.skip(where, (err as Error).message);
-      return;
-    }
-    // Records are checked before they are written; one that does not match now was written by another version.
-    const check = this.schema.safeParse(rec);
-    if (!check.success) {
-      this.skip(where, check.error.issues[0]?.message ?? 'does not match the schema');
-      return;
-    }
+    const rec = decodeRecord(this.schema, text);
+    if (!rec.ok) return this.skip(where, rec.why);
     this.loaded.records += 1;
-    this.opts.load(rec as R);
+    this.opts.load(rec.record);
   }
 
   private skip(where: string, why: string): void {
