@@ -1,6 +1,4 @@
-import { readFile, rename } from 'node:fs/promises';
-import { join } from 'node:path';
-import { z, type ControllerContext, type DurableLog } from '../sdk/index.ts';
+import { importLegacyLines, z, type ControllerContext, type DurableLog } from '../sdk/index.ts';
 import type { HistoryEntry } from './state.ts';
 import type { Spec } from './spec.ts';
 
@@ -25,7 +23,7 @@ export class History {
       load: (e) => e.decidedAt >= cutoff && h.remember([e]),
       snapshot: () => h.window(),
     });
-    await h.importOld(join(ctx.dataDir, 'prober-history.jsonl'), cutoff);
+    await h.importOld(ctx.dataDir, cutoff);
     return h;
   }
 
@@ -64,28 +62,18 @@ export class History {
   }
 
   /** The JSON-lines file of older releases: its window carried into the log once, then set aside. */
-  private async importOld(file: string, cutoff: number): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    const old: HistoryEntry[] = [];
-    for (const line of text.split('\n')) {
-      try {
-        const e = Entry.safeParse(line ? JSON.parse(line) : undefined);
+  private importOld(dir: string, cutoff: number): Promise<void> {
+    return importLegacyLines(dir, 'prober-history.jsonl', async (records) => {
+      const old: HistoryEntry[] = [];
+      for (const r of records) {
+        const e = Entry.safeParse(r);
         if (e.success && e.data.decidedAt >= cutoff) old.push(e.data);
-      } catch {
-        // a line cut short by a crash
       }
-    }
-    // A log that holds entries already took them (an import cut short before the rename below).
-    if (this.entries.length === 0 && old.length) {
-      this.remember(old);
-      await this.log.append(old);
-    }
-    await rename(file, `${file}.migrated`);
+      // A log that holds entries already took them (an import cut short before the rename).
+      if (this.entries.length === 0 && old.length) {
+        this.remember(old);
+        await this.log.append(old);
+      }
+    });
   }
 }

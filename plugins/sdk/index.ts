@@ -23,7 +23,7 @@ export * from './durable/health.ts';
 export * from './durable/queue.ts';
 export * from './durable/queue-worker.ts';
 export * from './durable/history.ts';
-export { importLegacyJson } from './durable/legacy-json.ts';
+export { importLegacyJson, importLegacyLines } from './durable/legacy-json.ts';
 export * from './nodes.ts';
 export * from './capabilities.ts';
 export * from './ids.ts';
