@@ -117,6 +117,8 @@ test(`node.enrolled and test.ping acknowledged, then SIGKILL at once: delivered 
 
 test('SIGKILL in the middle of a burst of deliveries: every acknowledged event arrives, each id once but the attempt in flight', async (t) => {
   const BURST = 1000;
+  /** Deliveries before the kill an unwritten ack may be among: one group-commit turn's worth at this rate, with margin. */
+  const RECENT = 50;
   const isBurst = (q: Received) => q.event === 'test.ping' && String(q.json?.data?.message ?? '').startsWith('burst-');
   const acked: string[] = [];
   let next = 0;
@@ -138,7 +140,8 @@ test('SIGKILL in the middle of a burst of deliveries: every acknowledged event a
   killed = true;
   await stopProc(c.proc, 'SIGKILL');
   await Promise.all(clients);
-  const deliveredBeforeKill = rx.accepted().filter(isBurst).length;
+  const beforeKill = rx.accepted().filter(isBurst).map((q) => q.id);
+  const deliveredBeforeKill = beforeKill.length;
   await c.restart();
   assert.ok(acked.length >= 100, `only ${acked.length} pings acknowledged before the kill`);
 
@@ -156,8 +159,11 @@ test('SIGKILL in the middle of a burst of deliveries: every acknowledged event a
   }
   const twoIds = [...idsOf].filter(([, ids]) => ids.size > 1).map(([m]) => m);
   assert.deepEqual(twoIds, [], 'an event replayed after the crash kept its delivery id');
-  // One subscription is one lane with one attempt in flight: at most that one is sent twice.
+  // One subscription is one lane with one attempt in flight, and an ack reaches the file in the next
+  // group-commit turn (it does not wait for its own write): what is sent again after the kill is the
+  // attempt in flight and those acked in the last turn, each twice, all among the last sent before it.
   const repeated = [...timesOf].filter(([, n]) => n > 1);
-  assert.ok(repeated.length <= 1 && repeated.every(([, n]) => n === 2), `delivered more than once: ${JSON.stringify(repeated)}`);
+  const recent = new Set(beforeKill.slice(-RECENT));
+  assert.ok(repeated.every(([id, n]) => n === 2 && recent.has(id)), `delivered more than once: ${JSON.stringify(repeated)} (not all among the last ${RECENT} before the kill)`);
   t.diagnostic(`${acked.length} acknowledged, ${deliveredBeforeKill} delivered before the kill, ${got.length} requests in all, ${repeated.length} repeated`);
 });
