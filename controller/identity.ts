@@ -1,5 +1,5 @@
-import { exportJWK, generateKeyPair, importJWK, SignJWT, jwtVerify, type JWK, type CryptoKey } from 'jose';
-import { randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type CryptoKey } from 'jose';
+import { createPublicKey, randomUUID, verify, type KeyObject } from 'node:crypto';
 import { openStore, type Store } from '../plugins/sdk/store.ts';
 import { exclusive } from '../plugins/sdk/durable/backend.ts';
 import { matchesHash, newSecret, sha256 } from './secrets.ts';
@@ -19,7 +19,7 @@ export class Identity {
   private constructor(
     private readonly store: Store<IdentityData>,
     private readonly privateKey: CryptoKey,
-    private readonly publicKey: CryptoKey,
+    private readonly publicKey: KeyObject,
   ) {}
 
   /**
@@ -49,7 +49,7 @@ export class Identity {
       return { store, newAdminToken };
     });
     const priv = (await importJWK(store.data.signingKey!, 'EdDSA')) as CryptoKey;
-    const pub = (await importJWK(store.data.publicKey!, 'EdDSA')) as CryptoKey;
+    const pub = createPublicKey({ key: store.data.publicKey! as import('node:crypto').JsonWebKey, format: 'jwk' });
     return { identity: new Identity(store, priv, pub), newAdminToken };
   }
 
@@ -79,10 +79,43 @@ export class Identity {
     return { credential, jti };
   }
 
-  /** Verifies an agent credential; throws with a reason on any defect. */
-  async verifyCredential(jwt: string): Promise<{ nodeId: string; jti: string }> {
-    const { payload } = await jwtVerify(jwt, this.publicKey, { issuer: ISSUER, audience: AUDIENCE, algorithms: ['EdDSA'] });
-    if (!payload.sub || !payload.jti) throw new Error('credential lacks sub or jti');
-    return { nodeId: payload.sub, jti: payload.jti };
+  /**
+   * Verifies an agent credential; throws with a reason on any defect. Synchronous on purpose: the link's
+   * upgrade handler must answer without yielding (see LinkServer.mount), and jose only verifies asynchronously.
+   */
+  verifyCredential(jwt: string): { nodeId: string; jti: string } {
+    return verifyEd25519Jwt(jwt, this.publicKey);
   }
+}
+
+const B64URL = /^[A-Za-z0-9_-]+$/;
+
+function decodeJson(part: string, what: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {
+    // named below
+  }
+  throw new Error(`credential ${what} is not a JSON object`);
+}
+
+/** A compact JWS signed with EdDSA by this controller, for the link's audience; no other algorithm is accepted. */
+export function verifyEd25519Jwt(jwt: string, publicKey: KeyObject, now = Date.now()): { nodeId: string; jti: string } {
+  const parts = jwt.split('.');
+  if (parts.length !== 3 || !parts.every((p) => B64URL.test(p))) throw new Error('credential is not a compact JWS');
+  const [h, p, sig] = parts;
+  const header = decodeJson(h, 'header');
+  if (header.alg !== 'EdDSA') throw new Error(`credential algorithm ${JSON.stringify(header.alg)} is not EdDSA`);
+  if ('crit' in header) throw new Error('credential has critical header parameters');
+  if (!verify(null, Buffer.from(`${h}.${p}`), publicKey, Buffer.from(sig, 'base64url'))) throw new Error('credential signature verification failed');
+  const payload = decodeJson(p, 'payload');
+  if (payload.iss !== ISSUER) throw new Error('credential issuer is not this controller');
+  const aud = payload.aud;
+  if (!(aud === AUDIENCE || (Array.isArray(aud) && aud.includes(AUDIENCE)))) throw new Error('credential audience is not the link');
+  const secs = now / 1000;
+  if (payload.exp !== undefined && !(typeof payload.exp === 'number' && payload.exp > secs)) throw new Error('credential expired');
+  if (payload.nbf !== undefined && !(typeof payload.nbf === 'number' && payload.nbf <= secs)) throw new Error('credential not yet valid');
+  if (typeof payload.sub !== 'string' || !payload.sub || typeof payload.jti !== 'string' || !payload.jti) throw new Error('credential lacks sub or jti');
+  return { nodeId: payload.sub, jti: payload.jti };
 }

@@ -58,7 +58,9 @@ export class LinkServer {
   ) {}
 
   mount(app: HyperExpress.Server): void {
-    app.upgrade('/api/v1/link', async (req, res) => {
+    // Synchronous to the end: hyper-express 6.17 / uWS 20.30 drop an upgrade finished after an await now and then
+    // (the socket is reset right after its first frame: the agent sees 1006 once, early in the process's life).
+    app.upgrade('/api/v1/link', (req, res) => {
       const auth = req.headers['authorization'] ?? '';
       const m = /^Bearer (.+)$/.exec(auth);
       if (!m) {
@@ -66,7 +68,7 @@ export class LinkServer {
         return;
       }
       try {
-        const { nodeId, jti } = await this.identity.verifyCredential(m[1]);
+        const { nodeId, jti } = this.identity.verifyCredential(m[1]);
         const rec = this.registry.record(nodeId);
         if (!rec || rec.jti !== jti) throw new Error('credential revoked or node deleted');
         res.upgrade({ nodeId });

@@ -60,6 +60,8 @@ export class Uplink {
 
   /** Every registered connection, in as many messages as the link's bound needs. */
   snapshot(s: Snapshot): void {
+    // A snapshot answers a controller that lost its tables (a restart): it lost the counters too, so they go again.
+    this.lastStats = '';
     const parts = chunkByBytes(s.conns);
     const meta = this.meta();
     parts.forEach((conns, i) => this.send({ t: 'snapshot', snapshot: { ...s, conns }, meta, ...(parts.length > 1 ? { part: [i, parts.length] as [number, number] } : {}) }));
