@@ -5,9 +5,18 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
 import { TestAgent, TestController, until, type ApiResponse } from './helpers/cluster.ts';
 
 const NO_SOCKET = '/nonexistent/outpost-require.sock';
+/** The agents run on this machine: without a Docker Engine here the refusal names that cause too (agent/capabilities.ts). */
+const HAS_DOCKER = (() => {
+  try {
+    return statSync('/var/run/docker.sock').isSocket();
+  } catch {
+    return false;
+  }
+})();
 let c: TestController;
 let plain: TestAgent;
 let nodock: TestAgent;
@@ -48,7 +57,10 @@ test('a linked node whose heartbeats have not made it "up" yet takes commands', 
 });
 
 test('require: each refusal is exact (unknown, unnamed, plugin not enabled, plugin failed with its error)', async () => {
-  websoft9(await c.api('GET', '/getAllAppInfo?node=plain'), 503, 'app-store is not enabled on node plain');
+  const notEnabled = HAS_DOCKER
+    ? 'app-store is not enabled on node plain'
+    : 'Docker is not available on node plain: no Docker Engine socket at /var/run/docker.sock (install and start Docker, e.g. apt-get install docker.io), so app-store is not enabled there';
+  websoft9(await c.api('GET', '/getAllAppInfo?node=plain'), 503, notEnabled);
   const failed = (await c.node(nodock.nodeId)).plugins.find((p: { name: string }) => p.name === 'app-store');
   assert.equal(failed.state, 'failed');
   assert.match(failed.error, /Docker Engine unreachable at \/nonexistent\/outpost-require\.sock/);
