@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { dnsSyncConfig, type DnsSyncConfigInput } from '../plugins/dns-sync/config.ts';
 import { decide, planLines, type LineDecision } from '../plugins/dns-sync/decision.ts';
 import { holderOf, livenessFor, mergeDeclarations, type Liveness } from '../plugins/dns-sync/nodes.ts';
+import { watchdogLiveness } from '../plugins/dns-sync/liveness.ts';
 
 const NOW = 1_800_000_000_000;
 const UP_AFTER = 30_000;
@@ -126,6 +127,28 @@ test('no live node: the record keeps its value (no dead address, no deletion) an
   assert.match(r.alerts[1].message, /no live node can serve svc0 telecom A; the record keeps pointing at b/);
   // A node the watchdog has never seen counts as down too.
   assert.equal(run(cfg, {}).alerts.length, 2);
+});
+
+test('a node not counted yet (a controller just started): the record keeps its value, no alert until it is counted down or the grace is over', () => {
+  const cfg = config({ a: { ISPs: ['default'], address: v4(1) }, b: { ISPs: ['CT'], address: v4(2) } });
+  const joining: Liveness = { up: false, since: 0, joining: true };
+  const r = run(cfg, { a: joining, b: dead }, { default: 'a' });
+  assert.equal(r.alerts.length, 0);
+  for (const d of Object.values(r.lines)) {
+    assert.deepEqual([d.target, d.value, d.reason], [null, null, 'joining']);
+    assert.match(d.detail, /waiting for the first heartbeats of a \(linked, not counted up yet\)/);
+  }
+  // A live node is still taken at once; once the joining node is counted down the alert is raised.
+  assert.equal(run(cfg, { a: joining, b: fresh }).lines['default/A'].target, 'b');
+  assert.equal(run(cfg, { a: dead, b: dead }).alerts.length, 2);
+  // From the watchdog's states: only a linked "unknown" node is joining; one never heard from is not.
+  const info = (name: string, state: 'up' | 'down' | 'unknown', connected: boolean) => ({ id: name, name, labels: {}, address: '', state, connected, lastHeartbeat: null, since: null, plugins: [], local: false });
+  const nodes = [info('a', 'unknown', true), info('b', 'unknown', false), info('c', 'up', true)];
+  const w = watchdogLiveness(nodes, {}, NOW - 1, NOW);
+  assert.deepEqual([w.a.joining, w.b.joining, w.c.joining], [true, undefined, undefined]);
+  assert.equal(run(cfg, { a: w.b, b: w.b }).alerts.length, 2);
+  // In the first upAfter after a controller start a node whose agent has not linked yet is joining too.
+  assert.equal(watchdogLiveness(nodes, {}, NOW + 1, NOW).b.joining, true);
 });
 
 test('only freshly started nodes: one of them is better than a dead one (reason unsettled)', () => {

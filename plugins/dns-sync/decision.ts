@@ -15,7 +15,7 @@ import { LINE_OF_ISP, linesOf, recordTypesOf, LINES, type Line, type RecordType 
 import { addressOf, livenessFor, type LivenessInput, type Liveness } from './nodes.ts';
 import { lineKey, type LineRef } from './providers/provider.ts';
 
-export type Reason = 'keep' | 'owner' | 'default-fallback' | 'any-fallback' | 'recovered' | 'unsettled' | 'no-live-node';
+export type Reason = 'keep' | 'owner' | 'default-fallback' | 'any-fallback' | 'recovered' | 'unsettled' | 'joining' | 'no-live-node';
 
 export interface PlannedLine {
   /** `<provider>:<lineKey>`: unique across services (config forbids two services on one record of one provider). */
@@ -31,7 +31,7 @@ export interface LineDecision {
   ref: LineRef;
   ttl: number;
   holder: string | null;
-  /** The node the line must point at; null only with reason `no-live-node`. */
+  /** The node the line must point at; null only with reasons `joining` and `no-live-node` (the record keeps its value). */
   target: string | null;
   /** target's address of the line's type (null: leave the record as it is). */
   value: string | null;
@@ -121,14 +121,14 @@ export function decide(input: DecisionInput): { decisions: LineDecision[]; alert
   const index = new Map(nodes.map((n, i) => [n.name, i]));
   const upAfterS = Math.round(input.upAfterMs / 1000);
   // Per service: whether each node (by index) is live, and settled (up for upAfter).
-  const states = new Map<string, { live: boolean[]; settled: boolean[] }>();
+  const states = new Map<string, { live: boolean[]; settled: boolean[]; joining: boolean[] }>();
 
   for (const plan of input.plans ?? planLines(input.services, input.nodes)) {
     const { service, ref } = plan;
     let st = states.get(service.serviceName);
     if (!st) {
       const l: Liveness[] = nodes.map((n) => livenessFor(input.liveness, service, n.name));
-      st = { live: l.map((x) => x.up), settled: l.map((x) => x.up && input.now - x.since >= input.upAfterMs) };
+      st = { live: l.map((x) => x.up), settled: l.map((x) => x.up && input.now - x.since >= input.upAfterMs), joining: l.map((x) => x.joining === true) };
       states.set(service.serviceName, st);
     }
     const holder = input.holders.get(plan.key) ?? null;
@@ -162,6 +162,10 @@ export function decide(input: DecisionInput): { decisions: LineDecision[]; alert
     } else if (scan.liveFirst !== null) {
       // Only nodes that came up less than upAfter ago: better one of them than a dead node.
       push(scan.liveFirst, 'unsettled', `${was}; ${scan.liveFirst} ${tierWords(scan.liveTier as Tier, ref.line)} but has been up for less than ${upAfterS} s, and no other node is live`);
+    } else if (nodes.some((n, i) => st.joining[i] && n.address[ref.type] !== undefined)) {
+      // Right after a controller start its linked nodes have not beaten upAfter times yet: not an outage.
+      const joining = nodes.filter((n, i) => st.joining[i] && n.address[ref.type] !== undefined).map((n) => n.name);
+      push(null, 'joining', `${was}; waiting for the first heartbeats of ${joining.join(', ')} (linked, not counted up yet)`);
     } else {
       const message = `no live node can serve ${service.serviceName} ${ref.line} ${ref.type}; the record keeps ${holder ? `pointing at ${holder}` : 'its current value'}`;
       push(null, 'no-live-node', message);

@@ -57,6 +57,8 @@ export class Leader {
   private cancelSettle: (() => void) | undefined;
   private cancelReconcile: (() => void) | undefined;
   private lastCounts = '';
+  /** Until then a node not counted yet is joining, not down: its agent links in the first seconds after a start. */
+  private joinUntil = 0;
 
   constructor(private readonly ctx: ControllerContext<Spec>) {}
 
@@ -67,6 +69,10 @@ export class Leader {
     this.buildProviders();
     this.metrics = registerDnsSyncMetrics(this.ctx.metrics, () => ({ view: this.view(), now: Date.now(), pendingWrites: this.retries.count() }));
     this.retries.onReady(() => this.retryDue());
+    const graceMs = this.ctx.config.upAfter * 1000;
+    this.joinUntil = Date.now() + graceMs;
+    // A node still not heard from then is down: the pass at that moment raises its alert.
+    this.ctx.schedule.after(graceMs + 10, () => this.request());
     this.scheduleReconcile();
     // The first evaluation runs in the background: a provider that is slow to answer must not hold up the controller's start.
     void this.request();
@@ -104,7 +110,7 @@ export class Leader {
   }
 
   private liveness(nodes: Record<string, NodeDeclaration>): LivenessInput {
-    return { watchdog: watchdogLiveness(this.ctx.nodes.list(), this.store.data.since), probes: probeLiveness(this.ctx.config.services, nodes, this.store.data.probes) };
+    return { watchdog: watchdogLiveness(this.ctx.nodes.list(), this.store.data.since, this.joinUntil), probes: probeLiveness(this.ctx.config.services, nodes, this.store.data.probes) };
   }
 
   // ---- evaluations ----

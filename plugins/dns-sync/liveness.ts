@@ -12,14 +12,16 @@ import { probeKey, type Persisted } from './state.ts';
 /**
  * Per node name. `since` is the registry's; after a controller restart the registry has none, so the
  * last transition dns-sync saw stands in, and a node up since before both counts as up long ago.
+ * A node not counted yet is joining while it is linked, or until `joinUntil` (its agent may not have
+ * linked yet after a controller start); after that one never heard from counts as down.
  */
-export function watchdogLiveness(nodes: readonly NodeInfo[], seen: Persisted['since']): Record<string, Liveness> {
+export function watchdogLiveness(nodes: readonly NodeInfo[], seen: Persisted['since'], joinUntil = 0, now = Date.now()): Record<string, Liveness> {
   const out: Record<string, Liveness> = Object.create(null);
   for (const n of nodes) {
     const up = n.state === 'up';
     const last = seen[n.name];
     const since = n.since ?? (last && last.state === n.state ? last.at : 0);
-    out[n.name] = { up, since };
+    out[n.name] = n.state === 'unknown' && (n.connected || now < joinUntil) ? { up, since, joining: true } : { up, since };
   }
   return out;
 }

@@ -34,6 +34,8 @@ export function holderOf(values: readonly string[], type: RecordType, nodes: Rec
 export interface Liveness {
   up: boolean;
   since: number;
+  /** Linked but not counted up or down yet (a controller that just started): its verdict is minutes away at most. */
+  joining?: boolean;
 }
 
 export interface LivenessInput {
@@ -50,7 +52,7 @@ export interface LivenessInput {
  */
 export function livenessFor(input: LivenessInput, service: { serviceName: string; probe?: unknown }, node: string): Liveness {
   const w = input.watchdog[node];
-  if (!w || !w.up) return { up: false, since: w?.since ?? 0 };
+  if (!w || !w.up) return w?.joining ? w : { up: false, since: w?.since ?? 0 };
   if (!service.probe) return w;
   const p = input.probes?.[service.serviceName]?.[node];
   if (!p) return w;
