@@ -15,6 +15,8 @@ import { extend, untilAborted } from './extend.ts';
 import type { RouteTable } from './route-table.ts';
 import { PluginRunner, type PluginSlot, type RunnerHostDeps } from './runner.ts';
 import type { Scope } from './scope.ts';
+import type { SingletonStart } from './cluster/singleton.ts';
+import { createScheduler } from '../plugins/sdk/scheduler.ts';
 
 type Half = ControllerHalf<PluginSpec>;
 
@@ -47,6 +49,8 @@ export interface ControllerRuntimeDeps extends CommonHostDeps, RunnerHostDeps {
   /** Durable webhook delivery (the controller's outbox). */
   deliver(url: string, body: string, opts: Omit<DeliverOptions, 'secret'> & { secret?: string; event: string }): Promise<string>;
   boundary: Boundary;
+  /** Runs start for every term of the singleton lease this controller holds (runtime/cluster/singleton.ts). */
+  singleton(what: string, start: SingletonStart): () => Promise<void>;
 }
 
 /** Core events any plugin may listen to. */
@@ -132,6 +136,24 @@ export class ControllerRuntime {
       },
     };
     return extend(common, {
+      singleton(start: Parameters<ControllerContext<PluginSpec>['singleton']>[0]) {
+        scope.assertOpen('start singleton work');
+        const stop = deps.singleton(`plugin ${name}`, async (term) => {
+          const schedule = createScheduler((err) => common.log.error({ err: (err as Error)?.message, epoch: term.epoch }, 'singleton task failed'));
+          try {
+            const dispose = await start({ ...term, schedule });
+            return async () => {
+              schedule.stopAll();
+              await dispose?.();
+            };
+          } catch (err) {
+            schedule.stopAll();
+            throw err;
+          }
+        });
+        const off = scope.add('singleton work', stop);
+        return off;
+      },
       routes: claimedRoutes(deps.routes, name, claims, scope),
       listen: scopedListen(name, scope, deps.listen),
       nodes,

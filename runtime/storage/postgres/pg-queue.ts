@@ -162,10 +162,11 @@ export class PgQueue<T> implements DueQueue<T> {
     const now = Date.now();
     const r = await this.op(() =>
       this.fenced('lease', async (run, fence) => {
-        // Singleton work runs on one controller at a time: leases other controllers hold are from an earlier
-        // term (a holder that died or was cut off), and their items would otherwise wait out those leases.
+        // Singleton work runs for one term at a time, and an earlier term's work is over before a new
+        // one starts: leases still held are an earlier term's (a holder that died, was cut off, or let
+        // them go), and their items would otherwise wait out those leases.
         if (fence && this.reclaimed !== fenceKey(fence)) {
-          await run.query('UPDATE outpost_queue_items SET leased_until = 0, lease_owner = NULL WHERE queue = $1 AND leased_until > 0 AND lease_owner IS DISTINCT FROM $2', [this.name, this.ctx.owner]);
+          await run.query('UPDATE outpost_queue_items SET leased_until = 0, lease_owner = NULL WHERE queue = $1 AND leased_until > 0', [this.name]);
           this.reclaimed = fenceKey(fence);
         }
         return run.query<Row & { ready: number }>(LEASE, [this.name, now, Math.floor(n), now + ms, this.ctx.owner]);
