@@ -17,6 +17,7 @@ import { PluginRunner, type PluginSlot, type RunnerHostDeps } from './runner.ts'
 import type { Scope } from './scope.ts';
 import type { SingletonStart } from './cluster/singleton.ts';
 import { createScheduler } from '../plugins/sdk/scheduler.ts';
+import { keepFence } from '../plugins/sdk/durable/fence.ts';
 
 type Half = ControllerHalf<PluginSpec>;
 
@@ -141,7 +142,9 @@ export class ControllerRuntime {
         const stop = deps.singleton(`plugin ${name}`, async (term) => {
           const schedule = createScheduler((err) => common.log.error({ err: (err as Error)?.message, epoch: term.epoch }, 'singleton task failed'));
           try {
-            const dispose = await start({ ...term, schedule });
+            // Bound here, inside the term's fence: whoever calls run later, fn runs fenced by this term.
+            const inTerm = keepFence((fn: () => unknown) => fn());
+            const dispose = await start({ ...term, schedule, run: <R>(fn: () => R) => inTerm(fn) as R });
             return async () => {
               schedule.stopAll();
               await dispose?.();

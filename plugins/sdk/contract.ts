@@ -267,6 +267,11 @@ export interface SingletonTerm {
   signal: AbortSignal;
   /** Timers for this term: stopped when it ends. */
   schedule: Scheduler;
+  /**
+   * Runs fn as this term's work, whoever calls it (a route handler, a report, a queue's callback):
+   * its writes carry the term's epoch and are refused once another controller took over.
+   */
+  run<R>(fn: () => R): R;
 }
 
 /** What singleton work's start returns: how to stop it (awaited before a next term's start). */
