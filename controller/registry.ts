@@ -78,7 +78,8 @@ export class Registry {
   private unheardJudged = false;
   private timer: NodeJS.Timeout | undefined;
   /** Nodes never heard from since this start are judged from here, not from the epoch. */
-  private readonly startedAt = Date.now();
+  /** When this controller began deciding (its start, or its latest term of the lease): nodes get the grace from then. */
+  private startedAt = Date.now();
 
   private constructor(
     private readonly store: Store<NodesData>,
@@ -101,6 +102,9 @@ export class Registry {
   start(fence: Fence | undefined = currentFence(), elsewhere: () => Set<string> = () => new Set()): void {
     this.deciding = fence ?? true;
     this.elsewhere = elsewhere;
+    // A takeover is a restart for the nodes that were linked to the previous holder: they get the grace to relink.
+    this.startedAt = Date.now();
+    this.unheardJudged = false;
     // Events of changes recorded before a crash and not yet in the event log are announced now.
     this.announce().catch((err) => this.log.error({ err: (err as Error).message }, 'could not record node events; the watchdog retries'));
     // Check twice per interval so detection lands within half an interval of the deadline.
