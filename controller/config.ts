@@ -23,6 +23,14 @@ export const ControllerConfig = z
       })
       .strict()
       .default({ intervalMs: 2000, downAfter: 3, upAfter: 2, restartGraceMs: 30_000 }),
+    /** Several controllers on one PostgreSQL (docs/operations.md §3b). */
+    cluster: z
+      .object({
+        /** How long the singleton lease holds without renewal (renewed every third of it): a dead holder is replaced within about 4/3 of it. */
+        leaseTtlMs: z.number().int().min(300).max(600_000).default(6000),
+      })
+      .strict()
+      .default({ leaseTtlMs: 6000 }),
     commandTimeoutMs: z.number().int().min(100).default(10_000),
     /** Best-effort plugin messages to each node: high-water mark and queue bounds (docs/plugins.md). */
     channels: ChannelLimits,

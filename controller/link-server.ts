@@ -111,6 +111,11 @@ export class LinkServer {
     return this.conns.has(nodeId);
   }
 
+  /** Ids of the nodes whose link this controller holds (its presence). */
+  linkedNodes(): string[] {
+    return [...this.conns.keys()];
+  }
+
   connectedCount(): number {
     return this.conns.size;
   }

@@ -22,6 +22,7 @@ import { sessionAdmission } from './dashboard/guard.ts';
 import { VERSION } from '../plugins/sdk/version.ts';
 import { openControllerStorage, type ControllerStorage } from '../runtime/storage/controller-storage.ts';
 import { ChannelHub } from '../runtime/channels.ts';
+import { openCluster, type ControllerCluster } from './cluster.ts';
 
 export interface ControllerHandle {
   port: number;
@@ -34,6 +35,8 @@ export interface ControllerHandle {
   plugins: ControllerPluginHost;
   /** Best-effort plugin messages to and from the nodes (the runner's ChannelPort). */
   channels: ChannelHub;
+  /** This controller's id, the singleton lease and link presence. */
+  cluster: ControllerCluster;
   stop(): Promise<void>;
 }
 
@@ -112,7 +115,9 @@ async function startOnStore(
     },
     channels,
   );
-  plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, events, metrics, health: storage, commandTimeoutMs: config.commandTimeoutMs, pluginDirs: config.pluginDirs, channels });
+  let publicUrl: string | undefined;
+  const cluster = await openCluster({ dataDir: config.dataDir, store, leaseTtlMs: config.cluster.leaseTtlMs, intervalMs: config.heartbeat.intervalMs, links: () => link.linkedNodes(), url: () => publicUrl, health: storage, log });
+  plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, events, metrics, health: storage, commandTimeoutMs: config.commandTimeoutMs, pluginDirs: config.pluginDirs, channels, singleton: (what, start) => cluster.singleton(what, start) });
 
   metrics.gaugeFn('outpost_nodes', 'Enrolled nodes by state.', () => {
     const { up, down, unknown } = registry.counts();
@@ -139,7 +144,7 @@ async function startOnStore(
   bus.on('node.up', (p) => log.info({ node: (p as { node: { name: string } }).node.name }, 'node up'));
 
   link.mount(http.app);
-  http.mount(restRoutes({ identity, tokens, registry, link, plugins, subs, outbox, fanout, events, log, version: VERSION }));
+  http.mount(restRoutes({ identity, tokens, registry, link, plugins, subs, outbox, fanout, events, log, version: VERSION, cluster }));
   http.mount([
     { method: 'GET', path: '/healthz', auth: 'none', error: restError, handler: () => ({ json: { status: 'ok' } }) },
     {
@@ -167,17 +172,26 @@ async function startOnStore(
     },
     { method: 'GET', path: '/api/v1/routes', auth: 'admin', error: restError, handler: () => ({ json: { routes: http.listRoutes() } }) },
   ]);
-  http.mount(dashboardRoutes({ identity, sessions, registry, plugins, events, outbox, subs, tokens, publicUrl: config.publicUrl, version: VERSION }));
+  http.mount(dashboardRoutes({ identity, sessions, registry, plugins, events, outbox, subs, tokens, publicUrl: config.publicUrl, version: VERSION, cluster }));
 
   plugins.setFileConfigs(config.plugins);
   await plugins.startAll(config.plugins);
   http.finish((path) => restError(404, `no route for ${path}`));
 
-  registry.start();
-  outbox.start();
+  // Singleton work: on this controller only while it holds the lease (on files: always).
+  cluster.singleton('watchdog', () => {
+    registry.start(undefined, () => cluster.linkedElsewhere());
+    return () => registry.stop();
+  });
+  cluster.singleton('webhook deliveries', () => {
+    outbox.start();
+    return () => outbox.pause();
+  });
   const port = await http.listen(config.host, config.port);
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = config.publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  publicUrl = url;
+  cluster.start();
   log.info({ url, version: VERSION }, 'controller listening');
 
   return {
@@ -189,7 +203,10 @@ async function startOnStore(
     registry,
     plugins,
     channels,
+    cluster,
     async stop() {
+      // The lease first: a survivor takes over at once instead of at the expiry.
+      await cluster.stop();
       registry.stop();
       fanout.stop();
       await outbox.stop();

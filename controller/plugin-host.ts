@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { SingletonStart } from '../runtime/cluster/singleton.ts';
 import { openStore, type Store } from '../plugins/sdk/store.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import type { MetricsRegistry } from '../plugins/sdk/metrics.ts';
@@ -44,6 +45,8 @@ export interface HostDeps {
   pluginDirs: string[];
   /** Best-effort plugin messages over the link (runtime/channels.ts, wired to the link server). */
   channels: ChannelPort;
+  /** Singleton work under the controller's lease (controller/cluster.ts). */
+  singleton(what: string, start: SingletonStart): () => Promise<void>;
 }
 
 /**
@@ -76,6 +79,7 @@ export class ControllerPluginHost {
         return id;
       },
       boundary: hostBoundary(metrics),
+      singleton: deps.singleton,
       load: (name) => loadPluginDefinition(name, deps.pluginDirs),
       onTransition: (plugin, change, error) => {
         const event = `plugin.${change}`;

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { currentFence, runFenced, type Fence } from '../plugins/sdk/durable/fence.ts';
 import { openStore, type Store } from '../plugins/sdk/store.ts';
 import { requireNode } from '../runtime/node-require.ts';
 import type { NodeInfo } from '../plugins/sdk/contract.ts';
@@ -77,7 +78,8 @@ export class Registry {
   private unheardJudged = false;
   private timer: NodeJS.Timeout | undefined;
   /** Nodes never heard from since this start are judged from here, not from the epoch. */
-  private readonly startedAt = Date.now();
+  /** When this controller began deciding (its start, or its latest term of the lease): nodes get the grace from then. */
+  private startedAt = Date.now();
 
   private constructor(
     private readonly store: Store<NodesData>,
@@ -92,15 +94,26 @@ export class Registry {
     return new Registry(await openStore<NodesData>(dataDir, 'nodes', { nodes: {} }), await openStore<SeqData>(dataDir, 'seqs', { seqs: {} }), wd, events, log, defaultNode);
   }
 
-  start(): void {
+  /**
+   * Starts the watchdog's decisions: singleton work, for a term of the lease (`fence`, the caller's by
+   * default). Until then, and after stop(), heartbeats are counted but no node changes state here.
+   * `elsewhere`: nodes whose link another live controller holds; they count as beating.
+   */
+  start(fence: Fence | undefined = currentFence(), elsewhere: () => Set<string> = () => new Set()): void {
+    this.deciding = fence ?? true;
+    this.elsewhere = elsewhere;
+    // A takeover is a restart for the nodes that were linked to the previous holder: they get the grace to relink.
+    this.startedAt = Date.now();
+    this.unheardJudged = false;
     // Events of changes recorded before a crash and not yet in the event log are announced now.
     this.announce().catch((err) => this.log.error({ err: (err as Error).message }, 'could not record node events; the watchdog retries'));
     // Check twice per interval so detection lands within half an interval of the deadline.
-    this.timer = setInterval(() => void this.sweep(), Math.max(50, Math.floor(this.wd.intervalMs / 2)));
+    this.timer = setInterval(() => void this.decide(() => this.sweep()), Math.max(50, Math.floor(this.wd.intervalMs / 2)));
     this.timer.unref();
   }
 
   stop(): void {
+    this.deciding = undefined;
     clearInterval(this.timer);
     clearTimeout(this.clearTimer);
   }
@@ -253,7 +266,7 @@ export class Registry {
     this.beats.beat(l, performance.now());
     if (summary.plugins) this.updatePlugins(rec, l, summary.plugins);
     if (summary.outbox !== undefined) l.outbox = summary.outbox;
-    if (rec.state !== 'up' && l.goodBeats >= this.wd.upAfter) this.transition([rec], 'up').catch((err) => this.log.error({ err: (err as Error).message, node: rec.name }, 'could not record node up'));
+    if (this.deciding && rec.state !== 'up' && l.goodBeats >= this.wd.upAfter) this.decide(() => this.transition([rec], 'up')).catch((err) => this.log.error({ err: (err as Error).message, node: rec.name }, 'could not record node up'));
   }
 
   /** Announces plugins that failed or recovered on a node since its last summary. */
@@ -272,6 +285,15 @@ export class Registry {
   }
 
   private sweeping = false;
+  /** Set while this controller makes the watchdog's decisions (the fence of its term, or true unfenced). */
+  private deciding: Fence | true | undefined;
+  private elsewhere: () => Set<string> = () => new Set();
+
+  /** Runs a decision under the term's fence. */
+  private decide<R>(fn: () => R): R {
+    const d = this.deciding;
+    return d === undefined || d === true ? fn() : runFenced(d, fn);
+  }
 
   private async sweep(): Promise<void> {
     if (this.sweeping) return;
@@ -279,10 +301,17 @@ export class Registry {
     try {
       const window = this.wd.intervalMs * this.wd.downAfter;
       const down: NodeRecord[] = [];
+      const up: NodeRecord[] = [];
+      // Linked to another live controller (its presence says so): beating there.
+      const elsewhere = this.elsewhere();
+      for (const id of elsewhere) {
+        const rec = this.store.data.nodes[id];
+        if (rec && rec.state !== 'up' && !this.live.get(id)?.connected) up.push(rec);
+      }
       // Only the nodes silent past the window: each comes back into the order with its next beat.
       for (const l of this.beats.takeOlderThan(performance.now() - window)) {
         const rec = this.store.data.nodes[l.id];
-        if (rec && rec.state !== 'down') {
+        if (rec && rec.state !== 'down' && !elsewhere.has(l.id)) {
           l.goodBeats = 0;
           down.push(rec);
         }
@@ -292,9 +321,10 @@ export class Registry {
       if (!this.unheardJudged && Date.now() - (this.startedAt + (this.wd.restartGraceMs ?? 0)) > window) {
         this.unheardJudged = true;
         for (const rec of this.records()) {
-          if (rec.state === 'up' && !this.live.get(rec.id)?.lastHeartbeat) down.push(rec);
+          if (rec.state === 'up' && !this.live.get(rec.id)?.lastHeartbeat && !elsewhere.has(rec.id)) down.push(rec);
         }
       }
+      if (up.length) await this.transition(up, 'up');
       // Many nodes can drop at once (a network cut): one write for all of them.
       if (down.length) await this.transition(down, 'down');
       else if ((this.store.data.pending ?? []).some((p) => !this.announced.has(p.id))) await this.announce();

@@ -1,4 +1,5 @@
 import { checkId, idMap, isReservedKey } from '../plugins/sdk/ids.ts';
+import type { ControllerCluster } from './cluster.ts';
 import { HttpError, clientError, restError, type HttpRequest, type HttpResult, type Method, type Route } from '../plugins/sdk/http.ts';
 import { keepStoredSecrets, redactAll, redactRaw } from '../plugins/sdk/secret.ts';
 import type { Log } from '../plugins/sdk/log.ts';
@@ -27,6 +28,7 @@ export interface RestDeps {
   events: EventLog;
   log: Log;
   version: string;
+  cluster: Pick<ControllerCluster, 'status'>;
 }
 
 function route(method: Method | Method[], path: string, handler: (req: HttpRequest) => Promise<HttpResult> | HttpResult, auth: Route['auth'] = 'admin'): Route {
@@ -237,8 +239,11 @@ export function restRoutes(d: RestDeps): Route[] {
         version: d.version,
         nodes: { total, up, down },
         plugins: d.plugins.status(),
-        outbox: { pending: await d.outbox.depth() },
+        // The queue may be in a database that is away: the status still answers, saying so below.
+        outbox: { pending: await d.outbox.depth().catch(() => null) },
         link: { connected: d.link.connectedCount() },
+        // This controller among the others on its store: id, lease, links per controller, store health.
+        ...d.cluster.status(),
       });
     }),
   ];

@@ -15,6 +15,9 @@ import { extend, untilAborted } from './extend.ts';
 import type { RouteTable } from './route-table.ts';
 import { PluginRunner, type PluginSlot, type RunnerHostDeps } from './runner.ts';
 import type { Scope } from './scope.ts';
+import type { SingletonStart } from './cluster/singleton.ts';
+import { createScheduler } from '../plugins/sdk/scheduler.ts';
+import { keepFence } from '../plugins/sdk/durable/fence.ts';
 
 type Half = ControllerHalf<PluginSpec>;
 
@@ -47,6 +50,8 @@ export interface ControllerRuntimeDeps extends CommonHostDeps, RunnerHostDeps {
   /** Durable webhook delivery (the controller's outbox). */
   deliver(url: string, body: string, opts: Omit<DeliverOptions, 'secret'> & { secret?: string; event: string }): Promise<string>;
   boundary: Boundary;
+  /** Runs start for every term of the singleton lease this controller holds (runtime/cluster/singleton.ts). */
+  singleton(what: string, start: SingletonStart): () => Promise<void>;
 }
 
 /** Core events any plugin may listen to. */
@@ -132,6 +137,26 @@ export class ControllerRuntime {
       },
     };
     return extend(common, {
+      singleton(start: Parameters<ControllerContext<PluginSpec>['singleton']>[0]) {
+        scope.assertOpen('start singleton work');
+        const stop = deps.singleton(`plugin ${name}`, async (term) => {
+          const schedule = createScheduler((err) => common.log.error({ err: (err as Error)?.message, epoch: term.epoch }, 'singleton task failed'));
+          try {
+            // Bound here, inside the term's fence: whoever calls run later, fn runs fenced by this term.
+            const inTerm = keepFence((fn: () => unknown) => fn());
+            const dispose = await start({ ...term, schedule, run: <R>(fn: () => R) => inTerm(fn) as R });
+            return async () => {
+              schedule.stopAll();
+              await dispose?.();
+            };
+          } catch (err) {
+            schedule.stopAll();
+            throw err;
+          }
+        });
+        const off = scope.add('singleton work', stop);
+        return off;
+      },
       routes: claimedRoutes(deps.routes, name, claims, scope),
       listen: scopedListen(name, scope, deps.listen),
       nodes,

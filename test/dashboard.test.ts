@@ -106,7 +106,14 @@ test('dashboard: sign-in, live nodes, panels, fragments, escaping, no secrets, C
       return r.status === 200 && r.text.includes('data-node=\\"edge-b\\" data-state=\\"down\\"') ? r : undefined;
     }, 30_000);
     const sections = JSON.parse(down.text).sections as Array<{ id: string; slot: string; html: string }>;
-    assert.deepEqual(sections.filter((s) => s.slot === 'fixed').map((s) => s.id).sort(), ['s-events', 's-nodes', 's-plugins', 's-summary', 's-webhooks']);
+    assert.deepEqual(sections.filter((s) => s.slot === 'fixed').map((s) => s.id).sort(), ['s-controllers', 's-events', 's-nodes', 's-plugins', 's-summary', 's-webhooks']);
+    // The controllers section says what /api/v1/status says: this controller, holding the lease on files.
+    const status = (await c.api('GET', '/api/v1/status')).body;
+    const controllers = sections.find((s) => s.id === 's-controllers')!.html;
+    assert.match(status.controller.id, /^ctl_[0-9a-f]{16}$/);
+    assert.ok(controllers.includes(`data-controller="${status.controller.id}"`), controllers);
+    assert.match(controllers, /lease <span class="badge[^"]*">held<\/span>/);
+    assert.match(controllers, /Store: lowdb/);
     assert.ok(sections.some((s) => s.id === 'p-server-stats' && s.slot === 'panel'));
     const webhooks = sections.find((s) => s.id === 's-webhooks')!.html;
     assert.match(webhooks, /data-count="pending">\d+</);

@@ -129,3 +129,51 @@ test('a failed start is retried with backoff on the fake clock; close disposes o
   assert.doesNotMatch(h.metrics(), /outpost_zz_probe_ticks/, 'a stopped plugin\'s metrics leave the exposition');
   assert.equal(h.reports.length, 0);
 });
+
+/** A plugin whose singleton work counts timer runs per term and whose route runs a write in the term. */
+const single = defineSpec({ name: 'zz-single', config: z.object({}) });
+const singlePlugin = definePlugin(single, {
+  controller: async () => ({
+    default: defineController(single, (ctx) => {
+      const runs = new Map<number, number>();
+      const disposed: number[] = [];
+      let current: { epoch: number; run<R>(fn: () => R): R } | undefined;
+      return {
+        start() {
+          ctx.singleton((term) => {
+            current = term;
+            term.schedule.every(1000, () => runs.set(term.epoch, (runs.get(term.epoch) ?? 0) + 1));
+            return () => {
+              disposed.push(term.epoch);
+              if (current === term) current = undefined;
+            };
+          });
+          ctx.routes.mount([{ method: 'GET', path: '/api/v1/zz-single/state', auth: 'admin', error: restError, handler: () => ({ json: { runs: Object.fromEntries(runs), disposed, holding: current?.epoch ?? null, aborted: ctx.signal.aborted } }) }]);
+        },
+      };
+    }),
+  }),
+});
+
+test('ctx.singleton on the harness: runs while the lease is held, disposed of (timers stopped) when lost, again with a new epoch when held again', async () => {
+  const h = await testPlugin({ plugin: singlePlugin, halves: ['controller'], lease: 'lost' });
+  try {
+    const state = async () => (await h.inject({ method: 'GET', url: '/api/v1/zz-single/state' })).json as { runs: Record<string, number>; disposed: number[]; holding: number | null; aborted: boolean };
+    await h.clock.tick(3000);
+    assert.deepEqual(await state(), { runs: {}, disposed: [], holding: null, aborted: false }, 'nothing runs without the lease; routes answer');
+    const first = await h.holdLease();
+    assert.equal(h.leaseEpoch(), first);
+    await h.clock.tick(3000);
+    assert.deepEqual((await state()).runs, { [first]: 3 });
+    await h.loseLease();
+    assert.equal(h.leaseEpoch(), undefined);
+    await h.clock.tick(5000);
+    assert.deepEqual(await state(), { runs: { [first]: 3 }, disposed: [first], holding: null, aborted: false }, 'its timers stopped with the term');
+    const second = await h.holdLease();
+    assert.ok(second > first);
+    await h.clock.tick(2000);
+    assert.deepEqual(await state(), { runs: { [first]: 3, [second]: 2 }, disposed: [first], holding: second, aborted: false });
+  } finally {
+    await h.close();
+  }
+});

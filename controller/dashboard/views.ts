@@ -8,6 +8,8 @@ import type { JoinTokens } from '../tokens.ts';
 import { truncate } from './html.ts';
 import { scrub } from './scrub.ts';
 import { nodesSection } from './nodes-view.ts';
+import type { ControllerCluster } from '../cluster.ts';
+import { controllersSection } from './cluster-view.ts';
 import { DELIVERIES_SHOWN, webhooksSection, type WebhookCounts } from './webhooks-view.ts';
 
 export { scrub };
@@ -20,6 +22,7 @@ export interface ViewDeps {
   subs: Subscriptions;
   tokens: JoinTokens;
   version: string;
+  cluster: Pick<ControllerCluster, 'status'>;
 }
 
 /** One independently refreshed part of the page; `panel` sections come and go with their plugin. */
@@ -113,5 +116,5 @@ export async function allSections(d: ViewDeps): Promise<Section[]> {
   const [pending, dead, recent] = await Promise.all([d.outbox.depth(), d.outbox.list({ state: 'dead', limit: 100_000 }), d.outbox.list({ limit: DELIVERIES_SHOWN })]);
   const counts: WebhookCounts = { pending, dead: dead.length };
   const panels = await panelSections(d);
-  return [summarySection(d, counts), nodesSection(d, now), ...panels, eventsSection(d), webhooksSection(d, counts, recent), pluginsSection(d)];
+  return [summarySection(d, counts), nodesSection(d, now), ...panels, eventsSection(d), webhooksSection(d, counts, recent), pluginsSection(d), controllersSection(d.cluster.status())];
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { currentFence, runFenced, type Fence } from '../../plugins/sdk/durable/fence.ts';
 import { outpostSignature } from '../../plugins/sdk/signature.ts';
 import { secretUrl } from '../../plugins/sdk/secret.ts';
 import type { Log } from '../../plugins/sdk/log.ts';
@@ -96,6 +97,8 @@ interface Held {
   url: URL;
   origin: string;
   inFlight: boolean;
+  /** The term of the singleton lease it was leased in: its outcome is written under that term's fence. */
+  fence?: Fence;
 }
 
 type Match = (d: { subscription?: string; key: string }) => boolean;
@@ -122,6 +125,7 @@ export class Outbox {
   private stopped = true;
   private pumping = false;
   private pumpAgain = false;
+  private fence: Fence | undefined;
   private offReady: (() => void) | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
 
@@ -166,13 +170,35 @@ export class Outbox {
     await this.finished.forget(forget);
   }
 
-  start(): void {
+  /**
+   * Starts attempting deliveries: singleton work, for a term of the lease (`fence`, the caller's by
+   * default): its leases, acks and retries are written under that term's fence.
+   */
+  start(fence: Fence | undefined = currentFence()): void {
+    this.fence = fence;
     this.stopped = false;
     this.offReady = this.queue.onReady(() => this.pump());
     this.pump();
-    void this.prune();
-    this.pruneTimer = setInterval(() => void this.prune(), PRUNE_EVERY_MS);
+    void this.fenced(() => this.prune());
+    this.pruneTimer = setInterval(() => void this.fenced(() => this.prune()), PRUNE_EVERY_MS);
     this.pruneTimer.unref();
+  }
+
+  /**
+   * Stops attempting (the term ended) without closing anything: attempts in flight finish (their
+   * writes are refused if another controller took over meanwhile: the same id is then sent again
+   * there); deliveries held for a free slot are let go, for the next term to lease afresh.
+   */
+  pause(): void {
+    this.stopped = true;
+    this.offReady?.();
+    clearInterval(this.pruneTimer);
+    for (const h of [...this.held.values()]) if (!h.inFlight) this.unhold(h);
+    this.fence = undefined;
+  }
+
+  private fenced<R>(fn: () => R): R {
+    return this.fence ? runFenced(this.fence, fn) : fn();
   }
 
   /** Stops attempting; resolves once the files are closed (attempts in flight are cut off and due again at the next start). */
@@ -337,7 +363,8 @@ export class Outbox {
       return;
     }
     this.pumping = true;
-    this.leaseDue()
+    // Whoever asks (an enqueue from a REST request, a timer), the lease loop runs as the term's work.
+    this.fenced(() => this.leaseDue())
       .catch((err) => this.log.error({ err: (err as Error).message }, 'webhook queue lease failed'))
       .finally(() => {
         this.pumping = false;
@@ -360,7 +387,7 @@ export class Outbox {
           continue;
         }
         const url = new URL(it.item.url);
-        const h: Held = { it, url, origin: url.origin, inFlight: false };
+        const h: Held = { it, url, origin: url.origin, inFlight: false, ...(this.fence ? { fence: this.fence } : {}) };
         this.held.set(it.id, h);
         this.dispatch(h);
       }
@@ -384,7 +411,8 @@ export class Outbox {
         // its backoff, and must then be leased afresh, not taken for one still in flight.
         this.held.delete(h.it.id);
         this.release(h.origin);
-        this.settle(h.it, outcome);
+        if (h.fence) runFenced(h.fence, () => this.settle(h.it, outcome));
+        else this.settle(h.it, outcome);
       })
       .catch((err) => this.log.error({ delivery: h.it.id, err: (err as Error).message }, 'webhook attempt bookkeeping failed'))
       .finally(() => this.pump());

@@ -37,6 +37,8 @@ export default defineController(spec, (ctx) => {
         void leader.request(now);
       });
       ctx.routes.mount([...cocoaRoutes(leader), ...restRoutes(leader)]);
+      // Decisions and provider writes: on the lease holder only. Routes, reports and listeners stay on every controller.
+      ctx.singleton((term) => leader.lead(term));
     },
     stop: () => leader.stop(),
     update: () => leader.update(),

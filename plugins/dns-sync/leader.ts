@@ -5,7 +5,7 @@
  * on demand; failed lines go to the durable retry queue and come back through the same evaluation.
  * Evaluations never overlap, and requests made during one are folded into a single next one.
  */
-import type { ControllerContext, Leased, Secret, Store } from '../sdk/index.ts';
+import type { ControllerContext, Leased, Secret, SingletonTerm, Store } from '../sdk/index.ts';
 import { createSerial } from '../sdk/serial.ts';
 import type { NodeDeclaration, ProviderConfig } from './config.ts';
 import type { LineDecision } from './decision.ts';
@@ -57,7 +57,9 @@ export class Leader {
   private cancelSettle: (() => void) | undefined;
   private cancelReconcile: (() => void) | undefined;
   private lastCounts = '';
-  /** Until then a node not counted yet is joining, not down: its agent links in the first seconds after a start. */
+  /** Set while this controller holds the singleton lease: only then does it decide and write records. */
+  private term: SingletonTerm | undefined;
+  /** Until then a node not counted yet is joining, not down: agents link in the first seconds of a term (a start, a takeover). */
   private joinUntil = 0;
 
   constructor(private readonly ctx: ControllerContext<Spec>) {}
@@ -69,13 +71,28 @@ export class Leader {
     this.buildProviders();
     this.metrics = registerDnsSyncMetrics(this.ctx.metrics, () => ({ view: this.view(), now: Date.now(), pendingWrites: this.retries.count() }));
     this.retries.onReady(() => this.retryDue());
+    this.scheduleReconcile();
+  }
+
+  /**
+   * Decides and writes records for a term of the singleton lease (one controller at a time when several
+   * share a database); returns the end of it. The first evaluation runs in the background: a provider
+   * that is slow to answer must not hold up the term's start.
+   */
+  lead(term: SingletonTerm): () => Promise<void> {
+    this.term = term;
     const graceMs = this.ctx.config.upAfter * 1000;
     this.joinUntil = Date.now() + graceMs;
     // A node still not heard from then is down: the pass at that moment raises its alert.
-    this.ctx.schedule.after(graceMs + 10, () => this.request());
-    this.scheduleReconcile();
-    // The first evaluation runs in the background: a provider that is slow to answer must not hold up the controller's start.
+    term.schedule.after(graceMs + 10, () => this.request());
     void this.request();
+    this.retryDue();
+    return async () => {
+      if (this.term === term) this.term = undefined;
+      this.cancelSettle?.();
+      this.cancelSettle = undefined;
+      await this.serial.idle();
+    };
   }
 
   async stop(): Promise<void> {
@@ -117,16 +134,17 @@ export class Leader {
 
   /** Asks for a full evaluation; resolves once one that started after this call has finished. `triggeredAt`: when the change behind it happened (decision lag). */
   request(triggeredAt: number | null = null): Promise<void> {
-    if (this.stopped) return Promise.resolve();
+    const term = this.term;
+    if (this.stopped || !term) return Promise.resolve();
     if (!this.wanted) this.wanted = { triggeredAt };
     else if (triggeredAt !== null) this.wanted.triggeredAt = Math.min(this.wanted.triggeredAt ?? triggeredAt, triggeredAt);
-    this.draining ??= this.drain();
+    this.draining ??= term.run(() => this.drain());
     return this.draining;
   }
 
   private async drain(): Promise<void> {
     try {
-      while (this.wanted && !this.stopped) {
+      while (this.wanted && !this.stopped && this.term) {
         const w = this.wanted;
         this.wanted = null;
         await this.serial.run(() => this.pass(w.triggeredAt, [])).catch((err) => this.ctx.log.error({ err: (err as Error).message }, 'dns-sync evaluation failed; the next one retries'));
@@ -138,14 +156,15 @@ export class Leader {
 
   /** Lines due in the retry queue, in one evaluation that acts on them only. */
   private retryDue(): void {
-    if (this.retrying || this.stopped) return;
+    const term = this.term;
+    if (this.retrying || this.stopped || !term) return;
     this.retrying = true;
-    this.serial
-      .run(async () => {
-        if (this.stopped) return;
+    term
+      .run(() => this.serial.run(async () => {
+        if (this.stopped || this.term !== term) return;
         const leased = await this.retries.leaseDue();
         if (leased.length) await this.pass(null, leased);
-      })
+      }))
       .catch((err) => this.ctx.log.error({ err: (err as Error).message }, 'dns-sync retry of failed lines failed; the queue hands them out again'))
       .finally(async () => {
         this.retrying = false;

@@ -30,8 +30,9 @@ export default defineController(spec, (ctx) => {
         j.listening = { host: listen.host, port: l.port };
         ctx.log.info({ host: listen.host, port: l.port }, 'signed task routes also on node:http (app_key headers)');
       }
-      await d.reconcile();
-      d.start();
+      d.setup();
+      // Dispatch (and the reconcile of the queue with the book before it): on the lease holder only.
+      ctx.singleton((term) => d.start(term));
       ctx.schedule.every(PRUNE_EVERY_MS, prune);
     },
     stop() {

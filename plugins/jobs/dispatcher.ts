@@ -5,7 +5,7 @@
  * attempt ends without an outcome when its node goes down, restarts (`started` with a new boot) or
  * lets the lease run out: it is closed as lost and the task goes to another node at once.
  */
-import type { Leased, NodeInfo } from '../sdk/index.ts';
+import type { Leased, NodeInfo, SingletonTerm } from '../sdk/index.ts';
 import { pickNode, whyWaiting, eligible, type Candidate, type DispatchPolicy } from './dispatch.ts';
 import { queueId, type DueItem, type Jobs } from './jobs.ts';
 import type { OutcomeReport, RunJobArgs } from './spec.ts';
@@ -38,7 +38,8 @@ export class Dispatcher {
   private readonly perNode = new Map<string, { inFlight: number; lastDispatchAt: number }>();
   /** Why due tasks wait (no node can take them), or undefined when nothing waits. */
   waiting: string | undefined;
-  private stopped = false;
+  private stopped = true;
+  private term: SingletonTerm | undefined;
   private pulling = false;
   private pullAgain = false;
   private readonly lateness;
@@ -77,16 +78,32 @@ export class Dispatcher {
     await this.j.announce(this.j.book.toAnnounce());
   }
 
-  start(): void {
+  /** Once per plugin start: what is shown whether or not this controller dispatches. */
+  setup(): void {
     const ctx = this.j.ctx;
     ctx.metrics.gaugeFn('outpost_jobs_in_flight', 'Callback attempts in flight, by node.', () => [...this.perNode].map(([id, n]) => [{ node: this.j.nodeName(id) }, n.inFlight]));
     ctx.metrics.gaugeFn('outpost_jobs_waiting_tasks', 'Due tasks waiting because no node can take them.', () => (this.waiting ? this.dueCount() : 0));
-    this.j.queue.onReady(() => this.pull());
-    ctx.nodes.on('up', () => this.pull());
-    ctx.nodes.on('down', (n) => this.loseNode(n));
+  }
+
+  /**
+   * Dispatches for a term of the singleton lease (one controller at a time when several share a
+   * database): every pass runs as the term's work, whoever asks for it (a report, a node coming up).
+   * Returns the end of the term's dispatching.
+   */
+  async start(term: SingletonTerm): Promise<() => Promise<void>> {
+    const ctx = this.j.ctx;
+    this.term = term;
+    this.stopped = false;
+    await term.run(() => this.reconcile());
+    const offs = [this.j.queue.onReady(() => this.pull()), ctx.nodes.on('up', () => this.pull()), ctx.nodes.on('down', (n) => this.loseNode(n))];
     // Nodes' plugin lists change with their heartbeats, without an event: look again while tasks wait.
-    ctx.schedule.every(250, () => this.tick());
+    term.schedule.every(250, () => term.run(() => this.tick()));
     this.pull();
+    return async () => {
+      this.stopped = true;
+      if (this.term === term) this.term = undefined;
+      for (const off of offs) await off();
+    };
   }
 
   stop(): void {
@@ -132,13 +149,14 @@ export class Dispatcher {
    * passes at once would both count the same free slots); a call during a pass asks for another.
    */
   pull(): void {
-    if (this.stopped) return;
+    const term = this.term;
+    if (this.stopped || !term) return;
     if (this.pulling) {
       this.pullAgain = true;
       return;
     }
     this.pulling = true;
-    void (async () => {
+    void term.run(async () => {
       try {
         do {
           this.pullAgain = false;
@@ -149,7 +167,7 @@ export class Dispatcher {
       } finally {
         this.pulling = false;
       }
-    })();
+    });
   }
 
   /** Leases what is due, as much as nodes have room for, and starts an attempt of each. */

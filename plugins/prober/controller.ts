@@ -294,7 +294,9 @@ export default defineController(spec, (ctx) => {
       );
       p.assignments.refresh();
       ctx.schedule.every(2000, () => p.assignments.refresh());
-      ctx.schedule.every(250, () => p.tick());
+      // Round decisions and their callbacks: on the lease holder only (one controller at a time when
+      // several share a database). Results are taken in on every controller.
+      ctx.singleton((term) => void term.schedule.every(250, () => p.tick()));
     },
     stop() {
       for (const off of offs.splice(0)) off();

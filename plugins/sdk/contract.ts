@@ -259,7 +259,34 @@ export interface DashboardPanel {
   render(): Promise<string | Html> | string | Html;
 }
 
+/** A term of the singleton lease, as singleton work sees it (ControllerContext.singleton). */
+export interface SingletonTerm {
+  /** The lease's epoch: higher for every new holder. */
+  epoch: number;
+  /** Aborted when this controller loses the lease (or the plugin stops). */
+  signal: AbortSignal;
+  /** Timers for this term: stopped when it ends. */
+  schedule: Scheduler;
+  /**
+   * Runs fn as this term's work, whoever calls it (a route handler, a report, a queue's callback):
+   * its writes carry the term's epoch and are refused once another controller took over.
+   */
+  run<R>(fn: () => R): R;
+}
+
+/** What singleton work's start returns: how to stop it (awaited before a next term's start). */
+export type SingletonDispose = void | (() => unknown);
+
 export interface ControllerContext<S extends PluginSpec> extends CommonContext<Cfg<S>> {
+  /**
+   * Singleton work: what must run on one controller at a time when several share one database
+   * (decisions, callbacks, deliveries, dispatch). `start` runs when this controller becomes the lease
+   * holder (at once on a single controller), and is disposed of when it loses the lease: its term's
+   * timers stop, the function it returned runs. Every store, log and queue write made from it carries
+   * the lease's epoch and is refused (StaleLeaseError) once another controller took over. Routes,
+   * reports and event listeners stay on every controller. Returns a stop (also run when the plugin stops).
+   */
+  singleton(start: (term: SingletonTerm) => SingletonDispose | Promise<SingletonDispose>): () => Promise<void>;
   routes: { mount(routes: Route[]): void };
   /** Ports of the plugin's own besides the controller's server (e.g. a seed API for clients that server refuses). */
   listen: ListenContext;

@@ -19,6 +19,7 @@ export * from './secret.ts';
 export * from './version.ts';
 export * from './durable/log.ts';
 export * from './durable/storage-error.ts';
+export { StaleLeaseError } from './durable/fence.ts';
 export * from './durable/health.ts';
 export * from './durable/queue.ts';
 export * from './durable/queue-worker.ts';

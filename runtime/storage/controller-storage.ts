@@ -17,6 +17,8 @@ export interface ControllerStorage {
   kind: 'lowdb' | 'postgres';
   /** For PostgreSQL: host:port/database (no credentials). */
   where?: string;
+  /** For PostgreSQL: the pool (the singleton lease and link presence use it). */
+  db?: Database;
   /** Unmounts and closes the pool; call after everything using the storage has stopped. */
   close(): Promise<void>;
 }
@@ -51,6 +53,7 @@ export async function openControllerStorage(config: StoreConfig, dataDir: string
   return {
     kind: 'postgres',
     where: db.where,
+    db,
     async close() {
       clearInterval(ping);
       offIdle();

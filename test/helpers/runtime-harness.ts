@@ -112,6 +112,15 @@ export async function harness(defs: PluginDefinition[], opts: { retryMs?: number
     },
   };
   const controller = new ControllerRuntime({
+    // A single controller: singleton work runs at once, for the whole run.
+    singleton: (_what, start) => {
+      const ac = new AbortController();
+      const d = Promise.resolve(start({ epoch: 1, signal: ac.signal }));
+      return async () => {
+        ac.abort();
+        await (await d)?.();
+      };
+    },
     dataDir: join(dir, 'controller'),
     log,
     metrics,

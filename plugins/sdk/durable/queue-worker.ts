@@ -1,4 +1,5 @@
 import type { DueQueue, Leased } from './queue.ts';
+import { keepFence } from './fence.ts';
 
 export interface WorkOptions {
   /** Items handled at once. */
@@ -69,7 +70,8 @@ export function work<T>(queue: DueQueue<T>, handler: (item: Leased<T>) => Promis
       });
   };
 
-  const off = queue.onReady(pull);
+  // Fired later by the queue's timer: bound here, so a worker that is singleton work leases under its fence.
+  const off = queue.onReady(keepFence(pull));
   pull();
   return {
     async stop() {

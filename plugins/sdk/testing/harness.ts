@@ -24,6 +24,8 @@ import { createListenPort } from '../../../runtime/listen.ts';
 import { requireNode } from '../../../runtime/node-require.ts';
 import { RouteTable } from '../../../runtime/route-table.ts';
 import type { PluginRunner } from '../../../runtime/runner.ts';
+import { ManualLease } from '../../../runtime/cluster/lease.ts';
+import { runSingleton } from '../../../runtime/cluster/singleton.ts';
 import { fakeClock, letRunsFinish, realClock, turn, until, type Clock } from './clock.ts';
 import { InMemoryRoutes, type InjectRequest, type InjectResponse } from './inject.ts';
 import { InMemoryLink, wireCopy, type CapturedMessage } from './link.ts';
@@ -52,6 +54,8 @@ export interface TestPluginOptions<S extends PluginSpec> {
   now?: number;
   /** Data dir (default: a temp dir removed on close). */
   dataDir?: string;
+  /** Whether the controller holds the singleton lease when the plugins start (default: held, as a single controller does). */
+  lease?: 'held' | 'lost';
   /** Backoff of failed starts (default 1 s doubling, capped at 30 s: on the fake clock, tick past it). */
   retry?: { baseMs: number; maxMs: number };
 }
@@ -133,6 +137,15 @@ export interface PluginHarness<S extends PluginSpec> {
   configure(config: Cfg<S>, host?: 'agent' | 'controller'): Promise<void>;
   /** Resolves once delivered reports and messages have been handled and no start or stop is running. */
   settle(): Promise<void>;
+  /**
+   * The controller gains the singleton lease (a new term, epoch + 1): ctx.singleton work starts.
+   * Resolves with the epoch once the work's start has run.
+   */
+  holdLease(): Promise<number>;
+  /** The controller loses the lease: ctx.singleton work is disposed of; resolves once it is. */
+  loseLease(): Promise<void>;
+  /** The epoch of the term held now, or undefined while the lease is lost. */
+  leaseEpoch(): number | undefined;
   /** Polls fn in real time until truthy (between polls, nothing moves the fake clock). */
   until<T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs?: number): Promise<T>;
   close(): Promise<void>;
@@ -265,7 +278,32 @@ export async function testPlugin<S extends PluginSpec>(opts: TestPluginOptions<S
   const controllerBoundary = hostBoundary(registries.controller);
   const COMMAND_TIMEOUT_MS = 10_000;
 
+  const lease = new ManualLease('singleton', 'ctl_harness');
+  if ((opts.lease ?? 'held') === 'held') lease.grant();
+  /** Each ctx.singleton: the epoch it last started for and ended, and the start or stop in progress. */
+  const singletons = new Set<{ started: number; ended: number; moving: Promise<unknown> }>();
   const controller = new ControllerRuntime({
+    singleton(what, start) {
+      // Each start and stop is tracked, so holdLease/loseLease resolve once the work has moved.
+      const entry = { started: 0, ended: 0, moving: Promise.resolve() as Promise<unknown> };
+      singletons.add(entry);
+      const stop = runSingleton(lease, what, log, (term) => {
+        entry.started = term.epoch;
+        const started = Promise.resolve(start(term));
+        entry.moving = started;
+        return started.then((dispose) => () => {
+          const d = Promise.resolve(dispose?.()).finally(() => {
+            entry.ended = term.epoch;
+          });
+          entry.moving = d;
+          return d;
+        });
+      });
+      return async () => {
+        singletons.delete(entry);
+        await stop();
+      };
+    },
     dataDir: join(dataDir, 'controller'),
     log,
     metrics: registries.controller,
@@ -315,8 +353,27 @@ export async function testPlugin<S extends PluginSpec>(opts: TestPluginOptions<S
     }
   }
 
+  /** Waits (a few turns at most) until every singleton reached `done`, then for its start or stop to finish. */
+  async function singletonsMoved(done: (e: { started: number; ended: number }) => boolean): Promise<void> {
+    for (let i = 0; i < 50 && ![...singletons].every(done); i++) await turn();
+    await Promise.allSettled([...singletons].map((e) => e.moving));
+    await settle();
+  }
+
   let closed = false;
   return {
+    async holdLease() {
+      const { epoch } = lease.grant();
+      await singletonsMoved((e) => e.started >= epoch);
+      return epoch;
+    },
+    async loseLease() {
+      const epoch = lease.current()?.epoch;
+      if (epoch === undefined) return;
+      lease.revoke('the test took the lease away');
+      await singletonsMoved((e) => e.ended >= epoch || e.started < epoch);
+    },
+    leaseEpoch: () => lease.current()?.epoch,
     spec: opts.plugin.spec,
     dataDir,
     clock,

@@ -14,7 +14,16 @@ import type { DurableLog, LogOptions, LogStats } from '../../../plugins/sdk/dura
 import { GroupCommit } from '../../../plugins/sdk/durable/group-commit.ts';
 import { appendLines, CompactionTrigger, decodeRecord, snapshotLines } from '../../../plugins/sdk/durable/log-policy.ts';
 import type { Log } from '../../../plugins/sdk/log.ts';
+import { fenceKey, fenceOrThrow, StaleLeaseError, type Fence } from '../../../plugins/sdk/durable/fence.ts';
 import type { PgContext } from './context.ts';
+import { validFences } from './fence-check.ts';
+
+/** A record's line, with the fence of the singleton work appending it (checked at the batch's commit). */
+interface Line {
+  text: string;
+  fence?: Fence;
+  stale?: boolean;
+}
 
 const DEFAULT_COMPACT_AFTER = 4 * 1024 * 1024;
 /** Snapshot rows go in with statements of about this many bytes. */
@@ -39,7 +48,7 @@ export class PgLog<R> implements DurableLog<R> {
   private compacting: Promise<void> | undefined;
   private closed = false;
   private readonly loaded = { records: 0, skipped: 0, tornBytes: 0 };
-  private readonly commit = new GroupCommit<string>((lines) => this.write(lines));
+  private readonly commit = new GroupCommit<Line>((lines) => this.write(lines));
   private readonly compaction: CompactionTrigger;
   private readonly log: Log;
 
@@ -98,8 +107,11 @@ export class PgLog<R> implements DurableLog<R> {
   }
 
   async append(records: R[]): Promise<void> {
+    const fence = fenceOrThrow(`append to log ${this.name}`);
+    const lines: Line[] = appendLines(this.name, this.schema, records, { readOnly: this.opts.readOnly, closed: this.closed }).map((text) => (fence ? { text, fence } : { text }));
     // The lines go to the group commit before anything awaits: appends of one turn share a write.
-    return this.commit.add(appendLines(this.name, this.schema, records, { readOnly: this.opts.readOnly, closed: this.closed }));
+    await this.commit.add(lines);
+    if (fence && lines.some((l) => l.stale)) throw new StaleLeaseError(fence, `append to log ${this.name}`);
   }
 
   async compact(): Promise<void> {
@@ -130,15 +142,26 @@ export class PgLog<R> implements DurableLog<R> {
 
   // ---- writes ----
 
-  private async write(lines: string[]): Promise<void> {
+  private async write(all: Line[]): Promise<void> {
     // Before the first await: records appended from here on go to the next batch, not into this snapshot.
-    const due = this.compacting || this.closed || this.opts.readOnly ? undefined : this.compaction.take(this.journalBytes, this.snapshotBytes, lines);
+    const due = this.compacting || this.closed || this.opts.readOnly ? undefined : this.compaction.take(this.journalBytes, this.snapshotBytes, all.map((l) => l.text));
     const snapshot = due && { lines: snapshotLines(this.opts.snapshot), requested: due.requested };
     try {
-      if (lines.length > 0) {
-        const r = await this.ctx.db.query<{ last: number }>(APPEND, [this.name, lines]);
+      const fenced = all.filter((l) => l.fence);
+      // A fenced line refused leaves the batch; the others (fenced or not) are written all the same.
+      const insert = async (run: { query<X extends { last: number }>(t: string, v: unknown[]): Promise<{ rows: X[] }> }, lines: string[]) => {
+        if (lines.length === 0) return;
+        const r = await run.query<{ last: number }>(APPEND, [this.name, lines]);
         this.last = r.rows[0].last;
         for (const l of lines) this.journalBytes += l.length + 1;
+      };
+      if (fenced.length === 0) await insert(this.ctx.db, all.map((l) => l.text));
+      else {
+        await this.ctx.db.tx(async (c) => {
+          const valid = await validFences(c, fenced.map((l) => l.fence!));
+          for (const l of fenced) if (!valid.has(fenceKey(l.fence!))) l.stale = true;
+          await insert(c, all.filter((l) => !l.stale).map((l) => l.text));
+        });
       }
       this.ctx.ok();
     } catch (err) {

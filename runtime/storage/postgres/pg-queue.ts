@@ -21,7 +21,9 @@ import { checkCheckpoint, checkDueAt, checkSchedule, type DueQueue, type Leased,
 import { schemaProblem } from '../../../plugins/sdk/durable/log-policy.ts';
 import { GroupCommit } from '../../../plugins/sdk/durable/group-commit.ts';
 import { parseRecordJson } from '../../../plugins/sdk/durable/record-json.ts';
+import { fenceKey, fenceOrThrow, StaleLeaseError, type Fence } from '../../../plugins/sdk/durable/fence.ts';
 import type { PgContext } from './context.ts';
+import { validFences } from './fence-check.ts';
 
 /** How often a queue with listeners looks for items made due by other processes (or leases that ran out there). */
 const DEFAULT_POLL_MS = 1000;
@@ -32,13 +34,21 @@ interface Job<T> {
   ids: string[];
   /** Stored with the batch when higher than the one stored. */
   checkpoint?: number;
+  /** Singleton work's schedule: refused alone (stale) when its lease moved on. */
+  fence?: Fence;
+  stale?: boolean;
 }
+
+/** The pool, or a connection inside a transaction. */
+type Runner = Pick<PgContext['db'], 'query'>;
 
 interface Removal {
   id: string;
   token: number | null;
   /** Set once written: whether the item was there (and, with a token, still under that lease). */
   done: boolean;
+  fence?: Fence;
+  stale?: boolean;
 }
 
 interface Row {
@@ -95,6 +105,8 @@ export class PgQueue<T> implements DueQueue<T> {
   private told: number | undefined;
   private closed = false;
   private cp = 0;
+  /** The term (fenceKey) for which leases of other controllers were last taken back. */
+  private reclaimed: string | undefined;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly schedules = new GroupCommit<Job<T>>((jobs) => this.insert(jobs));
   private readonly removals = new GroupCommit<Removal>((reqs) => this.removeMany(reqs));
@@ -133,8 +145,10 @@ export class PgQueue<T> implements DueQueue<T> {
       const check = this.itemSchema.safeParse(s.item);
       if (!check.success) throw new Error(`queue ${this.name}: record does not match its schema: ${schemaProblem(check.error.issues, 'item')}`);
     }
-    const job: Job<T> = { list, ids: [], ...(opts.checkpoint !== undefined && opts.checkpoint > this.cp ? { checkpoint: opts.checkpoint } : {}) };
+    const fence = fenceOrThrow(`schedule in queue ${this.name}`);
+    const job: Job<T> = { list, ids: [], ...(opts.checkpoint !== undefined && opts.checkpoint > this.cp ? { checkpoint: opts.checkpoint } : {}), ...(fence ? { fence } : {}) };
     if (list.length > 0 || job.checkpoint !== undefined) await this.track(this.schedules.add([job]));
+    if (job.stale) throw new StaleLeaseError(fence!, `schedule in queue ${this.name}`);
     this.requestArm();
     return job.ids;
   }
@@ -146,13 +160,24 @@ export class PgQueue<T> implements DueQueue<T> {
   async lease(n: number, ms: number): Promise<Leased<T>[]> {
     if (this.closed || n <= 0) return [];
     const now = Date.now();
-    const r = await this.op(() => this.ctx.db.query<Row & { ready: number }>(LEASE, [this.name, now, Math.floor(n), now + ms, this.ctx.owner]));
+    const r = await this.op(() =>
+      this.fenced('lease', async (run, fence) => {
+        // Singleton work runs for one term at a time, and an earlier term's work is over before a new
+        // one starts: leases still held are an earlier term's (a holder that died, was cut off, or let
+        // them go), and their items would otherwise wait out those leases.
+        if (fence && this.reclaimed !== fenceKey(fence)) {
+          await run.query('UPDATE outpost_queue_items SET leased_until = 0, lease_owner = NULL WHERE queue = $1 AND leased_until > 0', [this.name]);
+          this.reclaimed = fenceKey(fence);
+        }
+        return run.query<Row & { ready: number }>(LEASE, [this.name, now, Math.floor(n), now + ms, this.ctx.owner]);
+      }),
+    );
     this.requestArm();
     return r.rows.sort((a, b) => a.ready - b.ready || a.seq - b.seq).map((row) => ({ ...this.view(row), token: row.token, leasedUntil: row.leased_until }));
   }
 
   async renew(id: string, token: number, ms: number): Promise<boolean> {
-    const r = await this.op(() => this.ctx.db.query('UPDATE outpost_queue_items SET leased_until = $4 WHERE queue = $1 AND id = $2 AND token = $3 AND leased_until > 0', [this.name, id, token, Date.now() + ms]));
+    const r = await this.op(() => this.fenced('renew', (run) => run.query('UPDATE outpost_queue_items SET leased_until = $4 WHERE queue = $1 AND id = $2 AND token = $3 AND leased_until > 0', [this.name, id, token, Date.now() + ms])));
     this.requestArm();
     return r.rowCount === 1;
   }
@@ -163,10 +188,12 @@ export class PgQueue<T> implements DueQueue<T> {
 
   async fail(id: string, backoffMs: number, opts: { token?: number; error?: string } = {}): Promise<boolean> {
     const r = await this.op(() =>
-      this.ctx.db.query(
-        `UPDATE outpost_queue_items SET leased_until = 0, lease_owner = NULL, attempts = attempts + 1, due_at = $4, last_error = $5
-         WHERE queue = $1 AND id = $2 AND ($3::integer IS NULL OR token = $3)`,
-        [this.name, id, opts.token ?? null, Date.now() + Math.max(0, backoffMs), opts.error?.slice(0, 1000) ?? null],
+      this.fenced('fail', (run) =>
+        run.query(
+          `UPDATE outpost_queue_items SET leased_until = 0, lease_owner = NULL, attempts = attempts + 1, due_at = $4, last_error = $5
+           WHERE queue = $1 AND id = $2 AND ($3::integer IS NULL OR token = $3)`,
+          [this.name, id, opts.token ?? null, Date.now() + Math.max(0, backoffMs), opts.error?.slice(0, 1000) ?? null],
+        ),
       ),
     );
     this.requestArm();
@@ -175,7 +202,7 @@ export class PgQueue<T> implements DueQueue<T> {
 
   async reschedule(id: string, dueAt: number): Promise<boolean> {
     checkDueAt(dueAt);
-    const r = await this.op(() => this.ctx.db.query('UPDATE outpost_queue_items SET due_at = $3 WHERE queue = $1 AND id = $2 AND leased_until = 0', [this.name, id, dueAt]));
+    const r = await this.op(() => this.fenced('reschedule', (run) => run.query('UPDATE outpost_queue_items SET due_at = $3 WHERE queue = $1 AND id = $2 AND leased_until = 0', [this.name, id, dueAt])));
     this.requestArm();
     return r.rowCount === 1;
   }
@@ -281,8 +308,23 @@ export class PgQueue<T> implements DueQueue<T> {
       this.ctx.ok();
       return r;
     } catch (err) {
+      // A refusal is the lease's verdict, not the database failing.
+      if (err instanceof StaleLeaseError) throw err;
       throw this.ctx.failed(`queue ${this.name}`, err);
     }
+  }
+
+  /**
+   * Runs fn on the pool, or, for singleton work, in a transaction that first checks the caller's fence
+   * (the lease row stays locked until fn's writes commit) and throws a StaleLeaseError when it moved on.
+   */
+  private fenced<R>(what: string, fn: (run: Runner, fence?: Fence) => Promise<R>): Promise<R> {
+    const fence = fenceOrThrow(`${what} in queue ${this.name}`);
+    if (!fence) return fn(this.ctx.db);
+    return this.ctx.db.tx(async (c) => {
+      if (!(await validFences(c, [fence])).has(fenceKey(fence))) throw new StaleLeaseError(fence, `${what} in queue ${this.name}`);
+      return fn(c, fence);
+    });
   }
 
   private track<R>(p: Promise<R>): Promise<R> {
@@ -293,8 +335,10 @@ export class PgQueue<T> implements DueQueue<T> {
 
   /** Removes an item (ack with a token: only if that lease is still the item's); its lane moves on. */
   private async remove(id: string, token: number | undefined): Promise<boolean> {
-    const req: Removal = { id, token: token ?? null, done: false };
+    const fence = fenceOrThrow(`remove from queue ${this.name}`);
+    const req: Removal = { id, token: token ?? null, done: false, ...(fence ? { fence } : {}) };
     await this.op(() => this.removals.add([req]));
+    if (req.stale) throw new StaleLeaseError(fence!, `remove ${id} from queue ${this.name}`);
     this.requestArm();
     return req.done;
   }
@@ -304,7 +348,22 @@ export class PgQueue<T> implements DueQueue<T> {
    * one transaction that locks their lanes (in a fixed order), deletes them and hands each emptied
    * lane head's flag to the next item.
    */
-  private async removeMany(all: Removal[]): Promise<void> {
+  private async removeMany(reqs: Removal[]): Promise<void> {
+    const fenced = reqs.filter((r) => r.fence);
+    if (fenced.length === 0) return this.removeRounds(reqs, this.ctx.db, (fn) => this.ctx.db.tx(fn));
+    // With singleton work's removals, the whole turn is one transaction holding their lease rows.
+    await this.ctx.db.tx(async (c) => {
+      const valid = await validFences(c, fenced.map((r) => r.fence!));
+      for (const r of fenced) if (!valid.has(fenceKey(r.fence!))) r.stale = true;
+      await this.removeRounds(
+        reqs.filter((r) => !r.stale),
+        c,
+        (fn) => fn(c),
+      );
+    });
+  }
+
+  private async removeRounds(all: Removal[], run: Runner, tx: <R>(fn: (c: Runner) => Promise<R>) => Promise<R>): Promise<void> {
     // The same item twice in a turn (an ack racing a cancel): one after the other, as they came.
     for (let left = all; left.length > 0; ) {
       const round: Removal[] = [];
@@ -317,13 +376,12 @@ export class PgQueue<T> implements DueQueue<T> {
           round.push(r);
         }
       }
-      await this.removeRound(round);
+      await this.removeRound(round, run, tx);
       left = later;
     }
   }
 
-  private async removeRound(reqs: Removal[]): Promise<void> {
-    const { db } = this.ctx;
+  private async removeRound(reqs: Removal[], db: Runner, tx: <R>(fn: (c: Runner) => Promise<R>) => Promise<R>): Promise<void> {
     const loose = await db.query<{ id: string }>(`${REMOVE} AND key IS NULL RETURNING id`, removeParams(this.name, reqs));
     const gone = new Set(loose.rows.map((r) => r.id));
     const rest = reqs.filter((r) => !gone.has(r.id));
@@ -332,7 +390,7 @@ export class PgQueue<T> implements DueQueue<T> {
       if (keyed.rows.length > 0) {
         const lanes = [...new Set(keyed.rows.map((r) => r.key))].sort();
         const mine = rest.filter((r) => keyed.rows.some((k) => k.id === r.id));
-        await db.tx(async (c) => {
+        await tx(async (c) => {
           await c.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext(k)) FROM unnest($2::text[]) AS k ORDER BY k', [this.name, lanes]);
           const del = await c.query<{ id: string; key: string; head: boolean }>(`${REMOVE} RETURNING id, key, head`, removeParams(this.name, mine));
           for (const r of del.rows) gone.add(r.id);
@@ -345,13 +403,22 @@ export class PgQueue<T> implements DueQueue<T> {
   }
 
   /** One transaction for every schedule call of a turn: ids assigned, lanes' heads set, rows inserted. */
-  private async insert(jobs: Array<Job<T>>): Promise<void> {
-    const entries = jobs.flatMap((j) => j.list);
-    const checkpoints = jobs.flatMap((j) => (j.checkpoint !== undefined ? [j.checkpoint] : []));
-    const cp = checkpoints.length > 0 ? Math.max(...checkpoints) : undefined;
+  private async insert(all: Array<Job<T>>): Promise<void> {
+    let jobs = all;
+    let cp: number | undefined;
     const now = Date.now();
     try {
       await this.ctx.db.tx(async (c) => {
+        const fenced = all.filter((j) => j.fence);
+        if (fenced.length > 0) {
+          // Singleton work's schedules whose lease moved on leave the batch; the rest is written.
+          const valid = await validFences(c, fenced.map((j) => j.fence!));
+          for (const j of fenced) if (!valid.has(fenceKey(j.fence!))) j.stale = true;
+          jobs = all.filter((j) => !j.stale);
+        }
+        const entries = jobs.flatMap((j) => j.list);
+        const checkpoints = jobs.flatMap((j) => (j.checkpoint !== undefined ? [j.checkpoint] : []));
+        cp = checkpoints.length > 0 ? Math.max(...checkpoints) : undefined;
         const base = (await c.query<{ seq: number }>('SELECT seq FROM outpost_queues WHERE name = $1 FOR UPDATE', [this.name])).rows[0].seq;
         const keys = [...new Set(entries.flatMap((e) => (e.key !== undefined ? [e.key] : [])))].sort();
         // Fixed order, so two processes locking overlapping lanes cannot deadlock.
@@ -391,7 +458,7 @@ export class PgQueue<T> implements DueQueue<T> {
       if (cp !== undefined) this.cp = Math.max(this.cp, cp);
       this.ctx.ok();
     } catch (err) {
-      for (const j of jobs) j.ids.length = 0;
+      for (const j of all) j.ids.length = 0;
       throw this.ctx.failed(`queue ${this.name}`, err);
     }
   }

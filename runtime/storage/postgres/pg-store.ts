@@ -18,14 +18,23 @@
 import type { Store } from '../../../plugins/sdk/store.ts';
 import { withoutPrototypes } from '../../../plugins/sdk/json.ts';
 import { StorageConflictError } from '../../../plugins/sdk/durable/storage-error.ts';
+import { fenceKey, fenceOrThrow, StaleLeaseError, type Fence } from '../../../plugins/sdk/durable/fence.ts';
 import type { PgContext } from './context.ts';
+import { validFences } from './fence-check.ts';
 import { PgHistory } from './pg-history.ts';
 import { applyRows, deleteRow, diffRows, documentOf, rowsOf, rowText, setRow, type RowChange, type Rows } from './store-rows.ts';
 
 interface Waiter {
   resolve(): void;
   reject(err: unknown): void;
+  /** Singleton work's write: checked against its lease in the commit's transaction. */
+  fence?: Fence;
+  /** A fenced update's own changes, with the rows as they were before it: undone alone when it is refused. */
+  own?: { changes: RowChange[]; before: Rows };
+  stale?: boolean;
 }
+
+type Exec = (text: string, values: unknown[]) => Promise<{ rows: Array<{ version: number }> }>;
 
 /**
  * One statement per commit. Deleted rows are named with `= ANY` on the key columns so the primary key
@@ -87,13 +96,19 @@ export class PgStore<T extends object> implements Store<T> {
   update<R>(fn: (data: T) => R): Promise<R> {
     if (this.closed) return Promise.reject(new Error(`store ${this.name} is closed`));
     let result: R;
+    let fence: Fence | undefined;
+    let own: Waiter['own'];
     try {
+      fence = fenceOrThrow(`write to store ${this.name}`);
+      // A fenced update's changes are told apart from the others of its batch, so that its refusal undoes them alone.
+      const before = fence ? rowsOf(this.data) : undefined;
       result = fn(this.data);
+      if (before) own = { changes: diffRows(before, rowsOf(this.data)), before };
     } catch (err) {
       return Promise.reject(err);
     }
     return new Promise<R>((resolve, reject) => {
-      this.waiting.push({ resolve: () => resolve(result), reject });
+      this.waiting.push({ resolve: () => resolve(result), reject, ...(fence ? { fence, own } : {}) });
       this.flushing ??= this.run();
     });
   }
@@ -115,8 +130,20 @@ export class PgStore<T extends object> implements Store<T> {
       const batch = this.waiting;
       this.waiting = [];
       try {
-        await this.flush();
-        for (const w of batch) w.resolve();
+        const fenced = batch.filter((w) => w.fence);
+        if (fenced.length === 0) (await this.flush((t, v) => this.ctx.db.query(t, v)))?.();
+        else {
+          // The lease rows stay locked FOR SHARE until this commit: no takeover lands in between.
+          const done = await this.ctx.db.tx(async (c) => {
+            const valid = await validFences(c, fenced.map((w) => w.fence!));
+            const stale = fenced.filter((w) => !valid.has(fenceKey(w.fence!)));
+            for (const w of stale) w.stale = true;
+            this.undo(stale);
+            return this.flush((t, v) => c.query(t, v));
+          });
+          done?.();
+        }
+        for (const w of batch) (w.stale ? w.reject(new StaleLeaseError(w.fence!, `write to store ${this.name}`)) : w.resolve());
       } catch (err) {
         // Changes not on the database: this batch's and those made since. Undo them all.
         const all = [...batch, ...this.waiting];
@@ -129,14 +156,18 @@ export class PgStore<T extends object> implements Store<T> {
     this.flushing = undefined;
   }
 
-  private async flush(): Promise<void> {
+  /**
+   * Writes what memory holds beyond `written`; resolves with what records the commit as written, to
+   * be called once the commit's transaction (if any) has committed.
+   */
+  private async flush(exec: Exec): Promise<(() => void) | undefined> {
     for (;;) {
       const now = rowsOf(this.data);
       const changes = diffRows(this.written, now);
-      if (changes.length === 0) return;
+      if (changes.length === 0) return undefined;
       const up = changes.filter((c) => c.text !== undefined);
       const del = changes.filter((c) => c.text === undefined);
-      const r = await this.ctx.db.query<{ version: number }>(COMMIT, [
+      const r = await exec(COMMIT, [
         this.name,
         this.version,
         up.map((c) => c.field),
@@ -146,10 +177,12 @@ export class PgStore<T extends object> implements Store<T> {
         del.map((c) => c.entry),
       ]);
       if (r.rows.length === 1) {
-        this.version = r.rows[0].version;
-        this.take(changes);
-        this.ctx.ok();
-        return;
+        const version = r.rows[0].version;
+        return () => {
+          this.version = version;
+          this.take(changes);
+          this.ctx.ok();
+        };
       }
       // Another process committed to this store since we last looked.
       await this.catchUp(now);
@@ -187,6 +220,15 @@ export class PgStore<T extends object> implements Store<T> {
       throw new StorageConflictError(this.name, conflicts.map((c) => (c.entry ? `${c.field}${c.entry}` : c.field)));
     }
     applyRows(this.data as Record<string, unknown>, this.written, remote);
+  }
+
+  /** Undoes refused fenced updates' own changes, where nothing changed them since. */
+  private undo(refused: Waiter[]): void {
+    for (const w of [...refused].reverse()) {
+      const now = rowsOf(this.data);
+      const mine = w.own!.changes.filter((c) => rowText(now, c.field, c.entry) === c.text);
+      applyRows(this.data as Record<string, unknown>, w.own!.before, mine);
+    }
   }
 
   /** Makes memory what the database holds. */

@@ -76,6 +76,21 @@ const MIGRATIONS: string[][] = [
   ],
   // 2: a queue's checkpoint (its owner's position in a source it turns into items), written with a batch.
   [`ALTER TABLE outpost_queues ADD COLUMN checkpoint double precision NOT NULL DEFAULT 0`],
+  // 3: several controllers on one database: the fenced singleton lease, and each controller's links (runtime/cluster/).
+  [
+    `CREATE TABLE outpost_leases (
+      name text PRIMARY KEY,
+      holder text NOT NULL,
+      epoch bigint NOT NULL,
+      expires_at timestamptz NOT NULL
+    )`,
+    `CREATE TABLE outpost_presence (
+      controller text PRIMARY KEY,
+      links text NOT NULL,
+      info text NOT NULL,
+      expires_at timestamptz NOT NULL
+    )`,
+  ],
 ];
 
 /** The schema version this code writes. */
