@@ -101,9 +101,12 @@ test('dashboard: sign-in, live nodes, panels, fragments, escaping, no secrets, C
 
     // Live state: a node that stops beating turns down in the fragment the page polls.
     await agents[1].kill();
-    const down = await until('edge-b down in the fragment', async () => {
+    // The state is shown once decided; its node.down event once the event log has recorded it (a moment later).
+    const down = await until('edge-b down in the fragment, with its node.down event', async () => {
       const r = await b.go('GET', '/dashboard/fragment', { cookie });
-      return r.status === 200 && r.text.includes('data-node=\\"edge-b\\" data-state=\\"down\\"') ? r : undefined;
+      if (r.status !== 200 || !r.text.includes('data-node=\\"edge-b\\" data-state=\\"down\\"')) return undefined;
+      const events = (JSON.parse(r.text).sections as Array<{ id: string; html: string }>).find((x) => x.id === 's-events');
+      return events?.html.includes('node.down') ? r : undefined;
     }, 30_000);
     const sections = JSON.parse(down.text).sections as Array<{ id: string; slot: string; html: string }>;
     assert.deepEqual(sections.filter((s) => s.slot === 'fixed').map((s) => s.id).sort(), ['s-controllers', 's-events', 's-nodes', 's-plugins', 's-summary', 's-webhooks']);
