@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { currentFence, runFenced, type Fence } from '../plugins/sdk/durable/fence.ts';
-import { openStore, type Store } from '../plugins/sdk/store.ts';
+import { onRemoteChange, openStore, type Store } from '../plugins/sdk/store.ts';
 import { requireNode } from '../runtime/node-require.ts';
 import type { NodeInfo } from '../plugins/sdk/contract.ts';
 import type { PluginStatus } from '../runtime/link.ts';
@@ -88,7 +88,12 @@ export class Registry {
     private readonly events: EventSink,
     private readonly log: Log,
     private readonly defaultNodeRef: string | undefined,
-  ) {}
+  ) {
+    // Nodes enrolled or deleted through another controller sharing the database.
+    onRemoteChange(store, (changes) => {
+      if (changes.some((c) => c.field === 'nodes')) this.all = null;
+    });
+  }
 
   static async open(dataDir: string, wd: WatchdogConfig, events: EventSink, log: Log, defaultNode?: string): Promise<Registry> {
     return new Registry(await openStore<NodesData>(dataDir, 'nodes', { nodes: {} }), await openStore<SeqData>(dataDir, 'seqs', { seqs: {} }), wd, events, log, defaultNode);

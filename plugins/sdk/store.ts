@@ -17,6 +17,25 @@ export interface Store<T extends object> {
   update<R>(fn: (data: T) => R): Promise<R>;
   /** Appends finished records to an append-only history file next to the store. */
   archive(records: unknown[]): Promise<void>;
+  /**
+   * Calls fn after rows that another process (a controller sharing the database) committed were
+   * taken into `data`; returns the unsubscribe. Absent where nobody else writes (files).
+   */
+  onRemoteChange?(fn: (changes: RemoteChange[]) => void): () => void;
+}
+
+/** A part of a store another process changed: a top-level field, or one entry (`key`) of an object field. */
+export interface RemoteChange {
+  field: string;
+  key?: string;
+}
+
+/**
+ * Keeps what an owner derives from a store (an index, a cache) in step with other controllers'
+ * writes; a no-op on stores only this process writes.
+ */
+export function onRemoteChange(store: Store<object>, fn: (changes: RemoteChange[]) => void): () => void {
+  return store.onRemoteChange?.(fn) ?? (() => undefined);
 }
 
 /**
