@@ -91,8 +91,17 @@ export class Registry {
   ) {
     // Nodes enrolled or deleted through another controller sharing the database.
     onRemoteChange(store, (changes) => {
-      if (changes.some((c) => c.field === 'nodes')) this.all = null;
+      if (!changes.some((c) => c.field === 'nodes')) return;
+      this.all = null;
+      for (const c of changes) if (c.field === 'nodes' && c.key !== undefined && !this.store.data.nodes[c.key]) this.deletedElsewhere(c.key);
     });
+  }
+
+  private deletedElsewhere: (id: string) => void = () => undefined;
+
+  /** Told of nodes another controller deleted (their links held here must go, as the deleting controller's do). */
+  onDeletedElsewhere(fn: (id: string) => void): void {
+    this.deletedElsewhere = fn;
   }
 
   static async open(dataDir: string, wd: WatchdogConfig, events: EventSink, log: Log, defaultNode?: string): Promise<Registry> {

@@ -28,7 +28,7 @@ import type { PgContext } from './context.ts';
 import { validFences } from './fence-check.ts';
 import { PgHistory } from './pg-history.ts';
 import { STORE_CHANNEL } from './store-listener.ts';
-import { applyRows, FIELD_ROW, deleteRow, diffRows, documentOf, rowsOf, rowText, setRow, type RowChange, type Rows } from './store-rows.ts';
+import { applyRows, countRows, FIELD_ROW, deleteRow, diffRows, documentOf, rowsOf, rowText, setRow, textOf, type RowChange, type Rows } from './store-rows.ts';
 
 interface Waiter {
   resolve(): void;
@@ -61,6 +61,12 @@ WITH v AS (
   SELECT pg_notify('${STORE_CHANNEL}', $1 || ' ' || v.version) FROM v
 )
 SELECT version FROM v, n`;
+
+/** The rows changed after a version, and how many rows the store has: one snapshot. */
+const CHANGED_ROWS = `
+SELECT s.version, (SELECT count(*) FROM outpost_store_rows c WHERE c.store = s.name) AS n, r.field, r.entry, r.data
+FROM outpost_stores s LEFT JOIN outpost_store_rows r ON r.store = s.name AND r.version > $2
+WHERE s.name = $1`;
 
 /** Every row's key, and the text of those changed after a version: one snapshot of the store. */
 const CHANGED_SINCE = `
@@ -270,25 +276,42 @@ export class PgStore<T extends object> implements Store<T> {
 
   /**
    * Takes in the rows another process changed: into memory where this process has not changed them
-   * too; where it has, the batch conflicts.
+   * too; where it has, the batch conflicts. Reads the rows changed since `version` and the store's
+   * row count: when the count says nothing was deleted (the usual case: a notification per commit),
+   * that is all; otherwise every key, to find the deleted ones. Cost per catch-up is the changed rows,
+   * not the store.
    */
   private async catchUp(): Promise<void> {
-    const r = await this.ctx.db.query<{ version: number; field: string | null; entry: string; data: string | null }>(CHANGED_SINCE, [this.name, this.version]);
-    const theirs: Rows = new Map();
-    for (const row of r.rows) {
-      if (row.field === null) continue;
-      const text = row.data ?? rowText(this.written, row.field, row.entry);
-      // A row this process has not seen and that did not change since its version cannot be: treat as changed.
-      if (text !== undefined) setRow(theirs, row.field, row.entry, text);
+    type Changed = { version: number; n: number; field: string | null; entry: string; data: string };
+    const r = await this.ctx.db.query<Changed>(CHANGED_ROWS, [this.name, this.version]);
+    const changed = r.rows.filter((row) => row.field !== null);
+    let added = 0;
+    for (const row of changed) if (rowText(this.written, row.field!, row.entry) === undefined) added++;
+    let remote: RowChange[];
+    let version = r.rows[0].version;
+    if (countRows(this.written) + added === r.rows[0].n) {
+      remote = changed.filter((row) => rowText(this.written, row.field!, row.entry) !== row.data).map((row) => ({ field: row.field!, entry: row.entry, text: row.data }));
+    } else {
+      const all = await this.ctx.db.query<{ version: number; field: string | null; entry: string; data: string | null }>(CHANGED_SINCE, [this.name, this.version]);
+      version = all.rows[0].version;
+      const theirs: Rows = new Map();
+      for (const row of all.rows) {
+        if (row.field === null) continue;
+        const text = row.data ?? rowText(this.written, row.field, row.entry);
+        // A row this process has not seen and that did not change since its version cannot be: treat as changed.
+        if (text !== undefined) setRow(theirs, row.field, row.entry, text);
+      }
+      remote = diffRows(this.written, theirs);
     }
-    const remote = diffRows(this.written, theirs);
-    // What memory holds once the rows are read: updates made meanwhile count as this process's changes.
-    const mine = rowsOf(this.data);
-    // Changed here too, even to the same value: both changes were made from the old one (two
-    // increments that both wrote 1 are a lost increment, not an agreement).
-    const conflicts = remote.filter((c) => rowText(mine, c.field, c.entry) !== rowText(this.written, c.field, c.entry));
-    this.written = theirs;
-    this.version = r.rows[0].version;
+    // Changed here too (memory as it is once the rows are read: updates made meanwhile count), even
+    // to the same value: both changes were made from the old one (two increments that both wrote 1
+    // are a lost increment, not an agreement).
+    const conflicts = remote.filter((c) => textOf(this.data, c.field, c.entry) !== rowText(this.written, c.field, c.entry));
+    for (const c of remote) {
+      if (c.text === undefined) deleteRow(this.written, c.field, c.entry);
+      else setRow(this.written, c.field, c.entry, c.text);
+    }
+    this.version = version;
     // Conflicting rows reach memory too, through the revert that follows the conflict.
     for (const c of remote) this.remote.push({ field: c.field, ...(c.entry === FIELD_ROW ? {} : { key: c.entry.slice(1) }) });
     if (conflicts.length > 0) {
