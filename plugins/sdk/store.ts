@@ -22,12 +22,22 @@ export interface Store<T extends object> {
    * taken into `data`; returns the unsubscribe. Absent where nobody else writes (files).
    */
   onRemoteChange?(fn: (changes: RemoteChange[]) => void): () => void;
+  /** Resolves once `data` holds every commit other processes made before the call. Absent: nothing to wait for. */
+  refresh?(): Promise<void>;
 }
 
 /** A part of a store another process changed: a top-level field, or one entry (`key`) of an object field. */
 export interface RemoteChange {
   field: string;
   key?: string;
+}
+
+/**
+ * For a decision that must not miss another controller's commit made just before (a notification
+ * takes milliseconds): one read of what changed.
+ */
+export function refreshStore(store: Store<object>): Promise<void> {
+  return store.refresh?.() ?? Promise.resolve();
 }
 
 /**
