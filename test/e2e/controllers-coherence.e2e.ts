@@ -5,7 +5,8 @@
  * node); a join token made on A enrolls through B, and a one-use token raced on A and B enrolls once;
  * a webhook subscribed on a controller that does not hold the lease is delivered by the holder; a
  * plugin config PUT on A is served by B, which pushes it to the agent linked there; a token revoked
- * on A is refused by B; a node deleted on A cannot link to B again; every LISTEN connection killed
+ * on A is refused by B; a node deleted on A cannot link to B again; the admin token rotated by the
+ * CLI is the one every running controller takes; every LISTEN connection killed
  * (pg_terminate_backend) → the controllers reconnect and catch up on what was written meanwhile.
  * Prints the propagation delay (write answered on A → visible on B) over 200 writes.
  */
@@ -15,7 +16,7 @@ import net from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { TestAgent, TestController, until } from '../helpers/cluster.ts';
+import { run, TestAgent, TestController, until } from '../helpers/cluster.ts';
 import { startReceiver } from './lib/receiver.ts';
 import { startPostgres, type Postgres } from './lib/postgres.ts';
 
@@ -162,6 +163,15 @@ test('three controllers on one database see each other\'s writes: nodes, tokens,
     await agent.proc.waitFor(/revoked this node|rejected this agent credential/, 15_000);
     // Its reconnects are refused by B (the node's credential is B's to check).
     await agent.proc.waitFor(/rejected this agent credential/, 15_000);
+
+    // ---- the admin token rotated in the database (the CLI, a process of its own): every running controller takes it ----
+    const rotate = run(['admin-token', 'rotate', '--data', a.dataDir, '--json'], { OUTPOST_STORE_URL: url });
+    assert.equal(await rotate.exited, 0, rotate.output());
+    const fresh = JSON.parse(rotate.output().slice(rotate.output().indexOf('{'))).token as string;
+    for (const x of cs) {
+      await until(`${x.url} refuses the old admin token`, async () => (await x.api('GET', '/api/v1/nodes')).status === 401, 5000, 20);
+      assert.equal((await x.api('GET', '/api/v1/nodes', undefined, fresh)).status, 200, `${x.url} takes the new one`);
+    }
 
     console.log(`controllers-coherence: a write on A visible on B after p50 ${percentile(delays, 50).toFixed(1)} ms, p99 ${percentile(delays, 99).toFixed(1)} ms, max ${delays[delays.length - 1].toFixed(1)} ms over ${delays.length} token creations (answer on A → listed by B, polled every ~1 ms over HTTP)`);
   } finally {
