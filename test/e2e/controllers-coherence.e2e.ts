@@ -157,6 +157,11 @@ test('three controllers on one database see each other\'s writes: nodes, tokens,
     }
     delays.sort((x, y) => x - y);
 
+    // The node's enrollment event was recorded once across the controllers (those that saw it
+    // pending in the nodes store left it to A, which announced it), well past the 5 s they wait.
+    const enrolledEvents = await Promise.all(cs.map(async (x) => (await x.api('GET', '/api/v1/events?limit=1000')).body.events.filter((e: any) => e.event === 'node.enrolled' && e.data?.node?.id === nodeId).length));
+    assert.deepEqual(enrolledEvents, [1, 0, 0], 'node.enrolled recorded by A alone');
+
     // ---- a node deleted on A: B closes its link and refuses it afterwards ----
     assert.equal((await a.api('DELETE', `/api/v1/nodes/${nodeId}`)).status, 200);
     for (const x of [b, c]) await until(`${x.url} no longer lists the deleted node`, async () => !(await x.api('GET', '/api/v1/nodes')).body?.nodes?.some((n: any) => n.id === nodeId), 5000, 20);
