@@ -115,6 +115,7 @@ async function startOnStore(
     },
     channels,
   );
+  registry.onDeletedElsewhere((id) => link.kick(id, 'node deleted'));
   let publicUrl: string | undefined;
   const cluster = await openCluster({ dataDir: config.dataDir, store, leaseTtlMs: config.cluster.leaseTtlMs, intervalMs: config.heartbeat.intervalMs, links: () => link.linkedNodes(), url: () => publicUrl, health: storage, log });
   plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, events, metrics, health: storage, commandTimeoutMs: config.commandTimeoutMs, pluginDirs: config.pluginDirs, channels, singleton: (what, start) => cluster.singleton(what, start) });

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { SingletonStart } from '../runtime/cluster/singleton.ts';
-import { openStore, type Store } from '../plugins/sdk/store.ts';
+import { onRemoteChange, openStore, type Store } from '../plugins/sdk/store.ts';
 import type { Log } from '../plugins/sdk/log.ts';
 import type { MetricsRegistry } from '../plugins/sdk/metrics.ts';
 import type { DashboardPanel, ReportMeta } from '../plugins/sdk/contract.ts';
@@ -90,6 +90,9 @@ export class ControllerPluginHost {
 
   async startAll(fileConfigs: Record<string, unknown>): Promise<void> {
     this.store = await openStore<PluginConfigData>(this.deps.dataDir, 'plugins', { configs: {} });
+    onRemoteChange(this.store, (changes) => {
+      for (const c of changes) if (c.field === 'configs' && c.key !== undefined) void this.applyRemote(c.key);
+    });
     await this.runtime.runner.startAll(Object.fromEntries(Object.keys(fileConfigs).map((name) => [name, this.store.data.configs[name] ?? fileConfigs[name]])));
     // Subscriptions may name any loaded plugin's events, running or not.
     for (const spec of this.runtime.runner.specs()) this.deps.subs.registerEvents(Object.keys(spec.events ?? {}));
@@ -152,6 +155,21 @@ export class ControllerPluginHost {
       if (this.pushed(name)) this.deps.link.broadcast({ t: 'config', plugin: name, config });
       return config;
     });
+  }
+
+  /**
+   * A config another controller sharing the database stored: applied here and pushed to the agents
+   * linked here (that controller pushed it to its own), in order with local changes.
+   */
+  private applyRemote(name: string): Promise<void> {
+    return this.serial
+      .run(async () => {
+        if (!this.runtime.runner.spec(name)) return;
+        const config = this.store.data.configs[name];
+        await this.runtime.runner.apply(name, config ?? this.fileConfigs[name] ?? {});
+        if (config !== undefined && this.pushed(name)) this.deps.link.broadcast({ t: 'config', plugin: name, config });
+      })
+      .catch((err) => this.deps.log.error({ plugin: name, err: (err as Error).message }, 'could not apply a config stored by another controller'));
   }
 
   onReport(meta: ReportMeta, plugin: string, type: string, data: unknown): Promise<void> {

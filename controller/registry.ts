@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { currentFence, runFenced, type Fence } from '../plugins/sdk/durable/fence.ts';
-import { openStore, type Store } from '../plugins/sdk/store.ts';
+import { onRemoteChange, openStore, type Store } from '../plugins/sdk/store.ts';
 import { requireNode } from '../runtime/node-require.ts';
 import type { NodeInfo } from '../plugins/sdk/contract.ts';
 import type { PluginStatus } from '../runtime/link.ts';
@@ -52,6 +52,9 @@ interface NodesData {
 /** After the event log has taken pending events, they leave nodes.json with the next write, or after this long. */
 const PENDING_CLEAR_MS = 1000;
 
+/** How long pending events written by another controller are left to it (it announces them within a write). */
+const STRANGERS_WAIT_MS = 5000;
+
 /** Kept apart from nodes.json: it changes on every report, so each commit should be small. */
 interface SeqData {
   seqs: Record<string, number>;
@@ -88,7 +91,25 @@ export class Registry {
     private readonly events: EventSink,
     private readonly log: Log,
     private readonly defaultNodeRef: string | undefined,
-  ) {}
+  ) {
+    // Nodes enrolled or deleted through another controller sharing the database.
+    onRemoteChange(store, (changes) => {
+      if (changes.some((c) => c.field === 'pending')) {
+        const now = Date.now();
+        for (const p of this.store.data.pending ?? []) if (!this.strangers.has(p.id)) this.strangers.set(p.id, now);
+      }
+      if (!changes.some((c) => c.field === 'nodes')) return;
+      this.all = null;
+      for (const c of changes) if (c.field === 'nodes' && c.key !== undefined && !this.store.data.nodes[c.key]) this.deletedElsewhere(c.key);
+    });
+  }
+
+  private deletedElsewhere: (id: string) => void = () => undefined;
+
+  /** Told of nodes another controller deleted (their links held here must go, as the deleting controller's do). */
+  onDeletedElsewhere(fn: (id: string) => void): void {
+    this.deletedElsewhere = fn;
+  }
 
   static async open(dataDir: string, wd: WatchdogConfig, events: EventSink, log: Log, defaultNode?: string): Promise<Registry> {
     return new Registry(await openStore<NodesData>(dataDir, 'nodes', { nodes: {} }), await openStore<SeqData>(dataDir, 'seqs', { seqs: {} }), wd, events, log, defaultNode);
@@ -123,6 +144,13 @@ export class Registry {
   private announcing: Promise<void> = Promise.resolve();
   private clearTimer: NodeJS.Timeout | undefined;
 
+  /**
+   * Pending events another controller wrote, by when they were first seen here: that controller
+   * announces them itself (and then clears them), so they are left to it for a while; only if they
+   * are still pending after that (it died in between) are they announced from here.
+   */
+  private readonly strangers = new Map<string, number>();
+
   /** A change's event, to be written with the change (see `pending`). */
   private pend(d: NodesData, event: string, data: unknown): void {
     // Taken events leave with this write, which was going to happen anyway.
@@ -137,7 +165,10 @@ export class Registry {
    */
   private announce(): Promise<void> {
     const run = this.announcing.catch(() => undefined).then(async () => {
-      const todo = (this.store.data.pending ?? []).filter((p) => !this.announced.has(p.id));
+      const pending = this.store.data.pending ?? [];
+      const now = Date.now();
+      for (const id of this.strangers.keys()) if (!pending.some((p) => p.id === id)) this.strangers.delete(id);
+      const todo = pending.filter((p) => !this.announced.has(p.id) && !(now - (this.strangers.get(p.id) ?? -Infinity) < STRANGERS_WAIT_MS));
       if (todo.length === 0) return;
       await this.events.record(todo);
       for (const p of todo) this.announced.add(p.id);

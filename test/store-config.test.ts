@@ -9,7 +9,7 @@ import { inspect } from 'node:util';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resolveStore, StoreConfig } from '../runtime/storage/store-config.ts';
-import { applyRows, diffRows, documentOf, rowsOf } from '../runtime/storage/postgres/store-rows.ts';
+import { applyRows, countRows, diffRows, documentOf, rowsOf, textOf } from '../runtime/storage/postgres/store-rows.ts';
 import { ControllerConfig } from '../controller/config.ts';
 import { run, tempDir } from './helpers/cluster.ts';
 
@@ -90,4 +90,27 @@ test('store rows: applying rows changes records in place, so code holding one ke
   assert.equal(data.list, list);
   assert.deepEqual(list, [9]);
   assert.deepEqual(JSON.parse(JSON.stringify(data)), { nodes: { a: { state: 'down' }, b: { state: 'up' } }, list: [9], n: 2, extra: { k: 1 } });
+});
+
+test('store rows: textOf gives one row as rowsOf writes it (what a catch-up compares with), undefined for rows not there', () => {
+  class Stamp {
+    toJSON() {
+      return 'stamp';
+    }
+  }
+  const doc = { nodes: { a: { name: 'a' }, u: undefined, b: [1, 2] }, count: 3, gone: undefined, stamp: new Stamp(), list: [{ x: 1 }] };
+  const rows = rowsOf(doc);
+  let n = 0;
+  for (const [field, m] of rows) {
+    for (const [entry, text] of m) {
+      n++;
+      assert.equal(textOf(doc, field, entry), text, `${field}${entry}`);
+    }
+  }
+  assert.equal(countRows(rows), n);
+  assert.equal(n, 6, 'nodes, nodes/a, nodes/b, count, stamp, list');
+  for (const [field, entry] of [['nodes', '/u'], ['nodes', '/missing'], ['gone', ''], ['absent', ''], ['count', '/x'], ['nodes', '/toString']]) {
+    assert.equal(textOf(doc, field, entry), rows.get(field)?.get(entry), `${field}${entry} is no row`);
+    assert.equal(textOf(doc, field, entry), undefined);
+  }
 });

@@ -70,6 +70,7 @@ export class Fanout {
         const batch = this.queue.slice(0, BATCH);
         const last = batch[batch.length - 1].seq;
         try {
+          await this.subs.refresh();
           await this.outbox.enqueue(batch.flatMap((e) => this.deliveriesOf(e)), { cursor: last });
         } catch (err) {
           this.settle(last, err);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { openStore, type Store } from '../../plugins/sdk/store.ts';
+import { openStore, refreshStore, type Store } from '../../plugins/sdk/store.ts';
 import { secretUrl } from '../../plugins/sdk/secret.ts';
 import { checkDeliveryUrl, type EnqueueItem, type Outbox } from './outbox.ts';
 import type { RecordedEvent } from '../event-log.ts';
@@ -110,6 +110,11 @@ export class Subscriptions {
     });
     await this.outbox.cancel((d) => subscriptionOf(d) === id, `subscription ${id} was deleted`);
     return true;
+  }
+
+  /** Takes in subscriptions other controllers stored until now: the fan-out's deliveries then miss none made before an event. */
+  refresh(): Promise<void> {
+    return refreshStore(this.store);
   }
 
   /**

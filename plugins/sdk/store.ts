@@ -17,6 +17,35 @@ export interface Store<T extends object> {
   update<R>(fn: (data: T) => R): Promise<R>;
   /** Appends finished records to an append-only history file next to the store. */
   archive(records: unknown[]): Promise<void>;
+  /**
+   * Calls fn after rows that another process (a controller sharing the database) committed were
+   * taken into `data`; returns the unsubscribe. Absent where nobody else writes (files).
+   */
+  onRemoteChange?(fn: (changes: RemoteChange[]) => void): () => void;
+  /** Resolves once `data` holds every commit other processes made before the call. Absent: nothing to wait for. */
+  refresh?(): Promise<void>;
+}
+
+/** A part of a store another process changed: a top-level field, or one entry (`key`) of an object field. */
+export interface RemoteChange {
+  field: string;
+  key?: string;
+}
+
+/**
+ * For a decision that must not miss another controller's commit made just before (a notification
+ * takes milliseconds): one read of what changed.
+ */
+export function refreshStore(store: Store<object>): Promise<void> {
+  return store.refresh?.() ?? Promise.resolve();
+}
+
+/**
+ * Keeps what an owner derives from a store (an index, a cache) in step with other controllers'
+ * writes; a no-op on stores only this process writes.
+ */
+export function onRemoteChange(store: Store<object>, fn: (changes: RemoteChange[]) => void): () => void {
+  return store.onRemoteChange?.(fn) ?? (() => undefined);
 }
 
 /**

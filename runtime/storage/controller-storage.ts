@@ -34,6 +34,7 @@ export async function openControllerStorage(config: StoreConfig, dataDir: string
   // The owner of this controller's queue leases: the same after a restart on the same data dir.
   const ctx = new PgContext(db, `${hostname()}:${resolve(dataDir)}`, log, opts.health);
   const unmount = mountStorage(dataDir, new PostgresBackend(ctx));
+  const listener = await followOtherControllers(ctx, db, log, opts.env ?? process.env);
   let down = false;
   const report = (err: unknown) => {
     const e = ctx.failed('ping', err);
@@ -55,12 +56,28 @@ export async function openControllerStorage(config: StoreConfig, dataDir: string
     where: db.where,
     db,
     async close() {
+      await listener.close();
       clearInterval(ping);
       offIdle();
       unmount();
       await db.close();
     },
   };
+}
+
+/** The stores open here take in other controllers' commits as they are notified of them (store-listener.ts). */
+async function followOtherControllers(ctx: import('./postgres/context.ts').PgContext, db: Database, log: Log, env: NodeJS.ProcessEnv) {
+  const { StoreListener, STORE_CHANNEL } = await import('./postgres/store-listener.ts');
+  const listener = new StoreListener({
+    open: (onPayload, onLost) => db.listen(STORE_CHANNEL, onPayload, onLost),
+    versions: async (names) => (await db.query<{ name: string; version: number }>('SELECT name, version FROM outpost_stores WHERE name = ANY($1::text[])', [names])).rows,
+    names: () => ctx.followedNames(),
+    refresh: (name, version) => ctx.refresh(name, version),
+    log,
+    checkMs: Number(env.OUTPOST_STORE_CHECK_MS) || undefined,
+  });
+  await listener.start();
+  return listener;
 }
 
 /** A pool on the database with its schema current; throws a one-line reason (unreachable, schema too new). */

@@ -88,7 +88,7 @@ export const runCommands: Command[] = [
   {
     path: ['admin-token', 'rotate'],
     summary: "replace the controller's admin token (run on the controller host)",
-    details: 'The old token stops working; running controllers pick the new one up when restarted. With OUTPOST_STORE_URL set, rotates the token of the controllers sharing that database (DIR: any data dir of theirs).',
+    details: 'The old token stops working; a running controller on that data dir picks the new one up when restarted. With OUTPOST_STORE_URL set, rotates the token of the controllers sharing that database (DIR: any data dir of theirs), and they take it at once.',
     flags: {
       data: { type: 'string', value: 'DIR', help: "the controller's data directory (required)" },
       json: { type: 'boolean', help: 'print {"token"} as JSON' },

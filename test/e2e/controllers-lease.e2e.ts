@@ -9,8 +9,9 @@
  * refused in its transaction (store, log, queue), the unfenced writes of its batch are kept.
  *
  * The agent reaches the controllers through a small switchable TCP forwarder pointed at the holder:
- * each controller's in-memory copies of the stores are its own until they are kept coherent (a later
- * stage), so the prober's votes must reach the controller deciding the rounds.
+ * the prober's monitors and votes live in its log, which each controller keeps in memory as it read
+ * it (stores are coherent across controllers, plugin logs are not yet), so the votes must reach the
+ * controller deciding the rounds.
  * Prints the measured takeover and drop times.
  */
 import { after, before, test } from 'node:test';

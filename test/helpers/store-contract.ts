@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { openStore, type Store } from '../../plugins/sdk/store.ts';
+import { onRemoteChange, openStore, type RemoteChange, type Store } from '../../plugins/sdk/store.ts';
 import { openLog, type LogOptions } from '../../plugins/sdk/durable/log.ts';
 import { Counters as CountersLog, Rec } from './counters-log.ts';
 import { openQueue, type DueQueue } from '../../plugins/sdk/durable/queue.ts';
@@ -203,11 +203,14 @@ export function storeContract(b: Backend): void {
           const c = await openStore<D>(other.dir, 'shared', { tokens: {}, other: {} });
           assert.equal(c.data.tokens.t.uses, 0);
           await Promise.all([a.update((d) => void (d.other.a = 1)), c.update((d) => void (d.other.c = 1))]);
-          // The same record from both: one wins, the other is told and shown the winner's value.
-          await a.update((d) => void (d.tokens.t.uses += 1));
-          const lost = await c.update((d) => void (d.tokens.t.uses += 1)).then(() => undefined, (e: unknown) => e);
-          assert.ok(lost instanceof StorageConflictError, String(lost));
-          assert.equal(c.data.tokens.t.uses, 1, "the loser's memory shows the winner's value");
+          // The same record from both, each from the value it holds (0): one wins, the other is told
+          // and shown the winner's value. At once, as the other's notification could arrive first.
+          const both = await Promise.allSettled([a.update((d) => void (d.tokens.t.uses += 1)), c.update((d) => void (d.tokens.t.uses += 1))]);
+          const lost = both.filter((r) => r.status === 'rejected');
+          assert.equal(lost.length, 1, 'exactly one of the two commits');
+          assert.ok(lost[0].reason instanceof StorageConflictError, String(lost[0].reason));
+          const loser = both[0].status === 'rejected' ? a : c;
+          assert.equal(loser.data.tokens.t.uses, 1, "the loser's memory shows the winner's value");
           assert.equal(c.data.other.a, 1, "and the other process's changes to other entries");
           // Many increments from both, each retried until it lands: the count is exact.
           const inc = async (s: Store<D>) => {
@@ -227,6 +230,36 @@ export function storeContract(b: Backend): void {
           assert.equal(again.data.tokens.t.uses, 21);
           assert.deepEqual(plain(again.data.other), { a: 1, c: 1 });
           await closeStore(again);
+        } finally {
+          await other.close();
+        }
+      }),
+    { skip: sharedOnly },
+  );
+
+  t(
+    "store: a process sees another's commits without writing itself, and its owners are told which entries changed",
+    () =>
+      withPlace(b, async (p) => {
+        const other = await b.peer!(p);
+        try {
+          type D = { nodes: Record<string, { name: string }>; count: number };
+          const a = await openStore<D>(p.dir, 'seen', { nodes: {}, count: 0 });
+          const c = await openStore<D>(other.dir, 'seen', { nodes: {}, count: 0 });
+          const heard: RemoteChange[] = [];
+          onRemoteChange(c, (changes) => heard.push(...changes));
+          const held = c.data.nodes;
+          await a.update((d) => {
+            d.nodes.n1 = { name: 'one' };
+            d.count = 1;
+          });
+          await until('the other process holds the new entry', () => c.data.nodes.n1?.name === 'one' && c.data.count === 1, 10_000, 10);
+          assert.equal(c.data.nodes, held, 'taken into the objects already held');
+          await until('its owner is told', () => heard.some((h) => h.field === 'nodes' && h.key === 'n1') && heard.some((h) => h.field === 'count' && h.key === undefined), 10_000, 10);
+          await a.update((d) => void delete d.nodes.n1);
+          await until('a deletion too', () => !('n1' in c.data.nodes), 10_000, 10);
+          await closeStore(a);
+          await closeStore(c);
         } finally {
           await other.close();
         }

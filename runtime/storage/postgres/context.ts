@@ -32,4 +32,30 @@ export class PgContext {
   ok(): void {
     this.health?.ok(this.healthName);
   }
+
+  /** Open stores by name: what another process's commit to that name must refresh (store-listener.ts). */
+  private readonly followers = new Map<string, Set<Follower>>();
+
+  follow(name: string, f: Follower): () => void {
+    let set = this.followers.get(name);
+    if (!set) this.followers.set(name, (set = new Set()));
+    set.add(f);
+    return () => {
+      set.delete(f);
+      if (set.size === 0 && this.followers.get(name) === set) this.followers.delete(name);
+    };
+  }
+
+  followedNames(): string[] {
+    return [...this.followers.keys()];
+  }
+
+  /** The database holds `version` of store `name`: the stores open under that name catch up. */
+  refresh(name: string, version: number): void {
+    for (const f of this.followers.get(name) ?? []) void f.refresh(version);
+  }
+}
+
+export interface Follower {
+  refresh(version?: number): Promise<void>;
 }

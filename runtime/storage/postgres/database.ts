@@ -32,6 +32,8 @@ export class Database {
   /** host:port/database, for messages. */
   readonly where: string;
   private readonly listeners = new Set<(err: Error) => void>();
+  /** How to connect (holds the password: stays private). */
+  private readonly client: pg.ClientConfig;
 
   constructor(opts: DatabaseOptions) {
     const url = opts.url.reveal();
@@ -39,16 +41,14 @@ export class Database {
     if (problem) throw new Error(`store url ${problem}`);
     this.where = describeUrl(url);
     const timeout = opts.timeoutMs ?? 10_000;
-    this.pool = new pg.Pool({
+    this.client = {
       connectionString: url,
       ...(opts.ssl !== undefined ? { ssl: opts.ssl } : {}),
-      max: opts.poolSize ?? 10,
       connectionTimeoutMillis: timeout,
-      query_timeout: timeout,
-      idleTimeoutMillis: 30_000,
       application_name: opts.application ?? 'outpost',
       types,
-    });
+    };
+    this.pool = new pg.Pool({ ...this.client, max: opts.poolSize ?? 10, query_timeout: timeout, idleTimeoutMillis: 30_000 });
     // An idle connection dropped by the server (restart, network) is reported here; unhandled, it
     // would crash the process. The pool replaces it with a fresh connection on the next query.
     this.pool.on('error', (err) => {
@@ -100,6 +100,41 @@ export class Database {
       done(broken = false) {
         client.removeListener('error', onError);
         client.release(broken || undefined);
+      },
+    };
+  }
+
+  /**
+   * A connection of its own, not the pool's, LISTENing on `channel` (a constant identifier) for as
+   * long as it lives: payloads go to onPayload; onLost is called once if it goes after it opened.
+   * TCP keepalive makes a silently dead peer count as lost.
+   */
+  async listen(channel: string, onPayload: (payload: string) => void, onLost: (err: Error) => void): Promise<{ close(): Promise<void> }> {
+    const client = new pg.Client({ ...this.client, application_name: `${this.client.application_name}-listen`, keepAlive: true, keepAliveInitialDelayMillis: 5000 });
+    let open = false;
+    const lose = (err: Error) => {
+      if (!open) return;
+      open = false;
+      client.end().catch(() => undefined);
+      onLost(err);
+    };
+    client.on('error', lose);
+    client.on('end', () => lose(new Error('connection ended')));
+    client.on('notification', (m) => {
+      if (m.channel === channel && m.payload) onPayload(m.payload);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${channel}`);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw this.storageError('listen', err);
+    }
+    open = true;
+    return {
+      close: async () => {
+        open = false;
+        await client.end().catch(() => undefined);
       },
     };
   }

@@ -14,15 +14,21 @@
  * A commit that fails (conflict, database unreachable) undoes its changes in memory and rejects every
  * update not yet committed: what a caller was told failed is not written later behind its back, and
  * memory always shows what the database holds plus what is being committed.
+ *
+ * Other controllers' commits reach memory without a write here too: each commit NOTIFYs (in its
+ * statement, so only once it commits) and the controller's listener (store-listener.ts) calls
+ * refresh(), which catches up through the same commit loop, so it never interleaves with a commit.
+ * Owners of indexes built from the data learn of such rows through onRemoteChange.
  */
-import type { Store } from '../../../plugins/sdk/store.ts';
+import type { RemoteChange, Store } from '../../../plugins/sdk/store.ts';
 import { withoutPrototypes } from '../../../plugins/sdk/json.ts';
 import { StorageConflictError } from '../../../plugins/sdk/durable/storage-error.ts';
 import { fenceKey, fenceOrThrow, StaleLeaseError, type Fence } from '../../../plugins/sdk/durable/fence.ts';
 import type { PgContext } from './context.ts';
 import { validFences } from './fence-check.ts';
 import { PgHistory } from './pg-history.ts';
-import { applyRows, deleteRow, diffRows, documentOf, rowsOf, rowText, setRow, type RowChange, type Rows } from './store-rows.ts';
+import { STORE_CHANNEL } from './store-listener.ts';
+import { applyRows, countRows, FIELD_ROW, deleteRow, diffRows, documentOf, rowsOf, rowText, setRow, textOf, type RowChange, type Rows } from './store-rows.ts';
 
 interface Waiter {
   resolve(): void;
@@ -51,7 +57,16 @@ WITH v AS (
   DELETE FROM outpost_store_rows WHERE store = $1 AND EXISTS (SELECT 1 FROM v)
     AND field = ANY($6::text[]) AND entry = ANY($7::text[]) AND (field, entry) IN (SELECT * FROM unnest($6::text[], $7::text[]))
 )
-SELECT version FROM v`;
+, n AS (
+  SELECT pg_notify('${STORE_CHANNEL}', $1 || ' ' || v.version) FROM v
+)
+SELECT version FROM v, n`;
+
+/** The rows changed after a version, and how many rows the store has: one snapshot. */
+const CHANGED_ROWS = `
+SELECT s.version, (SELECT count(*) FROM outpost_store_rows c WHERE c.store = s.name) AS n, r.field, r.entry, r.data
+FROM outpost_stores s LEFT JOIN outpost_store_rows r ON r.store = s.name AND r.version > $2
+WHERE s.name = $1`;
 
 /** Every row's key, and the text of those changed after a version: one snapshot of the store. */
 const CHANGED_SINCE = `
@@ -69,6 +84,11 @@ export class PgStore<T extends object> implements Store<T> {
   /** Where archive() puts records: unbounded, as the lowdb store's history file is. */
   private readonly history: PgHistory<unknown>;
   private closed = false;
+  /** Another process committed past `version` (a notification, the periodic check): catch up. */
+  private behind = false;
+  /** Rows other processes changed that listeners have not heard of yet. */
+  private remote: RemoteChange[] = [];
+  private readonly listeners = new Set<(changes: RemoteChange[]) => void>();
 
   private constructor(
     private readonly ctx: PgContext,
@@ -90,6 +110,7 @@ export class PgStore<T extends object> implements Store<T> {
     }
     // Fields added to the defaults since the data was written are filled in, as lowdb stores do.
     s.data = Object.assign(Object.create(null) as T, withoutPrototypes(defaults), documentOf(s.written));
+    s.unfollow = ctx.follow(name, s);
     return s;
   }
 
@@ -118,15 +139,37 @@ export class PgStore<T extends object> implements Store<T> {
     return this.history.append(records);
   }
 
+  private unfollow: () => void = () => undefined;
+
+  /**
+   * Told that the database holds `version` of this store (no version: it may have moved, e.g. after
+   * notifications were lost); resolves once memory holds it. Bursts coalesce into one catch-up.
+   */
+  refresh(version?: number): Promise<void> {
+    if (this.closed || (version !== undefined && version <= this.version)) return Promise.resolve();
+    this.behind = true;
+    return (this.flushing ??= this.run());
+  }
+
+  onRemoteChange(fn: (changes: RemoteChange[]) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    this.unfollow();
     await Promise.allSettled([this.flushing, this.history.settled()]);
   }
 
   // ---- commits ----
 
   private async run(): Promise<void> {
-    while (this.waiting.length > 0) {
+    while (this.waiting.length > 0 || this.behind) {
+      if (this.waiting.length === 0) {
+        await this.follow();
+        continue;
+      }
       const batch = this.waiting;
       this.waiting = [];
       try {
@@ -152,8 +195,42 @@ export class PgStore<T extends object> implements Store<T> {
         const e = err instanceof StorageConflictError ? err : this.ctx.failed(`store ${this.name}`, err);
         for (const w of all) w.reject(e);
       }
+      this.emit();
     }
     this.flushing = undefined;
+  }
+
+  /** A catch-up with nothing of this process's to commit. */
+  private async follow(): Promise<void> {
+    this.behind = false;
+    try {
+      await this.catchUp();
+    } catch (err) {
+      // Updates made while the rows were read changed some of them too: they lose, as in a commit.
+      if (err instanceof StorageConflictError) {
+        const all = this.waiting;
+        this.waiting = [];
+        this.revert();
+        for (const w of all) w.reject(err);
+      } else {
+        // Unreachable (nothing was taken in): the listener's next check tries again.
+        this.ctx.log.warn({ store: this.name, err: this.ctx.db.storageError(this.name, err).message }, 'could not read other controllers\' changes; retrying with the next check');
+      }
+    }
+    this.emit();
+  }
+
+  private emit(): void {
+    if (this.remote.length === 0) return;
+    const changes = this.remote;
+    this.remote = [];
+    for (const fn of this.listeners) {
+      try {
+        fn(changes);
+      } catch (err) {
+        this.ctx.log.error({ store: this.name, err: (err as Error).message }, 'a listener of remote changes failed');
+      }
+    }
   }
 
   /**
@@ -185,7 +262,7 @@ export class PgStore<T extends object> implements Store<T> {
         };
       }
       // Another process committed to this store since we last looked.
-      await this.catchUp(now);
+      await this.catchUp();
     }
   }
 
@@ -199,23 +276,44 @@ export class PgStore<T extends object> implements Store<T> {
 
   /**
    * Takes in the rows another process changed: into memory where this process has not changed them
-   * too; where it has, the batch conflicts.
+   * too; where it has, the batch conflicts. Reads the rows changed since `version` and the store's
+   * row count: when the count says nothing was deleted (the usual case: a notification per commit),
+   * that is all; otherwise every key, to find the deleted ones. Cost per catch-up is the changed rows,
+   * not the store.
    */
-  private async catchUp(mine: Rows): Promise<void> {
-    const r = await this.ctx.db.query<{ version: number; field: string | null; entry: string; data: string | null }>(CHANGED_SINCE, [this.name, this.version]);
-    const theirs: Rows = new Map();
-    for (const row of r.rows) {
-      if (row.field === null) continue;
-      const text = row.data ?? rowText(this.written, row.field, row.entry);
-      // A row this process has not seen and that did not change since its version cannot be: treat as changed.
-      if (text !== undefined) setRow(theirs, row.field, row.entry, text);
+  private async catchUp(): Promise<void> {
+    type Changed = { version: number; n: number; field: string | null; entry: string; data: string };
+    const r = await this.ctx.db.query<Changed>(CHANGED_ROWS, [this.name, this.version]);
+    const changed = r.rows.filter((row) => row.field !== null);
+    let added = 0;
+    for (const row of changed) if (rowText(this.written, row.field!, row.entry) === undefined) added++;
+    let remote: RowChange[];
+    let version = r.rows[0].version;
+    if (countRows(this.written) + added === r.rows[0].n) {
+      remote = changed.filter((row) => rowText(this.written, row.field!, row.entry) !== row.data).map((row) => ({ field: row.field!, entry: row.entry, text: row.data }));
+    } else {
+      const all = await this.ctx.db.query<{ version: number; field: string | null; entry: string; data: string | null }>(CHANGED_SINCE, [this.name, this.version]);
+      version = all.rows[0].version;
+      const theirs: Rows = new Map();
+      for (const row of all.rows) {
+        if (row.field === null) continue;
+        const text = row.data ?? rowText(this.written, row.field, row.entry);
+        // A row this process has not seen and that did not change since its version cannot be: treat as changed.
+        if (text !== undefined) setRow(theirs, row.field, row.entry, text);
+      }
+      remote = diffRows(this.written, theirs);
     }
-    const remote = diffRows(this.written, theirs);
-    // Changed here too, even to the same value: both changes were made from the old one (two
-    // increments that both wrote 1 are a lost increment, not an agreement).
-    const conflicts = remote.filter((c) => rowText(mine, c.field, c.entry) !== rowText(this.written, c.field, c.entry));
-    this.written = theirs;
-    this.version = r.rows[0].version;
+    // Changed here too (memory as it is once the rows are read: updates made meanwhile count), even
+    // to the same value: both changes were made from the old one (two increments that both wrote 1
+    // are a lost increment, not an agreement).
+    const conflicts = remote.filter((c) => textOf(this.data, c.field, c.entry) !== rowText(this.written, c.field, c.entry));
+    for (const c of remote) {
+      if (c.text === undefined) deleteRow(this.written, c.field, c.entry);
+      else setRow(this.written, c.field, c.entry, c.text);
+    }
+    this.version = version;
+    // Conflicting rows reach memory too, through the revert that follows the conflict.
+    for (const c of remote) this.remote.push({ field: c.field, ...(c.entry === FIELD_ROW ? {} : { key: c.entry.slice(1) }) });
     if (conflicts.length > 0) {
       throw new StorageConflictError(this.name, conflicts.map((c) => (c.entry ? `${c.field}${c.entry}` : c.field)));
     }

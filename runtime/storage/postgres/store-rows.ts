@@ -59,6 +59,22 @@ export function rowsOf(data: object): Rows {
   return rows;
 }
 
+export function countRows(rows: Rows): number {
+  let n = 0;
+  for (const m of rows.values()) n += m.size;
+  return n;
+}
+
+/** The text one row of a document would be written as (rowsOf's, for that row alone); undefined: no such row. */
+export function textOf(data: object, field: string, entry: string): string | undefined {
+  if (!Object.hasOwn(data, field)) return undefined;
+  const value = (data as Record<string, unknown>)[field];
+  if (entry === FIELD_ROW) return isObjectField(value) ? OBJECT : JSON.stringify(value);
+  if (!isObjectField(value)) return undefined;
+  const key = entry.slice(1);
+  return Object.hasOwn(value, key) ? JSON.stringify(value[key]) : undefined;
+}
+
 export interface RowChange {
   field: string;
   entry: string;
