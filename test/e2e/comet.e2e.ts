@@ -141,7 +141,7 @@ test('comet in Chromium: a browser WebSocket gets pushes sent through the contro
     assert.deepEqual(problems, []);
   } finally {
     await ctx?.close();
-    await rm(profile, { recursive: true, force: true });
+    await rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     page.server.close();
     await agent?.stop();
     await c.stop();

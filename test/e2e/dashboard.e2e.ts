@@ -111,7 +111,7 @@ test('dashboard in Chromium: sign in, three nodes, one cut off turns down live, 
     t.diagnostic(`screenshots: ${join(SHOTS, 'outpost-dashboard-desktop.png')}, ${join(SHOTS, 'outpost-dashboard-phone.png')}`);
   } finally {
     await ctx?.close().catch(() => undefined);
-    await rm(profile, { recursive: true, force: true });
+    await rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     await cluster.stop();
   }
 });
@@ -279,7 +279,7 @@ test('dashboard in Chromium: every action by clicking (join token, delete node, 
     t.diagnostic(`screenshot: ${join(SHOTS, 'outpost-dashboard-actions.png')}`);
   } finally {
     await ctx?.close().catch(() => undefined);
-    await rm(profile, { recursive: true, force: true });
+    await rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     if (c) await c.api('POST', '/uninstallApp', { appName: APP, node: 'web-a', purge: true }).catch(() => undefined);
     await Promise.allSettled(agents.map((a) => a.stop()));
     await c?.stop();

@@ -158,7 +158,7 @@ test('real PowerDNS with a controller and three agents: SIGKILL moves lines with
   t.after(async () => {
     for (const a of Object.values(agents)) await a.stop();
     await c.stop();
-    await rm(profile, { recursive: true, force: true });
+    await rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   });
   const self = (ISPs: string[], address: string) => ({ 'dns-sync': { self: { ISPs, address } } });
   agents.a = await TestAgent.start(c, { name: 'edge-a', plugins: self(['default', 'CT'], A) });

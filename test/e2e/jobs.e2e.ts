@@ -97,7 +97,7 @@ test('jobs panel in Chromium: create an application, cancel a running task, re-r
     t.diagnostic(`screenshot: ${join(SHOTS, 'outpost-dashboard-jobs.png')}`);
   } finally {
     await ctx?.close().catch(() => undefined);
-    await rm(profile, { recursive: true, force: true });
+    await rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     await agent?.stop();
     await c?.stop();
     await rcv.close();
