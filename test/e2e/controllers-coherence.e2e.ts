@@ -12,12 +12,11 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { run, TestAgent, TestController, until } from '../helpers/cluster.ts';
 import { startReceiver } from './lib/receiver.ts';
+import { forwarder } from './lib/forwarder.ts';
 import { startPostgres, type Postgres } from './lib/postgres.ts';
 
 let pg: Postgres;
@@ -26,35 +25,6 @@ before(async () => {
 });
 after(() => pg?.destroy());
 
-/** A TCP forwarder whose target can be switched (a load balancer in front of the controllers). */
-async function forwarder(): Promise<{ url: string; to(port: number): void; close(): Promise<void> }> {
-  let target = 0;
-  const open = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const up = net.connect(target, '127.0.0.1');
-    for (const s of [client, up]) {
-      open.add(s);
-      s.on('close', () => open.delete(s));
-      s.on('error', () => undefined);
-    }
-    client.pipe(up).pipe(client);
-    client.on('close', () => up.destroy());
-    up.on('close', () => client.destroy());
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    to(port) {
-      target = port;
-      for (const s of open) s.destroy();
-    },
-    close: () =>
-      new Promise<void>((r) => {
-        for (const s of open) s.destroy();
-        server.close(() => r());
-      }),
-  };
-}
 
 async function status(c: TestController): Promise<any> {
   return (await c.api('GET', '/api/v1/status')).body;

@@ -16,11 +16,10 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { TestAgent, TestController, stopProc, until, sleep } from '../helpers/cluster.ts';
 import { startReceiver } from './lib/receiver.ts';
+import { forwarder } from './lib/forwarder.ts';
 import { startTarget, postForm } from '../prober-fixtures.ts';
 import { startPostgres, type Postgres } from './lib/postgres.ts';
 import { Database } from '../../runtime/storage/postgres/database.ts';
@@ -40,34 +39,6 @@ after(() => pg?.destroy());
 
 const TTL_MS = 6000;
 
-/** A TCP forwarder whose target can be switched: what a load balancer with health checks does for agents. */
-async function forwarder(): Promise<{ url: string; to(port: number): void; close(): Promise<void> }> {
-  let target = 0;
-  const open = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const up = net.connect(target, '127.0.0.1');
-    for (const s of [client, up]) {
-      open.add(s);
-      s.on('close', () => open.delete(s));
-      s.on('error', () => undefined);
-    }
-    client.pipe(up).pipe(client);
-    client.on('close', () => up.destroy());
-    up.on('close', () => client.destroy());
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    to(port) {
-      target = port;
-      for (const s of open) s.destroy();
-    },
-    close: () => new Promise<void>((r) => {
-      for (const s of open) s.destroy();
-      server.close(() => r());
-    }),
-  };
-}
 
 /** /api/v1/status of a controller, or undefined when it does not answer within a second (killed, stopped). */
 async function status(c: TestController): Promise<any | undefined> {
