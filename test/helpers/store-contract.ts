@@ -10,6 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { onRemoteChange, openStore, type RemoteChange, type Store } from '../../plugins/sdk/store.ts';
@@ -576,32 +577,27 @@ export function storeContract(b: Backend): void {
       const attempts = new Map<string, number>();
       const reused: string[] = [];
       for (let round = 0; round < 5; round++) {
-        const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/queue-child.ts'), p.dir], { cwd: ROOT, env: { ...process.env, ...p.env }, stdio: ['ignore', 'pipe', 'inherit'] });
-        let buf = '';
-        let lines = 0;
+        const progress = join(p.dir, `queue-child-${round}.log`);
+        const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/queue-child.ts'), p.dir, progress], { cwd: ROOT, env: { ...process.env, ...p.env }, stdio: ['ignore', 'ignore', 'inherit'] });
         const exited = new Promise((r) => child.on('exit', r));
-        child.stdout!.on('data', (d: Buffer) => {
-          buf += d.toString();
-          const parts = buf.split('\n');
-          buf = parts.pop()!;
-          for (const line of parts) {
-            const [op, id, n] = line.split(' ');
-            lines += 1;
-            if (op === 'S') {
-              if (state.has(id)) reused.push(id);
-              state.set(id, 'scheduled');
-            } else if (op === 'L') state.set(id, 'leased');
-            else if (op === 'A') state.set(id, 'acked');
-            else if (op === 'F') {
-              state.set(id, 'scheduled');
-              attempts.set(id, Math.max(attempts.get(id) ?? 0, Number(n)));
-            }
-          }
-        });
+        const lines = () => (existsSync(progress) ? readFileSync(progress, 'utf8').split('\n').slice(0, -1) : []);
         const target = 200 + round * 150;
-        await until('the child is working', () => lines >= target, 60_000, 5);
+        await until('the child is working', () => lines().length >= target, 60_000, 5);
         child.kill('SIGKILL');
         await exited;
+        for (const line of lines()) {
+          const [op, id, n] = line.split(' ');
+          if (op === 'S') {
+            if (state.has(id)) reused.push(id);
+            state.set(id, 'scheduled');
+          } else if (op === 'L') state.set(id, 'leased');
+          else if (op === 'A') state.set(id, 'acked');
+          else if (op === 'F') {
+            state.set(id, 'scheduled');
+            attempts.set(id, Math.max(attempts.get(id) ?? 0, Number(n)));
+          }
+        }
+        rmSync(progress, { force: true });
       }
       const q = await openQ(p);
       try {
