@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { openStore, type Store } from '../plugins/sdk/store.ts';
+import { openStore, refreshStore, type Store } from '../plugins/sdk/store.ts';
 import { StorageConflictError } from '../plugins/sdk/durable/storage-error.ts';
 import { matchesHash, newSecret, sha256 } from './secrets.ts';
 
@@ -88,6 +88,9 @@ export class JoinTokens {
   async consume(token: string): Promise<JoinToken> {
     const m = /^opj_([0-9a-f]{12})\.([A-Za-z0-9_-]+)$/.exec(token);
     if (!m) throw new Error('join token is malformed');
+    // A token made through another controller a moment ago may not have reached this one yet (its
+    // notification takes milliseconds): a miss reads the store once before refusing.
+    if (!this.store.data.tokens[m[1]]) await refreshStore(this.store);
     for (let attempt = 1; ; attempt++) {
       const t = this.store.data.tokens[m[1]];
       if (!t || !matchesHash(m[2], t.hash)) throw new Error('join token is not valid');

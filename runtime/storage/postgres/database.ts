@@ -20,6 +20,12 @@ export interface DatabaseOptions {
   timeoutMs?: number;
   /** Shown in pg_stat_activity. */
   application?: string;
+  /**
+   * The server ends a session left idle this long inside a transaction; default 5 s. A controller
+   * paused (SIGSTOP, GC, a VM migration) in the middle of a fenced write holds the lease row FOR SHARE:
+   * without this the successor's takeover, and every write to rows it locked, waited for it forever.
+   */
+  idleInTransactionMs?: number;
 }
 
 /** int8 (bigint) columns hold epoch ms and sequence numbers, well inside a double's exact range. */
@@ -46,6 +52,7 @@ export class Database {
       ...(opts.ssl !== undefined ? { ssl: opts.ssl } : {}),
       connectionTimeoutMillis: timeout,
       application_name: opts.application ?? 'outpost',
+      options: `-c idle_in_transaction_session_timeout=${Math.max(1, Math.round(opts.idleInTransactionMs ?? 5000))}`,
       types,
     };
     this.pool = new pg.Pool({ ...this.client, max: opts.poolSize ?? 10, query_timeout: timeout, idleTimeoutMillis: 30_000 });
