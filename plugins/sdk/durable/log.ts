@@ -86,6 +86,14 @@ export interface AppendOptions {
    * records whose loss on a power cut only repeats work (a queue's acks), so they share fsyncs.
    */
   sync?: boolean;
+  /**
+   * Appends only if no other process appended to the log since this one last took in its records
+   * (compare and append); otherwise rejects with a StorageConflictError, nothing of the batch kept:
+   * refreshLog(), decide again, retry. For numbering records one sequence across controllers (the
+   * event log). Appends of one turn share a batch, so use it on a log whose appends all use it.
+   * Files (one process) never conflict.
+   */
+  exclusive?: boolean;
 }
 
 export interface DurableLog<R> {

@@ -25,11 +25,12 @@
  * up to its cut: a batch that found another controller's appends before it does not compact.
  */
 import type { ZodType } from 'zod';
-import type { DurableLog, LogOptions, LogStats, RemoteAppend } from '../../../plugins/sdk/durable/log.ts';
+import type { AppendOptions, DurableLog, LogOptions, LogStats, RemoteAppend } from '../../../plugins/sdk/durable/log.ts';
 import { GroupCommit } from '../../../plugins/sdk/durable/group-commit.ts';
 import { appendLines, CompactionTrigger, decodeRecord, snapshotLines } from '../../../plugins/sdk/durable/log-policy.ts';
 import type { Log } from '../../../plugins/sdk/log.ts';
 import { fenceKey, fenceOrThrow, StaleLeaseError, type Fence } from '../../../plugins/sdk/durable/fence.ts';
+import { StorageConflictError } from '../../../plugins/sdk/durable/storage-error.ts';
 import type { PgContext } from './context.ts';
 import { validFences } from './fence-check.ts';
 import { LOG_PREFIX, STORE_CHANNEL } from './store-listener.ts';
@@ -37,6 +38,8 @@ import { LOG_PREFIX, STORE_CHANNEL } from './store-listener.ts';
 /** A record's line, with the fence of the singleton work appending it (checked at the batch's commit). */
 interface Line {
   text: string;
+  /** Written only if the log is still at the version this process holds (AppendOptions.exclusive). */
+  exclusive?: boolean;
   fence?: Fence;
   stale?: boolean;
 }
@@ -48,7 +51,7 @@ const INSERT_PIECE = 1024 * 1024;
 /** Lock and bump the log's version first: the INSERT reads from `v`, so its record numbers are drawn under the lock. */
 const APPEND = `
 WITH v AS (
-  UPDATE outpost_logs SET version = version + 1 WHERE name = $1 RETURNING version
+  UPDATE outpost_logs SET version = version + 1 WHERE name = $1 AND ($3::bigint IS NULL OR version = $3) RETURNING version
 ), ins AS (
   INSERT INTO outpost_log_records (log, data)
   SELECT $1, d FROM v, unnest($2::text[]) WITH ORDINALITY AS t(d, i) ORDER BY i
@@ -157,9 +160,9 @@ export class PgLog<R> implements DurableLog<R> {
     this.log.warn({ log: this.name, where, why }, 'skipping an unreadable record');
   }
 
-  async append(records: R[]): Promise<void> {
+  async append(records: R[], opts: AppendOptions = {}): Promise<void> {
     const fence = fenceOrThrow(`append to log ${this.name}`);
-    const lines: Line[] = appendLines(this.name, this.schema, records, { readOnly: this.opts.readOnly, closed: this.closed }).map((text) => (fence ? { text, fence } : { text }));
+    const lines: Line[] = appendLines(this.name, this.schema, records, { readOnly: this.opts.readOnly, closed: this.closed }).map((text) => ({ text, ...(fence ? { fence } : {}), ...(opts.exclusive ? { exclusive: true } : {}) }));
     // The lines go to the group commit before anything awaits: appends of one turn share a write.
     await this.commit.add(lines);
     if (fence && lines.some((l) => l.stale)) throw new StaleLeaseError(fence, `append to log ${this.name}`);
@@ -215,12 +218,19 @@ export class PgLog<R> implements DurableLog<R> {
     // Before the first await: records appended from here on go to the next batch, not into this snapshot.
     const due = this.compacting || this.closed || this.opts.readOnly || this.diverged ? undefined : this.compaction.take(this.journalBytes, this.snapshotBytes, all.map((l) => l.text));
     const snapshot = due && { lines: snapshotLines(this.opts.snapshot), requested: due.requested };
+    const exclusive = all.some((l) => l.exclusive);
     try {
       const fenced = all.filter((l) => l.fence);
       // A fenced line refused leaves the batch; the others (fenced or not) are written all the same.
       const insert = async (run: Runs, lines: string[]) => {
         if (lines.length === 0) return;
-        const r = await run.query<{ version: number; first: number; last: number }>(APPEND, [this.name, lines]);
+        // Memory that lacks records of its own beyond `applied` cannot vouch for the version: that conflicts.
+        const expected = exclusive ? (this.own.length === 0 ? this.version : -1) : null;
+        const r = await run.query<{ version: number; first: number; last: number }>(APPEND, [this.name, lines, expected]);
+        if (r.rows.length === 0 && exclusive) {
+          this.behind = true;
+          throw new StorageConflictError(`log ${this.name}`, ['appended by another controller']);
+        }
         if (r.rows.length === 0) throw new Error(`log ${this.name} has no row in outpost_logs (was the database cleared under a running controller?)`);
         this.wrote(r.rows[0]);
         for (const l of lines) this.journalBytes += l.length + 1;
@@ -236,6 +246,11 @@ export class PgLog<R> implements DurableLog<R> {
       this.ctx.ok();
     } catch (err) {
       if (snapshot?.requested) this.compaction.requested = true;
+      if (err instanceof StorageConflictError) {
+        // Not a failing database: the caller takes in the other records (refreshLog) and retries.
+        await this.follow();
+        throw err;
+      }
       throw this.ctx.failed(`log ${this.name}`, err);
     }
     if (snapshot) {
