@@ -335,6 +335,48 @@ export function storeContract(b: Backend): void {
     { skip: sharedOnly },
   );
 
+  t(
+    'log: an exclusive append is refused (typed, nothing kept) when another process appended first; taken in, the retry numbers after it; plain appends of the same batch are kept',
+    () =>
+      withPlace(b, async (p) => {
+        const other = await b.peer!(p);
+        try {
+          // Each side numbers its records after the highest it holds, appended exclusively: the numbers stay unique.
+          const a = await Counters.open(p);
+          const c = await Counters.open(other);
+          const numberAndAppend = async (x: CountersLog, who: string) => {
+            for (let attempt = 0; ; attempt++) {
+              const n = [...x.values.keys()].filter((k) => k.startsWith('#')).length + 1;
+              const rec: Rec = { op: 'set', k: `#${n}`, v: who };
+              x.apply(rec);
+              try {
+                await x.log.append([rec], { exclusive: true });
+                return attempt;
+              } catch (err) {
+                x.values.delete(rec.k);
+                if (!(err instanceof StorageConflictError)) throw err;
+                await refreshLog(x.log);
+              }
+            }
+          };
+          const retries: number[] = [];
+          for (let i = 0; i < 20; i++) retries.push(...(await Promise.all([numberAndAppend(a, 'a'), numberAndAppend(c, 'c'), c.change({ op: 'inc', k: 'plain' })])).slice(0, 2));
+          assert.ok(retries.some((r) => r > 0), 'some appends raced and were retried');
+          await refreshLog(a.log);
+          await refreshLog(c.log);
+          const numbered = (x: CountersLog) => [...x.values].filter(([k]) => k.startsWith('#')).sort(([k1], [k2]) => Number(k1.slice(1)) - Number(k2.slice(1)));
+          assert.equal(numbered(a).length, 40, 'every record under a number of its own');
+          assert.deepEqual(numbered(a), numbered(c));
+          assert.equal(a.values.get('plain'), 20, 'plain appends sharing a refused batch are kept');
+          await a.log.close();
+          await c.log.close();
+        } finally {
+          await other.close();
+        }
+      }),
+    { skip: sharedOnly },
+  );
+
   t('log: appends of one turn share a write and all resolve; concurrent callers keep their order', () =>
     withPlace(b, async (p) => {
       const a = await Counters.open(p);

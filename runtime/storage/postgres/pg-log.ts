@@ -40,6 +40,8 @@ interface Line {
   text: string;
   /** Written only if the log is still at the version this process holds (AppendOptions.exclusive). */
   exclusive?: boolean;
+  /** An exclusive line refused: another process appended first. */
+  conflict?: boolean;
   fence?: Fence;
   stale?: boolean;
 }
@@ -95,6 +97,8 @@ export class PgLog<R> implements DurableLog<R> {
   private readonly log: Log;
   private readonly listeners = new Set<(records: R[], how: RemoteAppend) => void>();
   private unfollow: () => void = () => undefined;
+  /** Reads of other processes' records so far: one during a batch's write keeps it from compacting. */
+  private follows = 0;
 
   private constructor(
     private readonly ctx: PgContext,
@@ -166,6 +170,7 @@ export class PgLog<R> implements DurableLog<R> {
     // The lines go to the group commit before anything awaits: appends of one turn share a write.
     await this.commit.add(lines);
     if (fence && lines.some((l) => l.stale)) throw new StaleLeaseError(fence, `append to log ${this.name}`);
+    if (lines.some((l) => l.conflict)) throw new StorageConflictError(`log ${this.name}`, ['appended by another controller']);
   }
 
   async compact(): Promise<void> {
@@ -218,47 +223,51 @@ export class PgLog<R> implements DurableLog<R> {
     // Before the first await: records appended from here on go to the next batch, not into this snapshot.
     const due = this.compacting || this.closed || this.opts.readOnly || this.diverged ? undefined : this.compaction.take(this.journalBytes, this.snapshotBytes, all.map((l) => l.text));
     const snapshot = due && { lines: snapshotLines(this.opts.snapshot), requested: due.requested };
-    const exclusive = all.some((l) => l.exclusive);
+    const follows = this.follows;
     try {
-      const fenced = all.filter((l) => l.fence);
-      // A fenced line refused leaves the batch; the others (fenced or not) are written all the same.
-      const insert = async (run: Runs, lines: string[]) => {
-        if (lines.length === 0) return;
-        // Memory that lacks records of its own beyond `applied` cannot vouch for the version: that conflicts.
-        const expected = exclusive ? (this.own.length === 0 ? this.version : -1) : null;
-        const r = await run.query<{ version: number; first: number; last: number }>(APPEND, [this.name, lines, expected]);
-        if (r.rows.length === 0 && exclusive) {
-          this.behind = true;
-          throw new StorageConflictError(`log ${this.name}`, ['appended by another controller']);
-        }
-        if (r.rows.length === 0) throw new Error(`log ${this.name} has no row in outpost_logs (was the database cleared under a running controller?)`);
-        this.wrote(r.rows[0]);
-        for (const l of lines) this.journalBytes += l.length + 1;
-      };
-      if (fenced.length === 0) await insert(this.ctx.db, all.map((l) => l.text));
-      else {
-        await this.ctx.db.tx(async (c) => {
-          const valid = await validFences(c, fenced.map((l) => l.fence!));
-          for (const l of fenced) if (!valid.has(fenceKey(l.fence!))) l.stale = true;
-          await insert(c, all.filter((l) => !l.stale).map((l) => l.text));
-        });
+      try {
+        await this.put(all, all.some((l) => l.exclusive));
+      } catch (err) {
+        if (!(err instanceof StorageConflictError)) throw err;
+        // Not a failing database: the exclusive appends are refused (their callers take in the other
+        // records and decide again), the others are written all the same.
+        await this.follow();
+        for (const l of all) if (l.exclusive) l.conflict = true;
+        await this.put(all.filter((l) => !l.exclusive), false);
       }
       this.ctx.ok();
     } catch (err) {
       if (snapshot?.requested) this.compaction.requested = true;
-      if (err instanceof StorageConflictError) {
-        // Not a failing database: the caller takes in the other records (refreshLog) and retries.
-        await this.follow();
-        throw err;
-      }
       throw this.ctx.failed(`log ${this.name}`, err);
     }
     if (snapshot) {
       // Memory is exactly the log up to its last record, or another controller's records are missing from the snapshot.
-      if (this.own.length === 0 && this.applied === this.last) this.compacting = this.storeSnapshot(snapshot.lines, snapshot.requested);
+      if (this.own.length === 0 && this.applied === this.last && this.follows === follows) this.compacting = this.storeSnapshot(snapshot.lines, snapshot.requested);
       else this.compaction.requested ||= snapshot.requested;
     }
     if (this.behind || this.wanted > this.version) await this.follow();
+  }
+
+  /** One INSERT of the lines (fenced ones checked against their leases in its transaction). */
+  private async put(lines: Line[], exclusive: boolean): Promise<void> {
+    const insert = async (run: Runs, texts: string[]) => {
+      if (texts.length === 0) return;
+      // Memory that lacks records of its own beyond `applied` cannot vouch for the version: that conflicts.
+      const expected = exclusive ? (this.own.length === 0 ? this.version : -1) : null;
+      const r = await run.query<{ version: number; first: number; last: number }>(APPEND, [this.name, texts, expected]);
+      if (r.rows.length === 0 && exclusive) throw new StorageConflictError(`log ${this.name}`, ['appended by another controller']);
+      if (r.rows.length === 0) throw new Error(`log ${this.name} has no row in outpost_logs (was the database cleared under a running controller?)`);
+      this.wrote(r.rows[0]);
+      for (const t of texts) this.journalBytes += t.length + 1;
+    };
+    const fenced = lines.filter((l) => l.fence);
+    // A fenced line refused leaves the batch; the others (fenced or not) are written all the same.
+    if (fenced.length === 0) return insert(this.ctx.db, lines.map((l) => l.text));
+    await this.ctx.db.tx(async (c) => {
+      const valid = await validFences(c, fenced.map((l) => l.fence!));
+      for (const l of fenced) if (!valid.has(fenceKey(l.fence!))) l.stale = true;
+      await insert(c, lines.filter((l) => !l.stale).map((l) => l.text));
+    });
   }
 
   /** A batch is in: memory still holds the log exactly up to it only if nobody else appended since `version`. */
@@ -278,6 +287,7 @@ export class PgLog<R> implements DurableLog<R> {
   /** Reads what other processes appended after `applied`; runs inside the group commit, never beside an append. */
   private async follow(): Promise<void> {
     this.behind = false;
+    this.follows += 1;
     let rows: Array<{ version: number; dropped: number; seq: number | null; data: string | null }>;
     try {
       rows = (await this.ctx.db.query<{ version: number; dropped: number; seq: number | null; data: string | null }>(AFTER, [this.name, this.applied])).rows;
