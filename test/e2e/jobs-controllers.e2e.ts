@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestAgent, TestController, until } from '../helpers/cluster.ts';
-import { JobsClient, QUIET } from '../helpers/jobs-client.ts';
+import { JobsClient } from '../helpers/jobs-client.ts';
 import { JobsReceiver } from '../helpers/jobs-receiver.ts';
 import { startReceiver } from './lib/receiver.ts';
 import { startPostgres, type Postgres } from './lib/postgres.ts';
@@ -30,7 +30,15 @@ test('jobs and events across three controllers: app on A used on B, task from B 
   const rx = await startReceiver();
   const config = { plugins: { jobs: {} }, webhooks: { baseDelayMs: 200, maxDelayMs: 400 } };
   const adminToken = `opa_test_jobs_${Date.now().toString(36)}`;
-  const start = () => TestController.start({ env: { OUTPOST_STORE_URL: url, ...QUIET }, config, adminToken });
+  const start = async () => {
+    try {
+      return await TestController.start({ env: { OUTPOST_STORE_URL: url }, config, adminToken });
+    } catch (err) {
+      // What the database was doing while a controller did not come up.
+      const activity = await pg.sql(new URL(url).pathname.slice(1), "SELECT application_name, state, wait_event_type, wait_event, left(query, 200) AS query FROM pg_stat_activity WHERE datname = current_database()");
+      throw new Error(`${(err as Error).message}\npg_stat_activity: ${JSON.stringify(activity, null, 1)}`);
+    }
+  };
   const cs: TestController[] = [];
   let agent: TestAgent | undefined;
   try {
