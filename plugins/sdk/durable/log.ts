@@ -87,8 +87,9 @@ export interface AppendOptions {
    */
   sync?: boolean;
   /**
-   * Appends only if no other process appended to the log since this one last took in its records
-   * (compare and append); otherwise rejects with a StorageConflictError, nothing of the batch kept:
+   * Appends only if no other process appended to the log since this one had taken in its records
+   * at the call (compare and append: the owner decided on what it held then); otherwise rejects with
+   * a StorageConflictError, nothing of the call kept:
    * refreshLog(), decide again, retry. For numbering records one sequence across controllers (the
    * event log). Appends of one turn share a batch, so use it on a log whose appends all use it.
    * Files (one process) never conflict.

@@ -38,8 +38,12 @@ import { LOG_PREFIX, STORE_CHANNEL } from './store-listener.ts';
 /** A record's line, with the fence of the singleton work appending it (checked at the batch's commit). */
 interface Line {
   text: string;
-  /** Written only if the log is still at the version this process holds (AppendOptions.exclusive). */
+  /**
+   * Written only if no other process appended since append() was called (AppendOptions.exclusive):
+   * `seen` is how many reads had taken in others' records then; the owner decided on that state.
+   */
   exclusive?: boolean;
+  seen?: number;
   /** An exclusive line refused: another process appended first. */
   conflict?: boolean;
   fence?: Fence;
@@ -99,6 +103,8 @@ export class PgLog<R> implements DurableLog<R> {
   private unfollow: () => void = () => undefined;
   /** Reads of other processes' records so far: one during a batch's write keeps it from compacting. */
   private follows = 0;
+  /** Reads that took in at least one record of another process (or reloaded the log). */
+  private foreignSeen = 0;
 
   private constructor(
     private readonly ctx: PgContext,
@@ -166,7 +172,7 @@ export class PgLog<R> implements DurableLog<R> {
 
   async append(records: R[], opts: AppendOptions = {}): Promise<void> {
     const fence = fenceOrThrow(`append to log ${this.name}`);
-    const lines: Line[] = appendLines(this.name, this.schema, records, { readOnly: this.opts.readOnly, closed: this.closed }).map((text) => ({ text, ...(fence ? { fence } : {}), ...(opts.exclusive ? { exclusive: true } : {}) }));
+    const lines: Line[] = appendLines(this.name, this.schema, records, { readOnly: this.opts.readOnly, closed: this.closed }).map((text) => ({ text, ...(fence ? { fence } : {}), ...(opts.exclusive ? { exclusive: true, seen: this.foreignSeen } : {}) }));
     // The lines go to the group commit before anything awaits: appends of one turn share a write.
     await this.commit.add(lines);
     if (fence && lines.some((l) => l.stale)) throw new StaleLeaseError(fence, `append to log ${this.name}`);
@@ -224,16 +230,19 @@ export class PgLog<R> implements DurableLog<R> {
     const due = this.compacting || this.closed || this.opts.readOnly || this.diverged ? undefined : this.compaction.take(this.journalBytes, this.snapshotBytes, all.map((l) => l.text));
     const snapshot = due && { lines: snapshotLines(this.opts.snapshot), requested: due.requested };
     const follows = this.follows;
+    // Decided before other records were taken in (between the call and this write): refused as they stand.
+    for (const l of all) if (l.exclusive && l.seen !== this.foreignSeen) l.conflict = true;
+    const batch = all.filter((l) => !l.conflict);
     try {
       try {
-        await this.put(all, all.some((l) => l.exclusive));
+        await this.put(batch, batch.some((l) => l.exclusive));
       } catch (err) {
         if (!(err instanceof StorageConflictError)) throw err;
         // Not a failing database: the exclusive appends are refused (their callers take in the other
         // records and decide again), the others are written all the same.
         await this.follow();
-        for (const l of all) if (l.exclusive) l.conflict = true;
-        await this.put(all.filter((l) => !l.exclusive), false);
+        for (const l of batch) if (l.exclusive) l.conflict = true;
+        await this.put(batch.filter((l) => !l.exclusive), false);
       }
       this.ctx.ok();
     } catch (err) {
@@ -242,7 +251,8 @@ export class PgLog<R> implements DurableLog<R> {
     }
     if (snapshot) {
       // Memory is exactly the log up to its last record, or another controller's records are missing from the snapshot.
-      if (this.own.length === 0 && this.applied === this.last && this.follows === follows) this.compacting = this.storeSnapshot(snapshot.lines, snapshot.requested);
+      // A refused line's change may be in the owner's memory (it undoes it when told): not in a snapshot.
+      if (this.own.length === 0 && this.applied === this.last && this.follows === follows && !all.some((l) => l.conflict)) this.compacting = this.storeSnapshot(snapshot.lines, snapshot.requested);
       else this.compaction.requested ||= snapshot.requested;
     }
     if (this.behind || this.wanted > this.version) await this.follow();
@@ -300,12 +310,14 @@ export class PgLog<R> implements DurableLog<R> {
     if (rows.length === 0) return;
     if (rows[0].dropped > this.applied) return this.reload(rows[0].dropped);
     const records: R[] = [];
+    let foreign = false;
     for (const row of rows) {
       if (row.seq === null || row.data === null) continue;
       const seq = row.seq;
       this.last = Math.max(this.last, seq);
       this.applied = seq;
       if (this.own.some(([a, b]) => seq >= a && seq <= b)) continue;
+      foreign = true;
       this.journalBytes += row.data.length + 1;
       const rec = decodeRecord(this.schema, row.data);
       if (!rec.ok) {
@@ -316,6 +328,7 @@ export class PgLog<R> implements DurableLog<R> {
     }
     this.version = Math.max(this.version, rows[0].version);
     this.own = this.own.filter(([, b]) => b > this.applied);
+    if (foreign) this.foreignSeen += 1;
     this.take(records, false);
   }
 
@@ -324,10 +337,12 @@ export class PgLog<R> implements DurableLog<R> {
     if (!this.opts.reset) {
       if (!this.diverged) this.log.error({ log: this.name }, 'another controller compacted this log past records not yet read here, and its owner cannot reset: going on without them until a restart (this controller no longer compacts the log)');
       this.diverged = true;
+      this.foreignSeen += 1;
       this.applied = dropped;
       return this.follow();
     }
     this.log.warn({ log: this.name }, 'another controller compacted this log past records not yet read here; reloading it from the snapshot');
+    this.foreignSeen += 1;
     this.opts.reset();
     const records = await this.load().catch((err: unknown) => {
       // Half a state is worse than an old one; a restart reads the log whole.
