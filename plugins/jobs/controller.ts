@@ -14,6 +14,7 @@ export default defineController(spec, (ctx) => {
   const j = new Jobs(ctx);
   const d = new Dispatcher(j);
   j.waitingReason = () => d.waiting;
+  j.onRemoteTasks = (replaced) => d.remoteChanged(replaced);
   const prune = () => j.book.prune(Date.now() - ctx.config.keepFinishedHours * 3_600_000);
 
   return {

@@ -5,12 +5,12 @@
  * attempt ends without an outcome when its node goes down, restarts (`started` with a new boot) or
  * lets the lease run out: it is closed as lost and the task goes to another node at once.
  */
-import type { Leased, NodeInfo, SingletonTerm } from '../sdk/index.ts';
+import { refreshLog, type Leased, type NodeInfo, type SingletonTerm } from '../sdk/index.ts';
 import { pickNode, whyWaiting, eligible, type Candidate, type DispatchPolicy } from './dispatch.ts';
 import { queueId, type DueItem, type Jobs } from './jobs.ts';
 import type { OutcomeReport, RunJobArgs } from './spec.ts';
 import { isFinal } from './task-book.ts';
-import { STATUS, finishAttempt, loseAttempt, startAttempt, type Task, type Transition } from './task.ts';
+import { STATUS, cancelTask, finishAttempt, loseAttempt, startAttempt, type Task, type Transition } from './task.ts';
 
 /** Leases are renewed to each task's own timeout at once; this only has to outlast the longest. */
 const FIRST_LEASE_MS = 3_600_000 + 60_000;
@@ -185,6 +185,10 @@ export class Dispatcher {
     this.waiting = undefined;
     const leased = await this.j.queue.lease(Math.min(room, PULL_MAX), FIRST_LEASE_MS);
     if (!leased.length || this.stopped) return;
+    // Tasks created, cancelled or rerun through another controller up to now: a cancel committed
+    // before this read is seen (the task is not sent), one after it is handled by remoteChanged.
+    if (this.j.shared) await refreshLog(this.j.tasksLog);
+    if (this.stopped) return;
     const started: Array<{ before: Task; task: Task; it: Leased<DueItem> }> = [];
     const ended: Transition[] = [];
     for (const it of leased) {
@@ -284,6 +288,33 @@ export class Dispatcher {
     // The slots are free now: hand out what is due while these outcomes are written.
     this.pull();
     await this.j.commit(trs);
+  }
+
+  /**
+   * Another controller's records changed these tasks (`replaced`: the version each replaced). An
+   * attempt dispatched here that they end (an outcome reported to the controller the node links
+   * to) frees its slot. A cancel made there from a view without the attempt started here (the two
+   * crossed within milliseconds) is completed here as on one controller: the attempt is aborted on
+   * its node, and the cancel written again with the attempt, so every controller ends with it.
+   */
+  remoteChanged(replaced: Map<number, Task | undefined>): void {
+    const redo: Transition[] = [];
+    for (const [id, before] of replaced) {
+      const a = this.inFlight.get(id);
+      if (!a) continue;
+      const task = this.j.book.get(id);
+      const last = task?.attempts.at(-1);
+      if (task && task.status === STATUS.running && last?.n === a.n && last.node === a.node) continue;
+      this.untrack(id, a.n);
+      const knewIt = task?.attempts.some((x) => x.n === a.n && x.node === a.node);
+      if (task && task.status === STATUS.cancelled && !knewIt && before && before.status === STATUS.running) {
+        // The canceller announced the task already.
+        const tr = cancelTask(before, Date.now());
+        redo.push({ ...tr, effects: tr.effects.filter((e) => e.kind !== 'finished') });
+      }
+    }
+    if (redo.length) void this.commit(redo);
+    else if (replaced.size) this.pull();
   }
 
   /** Callbacks that ended on a node (its best-effort message, ahead of the outcomes): their slots are free. */

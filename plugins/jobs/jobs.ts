@@ -3,14 +3,14 @@
  * to the task log, announced when the task finished, and then the due-time queue is made to match.
  * api.ts, rest.ts, panel.ts and dispatcher.ts read and change tasks through this.
  */
-import { z, type ControllerContext, type DueQueue } from '../sdk/index.ts';
+import { onRemoteAppend, refreshLog, StorageConflictError, z, type ControllerContext, type DueQueue, type DurableLog } from '../sdk/index.ts';
 import { AppBook, appRecord } from './app-book.ts';
 import type { JobsConfig } from './config.ts';
-import { LogNonceStore, type NonceClaim } from './nonce-store.ts';
+import { LogNonceStore, NonceTakenError, type NonceClaim } from './nonce-store.ts';
 import { FailureLimiter } from './rate-limit.ts';
 import { formatIso } from './runtime.ts';
 import type { Spec } from './spec.ts';
-import { isFinal, TaskBook, taskRecord } from './task-book.ts';
+import { isFinal, TaskBook, taskRecord, type TaskRecord } from './task-book.ts';
 import { STATUS, STATUS_NAME, cancelTask, createTask, rerunTask, taskDetail, type Task, type TaskDetail, type Transition } from './task.ts';
 import type { TaskCreate } from './validate.ts';
 import { RequestVerifier } from './verify.ts';
@@ -24,6 +24,8 @@ export const queueId = (taskId: number): string => String(taskId);
 
 /** A due time that differs from the task's by less than this is the same (the queue stamps its own clock). */
 const SAME_DUE_MS = 5;
+/** An exclusive write refused this many times in a row (others appending without pause) gives up: 503-like. */
+const EXCLUSIVE_TRIES = 20;
 
 export class Jobs {
   apps!: AppBook;
@@ -31,6 +33,16 @@ export class Jobs {
   queue!: DueQueue<DueItem>;
   nonces!: LogNonceStore;
   verifier!: RequestVerifier<Application>;
+  /** The task log: shared with other controllers when `shared`. */
+  tasksLog!: DurableLog<TaskRecord>;
+  /**
+   * Other controllers append to the task log (a database shared by controllers): task ids and taskNos,
+   * and nonces, are then claimed with exclusive appends, so two controllers never hand out one id or
+   * accept one nonce twice.
+   */
+  shared = false;
+  /** Told of tasks other controllers' records changed (the dispatcher on the lease holder). */
+  onRemoteTasks: (replaced: Map<number, Task | undefined>) => void = () => undefined;
   /** Tasks whose queue item could not be written (disk full): tried again by the dispatcher's tick. */
   readonly resync = new Set<number>();
   readonly counters;
@@ -64,7 +76,10 @@ export class Jobs {
       compactAfterBytes: 32 * 1024 * 1024,
     });
     book.loaded(log);
-    nonces.attach((records) => log.append(records.map((n) => ({ k: 'o' as const, ...n }))));
+    this.tasksLog = log;
+    this.shared = log.refresh !== undefined;
+    onRemoteAppend(log, () => this.onRemoteTasks(book.takeReplaced()));
+    nonces.attach((records) => this.exclusively(() => log.append(records.map((n) => ({ k: 'o' as const, ...n })), this.appendOpts), () => records.some((r) => nonces.taken(r))));
     this.queue = await this.ctx.openQueue('due', dueItem, { ...durable, compactAfterBytes: 16 * 1024 * 1024 });
     const cfg = this.cfg;
     this.verifier = new RequestVerifier({
@@ -96,6 +111,7 @@ export class Jobs {
    * or neither); resolves with it once it is on disk and scheduled.
    */
   async createTask(app: Application, input: TaskCreate, claim: NonceClaim): Promise<Task> {
+    if (this.shared) return this.createShared(app, input, claim);
     const id = this.book.claim(app.appKey, input.taskNo);
     const { task } = createTask(id, app.appKey, input, { step: app.step, retryTotal: app.retryTotal }, Date.now());
     // The task and its queue item in one turn (the queue only indexes the task log: a failed queue
@@ -106,6 +122,40 @@ export class Jobs {
       throw added.reason;
     }
     return task;
+  }
+
+  /**
+   * createTask with other controllers appending too: the id and taskNo are claimed from memory that
+   * holds the whole log, and written only if it still does (exclusive); otherwise taken in and
+   * claimed again (the taskNo may be taken now). The queue item follows the task: its id is the
+   * task's, which is only known to be this task's once written.
+   */
+  private async createShared(app: Application, input: TaskCreate, claim: NonceClaim): Promise<Task> {
+    let task!: Task;
+    await this.exclusively(async () => {
+      const id = this.book.claim(app.appKey, input.taskNo);
+      task = createTask(id, app.appKey, input, { step: app.step, retryTotal: app.retryTotal }, Date.now()).task;
+      await this.nonces.commitWith(claim, (nonce) => this.book.add(task, nonce, { exclusive: true }));
+    });
+    await this.syncQueue(task);
+    return task;
+  }
+
+  private get appendOpts() {
+    return this.shared ? { exclusive: true } : undefined;
+  }
+
+  /** Runs an exclusive write again after taking in what another controller appended first; `taken`: a nonce it carries was accepted there. */
+  private async exclusively(write: () => Promise<void>, taken: () => boolean = () => false): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write();
+      } catch (err) {
+        if (!(err instanceof StorageConflictError) || attempt >= EXCLUSIVE_TRIES) throw err;
+        await refreshLog(this.tasksLog);
+        if (taken()) throw new NonceTakenError();
+      }
+    }
   }
 
   /** /task/cancel: pending never runs, running is aborted on its node; a finished task throws (code 1). */
@@ -125,6 +175,8 @@ export class Jobs {
   private async change(task: Task, transition: (t: Task, now: number) => Transition, beforeWrite: () => Promise<void> = async () => {}): Promise<Task> {
     transition(task, Date.now());
     await beforeWrite();
+    // The task as the lease holder last wrote it (a cancel must see an attempt it started just now).
+    if (this.shared) await refreshLog(this.tasksLog);
     const tr = transition(this.book.get(task.id) ?? task, Date.now());
     await this.commit([tr]);
     return tr.task;

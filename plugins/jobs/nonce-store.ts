@@ -4,6 +4,7 @@
  * does not know whether a store keeps them in memory or in the SDK's durable log.
  */
 import { z, type DurableLog } from '../sdk/index.ts';
+import { JobsError } from './envelope.ts';
 
 export interface NonceClaim {
   /** Makes the nonce durable; resolve it before acknowledging the request it came with. */
@@ -23,8 +24,19 @@ export interface NonceStore {
   close(): Promise<void>;
 }
 
-/** `logged`: handed to a durable log (written or being written), so a snapshot must hold it. */
-type Entry = { key: string; expiresAt: number; durable: boolean; logged?: boolean };
+/**
+ * `logged`: handed to a durable log (written or being written), so a snapshot must hold it.
+ * `taken`: another controller sharing the log wrote the same nonce while this one held it reserved.
+ */
+type Entry = { key: string; expiresAt: number; durable: boolean; logged?: boolean; taken?: boolean };
+
+/** The nonce was accepted by another controller first: the request is a replay (answered 401 as one). */
+export class NonceTakenError extends JobsError {
+  constructor() {
+    super('header nonce: already used; sign every request with a fresh nonce', 401);
+    this.name = 'NonceTakenError';
+  }
+}
 
 /** Kept in memory only: for tests and for a controller configured without a data dir. */
 export class MemoryNonceStore implements NonceStore {
@@ -120,9 +132,22 @@ export class LogNonceStore extends MemoryNonceStore {
     if (close) this.closeLog = close;
   }
 
-  /** A record read back from the log. */
+  /** A record read back from the log (or appended by another controller). */
   load(r: NonceRecord): void {
+    const held = this.entries.get(`${r.a}\n${r.n}`);
+    if (held && !held.durable && held.expiresAt > this.now()) {
+      // Reserved here by a request still being handled, written elsewhere: that request loses.
+      held.taken = true;
+      held.durable = true;
+      held.logged = true;
+      return;
+    }
     if (r.e > this.now()) this.reserveNow(r.a, r.n, r.e, true);
+  }
+
+  /** Whether another controller wrote this nonce while it was reserved here. */
+  taken(r: NonceRecord): boolean {
+    return this.entries.get(`${r.a}\n${r.n}`)?.taken === true;
   }
 
   /** The nonces a snapshot must hold: handed to the log, still inside their window. */
@@ -153,11 +178,13 @@ export class LogNonceStore extends MemoryNonceStore {
   }
 
   private async logged(entry: Entry, write: () => Promise<void>): Promise<void> {
+    if (entry.taken) throw new NonceTakenError();
     entry.logged = true;
     try {
       await write();
     } catch (err) {
-      entry.logged = false;
+      // Taken: the other controller's record of it is in the log.
+      if (!entry.taken) entry.logged = false;
       throw err;
     }
   }

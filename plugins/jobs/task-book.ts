@@ -5,7 +5,7 @@
  * The log also holds the signed requests' nonces (kind `o`, nonce-store.ts), so a task and the nonce
  * of the request that created it are one write.
  */
-import { z, type DurableLog } from '../sdk/index.ts';
+import { z, type AppendOptions, type DurableLog } from '../sdk/index.ts';
 import { JobsError } from './envelope.ts';
 import { nonceRecord, type NonceRecord } from './nonce-store.ts';
 import { STATUS, type Status, type Task } from './task.ts';
@@ -63,9 +63,15 @@ export class TaskBook {
 
   /** Tasks read back from the log, applied at once by loaded(). */
   private readonly loading = new Map<number, Task>();
+  /**
+   * Tasks as they were before records of another controller (sharing the database) replaced them,
+   * for the owner to react to (takeReplaced).
+   */
+  private replaced = new Map<number, Task | undefined>();
 
   /** A record read back from the log (not a nonce: those go to the nonce store). */
   load(r: Exclude<TaskRecord, NonceEntry>): void {
+    if (this.log) return this.loadRemote(r);
     if (r.k === 'n') this.next = Math.max(this.next, r.next);
     else if (r.k === 'a') for (const id of r.ids) this.unannounced.delete(id);
     else if (r.k === 't') {
@@ -77,6 +83,32 @@ export class TaskBook {
       if (t) this.loading.set(r.id, { ...t, ...progressOf(r) });
       if (r.ann) this.unannounced.add(r.id);
     }
+  }
+
+  /**
+   * Another controller's record, once this one runs: applied at once. Its `ann` is not taken up: the
+   * controller that finished the task announces it (a second announcement would be a second event).
+   */
+  private loadRemote(r: Exclude<TaskRecord, NonceEntry>): void {
+    if (r.k === 'n') this.next = Math.max(this.next, r.next);
+    else if (r.k === 'a') for (const id of r.ids) this.unannounced.delete(id);
+    else if (r.k === 't') {
+      this.next = Math.max(this.next, r.task.id + 1);
+      if (!this.replaced.has(r.task.id)) this.replaced.set(r.task.id, this.tasks.get(r.task.id));
+      this.put(r.task);
+    } else {
+      const t = this.tasks.get(r.id);
+      if (!t) return;
+      if (!this.replaced.has(r.id)) this.replaced.set(r.id, t);
+      this.put({ ...t, ...progressOf(r) });
+    }
+  }
+
+  /** Tasks other controllers' records changed since the last call, with the version each replaced (undefined: new here). */
+  takeReplaced(): Map<number, Task | undefined> {
+    const r = this.replaced;
+    this.replaced = new Map();
+    return r;
   }
 
   /** The log is read: the tasks go live, and later writes go to it. */
@@ -110,18 +142,24 @@ export class TaskBook {
     return id;
   }
 
-  release(appKey: string, taskNo: string): void {
-    this.byNo.delete(noKey(appKey, taskNo));
+  /** `id`: only if the taskNo is still this id's (another controller's task may hold it since). */
+  release(appKey: string, taskNo: string, id?: number): void {
+    const k = noKey(appKey, taskNo);
+    if (id === undefined || this.byNo.get(k) === id) this.byNo.delete(k);
   }
 
-  /** Stores a new task, with the nonce of the request that created it; resolves once both are on disk. */
-  async add(task: Task, nonce?: NonceRecord): Promise<void> {
+  /**
+   * Stores a new task, with the nonce of the request that created it; resolves once both are on disk.
+   * `exclusive` (controllers sharing the log): only if no other controller appended since this one
+   * took in the log, so that its id and taskNo are known to be free (StorageConflictError otherwise).
+   */
+  async add(task: Task, nonce?: NonceRecord, opts?: AppendOptions): Promise<void> {
     this.put(task);
     try {
-      await this.log.append(nonce ? [{ k: 'o', ...nonce }, { k: 't', task }] : [{ k: 't', task }]);
+      await this.log.append(nonce ? [{ k: 'o', ...nonce }, { k: 't', task }] : [{ k: 't', task }], opts);
     } catch (err) {
       this.remove(task);
-      this.release(task.appKey, task.taskNo);
+      this.release(task.appKey, task.taskNo, task.id);
       throw err;
     }
   }
