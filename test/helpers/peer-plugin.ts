@@ -57,7 +57,7 @@ export default defineController(spec, (ctx) => {
     try {
       return { json: { ok: true, result: await fn() } };
     } catch (err) {
-      return { json: { ok: false, error: err.message, status: err instanceof HttpError ? err.status : null } };
+      return { json: { ok: false, error: err.message, status: typeof err.status === 'number' ? err.status : null } };
     }
   };
   const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
