@@ -11,6 +11,7 @@ import { decodePeerBody, PEER_MAX_BODY } from '../../runtime/cluster/peer-codec.
 import { verifyPeerCall } from '../../runtime/cluster/peer-sign.ts';
 import { encodeReply, PeerOp, type PeerReply } from './protocol.ts';
 import { describeIssues } from '../../plugins/sdk/validate.ts';
+import { readBody } from '../../runtime/http-request.ts';
 
 export interface PeerEndpointDeps {
   secret: Buffer;
@@ -27,8 +28,9 @@ export function mountPeerEndpoint(app: HyperExpress.Server, d: PeerEndpointDeps)
   app.post(PEER_PATH, async (req, res) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > PEER_MAX_BODY) return fail(res, 413, `body too large: ${declared} bytes, limit ${PEER_MAX_BODY}`);
-    const body = await req.buffer();
-    if (body.length > PEER_MAX_BODY) return fail(res, 413, `body too large: limit ${PEER_MAX_BODY} bytes`);
+    // Counted as it streams: a chunked body without a length is not buffered past the limit.
+    const body = await readBody(req, PEER_MAX_BODY);
+    if (body === null) return fail(res, 413, `body too large: limit ${PEER_MAX_BODY} bytes`);
     const v = verifyPeerCall(d.secret, req.headers as Record<string, string>, body);
     if (!v.ok) {
       d.log.warn({ ip: req.ip, why: v.why }, 'refused a call meant for another controller');

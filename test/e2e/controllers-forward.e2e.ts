@@ -30,7 +30,9 @@ test('controllers forward commands, messages and plugin peer calls to the contro
   const database = new URL(url).pathname.slice(1);
   const dir = await writePeerPlugin();
   const adminToken = `opa_test_forward_${Date.now().toString(36)}`;
-  const config = { pluginDirs: [dir], plugins: { 'server-stats': {}, [PEER_PLUGIN]: {} }, commandTimeoutMs: 3000 };
+  // Presence expires after three heartbeat intervals: 1 s beats keep a controller slowed by a loaded
+  // machine from dropping out of the others' view (and its nodes with it) between two renewals.
+  const config = { pluginDirs: [dir], plugins: { 'server-stats': {}, [PEER_PLUGIN]: {} }, commandTimeoutMs: 3000, heartbeat: { intervalMs: 1000, downAfter: 3, upAfter: 2 } };
   const start = () => TestController.start({ env: { OUTPOST_STORE_URL: url }, config, adminToken });
   const a = await start();
   const [b, c] = [await start(), await start()];
@@ -56,8 +58,10 @@ test('controllers forward commands, messages and plugin peer calls to the contro
 
     // ---- commands through A: as on the holder ----
     const one = (x: TestController, body: Record<string, unknown>) => x.api('POST', '/api/v1/zz-fwd/one', body).then((r) => r.body);
-    assert.deepEqual(await one(a, { node: 'on-b', text: 'via A' }), { ok: true, result: { text: 'via A', node: 'on-b' } });
-    assert.deepEqual(await one(a, { node: onC.nodeId, text: 'to C' }), { ok: true, result: { text: 'to C', node: 'on-c' } });
+    // What A knew when an answer surprised: its presence view and its node list.
+    const seenByA = async () => JSON.stringify({ status: (await status(a)).controllers, nodes: (await a.api('GET', '/api/v1/nodes')).body.nodes.map((n: any) => [n.name, n.connected, n.controller]) });
+    assert.deepEqual(await one(a, { node: 'on-b', text: 'via A' }), { ok: true, result: { text: 'via A', node: 'on-b' } }, await seenByA());
+    assert.deepEqual(await one(a, { node: onC.nodeId, text: 'to C' }), { ok: true, result: { text: 'to C', node: 'on-c' } }, await seenByA());
     // The agent's refusal and a timeout: the same message through A as through the controller holding the link.
     for (const body of [{ fail: true }, { delayMs: 800, timeoutMs: 300 }]) {
       const here = await one(b, { node: 'on-b', ...body });
