@@ -214,8 +214,8 @@ export function packNodes(ids: string[], linked: (id: string) => LinkedNode | un
   const caps: Capabilities[] = [];
   const stateIdx = new Map<string, number>();
   const capIdx = new Map<string, number>();
-  const index = <T>(list: T[], seen: Map<string, number>, v: T): number => {
-    const key = JSON.stringify(v);
+  const index = <T extends object>(list: T[], seen: Map<string, number>, v: T): number => {
+    const key = keyOf(v);
     let i = seen.get(key);
     if (i === undefined) {
       i = list.push(v) - 1;
@@ -228,6 +228,17 @@ export function packNodes(ids: string[], linked: (id: string) => LinkedNode | un
     return [index(states, stateIdx, n?.plugins ?? []), n?.capabilities ? index(caps, capIdx, n.capabilities) : -1];
   });
   return { states, caps, of };
+}
+
+/**
+ * A list's JSON, remembered per list object: the registry keeps a node's plugin states as the same
+ * array until they change, so a rewrite of 10,000 links serialises each distinct list about once.
+ */
+const keys = new WeakMap<object, string>();
+function keyOf(v: object): string {
+  let k = keys.get(v);
+  if (k === undefined) keys.set(v, (k = JSON.stringify(v)));
+  return k;
 }
 
 export function unpackNodes(links: string[], text: string): Map<string, LinkedNode> {
