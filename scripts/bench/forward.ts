@@ -24,7 +24,11 @@ try {
   const dir = await writePeerPlugin();
   const config = { pluginDirs: [dir], plugins: { [PEER_PLUGIN]: {} }, heartbeat: { intervalMs: 1000, downAfter: 3, upAfter: 2 } };
   progress('controllers A and B, one agent on each');
-  const [a, b] = [await TestController.start({ env: { OUTPOST_STORE_URL: url }, config }), await TestController.start({ env: { OUTPOST_STORE_URL: url }, config })];
+  // One admin token for both: the first controller stores it, the second finds it.
+  const adminToken = `opa_bench_forward_${Date.now().toString(36)}`;
+  const start = () => TestController.start({ env: { OUTPOST_STORE_URL: url }, config, adminToken });
+  const a = await start();
+  const b = await start();
   started.push(a, b);
   const agentOpts = (name: string) => ({ name, plugins: { [PEER_PLUGIN]: {} }, config: { pluginDirs: [dir] } });
   const onA = await TestAgent.start(a, agentOpts('bench-a'));
