@@ -81,7 +81,7 @@ export class Prober {
 
   /** Linked to this controller (not to another sharing the database). */
   private linkedHere(n: NodeInfo): boolean {
-    return n.connected;
+    return n.controller === this.ctx.peers.self;
   }
 
   /**
