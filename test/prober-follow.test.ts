@@ -15,7 +15,7 @@ import { callbackId } from '../plugins/prober/controller.ts';
 import { roundKey, type OpenRound } from '../plugins/prober/state.ts';
 
 /** A store whose log records what it appends and lets the test play another controller's appends into it. */
-async function openStore(): Promise<{ store: ProberStore; remote: (records: StateRecord[]) => void; reset: (records: StateRecord[]) => void; appended: StateRecord[] }> {
+async function openStore(): Promise<{ store: ProberStore; remote: (records: StateRecord[]) => void; reset: (records: StateRecord[]) => void; snapshot: () => StateRecord[]; appended: StateRecord[] }> {
   let opts!: PluginLogOptions<StateRecord>;
   const appended: StateRecord[] = [];
   const log = {
@@ -34,6 +34,7 @@ async function openStore(): Promise<{ store: ProberStore; remote: (records: Stat
     store,
     appended,
     remote: (records) => records.forEach((r) => opts.load(r)),
+    snapshot: () => [...opts.snapshot()],
     reset: (records) => {
       (opts as { reset?: () => void }).reset?.();
       records.forEach((r) => opts.load(r));
@@ -83,6 +84,17 @@ test('the latest decided round is known from closes made elsewhere and from a sn
   assert.equal(store.lastDecided('shop:2'), -1);
   assert.equal(store.data.groups['shop:2'], undefined);
   assert.equal(Object.keys(store.open).length, 0);
+});
+
+test('a round still open behind a later decided one (waiting for replays) survives a snapshot', async () => {
+  const { store, snapshot } = await openStore();
+  await store.putGroup(group('5'));
+  await store.openRounds([openRound('shop:5', 5000), openRound('shop:5', 10_000)]);
+  await store.decided([{ key: 'shop:5', s: { 11: { state: 'up', status: 1, resTime: 2, degraded: false, lastRound: 10_000, lastChange: 1, views: {} } } }], [roundKey('shop:5', 10_000)]);
+  const reread = await openStore();
+  reread.remote(snapshot());
+  assert.deepEqual(Object.keys(reread.store.open), [roundKey('shop:5', 5000)]);
+  assert.equal(reread.store.lastDecided('shop:5'), 10_000);
 });
 
 test('a reset forgets what the snapshot no longer holds', async () => {

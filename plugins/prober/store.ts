@@ -207,12 +207,15 @@ export class ProberStore {
     const d = this.data;
     for (const n of Object.values(d.probeNodes)) yield { t: 'node', n };
     for (const [id, at] of Object.entries(d.knownAgents)) yield { t: 'agent', id, at };
+    // Open rounds before the states: a round still open may be older than one decided after it
+    // (it waits for replays after a restart or takeover), and an open after the states would be
+    // taken for a late one.
+    for (const o of Object.values(this.open)) yield { t: 'open', o };
     for (const g of Object.values(d.groups)) {
       yield { t: 'group', g };
       const s = d.records[g.key];
       if (s) yield { t: 'states', key: g.key, s };
     }
-    for (const o of Object.values(this.open)) yield { t: 'open', o };
   }
 
   /** Carries the whole-file stores of older releases (`prober.monitors.json`, `prober.rounds.json`) into the log, once. */
