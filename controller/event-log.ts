@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { openLog, type DurableLog } from '../plugins/sdk/durable/log.ts';
+import { onRemoteAppend, openLog, refreshLog, type DurableLog } from '../plugins/sdk/durable/log.ts';
+import { StorageConflictError } from '../plugins/sdk/durable/storage-error.ts';
 import type { StorageHealth } from '../plugins/sdk/durable/health.ts';
 import type { EventBus } from '../runtime/events.ts';
 import type { Log } from '../plugins/sdk/log.ts';
@@ -39,6 +40,13 @@ export function newEventId(): string {
  * as happened. Only then is it published on the in-process bus and to the webhook fan-out, which
  * reads it in order and replays what it had not fanned out before a crash. It also answers
  * /api/v1/events and the dashboard (the latest `keep` events, and any not yet fanned out).
+ *
+ * Controllers sharing a database share the log and one sequence: an event is numbered after every
+ * event this controller holds and appended only if no other controller appended meanwhile (an
+ * exclusive append); if one did, its events are taken in and the batch is numbered again. So seqs
+ * are unique, follow the log's order, and every controller lists every event. Events recorded
+ * elsewhere are not published here (the bus is for this process's reactions) and not fanned out
+ * here: the controller that recorded an event fans it out, once.
  */
 export class EventLog implements EventSink {
   /** Recorded events, oldest first: the latest `keep`, plus any not yet fanned out. */
@@ -51,6 +59,11 @@ export class EventLog implements EventSink {
   private fannedOut = 0;
   private readonly listeners: Array<(e: RecordedEvent) => void> = [];
   private log!: DurableLog<RecordedEvent>;
+  /** Events another controller recorded (and fans out): they leave memory as if fanned out here. */
+  private readonly elsewhere = new Set<string>();
+  /** Shared logs: batches waiting to be numbered and appended, one append at a time. */
+  private pending: Array<{ recs: RecordedEvent[]; resolve(): void; reject(err: unknown): void }> = [];
+  private flushing: Promise<void> | undefined;
 
   private constructor(
     private readonly bus: EventBus,
@@ -65,7 +78,13 @@ export class EventLog implements EventSink {
       health: opts.health,
       compactAfterBytes: 1024 * 1024,
       load: (e) => el.remember(e),
+      reset: () => el.forget(),
       snapshot: () => el.events,
+    });
+    onRemoteAppend(el.log, (recs, how) => {
+      for (const e of recs) el.elsewhere.add(e.id);
+      if (how.reset) el.fannedOutTo(el.seq);
+      el.trim();
     });
     return el;
   }
@@ -89,12 +108,12 @@ export class EventLog implements EventSink {
         out.push(known);
         continue;
       }
-      const rec: RecordedEvent = { seq: ++this.seq, id: e.id ?? newEventId(), ts: e.ts ?? new Date().toISOString(), event: e.event, data: e.data ?? null };
+      const rec: RecordedEvent = { seq: this.shared ? 0 : ++this.seq, id: e.id ?? newEventId(), ts: e.ts ?? new Date().toISOString(), event: e.event, data: e.data ?? null };
       fresh.push(rec);
       out.push(rec);
     }
     if (fresh.length) {
-      const written = this.write(fresh);
+      const written = this.shared ? this.numbered(fresh) : this.write(fresh);
       for (const rec of fresh) {
         const done = written.then(() => rec);
         done.catch(() => undefined); // the caller below gets the error; a duplicate waiting on it gets it too
@@ -110,10 +129,51 @@ export class EventLog implements EventSink {
     return Promise.all(out);
   }
 
-  private async write(fresh: RecordedEvent[]): Promise<void> {
+  /** Other processes append to this log (a database shared by controllers). */
+  private get shared(): boolean {
+    return this.log.refresh !== undefined;
+  }
+
+  /** Queues a batch for numbering in the one sequence of all controllers; resolves once it is written. */
+  private numbered(fresh: RecordedEvent[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ recs: fresh, resolve, reject });
+      this.flushing ??= this.flushNumbered();
+    });
+  }
+
+  private async flushNumbered(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending;
+      this.pending = [];
+      const recs = batch.flatMap((b) => b.recs);
+      let failed: unknown;
+      for (let attempt = 1; ; attempt++) {
+        const base = this.seq;
+        for (const r of recs) r.seq = ++this.seq;
+        try {
+          await this.write(recs, true);
+          failed = undefined;
+          break;
+        } catch (err) {
+          // What the others appended is in memory now: number after it. Others recording without
+          // pause could starve this one; past a few rounds the caller gets the conflict.
+          this.seq = Math.max(base, this.events.at(-1)?.seq ?? 0);
+          failed = err;
+          if (!(err instanceof StorageConflictError) || attempt >= 20) break;
+          await refreshLog(this.log);
+          this.seq = Math.max(this.seq, this.events.at(-1)?.seq ?? 0);
+        }
+      }
+      for (const b of batch) (failed === undefined ? b.resolve() : b.reject(failed));
+    }
+    this.flushing = undefined;
+  }
+
+  private async write(fresh: RecordedEvent[], exclusive = false): Promise<void> {
     for (const rec of fresh) this.remember(rec);
     try {
-      await this.log.append(fresh);
+      await this.log.append(fresh, exclusive ? { exclusive } : undefined);
     } catch (err) {
       // Not on disk, so it did not happen: nothing shows it, nothing is published.
       const failed = new Set(fresh);
@@ -132,8 +192,18 @@ export class EventLog implements EventSink {
 
   private trim(): void {
     let drop = 0;
-    while (this.events.length - drop > this.keep && this.events[drop].seq <= this.fannedOut) drop++;
-    for (const e of this.events.splice(0, drop)) this.byId.delete(e.id);
+    while (this.events.length - drop > this.keep && (this.events[drop].seq <= this.fannedOut || this.elsewhere.has(this.events[drop].id))) drop++;
+    for (const e of this.events.splice(0, drop)) {
+      this.byId.delete(e.id);
+      this.elsewhere.delete(e.id);
+    }
+  }
+
+  /** Before the log is replayed whole again (a follower behind another controller's compactions). */
+  private forget(): void {
+    this.events.length = 0;
+    this.byId.clear();
+    this.elsewhere.clear();
   }
 
   private publish(e: RecordedEvent): void {

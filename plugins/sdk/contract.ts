@@ -123,7 +123,7 @@ export interface NodeInfo extends NodeIdentity {
 }
 
 /** What a plugin chooses for its own log; the host supplies the folder, logger and storage health. */
-export type PluginLogOptions<R> = Pick<LogOptions<R>, 'load' | 'snapshot' | 'fsync' | 'fsyncIntervalMs' | 'compactAfterBytes'>;
+export type PluginLogOptions<R> = Pick<LogOptions<R>, 'load' | 'reset' | 'snapshot' | 'fsync' | 'fsyncIntervalMs' | 'compactAfterBytes'>;
 export type PluginQueueOptions = Pick<QueueOptions, 'fsync' | 'fsyncIntervalMs' | 'compactAfterBytes'>;
 
 /** What both halves' contexts hold. */

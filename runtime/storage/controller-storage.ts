@@ -65,12 +65,20 @@ export async function openControllerStorage(config: StoreConfig, dataDir: string
   };
 }
 
-/** The stores open here take in other controllers' commits as they are notified of them (store-listener.ts). */
+/** The stores and logs open here take in other controllers' commits as they are notified of them (store-listener.ts). */
 async function followOtherControllers(ctx: import('./postgres/context.ts').PgContext, db: Database, log: Log, env: NodeJS.ProcessEnv) {
-  const { StoreListener, STORE_CHANNEL } = await import('./postgres/store-listener.ts');
+  const { StoreListener, STORE_CHANNEL, LOG_PREFIX } = await import('./postgres/store-listener.ts');
   const listener = new StoreListener({
     open: (onPayload, onLost) => db.listen(STORE_CHANNEL, onPayload, onLost),
-    versions: async (names) => (await db.query<{ name: string; version: number }>('SELECT name, version FROM outpost_stores WHERE name = ANY($1::text[])', [names])).rows,
+    versions: async (names) => {
+      const logs = names.filter((n) => n.startsWith(LOG_PREFIX)).map((n) => n.slice(LOG_PREFIX.length));
+      const stores = names.filter((n) => !n.startsWith(LOG_PREFIX));
+      const r = await db.query<{ name: string; version: number }>(
+        `SELECT name, version FROM outpost_stores WHERE name = ANY($1::text[]) UNION ALL SELECT '${LOG_PREFIX}' || name, version FROM outpost_logs WHERE name = ANY($2::text[])`,
+        [stores, logs],
+      );
+      return r.rows;
+    },
     names: () => ctx.followedNames(),
     refresh: (name, version) => ctx.refresh(name, version),
     log,

@@ -34,6 +34,7 @@ export class Counters {
     c.log = await openLog('counters', Rec, {
       dir,
       load: (r) => c.apply(r),
+      reset: () => c.values.clear(),
       snapshot: () => [...c.values].map(([k, v]): Rec => ({ op: 'set', k, v })),
       fsync: 'none',
       log: opts.log ?? pino<never>({ level: 'silent' }),

@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { onRemoteChange, openStore, type RemoteChange, type Store } from '../../plugins/sdk/store.ts';
-import { openLog, type LogOptions } from '../../plugins/sdk/durable/log.ts';
+import { onRemoteAppend, openLog, refreshLog, type LogOptions } from '../../plugins/sdk/durable/log.ts';
 import { Counters as CountersLog, Rec } from './counters-log.ts';
 import { openQueue, type DueQueue } from '../../plugins/sdk/durable/queue.ts';
 import { openHistory } from '../../plugins/sdk/durable/history.ts';
@@ -281,6 +281,105 @@ export function storeContract(b: Backend): void {
       assert.deepEqual(seen.slice(0, 3), [{ op: 'set', k: 'k0', v: 0 }, { op: 'inc', k: 'n' }, { op: 'set', k: 'k1', v: 1 }]);
       await r.close();
     }));
+
+  t("log: an owner following remote appends is told nothing about its own records, on every backend", () =>
+    withPlace(b, async (p) => {
+      const a = await Counters.open(p);
+      const heard: Rec[] = [];
+      const off = onRemoteAppend(a.log, (recs) => heard.push(...recs));
+      for (let i = 0; i < 20; i++) await a.change({ op: 'inc', k: 'n' });
+      await refreshLog(a.log);
+      await a.log.compact();
+      await a.change({ op: 'inc', k: 'n' });
+      await refreshLog(a.log);
+      assert.deepEqual(heard, []);
+      assert.equal(a.values.get('n'), 21);
+      off();
+      await a.log.close();
+    }));
+
+  t(
+    "log: two processes appending to one log each take in the other's records once, in record order, and are told; compactions by both lose and double nothing",
+    () =>
+      withPlace(b, async (p) => {
+        const other = await b.peer!(p);
+        try {
+          // Small compactions, so that both compact many times while the other appends and follows.
+          const a = await Counters.open(p, { compactAfterBytes: 1500 });
+          const c = await Counters.open(other, { compactAfterBytes: 1500 });
+          const heard = { a: [] as Rec[], c: [] as Rec[] };
+          onRemoteAppend(a.log, (recs, how) => (how.reset ? (heard.a = [...recs]) : heard.a.push(...recs)));
+          onRemoteAppend(c.log, (recs, how) => (how.reset ? (heard.c = [...recs]) : heard.c.push(...recs)));
+          const N = 150;
+          const run = async (x: CountersLog, k: string) => {
+            for (let i = 0; i < N; i += 3) await Promise.all([0, 1, 2].map(() => x.change({ op: 'inc', k: 'n' }, { op: 'inc', k })));
+          };
+          await Promise.all([run(a, 'a'), run(c, 'c')]);
+          await until('each holds both processes\' records', () => a.values.get('n') === 2 * N && c.values.get('n') === 2 * N, 20_000, 10);
+          for (const x of [a, c]) assert.deepEqual([x.values.get('a'), x.values.get('c'), x.values.get('n')], [N, N, 2 * N]);
+          assert.ok(!heard.a.some((r) => r.op === 'inc' && r.k === 'a'), 'a process is not told its own records');
+          assert.ok(heard.c.some((r) => r.op === 'inc' && r.k === 'a'), 'the other is told them');
+          assert.ok(a.log.stats().generation + c.log.stats().generation > 2, 'compacted while both appended');
+          // One more from each, then a reader that opens the log now sees every record once.
+          await a.change({ op: 'set', k: 'last', v: 'a' });
+          await until('the other sees the last record', () => c.values.get('last') === 'a', 10_000, 10);
+          await c.log.close();
+          await a.log.close();
+          const r = await Counters.open(p);
+          assert.deepEqual([r.values.get('a'), r.values.get('c'), r.values.get('n'), r.values.get('last')], [N, N, 2 * N, 'a']);
+          await r.log.close();
+        } finally {
+          await other.close();
+        }
+      }),
+    { skip: sharedOnly },
+  );
+
+  t(
+    'log: an exclusive append is refused (typed, nothing kept) when another process appended first; taken in, the retry numbers after it; plain appends of the same batch are kept',
+    () =>
+      withPlace(b, async (p) => {
+        const other = await b.peer!(p);
+        try {
+          // Each side numbers its records after the highest it holds, appended exclusively: the numbers stay unique.
+          const a = await Counters.open(p);
+          const c = await Counters.open(other);
+          const numberAndAppend = async (x: CountersLog, who: string): Promise<number> => {
+            for (let attempt = 0; ; attempt++) {
+              const n = [...x.values.keys()].filter((k) => k.startsWith('#')).length + 1;
+              const rec: Rec = { op: 'set', k: `#${n}`, v: who };
+              x.apply(rec);
+              try {
+                await x.log.append([rec], { exclusive: true });
+                return attempt;
+              } catch (err) {
+                // Unless the other's record of that number was taken in meanwhile.
+                if (x.values.get(rec.k) === who) x.values.delete(rec.k);
+                if (!(err instanceof StorageConflictError)) throw err;
+                await refreshLog(x.log);
+              }
+            }
+          };
+          const retries: number[] = [];
+          for (let i = 0; i < 20; i++) {
+            const [ra, rc] = await Promise.all([numberAndAppend(a, 'a'), numberAndAppend(c, 'c'), c.change({ op: 'inc', k: 'plain' })]);
+            retries.push(ra, rc);
+          }
+          assert.ok(retries.some((r) => r > 0), 'some appends raced and were retried');
+          await refreshLog(a.log);
+          await refreshLog(c.log);
+          const numbered = (x: CountersLog) => [...x.values].filter(([k]) => k.startsWith('#')).sort(([k1], [k2]) => Number(k1.slice(1)) - Number(k2.slice(1)));
+          assert.equal(numbered(a).length, 40, 'every record under a number of its own');
+          assert.deepEqual(numbered(a), numbered(c));
+          assert.equal(a.values.get('plain'), 20, 'plain appends sharing a refused batch are kept');
+          await a.log.close();
+          await c.log.close();
+        } finally {
+          await other.close();
+        }
+      }),
+    { skip: sharedOnly },
+  );
 
   t('log: appends of one turn share a write and all resolve; concurrent callers keep their order', () =>
     withPlace(b, async (p) => {

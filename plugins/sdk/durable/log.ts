@@ -28,8 +28,21 @@ export type FsyncPolicy = 'always' | 'interval' | 'none';
 export interface LogOptions<R> {
   /** Directory of the log's files (created 0700). */
   dir: string;
-  /** Receives every stored record at open, oldest first: the snapshot's, then those appended since. */
+  /**
+   * Receives every stored record at open, oldest first: the snapshot's, then those appended since.
+   * Where other processes append to the same log (controllers sharing PostgreSQL), their records
+   * reach load too as they are appended (after this process's own records of the same moment, so
+   * load must not depend on the order of records from different processes); onRemoteAppend tells
+   * the owner afterwards.
+   */
   load(record: R): void;
+  /**
+   * Forgets everything load was given. Called before a follower that fell behind another process's
+   * compaction replays the snapshot (a controller cut off from the database for longer than two
+   * compactions take). Without it such a follower keeps the state it has, goes on with the records
+   * that are left, and never compacts the log itself.
+   */
+  reset?(): void;
   /**
    * Records that rebuild the owner's current state from nothing. Called at compaction; it must
    * reflect every record already passed to append() (apply changes to memory before appending them).
@@ -73,6 +86,14 @@ export interface AppendOptions {
    * records whose loss on a power cut only repeats work (a queue's acks), so they share fsyncs.
    */
   sync?: boolean;
+  /**
+   * Appends only if no other process appended to the log since this one last took in its records
+   * (compare and append); otherwise rejects with a StorageConflictError, nothing of the batch kept:
+   * refreshLog(), decide again, retry. For numbering records one sequence across controllers (the
+   * event log). Appends of one turn share a batch, so use it on a log whose appends all use it.
+   * Files (one process) never conflict.
+   */
+  exclusive?: boolean;
 }
 
 export interface DurableLog<R> {
@@ -88,8 +109,34 @@ export interface DurableLog<R> {
   /** Forces appended records to stable storage now. */
   sync(): Promise<void>;
   stats(): LogStats;
+  /**
+   * Calls fn after records that another process (a controller sharing the database) appended were
+   * given to `load`, in record order; `reset` when they are the whole log again (after opts.reset).
+   * Returns the unsubscribe. Absent where nobody else appends (files).
+   */
+  onRemoteAppend?(fn: (records: R[], how: RemoteAppend) => void): () => void;
+  /** Resolves once `load` has had every record other processes appended before the call. Absent: nothing to wait for. */
+  refresh?(): Promise<void>;
   /** Waits for pending appends, syncs, closes the files. */
   close(): Promise<void>;
+}
+
+export interface RemoteAppend {
+  /** The records are the whole log (its snapshot and what followed): the owner's state was reset first. */
+  reset: boolean;
+}
+
+/**
+ * Keeps what an owner does with its records (timers, indexes, fan-out) in step with records other
+ * controllers append; a no-op on logs only this process appends to (files).
+ */
+export function onRemoteAppend<R>(log: DurableLog<R>, fn: (records: R[], how: RemoteAppend) => void): () => void {
+  return log.onRemoteAppend?.(fn) ?? (() => undefined);
+}
+
+/** For a decision that must not miss a record another controller appended just before: one read of what is new. */
+export function refreshLog(log: DurableLog<unknown>): Promise<void> {
+  return log.refresh?.() ?? Promise.resolve();
 }
 
 const LOG_NAME = /^[a-z0-9][a-z0-9._-]{0,99}$/i;

@@ -91,6 +91,10 @@ const MIGRATIONS: string[][] = [
       expires_at timestamptz NOT NULL
     )`,
   ],
+  // 4: logs followed across controllers (pg-log.ts): a version bumped by every append (its row lock
+  // orders a log's appends, so record numbers follow commit order), and the highest record number a
+  // compaction deleted (a follower behind it reloads from the snapshot).
+  [`ALTER TABLE outpost_logs ADD COLUMN version bigint NOT NULL DEFAULT 0`, `ALTER TABLE outpost_logs ADD COLUMN dropped bigint NOT NULL DEFAULT 0`],
 ];
 
 /** The schema version this code writes. */

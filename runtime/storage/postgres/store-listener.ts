@@ -1,6 +1,7 @@
 /**
  * How a controller hears of other controllers' commits to the stores it holds in memory: every
- * PgStore commit NOTIFYs STORE_CHANNEL with `<store> <version>` (pg-store.ts), and this listener,
+ * PgStore commit NOTIFYs STORE_CHANNEL with `<store> <version>` (pg-store.ts), every log append
+ * `log:<log> <version>` (pg-log.ts), and this listener,
  * on a connection of its own (a pooled one would drop the LISTEN when released), tells the open
  * store to catch up. Notifications sent while the connection was down are lost, so each (re)connect
  * is followed by a version check of every open store; the same check runs periodically as a safety
@@ -9,6 +10,8 @@
 import type { Log } from '../../../plugins/sdk/log.ts';
 
 export const STORE_CHANNEL = 'outpost_store';
+/** Logs notify on the same channel as `log:<name> <version>` (pg-log.ts); store names have no colon. */
+export const LOG_PREFIX = 'log:';
 
 export interface ListenConnection {
   close(): Promise<void>;
@@ -17,7 +20,7 @@ export interface ListenConnection {
 export interface StoreListenerDeps {
   /** Opens the LISTEN connection; onLost is called once if it goes after it opened. */
   open(onPayload: (payload: string) => void, onLost: (err: Error) => void): Promise<ListenConnection>;
-  /** The database's versions of these stores. */
+  /** The database's versions of these stores (and logs, named with LOG_PREFIX). */
   versions(names: string[]): Promise<Array<{ name: string; version: number }>>;
   /** Names of the stores open in this process. */
   names(): string[];
