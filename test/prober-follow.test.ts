@@ -36,7 +36,7 @@ async function openStore(): Promise<{ store: ProberStore; remote: (records: Stat
     remote: (records) => records.forEach((r) => opts.load(r)),
     snapshot: () => [...opts.snapshot()],
     reset: (records) => {
-      (opts as { reset?: () => void }).reset?.();
+      opts.reset?.();
       records.forEach((r) => opts.load(r));
     },
   };

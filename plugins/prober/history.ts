@@ -1,7 +1,6 @@
-import { importLegacyLines, z, type ControllerContext, type DurableLog } from '../sdk/index.ts';
+import { importLegacyLines, onRemoteAppend, z, type ControllerContext, type DurableLog } from '../sdk/index.ts';
 import type { HistoryEntry } from './state.ts';
 import type { Spec } from './spec.ts';
-import { followLog } from './follow.ts';
 
 const Entry = z.looseObject({ g: z.string(), round: z.number(), decidedAt: z.number(), degraded: z.boolean(), nodes: z.array(z.string()), missing: z.array(z.string()), records: z.array(z.looseObject({ record_id: z.string() })) }) as unknown as z.ZodType<HistoryEntry>;
 
@@ -20,18 +19,19 @@ export class History {
   static async open(ctx: ControllerContext<Spec>, keepMs: number): Promise<History> {
     const h = new History(keepMs);
     const cutoff = Date.now() - keepMs;
-    h.log = await ctx.openLog('history', Entry, Object.assign({
+    h.log = await ctx.openLog('history', Entry, {
       // Also the rounds the lease holder decides when it is another controller (PostgreSQL).
-      load: (e: HistoryEntry) => e.decidedAt >= cutoff && h.remember([e]),
+      load: (e) => e.decidedAt >= cutoff && h.remember([e]),
+      reset: () => h.forget(),
       snapshot: () => h.window(),
-    }, { reset: () => h.forget() }));
+    });
     await h.importOld(ctx.dataDir, cutoff);
     return h;
   }
 
   /** Keeps the window trimmed as rounds other controllers decided come in; returns the unsubscribe. */
   follow(): () => void {
-    return followLog(this.log, () => this.trim(Date.now()));
+    return onRemoteAppend(this.log, () => this.trim(Date.now()));
   }
 
   add(entries: HistoryEntry[], now = Date.now()): Promise<void> {

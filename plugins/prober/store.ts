@@ -1,6 +1,5 @@
-import { idMap, importLegacyJson, z, type ControllerContext, type DurableLog } from '../sdk/index.ts';
+import { idMap, importLegacyJson, onRemoteAppend, z, type ControllerContext, type DurableLog } from '../sdk/index.ts';
 import type { Group } from './schema.ts';
-import { followLog } from './follow.ts';
 import type { Spec } from './spec.ts';
 import { roundKey, type MonitorsData, type NodeReg, type OpenRound, type RecordState, type RoundsData, type Vote } from './state.ts';
 
@@ -61,7 +60,7 @@ export class ProberStore {
   static async open(ctx: ControllerContext<Spec>): Promise<ProberStore> {
     const s = new ProberStore();
     // Records other controllers append reach load too (PostgreSQL), after this controller's own of the same moment.
-    s.log = await ctx.openLog('state', StateRecordSchema, Object.assign({ load: (r: StateRecord) => s.apply(r), snapshot: () => s.snapshot() }, { reset: () => s.reset() }));
+    s.log = await ctx.openLog('state', StateRecordSchema, { load: (r) => s.apply(r), reset: () => s.reset(), snapshot: () => s.snapshot() });
     await s.importOld(ctx.dataDir);
     return s;
   }
@@ -72,7 +71,7 @@ export class ProberStore {
    * unsubscribe. Nothing ever comes on files.
    */
   follow(fn: (records: StateRecord[], reset: boolean) => void): () => void {
-    return followLog(this.log, fn);
+    return onRemoteAppend(this.log, (records, how) => fn(records, how.reset));
   }
 
   /** The latest round of a group decided by any controller; -1 when none. */
