@@ -1,4 +1,4 @@
-import { idMap, importLegacyJson, onRemoteAppend, z, type ControllerContext, type DurableLog } from '../sdk/index.ts';
+import { idMap, importLegacyJson, onRemoteAppend, refreshLog, z, type ControllerContext, type DurableLog } from '../sdk/index.ts';
 import type { Group } from './schema.ts';
 import type { Spec } from './spec.ts';
 import { roundKey, type MonitorsData, type NodeReg, type OpenRound, type RecordState, type RoundsData, type Vote } from './state.ts';
@@ -72,6 +72,11 @@ export class ProberStore {
    */
   follow(fn: (records: StateRecord[], reset: boolean) => void): () => void {
     return onRemoteAppend(this.log, (records, how) => fn(records, how.reset));
+  }
+
+  /** Resolves once this store holds what other controllers appended before the call (at once on files). */
+  refresh(): Promise<void> {
+    return refreshLog(this.log);
   }
 
   /** The latest round of a group decided by any controller; -1 when none. */
