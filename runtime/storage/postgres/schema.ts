@@ -95,6 +95,9 @@ const MIGRATIONS: string[][] = [
   // orders a log's appends, so record numbers follow commit order), and the highest record number a
   // compaction deleted (a follower behind it reloads from the snapshot).
   [`ALTER TABLE outpost_logs ADD COLUMN version bigint NOT NULL DEFAULT 0`, `ALTER TABLE outpost_logs ADD COLUMN dropped bigint NOT NULL DEFAULT 0`],
+  // 5: presence carries the linked nodes' plugin states and capabilities (`nodes`), and a revision that
+  // changes only when links or states do: readers skip unchanged rows, renewals rewrite only the expiry.
+  [`ALTER TABLE outpost_presence ADD COLUMN rev bigint NOT NULL DEFAULT 0, ADD COLUMN nodes text NOT NULL DEFAULT '{}'`],
 ];
 
 /** The schema version this code writes. */
