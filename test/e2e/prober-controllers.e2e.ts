@@ -4,7 +4,9 @@
  * and C, and monitors are made through B and C.
  *
  * - a monitor added through a controller that is not the holder is probed, decided by the holder and
- *   called back; changed and stopped through another, every controller lists the same monitors;
+ *   called back; changed and stopped through another, every controller lists the same monitors (a
+ *   change through one controller a moment after the monitor was made through another finds it);
+ *   an agent's probing state answers through a controller it is not linked to;
  * - results from agents linked to B and to C count in the holder's rounds (both answers in every
  *   decided round: nobody missing);
  * - kill -9 of the holder: a survivor takes over and callbacks resume within 10 s + a round, with
@@ -103,6 +105,10 @@ test('prober on three controllers: monitors made anywhere, results from agents l
       // The other controllers list the rounds the holder decided.
       for (const x of [b, c]) await until(`round ${full.timestamp} of group ${gid} listed on ${x.url}`, async () => ((await x.api('GET', `/api/v1/prober/results?group=shop:${gid}`)).body.results as any[]).some((e) => e.timestamp === full.timestamp), 5000, 50);
     }
+    // An agent's probing state through a controller it is not linked to (the command is forwarded).
+    const viaA = await a.api('GET', `/api/v1/prober/nodes/${agents[0].nodeId}`);
+    assert.equal(viaA.status, 200, viaA.text);
+    assert.equal(viaA.body.node, 'probe-b');
     const cb = callbacks(2).at(-1)!;
     assert.deepEqual(cb.json.result, [{ record_id: '21', status: '2', res_time: cb.json.result[0].res_time }]);
     assert.match(String(cb.headers['x-outpost-delivery']), /^prober:round:shop:2:\d+$/);
