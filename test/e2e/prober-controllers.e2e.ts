@@ -20,6 +20,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestAgent, TestController, stopProc, until } from '../helpers/cluster.ts';
 import { startReceiver } from './lib/receiver.ts';
+import { holder as lease } from './lib/lease.ts';
 import { closedPort, postForm, startTarget } from '../prober-fixtures.ts';
 import { startPostgres, type Postgres } from './lib/postgres.ts';
 
@@ -33,22 +34,8 @@ const INTERVAL = 2;
 const GRACE_MS = 1000;
 const TTL_MS = 6000;
 
-async function status(c: TestController): Promise<any | undefined> {
-  try {
-    const r = await fetch(`${c.url}/api/v1/status`, { headers: { authorization: `Bearer ${c.adminToken}` }, signal: AbortSignal.timeout(1000) });
-    return r.status === 200 ? await r.json() : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function holder(cs: TestController[], what: string, timeoutMs = 20_000): Promise<TestController> {
-  return until(what, async () => {
-    const all = await Promise.all(cs.map(async (c) => ({ c, s: await status(c) })));
-    const held = all.filter((x) => x.s?.lease?.held);
-    return held.length === 1 ? held[0].c : undefined;
-  }, timeoutMs, 100);
-}
+/** The controller holding the lease among cs. */
+const holder = async (cs: TestController[], what: string, timeoutMs = 20_000) => (await lease(cs, what, timeoutMs)).c;
 
 /** A controller's monitors as configured (not their states, which follow the rounds), keyed by group. */
 async function monitors(c: TestController): Promise<Record<string, unknown>> {
