@@ -18,9 +18,15 @@ function appOf(p: Prober, fields: Record<string, unknown>): string {
   return app;
 }
 
-function groupOf(p: Prober, fields: Record<string, unknown>): Group {
+/**
+ * The group a change names, as the last write to it left it: first what other controllers sharing the
+ * database appended up to now (a client creating through one and changing through another a moment
+ * later, behind a load balancer, must find its monitor and must not undo the change before).
+ */
+async function groupOf(p: Prober, fields: Record<string, unknown>): Promise<Group> {
   const app = appOf(p, fields);
   const gid = groupId(fields);
+  await p.monitors.refresh();
   const g = p.monitors.data.groups[groupKey(app, gid)];
   if (!g) throw new IpliveError(CODES.invalid, `no monitor for app_name "${app}" and group_id ${gid}`);
   return g;
@@ -30,6 +36,8 @@ function groupOf(p: Prober, fields: Record<string, unknown>): Group {
 export async function applyMonitor(p: Prober, fields: Record<string, unknown>): Promise<{ created: boolean; key: string; info: Record<string, unknown> }> {
   const app = appOf(p, fields);
   const key = groupKey(app, groupId(fields));
+  // Made through another controller a moment ago: an update (its creation time kept), not a creation.
+  if (!p.monitors.data.groups[key]) await p.monitors.refresh();
   const previous = p.monitors.data.groups[key];
   const g = parseGroup(fields, p.cfg, app, Date.now(), previous);
   if (g.nodeRefs.length) {
@@ -45,7 +53,7 @@ export async function applyMonitor(p: Prober, fields: Record<string, unknown>): 
 
 /** stop_monitor without the caller check. */
 export async function stopGroup(p: Prober, fields: Record<string, unknown>): Promise<{ app_name: string; group_id: number }> {
-  const g = groupOf(p, fields);
+  const g = await groupOf(p, fields);
   await p.removeGroup(g.key);
   return { app_name: g.app, group_id: Number(g.groupId) };
 }
@@ -74,7 +82,7 @@ export function seedRoutes(p: Prober): Route[] {
 
   async function updateMonitor(req: HttpRequest): Promise<HttpResult> {
     checkToken(req);
-    const g = groupOf(p, req.fields);
+    const g = await groupOf(p, req.fields);
     const rid = recordId(required(req.fields, 'record_id'));
     const ip = target(required(req.fields, 'ip'));
     if (!g.records.some((r) => r.id === rid)) throw new IpliveError(CODES.invalid, `group ${g.groupId} has no record_id ${rid}`);

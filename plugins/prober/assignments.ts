@@ -10,6 +10,8 @@ export interface ProbeNode {
   address: string;
   kind: 'agent' | 'external';
   live: boolean;
+  /** An agent linked to this controller (which pushes its assignment); false for one linked to another, and for external probers. */
+  here: boolean;
 }
 
 export interface AssignmentSource {
@@ -39,10 +41,10 @@ export class Assignments {
   readonly picks = new Map<string, string[]>();
   /** What each picked node probes: node id → group key → check. */
   private readonly perNode = new Map<string, Map<string, VersionedCheck>>();
-  /** Live probe nodes as of the last refresh, and which of them are agents. */
+  /** Live probe nodes as of the last refresh, and which of them are agents linked here. */
   private live: ProbeNode[] = [];
   private liveKey = '';
-  private readonly agents = new Set<string>();
+  private agents = new Set<string>();
   /** Agents whose assignment changed since their last successful push. */
   private readonly dirty = new Set<string>();
   private readonly pushing = new Set<string>();
@@ -58,17 +60,29 @@ export class Assignments {
   /**
    * Re-reads the probe nodes; when the live ones changed (a node up or down, one added, an external
    * prober gone quiet), every group is picked again. Cheap otherwise: called on node events and on a timer.
+   *
+   * Every controller sharing a database picks from every live probe node, wherever it is linked (the
+   * picks come out the same everywhere), and pushes assignments to the agents linked to itself only.
    */
   refresh(): void {
     const live = this.src.probeNodes().filter((n) => n.live);
     const key = live.map((n) => `${n.kind}:${n.id}:${n.name}:${n.address}`).sort().join('\n');
+    const here = new Set<string>();
+    for (const n of live) if (n.kind === 'agent' && n.here) here.add(n.id);
+    // New here (just linked, or moved over from a controller that died): its assignment comes from here now.
+    for (const id of here) if (!this.agents.has(id)) this.dirty.add(id);
+    this.agents = here;
     if (key !== this.liveKey) {
       this.live = live;
       this.liveKey = key;
-      this.agents.clear();
-      for (const n of live) if (n.kind === 'agent') this.agents.add(n.id);
       this.repickAll();
     }
+    this.schedulePush();
+  }
+
+  /** Picks every group again (the groups were replaced wholesale). */
+  repick(): void {
+    this.repickAll();
     this.schedulePush();
   }
 

@@ -79,6 +79,21 @@ export class Prober {
     return n.plugins.length === 0 && this.monitors.data.knownAgents[n.id] !== undefined;
   }
 
+  /** Linked to this controller (not to another sharing the database). */
+  private linkedHere(n: NodeInfo): boolean {
+    return n.controller === this.ctx.peers.self;
+  }
+
+  /**
+   * Agents running the prober that are linked here and not yet known: recorded, so that the other
+   * controllers sharing the database count them as probe nodes too (before their first results).
+   */
+  async noteAgents(now = Date.now()): Promise<void> {
+    const known = this.monitors.data.knownAgents;
+    const fresh = this.ctx.nodes.list().filter((n) => known[n.id] === undefined && this.linkedHere(n) && n.plugins.some((x) => x.name === 'prober' && x.state === 'running'));
+    if (fresh.length) await this.monitors.sawAgents(fresh.map((n) => n.id), now);
+  }
+
   /** Every probe node: prober-running agents (all, or those registered by /add_node) and external probers. */
   probeNodes(now = Date.now()): ProbeNode[] {
     const regs = this.monitors.data.probeNodes;
@@ -89,11 +104,11 @@ export class Prober {
       agentAddresses.add(n.address);
       if (!this.cfg.autoEnrollAgents && !regs[n.address]) continue;
       // Linked but not yet "up" (its first heartbeats not counted): it probes already, like commands reach it.
-      out.push({ id: n.id, name: n.name, address: n.address, kind: 'agent', live: n.state === 'up' || (n.state === 'unknown' && n.connected) });
+      out.push({ id: n.id, name: n.name, address: n.address, kind: 'agent', live: n.state === 'up' || (n.state === 'unknown' && n.connected), here: this.linkedHere(n) });
     }
     for (const r of Object.values(regs)) {
       if (agentAddresses.has(r.ip)) continue;
-      out.push({ id: `ext:${r.ip}`, name: r.ip, address: r.ip, kind: 'external', live: now - Math.max(r.addedAt, r.lastDeal ?? 0) < EXTERNAL_LIVE_MS });
+      out.push({ id: `ext:${r.ip}`, name: r.ip, address: r.ip, kind: 'external', live: now - Math.max(r.addedAt, r.lastDeal ?? 0) < EXTERNAL_LIVE_MS, here: false });
     }
     return out;
   }
@@ -119,22 +134,26 @@ export class Prober {
     if (due.length) await this.close(due.slice(0, CLOSE_PER_TICK), now);
   }
 
-  private readonly startedAt = Date.now();
+  /** When this controller began deciding rounds: at its start, or when it took the lease over from another. */
+  private decidingSince = Date.now();
 
-  /** graceMs after the round ends, or after it was opened late; a round open at a restart waits for the replays too. */
+  /** This controller decides rounds from now on (it holds the singleton lease). */
+  takeOver(now = Date.now()): void {
+    this.decidingSince = Math.max(this.decidingSince, now);
+  }
+
+  /**
+   * graceMs after the round ends, or after it was opened late; a round already open when this
+   * controller began deciding (its restart, or a takeover from a controller that died) waits for the
+   * replays too: agents linked to the dead one relink and send what it never acknowledged.
+   */
   private decideAt(o: OpenRound, g: Group): number {
     const usual = Math.max(o.round + g.interval * 1000, o.openedAt ?? 0) + this.cfg.graceMs;
-    const openAtRestart = o.openedAt !== undefined && o.openedAt < this.startedAt;
-    return openAtRestart ? Math.max(usual, this.startedAt + RESTART_WAIT_MS) : usual;
+    const openBefore = o.openedAt !== undefined && o.openedAt < this.decidingSince;
+    return openBefore ? Math.max(usual, this.decidingSince + RESTART_WAIT_MS) : usual;
   }
-  private lastDecided = new Map<string, number>();
   private decided(g: string, round: number): boolean {
-    let last = this.lastDecided.get(g);
-    if (last === undefined) {
-      last = lastRoundOf(this.monitors.data.records[g] ?? {});
-      this.lastDecided.set(g, last);
-    }
-    return last >= round;
+    return this.monitors.lastDecided(g) >= round;
   }
 
   /**
@@ -170,7 +189,7 @@ export class Prober {
   }
 
   async onResults(nodeId: string, batch: ResultBatch): Promise<void> {
-    if (this.monitors.data.knownAgents[nodeId] === undefined) await this.monitors.sawAgent(nodeId, Date.now());
+    if (this.monitors.data.knownAgents[nodeId] === undefined) await this.monitors.sawAgents([nodeId], Date.now());
     const byGroup = new Map<string, Array<{ record: string; vote: Vote }>>();
     for (const r of batch.results ?? []) {
       const vote: Vote = { s: r.status, t: r.resTime, at: r.started };
@@ -191,7 +210,7 @@ export class Prober {
   }
 
   private async close(rounds: OpenRound[], now: number): Promise<void> {
-    const deliveries: Array<{ url: string; body: string; contentType: string; secret?: Secret }> = [];
+    const deliveries: Array<{ id: string; url: string; body: string; contentType: string; secret?: Secret }> = [];
     const changes: Array<z.input<typeof probeChanged>> = [];
     const entries: HistoryEntry[] = [];
     const updates: Array<{ g: string; states: Record<string, RecordState> }> = [];
@@ -232,18 +251,19 @@ export class Prober {
       if (missing.size) entry.degraded = true;
       entries.push(entry);
       updates.push({ g: g.key, states });
-      this.lastDecided.set(g.key, o.round);
       this.counters.rounds.inc({ outcome: entry.degraded || entry.missing.length ? 'degraded' : 'ok' });
       const app = this.cfg.apps[g.app];
       const url = g.callbackUrl ?? app?.callbackUrl;
       if (url && result.length) {
         const format = app?.callbackFormat ?? 'form';
-        deliveries.push({ url, ...callbackBody(format, g.groupId, Math.floor(o.round / 1000), result), ...(app?.callbackSecret ? { secret: app.callbackSecret } : {}) });
+        deliveries.push({ id: callbackId(g.key, o.round), url, ...callbackBody(format, g.groupId, Math.floor(o.round / 1000), result), ...(app?.callbackSecret ? { secret: app.callbackSecret } : {}) });
       }
     }
-    // Queue callbacks first (durable), then drop the rounds: a crash in between repeats a callback, never loses one.
+    // Queue callbacks first (durable), then drop the rounds: a crash in between decides the round again
+    // (here after a restart, or on the controller taking over), and its callback, named by group and
+    // round, is the one already queued: one delivery per round, whoever decided it.
     // Queued together so the outbox commits them in one write; call order keeps them in order per URL.
-    await Promise.all(deliveries.map((d) => this.ctx.webhooks.deliver(d.url, d.body, { contentType: d.contentType, secret: d.secret, event: 'prober.callback' })));
+    await Promise.all(deliveries.map((d) => this.ctx.webhooks.deliver(d.url, d.body, { id: d.id, contentType: d.contentType, secret: d.secret, event: 'prober.callback' })));
     this.counters.callbacks.inc({}, deliveries.length);
     await this.monitors.decided(
       updates.map((u) => ({ key: u.g, s: u.states })),
@@ -257,15 +277,28 @@ export class Prober {
   /** Removes a group with its state and open rounds; pending callbacks already queued still go out. */
   async removeGroup(key: string): Promise<void> {
     await this.monitors.stopGroup(key);
-    this.lastDecided.delete(key);
     this.assignments.group(key, undefined);
+  }
+
+  /**
+   * What another controller changed (a database several share): its monitors are probed from here
+   * too, the probe nodes it saw count here. Votes and decided rounds need nothing more than the store.
+   */
+  remoteChanged(records: StateRecord[], reset: boolean): void {
+    if (reset) return this.assignments.repick();
+    let nodes = false;
+    for (const r of records) {
+      if (r.t === 'group') this.assignments.group(r.g.key, this.monitors.data.groups[r.g.key]);
+      else if (r.t === 'stop') this.assignments.group(r.key, undefined);
+      else if (r.t === 'node' || r.t === 'agent' || r.t === 'deal') nodes = true;
+    }
+    if (nodes) this.assignments.refresh();
   }
 }
 
-function lastRoundOf(states: Record<string, RecordState>): number {
-  let m = -1;
-  for (const s of Object.values(states)) if (s.lastRound !== null && s.lastRound > m) m = s.lastRound;
-  return m;
+/** The callback's delivery id: one per group and round, so a round decided twice is called back once. */
+export function callbackId(groupKey: string, round: number): string {
+  return `round:${groupKey}:${round}`;
 }
 
 export default defineController(spec, (ctx) => {
@@ -286,6 +319,8 @@ export default defineController(spec, (ctx) => {
       });
       ctx.routes.mount([...seedRoutes(p), ...restRoutes(p)]);
       offs.push(
+        p.monitors.follow((records, reset) => p.remoteChanged(records, reset)),
+        p.history.follow(),
         ctx.nodes.on('up', (n) => {
           p.assignments.refresh();
           p.assignments.resend(n.id);
@@ -293,10 +328,17 @@ export default defineController(spec, (ctx) => {
         ctx.nodes.on('down', () => p.assignments.refresh()),
       );
       p.assignments.refresh();
-      ctx.schedule.every(2000, () => p.assignments.refresh());
+      ctx.schedule.every(2000, async () => {
+        p.assignments.refresh();
+        await p.noteAgents().catch((err) => ctx.log.warn({ err: (err as Error).message }, 'could not record the probing agents linked here; retrying'));
+      });
       // Round decisions and their callbacks: on the lease holder only (one controller at a time when
-      // several share a database). Results are taken in on every controller.
-      ctx.singleton((term) => void term.schedule.every(250, () => p.tick()));
+      // several share a database). Results are taken in on every controller, into the shared log,
+      // where the holder reads them (as it reads monitors made elsewhere).
+      ctx.singleton((term) => {
+        p.takeOver();
+        term.schedule.every(250, () => p.tick());
+      });
     },
     stop() {
       for (const off of offs.splice(0)) off();

@@ -1,4 +1,4 @@
-import { importLegacyLines, z, type ControllerContext, type DurableLog } from '../sdk/index.ts';
+import { importLegacyLines, onRemoteAppend, z, type ControllerContext, type DurableLog } from '../sdk/index.ts';
 import type { HistoryEntry } from './state.ts';
 import type { Spec } from './spec.ts';
 
@@ -20,11 +20,18 @@ export class History {
     const h = new History(keepMs);
     const cutoff = Date.now() - keepMs;
     h.log = await ctx.openLog('history', Entry, {
+      // Also the rounds the lease holder decides when it is another controller (PostgreSQL).
       load: (e) => e.decidedAt >= cutoff && h.remember([e]),
+      reset: () => h.forget(),
       snapshot: () => h.window(),
     });
     await h.importOld(ctx.dataDir, cutoff);
     return h;
+  }
+
+  /** Keeps the window trimmed as rounds other controllers decided come in; returns the unsubscribe. */
+  follow(): () => void {
+    return onRemoteAppend(this.log, () => this.trim(Date.now()));
   }
 
   add(entries: HistoryEntry[], now = Date.now()): Promise<void> {
@@ -46,6 +53,11 @@ export class History {
   private remember(entries: HistoryEntry[]): void {
     this.entries.push(...entries);
     for (const e of entries) this.last.set(e.g, e);
+  }
+
+  private forget(): void {
+    this.entries = [];
+    this.last.clear();
   }
 
   private trim(now: number): void {

@@ -1,4 +1,4 @@
-import { idMap, importLegacyJson, z, type ControllerContext, type DurableLog } from '../sdk/index.ts';
+import { idMap, importLegacyJson, onRemoteAppend, refreshLog, z, type ControllerContext, type DurableLog } from '../sdk/index.ts';
 import type { Group } from './schema.ts';
 import type { Spec } from './spec.ts';
 import { roundKey, type MonitorsData, type NodeReg, type OpenRound, type RecordState, type RoundsData, type Vote } from './state.ts';
@@ -49,13 +49,39 @@ export class ProberStore {
   readonly open: RoundsData['open'] = idMap();
   /** Open round keys per group, so stopping a group does not scan every round. */
   private readonly openOf = new Map<string, Set<string>>();
+  /**
+   * The latest round decided per group. Kept from the records themselves (not by whoever decides), so
+   * that every controller knows it: a controller that takes over must not decide a round again that
+   * another one closed, and a round opened after its close (a report taken in elsewhere meanwhile) stays closed.
+   */
+  private readonly decidedTo = new Map<string, number>();
   private log!: DurableLog<StateRecord>;
 
   static async open(ctx: ControllerContext<Spec>): Promise<ProberStore> {
     const s = new ProberStore();
-    s.log = await ctx.openLog('state', StateRecordSchema, { load: (r) => s.apply(r), snapshot: () => s.snapshot() });
+    // Records other controllers append reach load too (PostgreSQL), after this controller's own of the same moment.
+    s.log = await ctx.openLog('state', StateRecordSchema, { load: (r) => s.apply(r), reset: () => s.reset(), snapshot: () => s.snapshot() });
     await s.importOld(ctx.dataDir);
     return s;
+  }
+
+  /**
+   * Calls fn with the records another controller appended (sharing the database), once this store has
+   * applied them, in the log's order (`reset`: they are the whole state again); returns the
+   * unsubscribe. Nothing ever comes on files.
+   */
+  follow(fn: (records: StateRecord[], reset: boolean) => void): () => void {
+    return onRemoteAppend(this.log, (records, how) => fn(records, how.reset));
+  }
+
+  /** Resolves once this store holds what other controllers appended before the call (at once on files). */
+  refresh(): Promise<void> {
+    return refreshLog(this.log);
+  }
+
+  /** The latest round of a group decided by any controller; -1 when none. */
+  lastDecided(g: string): number {
+    return this.decidedTo.get(g) ?? -1;
   }
 
   /** Creates or replaces a group; its records that left take their states with them. */
@@ -76,8 +102,8 @@ export class ProberStore {
     return this.write([{ t: 'deal', ip, at }], LAZY);
   }
 
-  sawAgent(id: string, at: number): Promise<void> {
-    return this.write([{ t: 'agent', id, at }]);
+  sawAgents(ids: string[], at: number): Promise<void> {
+    return this.write(ids.map((id): StateRecord => ({ t: 'agent', id, at })));
   }
 
   /** Rounds that started: written lazily (a round lost on a power cut is opened again by the next tick). */
@@ -116,11 +142,15 @@ export class ProberStore {
       case 'stop':
         delete d.groups[r.key];
         delete d.records[r.key];
+        this.decidedTo.delete(r.key);
         for (const k of this.openOf.get(r.key) ?? []) delete this.open[k];
         this.openOf.delete(r.key);
         break;
       case 'states':
-        if (d.groups[r.key]) d.records[r.key] = idMap({ ...d.records[r.key], ...r.s });
+        if (!d.groups[r.key]) break;
+        d.records[r.key] = idMap({ ...d.records[r.key], ...r.s });
+        // A snapshot holds states, not the "closed" that followed them.
+        for (const s of Object.values(r.s)) if (typeof s?.lastRound === 'number') this.decide(r.key, s.lastRound);
         break;
       case 'node':
         d.probeNodes[r.n.ip] = r.n;
@@ -133,7 +163,8 @@ export class ProberStore {
         break;
       case 'open': {
         const k = roundKey(r.o.g, r.o.round);
-        if (this.open[k]) break;
+        // Opened by a controller that had not yet seen its close (reports race the decision): stays closed.
+        if (this.open[k] || r.o.round <= this.lastDecided(r.o.g)) break;
         // Votes are added to it in place: its own maps, without prototypes (record ids are keys).
         this.open[k] = { ...r.o, votes: idMap({ ...r.o.votes }) };
         let set = this.openOf.get(r.o.g);
@@ -149,6 +180,8 @@ export class ProberStore {
       }
       case 'closed':
         for (const k of r.k) {
+          const at = k.lastIndexOf('@');
+          this.decide(k.slice(0, at), Number(k.slice(at + 1)));
           const o = this.open[k];
           if (!o) continue;
           delete this.open[k];
@@ -158,16 +191,35 @@ export class ProberStore {
     }
   }
 
+  /** Forgets everything: the whole log follows (a controller that fell behind another's compaction). */
+  private reset(): void {
+    const d = this.data;
+    d.groups = idMap();
+    d.records = idMap();
+    d.probeNodes = idMap();
+    d.knownAgents = idMap();
+    for (const k of Object.keys(this.open)) delete this.open[k];
+    this.openOf.clear();
+    this.decidedTo.clear();
+  }
+
+  private decide(g: string, round: number): void {
+    if (round > this.lastDecided(g)) this.decidedTo.set(g, round);
+  }
+
   private *snapshot(): Iterable<StateRecord> {
     const d = this.data;
     for (const n of Object.values(d.probeNodes)) yield { t: 'node', n };
     for (const [id, at] of Object.entries(d.knownAgents)) yield { t: 'agent', id, at };
+    // Open rounds before the states: a round still open may be older than one decided after it
+    // (it waits for replays after a restart or takeover), and an open after the states would be
+    // taken for a late one.
+    for (const o of Object.values(this.open)) yield { t: 'open', o };
     for (const g of Object.values(d.groups)) {
       yield { t: 'group', g };
       const s = d.records[g.key];
       if (s) yield { t: 'states', key: g.key, s };
     }
-    for (const o of Object.values(this.open)) yield { t: 'open', o };
   }
 
   /** Carries the whole-file stores of older releases (`prober.monitors.json`, `prober.rounds.json`) into the log, once. */

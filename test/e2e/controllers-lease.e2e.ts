@@ -20,6 +20,7 @@ import { z } from 'zod';
 import { TestAgent, TestController, stopProc, until, sleep } from '../helpers/cluster.ts';
 import { startReceiver } from './lib/receiver.ts';
 import { forwarder } from './lib/forwarder.ts';
+import { holder, status } from './lib/lease.ts';
 import { startTarget, postForm } from '../prober-fixtures.ts';
 import { startPostgres, type Postgres } from './lib/postgres.ts';
 import { Database } from '../../runtime/storage/postgres/database.ts';
@@ -38,26 +39,6 @@ before(async () => {
 after(() => pg?.destroy());
 
 const TTL_MS = 6000;
-
-
-/** /api/v1/status of a controller, or undefined when it does not answer within a second (killed, stopped). */
-async function status(c: TestController): Promise<any | undefined> {
-  try {
-    const r = await fetch(`${c.url}/api/v1/status`, { headers: { authorization: `Bearer ${c.adminToken}` }, signal: AbortSignal.timeout(1000) });
-    return r.status === 200 ? await r.json() : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The controller holding the lease among cs, with its status, once exactly one of them says it holds it. */
-async function holder(cs: TestController[], what: string, timeoutMs = 15_000): Promise<{ c: TestController; s: any }> {
-  return until(what, async () => {
-    const all = await Promise.all(cs.map(async (c) => ({ c, s: await status(c) })));
-    const held = all.filter((x) => x.s?.lease?.held);
-    return held.length === 1 ? held[0] : undefined;
-  }, timeoutMs, 100);
-}
 
 test('three controllers on one database: one holder; kill -9 of the holder twice, SIGSTOP past the expiry, PostgreSQL stopped and started', async () => {
   const url = await pg.createDatabase();
