@@ -22,6 +22,7 @@ import { sessionAdmission } from './dashboard/guard.ts';
 import { VERSION } from '../plugins/sdk/version.ts';
 import { openControllerStorage, type ControllerStorage } from '../runtime/storage/controller-storage.ts';
 import { ChannelHub } from '../runtime/channels.ts';
+import { NO_PEERS } from '../runtime/context-parts.ts';
 import { openCluster, type ControllerCluster } from './cluster.ts';
 
 export interface ControllerHandle {
@@ -118,7 +119,8 @@ async function startOnStore(
   registry.onDeletedElsewhere((id) => link.kick(id, 'node deleted'));
   let publicUrl: string | undefined;
   const cluster = await openCluster({ dataDir: config.dataDir, store, leaseTtlMs: config.cluster.leaseTtlMs, intervalMs: config.heartbeat.intervalMs, links: () => link.linkedNodes(), url: () => publicUrl, health: storage, log });
-  plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, events, metrics, health: storage, commandTimeoutMs: config.commandTimeoutMs, pluginDirs: config.pluginDirs, channels, singleton: (what, start) => cluster.singleton(what, start) });
+  registry.setCluster({ self: cluster.id, elsewhere: () => undefined });
+  plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, events, metrics, health: storage, commandTimeoutMs: config.commandTimeoutMs, pluginDirs: config.pluginDirs, channels, peers: { ...NO_PEERS, self: () => cluster.id }, singleton: (what, start) => cluster.singleton(what, start) });
 
   metrics.gaugeFn('outpost_nodes', 'Enrolled nodes by state.', () => {
     const { up, down, unknown } = registry.counts();

@@ -10,7 +10,7 @@ import type { HttpServer } from '../runtime/http-server.ts';
 import { RouteTable } from '../runtime/route-table.ts';
 import { createSerial } from '../plugins/sdk/serial.ts';
 import { hostBoundary } from '../runtime/boundary.ts';
-import type { ChannelPort } from '../runtime/context-parts.ts';
+import type { ChannelPort, PeerPort } from '../runtime/context-parts.ts';
 import { ControllerRuntime } from '../runtime/controller-runtime.ts';
 import { createListenPort } from '../runtime/listen.ts';
 import { loadPluginDefinition, validatePluginConfig } from '../runtime/loader.ts';
@@ -45,6 +45,8 @@ export interface HostDeps {
   pluginDirs: string[];
   /** Best-effort plugin messages over the link (runtime/channels.ts, wired to the link server). */
   channels: ChannelPort;
+  /** The other controllers sharing the database (NO_PEERS on files). */
+  peers: PeerPort;
   /** Singleton work under the controller's lease (controller/cluster.ts). */
   singleton(what: string, start: SingletonStart): () => Promise<void>;
 }
@@ -69,6 +71,7 @@ export class ControllerPluginHost {
       command: (nodeId, plugin, action, args, timeoutMs) => link.command(nodeId, plugin, action, args, timeoutMs),
       commandTimeoutMs: deps.commandTimeoutMs,
       channels: deps.channels,
+      peers: deps.peers,
       listen: createListenPort(deps.log),
       events: {
         record: async (event, data) => void (await deps.events.record([{ event, data }])),
@@ -174,6 +177,11 @@ export class ControllerPluginHost {
 
   onReport(meta: ReportMeta, plugin: string, type: string, data: unknown): Promise<void> {
     return this.runtime.report(meta, plugin, type, data);
+  }
+
+  /** Another controller's ctx.peers call to one of this controller's plugins (runtime/controller-runtime.ts). */
+  peerCall(plugin: string, method: string, body: unknown, from: string): Promise<unknown> {
+    return this.runtime.peerCall(plugin, method, body, from);
   }
 
   panels(): Array<{ plugin: string; panel: DashboardPanel }> {
