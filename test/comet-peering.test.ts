@@ -113,9 +113,9 @@ test('cluster counts: alone they are the table itself; with peers, table plus pe
 });
 
 /** Controllers in one process: tables, a recording sender, and a peer link calling the others' handlers. */
-function cluster(ids: string[]) {
+function cluster(ids: string[], now: () => number = Date.now) {
   const live = new Set(ids);
-  const ctrl = new Map<string, { routing: RoutingTable; sent: Array<{ node: string; msg: PushMsg }>; peering: CometPeering; failed: string[] }>();
+  const ctrl = new Map<string, { routing: RoutingTable; sent: Array<{ node: string; msg: PushMsg }>; peering: CometPeering; failed: string[]; kicked: string[] }>();
   // The peer channel carries JSON values with Buffers as bytes: copies, Buffers staying Buffers.
   const clone = (v: unknown): unknown =>
     Buffer.isBuffer(v) ? Buffer.from(v) : Array.isArray(v) ? v.map(clone) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, clone(x)])) : v;
@@ -123,6 +123,7 @@ function cluster(ids: string[]) {
     const routing = new RoutingTable();
     const sent: Array<{ node: string; msg: PushMsg }> = [];
     const failed: string[] = [];
+    const kicked: string[] = [];
     const sender: NodeSender = {
       localNodes: () => routing.nodeIds(),
       sendToNode: (node, msg) => sent.push({ node, msg }),
@@ -130,7 +131,7 @@ function cluster(ids: string[]) {
     };
     const call = async (to: string, method: string, body: unknown) => {
       if (!live.has(to)) throw new Error(`controller ${to}: connection refused`);
-      const h = ctrl.get(to)!.peering.handlers[method as 'push' | 'counts'];
+      const h = ctrl.get(to)!.peering.handlers[method as 'push' | 'counts' | 'claims'];
       return clone(await h(clone(body), id));
     };
     const link: PeerLink = {
@@ -146,8 +147,15 @@ function cluster(ids: string[]) {
           ),
         ),
     };
-    const peering = new CometPeering(link, routing, sender, quietLog, { timeoutMs: 1000, staleMs: 10_000, failed: (c) => failed.push(c) });
-    ctrl.set(id, { routing, sent, peering, failed });
+    const peering = new CometPeering(link, routing, sender, quietLog, {
+      self: id,
+      kick: (node, keys) => kicked.push(...keys.map((k) => `${node}:${k}`)),
+      timeoutMs: 1000,
+      staleMs: 10_000,
+      failed: (c) => failed.push(c),
+      now,
+    });
+    ctrl.set(id, { routing, sent, peering, failed, kicked });
   }
   const shareAll = async () => {
     for (const c of ctrl.values()) await c.peering.share(nodeReports(c.routing, () => undefined));
@@ -214,4 +222,32 @@ test('peering: shares make every controller answer the cluster-wide counts; a de
   live.add('C');
   await shareAll();
   assert.equal(counts('A').roomCount('live://1'), 5);
+});
+
+test('peering: the same key connected on nodes of two controllers — the older connection is kicked, once, by its controller', async () => {
+  let now = 1000;
+  const { ctrl, shareAll } = cluster(['A', 'B'], () => now);
+  const A = ctrl.get('A')!;
+  const B = ctrl.get('B')!;
+  const connect = (c: typeof A, node: string, seq: number, upserts: ConnTuple[]) => {
+    c.peering.noteChanges(node, upserts);
+    c.routing.applyBatch(node, { epoch: `e-${node}`, seq, upserts, removes: [], conns: upserts.length, ips: 1 });
+  };
+  connect(A, 'a1', 1, [['same', '1', ''], ['only-a', '2', '']]);
+  await shareAll();
+  assert.deepEqual([A.kicked, B.kicked], [[], []], 'no other connection of those keys');
+  now = 2000;
+  connect(B, 'b1', 1, [['same', '1', 'live://1']]);
+  // A room change of a key b1 already holds is no new connection: nothing claimed.
+  connect(B, 'b1', 2, [['same', '1', 'live://2']]);
+  await shareAll();
+  assert.deepEqual(A.kicked, ['a1:same'], "A's connection is the older one");
+  assert.deepEqual(B.kicked, []);
+  await shareAll();
+  assert.deepEqual(A.kicked, ['a1:same'], 'claimed once');
+  // A node that relinked from A to B announces keys A still has for it: the same connections, not kicked.
+  now = 3000;
+  connect(B, 'a1', 1, [['only-a', '2', '']]);
+  await shareAll();
+  assert.deepEqual(A.kicked, ['a1:same']);
 });

@@ -79,6 +79,9 @@ export default defineController(spec, (ctx) => {
     broadcast: sendPush,
   };
   const peering = new CometPeering(ctx.peers, routing, sender, ctx.log, {
+    self: ctx.peers.self,
+    // Only a node still linked here: one that relinked elsewhere is told by the controller holding it now.
+    kick: (nodeId, keys) => linkedHere(ctx.nodes.get(nodeId)) && ctx.send(nodeId, 'control', { t: 'kick', keys }),
     timeoutMs: PEER_TIMEOUT_MS,
     staleMs: Math.max(5000, PEER_STALE_ROUNDS * ctx.config.onlineRefreshMs),
     failed(controller, error) {
@@ -148,6 +151,7 @@ export default defineController(spec, (ctx) => {
     },
     onMessage: {
       presence(nodeId, m) {
+        if (m.t === 'changes') peering.noteChanges(nodeId, m.batch.upserts);
         const r = intake.apply(nodeId, m);
         // The ack comes after the batch is in the tables: the agent writes op 8 once it arrives.
         if (r.ack) ctx.send(nodeId, 'control', { t: 'ack', ...r.ack });

@@ -44,3 +44,6 @@ export const countShare = z.object({
   nodes: z.array(z.tuple([z.string(), nodeReport.nullable()])),
 });
 export type CountShare = z.infer<typeof countShare>;
+
+/** Keys that newly connected on the sender's nodes, with when (its clock, ms) and where: an older connection of the same key elsewhere is kicked. */
+export const keyClaims = z.object({ keys: z.array(z.tuple([z.string(), z.number(), z.string()])) });

@@ -1,9 +1,11 @@
 import type { Log } from '../sdk/index.ts';
 import { CountSharer } from './logic/count-share.ts';
+import type { ConnTuple } from './gateway/change-feed.ts';
+import { KeyClaims } from './logic/key-claims.ts';
 import { routeLocally, type NodeSender } from './logic/local-push.ts';
 import { PeerCounts } from './logic/peer-counts.ts';
 import type { RoutingTable } from './logic/routing.ts';
-import { countShare, pushRequest, type NodeReport, type PushRequest } from './peer-messages.ts';
+import { countShare, keyClaims, pushRequest, type NodeReport, type PushRequest } from './peer-messages.ts';
 
 /** What comet uses of ctx.peers: the other live controllers and this plugin's onPeer handlers there. */
 export interface PeerLink {
@@ -13,6 +15,10 @@ export interface PeerLink {
 }
 
 export interface PeeringOptions {
+  /** This controller's id (which of two connections made in the same millisecond stays). */
+  self: string;
+  /** Closes the older connections of these keys on one of this controller's nodes (goim's same-key rule). */
+  kick(nodeId: string, keys: string[]): void;
   /** How long a push's answer waits for the other controllers, and a count share for its peer. */
   timeoutMs: number;
   /** A peer that has not shared its counts for this long leaves the totals (it died or is cut off). */
@@ -32,6 +38,7 @@ export interface PeeringOptions {
 export class CometPeering {
   readonly counts: PeerCounts;
   private readonly sharer = new CountSharer();
+  private readonly claims: KeyClaims;
   private readonly now: () => number;
 
   constructor(
@@ -43,6 +50,18 @@ export class CometPeering {
   ) {
     this.now = opts.now ?? Date.now;
     this.counts = new PeerCounts(this.now);
+    this.claims = new KeyClaims(this.now);
+  }
+
+  /**
+   * A change batch from one of this controller's nodes, before it is applied: keys new to the node are
+   * claimed (sent to the peers with the next share), so an older connection of the same key on
+   * another controller's node is kicked. Alone, nothing is kept.
+   */
+  noteChanges(nodeId: string, upserts: readonly ConnTuple[]): void {
+    if (upserts.length === 0 || this.peers.list().length === 0) return;
+    const added = upserts.filter(([key]) => !this.routing.holds(nodeId, key)).map(([key]) => key);
+    if (added.length > 0) this.claims.note(nodeId, added);
   }
 
   /** Routes a push here and on every other controller; how many nodes took it, once every controller answered (or timed out). */
@@ -61,6 +80,20 @@ export class CometPeering {
   readonly handlers = {
     push: (body: unknown): { nodes: number } => ({ nodes: routeLocally(pushRequest.parse(body), this.routing, this.sender) }),
     counts: (body: unknown, from: string): { resync: boolean } => this.counts.apply(from, countShare.parse(body)),
+    claims: (body: unknown, from: string): { kicked: number } => {
+      const kicks = new Map<string, string[]>();
+      for (const [key, at, claimant] of keyClaims.parse(body).keys) {
+        const owner = this.routing.ownerOf(key);
+        // The claimant's own node still in this table (it just relinked there): the same connection, not an older one.
+        if (owner && owner !== claimant && this.claims.olderThan(key, at, from < this.opts.self)) kicks.set(owner, [...(kicks.get(owner) ?? []), key]);
+      }
+      let kicked = 0;
+      for (const [nodeId, keys] of kicks) {
+        this.opts.kick(nodeId, keys);
+        kicked += keys.length;
+      }
+      return { kicked };
+    },
   };
 
   /**
@@ -72,10 +105,14 @@ export class CometPeering {
     const liveSet = new Set(live);
     for (const id of this.counts.prune(liveSet, this.now() - this.opts.staleMs)) this.log.info({ controller: id }, 'comet: a controller left, its counts are dropped');
     this.sharer.keepOnly(liveSet);
+    const claims = this.claims.take();
     if (live.length === 0) return;
     const rooms = this.routing.allRoomCounts();
-    await Promise.all(
-      live.map(async (id) => {
+    // Best effort: a claim a peer misses leaves both connections up (as goim does across comets).
+    const claimed = claims.length > 0 ? this.peers.broadcast('claims', { keys: claims }, { timeoutMs: this.opts.timeoutMs }) : undefined;
+    await Promise.all([
+      claimed,
+      ...live.map(async (id) => {
         try {
           // A peer that asks for everything (it restarted, or missed a share) gets it at once.
           for (let attempt = 0; attempt < 2; attempt++) {
@@ -90,7 +127,7 @@ export class CometPeering {
           this.log.debug({ controller: id, err: (err as Error).message }, 'comet: counts not shared');
         }
       }),
-    );
+    ]);
   }
 }
 

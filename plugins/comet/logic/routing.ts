@@ -171,6 +171,16 @@ export class RoutingTable {
     return this.nodes.has(nodeId);
   }
 
+  /** Whether the node already holds a connection with this key (an upsert of it is a room change, not a new connection). */
+  holds(nodeId: string, key: string): boolean {
+    return this.nodes.get(nodeId)?.keys.has(key) ?? false;
+  }
+
+  /** The node the key's pushes go to. */
+  ownerOf(key: string): string | undefined {
+    return this.keyOwner.get(key);
+  }
+
   // ---- internals ------------------------------------------------------------------------------
 
   private addNode(nodeId: string, epoch: string): NodeState {
