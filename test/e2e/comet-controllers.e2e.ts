@@ -5,7 +5,8 @@
  * agent's gateway. Through any controller: pushes by key, mid, room and all reach the clients on the
  * agents linked to the others, once each; online/total, online/room and online/top are cluster-wide;
  * a client's op-3 heartbeat reply counts the clients of its room on other controllers' agents;
- * nodes/instances lists every node. C killed (SIGKILL): the forwarder sends c1 to B, pushes through A
+ * nodes/instances lists every node; the same key connected on agents of two controllers: the older
+ * connection is kicked (4001). C killed (SIGKILL): the forwarder sends c1 to B, pushes through A
  * reach c1's clients again; d1 (which cannot relink) leaves the counts once C's presence and shares
  * stop. Prints push latency through a controller that does not hold the target (p50/p99).
  */
@@ -123,6 +124,18 @@ test('comet on three controllers: pushes through any controller reach every agen
     assert.equal(test.status, 200, test.text);
     assert.equal(test.body.nodes, 4, 'a1, b1, c1, d1 hold live://1000');
     for (const x of [aWs, bWs, cWs, dWs]) await x.until('the panel push', () => bodies(x).includes('1000:panel'), 10_000);
+
+    // ---- the same key on a1 (A) and then on b1 (B): the older connection is kicked (4001) by A ----
+    const older = await ws('a1', { mid: 9, key: 'dup', room_id: '', platform: 'web', accepts: [1000] });
+    await until('dup counted on B', async () => (await total(b)).conn_count === 7, 10_000, 50);
+    const newer = await ws('b1', { mid: 9, key: 'dup', room_id: '', platform: 'web', accepts: [1000] });
+    await older.untilClosed(10_000);
+    assert.equal(older.closeCode, 4001, 'kicked as goim kicks the same key within one comet');
+    assert.equal(newer.closed, false);
+    assert.deepEqual(await goim(c, 'POST', '/goim/push/keys?operation=1000&keys=dup', 'to dup'), OK);
+    await newer.until('the push to dup', () => bodies(newer).includes('1000:to dup'), 10_000);
+    newer.close();
+    for (const x of [a, b, c]) await until(`6 connections again on ${x.url}`, async () => (await total(x)).conn_count === 6, 10_000, 50);
 
     // ---- latency: a push through A to a client on B's agent, one at a time ----
     const lat: number[] = [];
