@@ -158,7 +158,7 @@ function cluster(ids: string[], now: () => number = Date.now) {
     ctrl.set(id, { routing, sent, peering, failed, kicked });
   }
   const shareAll = async () => {
-    for (const c of ctrl.values()) await c.peering.share(nodeReports(c.routing, () => undefined));
+    for (const c of ctrl.values()) await c.peering.share(() => nodeReports(c.routing, () => undefined));
   };
   return { ctrl, live, shareAll, counts: (id: string) => new ClusterCounts(ctrl.get(id)!.routing, ctrl.get(id)!.peering.counts) };
 }
@@ -215,7 +215,7 @@ test('peering: shares make every controller answer the cluster-wide counts; a de
   // C dies: its calls fail and, once it leaves the live list, its share goes.
   snapshot(ctrl.get('C')!.routing, 'c1', [['kc', '4', 'live://1'], ['kc2', '4', 'live://1']], 3);
   live.delete('C');
-  await ctrl.get('A')!.peering.share(nodeReports(ctrl.get('A')!.routing, () => undefined));
+  await ctrl.get('A')!.peering.share(() => nodeReports(ctrl.get('A')!.routing, () => undefined));
   assert.equal(counts('A').roomCount('live://1'), 3, "C's clients left the counts (C told nobody about its two new ones)");
   assert.equal(counts('A').nodeStats('c1'), undefined);
   // C comes back: A answers its next share "resync" (A dropped it) and C sends everything at once.

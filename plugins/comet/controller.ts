@@ -144,7 +144,7 @@ export default defineController(spec, (ctx) => {
       });
       ctx.schedule.every(ctx.config.onlineRefreshMs, refresh);
       // Its own timer: a slow or dead peer delays the next share, never the op-3 counts of this one's nodes.
-      ctx.schedule.every(ctx.config.onlineRefreshMs, () => peering.share(nodeReports(routing, (id) => counters.latest(id))));
+      ctx.schedule.every(ctx.config.onlineRefreshMs, () => peering.share(() => nodeReports(routing, (id) => counters.latest(id))));
       // After a controller restart the tables are empty: every gateway linked here sends its snapshot.
       const linked = cometNodes().filter(linkedHere).map((n) => n.id);
       if (linked.length > 0) ctx.broadcast(linked, 'control', { t: 'resync' });

@@ -100,7 +100,7 @@ export class CometPeering {
    * Every onlineRefreshMs: peers that left (or went quiet) leave the counts, and each live peer is told
    * what changed here since it was last told (an empty share when nothing did: it says this one is alive).
    */
-  async share(nodes: ReadonlyMap<string, NodeReport>): Promise<void> {
+  async share(reports: () => ReadonlyMap<string, NodeReport>): Promise<void> {
     const live = this.peers.list().map((p) => p.id);
     const liveSet = new Set(live);
     for (const id of this.counts.prune(liveSet, this.now() - this.opts.staleMs)) this.log.info({ controller: id }, 'comet: a controller left, its counts are dropped');
@@ -108,6 +108,7 @@ export class CometPeering {
     const claims = this.claims.take();
     if (live.length === 0) return;
     const rooms = this.routing.allRoomCounts();
+    const nodes = reports();
     // Best effort: a claim a peer misses leaves both connections up (as goim does across comets).
     const claimed = claims.length > 0 ? this.peers.broadcast('claims', { keys: claims }, { timeoutMs: this.opts.timeoutMs }) : undefined;
     await Promise.all([
