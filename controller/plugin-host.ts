@@ -41,6 +41,8 @@ export interface HostDeps {
   /** Failing stores, shown in /readyz: plugin logs and queues report there too. */
   health: StorageHealth;
   commandTimeoutMs: number;
+  /** A command to one node: over its link here, or forwarded to the controller holding it (controller/peers/). */
+  command(nodeId: string, plugin: string, action: string, args: unknown, timeoutMs: number): Promise<unknown>;
   /** More plugin folders (config pluginDirs). */
   pluginDirs: string[];
   /** Best-effort plugin messages over the link (runtime/channels.ts, wired to the link server). */
@@ -60,7 +62,7 @@ export class ControllerPluginHost {
   private store!: Store<PluginConfigData>;
 
   constructor(private readonly deps: HostDeps) {
-    const { registry, link, bus, outbox, metrics } = deps;
+    const { registry, bus, outbox, metrics } = deps;
     this.runtime = new ControllerRuntime({
       dataDir: deps.dataDir,
       log: deps.log,
@@ -68,7 +70,7 @@ export class ControllerPluginHost {
       health: deps.health,
       routes: new RouteTable(deps.http),
       nodes: nodeDirectory(registry, bus),
-      command: (nodeId, plugin, action, args, timeoutMs) => link.command(nodeId, plugin, action, args, timeoutMs),
+      command: deps.command,
       commandTimeoutMs: deps.commandTimeoutMs,
       channels: deps.channels,
       peers: deps.peers,
