@@ -56,9 +56,9 @@ test('comet on three controllers: pushes through any controller reach every agen
   // loaded 2-core machine 600 ms flaps nodes down and up, and each flap empties then resyncs its tables.
   const config = { heartbeat: { intervalMs: 200, downAfter: 15, upAfter: 2 }, plugins: { comet: { feedIntervalMs: 50, onlineRefreshMs: 200 } }, cluster: { leaseTtlMs: 6000 } };
   const start = () => TestController.start({ env: { OUTPOST_STORE_URL: url }, config, adminToken });
-  const a = await start();
-  const b = await start();
-  const c = await start();
+  // Started inside the try: a controller that fails to start must not leave the others running (they
+  // would keep this test's process, and the e2e lock, alive).
+  const cs: TestController[] = [];
   const agents: TestAgent[] = [];
   const open: Array<{ close(): void }> = [];
   const goim = async (x: TestController, method: 'GET' | 'POST', path: string, body = ''): Promise<Reply> => {
@@ -67,6 +67,8 @@ test('comet on three controllers: pushes through any controller reach every agen
   };
   const total = async (x: TestController) => (await goim(x, 'GET', '/goim/online/total')).json.data as { conn_count: number; ip_count: number };
   try {
+    for (let i = 0; i < 3; i++) cs.push(await start());
+    const [a, b, c] = cs;
     const comet = { tcp: { port: 0 }, ws: { port: 0 }, feedIntervalMs: 50 };
     fwd.to(c.port);
     const via = (x: TestController, u = x.url) => ({ url: u, joinToken: () => x.joinToken() }) as unknown as TestController;
@@ -197,7 +199,7 @@ test('comet on three controllers: pushes through any controller reach every agen
   } finally {
     for (const x of open) x.close();
     for (const ag of agents) await ag.stop().catch(() => undefined);
-    for (const x of [a, b, c]) await x.stop().catch(() => undefined);
+    for (const x of cs) await x.stop().catch(() => undefined);
     await fwd.close();
   }
 });
