@@ -28,9 +28,9 @@ test('push/keys: keys on two agents each get the message once, body verbatim wha
     const other = await WsClient.authed(c.gateway('b').wsUrl, { mid: 4, key: 'b2', accepts: [1000] });
     await known(c, 4);
     const form = 'a=1&b=%20two';
-    assert.deepEqual(c.call('POST', '/goim/push/keys?operation=1000&keys=a1&keys=a2&keys=b1&keys=nobody', form), OK);
+    assert.deepEqual(await c.call('POST', '/goim/push/keys?operation=1000&keys=a1&keys=a2&keys=b1&keys=nobody', form), OK);
     const binary = Buffer.from([0, 255, 1, 254]);
-    assert.deepEqual(c.call('POST', '/goim/push/keys?operation=1000&keys=b1', binary), OK);
+    assert.deepEqual(await c.call('POST', '/goim/push/keys?operation=1000&keys=b1', binary), OK);
     await a1.until('message', () => a1.messages.length === 1);
     await a2.until('message', () => a2.messages.length === 1);
     await b1.until('messages', () => b1.messages.length === 2);
@@ -48,12 +48,12 @@ test('push/keys: gin parsing and goim answers', () =>
   withCluster(async (c) => {
     const k = await WsClient.authed(c.gateway('a').wsUrl, { mid: 1, key: 'a', accepts: [1000] });
     await known(c, 1);
-    assert.deepEqual(c.call('POST', '/goim/push/keys?operation=abc&keys=a'), { status: 400, json: { code: -400, message: 'strconv.ParseInt: parsing "abc": invalid syntax' } });
-    assert.deepEqual(c.call('POST', '/goim/push/keys?operation=4294967296&keys=a'), { status: 400, json: { code: -400, message: 'strconv.ParseInt: parsing "4294967296": value out of range' } });
-    assert.deepEqual(c.call('POST', '/goim/push/keys?operation=1000'), { status: 200, json: { code: -400, message: '' } }, 'no keys: goim answers -400 with HTTP 200');
-    assert.deepEqual(c.call('POST', '/goim/push/keys?operation=1000&keys=a,b'), OK, 'commas are not split: one key "a,b", not connected');
-    assert.deepEqual(c.call('POST', '/goim/push/keys?keys=a', 'op zero'), OK, 'operation is optional: 0');
-    assert.deepEqual(c.call('POST', '/goim/push/keys?operation=&keys=a', 'empty op'), OK, 'an empty int is 0');
+    assert.deepEqual(await c.call('POST', '/goim/push/keys?operation=abc&keys=a'), { status: 400, json: { code: -400, message: 'strconv.ParseInt: parsing "abc": invalid syntax' } });
+    assert.deepEqual(await c.call('POST', '/goim/push/keys?operation=4294967296&keys=a'), { status: 400, json: { code: -400, message: 'strconv.ParseInt: parsing "4294967296": value out of range' } });
+    assert.deepEqual(await c.call('POST', '/goim/push/keys?operation=1000'), { status: 200, json: { code: -400, message: '' } }, 'no keys: goim answers -400 with HTTP 200');
+    assert.deepEqual(await c.call('POST', '/goim/push/keys?operation=1000&keys=a,b'), OK, 'commas are not split: one key "a,b", not connected');
+    assert.deepEqual(await c.call('POST', '/goim/push/keys?keys=a', 'op zero'), OK, 'operation is optional: 0');
+    assert.deepEqual(await c.call('POST', '/goim/push/keys?operation=&keys=a', 'empty op'), OK, 'an empty int is 0');
     await k.until('two messages', () => k.messages.length === 2);
     await settle();
     assert.deepEqual(k.messages.map((m) => [m.op, m.body.toString()]), [[0, 'op zero'], [0, 'empty op']], 'op 0 < 1000 passes accepts');
@@ -67,10 +67,10 @@ test('push/mids: every key of each mid, wherever it is; gin parsing', () =>
     const m2 = await WsClient.authed(c.gateway('b').wsUrl, { mid: 20, accepts: [1000] });
     const zero = await WsClient.authed(c.gateway('a').wsUrl, { mid: 0, accepts: [1000] });
     await known(c, 4);
-    assert.deepEqual(c.call('POST', '/goim/push/mids?operation=1000&mids=10&mids=99&mids=10', 'to 10'), OK);
-    assert.deepEqual(c.call('POST', '/goim/push/mids?operation=1000&mids=1,2'), { status: 400, json: { code: -400, message: 'strconv.ParseInt: parsing "1,2": invalid syntax' } }, 'commas are not split');
-    assert.deepEqual(c.call('POST', '/goim/push/mids?operation=1000'), OK, 'no mids: nothing to do');
-    assert.deepEqual(c.call('POST', '/goim/push/mids?operation=1000&mids='), OK, 'an empty mid is 0, which goim never maps');
+    assert.deepEqual(await c.call('POST', '/goim/push/mids?operation=1000&mids=10&mids=99&mids=10', 'to 10'), OK);
+    assert.deepEqual(await c.call('POST', '/goim/push/mids?operation=1000&mids=1,2'), { status: 400, json: { code: -400, message: 'strconv.ParseInt: parsing "1,2": invalid syntax' } }, 'commas are not split');
+    assert.deepEqual(await c.call('POST', '/goim/push/mids?operation=1000'), OK, 'no mids: nothing to do');
+    assert.deepEqual(await c.call('POST', '/goim/push/mids?operation=1000&mids='), OK, 'an empty mid is 0, which goim never maps');
     await m1a.until('message', () => m1a.messages.length === 1);
     await m1b.until('message', () => m1b.messages.length === 1);
     await settle();
@@ -87,13 +87,13 @@ test('push/room: every connection in the room on every node, accepts ignored; re
     const b = await TcpClient.authed(c.gateway('b').tcp.port, { mid: 2, room_id: 'live://1000', accepts: [] });
     const elsewhere = await WsClient.authed(c.gateway('b').wsUrl, { mid: 3, room_id: 'live://2000', accepts: [1000] });
     await known(c, 3);
-    assert.deepEqual(c.call('POST', '/goim/push/room?operation=1000&type=live&room=1000', '{"test":1}'), OK);
+    assert.deepEqual(await c.call('POST', '/goim/push/room?operation=1000&type=live&room=1000', '{"test":1}'), OK);
     await a.until('message', () => a.messages.length === 1);
     await b.until('message', () => b.messages.length === 1);
     await settle();
     assert.equal(elsewhere.messages.length, 0);
     assert.equal(b.messages[0].body.toString(), '{"test":1}');
-    assert.deepEqual(c.call('POST', '/goim/push/room'), {
+    assert.deepEqual(await c.call('POST', '/goim/push/room'), {
       status: 400,
       json: {
         code: -400,
@@ -105,9 +105,9 @@ test('push/room: every connection in the room on every node, accepts ignored; re
       },
     });
     // goim issue #267: an unquoted & in the shell drops type and room.
-    assert.deepEqual(c.call('POST', '/goim/push/room?operation=1000').json.message.split('\n').length, 2);
-    assert.deepEqual(c.call('POST', '/goim/push/room?operation=0&type=live&room=1000').json.message, "Key: '.Op' Error:Field validation for 'Op' failed on the 'required' tag", 'a required int must be non-zero');
-    assert.deepEqual(c.call('POST', '/goim/push/room?operation=x&type=live&room=1000').json.message, 'strconv.ParseInt: parsing "x": invalid syntax', 'parse errors come before validation');
+    assert.deepEqual((await c.call('POST', '/goim/push/room?operation=1000')).json.message.split('\n').length, 2);
+    assert.deepEqual((await c.call('POST', '/goim/push/room?operation=0&type=live&room=1000')).json.message, "Key: '.Op' Error:Field validation for 'Op' failed on the 'required' tag", 'a required int must be non-zero');
+    assert.deepEqual((await c.call('POST', '/goim/push/room?operation=x&type=live&room=1000')).json.message, 'strconv.ParseInt: parsing "x": invalid syntax', 'parse errors come before validation');
     for (const x of [a, b, elsewhere]) x.close();
   }));
 
@@ -116,13 +116,13 @@ test('push/all: every node, accepts honoured, speed divided between the nodes as
     const yes = [await WsClient.authed(c.gateway('a').wsUrl, { mid: 1, accepts: [1000] }), await TcpClient.authed(c.gateway('b').tcp.port, { mid: 2, accepts: [1000] })];
     const no = await WsClient.authed(c.gateway('b').wsUrl, { mid: 3, accepts: [1001] });
     await known(c, 3);
-    assert.deepEqual(c.call('POST', '/goim/push/all?operation=1000&speed=10', 'everyone'), OK);
+    assert.deepEqual(await c.call('POST', '/goim/push/all?operation=1000&speed=10', 'everyone'), OK);
     for (const y of yes) await y.until('message', () => y.messages.length === 1);
     await settle();
     assert.equal(no.messages.length, 0);
     assert.deepEqual(c.sent.map((s) => [s.nodeId, s.msg.kind === 'all' && s.msg.speed]), [['node-a', 5], ['node-b', 5]]);
-    assert.deepEqual(c.call('POST', '/goim/push/all?speed=10'), { status: 400, json: { code: -400, message: "Key: '.Op' Error:Field validation for 'Op' failed on the 'required' tag" } });
-    assert.deepEqual(c.call('POST', '/goim/push/all?operation=1000&speed=fast').status, 400);
+    assert.deepEqual(await c.call('POST', '/goim/push/all?speed=10'), { status: 400, json: { code: -400, message: "Key: '.Op' Error:Field validation for 'Op' failed on the 'required' tag" } });
+    assert.deepEqual((await c.call('POST', '/goim/push/all?operation=1000&speed=fast')).status, 400);
     for (const x of [...yes, no]) x.close();
   }));
 
@@ -138,25 +138,25 @@ test('online/top, online/room, online/total: counts across both nodes, goim pars
       await TcpClient.authed(c.gateway('a').tcp.port, { mid: 7 }),
     ];
     await known(c, 7);
-    assert.deepEqual(c.call('GET', '/goim/online/top?type=live&limit=10'), {
+    assert.deepEqual(await c.call('GET', '/goim/online/top?type=live&limit=10'), {
       status: 200,
       json: { code: 0, message: '', data: [{ room_id: '1000', count: 3 }, { room_id: '2000', count: 1 }, { room_id: '7', count: 1 }] },
     }, 'descending by count; type matches by prefix as goim (livefeed:// starts with "live")');
-    assert.deepEqual(c.call('GET', '/goim/online/top?type=live&limit=1').json.data, [{ room_id: '1000', count: 3 }]);
-    assert.deepEqual(c.call('GET', '/goim/online/top?type=none&limit=5').json.data, []);
-    assert.deepEqual(c.call('GET', '/goim/online/top?type=live'), { status: 400, json: { code: -400, message: "Key: '.Limit' Error:Field validation for 'Limit' failed on the 'required' tag" } });
-    assert.deepEqual(c.call('GET', '/goim/online/top?type=live&limit=ten').json, { code: -400, message: 'strconv.ParseInt: parsing "ten": invalid syntax' });
-    assert.equal(c.call('GET', '/goim/online/top?type=live&limit=-1').status, 400);
-    assert.equal(c.call('GET', '/goim/online/top?limit=3').status, 400);
-    assert.deepEqual(c.call('GET', '/goim/online/room?type=live&rooms=1000&rooms=2000&rooms=3000&rooms=1000,2000'), {
+    assert.deepEqual((await c.call('GET', '/goim/online/top?type=live&limit=1')).json.data, [{ room_id: '1000', count: 3 }]);
+    assert.deepEqual((await c.call('GET', '/goim/online/top?type=none&limit=5')).json.data, []);
+    assert.deepEqual(await c.call('GET', '/goim/online/top?type=live'), { status: 400, json: { code: -400, message: "Key: '.Limit' Error:Field validation for 'Limit' failed on the 'required' tag" } });
+    assert.deepEqual((await c.call('GET', '/goim/online/top?type=live&limit=ten')).json, { code: -400, message: 'strconv.ParseInt: parsing "ten": invalid syntax' });
+    assert.equal((await c.call('GET', '/goim/online/top?type=live&limit=-1')).status, 400);
+    assert.equal((await c.call('GET', '/goim/online/top?limit=3')).status, 400);
+    assert.deepEqual(await c.call('GET', '/goim/online/room?type=live&rooms=1000&rooms=2000&rooms=3000&rooms=1000,2000'), {
       status: 200,
       json: { code: 0, message: '', data: { '1000': 3, '2000': 1, '3000': 0, '1000,2000': 0 } },
     });
-    assert.deepEqual(c.call('GET', '/goim/online/room?type=live'), { status: 400, json: { code: -400, message: "Key: '.Rooms' Error:Field validation for 'Rooms' failed on the 'required' tag" } });
-    assert.deepEqual(c.call('GET', '/goim/online/total'), { status: 200, json: { code: 0, message: '', data: { conn_count: 7, ip_count: 3 } } }, 'IPs are counted per node, as goim sums its comets');
+    assert.deepEqual(await c.call('GET', '/goim/online/room?type=live'), { status: 400, json: { code: -400, message: "Key: '.Rooms' Error:Field validation for 'Rooms' failed on the 'required' tag" } });
+    assert.deepEqual(await c.call('GET', '/goim/online/total'), { status: 200, json: { code: 0, message: '', data: { conn_count: 7, ip_count: 3 } } }, 'IPs are counted per node, as goim sums its comets');
     for (const x of clients) x.close();
     await known(c, 0);
-    assert.deepEqual(c.call('GET', '/goim/online/top?type=live&limit=10').json.data, []);
+    assert.deepEqual((await c.call('GET', '/goim/online/top?type=live&limit=10')).json.data, []);
   }));
 
 test('heartbeat counts are cluster-wide once the controller sends each node its rooms’ totals', () =>
@@ -180,7 +180,7 @@ test('nodes/weighted: goim’s reply shape, addresses ordered by goim’s weight
     const onA = [await WsClient.authed(c.gateway('a').wsUrl, { mid: 1 }), await WsClient.authed(c.gateway('a').wsUrl, { mid: 2 })];
     const onB = await WsClient.authed(c.gateway('b').wsUrl, { mid: 3 });
     await known(c, 3);
-    const first = c.call('GET', '/goim/nodes/weighted?platform=ios');
+    const first = await c.call('GET', '/goim/nodes/weighted?platform=ios');
     assert.deepEqual(first, {
       status: 200,
       json: {
@@ -191,7 +191,7 @@ test('nodes/weighted: goim’s reply shape, addresses ordered by goim’s weight
     }, 'b has the smaller share of connections: offered first');
     assert.deepEqual(Object.keys(first.json.data as object), ['tcp_port', 'ws_port', 'heartbeat', 'nodes', 'backoff', 'heartbeat_max'], 'NodesReply field order, empty fields omitted');
     // That answer counted as a connection for b: now both weigh the same and the tie goes by node id.
-    assert.deepEqual((c.call('GET', '/goim/nodes/weighted?platform=web').json.data as { nodes: string[] }).nodes, ['10.0.0.1', '10.0.0.2']);
+    assert.deepEqual(((await c.call('GET', '/goim/nodes/weighted?platform=web')).json.data as { nodes: string[] }).nodes, ['10.0.0.1', '10.0.0.2']);
     for (const x of [...onA, onB]) x.close();
   }));
 
@@ -200,14 +200,14 @@ test('nodes/weighted: host domains for web when configured, the default domain w
   try {
     const x = [await WsClient.authed(c.gateway('a').wsUrl, { mid: 1 }), await WsClient.authed(c.gateway('a').wsUrl, { mid: 2 })];
     await known(c, 2);
-    const data = c.call('GET', '/goim/nodes/weighted?platform=web').json.data as Record<string, unknown>;
+    const data = (await c.call('GET', '/goim/nodes/weighted?platform=web')).json.data as Record<string, unknown>;
     assert.deepEqual(Object.keys(data), ['domain', 'tcp_port', 'ws_port', 'wss_port', 'heartbeat', 'nodes', 'backoff', 'heartbeat_max']);
     assert.deepEqual(data.nodes, ['b.example.test', 'a.example.test']);
     assert.equal(data.wss_port, 3103);
     for (const y of x) y.close();
     await c.kill('a');
     await c.kill('b');
-    assert.deepEqual((c.call('GET', '/goim/nodes/weighted?platform=android').json.data as Record<string, unknown>).nodes, ['conn.example.test']);
+    assert.deepEqual(((await c.call('GET', '/goim/nodes/weighted?platform=android')).json.data as Record<string, unknown>).nodes, ['conn.example.test']);
   } finally {
     await c.close();
   }
@@ -217,8 +217,8 @@ test('nodes/instances (and the seed’s /nodes/instances): discovery Instances w
   withCluster(async (c) => {
     const x = [await WsClient.authed(c.gateway('a').wsUrl, { mid: 1 }), await TcpClient.authed(c.gateway('a').tcp.port, { mid: 2 }, '127.0.0.2')];
     await known(c, 2);
-    const r = c.call('GET', '/goim/nodes/instances');
-    assert.deepEqual(c.call('GET', '/nodes/instances'), r);
+    const r = await c.call('GET', '/goim/nodes/instances');
+    assert.deepEqual(await c.call('GET', '/nodes/instances'), r);
     const list = r.json.data as Array<Record<string, unknown>>;
     assert.equal(list.length, 2);
     const a = list.find((i) => i.hostname === 'a')!;
@@ -239,15 +239,15 @@ test('a node that dies: its keys vanish at once, pushes to them answer 0 and del
     await onA.untilClosed();
     assert.deepEqual(c.routing.totals(), { conns: 1, ips: 1 });
     const before = c.sent.length;
-    assert.deepEqual(c.call('POST', '/goim/push/keys?operation=1000&keys=ka', 'lost'), OK);
-    assert.deepEqual(c.call('POST', '/goim/push/mids?operation=1000&mids=1', 'lost'), OK);
+    assert.deepEqual(await c.call('POST', '/goim/push/keys?operation=1000&keys=ka', 'lost'), OK);
+    assert.deepEqual(await c.call('POST', '/goim/push/mids?operation=1000&mids=1', 'lost'), OK);
     assert.equal(c.sent.length, before, 'nothing was sent anywhere');
-    assert.deepEqual(c.call('GET', '/goim/online/room?type=live&rooms=1').json.data, { '1': 1 });
-    assert.deepEqual(c.call('POST', '/goim/push/room?operation=1000&type=live&room=1', 'still here'), OK);
+    assert.deepEqual((await c.call('GET', '/goim/online/room?type=live&rooms=1')).json.data, { '1': 1 });
+    assert.deepEqual(await c.call('POST', '/goim/push/room?operation=1000&type=live&room=1', 'still here'), OK);
     await onB.until('room message', () => onB.messages.length === 1);
     await settle();
     assert.deepEqual(onB.messages.map((m) => m.body.toString()), ['still here']);
-    assert.equal((c.call('GET', '/goim/nodes/instances').json.data as unknown[]).length, 1);
+    assert.equal(((await c.call('GET', '/goim/nodes/instances')).json.data as unknown[]).length, 1);
     onB.close();
   }));
 
@@ -258,13 +258,13 @@ test('the same key on another node: the newer connection owns it, the older one 
     const newer = await WsClient.authed(c.gateway('b').wsUrl, { mid: 1, key: 'same', accepts: [1000] });
     await known(c, 2);
     assert.deepEqual(c.displaced, [{ nodeId: 'node-a', key: 'same' }]);
-    c.call('POST', '/goim/push/keys?operation=1000&keys=same', 'to the newer');
+    await c.call('POST', '/goim/push/keys?operation=1000&keys=same', 'to the newer');
     await newer.until('message', () => newer.messages.length === 1);
     await settle();
     assert.equal(older.messages.length, 0);
     newer.close();
     await known(c, 1);
-    c.call('POST', '/goim/push/mids?operation=1000&mids=1', 'back to the older');
+    await c.call('POST', '/goim/push/mids?operation=1000&mids=1', 'back to the older');
     await older.until('message', () => older.messages.length === 1);
     older.close();
   }));

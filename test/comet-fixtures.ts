@@ -15,6 +15,9 @@ import type { Listening } from '../plugins/comet/listeners/listening.ts';
 import { encodeFrame, HEADER_LEN } from '../plugins/comet/protocol/frame.ts';
 import { FrameStream } from '../plugins/comet/protocol/stream-decoder.ts';
 import { RoutingTable, type NodeMeta } from '../plugins/comet/logic/routing.ts';
+import { ClusterCounts } from '../plugins/comet/logic/cluster-counts.ts';
+import { PeerCounts } from '../plugins/comet/logic/peer-counts.ts';
+import { routeLocally, type NodeSender } from '../plugins/comet/logic/local-push.ts';
 import { Balancer } from '../plugins/comet/logic/balancer.ts';
 import { applyPush, type PushMsg } from '../plugins/comet/messages.ts';
 import { goimRoutes } from '../plugins/comet/api/routes.ts';
@@ -257,18 +260,20 @@ export class CometCluster {
   readonly ctx: GoimContext;
 
   private constructor(readonly config: CometConfig) {
-    const pusher: Pusher = {
-      nodes: () => [...this.agents.values()].filter((a) => a.live).map((a) => a.node),
+    const live = () => [...this.agents.values()].filter((a) => a.live).map((a) => a.node);
+    const sender: NodeSender = {
+      localNodes: () => live().map((n) => n.id),
       sendToNode: (nodeId, msg) => {
         this.sent.push({ nodeId, msg });
         const a = this.agents.get(nodeId);
         if (a?.live) setImmediate(() => applyPush(a.g.gateway, msg));
       },
       broadcast: (nodeIds, msg) => {
-        for (const id of nodeIds) pusher.sendToNode(id, msg);
+        for (const id of nodeIds) sender.sendToNode(id, msg);
       },
     };
-    this.ctx = { config, routing: this.routing, balancer: this.balancer, pusher };
+    const pusher: Pusher = { nodes: live, push: async (p) => routeLocally(p, this.routing, sender) };
+    this.ctx = { config, counts: new ClusterCounts(this.routing, new PeerCounts()), balancer: this.balancer, pusher };
   }
 
   static async start(names: string[], config: Record<string, unknown> = {}): Promise<CometCluster> {
@@ -295,14 +300,15 @@ export class CometCluster {
     return this.agents.get(`node-${name}`)!.g;
   }
 
-  /** One HTTP call to goim's API, through the route table the controller mounts. */
-  call(method: 'GET' | 'POST', pathAndQuery: string, body: Buffer | string = Buffer.alloc(0)): GoimResult {
+  /** One HTTP call to goim's API, through the route table the controller mounts: what the client gets. */
+  async call(method: 'GET' | 'POST', pathAndQuery: string, body: Buffer | string = Buffer.alloc(0)): Promise<GoimResult> {
     const url = new URL(pathAndQuery, 'http://controller');
     const route = goimRoutes.find((r) => r.method === method && r.path === url.pathname);
     if (!route) throw new Error(`no route ${method} ${url.pathname}`);
     const queryAll: Record<string, string[]> = {};
     for (const [k, v] of url.searchParams) (queryAll[k] ??= []).push(v);
-    return route.handler({ queryAll, raw: Buffer.isBuffer(body) ? body : Buffer.from(body) }, this.ctx);
+    const r = await route.handler({ queryAll, raw: Buffer.isBuffer(body) ? body : Buffer.from(body) }, this.ctx);
+    return { status: r.status, json: r.json };
   }
 
   /** What the controller sends every onlineRefreshMs: each node's rooms with their cluster-wide counts. */

@@ -1,5 +1,5 @@
 import type { NodeInfo } from '../sdk/index.ts';
-import type { RoutingTable } from './logic/routing.ts';
+import type { ClusterCounts } from './logic/cluster-counts.ts';
 import type { NodeCounters } from './logic/node-counters.ts';
 
 export interface NodeStatus {
@@ -23,18 +23,21 @@ export interface CometStatus {
   top: Array<{ room: string; count: number }>;
 }
 
-/** What the panel and GET /api/v1/comet/status show: totals, per-node figures, the largest rooms. */
-export function cometStatus(nodes: NodeInfo[], routing: RoutingTable, counters: NodeCounters, top = 10): CometStatus {
-  const { conns, ips } = routing.totals();
-  const rooms = routing.allRoomCounts();
-  const withComet = nodes.filter((n) => n.plugins.some((p) => p.name === 'comet') || routing.nodeStats(n.id));
+/**
+ * What the panel and GET /api/v1/comet/status show: cluster-wide totals, per-node figures (nodes
+ * linked to other controllers as those last shared them), the largest rooms.
+ */
+export function cometStatus(nodes: NodeInfo[], counts: ClusterCounts, counters: NodeCounters, top = 10): CometStatus {
+  const { conns, ips } = counts.totals();
+  const rooms = counts.allRoomCounts();
+  const withComet = nodes.filter((n) => n.plugins.some((p) => p.name === 'comet') || counts.nodeStats(n.id));
   return {
     conns,
     ips,
     rooms: rooms.size,
     nodes: withComet.map((n) => {
-      const s = routing.nodeStats(n.id);
-      const c = counters.latest(n.id);
+      const s = counts.nodeStats(n.id);
+      const c = counters.latest(n.id) ?? s;
       return {
         id: n.id,
         name: n.name,

@@ -29,7 +29,7 @@ export function adminRoutes(ctx: () => GoimContext, status: () => CometStatus): 
       path: '/api/v1/comet/push',
       auth: 'admin',
       error: restError,
-      handler: (req) => {
+      handler: async (req) => {
         const p = pushBody.safeParse(req.json ?? req.fields);
         if (!p.success) throw new HttpError(400, describeIssues(p.error));
         const { to, target, operation, message } = p.data;
@@ -37,16 +37,14 @@ export function adminRoutes(ctx: () => GoimContext, status: () => CometStatus): 
         const raw = Buffer.from(message);
         const op = [String(operation)];
         if (to === 'key') {
-          const nodes = c.routing.nodesForKeys([target]).size;
-          pushKeys({ queryAll: { operation: op, keys: [target] }, raw }, c);
-          return { json: { to, target, nodes } };
+          const r = await pushKeys({ queryAll: { operation: op, keys: [target] }, raw }, c);
+          return { json: { to, target, nodes: r.reached ?? 0 } };
         }
         const sep = target.indexOf('://');
         if (sep <= 0) throw new HttpError(400, `room must be type://id (e.g. live://1000), got ${JSON.stringify(target.slice(0, 80))}`);
-        const nodes = c.routing.nodesForRoom(target).length;
-        const r = pushRoom({ queryAll: { operation: op, type: [target.slice(0, sep)], room: [target.slice(sep + 3)] }, raw }, c);
+        const r = await pushRoom({ queryAll: { operation: op, type: [target.slice(0, sep)], room: [target.slice(sep + 3)] }, raw }, c);
         if (r.json.code !== 0) throw new HttpError(400, r.json.message);
-        return { json: { to, target, nodes } };
+        return { json: { to, target, nodes: r.reached ?? 0 } };
       },
     },
   ];

@@ -1,7 +1,7 @@
 import type { CometConfig } from '../config.ts';
 import type { Balancer } from '../logic/balancer.ts';
-import type { RoutingTable } from '../logic/routing.ts';
-import type { PushMsg } from '../messages.ts';
+import type { ClusterCounts } from '../logic/cluster-counts.ts';
+import type { PushRequest } from '../peer-messages.ts';
 import type { GoimResult } from './envelope.ts';
 
 /** What goim's handlers read of a request: repeated query values and the raw body bytes. */
@@ -20,20 +20,19 @@ export interface CometNode {
   version?: string;
 }
 
-/** How pushes leave the controller: the SDK's best-effort channels, one message per node. */
+/** How pushes leave the controller: to the nodes its own tables route them to, and to every other controller for theirs. */
 export interface Pusher {
-  /** Live nodes with the comet plugin running. */
+  /** Live nodes with the comet plugin running, whichever controller holds their link. */
   nodes(): CometNode[];
-  sendToNode(nodeId: string, msg: PushMsg): void;
-  /** The same message to several nodes (encoded once). */
-  broadcast(nodeIds: string[], msg: PushMsg): void;
+  /** Routes the push here and on the other controllers; resolves with how many nodes it went to, once all have answered. */
+  push(p: PushRequest): Promise<number>;
 }
 
 export interface GoimContext {
   config: CometConfig;
-  routing: RoutingTable;
+  counts: ClusterCounts;
   balancer: Balancer;
   pusher: Pusher;
 }
 
-export type GoimHandler = (req: GoimRequest, ctx: GoimContext) => GoimResult;
+export type GoimHandler = (req: GoimRequest, ctx: GoimContext) => GoimResult | Promise<GoimResult>;

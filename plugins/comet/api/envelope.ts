@@ -6,6 +6,8 @@ export const SERVER_ERR = -500;
 export interface GoimResult {
   status: number;
   json: { code: number; message: string; data?: unknown };
+  /** For a push: how many nodes it went to (the dashboard's test push shows it; never in goim's answer). */
+  reached?: number;
 }
 
 /** result(c, data, code): HTTP 200, empty message, data omitted when there is none. */

@@ -27,11 +27,11 @@ export function goimHttpRoutes(ctx: () => GoimContext, open: () => boolean, push
       },
       rawBody: true,
       error: goimError,
-      handler: (req): HttpResult => {
+      handler: async (req): Promise<HttpResult> => {
         if (kind && req.raw.length > MAX_PUSH_BODY) return goimError(413, `message too large: ${req.raw.length} bytes, at most ${MAX_PUSH_BODY}`);
-        const res = r.handler({ queryAll: req.queryAll, raw: req.raw }, ctx());
+        const res = await r.handler({ queryAll: req.queryAll, raw: req.raw }, ctx());
         if (kind && res.json.code === 0) pushed(kind);
-        return res;
+        return { status: res.status, json: res.json };
       },
     };
   });

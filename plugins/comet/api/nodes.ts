@@ -12,7 +12,7 @@ import type { NodeMeta } from '../logic/routing.ts';
  */
 function reported(ctx: GoimContext): Array<{ node: CometNode; meta: NodeMeta; conns: number; ips: number; version: number; updatedAt: number }> {
   return ctx.pusher.nodes().flatMap((node) => {
-    const s = ctx.routing.nodeStats(node.id);
+    const s = ctx.counts.nodeStats(node.id);
     return s?.meta ? [{ node, meta: s.meta, conns: s.conns, ips: s.ips, version: s.version, updatedAt: s.updatedAt }] : [];
   });
 }

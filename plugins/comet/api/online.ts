@@ -2,7 +2,7 @@ import { bindQuery } from './gin-bind.ts';
 import { bindError, OK, REQUEST_ERR, result, type GoimResult } from './envelope.ts';
 import type { GoimContext, GoimRequest } from './context.ts';
 
-/** goim's online handlers (internal/logic/http/online.go, logic/online.go) over the routing table's counts. */
+/** goim's online handlers (internal/logic/http/online.go, logic/online.go) over the cluster-wide counts. */
 
 export function onlineTop(req: GoimRequest, ctx: GoimContext): GoimResult {
   const b = bindQuery(req.queryAll, { type: { form: 'type', go: 'Type', type: 'string', required: true }, limit: { form: 'limit', go: 'Limit', type: 'int', required: true } });
@@ -10,7 +10,7 @@ export function onlineTop(req: GoimRequest, ctx: GoimContext): GoimResult {
   // goim slices tops[:limit] and a negative limit panics there (HTTP 500); here it is a request error.
   if (b.v.limit < 0) return { status: 400, json: { code: REQUEST_ERR, message: `limit must be positive, got ${b.v.limit}` } };
   const tops: Array<{ room_id: string; count: number }> = [];
-  for (const [key, count] of ctx.routing.allRoomCounts()) {
+  for (const [key, count] of ctx.counts.allRoomCounts()) {
     if (!key.startsWith(b.v.type)) continue;
     const roomId = roomIdOf(key);
     if (roomId !== undefined) tops.push({ room_id: roomId, count });
@@ -24,12 +24,12 @@ export function onlineRoom(req: GoimRequest, ctx: GoimContext): GoimResult {
   const b = bindQuery(req.queryAll, { type: { form: 'type', go: 'Type', type: 'string', required: true }, rooms: { form: 'rooms', go: 'Rooms', type: 'strings', required: true } });
   if (!b.ok) return bindError(b.message);
   // fromEntries defines own properties: an asked room named `__proto__` is an entry like any other.
-  const data = Object.fromEntries(b.v.rooms!.map((room) => [room, ctx.routing.roomCount(`${b.v.type}://${room}`)]));
+  const data = Object.fromEntries(b.v.rooms!.map((room) => [room, ctx.counts.roomCount(`${b.v.type}://${room}`)]));
   return result(OK, data);
 }
 
 export function onlineTotal(_req: GoimRequest, ctx: GoimContext): GoimResult {
-  const { conns, ips } = ctx.routing.totals();
+  const { conns, ips } = ctx.counts.totals();
   return result(OK, { conn_count: conns, ip_count: ips });
 }
 

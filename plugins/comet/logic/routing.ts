@@ -29,6 +29,8 @@ interface NodeState {
   meta: NodeMeta | undefined;
   /** A batch went missing (or came from a new gateway instance): a snapshot is needed to be exact. */
   needsResync: boolean;
+  /** Rooms with at least one of its connections, kept as they change (shared with other controllers every refresh). */
+  rooms: number;
 }
 
 export interface ApplyResult {
@@ -133,12 +135,12 @@ export class RoutingTable {
     return this.roomTotals.get(room) ?? 0;
   }
 
-  /** Cluster-wide count of every room (goim's logic roomCount). */
+  /** Count of every room over this table's nodes (goim's logic roomCount; ClusterCounts adds the other controllers'). */
   allRoomCounts(): ReadonlyMap<string, number> {
     return this.roomTotals;
   }
 
-  /** The cluster-wide counts of the rooms a node holds: what its heartbeat replies need. */
+  /** This table's totals of the rooms a node holds (its heartbeat replies, once ClusterCounts adds the other controllers'). */
   roomCountsFor(nodeId: string): Map<string, number> {
     const out = new Map<string, number>();
     for (const [room, per] of this.rooms) if (per.has(nodeId)) out.set(room, this.roomTotals.get(room) ?? 0);
@@ -162,15 +164,27 @@ export class RoutingTable {
   nodeStats(nodeId: string): { conns: number; ips: number; version: number; updatedAt: number; meta: NodeMeta | undefined; rooms: number } | undefined {
     const n = this.nodes.get(nodeId);
     if (!n) return undefined;
-    let rooms = 0;
-    for (const per of this.rooms.values()) if (per.has(nodeId)) rooms++;
-    return { conns: n.conns, ips: n.ips, version: n.version, updatedAt: n.updatedAt, meta: n.meta, rooms };
+    return { conns: n.conns, ips: n.ips, version: n.version, updatedAt: n.updatedAt, meta: n.meta, rooms: n.rooms };
+  }
+
+  hasNode(nodeId: string): boolean {
+    return this.nodes.has(nodeId);
+  }
+
+  /** Whether the node already holds a connection with this key (an upsert of it is a room change, not a new connection). */
+  holds(nodeId: string, key: string): boolean {
+    return this.nodes.get(nodeId)?.keys.has(key) ?? false;
+  }
+
+  /** The node the key's pushes go to. */
+  ownerOf(key: string): string | undefined {
+    return this.keyOwner.get(key);
   }
 
   // ---- internals ------------------------------------------------------------------------------
 
   private addNode(nodeId: string, epoch: string): NodeState {
-    const n: NodeState = { epoch, seq: 0, keys: new Map(), conns: 0, ips: 0, version: 0, updatedAt: this.now(), meta: undefined, needsResync: false };
+    const n: NodeState = { epoch, seq: 0, keys: new Map(), conns: 0, ips: 0, version: 0, updatedAt: this.now(), meta: undefined, needsResync: false, rooms: 0 };
     this.nodes.set(nodeId, n);
     return n;
   }
@@ -236,9 +250,14 @@ export class RoutingTable {
   private addRoom(room: string, nodeId: string, delta: number): void {
     let per = this.rooms.get(room);
     if (!per) this.rooms.set(room, (per = new Map()));
-    const c = (per.get(nodeId) ?? 0) + delta;
+    const before = per.get(nodeId) ?? 0;
+    const c = before + delta;
     if (c > 0) per.set(nodeId, c);
     else per.delete(nodeId);
+    if (before > 0 !== c > 0) {
+      const n = this.nodes.get(nodeId);
+      if (n) n.rooms += c > 0 ? 1 : -1;
+    }
     if (per.size === 0) this.rooms.delete(room);
     const total = (this.roomTotals.get(room) ?? 0) + delta;
     if (total > 0) this.roomTotals.set(room, total);
