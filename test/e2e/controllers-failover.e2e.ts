@@ -207,7 +207,8 @@ test('three controllers, agents behind a failover proxy: kill -9 of the holder t
 
       // Back as a member on the same port, not as the holder: three controllers again.
       const restartAt = Date.now();
-      await current.c.restart('SIGKILL');
+      // A fresh controller process under this load (and whatever else the machine runs) may take a while to start.
+      await current.c.restart('SIGKILL', 0, 60_000);
       alive.add(current.c);
       const again = await holder(cs, `one holder with the killed controller back (round ${round})`);
       assert.equal(again.c, next.c);
