@@ -77,7 +77,7 @@ async function startOnStore(
   const subs = await Subscriptions.open(config.dataDir, outbox, () => events.lastSeq());
   const fanout = new Fanout(events, subs, outbox, log.child({ part: 'webhooks' }));
   fanout.start();
-  const sessions = new Sessions();
+  const sessions = await Sessions.open(config.dataDir);
 
   const httpRequests = metrics.counter('outpost_http_requests_total', 'HTTP requests by route, method and status.');
   const http = new HttpServer({

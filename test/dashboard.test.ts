@@ -1,4 +1,8 @@
 import { test } from 'node:test';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { TestController, TestAgent, until, freePort as closedPort } from './helpers/cluster.ts';
 import { browser, csrfOf } from './helpers/browser.ts';
@@ -159,6 +163,57 @@ test('dashboard: repeated wrong tokens from one address are throttled', async ()
     assert.match(r.text, /Too many failed sign-ins/);
   } finally {
     await c.stop();
+  }
+});
+
+test('dashboard: a session survives a controller restart; the store holds a hash of it, never the token', async () => {
+  const c = await TestController.start();
+  const b = browser(c.url);
+  try {
+    const cookie = await b.signIn(c.adminToken);
+    const csrf = csrfOf((await b.go('GET', '/', { cookie })).text);
+    await c.restart('SIGKILL');
+    const after = browser(c.url);
+    const home = await after.go('GET', '/', { cookie });
+    assert.equal(home.status, 200);
+    assert.equal(csrfOf(home.text), csrf, 'the CSRF token is the same session\'s after the restart');
+    assert.equal((await after.go('GET', '/api/v1/nodes', { cookie })).status, 200);
+    const stored = await readFile(join(c.dataDir, 'sessions.json'), 'utf8');
+    const token = cookie.split('=')[1];
+    assert.ok(!stored.includes(token), 'the session token is not stored');
+    assert.ok(!stored.includes(csrf), 'nor its CSRF token');
+    assert.ok(stored.includes(createHash('sha256').update(token).digest('hex')));
+    // Signed out after the restart: the stored session is gone, so it is refused from then on.
+    assert.equal((await after.go('POST', '/logout', { cookie, form: { csrf }, headers: { origin: c.url } })).status, 303);
+    assert.equal((await after.go('GET', '/dashboard/fragment', { cookie })).status, 401);
+    assert.ok(!(await readFile(join(c.dataDir, 'sessions.json'), 'utf8')).includes(createHash('sha256').update(token).digest('hex')));
+  } finally {
+    await c.stop();
+  }
+});
+
+test('dashboard sessions: expired ones are refused and pruned, and the number kept is bounded', async () => {
+  const { Sessions, MAX_SESSIONS } = await import('../controller/sessions.ts');
+  const dir = await mkdtemp(join(tmpdir(), 'outpost-sessions-'));
+  try {
+    const expired = await Sessions.open(dir, -1);
+    const old = await expired.create();
+    assert.equal(expired.valid({ cookie: `outpost_session=${old.id}` }), false, 'an expired session is refused');
+    const live = await Sessions.open(join(dir, 'live'));
+    const first = await live.create();
+    // Created in a later millisecond than the first, so "oldest" is not a tie.
+    for (const t = Date.now(); Date.now() === t; ) await new Promise((r) => setTimeout(r, 1));
+    const rest = await Promise.all(Array.from({ length: MAX_SESSIONS + 4 }, () => live.create()));
+    const stored = JSON.parse(await readFile(join(dir, 'live', 'sessions.json'), 'utf8')).sessions;
+    assert.equal(Object.keys(stored).length, MAX_SESSIONS);
+    assert.equal(live.valid({ cookie: `outpost_session=${first.id}` }), false, 'the oldest went first');
+    assert.equal(live.valid({ cookie: `outpost_session=${rest.at(-1)!.id}` }), true);
+    // The expired one is dropped by the next sign-in on its store.
+    await expired.create();
+    const left = JSON.parse(await readFile(join(dir, 'sessions.json'), 'utf8')).sessions;
+    assert.equal(Object.keys(left).length, 1);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });
 

@@ -71,6 +71,7 @@ export function dashboardRoutes(d: DashboardDeps): Route[] {
       auth: 'none',
       error: restError,
       handler: async (req) => {
+        await d.sessions.settle(req.headers);
         const csrf = d.sessions.csrfToken(req.headers);
         return htmlResult(csrf ? dashboardPage(d.version, await allSections(d), csrf, d.publicUrl) : signInPage());
       },
@@ -81,6 +82,7 @@ export function dashboardRoutes(d: DashboardDeps): Route[] {
       auth: 'none',
       error: restError,
       handler: async (req) => {
+        await d.sessions.settle(req.headers);
         if (!d.sessions.valid(req.headers)) return jsonResult(restError(401, 'signed out: sign in again at /').json, 401);
         return jsonResult({ now: Date.now(), sections: await allSections(d) });
       },
@@ -94,7 +96,7 @@ export function dashboardRoutes(d: DashboardDeps): Route[] {
       path: '/login',
       auth: 'none',
       error: (status, message) => htmlResult(signInPage(message), status),
-      handler: (req) => {
+      handler: async (req) => {
         const cross = crossSiteReason(req.headers, d.publicUrl);
         if (cross) return refuse(cross);
         if (req.query.token !== undefined) return htmlResult(signInPage('Send the token in the form, never in the URL.'), 400);
@@ -106,7 +108,7 @@ export function dashboardRoutes(d: DashboardDeps): Route[] {
           return htmlResult(signInPage('That admin token is not valid.'), 401);
         }
         limiter.succeed(req.ip);
-        const { cookie } = d.sessions.create();
+        const { cookie } = await d.sessions.create();
         return { status: 303, text: '', headers: { ...SECURITY_HEADERS, location: '/', 'set-cookie': secureCookie(cookie, req, d.publicUrl) } };
       },
     },
@@ -115,12 +117,12 @@ export function dashboardRoutes(d: DashboardDeps): Route[] {
       path: '/logout',
       auth: 'none',
       error: restError,
-      handler: (req) => {
+      handler: async (req) => {
         const cross = crossSiteReason(req.headers, d.publicUrl);
         if (cross) return refuse(cross);
         // Signed out already (expired, controller restarted): nothing to protect, just clear the cookie.
         if (d.sessions.valid(req.headers) && !d.sessions.csrfMatches(req.headers, req.fields.csrf ?? req.headers[CSRF_HEADER])) return refuse('sign-out refused: the CSRF token is missing or wrong; reload the page and sign out again');
-        return { status: 303, text: '', headers: { ...SECURITY_HEADERS, location: '/', 'set-cookie': d.sessions.destroy(req.headers) } };
+        return { status: 303, text: '', headers: { ...SECURITY_HEADERS, location: '/', 'set-cookie': await d.sessions.destroy(req.headers) } };
       },
     },
   ];

@@ -16,6 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run, TestAgent, TestController, until } from '../helpers/cluster.ts';
 import { startReceiver } from './lib/receiver.ts';
+import { browser, csrfOf } from '../helpers/browser.ts';
 import { forwarder } from './lib/forwarder.ts';
 import { startPostgres, type Postgres } from './lib/postgres.ts';
 
@@ -156,5 +157,43 @@ test('three controllers on one database see each other\'s writes: nodes, tokens,
     await agent?.stop();
     for (const x of cs) await x.stop();
     await Promise.all([rx.close(), fwd.close()]);
+  }
+});
+
+test('dashboard sessions on one database: signed in on A, the cookie works on B; signed out on B, refused on A', async () => {
+  const url = await pg.createDatabase();
+  const database = new URL(url).pathname.slice(1);
+  const adminToken = `opa_test_sessions_${Date.now().toString(36)}`;
+  const start = () => TestController.start({ env: { OUTPOST_STORE_URL: url }, adminToken });
+  const a = await start();
+  const b = await start();
+  try {
+    const onA = browser(a.url);
+    const onB = browser(b.url);
+    const cookie = await onA.signIn(adminToken);
+    // The page a sign-in redirects to, answered by the other controller at once (it reads what changed on a cookie it does not know).
+    const home = await onB.go('GET', '/', { cookie });
+    assert.equal(home.status, 200);
+    const csrf = csrfOf(home.text);
+    assert.equal(csrfOf((await onA.go('GET', '/', { cookie })).text), csrf, 'one session, one CSRF token on every controller');
+    assert.equal((await onB.go('GET', '/dashboard/fragment', { cookie })).status, 200);
+    assert.equal((await onB.go('GET', '/api/v1/nodes', { cookie })).status, 200, 'the REST takes the session on B too');
+    // Only a hash of the session token is in the database.
+    const token = cookie.split('=')[1];
+    const rows = await pg.sql<{ entry: string; data: string }>(database, "SELECT entry, data FROM outpost_store_rows WHERE store LIKE '%sessions%' AND entry <> ''");
+    assert.equal(rows.length, 1, JSON.stringify(rows));
+    assert.ok(!JSON.stringify(rows).includes(token) && !JSON.stringify(rows).includes(csrf), 'neither the token nor its CSRF token stored');
+
+    const out = await onB.go('POST', '/logout', { cookie, form: { csrf }, headers: { origin: b.url } });
+    assert.equal(out.status, 303);
+    const outAt = performance.now();
+    await until('A refuses the session signed out on B', async () => (await onA.go('GET', '/dashboard/fragment', { cookie })).status === 401, 2000, 2);
+    const lag = performance.now() - outAt;
+    assert.equal((await onA.go('GET', '/api/v1/nodes', { cookie })).status, 401);
+    assert.match((await onA.go('GET', '/', { cookie })).text, /<form method="post" action="\/login">/);
+    console.log(`controllers-coherence: a sign-out on B refused on A after ${lag.toFixed(1)} ms`);
+  } finally {
+    await a.stop();
+    await b.stop();
   }
 });

@@ -133,20 +133,20 @@ export class TestController {
   }
 
   /** Starts (again) on the same data dir; the port may change unless the config fixes it. */
-  async boot(): Promise<void> {
+  async boot(timeoutMs?: number): Promise<void> {
     this.proc = run(['controller', '--config', this.configFile], { OUTPOST_ADMIN_TOKEN: this.adminToken, ...(this.opts.env ?? {}) }, ROOT, this.opts.wrapper);
-    const m = await this.proc.waitFor(/Outpost controller (http:\/\/[^\s]+)/);
+    const m = await this.proc.waitFor(/Outpost controller (http:\/\/[^\s]+)/, timeoutMs);
     this.url = m[1];
     this.port = Number(new URL(this.url).port);
   }
 
   /** Restarts on the same port so agents find it again (SIGKILL by default: a crash). */
   /** Stops the controller with signal and starts it again, after it has stayed down until `downUntil` (epoch ms) when given. */
-  async restart(signal: NodeJS.Signals = 'SIGKILL', downUntil = 0): Promise<void> {
+  async restart(signal: NodeJS.Signals = 'SIGKILL', downUntil = 0, bootTimeoutMs?: number): Promise<void> {
     await stopProc(this.proc, signal);
     await sleep(downUntil - Date.now());
     await writeFile(this.configFile, JSON.stringify({ host: '127.0.0.1', port: this.port, dataDir: this.dataDir, heartbeat: { intervalMs: 200, downAfter: 3, upAfter: 2 }, ...this.opts.config }));
-    await this.boot();
+    await this.boot(bootTimeoutMs);
   }
 
   api<T = any>(method: string, path: string, body?: unknown, token: string | undefined = this.adminToken): Promise<ApiResponse<T>> {
