@@ -14,13 +14,14 @@ export interface SimAgent {
 }
 
 export type WorkerCommand =
-  | { t: 'start'; url: string; agents: SimAgent[]; hbMs: number; connectConcurrency: number }
+  /** welcomeTimeoutMs: a link without a welcome that long is closed and opened again (0: wait forever). */
+  | { t: 'start'; url: string; agents: SimAgent[]; hbMs: number; connectConcurrency: number; welcomeTimeoutMs?: number }
   | { t: 'collect' }
   | { t: 'drop'; nodeIds: string[] }
   | { t: 'stop' };
 
 export type WorkerEvent =
-  | { t: 'progress'; connected: number; failed: number; closed: number; errors: string[] }
+  | { t: 'progress'; connected: number; failed: number; closed: number; helloRetries: number; errors: string[] }
   | { t: 'latency'; rtts: number[]; sentAt: number[]; late: number }
   | { t: 'dropped'; at: number };
 
@@ -40,9 +41,11 @@ class Sim {
     private readonly w: Worker,
   ) {}
 
-  connect(url: string): Promise<void> {
+  connect(url: string, attempt = 1): Promise<void> {
     return new Promise((resolve) => {
       let settled = false;
+      let abandoned = false;
+      let welcomeTimer: NodeJS.Timeout | undefined;
       const done = (ok: boolean, why?: string) => {
         if (settled) return;
         settled = true;
@@ -55,10 +58,23 @@ class Sim {
       };
       const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.a.credential}` }, handshakeTimeout: 30_000 });
       this.ws = ws;
-      ws.on('open', () => ws.send(JSON.stringify({ t: 'hello', nodeId: this.a.nodeId, version: 'bench', plugins: PLUGINS, labels: {}, address: '127.0.0.1' })));
+      ws.on('open', () => {
+        ws.send(JSON.stringify({ t: 'hello', nodeId: this.a.nodeId, version: 'bench', plugins: PLUGINS, labels: {}, address: '127.0.0.1' }));
+        // A hello the controller failed to handle leaves the link open without a welcome: start over.
+        if (this.w.welcomeTimeoutMs && attempt < 10) {
+          welcomeTimer = setTimeout(() => {
+            abandoned = true;
+            this.w.helloRetries++;
+            ws.terminate();
+            setTimeout(() => resolve(this.connect(url, attempt + 1)), 200 + Math.random() * 800);
+          }, this.w.welcomeTimeoutMs);
+        }
+      });
       ws.on('message', (raw) => {
+        if (abandoned) return;
         const msg = JSON.parse(String(raw));
         if (msg.t === 'welcome') {
+          clearTimeout(welcomeTimer);
           done(true);
           this.startHeartbeat();
           if (this.a.probe) ws.send(JSON.stringify({ t: 'report', seq: 1, plugin: 'server-stats', type: 'sample', data: fakeSample(Date.now()), ts: Date.now() }));
@@ -75,12 +91,17 @@ class Sim {
         done(false, `HTTP ${res.statusCode}`);
         ws.terminate();
       });
-      ws.on('error', (err) => done(false, err.message));
+      ws.on('error', (err) => abandoned || done(false, err.message));
       ws.on('close', (code, reason) => {
+        clearTimeout(welcomeTimer);
+        if (abandoned) return;
         clearInterval(this.timer);
         // The close code and reason say which side gave up and why (a refusal, an idle timeout, a shutdown).
         if (!settled) done(false, `closed before welcome (${code}${reason.length ? ` ${reason.toString().slice(0, 80)}` : ''})`);
-        else if (!this.dropped) this.w.closed++;
+        else if (!this.dropped) {
+          this.w.closed++;
+          this.w.progressSoon();
+        }
       });
     });
   }
@@ -119,9 +140,12 @@ class Worker {
   /** Wall-clock send time of each rtts entry: slow probes bunched in time are a server stall, spread ones are not. */
   sentAt: number[] = [];
   hbMs = 2000;
+  welcomeTimeoutMs = 0;
+  helloRetries = 0;
 
   async start(cmd: Extract<WorkerCommand, { t: 'start' }>): Promise<void> {
     this.hbMs = cmd.hbMs;
+    this.welcomeTimeoutMs = cmd.welcomeTimeoutMs ?? 0;
     const queue = cmd.agents.map((a) => new Sim(a, this));
     for (const s of queue) this.sims.set(s.a.nodeId, s);
     const report = setInterval(() => this.progress(), 500);
@@ -133,8 +157,17 @@ class Worker {
     this.progress();
   }
 
+  private progressTimer: NodeJS.Timeout | undefined;
+  /** Links closed after the start are reported too (a controller killed under its agents), at most every 200 ms. */
+  progressSoon(): void {
+    this.progressTimer ??= setTimeout(() => {
+      this.progressTimer = undefined;
+      this.progress();
+    }, 200);
+  }
+
   progress(): void {
-    send({ t: 'progress', connected: this.connected, failed: this.failed, closed: this.closed, errors: this.errors });
+    send({ t: 'progress', connected: this.connected, failed: this.failed, closed: this.closed, helloRetries: this.helloRetries, errors: this.errors });
   }
 }
 
