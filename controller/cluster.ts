@@ -9,7 +9,7 @@ import { controllerId } from '../runtime/cluster/controller-id.ts';
 import { ManualLease, SingletonLease, type Lease, type LeaseView } from '../runtime/cluster/lease.ts';
 import { runSingleton, type SingletonStart } from '../runtime/cluster/singleton.ts';
 import type { ControllerStorage } from '../runtime/storage/controller-storage.ts';
-import type { ControllerPresence } from '../runtime/cluster/presence.ts';
+import type { ControllerPresence, LinkedNode, RemoteNode } from '../runtime/cluster/presence.ts';
 
 export interface ClusterStatus {
   controller: { id: string };
@@ -26,6 +26,12 @@ export interface ControllerCluster {
   singleton(what: string, start: SingletonStart): () => Promise<void>;
   /** Node ids linked to other live controllers (empty on files). */
   linkedElsewhere(): Set<string>;
+  /** The other live controller holding a node's link, with the node's plugin states there (undefined on files). */
+  linkedAt(id: string): RemoteNode | undefined;
+  /** Other live controllers and where they answer (empty on files). */
+  peers(): Array<{ id: string; url?: string; links: number }>;
+  /** A link here opened or closed, or a linked node's plugin states changed: presence is rewritten soon. */
+  linksChanged(): void;
   status(): ClusterStatus;
   /** Starts taking the lease and writing presence (after the work gated on it is registered). */
   start(): void;
@@ -39,6 +45,8 @@ export interface ClusterDeps {
   /** Presence is written every heartbeat interval. */
   intervalMs: number;
   links: () => string[];
+  /** What this controller says in its presence of a node linked here. */
+  linked: (id: string) => LinkedNode | undefined;
   url: () => string | undefined;
   health: StorageHealth;
   log: Log;
@@ -55,7 +63,7 @@ export async function openCluster(d: ClusterDeps): Promise<ControllerCluster> {
     const l = new SingletonLease(new PgLeaseBackend(d.store.db), id, { ttlMs: d.leaseTtlMs, log });
     lease = l;
     startLease = () => l.start();
-    presence = new Presence(d.store.db, id, d.links, d.url, d.intervalMs, log);
+    presence = new Presence(d.store.db, id, d.links, d.linked, d.url, d.intervalMs, log);
   } else {
     const l = new ManualLease('singleton', id);
     lease = l;
@@ -75,6 +83,9 @@ export async function openCluster(d: ClusterDeps): Promise<ControllerCluster> {
       };
     },
     linkedElsewhere: () => presence?.elsewhere() ?? new Set(),
+    linkedAt: (node) => presence?.linkedAt(node),
+    peers: () => presence?.others() ?? [],
+    linksChanged: () => presence?.changed(),
     status() {
       const v = lease.view();
       const seen: ControllerPresence[] = presence ? presence.view().controllers : [{ id, links: d.links(), url: d.url(), expiresAt: 0 }];

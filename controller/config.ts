@@ -28,6 +28,12 @@ export const ControllerConfig = z
       .object({
         /** How long the singleton lease holds without renewal (renewed every third of it): a dead holder is replaced within about 4/3 of it. */
         leaseTtlMs: z.number().int().min(300).max(600_000).default(6000),
+        /**
+         * Where the other controllers reach this one (its own port: commands, messages and peer calls are
+         * forwarded there). Default: http://<host>:<port>, with a wildcard host (0.0.0.0, ::) as 127.0.0.1,
+         * which only serves controllers on the same machine.
+         */
+        advertiseUrl: z.string().url().optional(),
       })
       .strict()
       .default({ leaseTtlMs: 6000 }),

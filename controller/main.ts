@@ -22,6 +22,8 @@ import { sessionAdmission } from './dashboard/guard.ts';
 import { VERSION } from '../plugins/sdk/version.ts';
 import { openControllerStorage, type ControllerStorage } from '../runtime/storage/controller-storage.ts';
 import { ChannelHub } from '../runtime/channels.ts';
+import { NO_PEERS } from '../runtime/context-parts.ts';
+import { openForwarding } from './peers/open.ts';
 import { openCluster, type ControllerCluster } from './cluster.ts';
 
 export interface ControllerHandle {
@@ -116,9 +118,33 @@ async function startOnStore(
     channels,
   );
   registry.onDeletedElsewhere((id) => link.kick(id, 'node deleted'));
-  let publicUrl: string | undefined;
-  const cluster = await openCluster({ dataDir: config.dataDir, store, leaseTtlMs: config.cluster.leaseTtlMs, intervalMs: config.heartbeat.intervalMs, links: () => link.linkedNodes(), url: () => publicUrl, health: storage, log });
-  plugins = new ControllerPluginHost({ dataDir: config.dataDir, log, http, registry, link, subs, outbox, bus, events, metrics, health: storage, commandTimeoutMs: config.commandTimeoutMs, pluginDirs: config.pluginDirs, channels, singleton: (what, start) => cluster.singleton(what, start) });
+  let advertisedUrl: string | undefined;
+  const cluster = await openCluster({ dataDir: config.dataDir, store, leaseTtlMs: config.cluster.leaseTtlMs, intervalMs: config.heartbeat.intervalMs, links: () => link.linkedNodes(), linked: (id) => registry.linkState(id), url: () => advertisedUrl, health: storage, log });
+  registry.setCluster({ self: cluster.id, elsewhere: (id) => cluster.linkedAt(id) });
+  registry.onLinkChange(() => cluster.linksChanged());
+  // Several controllers on one database: commands, messages and plugins' peer calls reach the others.
+  const forwarding = store.db
+    ? await openForwarding({ dataDir: config.dataDir, cluster, registry, link, channels, plugins: () => plugins, app: http.app, metrics, log: log.child({ part: 'peers' }) })
+    : undefined;
+  plugins = new ControllerPluginHost({
+    dataDir: config.dataDir,
+    log,
+    http,
+    registry,
+    link,
+    subs,
+    outbox,
+    bus,
+    events,
+    metrics,
+    health: storage,
+    commandTimeoutMs: config.commandTimeoutMs,
+    pluginDirs: config.pluginDirs,
+    command: forwarding ? (...a) => forwarding.command(...a) : (...a) => link.command(...a),
+    channels: forwarding?.channels() ?? channels,
+    peers: forwarding?.peerPort() ?? { ...NO_PEERS, self: () => cluster.id },
+    singleton: (what, start) => cluster.singleton(what, start),
+  });
 
   metrics.gaugeFn('outpost_nodes', 'Enrolled nodes by state.', () => {
     const { up, down, unknown } = registry.counts();
@@ -190,8 +216,10 @@ async function startOnStore(
   });
   const port = await http.listen(config.host, config.port);
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  const url = config.publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  publicUrl = url;
+  const own = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = config.publicUrl ?? own;
+  advertisedUrl = config.cluster.advertiseUrl ?? own;
+  if (store.db && !config.cluster.advertiseUrl && host !== config.host) log.warn({ advertised: advertisedUrl }, 'other controllers will call this one at a loopback address: set cluster.advertiseUrl when controllers run on several machines');
   cluster.start();
   log.info({ url, version: VERSION }, 'controller listening');
 
@@ -208,6 +236,7 @@ async function startOnStore(
     async stop() {
       // The lease first: a survivor takes over at once instead of at the expiry.
       await cluster.stop();
+      forwarding?.close();
       registry.stop();
       fanout.stop();
       await outbox.stop();

@@ -10,7 +10,7 @@ import type { HttpServer } from '../runtime/http-server.ts';
 import { RouteTable } from '../runtime/route-table.ts';
 import { createSerial } from '../plugins/sdk/serial.ts';
 import { hostBoundary } from '../runtime/boundary.ts';
-import type { ChannelPort } from '../runtime/context-parts.ts';
+import type { ChannelPort, PeerPort } from '../runtime/context-parts.ts';
 import { ControllerRuntime } from '../runtime/controller-runtime.ts';
 import { createListenPort } from '../runtime/listen.ts';
 import { loadPluginDefinition, validatePluginConfig } from '../runtime/loader.ts';
@@ -41,10 +41,14 @@ export interface HostDeps {
   /** Failing stores, shown in /readyz: plugin logs and queues report there too. */
   health: StorageHealth;
   commandTimeoutMs: number;
+  /** A command to one node: over its link here, or forwarded to the controller holding it (controller/peers/). */
+  command(nodeId: string, plugin: string, action: string, args: unknown, timeoutMs: number): Promise<unknown>;
   /** More plugin folders (config pluginDirs). */
   pluginDirs: string[];
   /** Best-effort plugin messages over the link (runtime/channels.ts, wired to the link server). */
   channels: ChannelPort;
+  /** The other controllers sharing the database (NO_PEERS on files). */
+  peers: PeerPort;
   /** Singleton work under the controller's lease (controller/cluster.ts). */
   singleton(what: string, start: SingletonStart): () => Promise<void>;
 }
@@ -58,7 +62,7 @@ export class ControllerPluginHost {
   private store!: Store<PluginConfigData>;
 
   constructor(private readonly deps: HostDeps) {
-    const { registry, link, bus, outbox, metrics } = deps;
+    const { registry, bus, outbox, metrics } = deps;
     this.runtime = new ControllerRuntime({
       dataDir: deps.dataDir,
       log: deps.log,
@@ -66,9 +70,10 @@ export class ControllerPluginHost {
       health: deps.health,
       routes: new RouteTable(deps.http),
       nodes: nodeDirectory(registry, bus),
-      command: (nodeId, plugin, action, args, timeoutMs) => link.command(nodeId, plugin, action, args, timeoutMs),
+      command: deps.command,
       commandTimeoutMs: deps.commandTimeoutMs,
       channels: deps.channels,
+      peers: deps.peers,
       listen: createListenPort(deps.log),
       events: {
         record: async (event, data) => void (await deps.events.record([{ event, data }])),
@@ -174,6 +179,11 @@ export class ControllerPluginHost {
 
   onReport(meta: ReportMeta, plugin: string, type: string, data: unknown): Promise<void> {
     return this.runtime.report(meta, plugin, type, data);
+  }
+
+  /** Another controller's ctx.peers call to one of this controller's plugins (runtime/controller-runtime.ts). */
+  peerCall(plugin: string, method: string, body: unknown, from: string): Promise<unknown> {
+    return this.runtime.peerCall(plugin, method, body, from);
   }
 
   panels(): Array<{ plugin: string; panel: DashboardPanel }> {

@@ -40,6 +40,13 @@ interface Live extends BeatEntry<Live> {
   since: number | null;
 }
 
+/** A node linked to another controller, as that controller's presence says. */
+export interface RemoteLink {
+  controller: string;
+  plugins: PluginStatus[];
+  capabilities?: Capabilities;
+}
+
 interface NodesData {
   nodes: Record<string, NodeRecord>;
   /**
@@ -105,6 +112,24 @@ export class Registry {
   }
 
   private deletedElsewhere: (id: string) => void = () => undefined;
+
+  /** This controller's id, and where other controllers' presence says a node is linked (controller/cluster.ts). */
+  private cluster: { self: string; elsewhere(id: string): RemoteLink | undefined } = { self: 'local', elsewhere: () => undefined };
+  setCluster(c: Registry['cluster']): void {
+    this.cluster = c;
+  }
+
+  /** Called when a link here opens or closes, or a linked node's plugin states change (presence is rewritten). */
+  private linkChanged: () => void = () => undefined;
+  onLinkChange(fn: () => void): void {
+    this.linkChanged = fn;
+  }
+
+  /** What this controller knows of the nodes linked here, for its presence: plugin states and capabilities. */
+  linkState(id: string): { plugins: PluginStatus[]; capabilities?: Capabilities } | undefined {
+    const l = this.live.get(id);
+    return l?.connected ? { plugins: l.plugins, ...(l.capabilities ? { capabilities: l.capabilities } : {}) } : undefined;
+  }
 
   /** Told of nodes another controller deleted (their links held here must go, as the deleting controller's do). */
   onDeletedElsewhere(fn: (id: string) => void): void {
@@ -271,6 +296,7 @@ export class Registry {
     l.connected = true;
     l.capabilities = h.capabilities;
     this.updatePlugins(rec, l, h.plugins);
+    this.linkChanged();
     if (rec.version !== h.version || rec.address !== h.address || JSON.stringify(rec.labels) !== JSON.stringify(h.labels)) {
       await this.store.update(() => {
         rec.version = h.version;
@@ -283,6 +309,7 @@ export class Registry {
   disconnected(id: string): void {
     const l = this.live.get(id);
     if (l) l.connected = false;
+    this.linkChanged();
   }
 
   heartbeat(id: string, summary: { plugins?: PluginStatus[]; outbox?: number }): void {
@@ -305,6 +332,7 @@ export class Registry {
     if (samePlugins(l.plugins, plugins)) return;
     const before = new Map(l.plugins.map((p) => [p.name, p.state]));
     l.plugins = plugins;
+    this.linkChanged();
     const events: NewEvent[] = [];
     for (const p of plugins) {
       const was = before.get(p.name);
@@ -392,6 +420,8 @@ export class Registry {
 
   info(rec: NodeRecord): NodeInfo & { enrolledAt: number; version?: string; outbox: number } {
     const l = this.liveOf(rec.id);
+    // Linked here, or to another controller whose presence carries the node's plugin states and capabilities.
+    const link: RemoteLink | undefined = l.connected ? { controller: this.cluster.self, plugins: l.plugins, capabilities: l.capabilities } : this.cluster.elsewhere(rec.id);
     return {
       id: rec.id,
       name: rec.name,
@@ -400,13 +430,14 @@ export class Registry {
       local: rec.local,
       state: rec.state,
       lastHeartbeat: l.lastHeartbeat || null,
-      plugins: l.plugins,
-      connected: l.connected,
+      plugins: (link ?? l).plugins,
+      connected: link !== undefined,
+      ...(link ? { controller: link.controller } : {}),
       since: l.since,
       enrolledAt: rec.enrolledAt,
       version: rec.version,
       outbox: l.outbox,
-      ...(l.capabilities ? { capabilities: l.capabilities } : {}),
+      ...((link ?? l).capabilities ? { capabilities: (link ?? l).capabilities } : {}),
     };
   }
 

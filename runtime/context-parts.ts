@@ -7,7 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Server as HyperExpressServer } from 'hyper-express';
-import type { HttpListenOptions, Listener, TcpListenOptions } from '../plugins/sdk/contract.ts';
+import type { HttpListenOptions, Listener, PeerAnswer, TcpListenOptions } from '../plugins/sdk/contract.ts';
 
 /** A message as it arrives: already decoded, not yet validated (the runner checks it against the spec). */
 export type MessageHandler = (nodeId: string, type: string, msg: unknown) => void;
@@ -34,3 +34,27 @@ export interface ListenPort {
   /** hyper-express, imported only when called: an agent whose plugins never call it maps no uWS. */
   http(plugin: string, opts: HttpListenOptions, setup: (app: HyperExpressServer) => void): Promise<Listener>;
 }
+
+/**
+ * Calls between the same plugin on controllers sharing one database (runtime/cluster/peer-*.ts on the
+ * controller; none in the SDK's harness). The runner binds `plugin` and disposes of nothing here:
+ * calls in flight when a plugin stops settle on their own deadline.
+ */
+export interface PeerPort {
+  /** This controller's id. */
+  self(): string;
+  /** Other live controllers. */
+  list(): Array<{ id: string }>;
+  call(controller: string, plugin: string, method: string, body: unknown, timeoutMs: number): Promise<unknown>;
+  broadcast(plugin: string, method: string, body: unknown, timeoutMs: number): Promise<PeerAnswer[]>;
+}
+
+/** A controller alone (files, tests): no peers; a call names the controller it cannot reach. */
+export const NO_PEERS: PeerPort = {
+  self: () => 'local',
+  list: () => [],
+  call: async (controller) => {
+    throw new Error(`controller ${controller} is not a live peer of this one`);
+  },
+  broadcast: async () => [],
+};

@@ -9,7 +9,7 @@ import type { ControllerContext, ControllerHalf, ControllerModule, DashboardPane
 import { claimsOf, namespaceOf } from './claims.ts';
 import type { Boundary } from './boundary.ts';
 import { claimedRoutes, commonParts, type CommonHostDeps } from './common-context.ts';
-import type { ChannelPort, ListenPort } from './context-parts.ts';
+import type { ChannelPort, ListenPort, PeerPort } from './context-parts.ts';
 import { scopedListen } from './scoped-listen.ts';
 import { extend, untilAborted } from './extend.ts';
 import type { RouteTable } from './route-table.ts';
@@ -46,6 +46,8 @@ export interface ControllerRuntimeDeps extends CommonHostDeps, RunnerHostDeps {
   commandTimeoutMs: number;
   channels: ChannelPort;
   listen: ListenPort;
+  /** The other controllers on the same database (NO_PEERS alone). */
+  peers: PeerPort;
   events: EventSink;
   /** Durable webhook delivery (the controller's outbox). */
   deliver(url: string, body: string, opts: Omit<DeliverOptions, 'secret'> & { secret?: string; event: string }): Promise<string>;
@@ -94,6 +96,18 @@ export class ControllerRuntime {
     } catch (err) {
       this.deps.log.warn({ plugin: slot.name, node: nodeId, type, err: (err as Error).message }, 'message from an agent not handled');
     }
+  }
+
+  /**
+   * Another controller's ctx.peers call to `plugin`'s onPeer[method]: its result, or an Error saying why
+   * not (plugin not loaded or not running here, no such method), whose message is the caller's answer.
+   */
+  async peerCall(plugin: string, method: string, body: unknown, from: string): Promise<unknown> {
+    const r = this.runner.running(plugin);
+    if ('error' in r) throw new Error(`plugin ${plugin} is not running on controller ${this.deps.peers.self()}: ${r.error}`);
+    const handler = r.half && Object.hasOwn(r.half.onPeer ?? {}, method) ? r.half.onPeer![method] : undefined;
+    if (typeof handler !== 'function') throw new Error(`plugin ${plugin} has no peer method "${method.slice(0, 80)}"`);
+    return handler(body, from);
   }
 
   panels(): Array<{ plugin: string; panel: DashboardPanel }> {
@@ -160,6 +174,18 @@ export class ControllerRuntime {
       routes: claimedRoutes(deps.routes, name, claims, scope),
       listen: scopedListen(name, scope, deps.listen),
       nodes,
+      peers: {
+        self: deps.peers.self(),
+        list: () => deps.peers.list(),
+        call(controller: string, method: string, body: unknown, opts?: { timeoutMs?: number }) {
+          scope.assertOpen(`call ${method} on controller ${controller}`);
+          return untilAborted(deps.peers.call(controller, name, method, body, opts?.timeoutMs ?? deps.commandTimeoutMs), scope.signal, () => new Error(`plugin ${name} stopped before controller ${controller} answered ${method}`));
+        },
+        broadcast(method: string, body: unknown, opts?: { timeoutMs?: number }) {
+          scope.assertOpen(`broadcast ${method} to controllers`);
+          return deps.peers.broadcast(name, method, body, opts?.timeoutMs ?? deps.commandTimeoutMs);
+        },
+      },
       async command(nodeId: string, action: string, args: unknown, opts?: { timeoutMs?: number; signal?: AbortSignal }) {
         scope.assertOpen(`send command ${action}`);
         deps.boundary.check(name, 'command', action, argsOf, args);

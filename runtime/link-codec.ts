@@ -41,7 +41,7 @@ export interface EncodedFrame {
 /** A frame that breaks the format: the receiver closes the link with this message as the reason. */
 export class LinkCodecError extends Error {}
 
-type Path = Array<string | number>;
+export type Path = Array<string | number>;
 
 /** Encodes a message; throws a RangeError naming the bound when it could never cross the link. */
 export function encodeMessage(plugin: string, type: string, msg: unknown): EncodedFrame {
@@ -89,7 +89,7 @@ function tooLarge(plugin: string, type: string, bytes: number): RangeError {
  * the buffers and their paths collected in order. Values JSON would serialise through toJSON (Date…)
  * are left to JSON.
  */
-function extractBuffers(v: unknown, path: Path, buffers: Uint8Array[], paths: Path[], depth: number, name: string): unknown {
+export function extractBuffers(v: unknown, path: Path, buffers: Uint8Array[], paths: Path[], depth: number, name: string): unknown {
   if (v instanceof Uint8Array) {
     buffers.push(v);
     paths.push([...path]);
@@ -169,7 +169,7 @@ export function decodeBinaryMessage(frame: Buffer): ChannelMessage {
 }
 
 /** Puts buf where path says, which must be a null left there by the encoder. */
-function place(holder: { root: unknown }, path: unknown, buf: Buffer): void {
+export function place(holder: { root: unknown }, path: unknown, buf: Buffer): void {
   if (!Array.isArray(path) || path.length > MESSAGE_MAX_DEPTH) throw new LinkCodecError('binary frame buffer path must be an array of at most 64 keys');
   let parent: unknown = holder;
   let key: string | number = 'root';

@@ -106,8 +106,13 @@ export interface NodeIdentity {
 
 export interface NodeInfo extends NodeIdentity {
   state: 'up' | 'down' | 'unknown';
-  /** The link is open (a node can be connected and not yet counted up). */
+  /**
+   * The node's agent is linked to a live controller, this one or another sharing the database (a node
+   * can be connected and not yet counted up). Commands, send and broadcast reach it either way.
+   */
   connected: boolean;
+  /** Id of the controller holding the node's link (`ctx.peers.self` when it is this one); absent when not linked. */
+  controller?: string;
   lastHeartbeat: number | null;
   /** Since when the node has been in its current state (ms since the epoch), for hysteresis. */
   since: number | null;
@@ -274,6 +279,26 @@ export interface SingletonTerm {
   run<R>(fn: () => R): R;
 }
 
+/** One controller's answer to `ctx.peers.broadcast`. */
+export type PeerAnswer = { controller: string; ok: true; result: unknown } | { controller: string; ok: false; error: string };
+
+/**
+ * The other controllers sharing this one's database, as one plugin sees them: calls to the same
+ * plugin's `onPeer` handlers there, over an authenticated internal HTTP call. Bodies and results are
+ * JSON values in which Buffers travel as raw bytes (they arrive as Buffers). On files (one controller)
+ * there are none.
+ */
+export interface PeersContext {
+  /** This controller's id (what NodeInfo.controller holds for nodes linked here). */
+  readonly self: string;
+  /** Other live controllers (link presence); [] on files or alone. */
+  list(): Array<{ id: string }>;
+  /** This plugin's onPeer[method] on one controller; rejects with an Error naming the controller and why. */
+  call(controller: string, method: string, body: unknown, opts?: { timeoutMs?: number }): Promise<unknown>;
+  /** On every other live controller at once; never rejects: one answer per controller. */
+  broadcast(method: string, body: unknown, opts?: { timeoutMs?: number }): Promise<PeerAnswer[]>;
+}
+
 /** What singleton work's start returns: how to stop it (awaited before a next term's start). */
 export type SingletonDispose = void | (() => unknown);
 
@@ -306,9 +331,17 @@ export interface ControllerContext<S extends PluginSpec> extends CommonContext<C
     on(event: 'up' | 'down', handler: (node: NodeInfo) => void): () => void;
   };
   command<K extends keyof Commands<S> & string>(nodeId: string, action: K, args: z.input<Commands<S>[K]['args']>, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<z.output<Commands<S>[K]['result']>>;
-  /** Best-effort to one node; false when dropped. */
+  /**
+   * Calls to this plugin on the other controllers sharing the database (their ControllerHalf.onPeer),
+   * e.g. to gather counts or fan a push out to the agents linked there.
+   */
+  peers: PeersContext;
+  /** Best-effort to one node (forwarded when it is linked to another controller); false when dropped. */
   send<T extends keyof ToAgent<S> & string>(nodeId: string, type: T, msg: z.input<ToAgent<S>[T]>): boolean;
-  /** Best-effort to many (encoded once); returns how many links took it. */
+  /**
+   * Best-effort to many (encoded once); returns how many links took it. Nodes linked to other
+   * controllers are handed to those in one call per controller, and counted as taken once handed over.
+   */
   broadcast<T extends keyof ToAgent<S> & string>(nodeIds: string[] | 'all', type: T, msg: z.input<ToAgent<S>[T]>): number;
   events: {
     /** Durable: resolves once the event is in the controller's event log (and so reaches its webhooks). */
@@ -328,6 +361,12 @@ export interface ControllerHalf<S extends PluginSpec> {
   update?(config: Cfg<S>): Promise<void> | void;
   onReport?: { [K in keyof Reports<S>]?: (meta: ReportMeta, data: z.output<Reports<S>[K]>) => Promise<void> | void };
   onMessage?: { [K in keyof ToController<S>]?: (nodeId: string, msg: z.output<ToController<S>[K]>) => void };
+  /**
+   * What other controllers may ask this plugin (`ctx.peers.call/broadcast` there): method → handler of
+   * the body, `from` being the calling controller's id. Its result (or its error's message) is the answer.
+   * Not called on files; a stopped plugin's handlers answer an error.
+   */
+  onPeer?: Record<string, (body: any, from: string) => unknown | Promise<unknown>>;
   panel?: DashboardPanel;
 }
 

@@ -1,11 +1,22 @@
 /**
- * Link presence: which controller holds which nodes' links. Each controller writes its whole list in
- * one row of `outpost_presence` once per interval, with an expiry of three intervals: writes grow with
- * the number of controllers, not of agents or their heartbeats. A controller that dies drops out when
- * its row expires. The same round trip reads the others' rows, for the status and for the watchdog.
+ * Link presence: which controller holds which nodes' links, with those nodes' plugin states and
+ * capabilities. Each controller keeps one row of `outpost_presence` with an expiry of three intervals:
+ * a controller that dies drops out when its row expires. Writes grow with the number of controllers,
+ * not of agents or their heartbeats: the whole row is written only when a link opened or closed or a
+ * linked node's plugin states changed (debounced, so a burst of relinks is one write), and otherwise
+ * only its expiry is renewed, once per interval. Its `rev` changes with every full write, so the
+ * same round trip reads the other rows' bodies only when they changed.
  */
 import type { Database } from '../storage/postgres/database.ts';
 import type { Log } from '../../plugins/sdk/log.ts';
+import type { Capabilities } from '../../plugins/sdk/capabilities.ts';
+import type { PluginStatus } from '../link.ts';
+
+/** What this controller says of a node linked here. */
+export interface LinkedNode {
+  plugins: PluginStatus[];
+  capabilities?: Capabilities;
+}
 
 export interface ControllerPresence {
   id: string;
@@ -17,60 +28,124 @@ export interface ControllerPresence {
   expiresAt: number;
 }
 
+/** A node linked to another live controller. */
+export interface RemoteNode extends LinkedNode {
+  controller: string;
+}
+
 const WRITE = `
-INSERT INTO outpost_presence (controller, links, info, expires_at) VALUES ($1, $2, $3, now() + make_interval(secs => $4::float8 / 1000))
-ON CONFLICT (controller) DO UPDATE SET links = EXCLUDED.links, info = EXCLUDED.info, expires_at = EXCLUDED.expires_at`;
-const READ = `SELECT controller, links, info, (extract(epoch FROM expires_at) * 1000)::float8 AS expires_at FROM outpost_presence WHERE expires_at > now() ORDER BY controller`;
+INSERT INTO outpost_presence (controller, links, info, nodes, rev, expires_at) VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6::float8 / 1000))
+ON CONFLICT (controller) DO UPDATE SET links = EXCLUDED.links, info = EXCLUDED.info, nodes = EXCLUDED.nodes, rev = EXCLUDED.rev, expires_at = EXCLUDED.expires_at`;
+const RENEW = `UPDATE outpost_presence SET expires_at = now() + make_interval(secs => $3::float8 / 1000) WHERE controller = $1 AND rev = $2`;
+/** Bodies only of the rows whose rev differs from the one known here ($1, $2: controllers and revs known). */
+const READ = `
+SELECT p.controller, p.rev::text AS rev, (extract(epoch FROM p.expires_at) * 1000)::float8 AS expires_at,
+  CASE WHEN k.rev IS DISTINCT FROM p.rev THEN p.links END AS links,
+  CASE WHEN k.rev IS DISTINCT FROM p.rev THEN p.info END AS info,
+  CASE WHEN k.rev IS DISTINCT FROM p.rev THEN p.nodes END AS nodes
+FROM outpost_presence p LEFT JOIN unnest($1::text[], $2::bigint[]) AS k(controller, rev) ON k.controller = p.controller
+WHERE p.expires_at > now() ORDER BY p.controller`;
+
+/** How long a change waits for the next ones before the row is written: one write for a burst of relinks. */
+export const PRESENCE_DEBOUNCE_MS = 30;
+
+interface Seen extends ControllerPresence {
+  rev: string;
+  nodes: Map<string, LinkedNode>;
+}
 
 export class Presence {
   private timer: NodeJS.Timeout | undefined;
-  private seen: ControllerPresence[] = [];
+  private soon: NodeJS.Timeout | undefined;
+  private seen: Seen[] = [];
+  /** Node id → the other controller holding its link, as of the last read. */
+  private where = new Map<string, RemoteNode>();
+  private whereIds: Set<string> | undefined;
   private error: string | undefined;
   private writing: Promise<void> | undefined;
+  /** Links or states changed since the last full write (the first beat writes in full). */
+  private dirty = true;
+  private rev = 0;
+  private stopped = false;
+  private readonly changeListeners = new Set<() => void>();
 
   constructor(
     private readonly db: Database,
     private readonly self: string,
     private readonly links: () => string[],
+    private readonly linked: (id: string) => LinkedNode | undefined,
     private readonly url: () => string | undefined,
     private readonly intervalMs: number,
     private readonly log: Log,
   ) {}
 
   start(): void {
-    const tick = () => {
-      this.writing = this.beat().finally(() => {
-        this.writing = undefined;
-      });
-    };
-    tick();
-    this.timer = setInterval(tick, this.intervalMs);
+    this.timer = setInterval(() => this.tick(), this.intervalMs);
     this.timer.unref();
+    this.tick();
+  }
+
+  /** A link here opened or closed, or a linked node's plugin states changed: written within the debounce. */
+  changed(): void {
+    this.dirty = true;
+    if (this.soon || this.stopped) return;
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      this.tick();
+    }, PRESENCE_DEBOUNCE_MS);
+    this.soon.unref();
+  }
+
+  /** Called after each read that changed what other controllers hold. */
+  onChange(fn: () => void): () => void {
+    this.changeListeners.add(fn);
+    return () => this.changeListeners.delete(fn);
+  }
+
+  private tick(): void {
+    // One beat at a time: a change during a beat is written by the next one.
+    if (this.writing) {
+      this.writing.then(() => (this.dirty ? this.changed() : undefined), () => undefined);
+      return;
+    }
+    this.writing = this.beat().finally(() => {
+      this.writing = undefined;
+    });
   }
 
   /** The controllers seen at the last beat (this one included), and why the last beat failed if it did. */
   view(): { controllers: ControllerPresence[]; error?: string } {
-    return { controllers: this.seen, ...(this.error ? { error: this.error } : {}) };
+    return { controllers: this.seen.map(({ id, links, url, expiresAt }) => ({ id, links, ...(url ? { url } : {}), expiresAt })), ...(this.error ? { error: this.error } : {}) };
   }
 
   /** Node ids linked to other live controllers as of the last beat. */
   elsewhere(): Set<string> {
-    return new Set(this.seen.filter((c) => c.id !== this.self).flatMap((c) => c.links));
+    return (this.whereIds ??= new Set(this.where.keys()));
+  }
+
+  /** The other live controller holding a node's link, with what it says of the node. */
+  linkedAt(id: string): RemoteNode | undefined {
+    return this.where.get(id);
+  }
+
+  /** Other live controllers as of the last beat. */
+  others(): Array<{ id: string; url?: string; links: number }> {
+    return this.seen.filter((c) => c.id !== this.self).map((c) => ({ id: c.id, ...(c.url ? { url: c.url } : {}), links: c.links.length }));
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.soon);
     await this.writing;
     // Gone at once rather than at the expiry: its links are no longer held here.
     await this.db.query('DELETE FROM outpost_presence WHERE controller = $1', [this.self]).catch(() => undefined);
   }
 
   private async beat(): Promise<void> {
-    const url = this.url();
     try {
-      await this.db.query(WRITE, [this.self, JSON.stringify(this.links()), JSON.stringify(url ? { url } : {}), this.intervalMs * 3]);
-      const r = await this.db.query<{ controller: string; links: string; info: string; expires_at: number }>(READ);
-      this.seen = r.rows.map((row) => ({ id: row.controller, links: parseList(row.links), ...parseInfo(row.info), expiresAt: row.expires_at }));
+      await this.write();
+      await this.read();
       if (this.error) this.log.info('link presence written again');
       this.error = undefined;
     } catch (err) {
@@ -78,6 +153,101 @@ export class Presence {
       this.error = (err as Error).message;
     }
   }
+
+  private async write(): Promise<void> {
+    const ttl = this.intervalMs * 3;
+    if (!this.dirty) {
+      const r = await this.db.query(RENEW, [this.self, String(this.rev), ttl]);
+      // The row went (expired and removed, or the database was replaced): written in full below.
+      if (r.rowCount) return;
+    }
+    this.dirty = false;
+    const ids = this.links();
+    const url = this.url();
+    // A new rev also after a restart (readers may remember the old one): the clock, kept increasing.
+    this.rev = Math.max(this.rev + 1, Date.now());
+    try {
+      await this.db.query(WRITE, [this.self, JSON.stringify(ids), JSON.stringify(url ? { url } : {}), JSON.stringify(packNodes(ids, this.linked)), String(this.rev), ttl]);
+    } catch (err) {
+      this.dirty = true;
+      throw err;
+    }
+  }
+
+  private async read(): Promise<void> {
+    const known = this.seen;
+    const r = await this.db.query<{ controller: string; rev: string; expires_at: number; links: string | null; info: string | null; nodes: string | null }>(READ, [known.map((c) => c.id), known.map((c) => c.rev)]);
+    const before = new Map(known.map((c) => [c.id, c]));
+    let moved = r.rows.length !== known.length;
+    this.seen = r.rows.map((row) => {
+      const old = before.get(row.controller);
+      if (row.links === null && old) return { ...old, expiresAt: row.expires_at };
+      moved = true;
+      const links = parseList(row.links ?? '[]');
+      return { id: row.controller, rev: row.rev, links, ...parseInfo(row.info ?? '{}'), nodes: unpackNodes(links, row.nodes ?? '{}'), expiresAt: row.expires_at };
+    });
+    if (!moved) return;
+    const where = new Map<string, RemoteNode>();
+    for (const c of this.seen) {
+      if (c.id === this.self) continue;
+      for (const id of c.links) where.set(id, { controller: c.id, ...(c.nodes.get(id) ?? { plugins: [] }) });
+    }
+    this.where = where;
+    this.whereIds = undefined;
+    for (const fn of this.changeListeners) fn();
+  }
+}
+
+/**
+ * Nodes' states, compact: most nodes run the same plugins in the same states, so each distinct list of
+ * plugin states (and of capabilities) is written once and nodes name it by index, in the order of links.
+ */
+interface PackedNodes {
+  states: PluginStatus[][];
+  caps: Capabilities[];
+  /** Per link: [index in states, index in caps or -1]. */
+  of: Array<[number, number]>;
+}
+
+export function packNodes(ids: string[], linked: (id: string) => LinkedNode | undefined): PackedNodes {
+  const states: PluginStatus[][] = [];
+  const caps: Capabilities[] = [];
+  const stateIdx = new Map<string, number>();
+  const capIdx = new Map<string, number>();
+  const index = <T>(list: T[], seen: Map<string, number>, v: T): number => {
+    const key = JSON.stringify(v);
+    let i = seen.get(key);
+    if (i === undefined) {
+      i = list.push(v) - 1;
+      seen.set(key, i);
+    }
+    return i;
+  };
+  const of = ids.map((id): [number, number] => {
+    const n = linked(id);
+    return [index(states, stateIdx, n?.plugins ?? []), n?.capabilities ? index(caps, capIdx, n.capabilities) : -1];
+  });
+  return { states, caps, of };
+}
+
+export function unpackNodes(links: string[], text: string): Map<string, LinkedNode> {
+  const out = new Map<string, LinkedNode>();
+  let p: Partial<PackedNodes>;
+  try {
+    p = JSON.parse(text) as Partial<PackedNodes>;
+  } catch {
+    return out;
+  }
+  const states = Array.isArray(p.states) ? p.states : [];
+  const caps = Array.isArray(p.caps) ? p.caps : [];
+  const of = Array.isArray(p.of) ? p.of : [];
+  links.forEach((id, i) => {
+    const [s, c] = Array.isArray(of[i]) ? of[i] : [-1, -1];
+    const plugins = Array.isArray(states[s]) ? states[s] : [];
+    const capabilities = caps[c];
+    out.set(id, { plugins, ...(capabilities && typeof capabilities === 'object' ? { capabilities } : {}) });
+  });
+  return out;
 }
 
 function parseList(text: string): string[] {

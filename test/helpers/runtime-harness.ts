@@ -21,6 +21,7 @@ import { createEventBus } from '../../runtime/events.ts';
 import { createListenPort } from '../../runtime/listen.ts';
 import { RouteTable } from '../../runtime/route-table.ts';
 import { LocalApi } from '../../agent/local-api.ts';
+import { NO_PEERS } from '../../runtime/context-parts.ts';
 
 import type { LogLine } from '../../plugins/sdk/testing/index.ts';
 export type { LogLine };
@@ -112,6 +113,7 @@ export async function harness(defs: PluginDefinition[], opts: { retryMs?: number
     },
   };
   const controller = new ControllerRuntime({
+    peers: NO_PEERS,
     // A single controller: singleton work runs at once, for the whole run.
     singleton: (_what, start) => {
       const ac = new AbortController();

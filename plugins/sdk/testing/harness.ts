@@ -21,6 +21,7 @@ import { ControllerRuntime, type NodeDirectory } from '../../../runtime/controll
 import { createEventBus } from '../../../runtime/events.ts';
 import type { PluginStatus } from '../../../runtime/link.ts';
 import { createListenPort } from '../../../runtime/listen.ts';
+import { NO_PEERS, type PeerPort } from '../../../runtime/context-parts.ts';
 import { requireNode } from '../../../runtime/node-require.ts';
 import { RouteTable } from '../../../runtime/route-table.ts';
 import type { PluginRunner } from '../../../runtime/runner.ts';
@@ -56,6 +57,11 @@ export interface TestPluginOptions<S extends PluginSpec> {
   dataDir?: string;
   /** Whether the controller holds the singleton lease when the plugins start (default: held, as a single controller does). */
   lease?: 'held' | 'lost';
+  /**
+   * Other controllers for ctx.peers (default none, as on a single controller): their ids, and what
+   * this plugin's onPeer there answers (a throw is that controller's error).
+   */
+  peers?: { list: string[]; answer(controller: string, method: string, body: unknown): unknown };
   /** Backoff of failed starts (default 1 s doubling, capped at 30 s: on the fake clock, tick past it). */
   retry?: { baseMs: number; maxMs: number };
 }
@@ -151,6 +157,29 @@ export interface PluginHarness<S extends PluginSpec> {
   close(): Promise<void>;
 }
 
+/** The harness controller's id (ctx.peers.self, NodeInfo.controller of the connected node). */
+export const HARNESS_CONTROLLER = 'ctl_harness';
+
+/** ctx.peers over the test's stand-in controllers: answers through a copy of the wire (Buffers survive). */
+function harnessPeers(p: TestPluginOptions<PluginSpec>['peers']): PeerPort {
+  if (!p) return { ...NO_PEERS, self: () => HARNESS_CONTROLLER };
+  const call = async (controller: string, _plugin: string, method: string, body: unknown): Promise<unknown> => {
+    if (!p.list.includes(controller)) throw new Error(`controller ${controller} is not a live peer of this one`);
+    try {
+      return wireCopy(await p.answer(controller, method, wireCopy(body, true)), true);
+    } catch (err) {
+      throw new Error(`controller ${controller} answered ${method}: ${(err as Error).message}`);
+    }
+  };
+  return {
+    self: () => HARNESS_CONTROLLER,
+    list: () => p.list.map((id) => ({ id })),
+    call: (controller, plugin, method, body) => call(controller, plugin, method, body),
+    broadcast: (plugin, method, body) =>
+      Promise.all(p.list.map((controller) => call(controller, plugin, method, body).then((result) => ({ controller, ok: true as const, result }), (err: Error) => ({ controller, ok: false as const, error: err.message })))),
+  };
+}
+
 /** A pino logger whose records land in `lines` (the real logger: Secrets print as `***` here too). */
 function captureLog(lines: LogLine[]): Log {
   const sink = new Writable({
@@ -206,6 +235,7 @@ export async function testPlugin<S extends PluginSpec>(opts: TestPluginOptions<S
     since,
     plugins: halves.includes('agent') && agentRunner ? agentRunner.status() : [],
     ...(opts.node?.capabilities ? { capabilities: opts.node.capabilities } : {}),
+    ...(connected ? { controller: HARNESS_CONTROLLER } : {}),
     local: opts.node?.local ?? false,
   });
   const others: NodeInfo[] = (opts.others ?? []).map((o) => ({ labels: {}, address: '', state: 'unknown', connected: false, lastHeartbeat: null, since: null, plugins: [], local: false, ...o }));
@@ -278,11 +308,12 @@ export async function testPlugin<S extends PluginSpec>(opts: TestPluginOptions<S
   const controllerBoundary = hostBoundary(registries.controller);
   const COMMAND_TIMEOUT_MS = 10_000;
 
-  const lease = new ManualLease('singleton', 'ctl_harness');
+  const lease = new ManualLease('singleton', HARNESS_CONTROLLER);
   if ((opts.lease ?? 'held') === 'held') lease.grant();
   /** Each ctx.singleton: the epoch it last started for and ended, and the start or stop in progress. */
   const singletons = new Set<{ started: number; ended: number; moving: Promise<unknown> }>();
   const controller = new ControllerRuntime({
+    peers: harnessPeers(opts.peers),
     singleton(what, start) {
       // Each start and stop is tracked, so holdLease/loseLease resolve once the work has moved.
       const entry = { started: 0, ended: 0, moving: Promise.resolve() as Promise<unknown> };

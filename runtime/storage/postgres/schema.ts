@@ -91,6 +91,9 @@ const MIGRATIONS: string[][] = [
       expires_at timestamptz NOT NULL
     )`,
   ],
+  // 4: presence carries the linked nodes' plugin states and capabilities (`nodes`), and a revision that
+  // changes only when links or states do: readers skip unchanged rows, renewals rewrite only the expiry.
+  [`ALTER TABLE outpost_presence ADD COLUMN rev bigint NOT NULL DEFAULT 0, ADD COLUMN nodes text NOT NULL DEFAULT '{}'`],
 ];
 
 /** The schema version this code writes. */
