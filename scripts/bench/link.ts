@@ -78,7 +78,7 @@ try {
   // Enrollment: one join token for all, bounded concurrency, each a real POST /api/v1/enroll.
   const token = await controller.joinToken({ uses: N, ttl: '2h' });
   const enrollMon = new ProcMonitor(pid).start();
-  const { agents, seconds: enrollSeconds, lat: enrollLat } = await enrollAll([controller.url], [token], N, { concurrency: opts.enrollConcurrency, probes: opts.probes });
+  const { agents, seconds: enrollSeconds, lat: enrollLat } = await enrollAll([controller.url], [token], N, { concurrency: opts.enrollConcurrency, probes: opts.probes, lanes: Math.max(1, opts.workers) });
   const enrollUsage = enrollMon.stop();
   progress(`enrolled ${N} in ${enrollSeconds.toFixed(1)} s; connecting`);
 

@@ -16,11 +16,12 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run, TestController, sleep, stopProc, until } from '../../test/helpers/cluster.ts';
 import type { SimAgent } from './lib/link-worker.ts';
+import { PEER_PLUGIN, writePeerPlugin } from '../../test/helpers/peer-plugin.ts';
 import { postgresBinDir, startPostgres, type Postgres } from '../../test/e2e/lib/postgres.ts';
 import { numericFlags } from './lib/args.ts';
 import { measure, parentPid, raisePriority, treeCpuSeconds, type Usage } from './lib/proc.ts';
 import { figure, mb, ms, pct, percentile, printTable, progress } from './lib/report.ts';
-import { collectLatencyPerWorker, connectAll, enrollAll, stopWorkers, sum, type Latency, type WorkerHandle } from './lib/link-fleet.ts';
+import { collectLatencyPerWorker, connectAll, enrollAll, markProbes, stopWorkers, sum, type Latency, type WorkerHandle } from './lib/link-fleet.ts';
 
 const opts = numericFlags('scaleout', {
   agents: 30_000,
@@ -33,6 +34,7 @@ const opts = numericFlags('scaleout', {
   enrollConcurrency: 24,
   connectConcurrency: 150,
   leaseTtlMs: 6000,
+  forward: 1000,
   nice: 10,
 });
 const HB_MS = 2000;
@@ -50,10 +52,15 @@ try {
 }
 
 const fmtMs = (v: number[]) => (v.length ? `${ms(percentile(v, 50))} / ${ms(percentile(v, 99))} / ${ms(Math.max(...v))}` : 'none');
+const cmdTimes = (x: CommandTimes | undefined) => (x ? `${ms(x.p50)} / ${ms(x.p99)} / ${ms(x.max)} (${x.n} sequential)` : 'not measured');
 const sec = (v: number) => `${(v / 1000).toFixed(2)} s`;
 
 interface PgCounters {
   at: number;
+  /** Each store's version (one per commit) and the highest log record seq: where the writes went. */
+  storeVersions: Map<string, number>;
+  logSeq: number;
+  epoch: number;
   xactCommit: number;
   tupWritten: number;
   walBytes: number;
@@ -65,7 +72,31 @@ async function pgCounters(c: pg.Client, database: string): Promise<PgCounters> {
   const db = await c.query<{ xact_commit: string; wal: string }>(`SELECT xact_commit::text, pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::text AS wal FROM pg_stat_database WHERE datname = $1`, [database]);
   const t = await c.query<{ relname: string; n: string }>(`SELECT relname, (n_tup_ins + n_tup_upd + n_tup_del)::text AS n FROM pg_stat_user_tables`);
   const tables = new Map(t.rows.map((r) => [r.relname, Number(r.n)]));
-  return { at: performance.now(), xactCommit: Number(db.rows[0].xact_commit), walBytes: Number(db.rows[0].wal), tupWritten: [...tables.values()].reduce((a, b) => a + b, 0), tables };
+  const sv = await c.query<{ name: string; version: string }>('SELECT name, version::text FROM outpost_stores');
+  const ls = await c.query<{ seq: string }>('SELECT coalesce(max(seq), 0)::text AS seq FROM outpost_log_records');
+  const ep = await c.query<{ epoch: string }>(`SELECT epoch::text FROM outpost_leases WHERE name = 'singleton'`);
+  return {
+    at: performance.now(),
+    storeVersions: new Map(sv.rows.map((r) => [r.name, Number(r.version)])),
+    logSeq: Number(ls.rows[0].seq),
+    epoch: Number(ep.rows[0]?.epoch ?? 0), xactCommit: Number(db.rows[0].xact_commit), walBytes: Number(db.rows[0].wal), tupWritten: [...tables.values()].reduce((a, b) => a + b, 0), tables };
+}
+
+/** Per store: commits and distinct rows changed since `a`; per log: records appended since `a`. */
+async function pgWhere(c: pg.Client, a: PgCounters, b: PgCounters) {
+  const s = (b.at - a.at) / 1000;
+  const names = [...a.storeVersions.keys()];
+  const rows = await c.query<{ store: string; n: string }>(
+    'SELECT r.store, count(*)::text AS n FROM outpost_store_rows r JOIN unnest($1::text[], $2::bigint[]) AS v(name, version) ON r.store = v.name WHERE r.version > v.version GROUP BY r.store',
+    [names, names.map((n) => a.storeVersions.get(n))],
+  );
+  const changed = new Map(rows.rows.map((r) => [r.store, Number(r.n)]));
+  const stores = [...b.storeVersions]
+    .map(([name, v]) => ({ name, commitsPerS: (v - (a.storeVersions.get(name) ?? 0)) / s, rows: changed.get(name) ?? 0 }))
+    .filter((x) => x.commitsPerS > 0)
+    .sort((x, y) => y.commitsPerS - x.commitsPerS);
+  const logs = await c.query<{ log: string; n: string }>('SELECT log, count(*)::text AS n FROM outpost_log_records WHERE seq > $1 AND seq <= $2 GROUP BY log ORDER BY count(*) DESC', [a.logSeq, b.logSeq]);
+  return { stores, logs: logs.rows.map((r) => ({ name: r.log, perS: Number(r.n) / s })) };
 }
 
 function pgRates(a: PgCounters, b: PgCounters) {
@@ -84,7 +115,7 @@ interface Steady {
   usage: Record<string, Usage>;
   perWorker: Latency[];
   pgCpuPercent?: number;
-  pg?: ReturnType<typeof pgRates>;
+  pg?: ReturnType<typeof pgRates> & Awaited<ReturnType<typeof pgWhere>> & { epochs: [number, number] };
 }
 
 /** One window: CPU/RSS of every controller and worker, probe latency per worker, and PostgreSQL's CPU and writes when given. */
@@ -100,7 +131,8 @@ async function steadyWindow(controllers: TestController[], workers: WorkerHandle
   const pgCpuPercent = db ? ((treeCpuSeconds(db.postmaster) - pgCpu0!) / ((performance.now() - t0) / 1000)) * 100 : undefined;
   const after = db && (await pgCounters(db.client, db.name));
   const perWorker = await collectLatencyPerWorker(workers);
-  return { usage, perWorker, pgCpuPercent, pg: before && after ? pgRates(before, after) : undefined };
+  const where = before && after && db ? await pgWhere(db.client, before, after) : undefined;
+  return { usage, perWorker, pgCpuPercent, pg: before && after && where ? { ...pgRates(before, after), ...where, epochs: [before.epoch, after.epoch] } : undefined };
 }
 
 async function status(c: TestController): Promise<any> {
@@ -118,8 +150,17 @@ const prioritise = (pid: number | undefined) => raisePriority(pid, opts.nice);
 const workerCount = (n: number) => Math.max(n, opts.workers || n);
 
 // ---- Several controllers on PostgreSQL ----------------------------------------------------------
+interface CommandTimes {
+  n: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
 interface ClusterResult {
   connected: number;
+  local?: CommandTimes;
+  forwarded?: CommandTimes;
   failed: number;
   helloRetries: number;
   importSeconds: number;
@@ -146,7 +187,9 @@ async function runCluster(database: Postgres, fleet: Fleet): Promise<ClusterResu
   const backend = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
   const postmaster = parentPid(backend.rows[0].pid);
   prioritise(postmaster);
-  const config = { heartbeat: HEARTBEAT, cluster: { leaseTtlMs: opts.leaseTtlMs } };
+  // The test plugin zz-fwd times n sequential commands inside the controller (test/helpers/peer-plugin.ts).
+  const pluginDir = await writePeerPlugin();
+  const config = { heartbeat: HEARTBEAT, cluster: { leaseTtlMs: opts.leaseTtlMs }, pluginDirs: [pluginDir], plugins: { 'server-stats': {}, [PEER_PLUGIN]: {} } };
   const start = () => TestController.start({ env: { ...quiet, OUTPOST_STORE_URL: url }, config, adminToken });
   const cs: TestController[] = [];
   let workers: WorkerHandle[] = [];
@@ -160,6 +203,12 @@ async function runCluster(database: Postgres, fleet: Fleet): Promise<ClusterResu
     for (const c of cs) ids.set((await status(c)).controller.id, c);
     progress(`${CONTROLLERS} controllers on PostgreSQL ${database.port}: ${cs.map((c) => c.url).join(', ')}`);
 
+    // Two agents answer the echo command: one linked to the first controller, one to the second.
+    const W = workerCount(CONTROLLERS);
+    const controllerOf = (j: number) => (j % W) % CONTROLLERS;
+    const echoAt = (ci: number) => fleet.agents.findIndex((a, j) => !a.probe && controllerOf(j) === ci);
+    const echoes = [echoAt(0), CONTROLLERS > 1 ? echoAt(1) : -1].map((j) => (j >= 0 ? fleet.agents[j] : undefined));
+    for (const a of echoes) if (a) a.echo = { name: 'echo' };
     const conn = await connectAll(cs.map((c) => `${c.url}/api/v1/link`), fleet.agents, { workers: workerCount(CONTROLLERS), connectConcurrency: opts.connectConcurrency, nice: opts.nice, hbMs: HB_MS, welcomeTimeoutMs: WELCOME_TIMEOUT_MS });
     workers = conn.workers;
     const connected = sum(workers, 'connected');
@@ -171,6 +220,18 @@ async function runCluster(database: Postgres, fleet: Fleet): Promise<ClusterResu
     const steady = await steadyWindow(cs, workers, { client, name, postmaster });
     const upAfter = (await status((await holderOf()) ?? cs[0])).nodes.up as number;
     const closed = sum(workers, 'closed');
+
+    // Commands sent to the first controller for a node linked to the second, timed inside the plugin;
+    // the same for a node linked to the first (local) beside it.
+    const timeCommands = async (a: SimAgent | undefined) => {
+      if (!a || opts.forward <= 0) return undefined;
+      const r = await cs[0].api('POST', `/api/v1/${PEER_PLUGIN}/bench`, { node: a.nodeId, n: opts.forward });
+      if (r.status !== 200) throw new Error(`${opts.forward} commands to ${a.nodeId}: HTTP ${r.status} ${r.text}`);
+      return r.body as CommandTimes;
+    };
+    const local = await timeCommands(echoes[0]);
+    const forwarded = await timeCommands(echoes[1]);
+    if (forwarded) progress(`${forwarded.n} forwarded commands: p50 ${ms(forwarded.p50)}, p99 ${ms(forwarded.p99)} (local p99 ${local ? ms(local.p99) : 'n/a'})`);
 
     // Takeover: SIGKILL the holder, time until the lease row names a survivor, restart the killed one.
     const takeovers: number[] = [];
@@ -198,7 +259,7 @@ async function runCluster(database: Postgres, fleet: Fleet): Promise<ClusterResu
       // The restarted one joins as a member; wait for its first presence beat before the next kill.
       await sleep(HB_MS);
     }
-    return { connected, failed: sum(conn.workers, 'failed'), helloRetries: sum(conn.workers, 'helloRetries'), importSeconds, connectSeconds: conn.seconds, steady, upAfter, closed, takeovers, agentsAtKills, restartSeconds };
+    return { connected, local, forwarded, failed: sum(conn.workers, 'failed'), helloRetries: sum(conn.workers, 'helloRetries'), importSeconds, connectSeconds: conn.seconds, steady, upAfter, closed, takeovers, agentsAtKills, restartSeconds };
   } catch (err) {
     // What the controllers said is what explains a stalled phase.
     for (const [i, c] of cs.entries()) process.stderr.write(`\n--- controller ${i + 1} (${c.url}), last output:\n${c.proc.output().slice(-3000)}\n`);
@@ -207,6 +268,7 @@ async function runCluster(database: Postgres, fleet: Fleet): Promise<ClusterResu
     stopWorkers(workers);
     for (const c of cs) await c.stop().catch(() => undefined);
     await client.end().catch(() => undefined);
+    await rm(pluginDir, { recursive: true, force: true });
   }
 }
 
@@ -237,7 +299,7 @@ async function runSingle(n: number, total: number): Promise<{ single?: SingleRes
   let workers: WorkerHandle[] = [];
   try {
     const token = await c.joinToken({ uses: Math.max(n, total), ttl: '2h' });
-    const enroll = (count: number, prefix: string) => enrollAll([c.url], [token], count, { concurrency: opts.enrollConcurrency, probes: Math.round((opts.probes * count) / Math.max(1, total)), prefix });
+    const enroll = (count: number, prefix: string) => enrollAll([c.url], [token], count, { concurrency: opts.enrollConcurrency, probes: Math.round((opts.probes * count) / Math.max(1, total)), prefix, lanes: workerCount(1) });
     const first = await enroll(n, 'sim');
     progress(`lowdb: enrolled ${n} in ${first.seconds.toFixed(1)} s`);
     let single: SingleResult | undefined;
@@ -257,9 +319,7 @@ async function runSingle(n: number, total: number): Promise<{ single?: SingleRes
     progress(`lowdb: enrolled ${total} in all (${(first.seconds + rest.seconds).toFixed(1)} s)`);
     const agents = [...first.agents, ...rest.agents].slice(0, total);
     // Probes evenly over the whole fleet, so that each controller of the cluster gets its share.
-    for (const a of agents) a.probe = false;
-    const probes = Math.min(opts.probes, total);
-    for (let i = 0; i < probes; i++) agents[Math.floor((i * total) / probes)].probe = true;
+    markProbes(agents, opts.probes, workerCount(CONTROLLERS));
     await stopProc(c.proc);
     return { single, fleet: { agents, dataDir: c.dataDir, enrollSeconds: first.seconds + rest.seconds, enrollLat: [...first.lat, ...rest.lat] } };
   } catch (err) {
@@ -298,6 +358,11 @@ const rows: string[][] = [
   ['PostgreSQL rows written /s (ins+upd+del)', rates.rowsPerS.toFixed(1), 'n/a'],
   ['PostgreSQL WAL written /s', `${(rates.walPerS / 1024).toFixed(1)} KB`, 'n/a'],
   ['rows written /s by table', rates.tables.map(([t, r]) => `${t} ${r.toFixed(1)}`).join(', ') || 'none', 'n/a'],
+  ['store commits /s by store (distinct rows changed in the window)', rates.stores.map((x) => `${x.name} ${x.commitsPerS.toFixed(1)} (${x.rows})`).join(', ') || 'none', 'n/a'],
+  ['log records /s by log', rates.logs.map((x) => `${x.name} ${x.perS.toFixed(1)}`).join(', ') || 'none', 'n/a'],
+  ['lease epoch at the window start / end', `${rates.epochs[0]} / ${rates.epochs[1]}`, 'n/a'],
+  ['command to a node on controller 2, sent to controller 1: p50 / p99 / max', cmdTimes(cluster.forwarded), ''],
+  ['command to a node on controller 1, sent to controller 1 (local)', cmdTimes(cluster.local), ''],
   ['nodes up on the lease holder after the window', `${cluster.upAfter} of ${cluster.connected}`, single ? `${single.upAfter} of ${single.connected}` : ''],
   ['links closed by a controller in the window', String(cluster.closed), ''],
   ['bench workers CPU (sum)', pct(workerCpu(cluster.steady)), single ? pct(workerCpu(single.steady)) : ''],
@@ -315,12 +380,12 @@ if (t.length) {
     ['restart of the killed controller (to listening)', `median ${percentile(cluster.restartSeconds, 50).toFixed(1)} s`],
   ]);
 }
-const forwarded = 'forwarded command p99 not measured (command forwarding not merged yet)';
-const met = maxCpu <= 25 && p99 <= 25 && (!t.length || percentile(t, 99) <= 10_000);
+const forwarded = cluster.forwarded ? `forwarded command p99 ${ms(cluster.forwarded.p99)}` : 'forwarded commands not measured';
+const met = maxCpu <= 25 && p99 <= 25 && (!t.length || percentile(t, 99) <= 10_000) && (!cluster.forwarded || cluster.forwarded.p99 <= 20);
 figure(
   'scaleout',
   `${cluster.connected} agents on ${CONTROLLERS} controllers: CPU max ${pct(maxCpu)} per controller, hb p99 ${ms(p99)}, PostgreSQL ${rates.commitsPerS.toFixed(0)} commits/s and ${rates.rowsPerS.toFixed(0)} rows/s, ` +
     `takeover p99 ${t.length ? sec(percentile(t, 99)) : 'n/a'} over ${t.length} kills; ${forwarded}` +
     (single ? `; 1 lowdb controller at ${single.connected}: ${pct(ctlUsage(single.steady)[0].cpuPercent)} CPU, hb p99 ${ms(percentile(allRtts(single.steady), 99))}` : '') +
-    `; targets (<= 25 % CPU, p99 <= 25 ms, takeover p99 <= 10 s) ${met ? 'met' : 'MISSED'}`,
+    `; targets (<= 25 % CPU, p99 <= 25 ms, takeover p99 <= 10 s, forwarded p99 <= 20 ms) ${met ? 'met' : 'MISSED'}`,
 );

@@ -50,7 +50,7 @@ export interface EnrollResult {
  * tokens[i % tokens.length] (every controller of a cluster accepts every token and its credentials
  * are valid on all). Marks `probes` of them, evenly spread, as probe agents.
  */
-export async function enrollAll(urls: string[], tokens: string[], n: number, opts: { concurrency: number; probes: number; prefix?: string }): Promise<EnrollResult> {
+export async function enrollAll(urls: string[], tokens: string[], n: number, opts: { concurrency: number; probes: number; prefix?: string; lanes?: number }): Promise<EnrollResult> {
   const agents: SimAgent[] = new Array(n);
   const lat: number[] = [];
   const t0 = performance.now();
@@ -74,9 +74,23 @@ export async function enrollAll(urls: string[], tokens: string[], n: number, opt
       if (++done % 1000 === 0) progress(`enrolled ${done}/${n}`);
     }
   }));
-  const probes = Math.min(opts.probes, n);
-  for (let i = 0; i < probes; i++) agents[Math.floor((i * n) / probes)].probe = true;
+  markProbes(agents, opts.probes, opts.lanes ?? 1);
   return { agents, seconds: (performance.now() - t0) / 1000, lat, conflicts };
+}
+
+/**
+ * Marks `probes` agents, evenly spread, as probe agents, each lane getting its share: agent j goes to
+ * lane j % lanes (connectAll's workers), and an even stride alone may land every probe in one lane.
+ */
+export function markProbes(agents: SimAgent[], probes: number, lanes: number): void {
+  const n = agents.length;
+  const count = Math.min(probes, n);
+  for (const a of agents) a.probe = false;
+  for (let i = 0; i < count; i++) {
+    const j = Math.floor((i * n) / count);
+    const k = j - (j % lanes) + (i % lanes);
+    agents[k < n ? k : j].probe = true;
+  }
 }
 
 /**

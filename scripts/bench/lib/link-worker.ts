@@ -11,6 +11,8 @@ export interface SimAgent {
   nodeId: string;
   credential: string;
   probe: boolean;
+  /** Runs the echo command of the test plugin `zz-fwd` (test/helpers/peer-plugin.ts): a target of forwarded commands. */
+  echo?: { name: string };
 }
 
 export type WorkerCommand =
@@ -26,6 +28,7 @@ export type WorkerEvent =
   | { t: 'dropped'; at: number };
 
 const PLUGINS = [{ name: 'server-stats', state: 'running' as const }];
+const ECHO_PLUGINS = [...PLUGINS, { name: 'zz-fwd', state: 'running' as const }];
 
 class Sim {
   ws: WebSocket | undefined;
@@ -35,6 +38,10 @@ class Sim {
   pendingSince: number | undefined;
   pendingAt = 0;
   dropped = false;
+
+  private get plugins() {
+    return this.a.echo ? ECHO_PLUGINS : PLUGINS;
+  }
 
   constructor(
     readonly a: SimAgent,
@@ -59,7 +66,7 @@ class Sim {
       const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.a.credential}` }, handshakeTimeout: 30_000 });
       this.ws = ws;
       ws.on('open', () => {
-        ws.send(JSON.stringify({ t: 'hello', nodeId: this.a.nodeId, version: 'bench', plugins: PLUGINS, labels: {}, address: '127.0.0.1' }));
+        ws.send(JSON.stringify({ t: 'hello', nodeId: this.a.nodeId, version: 'bench', plugins: this.plugins, labels: {}, address: '127.0.0.1' }));
         // A hello the controller failed to handle leaves the link open without a welcome: start over.
         if (this.w.welcomeTimeoutMs && attempt < 10) {
           welcomeTimer = setTimeout(() => {
@@ -78,6 +85,9 @@ class Sim {
           done(true);
           this.startHeartbeat();
           if (this.a.probe) ws.send(JSON.stringify({ t: 'report', seq: 1, plugin: 'server-stats', type: 'sample', data: fakeSample(Date.now()), ts: Date.now() }));
+        } else if (msg.t === 'command' && this.a.echo) {
+          const ok = msg.plugin === 'zz-fwd' && msg.action === 'echo';
+          ws.send(JSON.stringify(ok ? { t: 'reply', id: msg.id, ok, data: { text: msg.args?.text, node: this.a.echo.name } } : { t: 'reply', id: msg.id, ok, error: 'not here' }));
         } else if (msg.t === 'ack' && msg.seq === 1) {
           if (!this.primed) this.primed = true;
           else if (this.pendingSince !== undefined) {
@@ -120,7 +130,7 @@ class Sim {
     const probing = this.a.probe && this.primed && this.pendingSince === undefined;
     if (this.a.probe && this.primed && this.pendingSince !== undefined) this.w.late++;
     const t0 = performance.now();
-    ws.send(JSON.stringify({ t: 'hb', seq: ++this.hbSeq, ts: Date.now(), summary: { plugins: PLUGINS, outbox: 0 } }));
+    ws.send(JSON.stringify({ t: 'hb', seq: ++this.hbSeq, ts: Date.now(), summary: { plugins: this.plugins, outbox: 0 } }));
     if (probing) {
       this.pendingSince = t0;
       this.pendingAt = Date.now();
