@@ -113,7 +113,7 @@ export async function connectAll(urls: string[], agents: SimAgent[], opts: { wor
       }
       return done >= agents.length;
     },
-    Math.max(120_000, agents.length * 30),
+    Math.max(300_000, agents.length * 100),
     200,
   );
   const failed = sum(workers, 'failed');
