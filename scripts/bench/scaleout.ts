@@ -170,6 +170,7 @@ interface ClusterResult {
   closed: number;
   takeovers: number[];
   agentsAtKills: number[];
+  killError?: string;
   restartSeconds: number[];
 }
 
@@ -237,29 +238,36 @@ async function runCluster(database: Postgres, fleet: Fleet): Promise<ClusterResu
     const takeovers: number[] = [];
     const agentsAtKills: number[] = [];
     const restartSeconds: number[] = [];
-    for (let k = 1; k <= opts.kills; k++) {
-      const before = await until('a lease holder', () => leaseHolder(client), 30_000, 100);
-      const victim = ids.get(before.holder);
-      if (!victim) throw new Error(`the lease holder ${before.holder} is none of the bench's controllers`);
-      agentsAtKills.push(connected - sum(workers, 'closed'));
-      const killedAt = performance.now();
-      victim.proc.child.kill('SIGKILL');
-      const next = await until(`a survivor holds the lease after kill ${k}`, async () => {
-        const h = await leaseHolder(client);
-        return h && h.holder !== before.holder ? h : undefined;
-      }, 60_000, 20);
-      takeovers.push(performance.now() - killedAt);
-      if (next.epoch <= before.epoch) throw new Error(`epoch ${next.epoch} after ${before.epoch}`);
-      progress(`kill ${k}/${opts.kills}: ${sec(takeovers.at(-1)!)} to a survivor's lease (epoch ${next.epoch})`);
-      await stopProc(victim.proc, 'SIGKILL');
-      const rs = performance.now();
-      await victim.boot();
-      prioritise(victim.proc.child.pid);
-      restartSeconds.push((performance.now() - rs) / 1000);
-      // The restarted one joins as a member; wait for its first presence beat before the next kill.
-      await sleep(HB_MS);
+    let killError: string | undefined;
+    for (let k = 1; k <= opts.kills && !killError; k++) {
+      try {
+        const before = await until('a lease holder', () => leaseHolder(client), 30_000, 100);
+        const victim = ids.get(before.holder);
+        if (!victim) throw new Error(`the lease holder ${before.holder} is none of the bench's controllers`);
+        agentsAtKills.push(connected - sum(workers, 'closed'));
+        const killedAt = performance.now();
+        victim.proc.child.kill('SIGKILL');
+        const next = await until(`a survivor holds the lease after kill ${k}`, async () => {
+          const h = await leaseHolder(client);
+          return h && h.holder !== before.holder ? h : undefined;
+        }, 60_000, 20);
+        takeovers.push(performance.now() - killedAt);
+        if (next.epoch <= before.epoch) throw new Error(`epoch ${next.epoch} after ${before.epoch}`);
+        progress(`kill ${k}/${opts.kills}: ${sec(takeovers.at(-1)!)} to a survivor's lease (epoch ${next.epoch})`);
+        await stopProc(victim.proc, 'SIGKILL');
+        const rs = performance.now();
+        await victim.boot(120_000);
+        prioritise(victim.proc.child.pid);
+        restartSeconds.push((performance.now() - rs) / 1000);
+        // The restarted one joins as a member; wait for its first presence beat before the next kill.
+        await sleep(HB_MS);
+      } catch (err) {
+        // Figures measured so far are kept; the report says why the kills stopped.
+        killError = `kill ${k}: ${(err as Error).message.split('\n')[0]}`;
+        progress(killError);
+      }
     }
-    return { connected, local, forwarded, failed: sum(conn.workers, 'failed'), helloRetries: sum(conn.workers, 'helloRetries'), importSeconds, connectSeconds: conn.seconds, steady, upAfter, closed, takeovers, agentsAtKills, restartSeconds };
+    return { connected, killError, local, forwarded, failed: sum(conn.workers, 'failed'), helloRetries: sum(conn.workers, 'helloRetries'), importSeconds, connectSeconds: conn.seconds, steady, upAfter, closed, takeovers, agentsAtKills, restartSeconds };
   } catch (err) {
     // What the controllers said is what explains a stalled phase.
     for (const [i, c] of cs.entries()) process.stderr.write(`\n--- controller ${i + 1} (${c.url}), last output:\n${c.proc.output().slice(-3000)}\n`);
@@ -378,6 +386,7 @@ if (t.length) {
     ['each kill', t.map((x) => (x / 1000).toFixed(1)).join(', ') + ' s'],
     ['agents still linked at each kill', cluster.agentsAtKills.join(', ')],
     ['restart of the killed controller (to listening)', `median ${percentile(cluster.restartSeconds, 50).toFixed(1)} s`],
+    ...(cluster.killError ? [['kills stopped', cluster.killError]] : []),
   ]);
 }
 const forwarded = cluster.forwarded ? `forwarded command p99 ${ms(cluster.forwarded.p99)}` : 'forwarded commands not measured';

@@ -133,9 +133,9 @@ export class TestController {
   }
 
   /** Starts (again) on the same data dir; the port may change unless the config fixes it. */
-  async boot(): Promise<void> {
+  async boot(timeoutMs?: number): Promise<void> {
     this.proc = run(['controller', '--config', this.configFile], { OUTPOST_ADMIN_TOKEN: this.adminToken, ...(this.opts.env ?? {}) }, ROOT, this.opts.wrapper);
-    const m = await this.proc.waitFor(/Outpost controller (http:\/\/[^\s]+)/);
+    const m = await this.proc.waitFor(/Outpost controller (http:\/\/[^\s]+)/, timeoutMs);
     this.url = m[1];
     this.port = Number(new URL(this.url).port);
   }
