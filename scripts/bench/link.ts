@@ -5,16 +5,17 @@
  * dropped agent down. The same agents then run against a bare hyper-express WebSocket server (the
  * peer): the transport's own cost at the same N.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { http, TestController, until, sleep } from '../../test/helpers/cluster.ts';
+import { TestController, until, sleep } from '../../test/helpers/cluster.ts';
 import { numericFlags } from './lib/args.ts';
 import { measure, ProcMonitor, raisePriority, readProc, type Usage } from './lib/proc.ts';
 import { nodeFlagsWrapper, profiler } from './lib/profile.ts';
 import { mainThreadProfile, monotonicMicros, printWindowProfile, profileWindow } from './lib/profile-window.ts';
 import { describeGc, describeLoop, describeSlow, forgetTraced, TRACE_FLAGS, traceWindow, type TraceWindow } from './lib/trace.ts';
 import { figure, mb, ms, pct, percentile, printTable, progress } from './lib/report.ts';
-import type { SimAgent, WorkerCommand, WorkerEvent } from './lib/link-worker.ts';
+import type { SimAgent, WorkerEvent } from './lib/link-worker.ts';
+import { collectLatency, connectAll as connectFleet, enrollAll, stopWorkers, sum, type WorkerHandle } from './lib/link-fleet.ts';
 
 const opts = numericFlags('link', { agents: 2000, seconds: 30, workers: 2, probes: 200, drop: 10, enrollConcurrency: 16, connectConcurrency: 100, profile: 0, trace: 0, nice: 10 });
 const N = opts.agents;
@@ -22,68 +23,9 @@ const HB_MS = 2000;
 const HEARTBEAT = { intervalMs: HB_MS, downAfter: 3, upAfter: 2 };
 const quiet = { OUTPOST_LOG_LEVEL: 'error' };
 
-interface WorkerHandle {
-  child: ChildProcess;
-  last: Extract<WorkerEvent, { t: 'progress' }>;
-  next(t: WorkerEvent['t']): Promise<WorkerEvent>;
-  send(cmd: WorkerCommand): void;
-}
-
-function startWorker(): WorkerHandle {
-  const child = fork(join(import.meta.dirname, 'lib/link-worker.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const waiters: Array<{ t: string; resolve(e: WorkerEvent): void }> = [];
-  const h: WorkerHandle = {
-    child,
-    last: { t: 'progress', connected: 0, failed: 0, closed: 0, errors: [] },
-    next: (t) => new Promise((resolve) => waiters.push({ t, resolve })),
-    send: (cmd) => child.send(cmd),
-  };
-  child.on('message', (e: WorkerEvent) => {
-    if (e.t === 'progress') h.last = e;
-    const i = waiters.findIndex((w) => w.t === e.t);
-    if (i >= 0) waiters.splice(i, 1)[0].resolve(e);
-  });
-  return h;
-}
-
 const prioritise = (pid: number | undefined) => raisePriority(pid, opts.nice);
 
-const sum = (ws: WorkerHandle[], k: 'connected' | 'failed' | 'closed') => ws.reduce((a, w) => a + w.last[k], 0);
-
-/** Runs the agents against a server through `workers`; resolves once every agent is connected (or failed). */
-async function connectAll(url: string, agents: SimAgent[]): Promise<{ workers: WorkerHandle[]; seconds: number }> {
-  const workers = Array.from({ length: Math.max(1, opts.workers) }, startWorker);
-  for (const w of workers) prioritise(w.child.pid);
-  const t0 = performance.now();
-  workers.forEach((w, i) => w.send({ t: 'start', url, agents: agents.filter((_, j) => j % workers.length === i), hbMs: HB_MS, connectConcurrency: Math.ceil(opts.connectConcurrency / workers.length) }));
-  let lastLog = 0;
-  await until(
-    'all simulated agents connected',
-    () => {
-      const done = sum(workers, 'connected') + sum(workers, 'failed');
-      if (Date.now() - lastLog > 5000) {
-        lastLog = Date.now();
-        progress(`connected ${sum(workers, 'connected')}/${agents.length}, failed ${sum(workers, 'failed')}`);
-      }
-      return done >= agents.length;
-    },
-    Math.max(120_000, agents.length * 30),
-    200,
-  );
-  const failed = sum(workers, 'failed');
-  if (failed) progress(`${failed} agents failed to connect: ${workers.flatMap((w) => w.last.errors).slice(0, 5).join('; ')}`);
-  return { workers, seconds: (performance.now() - t0) / 1000 };
-}
-
-/** Latency of every probe during a window: heartbeat sent → ack of the report queued behind it. */
-async function collectLatency(workers: WorkerHandle[]): Promise<{ rtts: number[]; sentAt: number[]; late: number }> {
-  const parts = await Promise.all(workers.map(async (w) => {
-    const p = w.next('latency');
-    w.send({ t: 'collect' });
-    return (await p) as Extract<WorkerEvent, { t: 'latency' }>;
-  }));
-  return { rtts: parts.flatMap((p) => p.rtts), sentAt: parts.flatMap((p) => p.sentAt), late: parts.reduce((a, p) => a + p.late, 0) };
-}
+const connectAll = (url: string, agents: SimAgent[]) => connectFleet([url], agents, { workers: opts.workers, connectConcurrency: opts.connectConcurrency, nice: opts.nice, hbMs: HB_MS });
 
 /** `upCount`, when given, is sampled every 5 s (each call lists every node): a controller too slow for its heartbeats calls nodes down. */
 async function steadyWindow(server: ServerProc, workers: WorkerHandle[], upCount?: () => Promise<number>) {
@@ -119,10 +61,6 @@ interface ServerProc {
   output(): string;
 }
 
-function stopWorkers(workers: WorkerHandle[]): void {
-  for (const w of workers) w.send({ t: 'stop' });
-}
-
 // ---- Outpost controller -------------------------------------------------------------------------
 const prof = await profiler(opts.profile, 'link');
 const traceFlags = opts.trace ? TRACE_FLAGS : [];
@@ -139,25 +77,9 @@ try {
 
   // Enrollment: one join token for all, bounded concurrency, each a real POST /api/v1/enroll.
   const token = await controller.joinToken({ uses: N, ttl: '2h' });
-  const agents: SimAgent[] = [];
-  const enrollLat: number[] = [];
   const enrollMon = new ProcMonitor(pid).start();
-  const te = performance.now();
-  let next = 0;
-  await Promise.all(Array.from({ length: opts.enrollConcurrency }, async () => {
-    for (let i = next++; i < N; i = next++) {
-      const t = performance.now();
-      const r = await http('POST', `${controller.url}/api/v1/enroll`, { body: { token, name: `sim-${i}`, address: '127.0.0.1' } });
-      if (r.status !== 201) throw new Error(`enrollment ${i} failed: HTTP ${r.status} ${r.text}`);
-      enrollLat.push(performance.now() - t);
-      agents.push({ nodeId: r.body.nodeId, credential: r.body.credential, probe: false });
-      if (agents.length % 1000 === 0) progress(`enrolled ${agents.length}/${N}`);
-    }
-  }));
-  const enrollSeconds = (performance.now() - te) / 1000;
+  const { agents, seconds: enrollSeconds, lat: enrollLat } = await enrollAll([controller.url], [token], N, { concurrency: opts.enrollConcurrency, probes: opts.probes, lanes: Math.max(1, opts.workers) });
   const enrollUsage = enrollMon.stop();
-  const probes = Math.min(opts.probes, N);
-  for (let i = 0; i < probes; i++) agents[Math.floor((i * N) / probes)].probe = true;
   progress(`enrolled ${N} in ${enrollSeconds.toFixed(1)} s; connecting`);
 
   const conn = await connectAll(`${controller.url}/api/v1/link`, agents);

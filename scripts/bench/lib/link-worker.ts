@@ -11,20 +11,24 @@ export interface SimAgent {
   nodeId: string;
   credential: string;
   probe: boolean;
+  /** Runs the echo command of the test plugin `zz-fwd` (test/helpers/peer-plugin.ts): a target of forwarded commands. */
+  echo?: { name: string };
 }
 
 export type WorkerCommand =
-  | { t: 'start'; url: string; agents: SimAgent[]; hbMs: number; connectConcurrency: number }
+  /** welcomeTimeoutMs: a link without a welcome that long is closed and opened again (0: wait forever). */
+  | { t: 'start'; url: string; agents: SimAgent[]; hbMs: number; connectConcurrency: number; welcomeTimeoutMs?: number }
   | { t: 'collect' }
   | { t: 'drop'; nodeIds: string[] }
   | { t: 'stop' };
 
 export type WorkerEvent =
-  | { t: 'progress'; connected: number; failed: number; closed: number; errors: string[] }
+  | { t: 'progress'; connected: number; failed: number; closed: number; helloRetries: number; errors: string[] }
   | { t: 'latency'; rtts: number[]; sentAt: number[]; late: number }
   | { t: 'dropped'; at: number };
 
 const PLUGINS = [{ name: 'server-stats', state: 'running' as const }];
+const ECHO_PLUGINS = [...PLUGINS, { name: 'zz-fwd', state: 'running' as const }];
 
 class Sim {
   ws: WebSocket | undefined;
@@ -35,14 +39,20 @@ class Sim {
   pendingAt = 0;
   dropped = false;
 
+  private get plugins() {
+    return this.a.echo ? ECHO_PLUGINS : PLUGINS;
+  }
+
   constructor(
     readonly a: SimAgent,
     private readonly w: Worker,
   ) {}
 
-  connect(url: string): Promise<void> {
+  connect(url: string, attempt = 1): Promise<void> {
     return new Promise((resolve) => {
       let settled = false;
+      let abandoned = false;
+      let welcomeTimer: NodeJS.Timeout | undefined;
       const done = (ok: boolean, why?: string) => {
         if (settled) return;
         settled = true;
@@ -55,13 +65,29 @@ class Sim {
       };
       const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.a.credential}` }, handshakeTimeout: 30_000 });
       this.ws = ws;
-      ws.on('open', () => ws.send(JSON.stringify({ t: 'hello', nodeId: this.a.nodeId, version: 'bench', plugins: PLUGINS, labels: {}, address: '127.0.0.1' })));
+      ws.on('open', () => {
+        ws.send(JSON.stringify({ t: 'hello', nodeId: this.a.nodeId, version: 'bench', plugins: this.plugins, labels: {}, address: '127.0.0.1' }));
+        // A hello the controller failed to handle leaves the link open without a welcome: start over.
+        if (this.w.welcomeTimeoutMs && attempt < 10) {
+          welcomeTimer = setTimeout(() => {
+            abandoned = true;
+            this.w.helloRetries++;
+            ws.terminate();
+            setTimeout(() => resolve(this.connect(url, attempt + 1)), 200 + Math.random() * 800);
+          }, this.w.welcomeTimeoutMs);
+        }
+      });
       ws.on('message', (raw) => {
+        if (abandoned) return;
         const msg = JSON.parse(String(raw));
         if (msg.t === 'welcome') {
+          clearTimeout(welcomeTimer);
           done(true);
           this.startHeartbeat();
           if (this.a.probe) ws.send(JSON.stringify({ t: 'report', seq: 1, plugin: 'server-stats', type: 'sample', data: fakeSample(Date.now()), ts: Date.now() }));
+        } else if (msg.t === 'command' && this.a.echo) {
+          const ok = msg.plugin === 'zz-fwd' && msg.action === 'echo';
+          ws.send(JSON.stringify(ok ? { t: 'reply', id: msg.id, ok, data: { text: msg.args?.text, node: this.a.echo.name } } : { t: 'reply', id: msg.id, ok, error: 'not here' }));
         } else if (msg.t === 'ack' && msg.seq === 1) {
           if (!this.primed) this.primed = true;
           else if (this.pendingSince !== undefined) {
@@ -75,12 +101,17 @@ class Sim {
         done(false, `HTTP ${res.statusCode}`);
         ws.terminate();
       });
-      ws.on('error', (err) => done(false, err.message));
+      ws.on('error', (err) => abandoned || done(false, err.message));
       ws.on('close', (code, reason) => {
+        clearTimeout(welcomeTimer);
+        if (abandoned) return;
         clearInterval(this.timer);
         // The close code and reason say which side gave up and why (a refusal, an idle timeout, a shutdown).
         if (!settled) done(false, `closed before welcome (${code}${reason.length ? ` ${reason.toString().slice(0, 80)}` : ''})`);
-        else if (!this.dropped) this.w.closed++;
+        else if (!this.dropped) {
+          this.w.closed++;
+          this.w.progressSoon();
+        }
       });
     });
   }
@@ -99,7 +130,7 @@ class Sim {
     const probing = this.a.probe && this.primed && this.pendingSince === undefined;
     if (this.a.probe && this.primed && this.pendingSince !== undefined) this.w.late++;
     const t0 = performance.now();
-    ws.send(JSON.stringify({ t: 'hb', seq: ++this.hbSeq, ts: Date.now(), summary: { plugins: PLUGINS, outbox: 0 } }));
+    ws.send(JSON.stringify({ t: 'hb', seq: ++this.hbSeq, ts: Date.now(), summary: { plugins: this.plugins, outbox: 0 } }));
     if (probing) {
       this.pendingSince = t0;
       this.pendingAt = Date.now();
@@ -119,9 +150,12 @@ class Worker {
   /** Wall-clock send time of each rtts entry: slow probes bunched in time are a server stall, spread ones are not. */
   sentAt: number[] = [];
   hbMs = 2000;
+  welcomeTimeoutMs = 0;
+  helloRetries = 0;
 
   async start(cmd: Extract<WorkerCommand, { t: 'start' }>): Promise<void> {
     this.hbMs = cmd.hbMs;
+    this.welcomeTimeoutMs = cmd.welcomeTimeoutMs ?? 0;
     const queue = cmd.agents.map((a) => new Sim(a, this));
     for (const s of queue) this.sims.set(s.a.nodeId, s);
     const report = setInterval(() => this.progress(), 500);
@@ -133,8 +167,17 @@ class Worker {
     this.progress();
   }
 
+  private progressTimer: NodeJS.Timeout | undefined;
+  /** Links closed after the start are reported too (a controller killed under its agents), at most every 200 ms. */
+  progressSoon(): void {
+    this.progressTimer ??= setTimeout(() => {
+      this.progressTimer = undefined;
+      this.progress();
+    }, 200);
+  }
+
   progress(): void {
-    send({ t: 'progress', connected: this.connected, failed: this.failed, closed: this.closed, errors: this.errors });
+    send({ t: 'progress', connected: this.connected, failed: this.failed, closed: this.closed, helloRetries: this.helloRetries, errors: this.errors });
   }
 }
 

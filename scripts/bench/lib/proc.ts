@@ -113,3 +113,39 @@ export function raisePriority(pid: number | undefined, nice: number): void {
     }
   }
 }
+
+export function parentPid(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+/** Pids whose parent is `pid` (PostgreSQL's backends under its postmaster). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (parentPid(Number(e)) === pid) out.push(Number(e));
+    } catch {
+      // ended since the listing
+    }
+  }
+  return out;
+}
+
+/**
+ * CPU seconds of a process and its live children. A child reaped in between moves into the parent's
+ * cutime/cstime (readProc counts those), and one born in between used all its CPU in between: the
+ * difference of two readings is the tree's CPU over that time.
+ */
+export function treeCpuSeconds(pid: number): number {
+  let total = readProc(pid).cpuSeconds;
+  for (const c of childPids(pid)) {
+    try {
+      total += readProc(c).cpuSeconds;
+    } catch {
+      // ended since the listing; its time is now in the parent's
+    }
+  }
+  return total;
+}

@@ -38,18 +38,19 @@ export interface Postgres {
   logTail(): Promise<string>;
 }
 
-function binDir(): string {
+/** Where initdb and pg_ctl are; throws naming the package to install when they are not there. */
+export function postgresBinDir(): string {
   const fromEnv = process.env.PG_BINDIR;
   if (fromEnv && existsSync(join(fromEnv, 'initdb'))) return fromEnv;
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a)) : [];
-  if (versions.length === 0) throw new Error('initdb not found under /usr/lib/postgresql/*/bin: install the Debian package "postgresql" (test/e2e/run.sh does)');
+  if (versions.length === 0) throw new Error('PostgreSQL binaries (initdb, pg_ctl) not found under /usr/lib/postgresql/*/bin nor in $PG_BINDIR: install the Debian package "postgresql" (`apt-get install postgresql`; test/e2e/run.sh --deps does)');
   return join(root, versions[0], 'bin');
 }
 
 /** `durable`: fsync on, as in production (benchmarks); tests run without it (the cluster is thrown away). */
 export async function startPostgres(opts: { durable?: boolean } = {}): Promise<Postgres> {
-  const bin = binDir();
+  const bin = postgresBinDir();
   const asRoot = process.getuid?.() === 0;
   const osUser = asRoot ? 'postgres' : userInfo().username;
   const run = (cmd: string, args: string[]) => {
