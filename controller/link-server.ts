@@ -211,7 +211,14 @@ export class LinkServer {
             this.refuse(conn, 'hello', 'wrong_node', LinkClose.protocol, 'hello nodeId does not match credential');
             return;
           }
-          await this.registry.hello(conn.nodeId, msg);
+          try {
+            await this.registry.hello(conn.nodeId, msg);
+          } catch (err) {
+            // Without a welcome the agent would wait on an open link for ever: it reconnects instead.
+            this.log.warn({ node: conn.nodeId, err: (err as Error)?.message }, 'could not record hello; closing the link so the agent retries');
+            conn.ws.close(LinkClose.tryAgain, closeReason('hello not recorded: try again'));
+            return;
+          }
           this.send(conn.nodeId, { t: 'welcome', nodeId: conn.nodeId, config: this.hooks.configFor(conn.nodeId), lastSeq: this.registry.lastSeq(conn.nodeId), hbInterval: this.hbIntervalMs });
         });
         break;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { currentFence, runFenced, type Fence } from '../plugins/sdk/durable/fence.ts';
 import { onRemoteChange, openStore, type Store } from '../plugins/sdk/store.ts';
+import { retryOnConflict } from '../plugins/sdk/durable/storage-error.ts';
 import { requireNode } from '../runtime/node-require.ts';
 import type { NodeInfo } from '../plugins/sdk/contract.ts';
 import type { PluginStatus } from '../runtime/link.ts';
@@ -222,11 +223,11 @@ export class Registry {
   /** Stores a new node; resolves once it and its node.enrolled event are recorded. */
   async add(n: Omit<NodeRecord, 'id' | 'enrolledAt' | 'state'> & { id?: string }): Promise<NodeRecord> {
     const rec: NodeRecord = { ...n, id: n.id ?? this.newId(), enrolledAt: Date.now(), state: 'unknown' };
-    await this.store.update((d) => {
+    await retryOnConflict(() => this.store.update((d) => {
       d.nodes[rec.id] = rec;
       this.all = null;
       this.pend(d, 'node.enrolled', { node: this.info(rec) });
-    });
+    }));
     await this.announce();
     return rec;
   }
@@ -254,11 +255,11 @@ export class Registry {
     const rec = this.store.data.nodes[id];
     if (!rec) return false;
     const last = this.info(rec);
-    await this.store.update((d) => {
+    await retryOnConflict(() => this.store.update((d) => {
       delete d.nodes[id];
       this.all = null;
       this.pend(d, 'node.deleted', { node: last });
-    });
+    }));
     await this.seqStore.update((d) => {
       delete d.seqs[id];
     });
@@ -270,11 +271,11 @@ export class Registry {
   }
 
   async setJti(id: string, jti: string): Promise<void> {
-    const rec = this.store.data.nodes[id];
-    if (!rec) return;
-    await this.store.update(() => {
-      rec.jti = jti;
-    });
+    if (!this.store.data.nodes[id]) return;
+    await retryOnConflict(() => this.store.update((d) => {
+      const r = d.nodes[id];
+      if (r) r.jti = jti;
+    }));
   }
 
   /** Highest report seq applied for a node; replays at or below it are acknowledged without effect. */
@@ -298,11 +299,14 @@ export class Registry {
     this.updatePlugins(rec, l, h.plugins);
     this.linkChanged();
     if (rec.version !== h.version || rec.address !== h.address || JSON.stringify(rec.labels) !== JSON.stringify(h.labels)) {
-      await this.store.update(() => {
-        rec.version = h.version;
-        rec.address = h.address || rec.address;
-        rec.labels = { ...rec.labels, ...h.labels };
-      });
+      // The record is looked up again on each attempt: a conflict brings the winner's row in.
+      await retryOnConflict(() => this.store.update((d) => {
+        const r = d.nodes[id];
+        if (!r) return;
+        r.version = h.version;
+        r.address = h.address || r.address;
+        r.labels = { ...r.labels, ...h.labels };
+      }));
     }
   }
 
@@ -398,14 +402,14 @@ export class Registry {
   /** Records the new state and its events in one write, then hands the events to the event log. */
   private async transition(recs: NodeRecord[], state: 'up' | 'down'): Promise<void> {
     const now = Date.now();
-    await this.store.update((d) => {
+    await retryOnConflict(() => this.store.update((d) => {
       for (const r of recs) {
         const previous = r.state;
         r.state = state;
         this.liveOf(r.id).since = now;
         this.pend(d, `node.${state}`, { node: this.info(r), previous });
       }
-    });
+    }));
     await this.announce();
   }
 

@@ -83,8 +83,14 @@ async function admit(d: RestDeps, req: HttpRequest, b: Record<string, unknown>, 
   // Signed before the node is stored: one write of nodes.json per enrollment, not two.
   const id = d.registry.newId();
   const { credential, jti } = await d.identity.signCredential(id);
-  const rec = await d.registry.add({ id, name, labels: { ...joinToken.labels, ...labels }, address: (b.address as string | undefined) ?? req.ip, local: b.local === true && isLocalCaller(req), jti });
-  return { rec, credential };
+  try {
+    const rec = await d.registry.add({ id, name, labels: { ...joinToken.labels, ...labels }, address: (b.address as string | undefined) ?? req.ip, local: b.local === true && isLocalCaller(req), jti });
+    return { rec, credential };
+  } catch (err) {
+    // Not enrolled, so not a use: the client retries with the same token.
+    await d.tokens.giveBack(joinToken.id).catch((e: unknown) => d.log.warn({ token: joinToken.id, err: (e as Error).message }, 'could not give back the join token use of a failed enrollment'));
+    throw err;
+  }
 }
 
 /** Answered 202 once the event is in the event log and its deliveries are in the outbox: a crash after the answer loses neither. */

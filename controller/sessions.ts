@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { openStore, refreshStore, type Store } from '../plugins/sdk/store.ts';
-import { StorageConflictError } from '../plugins/sdk/durable/storage-error.ts';
+import { retryOnConflict } from '../plugins/sdk/durable/storage-error.ts';
 import { sha256 } from './secrets.ts';
 
 const COOKIE = 'outpost_session';
@@ -97,15 +97,9 @@ export class Sessions {
 
   /** Applies fn, again on the refreshed data when another controller committed the same rows first. */
   private async change(fn: (d: SessionsData) => void, needed: (d: SessionsData) => boolean = () => true): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      if (!needed(this.store.data)) return;
-      try {
-        await this.store.update(fn);
-        return;
-      } catch (err) {
-        if (!(err instanceof StorageConflictError) || attempt >= ATTEMPTS) throw err;
-      }
-    }
+    await retryOnConflict(async () => {
+      if (needed(this.store.data)) await this.store.update(fn);
+    }, ATTEMPTS);
   }
 
   private idFrom(headers: Record<string, string>): string | undefined {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { openStore, refreshStore, type Store } from '../plugins/sdk/store.ts';
-import { StorageConflictError } from '../plugins/sdk/durable/storage-error.ts';
+import { retryOnConflict } from '../plugins/sdk/durable/storage-error.ts';
 import { matchesHash, newSecret, sha256 } from './secrets.ts';
 
 export interface JoinToken {
@@ -91,21 +91,29 @@ export class JoinTokens {
     // A token made through another controller a moment ago may not have reached this one yet (its
     // notification takes milliseconds): a miss reads the store once before refusing.
     if (!this.store.data.tokens[m[1]]) await refreshStore(this.store);
-    for (let attempt = 1; ; attempt++) {
+    return retryOnConflict(async () => {
       const t = this.store.data.tokens[m[1]];
       if (!t || !matchesHash(m[2], t.hash)) throw new Error('join token is not valid');
       const state = this.state(t);
       if (state !== 'active') throw new Error(`join token is ${state}`);
-      try {
-        await this.store.update(() => {
-          t.usesLeft -= 1;
-          t.uses += 1;
-        });
-        return t;
-      } catch (err) {
-        if (!(err instanceof StorageConflictError) || attempt >= CONSUME_ATTEMPTS) throw err;
-      }
-    }
+      await this.store.update(() => {
+        t.usesLeft -= 1;
+        t.uses += 1;
+      });
+      return t;
+    }, CONSUME_ATTEMPTS);
+  }
+
+  /** Gives back a use consume() took for an enrollment that then failed to store its node. */
+  async giveBack(id: string): Promise<void> {
+    await retryOnConflict(() =>
+      this.store.update((d) => {
+        const t = d.tokens[id];
+        if (!t || t.uses <= 0) return;
+        t.usesLeft += 1;
+        t.uses -= 1;
+      }),
+    );
   }
 
   private state(t: JoinToken): PublicJoinToken['state'] {

@@ -120,6 +120,8 @@ export const LinkClose = {
   tooLarge: 4413,
   /** The agent left more unread than the controller buffers for one link. */
   backlog: 4429,
+  /** The controller could not take the agent's hello now (its storage failed): reconnect with backoff. */
+  tryAgain: 1013,
 } as const;
 
 /** Close reasons travel in a control frame: at most 123 bytes. */

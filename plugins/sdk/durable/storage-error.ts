@@ -93,3 +93,18 @@ export class StorageConflictError extends Error {
     this.name = 'StorageConflictError';
   }
 }
+
+/**
+ * Runs a write again while it loses a race with another controller (StorageConflictError): the store
+ * has taken the winner's rows when the conflict is thrown, so the next attempt works on them. Other
+ * errors, and the last conflict, go to the caller.
+ */
+export async function retryOnConflict<R>(write: () => Promise<R>, attempts = 5): Promise<R> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (!(err instanceof StorageConflictError) || attempt >= attempts) throw err;
+    }
+  }
+}
