@@ -64,6 +64,16 @@ export function run(args: string[], env: Record<string, string> = {}, cwd = ROOT
   };
 }
 
+/** A process that did not start in time is killed: left running it kept the test process (and the e2e lock) alive. */
+async function startedOrKilled(p: Proc, ready: RegExp, timeoutMs?: number): Promise<RegExpMatchArray> {
+  try {
+    return await p.waitFor(ready, timeoutMs);
+  } catch (err) {
+    p.child.kill('SIGKILL');
+    throw err;
+  }
+}
+
 export async function stopProc(p: Proc, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (p.child.exitCode !== null || p.child.signalCode !== null) return;
   p.child.kill(signal);
@@ -135,7 +145,7 @@ export class TestController {
   /** Starts (again) on the same data dir; the port may change unless the config fixes it. */
   async boot(timeoutMs?: number): Promise<void> {
     this.proc = run(['controller', '--config', this.configFile], { OUTPOST_ADMIN_TOKEN: this.adminToken, ...(this.opts.env ?? {}) }, ROOT, this.opts.wrapper);
-    const m = await this.proc.waitFor(/Outpost controller (http:\/\/[^\s]+)/, timeoutMs);
+    const m = await startedOrKilled(this.proc, /Outpost controller (http:\/\/[^\s]+)/, timeoutMs);
     this.url = m[1];
     this.port = Number(new URL(this.url).port);
   }
@@ -228,7 +238,7 @@ export class TestAgent {
 
   async boot(): Promise<void> {
     this.proc = run(['agent', '--config', this.configFile], this.opts.env ?? {}, ROOT, this.opts.wrapper);
-    const m = await this.proc.waitFor(/Outpost agent (\S+) serving on port (\d+)/);
+    const m = await startedOrKilled(this.proc, /Outpost agent (\S+) serving on port (\d+)/);
     this.port = Number(m[2]);
   }
 
