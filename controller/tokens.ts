@@ -61,9 +61,11 @@ export class JoinTokens {
     const secret = newSecret(24);
     const now = Date.now();
     const rec: JoinToken = { id, hash: sha256(secret), createdAt: now, expiresAt: now + opts.ttlMs, usesLeft: opts.uses, uses: 0, labels: opts.labels, revoked: false };
-    await this.store.update((d) => {
-      d.tokens[id] = rec;
-    });
+    await retryOnConflict(() =>
+      this.store.update((d) => {
+        d.tokens[id] = rec;
+      }),
+    );
     return { token: `opj_${id}.${secret}`, info: this.publicView(rec) };
   }
 
@@ -74,9 +76,12 @@ export class JoinTokens {
   async revoke(id: string): Promise<boolean> {
     const t = this.store.data.tokens[id];
     if (!t) return false;
-    await this.store.update(() => {
-      t.revoked = true;
-    });
+    await retryOnConflict(() =>
+      this.store.update((d) => {
+        const r = d.tokens[id];
+        if (r) r.revoked = true;
+      }),
+    );
     return true;
   }
 
