@@ -166,14 +166,15 @@ test('outpost store migrate: the first run creates the schema, a second changes 
   assert.deepEqual(JSON.parse(second.out.slice(second.out.indexOf('{'))).applied, []);
   assert.deepEqual(await state(), once, 'nothing changed');
 
-  // A database of release 1 (queues without a checkpoint, no lease or presence tables) gets the later migrations alone, its queues kept.
+  // A database of release 1 (queues without a checkpoint, no lease or presence tables, logs without a version) gets the later migrations alone, its queues kept.
   await pg.sql(db, "INSERT INTO outpost_queues (name, seq) VALUES ('old', 41)");
   await pg.sql(db, 'ALTER TABLE outpost_queues DROP COLUMN checkpoint');
   await pg.sql(db, 'DROP TABLE outpost_leases, outpost_presence');
+  await pg.sql(db, 'ALTER TABLE outpost_logs DROP COLUMN version, DROP COLUMN dropped');
   await pg.sql(db, 'UPDATE outpost_schema SET version = 1');
   const upgrade = await migrate();
   assert.equal(upgrade.code, 0, upgrade.out);
-  assert.deepEqual(JSON.parse(upgrade.out.slice(upgrade.out.indexOf('{'))).applied, [2, 3]);
+  assert.deepEqual(JSON.parse(upgrade.out.slice(upgrade.out.indexOf('{'))).applied, [2, 3, 4]);
   assert.deepEqual(await pg.sql(db, "SELECT seq::integer AS seq, checkpoint::integer AS checkpoint FROM outpost_queues WHERE name = 'old'"), [{ seq: 41, checkpoint: 0 }]);
 
   await pg.sql(db, 'UPDATE outpost_schema SET version = 99');
