@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { onRemoteChange, openStore, type RemoteChange, type Store } from '../../plugins/sdk/store.ts';
@@ -676,7 +677,8 @@ export function storeContract(b: Backend): void {
       const attempts = new Map<string, number>();
       const reused: string[] = [];
       for (let round = 0; round < 5; round++) {
-        const progress = join(p.dir, `queue-child-${round}.log`);
+        // Outside the place: a PostgreSQL place's dir is only a name.
+        const progress = join(tmpdir(), `outpost-queue-child-${process.pid}-${Date.now()}-${round}.log`);
         const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/queue-child.ts'), p.dir, progress], { cwd: ROOT, env: { ...process.env, ...p.env }, stdio: ['ignore', 'ignore', 'inherit'] });
         const exited = new Promise((r) => child.on('exit', r));
         const lines = () => (existsSync(progress) ? readFileSync(progress, 'utf8').split('\n').slice(0, -1) : []);
