@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { startNetnsCluster } from './lib/netns-cluster.ts';
 import { startReceiver, type ReceivedRequest } from './lib/receiver.ts';
 import { verifyOutpostSignature } from '../../plugins/sdk/signature.ts';
+import { until } from '../helpers/cluster.ts';
 
 /** Scheduling slack on a busy 2-core CI machine, on top of the watchdog window itself. */
 const SLACK_MS = 2000;
@@ -16,6 +17,13 @@ test('a cut-off node is reported by signed node.down / node.up webhooks, retried
     controller: { config: { webhooks: { baseDelayMs: 200, maxDelayMs: 1000, timeoutMs: 5000 } } },
   });
   try {
+    // The nodes' first node.up events are in the event log before subscribing: a node shown up has its
+    // state written, and its event is numbered a moment later; one numbered after the subscription
+    // was made would reach it.
+    await until('every node.up of the start in the event log', async () => {
+      const events = (await c.controller.api('GET', '/api/v1/events?limit=100')).body.events as Array<{ event: string; data?: { node?: { id?: string } } }>;
+      return c.nodeIds.every((id) => events.some((e) => e.event === 'node.up' && e.data?.node?.id === id));
+    });
     const sub = await c.controller.api('POST', '/api/v1/webhooks', { url: rx.url, secret: SECRET, events: ['node.down', 'node.up'] });
     assert.equal(sub.status, 201, sub.text);
     const victim = c.nodeIds[1];
