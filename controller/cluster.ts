@@ -60,7 +60,7 @@ export async function openCluster(d: ClusterDeps): Promise<ControllerCluster> {
   let presence: import('../runtime/cluster/presence.ts').Presence | undefined;
   if (d.store.db) {
     const [{ PgLeaseBackend }, { Presence }] = await Promise.all([import('../runtime/cluster/pg-lease.ts'), import('../runtime/cluster/presence.ts')]);
-    const l = new SingletonLease(new PgLeaseBackend(d.store.db), id, { ttlMs: d.leaseTtlMs, log });
+    const l = new SingletonLease(new PgLeaseBackend(d.store.db, d.leaseTtlMs), id, { ttlMs: d.leaseTtlMs, log });
     lease = l;
     startLease = () => l.start();
     presence = new Presence(d.store.db, id, d.links, d.linked, d.url, d.intervalMs, log);

@@ -4,7 +4,7 @@
  * rest of each controller stood in for (which nodes are linked where, the local command and channel
  * paths, the plugins' onPeer). Forwarded commands answer with the holder's result or error (message
  * and status kept); messages are batched per peer, in order, counted once handed over; peer calls
- * carry Buffers both ways; the endpoint refuses unsigned, forged, stale and malformed calls.
+ * carry Buffers both ways; the endpoint refuses unsigned, forged, stale, replayed and malformed calls.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -149,7 +149,7 @@ test('peers.call and broadcast reach onPeer on the other controllers, Buffers bo
   assert.deepEqual(all, [{ controller: 'ctl_b', ok: false, error: 'controller ctl_b answered boom with an error: boom here' }]);
 });
 
-test('the internal endpoint refuses unsigned, forged, stale and malformed calls with 401/400 and no detail of the secret', async () => {
+test('the internal endpoint refuses unsigned, forged, stale, replayed and malformed calls with 401/400 and no detail of the secret', async () => {
   const [, b] = await ready;
   const body = encodePeerBody({ op: 'call', plugin: 'zz', method: 'hello', body: { bytes: Buffer.from('x') } }, 'test');
   const post = (headers: Record<string, string>, data: Buffer = body) => fetch(b.url + PEER_PATH, { method: 'POST', headers, body: data });
@@ -164,11 +164,15 @@ test('the internal endpoint refuses unsigned, forged, stale and malformed calls 
     const r = await post(headers, data);
     assert.equal(r.status, 401, what);
     const text = await r.text();
-    assert.deepEqual(JSON.parse(text), { error: { status: 401, message: 'controller-to-controller call refused: missing, stale or bad signature' } }, what);
+    assert.deepEqual(JSON.parse(text), { error: { status: 401, message: 'controller-to-controller call refused: missing, stale, replayed or bad signature' } }, what);
     assert.ok(!text.includes(SECRET.toString()) && !text.includes(SECRET.toString('hex')));
   }
-  const ok = await post(signPeerCall(SECRET, 'ctl_a', body));
+  const signed = signPeerCall(SECRET, 'ctl_a', body);
+  const ok = await post(signed);
   assert.equal(ok.status, 200);
+  const replayed = await post(signed);
+  assert.equal(replayed.status, 401, 'the same signed call played again');
+  assert.match(await replayed.text(), /replayed or bad signature/);
   assert.equal((decodePeerBody(Buffer.from(await ok.arrayBuffer())) as any).result.from, 'ctl_a');
   const junk = Buffer.from('not a body');
   const bad = await post(signPeerCall(SECRET, 'ctl_a', junk), junk);

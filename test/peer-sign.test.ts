@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PEER_HEADERS, PEER_WINDOW_MS, signPeerCall, verifyPeerCall } from '../runtime/cluster/peer-sign.ts';
+import { PEER_HEADERS, PEER_WINDOW_MS, PeerReplayGuard, signPeerCall, verifyPeerCall } from '../runtime/cluster/peer-sign.ts';
 import { decodePeerBody, encodePeerBody, PEER_MAX_BODY } from '../runtime/cluster/peer-codec.ts';
 import { LinkCodecError } from '../runtime/link-codec.ts';
 
@@ -30,9 +30,31 @@ test('a signed call verifies for its sender, and only with the same secret, body
   assert.equal(refused({ ...h, [PEER_HEADERS.ts]: String(now + 1) }), 'bad signature');
   assert.equal(refused({ ...h, [PEER_HEADERS.sig]: 'zz' }), 'bad signature');
   assert.equal(refused({ ...h, [PEER_HEADERS.ts]: 'yesterday' }), 'malformed signature headers');
+  assert.equal(refused({ ...h, [PEER_HEADERS.nonce]: undefined }), 'unsigned');
+  assert.equal(refused({ ...h, [PEER_HEADERS.nonce]: 'short' }), 'malformed signature headers');
+  assert.equal(refused({ ...h, [PEER_HEADERS.nonce]: 'f'.repeat(32) }), 'bad signature');
   assert.equal(refused(signPeerCall(Buffer.alloc(32, 8), 'ctl_a', body, now)), 'bad signature');
   // The signature says nothing of the secret a reader could use: another sender, another body, another value.
   assert.notEqual(signPeerCall(secret, 'ctl_a', body, now)[PEER_HEADERS.sig], signPeerCall(secret, 'ctl_a', Buffer.from('other'), now)[PEER_HEADERS.sig]);
+});
+
+test('a call is taken once: its nonce is remembered for as long as its timestamp stays acceptable, and forgotten after', () => {
+  const guard = new PeerReplayGuard(now);
+  const h = signPeerCall(secret, 'ctl_a', body, now);
+  assert.deepEqual(verifyPeerCall(secret, h, body, now, guard), { ok: true, from: 'ctl_a' });
+  assert.deepEqual(verifyPeerCall(secret, h, body, now + 1, guard), { ok: false, why: 'replayed' });
+  // The same body at the same millisecond is another call: its own nonce.
+  assert.equal(verifyPeerCall(secret, signPeerCall(secret, 'ctl_a', body, now), body, now, guard).ok, true);
+  // Still remembered at the edge of the window, after a generation swap.
+  assert.deepEqual(verifyPeerCall(secret, h, body, now + PEER_WINDOW_MS, guard), { ok: false, why: 'replayed' });
+  assert.equal(guard.fresh('a'.repeat(32), now + 2 * PEER_WINDOW_MS), true);
+  assert.equal(guard.fresh(h[PEER_HEADERS.nonce], now + 3 * PEER_WINDOW_MS), false, 'one generation back');
+  // Past every acceptable timestamp, both generations are dropped: memory stays bounded by the call rate.
+  assert.equal(guard.fresh(h[PEER_HEADERS.nonce], now + 8 * PEER_WINDOW_MS), true);
+  // A forged call does not reach the guard (nothing unsigned grows it).
+  const g2 = new PeerReplayGuard(now);
+  assert.equal(verifyPeerCall(Buffer.alloc(32, 9), h, body, now, g2).ok, false);
+  assert.equal(g2.fresh(h[PEER_HEADERS.nonce], now), true);
 });
 
 test('peer bodies carry Buffers anywhere as bytes, and refuse what is malformed or too large', () => {

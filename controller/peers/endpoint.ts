@@ -1,6 +1,6 @@
 /**
  * The internal endpoint other controllers call (POST /internal/v1/peer): signed with the cluster
- * secret (runtime/cluster/peer-sign.ts), refused with 401 otherwise. Mounted only when controllers
+ * secret (runtime/cluster/peer-sign.ts), refused with 401 otherwise, and when played again. Mounted only when controllers
  * share a database; on files the path is unknown (404). Not for clients: docs/api.md.
  */
 import type HyperExpress from 'hyper-express';
@@ -8,7 +8,7 @@ import type { Log } from '../../plugins/sdk/log.ts';
 import { HttpError, restError } from '../../plugins/sdk/http.ts';
 import { PEER_PATH } from '../../runtime/cluster/peer-client.ts';
 import { decodePeerBody, PEER_MAX_BODY } from '../../runtime/cluster/peer-codec.ts';
-import { verifyPeerCall } from '../../runtime/cluster/peer-sign.ts';
+import { PeerReplayGuard, verifyPeerCall } from '../../runtime/cluster/peer-sign.ts';
 import { encodeReply, PeerOp, type PeerReply } from './protocol.ts';
 import { describeIssues } from '../../plugins/sdk/validate.ts';
 import { readBody } from '../../runtime/http-request.ts';
@@ -25,16 +25,17 @@ export function mountPeerEndpoint(app: HyperExpress.Server, d: PeerEndpointDeps)
     d.observe?.('refused', status);
     res.status(status).json(restError(status, message).json);
   };
+  const replays = new PeerReplayGuard();
   app.post(PEER_PATH, async (req, res) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > PEER_MAX_BODY) return fail(res, 413, `body too large: ${declared} bytes, limit ${PEER_MAX_BODY}`);
     // Counted as it streams: a chunked body without a length is not buffered past the limit.
     const body = await readBody(req, PEER_MAX_BODY);
     if (body === null) return fail(res, 413, `body too large: limit ${PEER_MAX_BODY} bytes`);
-    const v = verifyPeerCall(d.secret, req.headers as Record<string, string>, body);
+    const v = verifyPeerCall(d.secret, req.headers as Record<string, string>, body, Date.now(), replays);
     if (!v.ok) {
       d.log.warn({ ip: req.ip, why: v.why }, 'refused a call meant for another controller');
-      return fail(res, 401, 'controller-to-controller call refused: missing, stale or bad signature');
+      return fail(res, 401, 'controller-to-controller call refused: missing, stale, replayed or bad signature');
     }
     const parsed = (() => {
       try {

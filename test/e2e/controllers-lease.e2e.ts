@@ -28,6 +28,7 @@ import { migrate } from '../../runtime/storage/postgres/schema.ts';
 import { PgContext } from '../../runtime/storage/postgres/context.ts';
 import { PostgresBackend } from '../../runtime/storage/postgres/backend.ts';
 import { PgLeaseBackend } from '../../runtime/cluster/pg-lease.ts';
+import { validFences } from '../../runtime/storage/postgres/fence-check.ts';
 import { runFenced, StaleLeaseError, type Fence } from '../../plugins/sdk/durable/fence.ts';
 import { Secret } from '../../plugins/sdk/secret.ts';
 import { createLog } from '../../plugins/sdk/log.ts';
@@ -236,7 +237,53 @@ test('fencing in the database: a write with a stale epoch is refused in its own 
     assert.equal(await runFenced(current, () => q.ack('plain', leased[0].token)), true);
     assert.equal((await q.items()).length, 0);
     await Promise.all([store.close(), reread.close(), l.close(), q.close()]);
+    await leases.close();
   } finally {
+    await db.close();
+  }
+});
+
+test('locks: a fenced write in flight lets its holder renew, and holds a takeover back until it commits', async () => {
+  const url = await pg.createDatabase();
+  const dbName = new URL(url).pathname.slice(1);
+  const db = new Database({ url: new Secret(url), application: 'outpost-test' });
+  const a = new PgLeaseBackend(db, 60_000);
+  const b = new PgLeaseBackend(db, 60_000);
+  try {
+    await migrate(db);
+    const held = await a.acquire('singleton', 'ctl_a0000000', 60_000);
+    assert.equal(held?.epoch, 1);
+    const fence: Fence = { lease: 'singleton', epoch: 1, holder: 'ctl_a0000000', valid: () => true };
+    let commit!: () => void;
+    const committed = new Promise<void>((r) => (commit = r));
+    let checked!: () => void;
+    const inFlight = new Promise<void>((r) => (checked = r));
+    const write = db.tx(async (c) => {
+      assert.equal((await validFences(c, [fence])).size, 1);
+      checked();
+      await committed;
+    });
+    await inFlight;
+    // The renewal passes the write's lock at once (it waited for every write in flight before).
+    const renewed = await Promise.race([a.renew('singleton', 'ctl_a0000000', 1, 60_000), sleep(3000).then(() => 'waited' as const)]);
+    assert.ok(renewed !== 'waited' && renewed?.epoch === 1, `renewal: ${JSON.stringify(renewed)}`);
+    // Expired meanwhile (as if its holder had stopped renewing): the takeover waits for the write.
+    await pg.sql(dbName, "UPDATE outpost_leases SET expires_at = now() - interval '1 second'");
+    let tookAt = 0;
+    const takeover = b.acquire('singleton', 'ctl_b0000000', 60_000).then((r) => ((tookAt = Date.now()), r));
+    await sleep(500);
+    assert.equal(tookAt, 0, 'the takeover waited for the write in flight');
+    const commitAt = Date.now();
+    commit();
+    await write;
+    const took = await takeover;
+    assert.equal(took?.epoch, 2);
+    assert.ok(tookAt >= commitAt);
+    // And a holder that is not expired is not even locked by others' tries: their acquire answers at once.
+    const again = await Promise.race([a.acquire('singleton', 'ctl_a0000000', 60_000), sleep(3000).then(() => 'waited' as const)]);
+    assert.equal(again, undefined);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
     await db.close();
   }
 });

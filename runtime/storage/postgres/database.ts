@@ -22,7 +22,7 @@ export interface DatabaseOptions {
   application?: string;
   /**
    * The server ends a session left idle this long inside a transaction; default 5 s. A controller
-   * paused (SIGSTOP, GC, a VM migration) in the middle of a fenced write holds the lease row FOR SHARE:
+   * paused (SIGSTOP, GC, a VM migration) in the middle of a fenced write holds the lease row FOR KEY SHARE:
    * without this the successor's takeover, and every write to rows it locked, waited for it forever.
    */
   idleInTransactionMs?: number;
@@ -40,8 +40,10 @@ export class Database {
   private readonly listeners = new Set<(err: Error) => void>();
   /** How to connect (holds the password: stays private). */
   private readonly client: pg.ClientConfig;
+  private readonly opts: DatabaseOptions;
 
   constructor(opts: DatabaseOptions) {
+    this.opts = opts;
     const url = opts.url.reveal();
     const problem = urlProblem(url);
     if (problem) throw new Error(`store url ${problem}`);
@@ -61,6 +63,14 @@ export class Database {
     this.pool.on('error', (err) => {
       for (const l of this.listeners) l(err);
     });
+  }
+
+  /**
+   * A small pool of its own on the same database, for statements that must not wait for a connection
+   * behind the main pool's work (the lease's renewals), with their own time limit. Closed by its user.
+   */
+  side(purpose: string, size: number, timeoutMs: number): Database {
+    return new Database({ ...this.opts, poolSize: size, timeoutMs, application: `${this.client.application_name}-${purpose}` });
   }
 
   /** Told about connections the server dropped while idle. */

@@ -1,8 +1,9 @@
 /**
  * The check a fenced write makes in its own transaction: its lease is still at its epoch, held by its
- * controller and not expired. The row is locked FOR SHARE until the transaction ends, so a takeover
- * (an UPDATE of that row) waits for the write to commit, and a write checked after the takeover fails:
- * no write of an old epoch lands after a new epoch began.
+ * controller and not expired. The row is locked FOR KEY SHARE until the transaction ends, so a
+ * takeover (which locks it FOR UPDATE: runtime/cluster/pg-lease.ts) waits for the write to commit, and
+ * a write checked after the takeover fails: no write of an old epoch lands after a new epoch began.
+ * KEY SHARE rather than SHARE: the holder's renewals (an UPDATE of non-key columns) pass it.
  */
 import type pg from 'pg';
 import { fenceKey, type Fence } from '../../../plugins/sdk/durable/fence.ts';
@@ -11,7 +12,7 @@ const CHECK = `
 SELECT name, epoch, holder FROM outpost_leases
 WHERE (name, epoch, holder) IN (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])) AND expires_at > now()
 ORDER BY name
-FOR SHARE`;
+FOR KEY SHARE`;
 
 /** The keys (fenceKey) of the fences among `fences` that still hold; run inside the write's transaction. */
 export async function validFences(c: pg.PoolClient, fences: Iterable<Fence>): Promise<Set<string>> {

@@ -176,7 +176,7 @@ export class PgStore<T extends object> implements Store<T> {
         const fenced = batch.filter((w) => w.fence);
         if (fenced.length === 0) (await this.flush((t, v) => this.ctx.db.query(t, v)))?.();
         else {
-          // The lease rows stay locked FOR SHARE until this commit: no takeover lands in between.
+          // The lease rows stay locked FOR KEY SHARE until this commit: no takeover lands in between.
           const done = await this.ctx.db.tx(async (c) => {
             const valid = await validFences(c, fenced.map((w) => w.fence!));
             const stale = fenced.filter((w) => !valid.has(fenceKey(w.fence!)));
