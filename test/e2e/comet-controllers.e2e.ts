@@ -10,18 +10,14 @@
  * reach c1's clients again; d1 (which cannot relink) leaves the counts once C's presence and shares
  * stop. Prints push latency through a controller that does not hold the target (p50/p99).
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestAgent, TestController, stopProc, until } from '../helpers/cluster.ts';
 import { JS_CLIENT_AUTH, TcpClient, WsClient, sleep, type Got } from '../comet-fixtures.ts';
 import { forwarder } from './lib/forwarder.ts';
-import { startPostgres, type Postgres } from './lib/postgres.ts';
+import { controllersOn, postgresForFile } from './lib/postgres.ts';
 
-let pg: Postgres;
-before(async () => {
-  pg = await startPostgres();
-});
-after(() => pg?.destroy());
+const pg = postgresForFile();
 
 type Reply = { status: number; json: { code: number; message: string; data?: any } };
 const OK = { status: 200, json: { code: 0, message: '' } };
@@ -55,7 +51,7 @@ test('comet on three controllers: pushes through any controller reach every agen
   // Heartbeats as the other tests' (200 ms), but a node is called down only after 3 s without one: on a
   // loaded 2-core machine 600 ms flaps nodes down and up, and each flap empties then resyncs its tables.
   const config = { heartbeat: { intervalMs: 200, downAfter: 15, upAfter: 2 }, plugins: { comet: { feedIntervalMs: 50, onlineRefreshMs: 200 } }, cluster: { leaseTtlMs: 6000 } };
-  const start = () => TestController.start({ env: { OUTPOST_STORE_URL: url }, config, adminToken });
+  const start = controllersOn(pg, url, { config, adminToken });
   // Started inside the try: a controller that fails to start must not leave the others running (they
   // would keep this test's process, and the e2e lock, alive).
   const cs: TestController[] = [];

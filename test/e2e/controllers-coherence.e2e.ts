@@ -10,7 +10,7 @@
  * (pg_terminate_backend) → the controllers reconnect and catch up on what was written meanwhile.
  * Prints the propagation delay (write answered on A → visible on B) over 200 writes.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,18 +18,12 @@ import { run, TestAgent, TestController, until } from '../helpers/cluster.ts';
 import { startReceiver } from './lib/receiver.ts';
 import { browser, csrfOf } from '../helpers/browser.ts';
 import { forwarder } from './lib/forwarder.ts';
-import { startPostgres, type Postgres } from './lib/postgres.ts';
+import { controllersOn, postgresForFile } from './lib/postgres.ts';
+import { statusOf as status } from './lib/lease.ts';
 
-let pg: Postgres;
-before(async () => {
-  pg = await startPostgres();
-});
-after(() => pg?.destroy());
+const pg = postgresForFile();
 
 
-async function status(c: TestController): Promise<any> {
-  return (await c.api('GET', '/api/v1/status')).body;
-}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
@@ -42,7 +36,7 @@ test('three controllers on one database see each other\'s writes: nodes, tokens,
   const fwd = await forwarder();
   const adminToken = `opa_test_coherence_${Date.now().toString(36)}`;
   const config = { webhooks: { baseDelayMs: 200, maxDelayMs: 400 }, cluster: { leaseTtlMs: 6000 } };
-  const start = () => TestController.start({ env: { OUTPOST_STORE_URL: url }, config, adminToken });
+  const start = controllersOn(pg, url, { config, adminToken });
   const a = await start();
   const cs = [a, await start(), await start()];
   const [, b, c] = cs;
@@ -164,7 +158,7 @@ test('dashboard sessions on one database: signed in on A, the cookie works on B;
   const url = await pg.createDatabase();
   const database = new URL(url).pathname.slice(1);
   const adminToken = `opa_test_sessions_${Date.now().toString(36)}`;
-  const start = () => TestController.start({ env: { OUTPOST_STORE_URL: url }, adminToken });
+  const start = controllersOn(pg, url, { adminToken });
   const a = await start();
   const b = await start();
   try {

@@ -18,19 +18,15 @@
  *
  * Prints the takeover time, the callback gap and the relink time of each kill, and the outage figures.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestAgent, TestController, stopProc, until, sleep } from '../helpers/cluster.ts';
 import { startReceiver, type ReceivedRequest } from './lib/receiver.ts';
 import { failoverProxy } from './lib/failover-proxy.ts';
 import { startTarget, postForm } from '../prober-fixtures.ts';
-import { startPostgres, type Postgres } from './lib/postgres.ts';
+import { controllersOn, postgresForFile } from './lib/postgres.ts';
 
-let pg: Postgres;
-before(async () => {
-  pg = await startPostgres();
-});
-after(() => pg?.destroy());
+const pg = postgresForFile();
 
 const TTL_MS = 6000;
 /** The monitor's interval: one round. */
@@ -93,7 +89,7 @@ test('three controllers, agents behind a failover proxy: kill -9 of the holder t
   };
   const adminToken = `opa_test_failover_${Date.now().toString(36)}`;
   // Info logs: a controller that does not come up says where it stands in the failure message.
-  const start = () => TestController.start({ env: { OUTPOST_STORE_URL: url, OUTPOST_LOG_LEVEL: 'info' }, config, adminToken });
+  const start = controllersOn(pg, url, { config, adminToken, env: { OUTPOST_LOG_LEVEL: 'info' } });
   const a = await start();
   const cs: TestController[] = [a];
   const proxy = await failoverProxy([]);

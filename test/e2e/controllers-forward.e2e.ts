@@ -7,23 +7,17 @@
  * "down"; calls to the internal endpoint that are unsigned, forged or stale are refused with 401.
  * Prints the latency of forwarded commands (1,000 sequential, timed inside the plugin) next to local ones.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestAgent, TestController, stopProc, until } from '../helpers/cluster.ts';
 import { PEER_PLUGIN, writePeerPlugin } from '../helpers/peer-plugin.ts';
-import { startPostgres, type Postgres } from './lib/postgres.ts';
+import { controllersOn, postgresForFile } from './lib/postgres.ts';
+import { statusOf as status } from './lib/lease.ts';
 import { signPeerCall } from '../../runtime/cluster/peer-sign.ts';
 import { encodePeerBody } from '../../runtime/cluster/peer-codec.ts';
 
-let pg: Postgres;
-before(async () => {
-  pg = await startPostgres();
-});
-after(() => pg?.destroy());
+const pg = postgresForFile();
 
-async function status(c: TestController): Promise<any> {
-  return (await c.api('GET', '/api/v1/status')).body;
-}
 
 test('controllers forward commands, messages and plugin peer calls to the controller holding a node\'s link', async () => {
   const url = await pg.createDatabase();
@@ -33,7 +27,7 @@ test('controllers forward commands, messages and plugin peer calls to the contro
   // Presence expires after three heartbeat intervals: 1 s beats keep a controller slowed by a loaded
   // machine from dropping out of the others' view (and its nodes with it) between two renewals.
   const config = { pluginDirs: [dir], plugins: { 'server-stats': {}, [PEER_PLUGIN]: {} }, commandTimeoutMs: 3000, heartbeat: { intervalMs: 1000, downAfter: 3, upAfter: 2 } };
-  const start = () => TestController.start({ env: { OUTPOST_STORE_URL: url }, config, adminToken });
+  const start = controllersOn(pg, url, { config, adminToken });
   const a = await start();
   const [b, c] = [await start(), await start()];
   const agentOpts = (name: string) => ({ name, plugins: { 'server-stats': { interval: 1, diskInterval: 5 }, [PEER_PLUGIN]: {} }, config: { pluginDirs: [dir] } });

@@ -14,7 +14,7 @@
  * controller deciding the rounds.
  * Prints the measured takeover and drop times.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { TestAgent, TestController, stopProc, until, sleep } from '../helpers/cluster.ts';
@@ -22,7 +22,7 @@ import { startReceiver } from './lib/receiver.ts';
 import { forwarder } from './lib/forwarder.ts';
 import { holder, status } from './lib/lease.ts';
 import { startTarget, postForm } from '../prober-fixtures.ts';
-import { startPostgres, type Postgres } from './lib/postgres.ts';
+import { controllersOn, postgresForFile } from './lib/postgres.ts';
 import { Database } from '../../runtime/storage/postgres/database.ts';
 import { migrate } from '../../runtime/storage/postgres/schema.ts';
 import { PgContext } from '../../runtime/storage/postgres/context.ts';
@@ -33,11 +33,7 @@ import { runFenced, StaleLeaseError, type Fence } from '../../plugins/sdk/durabl
 import { Secret } from '../../plugins/sdk/secret.ts';
 import { createLog } from '../../plugins/sdk/log.ts';
 
-let pg: Postgres;
-before(async () => {
-  pg = await startPostgres();
-});
-after(() => pg?.destroy());
+const pg = postgresForFile();
 
 const TTL_MS = 6000;
 
@@ -53,7 +49,7 @@ test('three controllers on one database: one holder; kill -9 of the holder twice
     cluster: { leaseTtlMs: TTL_MS },
   };
   const adminToken = `opa_test_lease_${Date.now().toString(36)}`;
-  const start = () => TestController.start({ env: { OUTPOST_STORE_URL: url }, config, adminToken });
+  const start = controllersOn(pg, url, { config, adminToken });
   const a = await start();
   const cs: TestController[] = [a];
   let agent: TestAgent | undefined;

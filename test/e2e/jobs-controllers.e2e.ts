@@ -5,23 +5,17 @@
  * one controller is refused on another (replayed after, or sent to both at once); events recorded on
  * B (and A and C) are listed by every controller with the same seqs, and delivered once to a webhook subscribed on C.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestAgent, TestController, until } from '../helpers/cluster.ts';
 import { JobsClient } from '../helpers/jobs-client.ts';
 import { JobsReceiver } from '../helpers/jobs-receiver.ts';
 import { startReceiver } from './lib/receiver.ts';
-import { startPostgres, type Postgres } from './lib/postgres.ts';
+import { controllersOn, postgresForFile } from './lib/postgres.ts';
+import { statusOf as status } from './lib/lease.ts';
 
-let pg: Postgres;
-before(async () => {
-  pg = await startPostgres();
-});
-after(() => pg?.destroy());
+const pg = postgresForFile();
 
-async function status(c: TestController): Promise<any> {
-  return (await c.api('GET', '/api/v1/status')).body;
-}
 
 test('jobs and events across three controllers: app on A used on B, task from B dispatched by A once, cancel on C, nonce replay refused elsewhere, events of B listed by A and delivered once to a webhook made on C', async () => {
   const url = await pg.createDatabase();
@@ -30,15 +24,7 @@ test('jobs and events across three controllers: app on A used on B, task from B 
   const rx = await startReceiver();
   const config = { plugins: { jobs: {} }, webhooks: { baseDelayMs: 200, maxDelayMs: 400 } };
   const adminToken = `opa_test_jobs_${Date.now().toString(36)}`;
-  const start = async () => {
-    try {
-      return await TestController.start({ env: { OUTPOST_STORE_URL: url }, config, adminToken });
-    } catch (err) {
-      // What the database was doing while a controller did not come up.
-      const activity = await pg.sql(new URL(url).pathname.slice(1), "SELECT application_name, state, wait_event_type, wait_event, left(query, 200) AS query FROM pg_stat_activity WHERE datname = current_database()");
-      throw new Error(`${(err as Error).message}\npg_stat_activity: ${JSON.stringify(activity, null, 1)}`);
-    }
-  };
+  const start = controllersOn(pg, url, { config, adminToken });
   const cs: TestController[] = [];
   let agent: TestAgent | undefined;
   try {

@@ -6,7 +6,7 @@
  * together on a fresh database (one admin token, printed once); and a data dir carried to PostgreSQL
  * and back (`outpost store import` / `export`) with everything identical.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,16 +15,12 @@ import { TestAgent, TestController, run, stopProc, tempDir, until, http } from '
 import { startReceiver } from './lib/receiver.ts';
 import { JobsClient } from '../helpers/jobs-client.ts';
 import { startTarget, postForm } from '../prober-fixtures.ts';
-import { startPostgres, type Postgres } from './lib/postgres.ts';
+import { postgresForFile } from './lib/postgres.ts';
 import { openLog } from '../../plugins/sdk/durable/log.ts';
 import { readQueueFiles } from '../../plugins/sdk/durable/queue.ts';
 import { SCHEMA_VERSION } from '../../runtime/storage/postgres/schema.ts';
 
-let pg: Postgres;
-before(async () => {
-  pg = await startPostgres();
-});
-after(() => pg?.destroy());
+const pg = postgresForFile();
 
 const INTERVAL = 5;
 

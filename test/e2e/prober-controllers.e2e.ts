@@ -16,19 +16,15 @@
  * Prints how long a monitor made on B takes to be listed on A (the state log's propagation, which
  * agents' results ride too) and the callback gap over the kill.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestAgent, TestController, stopProc, until } from '../helpers/cluster.ts';
 import { startReceiver } from './lib/receiver.ts';
 import { holder as lease } from './lib/lease.ts';
 import { closedPort, postForm, startTarget } from '../prober-fixtures.ts';
-import { startPostgres, type Postgres } from './lib/postgres.ts';
+import { controllersOn, postgresForFile } from './lib/postgres.ts';
 
-let pg: Postgres;
-before(async () => {
-  pg = await startPostgres();
-});
-after(() => pg?.destroy());
+const pg = postgresForFile();
 
 const INTERVAL = 2;
 const GRACE_MS = 1000;
@@ -57,7 +53,7 @@ test('prober on three controllers: monitors made anywhere, results from agents l
     cluster: { leaseTtlMs: TTL_MS },
   };
   const adminToken = `opa_test_prober_${Date.now().toString(36)}`;
-  const start = () => TestController.start({ env: { OUTPOST_STORE_URL: url }, config, adminToken });
+  const start = controllersOn(pg, url, { config, adminToken });
   const a = await start();
   const cs = [a];
   const agents: TestAgent[] = [];

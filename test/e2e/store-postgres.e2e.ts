@@ -4,22 +4,18 @@
  * is the server stopped (connections cut, new ones refused) and started again; "another process" is
  * a second dir mounted on the same database with a pool of its own (a second controller).
  */
-import { after, before } from 'node:test';
+import { after } from 'node:test';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { storeContract, type Place } from '../helpers/store-contract.ts';
 import { tempDir } from '../helpers/cluster.ts';
-import { startPostgres, type Postgres } from './lib/postgres.ts';
+import { postgresForFile } from './lib/postgres.ts';
 import { openControllerStorage } from '../../runtime/storage/controller-storage.ts';
 import { StoreConfig } from '../../runtime/storage/store-config.ts';
 import { StorageHealth } from '../../plugins/sdk/durable/health.ts';
 import { createLog } from '../../plugins/sdk/log.ts';
 
-let pg: Postgres;
-before(async () => {
-  pg = await startPostgres();
-});
-after(() => pg?.destroy());
+const pg = postgresForFile();
 
 async function mounted(url: string): Promise<Place> {
   const root = await tempDir('outpost-contract-pg-');

@@ -15,6 +15,11 @@ export async function status(c: TestController): Promise<any | undefined> {
   }
 }
 
+/** /api/v1/status of a controller, waiting as long as the request takes (for tests that need the answer). */
+export async function statusOf(c: TestController): Promise<any> {
+  return (await c.api('GET', '/api/v1/status')).body;
+}
+
 /** The controller holding the lease among cs, with its status, once exactly one of them says it holds it. */
 export async function holder(cs: TestController[], what: string, timeoutMs = 15_000): Promise<{ c: TestController; s: any }> {
   return until(what, async () => {

@@ -14,8 +14,9 @@ import { chownSync, existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import pg from 'pg';
-import { freePort } from '../../helpers/cluster.ts';
+import { freePort, TestController } from '../../helpers/cluster.ts';
 
 export interface Postgres {
   port: number;
@@ -140,5 +141,57 @@ export async function startPostgres(opts: { durable?: boolean } = {}): Promise<P
       }
     },
     logTail: async () => (await readFile(logFile, 'utf8').catch(() => '')).slice(-4000),
+  };
+}
+
+/**
+ * One server for a test file: started before its tests, destroyed after them. The object answers
+ * for the server once it runs (used before, it says so).
+ */
+export function postgresForFile(): Postgres {
+  let server: Postgres | undefined;
+  before(async () => {
+    server = await startPostgres();
+  });
+  after(() => server?.destroy());
+  const it = (): Postgres => {
+    if (!server) throw new Error('PostgreSQL is not started yet: use it inside a test');
+    return server;
+  };
+  return {
+    get port() {
+      return it().port;
+    },
+    get user() {
+      return it().user;
+    },
+    get password() {
+      return it().password;
+    },
+    url: (database) => it().url(database),
+    createDatabase: (name) => it().createDatabase(name),
+    sql: (database, text, values) => it().sql(database, text, values),
+    stop: () => it().stop(),
+    start: () => it().start(),
+    destroy: () => it().destroy(),
+    logTail: () => it().logTail(),
+  };
+}
+
+/**
+ * Starts controllers on the database at url, all with the same config and admin token (only port and
+ * data dir differ, as an operator runs them). One that does not come up fails with what the database
+ * was doing then (a lock wait shows there).
+ */
+export function controllersOn(server: Postgres, url: string, opts: { config?: Record<string, unknown>; adminToken: string; env?: Record<string, string> }): () => Promise<TestController> {
+  return async () => {
+    try {
+      return await TestController.start({ env: { OUTPOST_STORE_URL: url, ...opts.env }, ...(opts.config ? { config: opts.config } : {}), adminToken: opts.adminToken });
+    } catch (err) {
+      const activity = await server
+        .sql(new URL(url).pathname.slice(1), 'SELECT application_name, state, wait_event_type, wait_event, left(query, 200) AS query FROM pg_stat_activity WHERE datname = current_database()')
+        .catch((e) => `unreadable: ${(e as Error).message}`);
+      throw new Error(`${(err as Error).message}\npg_stat_activity: ${JSON.stringify(activity, null, 1)}`);
+    }
   };
 }
