@@ -4,7 +4,6 @@
  * is the server stopped (connections cut, new ones refused) and started again; "another process" is
  * a second dir mounted on the same database with a pool of its own (a second controller).
  */
-import { after } from 'node:test';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { storeContract, type Place } from '../helpers/store-contract.ts';
