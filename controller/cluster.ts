@@ -32,6 +32,8 @@ export interface ControllerCluster {
   peers(): Array<{ id: string; url?: string; links: number }>;
   /** A link here opened or closed, or a linked node's plugin states changed: presence is rewritten soon. */
   linksChanged(): void;
+  /** fn is called with the ids of other controllers that went away (died or stopped); never on files. */
+  onPeersLost(fn: (ids: string[]) => void): () => void;
   status(): ClusterStatus;
   /** Starts taking the lease and writing presence (after the work gated on it is registered). */
   start(): void;
@@ -86,6 +88,7 @@ export async function openCluster(d: ClusterDeps): Promise<ControllerCluster> {
     linkedAt: (node) => presence?.linkedAt(node),
     peers: () => presence?.others() ?? [],
     linksChanged: () => presence?.changed(),
+    onPeersLost: (fn) => presence?.onLost(fn) ?? (() => undefined),
     status() {
       const v = lease.view();
       const seen: ControllerPresence[] = presence ? presence.view().controllers : [{ id, links: d.links(), url: d.url(), expiresAt: 0 }];

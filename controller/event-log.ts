@@ -227,6 +227,11 @@ export class EventLog implements EventSink {
     this.trim();
   }
 
+  /** Events recorded by other controllers at or after `sinceMs` (their time stamps), oldest first. */
+  recordedElsewhereSince(sinceMs: number): RecordedEvent[] {
+    return this.events.filter((e) => this.elsewhere.has(e.id) && Date.parse(e.ts) >= sinceMs);
+  }
+
   /** The latest events, newest first. */
   list(limit: number): RecordedEvent[] {
     return this.events.slice(-limit).reverse();

@@ -60,6 +60,9 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   }
 }
 
+/** How far back the fan-out catch-up looks: well inside what the delivered-ids memory covers. */
+const CATCH_UP_WINDOW_MS = 60_000;
+
 async function startOnStore(
   config: ControllerConfig,
   opts: { adminToken?: string },
@@ -214,6 +217,24 @@ async function startOnStore(
     outbox.start();
     return () => outbox.pause();
   });
+  if (store.db) {
+    // The fan-out position is shared: a controller that died between recording an event and queueing
+    // its deliveries may have been passed by another's fan-out. The holder queues again what recent
+    // events of others would deliver (known delivery ids are skipped) when it takes the lease and when
+    // a controller goes away.
+    cluster.singleton('event fan-out catch-up', (term) => {
+      const catchUp = (why: string) => {
+        const recent = events.recordedElsewhereSince(Date.now() - CATCH_UP_WINDOW_MS);
+        if (term.signal.aborted || recent.length === 0) return;
+        fanout.catchUp(recent).then(
+          () => log.info({ why, events: recent.length }, 'webhook deliveries of recent events checked'),
+          (err) => log.warn({ why, err: (err as Error).message }, 'could not check the webhook deliveries of recent events'),
+        );
+      };
+      catchUp('this controller took the singleton lease');
+      return cluster.onPeersLost((ids) => catchUp(`controller ${ids.join(', ')} went away`));
+    });
+  }
   const port = await http.listen(config.host, config.port);
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const own = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;

@@ -91,6 +91,18 @@ export class Fanout {
     }
   }
 
+  /**
+   * Queues again the deliveries of events another controller recorded and may not have fanned out
+   * before it died: the fan-out position is shared, so a controller's fan-out may have moved it past
+   * such an event. Deliveries already queued or delivered are recognised by their ids; the position
+   * is left where it is.
+   */
+  async catchUp(events: RecordedEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.subs.refresh();
+    await this.outbox.enqueue(events.flatMap((e) => this.deliveriesOf(e)));
+  }
+
   private deliveriesOf(e: RecordedEvent) {
     const items = this.subs.deliveriesFor(e);
     // One event whose body can never be queued must not hold up every event after it.

@@ -68,6 +68,7 @@ export class Presence {
   private rev = 0;
   private stopped = false;
   private readonly changeListeners = new Set<() => void>();
+  private readonly lostListeners = new Set<(ids: string[]) => void>();
 
   constructor(
     private readonly db: Database,
@@ -94,6 +95,12 @@ export class Presence {
       this.tick();
     }, PRESENCE_DEBOUNCE_MS);
     this.soon.unref();
+  }
+
+  /** Called with the other controllers whose rows went (expired: died; or removed: stopped) since the last read. */
+  onLost(fn: (ids: string[]) => void): () => void {
+    this.lostListeners.add(fn);
+    return () => this.lostListeners.delete(fn);
   }
 
   /** Called after each read that changed what other controllers hold. */
@@ -187,6 +194,8 @@ export class Presence {
       return { id: row.controller, rev: row.rev, links, ...parseInfo(row.info ?? '{}'), nodes: unpackNodes(links, row.nodes ?? '{}'), expiresAt: row.expires_at };
     });
     if (!moved) return;
+    const now = new Set(this.seen.map((c) => c.id));
+    const lost = known.filter((c) => c.id !== this.self && !now.has(c.id)).map((c) => c.id);
     const where = new Map<string, RemoteNode>();
     for (const c of this.seen) {
       if (c.id === this.self) continue;
@@ -195,6 +204,7 @@ export class Presence {
     this.where = where;
     this.whereIds = undefined;
     for (const fn of this.changeListeners) fn();
+    if (lost.length) for (const fn of this.lostListeners) fn(lost);
   }
 }
 

@@ -9,21 +9,28 @@
  * CLI is the one every running controller takes; every LISTEN connection killed
  * (pg_terminate_backend) → the controllers reconnect and catch up on what was written meanwhile.
  * Prints the propagation delay (write answered on A → visible on B) over 200 writes.
+ * And the fan-out window: an event recorded by a controller that died before queueing its webhook
+ * deliveries, with the shared fan-out position moved past it by another controller, is delivered
+ * once by the lease holder when that controller's presence goes.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run, TestAgent, TestController, until } from '../helpers/cluster.ts';
+import { run, tempDir, TestAgent, TestController, until } from '../helpers/cluster.ts';
 import { startReceiver } from './lib/receiver.ts';
 import { browser, csrfOf } from '../helpers/browser.ts';
 import { forwarder } from './lib/forwarder.ts';
 import { controllersOn, postgresForFile } from './lib/postgres.ts';
 import { statusOf as status } from './lib/lease.ts';
+import { EventLog } from '../../controller/event-log.ts';
+import { createEventBus } from '../../runtime/events.ts';
+import { openControllerStorage } from '../../runtime/storage/controller-storage.ts';
+import { StoreConfig } from '../../runtime/storage/store-config.ts';
+import { StorageHealth } from '../../plugins/sdk/durable/health.ts';
+import { createLog } from '../../plugins/sdk/log.ts';
 
 const pg = postgresForFile();
-
-
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
@@ -189,5 +196,42 @@ test('dashboard sessions on one database: signed in on A, the cookie works on B;
   } finally {
     await a.stop();
     await b.stop();
+  }
+});
+
+test('an event recorded by a controller that died before fanning it out, passed by another controller\'s fan-out, is delivered once by the holder when the dead one\'s presence goes', async () => {
+  const url = await pg.createDatabase();
+  const database = new URL(url).pathname.slice(1);
+  const rx = await startReceiver();
+  const adminToken = `opa_test_fanout_${Date.now().toString(36)}`;
+  const a = await controllersOn(pg, url, { config: { webhooks: { baseDelayMs: 200, maxDelayMs: 400 } }, adminToken })();
+  const root = await tempDir('outpost-gone-');
+  const quiet = createLog('gone', 'silent');
+  const storage = await openControllerStorage(StoreConfig.parse({ kind: 'postgres', url }), join(root, 'data'), { health: new StorageHealth(), log: quiet, env: {} });
+  try {
+    await until('A holds the lease', async () => (await status(a)).lease?.held === true, 15_000);
+    const sub = await a.api('POST', '/api/v1/webhooks', { url: rx.url, events: ['zz.*'] });
+    assert.equal(sub.status, 201, sub.text);
+    // Another controller, alive as far as presence says (its row expires in 4 s, never renewed).
+    await pg.sql(database, `INSERT INTO outpost_presence (controller, links, info, nodes, rev, expires_at) VALUES ('ctl_gone00000', '[]', '{}', '{}', 1, now() + interval '4 seconds')`);
+    await until('A sees the other controller', async () => (await status(a)).controllers?.some((c: any) => c.id === 'ctl_gone00000'), 5000);
+    // It records an event in the shared log and dies before its fan-out queues the deliveries.
+    const gone = await EventLog.open(join(root, 'data'), { bus: createEventBus(() => undefined), log: quiet });
+    const [lost] = await gone.record([{ event: 'zz.lost', data: { n: 1 } }]);
+    await gone.close();
+    // A records and fans out a later event: the shared fan-out position passes the lost one.
+    assert.equal((await a.api('POST', '/api/v1/events/test', { message: 'after' })).status, 202);
+    const [q] = await pg.sql<{ checkpoint: number }>(database, "SELECT checkpoint FROM outpost_queues WHERE name LIKE '%webhook%'");
+    assert.ok(q && q.checkpoint > lost.seq, `the fan-out position (${q?.checkpoint}) is past the lost event (${lost.seq})`);
+    // The other controller's presence expires: the holder queues what recent events of others would deliver.
+    const got = await rx.waitFor('zz.lost', (r) => r.json?.id === lost.id, 20_000);
+    assert.equal(got.json.data.n, 1);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(rx.requests.filter((r) => r.json?.id === lost.id).length, 1, 'delivered once');
+  } finally {
+    await storage.close();
+    await rm(root, { recursive: true, force: true });
+    await a.stop();
+    await rx.close();
   }
 });
