@@ -60,12 +60,15 @@ export async function openCluster(d: ClusterDeps): Promise<ControllerCluster> {
   let lease: Lease;
   let startLease: () => void;
   let presence: import('../runtime/cluster/presence.ts').Presence | undefined;
+  let offPresenceNotice: (() => void) | undefined;
   if (d.store.db) {
-    const [{ PgLeaseBackend }, { Presence }] = await Promise.all([import('../runtime/cluster/pg-lease.ts'), import('../runtime/cluster/presence.ts')]);
+    const [{ PgLeaseBackend }, { Presence, PRESENCE_NOTICE }] = await Promise.all([import('../runtime/cluster/pg-lease.ts'), import('../runtime/cluster/presence.ts')]);
     const l = new SingletonLease(new PgLeaseBackend(d.store.db, d.leaseTtlMs), id, { ttlMs: d.leaseTtlMs, log });
     lease = l;
     startLease = () => l.start();
-    presence = new Presence(d.store.db, id, d.links, d.linked, d.url, d.intervalMs, log);
+    const p = new Presence(d.store.db, id, d.links, d.linked, d.url, d.intervalMs, log);
+    presence = p;
+    offPresenceNotice = d.store.onNotified?.(PRESENCE_NOTICE, (rev) => p.notified(rev));
   } else {
     const l = new ManualLease('singleton', id);
     lease = l;
@@ -114,6 +117,7 @@ export async function openCluster(d: ClusterDeps): Promise<ControllerCluster> {
     async stop() {
       await Promise.all([...stops].map((s) => s()));
       await lease.stop();
+      offPresenceNotice?.();
       await presence?.stop();
     },
   };

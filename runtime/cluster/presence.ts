@@ -5,9 +5,12 @@
  * not of agents or their heartbeats: the whole row is written only when a link opened or closed or a
  * linked node's plugin states changed (debounced, so a burst of relinks is one write), and otherwise
  * only its expiry is renewed, once per interval. Its `rev` changes with every full write, so the
- * same round trip reads the other rows' bodies only when they changed.
+ * same round trip reads the other rows' bodies only when they changed. A full write is also
+ * notified (PRESENCE_NOTICE), so other controllers read it at once instead of at their next beat: a
+ * node relinked to another controller is reachable through every controller within milliseconds.
  */
 import type { Database } from '../storage/postgres/database.ts';
+import { STORE_CHANNEL } from '../storage/postgres/store-listener.ts';
 import type { Log } from '../../plugins/sdk/log.ts';
 import type { Capabilities } from '../../plugins/sdk/capabilities.ts';
 import type { PluginStatus } from '../link.ts';
@@ -33,9 +36,15 @@ export interface RemoteNode extends LinkedNode {
   controller: string;
 }
 
+/** The name other controllers hear a full write under (STORE_CHANNEL, `<name> <rev>`): no store has a `~`. */
+export const PRESENCE_NOTICE = '~presence';
 const WRITE = `
-INSERT INTO outpost_presence (controller, links, info, nodes, rev, expires_at) VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6::float8 / 1000))
-ON CONFLICT (controller) DO UPDATE SET links = EXCLUDED.links, info = EXCLUDED.info, nodes = EXCLUDED.nodes, rev = EXCLUDED.rev, expires_at = EXCLUDED.expires_at`;
+WITH w AS (
+  INSERT INTO outpost_presence (controller, links, info, nodes, rev, expires_at) VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6::float8 / 1000))
+  ON CONFLICT (controller) DO UPDATE SET links = EXCLUDED.links, info = EXCLUDED.info, nodes = EXCLUDED.nodes, rev = EXCLUDED.rev, expires_at = EXCLUDED.expires_at
+  RETURNING rev
+)
+SELECT pg_notify('${STORE_CHANNEL}', '${PRESENCE_NOTICE} ' || rev) FROM w`;
 const RENEW = `UPDATE outpost_presence SET expires_at = now() + make_interval(secs => $3::float8 / 1000) WHERE controller = $1 AND rev = $2`;
 /** Bodies only of the rows whose rev differs from the one known here ($1, $2: controllers and revs known). */
 const READ = `
@@ -66,6 +75,8 @@ export class Presence {
   /** Links or states changed since the last full write (the first beat writes in full). */
   private dirty = true;
   private rev = 0;
+  private readChain: Promise<void> = Promise.resolve();
+  private noticeQueued = false;
   private stopped = false;
   private readonly changeListeners = new Set<() => void>();
   private readonly lostListeners = new Set<(ids: string[]) => void>();
@@ -84,6 +95,26 @@ export class Presence {
     this.timer = setInterval(() => this.tick(), this.intervalMs);
     this.timer.unref();
     this.tick();
+  }
+
+  /**
+   * A controller rewrote its row (rev): the rows are read now, once for a burst of notices. This
+   * controller's own notice is skipped (a rev another controller shares only delays to the next beat).
+   */
+  notified(rev: number): void {
+    if (this.stopped || this.noticeQueued || String(rev) === String(this.rev)) return;
+    this.noticeQueued = true;
+    this.readInTurn(() => (this.noticeQueued = false)).catch(() => undefined);
+  }
+
+  /** Reads run one after another, so an older view never lands after a newer one. */
+  private readInTurn(first?: () => void): Promise<void> {
+    const next = this.readChain.then(() => {
+      first?.();
+      return this.read();
+    });
+    this.readChain = next.catch(() => undefined);
+    return next;
   }
 
   /** A link here opened or closed, or a linked node's plugin states changed: written within the debounce. */
@@ -152,7 +183,7 @@ export class Presence {
   private async beat(): Promise<void> {
     try {
       await this.write();
-      await this.read();
+      await this.readInTurn();
       if (this.error) this.log.info('link presence written again');
       this.error = undefined;
     } catch (err) {

@@ -19,6 +19,11 @@ export interface ControllerStorage {
   where?: string;
   /** For PostgreSQL: the pool (the singleton lease and link presence use it). */
   db?: Database;
+  /**
+   * For PostgreSQL: fn runs when another controller notifies STORE_CHANNEL with `<name> <version>`
+   * (link presence, whose rows are no store). Returns its removal.
+   */
+  onNotified?(name: string, fn: (version: number) => void): () => void;
   /** Unmounts and closes the pool; call after everything using the storage has stopped. */
   close(): Promise<void>;
 }
@@ -55,6 +60,7 @@ export async function openControllerStorage(config: StoreConfig, dataDir: string
     kind: 'postgres',
     where: db.where,
     db,
+    onNotified: (name, fn) => ctx.follow(name, { refresh: async (v) => fn(v ?? 0) }),
     async close() {
       await listener.close();
       clearInterval(ping);
