@@ -4,7 +4,8 @@
  * stopped under it (writes 503 naming the database, /readyz says why) and started again; the schema
  * migrated twice (the second run changes nothing) and a newer one refused; two controllers starting
  * together on a fresh database (one admin token, printed once); and a data dir carried to PostgreSQL
- * and back (`outpost store import` / `export`) with everything identical.
+ * and back (`outpost store import` / `export`) with everything identical; a store's row count kept
+ * by commits from two processes, and set right when found wrong.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +19,12 @@ import { startTarget, postForm } from '../prober-fixtures.ts';
 import { postgresForFile } from './lib/postgres.ts';
 import { openLog } from '../../plugins/sdk/durable/log.ts';
 import { readQueueFiles } from '../../plugins/sdk/durable/queue.ts';
-import { SCHEMA_VERSION } from '../../runtime/storage/postgres/schema.ts';
+import { migrate, SCHEMA_VERSION } from '../../runtime/storage/postgres/schema.ts';
+import { Database } from '../../runtime/storage/postgres/database.ts';
+import { PgContext } from '../../runtime/storage/postgres/context.ts';
+import { PostgresBackend } from '../../runtime/storage/postgres/backend.ts';
+import { Secret } from '../../plugins/sdk/secret.ts';
+import { createLog } from '../../plugins/sdk/log.ts';
 
 const pg = postgresForFile();
 
@@ -170,7 +176,7 @@ test('outpost store migrate: the first run creates the schema, a second changes 
   await pg.sql(db, 'UPDATE outpost_schema SET version = 1');
   const upgrade = await migrate();
   assert.equal(upgrade.code, 0, upgrade.out);
-  assert.deepEqual(JSON.parse(upgrade.out.slice(upgrade.out.indexOf('{'))).applied, [2, 3, 4, 5]);
+  assert.deepEqual(JSON.parse(upgrade.out.slice(upgrade.out.indexOf('{'))).applied, [2, 3, 4, 5, 6]);
   assert.deepEqual(await pg.sql(db, "SELECT seq::integer AS seq, checkpoint::integer AS checkpoint FROM outpost_queues WHERE name = 'old'"), [{ seq: 41, checkpoint: 0 }]);
 
   await pg.sql(db, 'UPDATE outpost_schema SET version = 99');
@@ -297,5 +303,33 @@ test('a lowdb data dir imported into PostgreSQL and exported back: every store, 
     await c.stop();
     await rm(work, { recursive: true, force: true });
     await Promise.all([target.close(), rx.close()]);
+  }
+});
+
+test('a store\'s row count is kept by every commit; one left wrong (an older release committed) is set right by the next full read', async () => {
+  const url = await pg.createDatabase();
+  const database = new URL(url).pathname.slice(1);
+  const db = new Database({ url: new Secret(url), application: 'outpost-test' });
+  const quiet = createLog('rows-test', 'silent');
+  const a = new PostgresBackend(new PgContext(db, 'test-a', quiet, undefined));
+  const b = new PostgresBackend(new PgContext(db, 'test-b', quiet, undefined));
+  const count = async () => (await pg.sql<{ rows: number; n: number }>(database, "SELECT rows::int, (SELECT count(*)::int FROM outpost_store_rows WHERE store = 'counted') AS n FROM outpost_stores WHERE name = 'counted'"))[0];
+  try {
+    await migrate(db);
+    const sa = await a.openStore<{ m: Record<string, number> }>('counted', { m: {} });
+    const sb = await b.openStore<{ m: Record<string, number> }>('counted', { m: {} });
+    await sa.update((d) => Object.assign(d.m, { x: 1, y: 2, z: 3 }));
+    await sb.update((d) => void delete d.m.y);
+    await sa.update((d) => void (d.m.w = 4));
+    assert.deepEqual(await count(), { rows: 3, n: 3 }, 'adds and deletes from two processes counted');
+    // Left wrong: the next catch-up cannot trust it, reads every key, and sets it right.
+    await pg.sql(database, "UPDATE outpost_stores SET rows = 99 WHERE name = 'counted'");
+    await sb.update((d) => void delete d.m.x);
+    await sa.update((d) => void (d.m.v = 5));
+    assert.deepEqual({ ...sa.data.m }, { z: 3, w: 4, v: 5 }, 'the delete made elsewhere was seen');
+    await until('the count set right', async () => (await count()).rows === 3, 5000);
+    await Promise.all([sa.close(), sb.close()]);
+  } finally {
+    await db.close();
   }
 });

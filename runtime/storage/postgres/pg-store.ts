@@ -48,7 +48,7 @@ type Exec = (text: string, values: unknown[]) => Promise<{ rows: Array<{ version
  */
 const COMMIT = `
 WITH v AS (
-  UPDATE outpost_stores SET version = version + 1 WHERE name = $1 AND version = $2 RETURNING version
+  UPDATE outpost_stores SET version = version + 1, rows = rows + $8 WHERE name = $1 AND version = $2 RETURNING version
 ), up AS (
   INSERT INTO outpost_store_rows (store, field, entry, data, version)
   SELECT $1, t.f, t.e, t.d, v.version FROM v, unnest($3::text[], $4::text[], $5::text[]) AS t(f, e, d)
@@ -64,13 +64,13 @@ SELECT version FROM v, n`;
 
 /** The rows changed after a version, and how many rows the store has: one snapshot. */
 const CHANGED_ROWS = `
-SELECT s.version, (SELECT count(*) FROM outpost_store_rows c WHERE c.store = s.name) AS n, r.field, r.entry, r.data
+SELECT s.version, s.rows AS n, r.field, r.entry, r.data
 FROM outpost_stores s LEFT JOIN outpost_store_rows r ON r.store = s.name AND r.version > $2
 WHERE s.name = $1`;
 
 /** Every row's key, and the text of those changed after a version: one snapshot of the store. */
 const CHANGED_SINCE = `
-SELECT s.version, r.field, r.entry, CASE WHEN r.version > $2 THEN r.data END AS data
+SELECT s.version, s.rows AS n, r.field, r.entry, CASE WHEN r.version > $2 THEN r.data END AS data
 FROM outpost_stores s LEFT JOIN outpost_store_rows r ON r.store = s.name
 WHERE s.name = $1`;
 
@@ -102,8 +102,9 @@ export class PgStore<T extends object> implements Store<T> {
     const s = new PgStore<T>(ctx, name);
     try {
       await ctx.db.query('INSERT INTO outpost_stores (name) VALUES ($1) ON CONFLICT DO NOTHING', [name]);
-      const r = await ctx.db.query<{ version: number; field: string | null; entry: string; data: string }>(CHANGED_SINCE, [name, -1]);
+      const r = await ctx.db.query<{ version: number; n: number; field: string | null; entry: string; data: string }>(CHANGED_SINCE, [name, -1]);
       s.version = r.rows[0].version;
+      await s.checkCount(r.rows);
       for (const row of r.rows) if (row.field !== null) setRow(s.written, row.field, row.entry, row.data);
     } catch (err) {
       throw ctx.db.storageError(`store ${name}`, err);
@@ -244,6 +245,10 @@ export class PgStore<T extends object> implements Store<T> {
       if (changes.length === 0) return undefined;
       const up = changes.filter((c) => c.text !== undefined);
       const del = changes.filter((c) => c.text === undefined);
+      // `written` is the database's rows at `version`, and the commit lands only at that version:
+      // so it knows exactly how many rows the commit adds and removes.
+      const added = up.filter((c) => rowText(this.written, c.field, c.entry) === undefined).length;
+      const removed = del.filter((c) => rowText(this.written, c.field, c.entry) !== undefined).length;
       const r = await exec(COMMIT, [
         this.name,
         this.version,
@@ -252,6 +257,7 @@ export class PgStore<T extends object> implements Store<T> {
         up.map((c) => c.text),
         del.map((c) => c.field),
         del.map((c) => c.entry),
+        added - removed,
       ]);
       if (r.rows.length === 1) {
         const version = r.rows[0].version;
@@ -264,6 +270,17 @@ export class PgStore<T extends object> implements Store<T> {
       // Another process committed to this store since we last looked.
       await this.catchUp();
     }
+  }
+
+  /**
+   * Every row of the store at one version, with the count the store row keeps: where they differ (a
+   * controller of a release before schema 6 committed meanwhile), the count is set right at that
+   * version, so catch-ups go back to reading only the changed rows.
+   */
+  private async checkCount(rows: Array<{ version: number; n: number; field: string | null }>): Promise<void> {
+    const truth = rows.filter((r) => r.field !== null).length;
+    if (rows[0].n === truth) return;
+    await this.ctx.db.query('UPDATE outpost_stores SET rows = $3 WHERE name = $1 AND version = $2', [this.name, rows[0].version, truth]).catch(() => undefined);
   }
 
   /** Records committed rows as written. */
@@ -292,8 +309,9 @@ export class PgStore<T extends object> implements Store<T> {
     if (countRows(this.written) + added === r.rows[0].n) {
       remote = changed.filter((row) => rowText(this.written, row.field!, row.entry) !== row.data).map((row) => ({ field: row.field!, entry: row.entry, text: row.data }));
     } else {
-      const all = await this.ctx.db.query<{ version: number; field: string | null; entry: string; data: string | null }>(CHANGED_SINCE, [this.name, this.version]);
+      const all = await this.ctx.db.query<{ version: number; n: number; field: string | null; entry: string; data: string | null }>(CHANGED_SINCE, [this.name, this.version]);
       version = all.rows[0].version;
+      await this.checkCount(all.rows);
       const theirs: Rows = new Map();
       for (const row of all.rows) {
         if (row.field === null) continue;

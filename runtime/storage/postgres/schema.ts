@@ -98,6 +98,13 @@ const MIGRATIONS: string[][] = [
   // 5: presence carries the linked nodes' plugin states and capabilities (`nodes`), and a revision that
   // changes only when links or states do: readers skip unchanged rows, renewals rewrite only the expiry.
   [`ALTER TABLE outpost_presence ADD COLUMN rev bigint NOT NULL DEFAULT 0, ADD COLUMN nodes text NOT NULL DEFAULT '{}'`],
+  // 6: a store's row count kept with its version by every commit (pg-store.ts): a catch-up learns
+  // whether rows were deleted without counting the store's rows (a scan of 30,000 node rows per
+  // catch-up, on every controller, for every commit any of them made).
+  [
+    `ALTER TABLE outpost_stores ADD COLUMN rows bigint NOT NULL DEFAULT 0`,
+    `UPDATE outpost_stores s SET rows = (SELECT count(*) FROM outpost_store_rows r WHERE r.store = s.name)`,
+  ],
 ];
 
 /** The schema version this code writes. */
