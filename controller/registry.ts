@@ -204,7 +204,7 @@ export class Registry {
         void this.store
           .update((d) => {
             d.pending = (d.pending ?? []).filter((p) => !taken.has(p.id));
-          })
+          }, { touches: [['pending']] })
           .then(() => {
             for (const id of taken) this.announced.delete(id);
           }, () => undefined);
@@ -227,7 +227,7 @@ export class Registry {
       d.nodes[rec.id] = rec;
       this.all = null;
       this.pend(d, 'node.enrolled', { node: this.info(rec) });
-    }));
+    }, { touches: [['nodes', rec.id], ['pending']] }));
     await this.announce();
     return rec;
   }
@@ -259,10 +259,10 @@ export class Registry {
       delete d.nodes[id];
       this.all = null;
       this.pend(d, 'node.deleted', { node: last });
-    }));
+    }, { touches: [['nodes', id], ['pending']] }));
     await this.seqStore.update((d) => {
       delete d.seqs[id];
-    });
+    }, { touches: [['seqs', id]] });
     const l = this.live.get(id);
     if (l) this.beats.remove(l);
     this.live.delete(id);
@@ -275,7 +275,7 @@ export class Registry {
     await retryOnConflict(() => this.store.update((d) => {
       const r = d.nodes[id];
       if (r) r.jti = jti;
-    }));
+    }, { touches: [['nodes', id]] }));
   }
 
   /** Highest report seq applied for a node; replays at or below it are acknowledged without effect. */
@@ -287,7 +287,7 @@ export class Registry {
     if (!this.store.data.nodes[id] || seq <= this.lastSeq(id)) return;
     await this.seqStore.update((d) => {
       d.seqs[id] = seq;
-    });
+    }, { touches: [['seqs', id]] });
   }
 
   async hello(id: string, h: { version: string; labels: Record<string, string>; address: string; plugins: PluginStatus[]; capabilities?: Capabilities }): Promise<void> {
@@ -306,7 +306,7 @@ export class Registry {
         r.version = h.version;
         r.address = h.address || r.address;
         r.labels = { ...r.labels, ...h.labels };
-      }));
+      }, { touches: [['nodes', id]] }));
     }
   }
 
@@ -409,7 +409,7 @@ export class Registry {
         this.liveOf(r.id).since = now;
         this.pend(d, `node.${state}`, { node: this.info(r), previous });
       }
-    }));
+    }, { touches: [...recs.map((r) => ['nodes', r.id] as const), ['pending']] }));
     await this.announce();
   }
 

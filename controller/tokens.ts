@@ -104,7 +104,7 @@ export class JoinTokens {
       await this.store.update(() => {
         t.usesLeft -= 1;
         t.uses += 1;
-      });
+      }, { touches: [['tokens', m[1]]] });
       return t;
     }, CONSUME_ATTEMPTS);
   }

@@ -14,7 +14,7 @@ export interface Store<T extends object> {
   /** In-memory view; mutate only inside update() so every change reaches disk. */
   readonly data: T;
   /** Applies fn to the data and resolves once the result is on disk (writes share one commit). */
-  update<R>(fn: (data: T) => R): Promise<R>;
+  update<R>(fn: (data: T) => R, opts?: UpdateOptions): Promise<R>;
   /** Appends finished records to an append-only history file next to the store. */
   archive(records: unknown[]): Promise<void>;
   /**
@@ -24,6 +24,19 @@ export interface Store<T extends object> {
   onRemoteChange?(fn: (changes: RemoteChange[]) => void): () => void;
   /** Resolves once `data` holds every commit other processes made before the call. Absent: nothing to wait for. */
   refresh?(): Promise<void>;
+}
+
+export interface UpdateOptions {
+  /**
+   * The parts of the document this update changes, when the caller knows them: `[field]` for a
+   * top-level field, `[field, key]` for one entry of a field holding an object keyed by id. A store
+   * in PostgreSQL then compares just those rows with what it wrote, instead of serialising the whole
+   * document on every commit: for the 30,000 entries of a large fleet's node store, that is the
+   * difference between a fraction of a millisecond and an event loop blocked for seconds. A change
+   * outside them is not written by this update (it is by the next update that names no touches).
+   * The file store ignores it: it writes its whole file anyway.
+   */
+  touches?: ReadonlyArray<readonly [field: string, key?: string]>;
 }
 
 /** A part of a store another process changed: a top-level field, or one entry (`key`) of an object field. */
@@ -85,7 +98,7 @@ class LowStore<T extends object> implements Store<T> {
     return this.db.data;
   }
 
-  async update<R>(fn: (data: T) => R): Promise<R> {
+  async update<R>(fn: (data: T) => R, _opts?: UpdateOptions): Promise<R> {
     if (this.closed) throw new Error(`store ${this.file} is closed (its plugin stopped)`);
     const result = fn(this.db.data);
     await this.commit();

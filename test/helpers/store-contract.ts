@@ -140,6 +140,30 @@ export function storeContract(b: Backend): void {
       await closeStore(again);
     }));
 
+  t('store: an update naming its touches stores them (entries added, changed, deleted; a plain field); a change beyond them is stored by the next update naming none', () =>
+    withPlace(b, async (p) => {
+      type D = { nodes: Record<string, { n: number }>; pending: number[]; other: Record<string, number> };
+      const s = await openStore<D>(p.dir, 'touched', { nodes: {}, pending: [], other: {} });
+      await s.update((d) => Object.assign(d.nodes, { a: { n: 1 }, b: { n: 2 } }));
+      const rec = s.data.nodes.a;
+      await Promise.all([
+        s.update(() => void (rec.n = 10), { touches: [['nodes', 'a']] }),
+        s.update((d) => void delete d.nodes.b, { touches: [['nodes', 'b']] }),
+        s.update((d) => void (d.nodes.c = { n: 3 }), { touches: [['nodes', 'c'], ['pending']] }),
+        s.update((d) => void d.pending.push(7), { touches: [['pending']] }),
+      ]);
+      // Beyond its touches: not promised by this update, stored by the next one that names none.
+      await s.update((d) => {
+        d.nodes.c.n = 30;
+        d.other.x = 1;
+      }, { touches: [['nodes', 'c']] });
+      await s.update((d) => void (d.other.y = 2));
+      await closeStore(s);
+      const again = await openStore<D>(p.dir, 'touched', { nodes: {}, pending: [], other: {} });
+      assert.deepEqual(plain(again.data), { nodes: { a: { n: 10 }, c: { n: 30 } }, pending: [7], other: { x: 1, y: 2 } });
+      await closeStore(again);
+    }));
+
   t('store: __proto__ and constructor as ids are ordinary entries, stored and read back', () =>
     withPlace(b, async (p) => {
       const s = await openStore<{ byId: Record<string, unknown> }>(p.dir, 'ids', { byId: {} });

@@ -20,7 +20,7 @@
  * refresh(), which catches up through the same commit loop, so it never interleaves with a commit.
  * Owners of indexes built from the data learn of such rows through onRemoteChange.
  */
-import type { RemoteChange, Store } from '../../../plugins/sdk/store.ts';
+import type { RemoteChange, Store, UpdateOptions } from '../../../plugins/sdk/store.ts';
 import { withoutPrototypes } from '../../../plugins/sdk/json.ts';
 import { StorageConflictError } from '../../../plugins/sdk/durable/storage-error.ts';
 import { fenceKey, fenceOrThrow, StaleLeaseError, type Fence } from '../../../plugins/sdk/durable/fence.ts';
@@ -28,7 +28,7 @@ import type { PgContext } from './context.ts';
 import { validFences } from './fence-check.ts';
 import { PgHistory } from './pg-history.ts';
 import { STORE_CHANNEL } from './store-listener.ts';
-import { applyRows, countRows, FIELD_ROW, deleteRow, diffRows, documentOf, rowsOf, rowText, setRow, textOf, type RowChange, type Rows } from './store-rows.ts';
+import { applyRows, countRows, FIELD_ROW, deleteRow, diffRows, diffRowsAt, documentOf, pickRows, rowsOf, rowText, setRow, textOf, touchedRows, type RowChange, type RowKey, type Rows } from './store-rows.ts';
 
 interface Waiter {
   resolve(): void;
@@ -38,6 +38,8 @@ interface Waiter {
   /** A fenced update's own changes, with the rows as they were before it: undone alone when it is refused. */
   own?: { changes: RowChange[]; before: Rows };
   stale?: boolean;
+  /** The rows the update said it changes (UpdateOptions.touches); absent: any. */
+  rows?: RowKey[];
 }
 
 type Exec = (text: string, values: unknown[]) => Promise<{ rows: Array<{ version: number }> }>;
@@ -115,22 +117,24 @@ export class PgStore<T extends object> implements Store<T> {
     return s;
   }
 
-  update<R>(fn: (data: T) => R): Promise<R> {
+  update<R>(fn: (data: T) => R, opts?: UpdateOptions): Promise<R> {
     if (this.closed) return Promise.reject(new Error(`store ${this.name} is closed`));
     let result: R;
     let fence: Fence | undefined;
     let own: Waiter['own'];
+    const rows = opts?.touches ? touchedRows(opts.touches) : undefined;
     try {
       fence = fenceOrThrow(`write to store ${this.name}`);
       // A fenced update's changes are told apart from the others of its batch, so that its refusal undoes them alone.
-      const before = fence ? rowsOf(this.data) : undefined;
+      const snap = () => (rows ? pickRows(this.data, rows) : rowsOf(this.data));
+      const before = fence ? snap() : undefined;
       result = fn(this.data);
-      if (before) own = { changes: diffRows(before, rowsOf(this.data)), before };
+      if (before) own = { changes: diffRows(before, snap()), before };
     } catch (err) {
       return Promise.reject(err);
     }
     return new Promise<R>((resolve, reject) => {
-      this.waiting.push({ resolve: () => resolve(result), reject, ...(fence ? { fence, own } : {}) });
+      this.waiting.push({ resolve: () => resolve(result), reject, ...(fence ? { fence, own } : {}), ...(rows ? { rows } : {}) });
       this.flushing ??= this.run();
     });
   }
@@ -175,7 +179,8 @@ export class PgStore<T extends object> implements Store<T> {
       this.waiting = [];
       try {
         const fenced = batch.filter((w) => w.fence);
-        if (fenced.length === 0) (await this.flush((t, v) => this.ctx.db.query(t, v)))?.();
+        const rows = batchRows(batch);
+        if (fenced.length === 0) (await this.flush((t, v) => this.ctx.db.query(t, v), rows))?.();
         else {
           // The lease rows stay locked FOR KEY SHARE until this commit: no takeover lands in between.
           const done = await this.ctx.db.tx(async (c) => {
@@ -183,7 +188,7 @@ export class PgStore<T extends object> implements Store<T> {
             const stale = fenced.filter((w) => !valid.has(fenceKey(w.fence!)));
             for (const w of stale) w.stale = true;
             this.undo(stale);
-            return this.flush((t, v) => c.query(t, v));
+            return this.flush((t, v) => c.query(t, v), rows);
           });
           done?.();
         }
@@ -238,10 +243,9 @@ export class PgStore<T extends object> implements Store<T> {
    * Writes what memory holds beyond `written`; resolves with what records the commit as written, to
    * be called once the commit's transaction (if any) has committed.
    */
-  private async flush(exec: Exec): Promise<(() => void) | undefined> {
+  private async flush(exec: Exec, rows: RowKey[] | undefined): Promise<(() => void) | undefined> {
     for (;;) {
-      const now = rowsOf(this.data);
-      const changes = diffRows(this.written, now);
+      const changes = (rows && diffRowsAt(this.written, this.data, rows)) ?? diffRows(this.written, rowsOf(this.data));
       if (changes.length === 0) return undefined;
       const up = changes.filter((c) => c.text !== undefined);
       const del = changes.filter((c) => c.text === undefined);
@@ -341,8 +345,7 @@ export class PgStore<T extends object> implements Store<T> {
   /** Undoes refused fenced updates' own changes, where nothing changed them since. */
   private undo(refused: Waiter[]): void {
     for (const w of [...refused].reverse()) {
-      const now = rowsOf(this.data);
-      const mine = w.own!.changes.filter((c) => rowText(now, c.field, c.entry) === c.text);
+      const mine = w.own!.changes.filter((c) => textOf(this.data, c.field, c.entry) === c.text);
       applyRows(this.data as Record<string, unknown>, w.own!.before, mine);
     }
   }
@@ -351,4 +354,12 @@ export class PgStore<T extends object> implements Store<T> {
   private revert(): void {
     applyRows(this.data as Record<string, unknown>, this.written, diffRows(this.written, rowsOf(this.data)));
   }
+}
+
+/** The rows a batch changes when every update in it named its touches; undefined: compare everything. */
+function batchRows(batch: Waiter[]): RowKey[] | undefined {
+  if (batch.some((w) => !w.rows)) return undefined;
+  const seen = new Map<string, RowKey>();
+  for (const w of batch) for (const k of w.rows!) seen.set(`${k[0]}\u0000${k[1]}`, k);
+  return [...seen.values()];
 }

@@ -144,3 +144,43 @@ export function applyRows(data: Record<string, unknown>, rows: Rows, changed: Ar
     else put(holder, entry.slice(1), parseStoredJson(text));
   }
 }
+
+/** A row named by an update's touches: [field] is the field's own row, [field, key] one entry's. */
+export type RowKey = readonly [field: string, entry: string];
+
+/** The rows touches name, with the field rows of the entries they name (an entry needs its field). */
+export function touchedRows(touches: ReadonlyArray<readonly [string, string?]>): RowKey[] {
+  const out = new Map<string, RowKey>();
+  for (const [field, key] of touches) {
+    out.set(`${field}\u0000`, [field, FIELD_ROW]);
+    if (key !== undefined) out.set(`${field}\u0000/${key}`, [field, `/${key}`]);
+  }
+  return [...out.values()];
+}
+
+/** The texts of some rows of a document (rowsOf, for those rows only). */
+export function pickRows(data: object, keys: Iterable<RowKey>): Rows {
+  const rows: Rows = new Map();
+  for (const [field, entry] of keys) {
+    const text = textOf(data, field, entry);
+    if (text !== undefined) setRow(rows, field, entry, text);
+  }
+  return rows;
+}
+
+/**
+ * What diffRows(from, rowsOf(data)) says of the given rows; undefined when an object field was
+ * replaced, removed or turned into one (its entries may all have changed: only a full diff knows).
+ */
+export function diffRowsAt(from: Rows, data: object, keys: Iterable<RowKey>): RowChange[] | undefined {
+  const out: RowChange[] = [];
+  for (const [field, entry] of keys) {
+    const text = textOf(data, field, entry);
+    const old = rowText(from, field, entry);
+    if (text === old) continue;
+    // An object field's own row is `{}` for as long as it is one: a change means it was replaced.
+    if (entry === FIELD_ROW && (old === OBJECT || (old !== undefined && text === OBJECT))) return undefined;
+    out.push({ field, entry, text });
+  }
+  return out;
+}
