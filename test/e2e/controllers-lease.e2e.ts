@@ -72,7 +72,11 @@ test('three controllers on one database: one holder; kill -9 of the holder twice
 
     const one = await holder(cs, 'exactly one holder of three');
     assert.equal(one.c, a, 'the first controller keeps the lease while the others start');
-    const statuses = await Promise.all(cs.map(status));
+    // A controller just started names the holder once its first try at the lease has read it.
+    const statuses = await until('every controller names the holder', async () => {
+      const all = await Promise.all(cs.map(status));
+      return all.every((s) => s?.lease?.holder) ? all : undefined;
+    }, 10_000);
     assert.equal(new Set(statuses.map((s) => s.controller.id)).size, 3, 'three controller ids');
     for (const s of statuses) {
       assert.equal(s.lease.holder, one.s.controller.id, 'all agree on the holder');
