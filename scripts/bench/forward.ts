@@ -40,7 +40,9 @@ try {
   const bench = async (node: string) => {
     const r = await a.api('POST', '/api/v1/zz-fwd/bench', { node, n: opts.commands });
     if (r.status !== 200) throw new Error(`bench route answered ${r.status}: ${r.text}`);
-    return r.body as { n: number; p50: number; p99: number; max: number };
+    const body = r.body as { n: number; failed: number; error?: string; p50: number; p99: number; max: number };
+    if (body.failed) throw new Error(`${body.failed} of ${opts.commands} commands failed: ${body.error}`);
+    return body;
   };
   progress('warm-up');
   await bench('bench-b');
