@@ -3,11 +3,12 @@
  * capabilities. Each controller keeps one row of `outpost_presence` with an expiry of three intervals:
  * a controller that dies drops out when its row expires. Writes grow with the number of controllers,
  * not of agents or their heartbeats: the whole row is written only when a link opened or closed or a
- * linked node's plugin states changed (debounced, so a burst of relinks is one write), and otherwise
- * only its expiry is renewed, once per interval. Its `rev` changes with every full write, so the
- * same round trip reads the other rows' bodies only when they changed. A full write is also
- * notified (PRESENCE_NOTICE), so other controllers read it at once instead of at their next beat: a
- * node relinked to another controller is reachable through every controller within milliseconds.
+ * linked node's plugin states changed (debounced, so a burst of relinks is one write, and at most
+ * one every PRESENCE_MIN_GAP_MS), and otherwise only its expiry is renewed, once per interval. Its
+ * `rev` changes with every full write, so the same round trip reads the other rows' bodies only when
+ * they changed. A full write is also notified (PRESENCE_NOTICE), so other controllers read it at once
+ * instead of at their next beat: a node relinked to another controller is reachable through every
+ * controller within a quarter of a second.
  */
 import type { Database } from '../storage/postgres/database.ts';
 import { STORE_CHANNEL } from '../storage/postgres/store-listener.ts';
@@ -57,6 +58,12 @@ WHERE p.expires_at > now() ORDER BY p.controller`;
 
 /** How long a change waits for the next ones before the row is written: one write for a burst of relinks. */
 export const PRESENCE_DEBOUNCE_MS = 30;
+/**
+ * The least time between two full writes. A full write serialises every link this controller holds
+ * (10,000 of them at the bench's size) and every other controller reads it at once: while thousands
+ * of agents link, rewriting every 30 ms cost each controller a large part of a core.
+ */
+export const PRESENCE_MIN_GAP_MS = 250;
 
 interface Seen extends ControllerPresence {
   rev: string;
@@ -76,6 +83,8 @@ export class Presence {
   private dirty = true;
   private rev = 0;
   private readChain: Promise<void> = Promise.resolve();
+  /** performance.now() of the last full write's start. */
+  private lastFullWrite = -Infinity;
   private noticeQueued = false;
   private stopped = false;
   private readonly changeListeners = new Set<() => void>();
@@ -121,10 +130,11 @@ export class Presence {
   changed(): void {
     this.dirty = true;
     if (this.soon || this.stopped) return;
+    const wait = Math.max(PRESENCE_DEBOUNCE_MS, this.lastFullWrite + PRESENCE_MIN_GAP_MS - performance.now());
     this.soon = setTimeout(() => {
       this.soon = undefined;
       this.tick();
-    }, PRESENCE_DEBOUNCE_MS);
+    }, wait);
     this.soon.unref();
   }
 
@@ -200,6 +210,7 @@ export class Presence {
       if (r.rowCount) return;
     }
     this.dirty = false;
+    this.lastFullWrite = performance.now();
     const ids = this.links();
     const url = this.url();
     // A new rev also after a restart (readers may remember the old one): the clock, kept increasing.
