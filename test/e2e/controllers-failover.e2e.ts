@@ -150,7 +150,8 @@ test('three controllers, agents behind a failover proxy: kill -9 of the holder t
         const c = via[Math.floor(n / nodeIds.length) % via.length];
         if (c) {
           const r = await call(c, 'GET', `/api/v1/prober/nodes/${nodeId}`, undefined, 5000);
-          commands.push({ sent, at: Date.now(), ok: r.status === 200 && r.body?.status !== undefined, why: r.status === 200 ? undefined : `${r.status} ${r.text.slice(0, 120)}` });
+          const ok = r.status === 200 && r.body?.status !== undefined;
+          commands.push({ sent, at: Date.now(), ok, why: ok ? undefined : `${r.status} via ${c.port} for ${nodeId}: ${r.text.slice(0, 160)}` });
         } else commands.push({ sent, at: Date.now(), ok: false, why: 'no live controller' });
         await sleep(300);
       }
@@ -274,7 +275,8 @@ test('three controllers, agents behind a failover proxy: kill -9 of the holder t
     assert.ok(commands.filter((x) => x.ok).length > 20, `commands answered: ${commands.filter((x) => x.ok).length}`);
 
     const duringOutage = commands.filter((x) => x.at > downAt && x.at < upAt);
-    figure(`commands while PostgreSQL was away: ${duringOutage.filter((x) => x.ok).length}/${duringOutage.length} answered`);
+    const outageWhy = [...new Set(duringOutage.filter((x) => !x.ok).map((x) => x.why))];
+    figure(`commands while PostgreSQL was away: ${duringOutage.filter((x) => x.ok).length}/${duringOutage.length} answered${outageWhy.length ? `; failed: ${outageWhy.join(' | ')}` : ''}`);
     figure(`load: ${acked.size} pings acknowledged (${pingsRefused} refused), all received; ${byDelivery.size} delivery ids, ${repeats.length} repeated at a kill or the outage; ${callbacks().length} callbacks; ${commands.filter((x) => x.ok).length}/${commands.length} commands answered`);
   } finally {
     loadOn = false;
