@@ -52,10 +52,16 @@ interface NodesData {
   nodes: Record<string, NodeRecord>;
   /**
    * Events of the changes in this file (enrolled, up, down, deleted), written in the same write as the
-   * change and removed once the event log holds them: a crash in between cannot lose the event.
+   * change and removed once the event log holds them: a crash in between cannot lose the event. Keyed
+   * by event id, so that adding or removing one is one row of a store on PostgreSQL (as one array, a
+   * takeover marking 10,000 nodes up rewrote and re-read megabytes with every write); `n` orders them.
    */
+  unannounced?: Record<string, PendingEvent>;
+  /** Where an older release kept them (an array): read, and emptied as they are announced. */
   pending?: Array<Required<NewEvent>>;
 }
+
+type PendingEvent = Required<NewEvent> & { n: number };
 
 /** After the event log has taken pending events, they leave nodes.json with the next write, or after this long. */
 const PENDING_CLEAR_MS = 1000;
@@ -100,10 +106,17 @@ export class Registry {
     private readonly log: Log,
     private readonly defaultNodeRef: string | undefined,
   ) {
+    for (const p of Object.values(store.data.unannounced ?? {})) this.lastN = Math.max(this.lastN, p.n);
     // Nodes enrolled or deleted through another controller sharing the database.
     onRemoteChange(store, (changes) => {
-      if (changes.some((c) => c.field === 'pending')) {
+      const theirs = changes.filter((c) => c.field === 'unannounced' && c.key !== undefined);
+      if (theirs.length || changes.some((c) => c.field === 'pending')) {
         const now = Date.now();
+        for (const c of theirs) {
+          const p = this.store.data.unannounced?.[c.key!];
+          if (p && !this.strangers.has(p.id)) this.strangers.set(p.id, now);
+          if (p && p.n > this.lastN) this.lastN = p.n;
+        }
         for (const p of this.store.data.pending ?? []) if (!this.strangers.has(p.id)) this.strangers.set(p.id, now);
       }
       if (!changes.some((c) => c.field === 'nodes')) return;
@@ -177,16 +190,26 @@ export class Registry {
    */
   private readonly strangers = new Map<string, number>();
 
-  /**
-   * Changes' events, to be written with the changes (see `pending`). Taken events leave with this
-   * write, which was going to happen anyway; filtered once per write, not per event (a takeover
-   * marking 10,000 nodes up in one write made that quadratic).
-   */
-  private pend(d: NodesData, events: Array<{ event: string; data: unknown }>): void {
-    const kept = (d.pending ?? []).filter((p) => !this.announced.has(p.id));
+  /** The highest `n` of an unannounced event seen here: new ones are numbered after it. */
+  private lastN = 0;
+
+  /** Events with ids, made before the write that stores them (so the write can name its rows). */
+  private newEvents(events: Array<{ event: string; data: unknown }>): PendingEvent[] {
     const ts = new Date().toISOString();
-    for (const e of events) kept.push({ id: newEventId(), ts, event: e.event, data: e.data });
-    d.pending = kept;
+    return events.map((e) => ({ id: newEventId(), ts, event: e.event, data: e.data, n: ++this.lastN }));
+  }
+
+  /** Changes' events, written with the changes (see `unannounced`). */
+  private pend(d: NodesData, events: PendingEvent[]): void {
+    const into = (d.unannounced ??= {});
+    for (const e of events) into[e.id] = e;
+  }
+
+  /** Every unannounced event, oldest first (an older release's array before the rest). */
+  private pendingEvents(): Array<Required<NewEvent>> {
+    const keyed = Object.values(this.store.data.unannounced ?? {}).sort((a, b) => a.n - b.n);
+    const legacy = this.store.data.pending ?? [];
+    return legacy.length ? [...legacy, ...keyed] : keyed;
   }
 
   /**
@@ -195,7 +218,7 @@ export class Registry {
    */
   private announce(): Promise<void> {
     const run = this.announcing.catch(() => undefined).then(async () => {
-      const pending = this.store.data.pending ?? [];
+      const pending = this.pendingEvents();
       const now = Date.now();
       const ids = new Set(pending.map((p) => p.id));
       for (const id of this.strangers.keys()) if (!ids.has(id)) this.strangers.delete(id);
@@ -208,8 +231,9 @@ export class Registry {
         const taken = new Set(this.announced);
         void this.store
           .update((d) => {
-            d.pending = (d.pending ?? []).filter((p) => !taken.has(p.id));
-          }, { touches: [['pending']] })
+            if (d.pending?.length) d.pending = d.pending.filter((p) => !taken.has(p.id));
+            for (const id of taken) if (d.unannounced) delete d.unannounced[id];
+          }, { touches: [['pending'], ...[...taken].map((id) => ['unannounced', id] as const)] })
           .then(() => {
             for (const id of taken) this.announced.delete(id);
           }, () => undefined);
@@ -228,11 +252,12 @@ export class Registry {
   /** Stores a new node; resolves once it and its node.enrolled event are recorded. */
   async add(n: Omit<NodeRecord, 'id' | 'enrolledAt' | 'state'> & { id?: string }): Promise<NodeRecord> {
     const rec: NodeRecord = { ...n, id: n.id ?? this.newId(), enrolledAt: Date.now(), state: 'unknown' };
+    const [e] = this.newEvents([{ event: 'node.enrolled', data: { node: this.info(rec) } }]);
     await retryOnConflict(() => this.store.update((d) => {
       d.nodes[rec.id] = rec;
       this.all = null;
-      this.pend(d, [{ event: 'node.enrolled', data: { node: this.info(rec) } }]);
-    }, { touches: [['nodes', rec.id], ['pending']] }));
+      this.pend(d, [e]);
+    }, { touches: [['nodes', rec.id], ['unannounced', e.id]] }));
     await this.announce();
     return rec;
   }
@@ -260,11 +285,12 @@ export class Registry {
     const rec = this.store.data.nodes[id];
     if (!rec) return false;
     const last = this.info(rec);
+    const [e] = this.newEvents([{ event: 'node.deleted', data: { node: last } }]);
     await retryOnConflict(() => this.store.update((d) => {
       delete d.nodes[id];
       this.all = null;
-      this.pend(d, [{ event: 'node.deleted', data: { node: last } }]);
-    }, { touches: [['nodes', id], ['pending']] }));
+      this.pend(d, [e]);
+    }, { touches: [['nodes', id], ['unannounced', e.id]] }));
     await this.seqStore.update((d) => {
       delete d.seqs[id];
     }, { touches: [['seqs', id]] });
@@ -395,7 +421,7 @@ export class Registry {
       if (up.length) await this.transition(up, 'up');
       // Many nodes can drop at once (a network cut): one write for all of them.
       if (down.length) await this.transition(down, 'down');
-      else if ((this.store.data.pending ?? []).some((p) => !this.announced.has(p.id))) await this.announce();
+      else if (this.pendingEvents().some((p) => !this.announced.has(p.id))) await this.announce();
     } catch (err) {
       // The states and their events stay pending in memory; the next sweep writes them again.
       this.log.error({ err: (err as Error).message }, 'could not record node states or their events; retrying');
@@ -407,15 +433,17 @@ export class Registry {
   /** Records the new state and its events in one write, then hands the events to the event log. */
   private async transition(recs: NodeRecord[], state: 'up' | 'down'): Promise<void> {
     const now = Date.now();
+    // Ids made once: a retry after a conflict writes the same events again, not new ones.
+    const ids = this.newEvents(recs.map(() => ({ event: '', data: null })));
     await retryOnConflict(() => this.store.update((d) => {
-      const events = recs.map((r) => {
+      const events = recs.map((r, i) => {
         const previous = r.state;
         r.state = state;
         this.liveOf(r.id).since = now;
-        return { event: `node.${state}`, data: { node: this.info(r), previous } };
+        return { ...ids[i], event: `node.${state}`, data: { node: this.info(r), previous } };
       });
       this.pend(d, events);
-    }, { touches: [...recs.map((r) => ['nodes', r.id] as const), ['pending']] }));
+    }, { touches: [...recs.map((r) => ['nodes', r.id] as const), ...ids.map((e) => ['unannounced', e.id] as const)] }));
     await this.announce();
   }
 

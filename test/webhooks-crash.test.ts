@@ -5,9 +5,9 @@
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TestController, stopProc } from './helpers/cluster.ts';
+import { TestController, stopProc, until } from './helpers/cluster.ts';
 import { Receiver, type Received } from './helpers/receiver.ts';
 import { openRawLink } from './helpers/raw-link.ts';
 
@@ -166,4 +166,24 @@ test('SIGKILL in the middle of a burst of deliveries: every acknowledged event a
   const recent = new Set(beforeKill.slice(-RECENT));
   assert.ok(repeated.every(([id, n]) => n === 2 && recent.has(id)), `delivered more than once: ${JSON.stringify(repeated)} (not all among the last ${RECENT} before the kill)`);
   t.diagnostic(`${acked.length} acknowledged, ${deliveredBeforeKill} delivered before the kill, ${got.length} requests in all, ${repeated.length} repeated`);
+});
+
+test('events an older release left pending in nodes.json (an array) are announced after an upgrade, once, and leave the file', async () => {
+  const { nodeId } = await enroll('legacy-pending');
+  await stopProc(c.proc, 'SIGTERM');
+  const file = join(c.dataDir, 'nodes.json');
+  const doc = JSON.parse(await readFile(file, 'utf8'));
+  delete doc.unannounced;
+  doc.pending = [{ id: 'ev_legacy00000001', ts: new Date().toISOString(), event: 'node.down', data: { node: { id: nodeId, name: 'legacy-pending' }, previous: 'up' } }];
+  await writeFile(file, JSON.stringify(doc));
+  await c.restart();
+  const got = await rx.waitFor('the legacy pending node.down delivered', (r) => r.accepted().find((q) => q.json?.id === 'ev_legacy00000001'));
+  assert.equal(got.event, 'node.down');
+  const left = await until('the legacy array emptied', async () => {
+    const d = JSON.parse(await readFile(file, 'utf8'));
+    return (d.pending ?? []).length === 0 ? d : undefined;
+  }, 10_000);
+  assert.deepEqual(Object.keys(left.unannounced ?? {}), []);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(rx.accepted().filter((q) => q.json?.id === 'ev_legacy00000001').length, 1, 'announced once');
 });
