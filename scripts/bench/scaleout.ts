@@ -107,8 +107,9 @@ function pgRates(a: PgCounters, b: PgCounters) {
 
 /** The singleton lease as the database sees it: its holder while it is unexpired. */
 async function leaseHolder(c: pg.Client): Promise<{ holder: string; epoch: number } | undefined> {
-  const r = await c.query<{ holder: string; epoch: number }>(`SELECT holder, epoch FROM outpost_leases WHERE name = 'singleton' AND expires_at > now()`);
-  return r.rows[0];
+  // bigint comes back as text from this client: compared as text, epoch 10 came "before" 9.
+  const r = await c.query<{ holder: string; epoch: string }>(`SELECT holder, epoch::text FROM outpost_leases WHERE name = 'singleton' AND expires_at > now()`);
+  return r.rows[0] && { holder: r.rows[0].holder, epoch: Number(r.rows[0].epoch) };
 }
 
 interface Steady {
