@@ -276,6 +276,11 @@ test('three controllers, agents behind a failover proxy: kill -9 of the holder t
 
     const duringOutage = commands.filter((x) => x.at > downAt && x.at < upAt);
     const outageWhy = [...new Set(duringOutage.filter((x) => !x.ok).map((x) => x.why))];
+    if (outageWhy.length) {
+      // What the agents said of their links meanwhile (why a node was not linked where expected).
+      const said = agents.flatMap((x) => x.proc.output().split('\n').filter((l) => /link down|link considered dead|welcome/.test(l)).slice(-4).map((l) => `${x.nodeId}: ${l.slice(0, 300)}`));
+      figure(`agents' link lines: ${said.join(' || ')}`);
+    }
     figure(`commands while PostgreSQL was away: ${duringOutage.filter((x) => x.ok).length}/${duringOutage.length} answered${outageWhy.length ? `; failed: ${outageWhy.join(' | ')}` : ''}`);
     figure(`load: ${acked.size} pings acknowledged (${pingsRefused} refused), all received; ${byDelivery.size} delivery ids, ${repeats.length} repeated at a kill or the outage; ${callbacks().length} callbacks; ${commands.filter((x) => x.ok).length}/${commands.length} commands answered`);
   } finally {
