@@ -329,14 +329,17 @@ export class Registry {
     l.capabilities = h.capabilities;
     this.updatePlugins(rec, l, h.plugins);
     this.linkChanged();
-    if (rec.version !== h.version || rec.address !== h.address || JSON.stringify(rec.labels) !== JSON.stringify(h.labels)) {
+    // Written only when the hello changes the record as the write below would: a relink that changes
+    // nothing writes nothing, so agents relink while the store is away. Compared on the merged values:
+    // an agent saying no address, or fewer labels than the record holds, changes nothing (compared
+    // with what it said, each of its hellos was a write, refused with 1013 during an outage).
+    const merged = (r: NodeRecord) => ({ version: h.version, address: h.address || r.address, labels: { ...r.labels, ...h.labels } });
+    const want = merged(rec);
+    if (rec.version !== want.version || rec.address !== want.address || JSON.stringify(rec.labels) !== JSON.stringify(want.labels)) {
       // The record is looked up again on each attempt: a conflict brings the winner's row in.
       await retryOnConflict(() => this.store.update((d) => {
         const r = d.nodes[id];
-        if (!r) return;
-        r.version = h.version;
-        r.address = h.address || r.address;
-        r.labels = { ...r.labels, ...h.labels };
+        if (r) Object.assign(r, merged(r));
       }, { touches: [['nodes', id]] }));
     }
   }

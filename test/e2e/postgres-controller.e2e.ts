@@ -107,14 +107,17 @@ test('a controller on PostgreSQL: enroll, webhooks and a prober monitor; kill -9
   }
 });
 
-test('PostgreSQL stopped under a controller: writes answer 503 naming it, /readyz says why, reads still answer; started again, everything resumes', async () => {
+test('PostgreSQL stopped under a controller: writes answer 503 naming it, /readyz says why, reads still answer, an agent relinks; started again, everything resumes', async () => {
   const url = await pg.createDatabase();
   const rx = await startReceiver();
   const c = await TestController.start({ env: controllerEnv(url), config: { webhooks: { baseDelayMs: 100, maxDelayMs: 500 } } });
   let agent: TestAgent | undefined;
   try {
-    agent = await TestAgent.start(c, { name: 'steady' });
+    // Enrolled with a join token's label the agent does not say itself: the record keeps it across hellos.
+    const token = await c.joinToken({ labels: { isp: 'unicom' } });
+    agent = await TestAgent.start(c, { name: 'steady', token });
     await until('node up', async () => (await c.node(agent!.nodeId))?.state === 'up', 30_000);
+    assert.equal((await c.node(agent.nodeId))?.labels?.isp, 'unicom');
     assert.equal((await c.api('POST', '/api/v1/webhooks', { url: rx.url, events: ['test.ping'] })).status, 201);
     await pg.stop();
     try {
@@ -131,13 +134,18 @@ test('PostgreSQL stopped under a controller: writes answer 503 naming it, /ready
       assert.match(ready.body.storage[0].store, /^PostgreSQL at 127\.0\.0\.1:\d+\//);
       assert.match(ready.body.storage[0].code, /ECONNREFUSED|ECONNLOST|57P01/);
       assert.equal((await c.api('GET', '/api/v1/nodes')).status, 200, 'reads come from memory');
+      // A link lost meanwhile comes back: a hello that changes nothing writes nothing.
+      await stopProc(agent.proc, 'SIGKILL');
+      await until('the node shown not linked', async () => (await c.node(agent!.nodeId))?.connected === false, 10_000);
+      await agent.restart();
+      await until('the agent linked again while the database is away', async () => (await c.node(agent!.nodeId))?.connected === true, 20_000);
       assert.doesNotMatch(c.proc.output(), new RegExp(pg.password), 'nor does it reach the logs');
     } finally {
       await pg.start();
     }
     await until('ready again', async () => (await http('GET', `${c.url}/readyz`)).status === 200, 20_000);
-    const token = await c.api('POST', '/api/v1/tokens', { ttl: '10m', uses: 1 });
-    assert.equal(token.status, 201, token.text);
+    const made = await c.api('POST', '/api/v1/tokens', { ttl: '10m', uses: 1 });
+    assert.equal(made.status, 201, made.text);
     const ping = await c.api('POST', '/api/v1/events/test', { message: 'after the outage' });
     assert.equal(ping.status, 202, ping.text);
     await rx.waitFor('test.ping', (r) => r.json?.data?.message === 'after the outage', 30_000);
