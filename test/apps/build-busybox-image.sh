@@ -12,7 +12,10 @@ if [[ "${1:-}" != "--force" ]] && "$DOCKER" image inspect "$IMAGE" >/dev/null 2>
   exit 0
 fi
 
-if ! "$BUSYBOX" --help 2>&1 | grep -q 'statically linked\|BusyBox'; then
+# Read whole before matching: with pipefail, `busybox --help | grep -q` fails whenever grep exits
+# at its match before busybox has written the rest (SIGPIPE), which made a CI run say busybox was missing.
+HELP="$("$BUSYBOX" --help 2>&1 || true)"
+if ! grep -q 'statically linked\|BusyBox' <<<"$HELP"; then
   echo "no busybox at $BUSYBOX: install busybox-static" >&2
   exit 1
 fi
