@@ -125,9 +125,15 @@ async function createGroups(): Promise<void> {
     [47, 4, 3, 'down', 3],
   ];
   for (const [gid, level, k] of levelCases) {
-    const r = await monitor({ group_id: gid, record_ids: `${gid}01`, ips: '127.0.0.1', level, port, path: `/failfirst/${gid}/${k}/${INTERVAL}` });
-    assert.equal(r.body.code, 1000, JSON.stringify(r.body));
-    assert.equal(r.body.info.nodes.length, level === 1 ? 2 : 3);
+    // A probe node judged down for a moment (200 ms heartbeats on a loaded CI machine) is left out of a
+    // group made then: the group is made again (the same call updates it) until it has every node.
+    const want = level === 1 ? 2 : 3;
+    const r = await until(`group ${gid} on ${want} probe nodes`, async () => {
+      const m = await monitor({ group_id: gid, record_ids: `${gid}01`, ips: '127.0.0.1', level, port, path: `/failfirst/${gid}/${k}/${INTERVAL}` });
+      assert.equal(m.body.code, 1000, JSON.stringify(m.body));
+      return m.body.info.nodes.length === want ? m : undefined;
+    }, 15_000, 200);
+    assert.equal(r.body.info.nodes.length, want);
   }
   const sub = await c.api('POST', '/api/v1/webhooks', { url: `${receiver.url}/events`, events: ['probe.changed'], secret: 'events-secret-123456' });
   assert.equal(sub.status, 201, sub.text);
