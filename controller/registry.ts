@@ -212,6 +212,12 @@ export class Registry {
     return legacy.length ? [...legacy, ...keyed] : keyed;
   }
 
+  /** Whether an event waits for the event log; a scan, since the sweep asks it twice per interval. */
+  private hasUnannounced(): boolean {
+    for (const id in this.store.data.unannounced ?? {}) if (!this.announced.has(id)) return true;
+    return (this.store.data.pending ?? []).some((p) => !this.announced.has(p.id));
+  }
+
   /**
    * Hands pending events to the event log; resolves once it holds them. One hand-over at a time;
    * a failed one (disk full) is retried by the sweep.
@@ -424,7 +430,7 @@ export class Registry {
       if (up.length) await this.transition(up, 'up');
       // Many nodes can drop at once (a network cut): one write for all of them.
       if (down.length) await this.transition(down, 'down');
-      else if (this.pendingEvents().some((p) => !this.announced.has(p.id))) await this.announce();
+      else if (this.hasUnannounced()) await this.announce();
     } catch (err) {
       // The states and their events stay pending in memory; the next sweep writes them again.
       this.log.error({ err: (err as Error).message }, 'could not record node states or their events; retrying');

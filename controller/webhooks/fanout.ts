@@ -98,7 +98,6 @@ export class Fanout {
    * is left where it is.
    */
   async catchUp(events: RecordedEvent[]): Promise<void> {
-    if (events.length === 0) return;
     await this.subs.refresh();
     await this.outbox.enqueue(events.flatMap((e) => this.deliveriesOf(e)));
   }

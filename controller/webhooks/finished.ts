@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { openLog, type DurableLog } from '../../plugins/sdk/durable/log.ts';
+import { openLog, refreshLog, type DurableLog } from '../../plugins/sdk/durable/log.ts';
 import type { StorageHealth } from '../../plugins/sdk/durable/health.ts';
 import type { Log } from '../../plugins/sdk/log.ts';
 import type { Delivery, PublicDelivery } from './delivery.ts';
@@ -97,6 +97,11 @@ export class FinishedDeliveries {
   /** Delivered, newest first. */
   *deliveredOnes(): IterableIterator<PublicDelivery> {
     for (let i = this.recent.length - 1; i >= 0 && this.recent.length - i <= RECENT_KEPT; i--) yield this.recent[i];
+  }
+
+  /** Takes in what other controllers recorded (on a shared database) before the call. */
+  refresh(): Promise<void> {
+    return refreshLog(this.log);
   }
 
   close(): Promise<void> {

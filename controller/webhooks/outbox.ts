@@ -220,6 +220,9 @@ export class Outbox {
   async enqueue(all: EnqueueItem[], opts: { cursor?: number } = {}): Promise<string[]> {
     const ids = all.map((it) => (it.id === undefined ? `dl_${randomBytes(8).toString('hex')}` : checkDeliveryId(it.id)));
     const items: Array<{ it: EnqueueItem; id: string }> = [];
+    // An id may have been delivered by another controller (the lease holder before this one): its
+    // "delivered" record must be read before the id is judged new.
+    if (all.some((it) => it.id !== undefined)) await this.finished.refresh();
     for (const [i, it] of all.entries()) if (it.id === undefined || !(await this.knows(ids[i]))) items.push({ it, id: ids[i] });
     let incoming = 0;
     for (const { it } of items) {

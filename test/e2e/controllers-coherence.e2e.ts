@@ -199,12 +199,13 @@ test('dashboard sessions on one database: signed in on A, the cookie works on B;
   }
 });
 
-test('an event recorded by a controller that died before fanning it out, passed by another controller\'s fan-out, is delivered once by the holder when the dead one\'s presence goes', async () => {
+test('an event recorded by a controller that died before fanning it out, passed by another controller\'s fan-out, is delivered once by the holder when the dead one\'s presence goes, and not again when the lease moves', async () => {
   const url = await pg.createDatabase();
   const database = new URL(url).pathname.slice(1);
   const rx = await startReceiver();
   const adminToken = `opa_test_fanout_${Date.now().toString(36)}`;
   const a = await controllersOn(pg, url, { config: { webhooks: { baseDelayMs: 200, maxDelayMs: 400 } }, adminToken })();
+  let b: TestController | undefined;
   const root = await tempDir('outpost-gone-');
   const quiet = createLog('gone', 'silent');
   const storage = await openControllerStorage(StoreConfig.parse({ kind: 'postgres', url }), join(root, 'data'), { health: new StorageHealth(), log: quiet, env: {} });
@@ -228,10 +229,22 @@ test('an event recorded by a controller that died before fanning it out, passed 
     assert.equal(got.json.data.message, 'lost');
     await new Promise((r) => setTimeout(r, 1000));
     assert.equal(rx.requests.filter((r) => r.json?.id === lost.id).length, 1, 'delivered once');
+
+    // The lease moves to B: its catch-up at the term's start finds those deliveries delivered by A
+    // (it reads A's "delivered" records before judging an id new) and sends nothing again.
+    b = await controllersOn(pg, url, { config: { webhooks: { baseDelayMs: 200, maxDelayMs: 400 } }, adminToken })();
+    await a.stop();
+    await until('B holds the lease', async () => (await status(b!)).lease?.held === true, 15_000);
+    assert.equal((await b.api('POST', '/api/v1/events/test', { message: 'on B' })).status, 202);
+    await rx.waitFor('test.ping', (r) => r.json?.data?.message === 'on B', 10_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    const ids = rx.requests.filter((r) => r.json?.event === 'test.ping').map((r) => r.headers['x-outpost-delivery'] ?? r.json?.id);
+    assert.equal(new Set(ids).size, ids.length, `no delivery repeated across the lease move: ${ids.join(' ')}`);
   } finally {
     await storage.close();
     await rm(root, { recursive: true, force: true });
     await a.stop();
+    await b?.stop();
     await rx.close();
   }
 });
