@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { MetricsRegistry } from '../plugins/sdk/metrics.ts';
 import { VERSION } from '../plugins/sdk/version.ts';
 
@@ -11,6 +11,22 @@ export function processMetrics(metrics: MetricsRegistry, prefix: string): () => 
     lag.reset();
     return Number.isFinite(v) ? v : 0;
   });
+  // Garbage collection stops the event loop: its pauses tell a heap problem from a slow handler.
+  let gcSeconds = 0;
+  let gcMax = 0;
+  const gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gcSeconds += e.duration / 1000;
+      gcMax = Math.max(gcMax, e.duration / 1000);
+    }
+  });
+  gc.observe({ entryTypes: ['gc'] });
+  metrics.counterFn(`${prefix}_gc_pause_seconds_total`, 'Time spent in garbage collection pauses since the process started, in seconds.', () => gcSeconds);
+  metrics.gaugeFn(`${prefix}_gc_pause_max_seconds`, 'Longest garbage collection pause since the last scrape, in seconds.', () => {
+    const v = gcMax;
+    gcMax = 0;
+    return v;
+  });
   metrics.gaugeFn(`${prefix}_resident_memory_bytes`, 'Resident set size of the process in bytes.', () => process.memoryUsage.rss());
   metrics.counterFn(`${prefix}_cpu_seconds_total`, 'CPU time used by the process since it started, in seconds.', () => {
     const u = process.cpuUsage();
@@ -20,5 +36,8 @@ export function processMetrics(metrics: MetricsRegistry, prefix: string): () => 
   metrics.gaugeFn(`${prefix}_build_info`, 'Outpost version this process runs (always 1).', () => [[{ version: VERSION }, 1]]);
   const started = Date.now() / 1000;
   metrics.gaugeFn(`${prefix}_start_time_seconds`, 'Start time of the process since the Unix epoch in seconds.', () => started);
-  return () => lag.disable();
+  return () => {
+    lag.disable();
+    gc.disconnect();
+  };
 }

@@ -14,7 +14,8 @@
 import pg from 'pg';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run, TestController, sleep, stopProc, until } from '../../test/helpers/cluster.ts';
+import { http, run, TestController, sleep, stopProc, until } from '../../test/helpers/cluster.ts';
+import { parsePrometheus, valueOf } from '../../test/helpers/prom.ts';
 import type { SimAgent } from './lib/link-worker.ts';
 import { PEER_PLUGIN, writePeerPlugin } from '../../test/helpers/peer-plugin.ts';
 import { postgresBinDir, startPostgres, type Postgres } from '../../test/e2e/lib/postgres.ts';
@@ -53,6 +54,7 @@ try {
 
 const fmtMs = (v: number[]) => (v.length ? `${ms(percentile(v, 50))} / ${ms(percentile(v, 99))} / ${ms(Math.max(...v))}` : 'none');
 const cmdTimes = (x: CommandTimes | undefined) => (x ? `${ms(x.p50)} / ${ms(x.p99)} / ${ms(x.max)} (${x.n} sequential${x.failed ? `; ${x.failed} failed: ${x.error}` : ''})` : 'not measured');
+const fmtLoop = (l: Loop) => `${ms(l.lagP99Ms)}; ${ms(l.gcMaxMs)}, ${l.gcMsPerS.toFixed(1)} ms/s`;
 const sec = (v: number) => `${(v / 1000).toFixed(2)} s`;
 
 interface PgCounters {
@@ -112,8 +114,26 @@ async function leaseHolder(c: pg.Client): Promise<{ holder: string; epoch: numbe
   return r.rows[0] && { holder: r.rows[0].holder, epoch: Number(r.rows[0].epoch) };
 }
 
+/** A controller's event-loop delay and GC pauses over the window, from its /metrics (read at the start to reset them). */
+interface Loop {
+  lagP99Ms: number;
+  gcMaxMs: number;
+  gcMsPerS: number;
+}
+
+async function loopFigures(c: TestController): Promise<{ lagP99Ms: number; gcMaxMs: number; gcSeconds: number }> {
+  const r = await http('GET', `${c.url}/metrics`);
+  const m = parsePrometheus(r.text);
+  return {
+    lagP99Ms: (valueOf(m, 'outpost_controller_event_loop_lag_seconds') ?? NaN) * 1000,
+    gcMaxMs: (valueOf(m, 'outpost_controller_gc_pause_max_seconds') ?? NaN) * 1000,
+    gcSeconds: valueOf(m, 'outpost_controller_gc_pause_seconds_total') ?? NaN,
+  };
+}
+
 interface Steady {
   usage: Record<string, Usage>;
+  loops: Loop[];
   perWorker: Latency[];
   pgCpuPercent?: number;
   pg?: ReturnType<typeof pgRates> & Awaited<ReturnType<typeof pgWhere>> & { epochs: [number, number] };
@@ -127,13 +147,16 @@ async function steadyWindow(controllers: TestController[], workers: WorkerHandle
   workers.forEach((w, i) => (pids[`w${i}`] = w.child.pid!));
   const before = db && (await pgCounters(db.client, db.name));
   const pgCpu0 = db && treeCpuSeconds(db.postmaster);
+  const loops0 = await Promise.all(controllers.map(loopFigures));
   const t0 = performance.now();
   const usage = await measure(pids, opts.seconds);
+  const loops1 = await Promise.all(controllers.map(loopFigures));
+  const loops = loops1.map((l, i) => ({ lagP99Ms: l.lagP99Ms, gcMaxMs: l.gcMaxMs, gcMsPerS: ((l.gcSeconds - loops0[i].gcSeconds) * 1000) / ((performance.now() - t0) / 1000) }));
   const pgCpuPercent = db ? ((treeCpuSeconds(db.postmaster) - pgCpu0!) / ((performance.now() - t0) / 1000)) * 100 : undefined;
   const after = db && (await pgCounters(db.client, db.name));
   const perWorker = await collectLatencyPerWorker(workers);
   const where = before && after && db ? await pgWhere(db.client, before, after) : undefined;
-  return { usage, perWorker, pgCpuPercent, pg: before && after && where ? { ...pgRates(before, after), ...where, epochs: [before.epoch, after.epoch] } : undefined };
+  return { usage, loops, perWorker, pgCpuPercent, pg: before && after && where ? { ...pgRates(before, after), ...where, epochs: [before.epoch, after.epoch] } : undefined };
 }
 
 async function status(c: TestController): Promise<any> {
@@ -363,7 +386,8 @@ const rates = cluster.steady.pg!;
 const rows: string[][] = [
   ['agents connected / failed', `${cluster.connected} / ${cluster.failed}`, single ? `${single.connected} / 0` : ''],
   ...cu.map((u, i) => [`controller ${i + 1} CPU, RSS avg (max)`, `${pct(u.cpuPercent)}, ${mb(u.rssAvg)} (${mb(u.rssMax)})`, i === 0 && single ? `${pct(ctlUsage(single.steady)[0].cpuPercent)}, ${mb(ctlUsage(single.steady)[0].rssAvg)} (${mb(ctlUsage(single.steady)[0].rssMax)})` : '']),
-  ...cluster.steady.perWorker.map((l, i) => [`hb latency p50 / p99 / max, agents of controller ${(i % CONTROLLERS) + 1}`, `${fmtMs(l.rtts)} (${l.rtts.length} samples, ${l.late} late)`, '']),
+  ...cluster.steady.loops.map((l, i) => [`controller ${i + 1} event-loop delay p99; GC pause max, GC ms per s`, fmtLoop(l), i === 0 && single ? fmtLoop(single.steady.loops[0]) : '']),
+  ...cluster.steady.perWorker.map((l, i) => [`hb latency p50 / p99 / max, agents of controller ${(i % CONTROLLERS) + 1}`, `${fmtMs(l.rtts)} (${l.rtts.length} samples, ${l.late} late); the worker's own loop delay p99 ${ms(l.loopP99Ms)}, max ${ms(l.loopMaxMs)}`, '']),
   ['hb latency p50 / p99 / max, all probes', fmtMs(allRtts(cluster.steady)), single ? fmtMs(allRtts(single.steady)) : ''],
   ['PostgreSQL CPU (postmaster + backends)', pct(cluster.steady.pgCpuPercent!), 'n/a'],
   ['PostgreSQL transactions committed /s', rates.commitsPerS.toFixed(1), 'n/a'],

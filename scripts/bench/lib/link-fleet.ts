@@ -125,6 +125,9 @@ export interface Latency {
   rtts: number[];
   sentAt: number[];
   late: number;
+  /** The worker's own event-loop delay over the same time, ms. */
+  loopP99Ms: number;
+  loopMaxMs: number;
 }
 
 /** Latency of every probe since the last collection, per worker: heartbeat sent → ack of the report queued behind it. */
@@ -133,13 +136,13 @@ export async function collectLatencyPerWorker(workers: WorkerHandle[]): Promise<
     const p = w.next('latency');
     w.send({ t: 'collect' });
     const e = (await p) as Extract<WorkerEvent, { t: 'latency' }>;
-    return { rtts: e.rtts, sentAt: e.sentAt, late: e.late };
+    return { rtts: e.rtts, sentAt: e.sentAt, late: e.late, loopP99Ms: e.loopP99Ms, loopMaxMs: e.loopMaxMs };
   }));
 }
 
 export async function collectLatency(workers: WorkerHandle[]): Promise<Latency> {
   const parts = await collectLatencyPerWorker(workers);
-  return { rtts: parts.flatMap((p) => p.rtts), sentAt: parts.flatMap((p) => p.sentAt), late: parts.reduce((a, p) => a + p.late, 0) };
+  return { rtts: parts.flatMap((p) => p.rtts), sentAt: parts.flatMap((p) => p.sentAt), late: parts.reduce((a, p) => a + p.late, 0), loopP99Ms: Math.max(0, ...parts.map((p) => p.loopP99Ms)), loopMaxMs: Math.max(0, ...parts.map((p) => p.loopMaxMs)) };
 }
 
 export function stopWorkers(workers: WorkerHandle[]): void {

@@ -4,6 +4,7 @@
  * replayed report (seq 1, already applied) and time the controller's ack: the controller handles
  * messages of one socket in order, so that ack cannot leave before the heartbeat was handled.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { fakeSample } from '../../../test/helpers/raw-link.ts';
 
@@ -24,7 +25,8 @@ export type WorkerCommand =
 
 export type WorkerEvent =
   | { t: 'progress'; connected: number; failed: number; closed: number; helloRetries: number; errors: string[] }
-  | { t: 'latency'; rtts: number[]; sentAt: number[]; late: number }
+  /** loopP99Ms/loopMaxMs: this worker's own event-loop delay since the last collection (its share of a probe's latency). */
+  | { t: 'latency'; rtts: number[]; sentAt: number[]; late: number; loopP99Ms: number; loopMaxMs: number }
   | { t: 'dropped'; at: number };
 
 const PLUGINS = [{ name: 'server-stats', state: 'running' as const }];
@@ -186,6 +188,8 @@ function send(e: WorkerEvent): void {
 }
 
 const worker = new Worker();
+const loop = monitorEventLoopDelay({ resolution: 10 });
+loop.enable();
 // A bench that dies leaves no agents behind holding thousands of sockets.
 process.on('disconnect', () => process.exit(0));
 process.on('message', (cmd: WorkerCommand) => {
@@ -194,8 +198,9 @@ process.on('message', (cmd: WorkerCommand) => {
       void worker.start(cmd);
       break;
     case 'collect':
-      send({ t: 'latency', rtts: worker.rtts.splice(0), sentAt: worker.sentAt.splice(0), late: worker.late });
+      send({ t: 'latency', rtts: worker.rtts.splice(0), sentAt: worker.sentAt.splice(0), late: worker.late, loopP99Ms: loop.percentile(99) / 1e6, loopMaxMs: loop.max / 1e6 });
       worker.late = 0;
+      loop.reset();
       break;
     case 'drop': {
       for (const id of cmd.nodeIds) {
