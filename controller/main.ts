@@ -153,12 +153,13 @@ async function startOnStore(
     const { up, down, unknown } = registry.counts();
     return Object.entries({ up, down, unknown }).map(([state, v]) => [{ state }, v]);
   });
-  metrics.gaugeFn('outpost_node_up', 'Whether each node is up (1) or not (0).', () => registry.list().map((n) => [{ node: n.name, node_id: n.id }, n.state === 'up' ? 1 : 0]));
-  const perNode = (pick: (n: ReturnType<Registry['list']>[number]) => number | null) => () =>
-    registry.list().flatMap((n): Array<[Record<string, string>, number]> => {
+  const nodeRows = metrics.perScrape(() => registry.metricRows());
+  const perNode = (pick: (n: ReturnType<Registry['metricRows']>[number]) => number | null) => () =>
+    nodeRows().flatMap((n): Array<[Record<string, string>, number]> => {
       const v = pick(n);
-      return v === null ? [] : [[{ node: n.name, node_id: n.id }, v]];
+      return v === null ? [] : [[n.labels, v]];
     });
+  metrics.gaugeFn('outpost_node_up', 'Whether each node is up (1) or not (0).', perNode((n) => (n.up ? 1 : 0)));
   metrics.gaugeFn('outpost_node_connected', 'Whether each node has its link open (1) or not (0).', perNode((n) => (n.connected ? 1 : 0)));
   metrics.gaugeFn('outpost_node_last_heartbeat_timestamp_seconds', 'Time of the last heartbeat from each node since the Unix epoch in seconds.', perNode((n) => (n.lastHeartbeat ? n.lastHeartbeat / 1000 : null)));
   metrics.gaugeFn('outpost_node_agent_outbox_depth', 'Reports waiting in each node agent outbox, as of its last heartbeat.', perNode((n) => n.outbox));
@@ -197,7 +198,7 @@ async function startOnStore(
       error: restError,
       handler: async () => {
         outboxDepth = await outbox.depth().catch(() => outboxDepth);
-        return { text: metrics.render(), contentType: 'text/plain; version=0.0.4; charset=utf-8' };
+        return { text: await metrics.renderAsync(), contentType: 'text/plain; version=0.0.4; charset=utf-8' };
       },
     },
     { method: 'GET', path: '/api/v1/routes', auth: 'admin', error: restError, handler: () => ({ json: { routes: http.listRoutes() } }) },

@@ -501,6 +501,25 @@ export class Registry {
     return c;
   }
 
+  /**
+   * What the per-node metrics show, in one pass without building each node's info (a scrape at
+   * 30,000 nodes built 120,000 of them). Label objects are kept per node between scrapes.
+   */
+  metricRows(): Array<{ labels: { node: string; node_id: string }; up: boolean; connected: boolean; lastHeartbeat: number; outbox: number }> {
+    const out = [];
+    const labels = new Map<string, { node: string; node_id: string }>();
+    for (const rec of this.records()) {
+      const l = this.live.get(rec.id);
+      let lb = this.metricLabels.get(rec.id);
+      if (!lb || lb.node !== rec.name) lb = { node: rec.name, node_id: rec.id };
+      labels.set(rec.id, lb);
+      out.push({ labels: lb, up: rec.state === 'up', connected: l?.connected === true || this.cluster.elsewhere(rec.id) !== undefined, lastHeartbeat: l?.lastHeartbeat ?? 0, outbox: l?.outbox ?? 0 });
+    }
+    this.metricLabels = labels;
+    return out;
+  }
+  private metricLabels = new Map<string, { node: string; node_id: string }>();
+
   list(): ReturnType<Registry['info']>[] {
     return this.records().map((r) => this.info(r));
   }

@@ -34,6 +34,7 @@ export function scopedMetrics(registry: MetricsRegistry, claims: Claims, scope: 
       claim(name);
       registry.gaugeFn(name, help, read);
     },
+    perScrape: (compute) => registry.perScrape(compute),
     histogram(name: string, help: string, buckets?: number[]): Histogram {
       claim(name);
       return registry.histogram(name, help, buckets);

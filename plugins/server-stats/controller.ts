@@ -55,13 +55,24 @@ export default defineController(spec, (ctx) => {
     );
   }
 
+  // Only nodes with a sample have series: the pass goes over those, not over every enrolled node,
+  // and the eleven families of one scrape share it.
+  const withSamples = ctx.metrics.perScrape(() => {
+    const out: Array<{ labels: Record<string, string>; s: Sample }> = [];
+    for (const [id, list] of history) {
+      const n = ctx.nodes.get(id);
+      const s = list.at(-1);
+      if (n && s) out.push({ labels: { node: n.name, node_id: n.id }, s });
+    }
+    return out;
+  });
+
   function gauge(name: string, help: string, pick: (s: Sample) => number | undefined) {
     ctx.metrics.gaugeFn(name, help, () => {
       const out: Array<[Record<string, string>, number]> = [];
-      for (const n of ctx.nodes.list()) {
-        const s = latest(n.id);
-        const v = s && pick(s);
-        if (v !== undefined && Number.isFinite(v)) out.push([{ node: n.name, node_id: n.id }, v]);
+      for (const { labels, s } of withSamples()) {
+        const v = pick(s);
+        if (v !== undefined && Number.isFinite(v)) out.push([labels, v]);
       }
       return out;
     });
