@@ -153,16 +153,11 @@ async function startOnStore(
     const { up, down, unknown } = registry.counts();
     return Object.entries({ up, down, unknown }).map(([state, v]) => [{ state }, v]);
   });
-  const nodeRows = metrics.perScrape(() => registry.metricRows());
-  const perNode = (pick: (n: ReturnType<Registry['metricRows']>[number]) => number | null) => () =>
-    nodeRows().flatMap((n): Array<[Record<string, string>, number]> => {
-      const v = pick(n);
-      return v === null ? [] : [[n.labels, v]];
-    });
-  metrics.gaugeFn('outpost_node_up', 'Whether each node is up (1) or not (0).', perNode((n) => (n.up ? 1 : 0)));
-  metrics.gaugeFn('outpost_node_connected', 'Whether each node has its link open (1) or not (0).', perNode((n) => (n.connected ? 1 : 0)));
-  metrics.gaugeFn('outpost_node_last_heartbeat_timestamp_seconds', 'Time of the last heartbeat from each node since the Unix epoch in seconds.', perNode((n) => (n.lastHeartbeat ? n.lastHeartbeat / 1000 : null)));
-  metrics.gaugeFn('outpost_node_agent_outbox_depth', 'Reports waiting in each node agent outbox, as of its last heartbeat.', perNode((n) => n.outbox));
+  const nodeSamples = metrics.perScrape(() => registry.metricSamples());
+  metrics.gaugeFn('outpost_node_up', 'Whether each node is up (1) or not (0).', () => nodeSamples().up);
+  metrics.gaugeFn('outpost_node_connected', 'Whether each node has its link open (1) or not (0).', () => nodeSamples().connected);
+  metrics.gaugeFn('outpost_node_last_heartbeat_timestamp_seconds', 'Time of the last heartbeat from each node since the Unix epoch in seconds.', () => nodeSamples().lastHeartbeat);
+  metrics.gaugeFn('outpost_node_agent_outbox_depth', 'Reports waiting in each node agent outbox, as of its last heartbeat.', () => nodeSamples().outbox);
   metrics.gaugeFn('outpost_link_connections', 'Agents connected over the link.', () => link.connectedCount());
   // Read at each scrape (the queue may be in a database, so not from inside render); kept when the read fails.
   let outboxDepth = 0;

@@ -212,14 +212,20 @@ export class MetricsRegistry implements Metrics {
    * per-node series take long enough to hold up heartbeats (a scrape of 120,000 series took ~1 s).
    * Each family is read at once, so its series stay consistent with each other.
    */
-  async renderAsync(every = 5000): Promise<string> {
-    const out: string[] = [];
-    let n = 0;
+  async renderAsync(every = 2000): Promise<string> {
+    // Each slice is joined as it is done: one join of the whole text at the end was itself a stall.
+    const slices: string[] = [];
+    let slice: string[] = [];
     for (const line of this.lines()) {
-      out.push(line);
-      if (++n % every === 0) await new Promise((r) => setImmediate(r));
+      slice.push(line);
+      if (slice.length === every) {
+        slices.push(slice.join('\n'));
+        slice = [];
+        await new Promise((r) => setImmediate(r));
+      }
     }
-    return out.join('\n') + '\n';
+    slices.push(slice.join('\n'));
+    return slices.join('\n') + '\n';
   }
 
   private *lines(): Generator<string> {
@@ -247,10 +253,15 @@ export class MetricsRegistry implements Metrics {
           continue;
         }
         // A reader may list the same label set twice (two records naming one node); promtool rejects
-        // duplicate series. The label text is the identity: the last value is shown, in first place.
-        const series = new Map<string, number>();
-        for (const [labels, value] of r) series.set(labelText(labels, name), value);
-        for (const [text, value] of series) yield `${name}${text} ${formatValue(value)}`;
+        // duplicate series. The label text is the identity; the first is shown. Checked as the lines
+        // go, so a family of 30,000 series is not one pass before its first line.
+        const seen = new Set<string>();
+        for (const [labels, value] of r) {
+          const text = labelText(labels, name);
+          if (seen.has(text)) continue;
+          seen.add(text);
+          yield `${name}${text} ${formatValue(value)}`;
+        }
         continue;
       }
       for (const s of f.series.values()) yield `${name}${labelText(s.labels, name)} ${formatValue(s.value)}`;

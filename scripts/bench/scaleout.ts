@@ -141,20 +141,24 @@ interface Steady {
 
 /** One window: CPU/RSS of every controller and worker, probe latency per worker, and PostgreSQL's CPU and writes when given. */
 async function steadyWindow(controllers: TestController[], workers: WorkerHandle[], db?: { client: pg.Client; name: string; postmaster: number }): Promise<Steady> {
+  // A scrape renders every node's series (tens of thousands at this size): it is done before the
+  // probes' window opens and after it closes, so its own pause is not counted as heartbeat latency.
+  const loops0 = await Promise.all(controllers.map(loopFigures));
+  await sleep(2000);
   await collectLatencyPerWorker(workers);
   const pids: Record<string, number> = {};
   controllers.forEach((c, i) => (pids[`c${i}`] = c.proc.child.pid!));
   workers.forEach((w, i) => (pids[`w${i}`] = w.child.pid!));
   const before = db && (await pgCounters(db.client, db.name));
   const pgCpu0 = db && treeCpuSeconds(db.postmaster);
-  const loops0 = await Promise.all(controllers.map(loopFigures));
   const t0 = performance.now();
   const usage = await measure(pids, opts.seconds);
-  const loops1 = await Promise.all(controllers.map(loopFigures));
-  const loops = loops1.map((l, i) => ({ lagP99Ms: l.lagP99Ms, gcMaxMs: l.gcMaxMs, gcMsPerS: ((l.gcSeconds - loops0[i].gcSeconds) * 1000) / ((performance.now() - t0) / 1000) }));
+  const seconds = (performance.now() - t0) / 1000;
   const pgCpuPercent = db ? ((treeCpuSeconds(db.postmaster) - pgCpu0!) / ((performance.now() - t0) / 1000)) * 100 : undefined;
   const after = db && (await pgCounters(db.client, db.name));
   const perWorker = await collectLatencyPerWorker(workers);
+  const loops1 = await Promise.all(controllers.map(loopFigures));
+  const loops = loops1.map((l, i) => ({ lagP99Ms: l.lagP99Ms, gcMaxMs: l.gcMaxMs, gcMsPerS: ((l.gcSeconds - loops0[i].gcSeconds) * 1000) / seconds }));
   const where = before && after && db ? await pgWhere(db.client, before, after) : undefined;
   return { usage, loops, perWorker, pgCpuPercent, pg: before && after && where ? { ...pgRates(before, after), ...where, epochs: [before.epoch, after.epoch] } : undefined };
 }
@@ -386,7 +390,7 @@ const rates = cluster.steady.pg!;
 const rows: string[][] = [
   ['agents connected / failed', `${cluster.connected} / ${cluster.failed}`, single ? `${single.connected} / 0` : ''],
   ...cu.map((u, i) => [`controller ${i + 1} CPU, RSS avg (max)`, `${pct(u.cpuPercent)}, ${mb(u.rssAvg)} (${mb(u.rssMax)})`, i === 0 && single ? `${pct(ctlUsage(single.steady)[0].cpuPercent)}, ${mb(ctlUsage(single.steady)[0].rssAvg)} (${mb(ctlUsage(single.steady)[0].rssMax)})` : '']),
-  ...cluster.steady.loops.map((l, i) => [`controller ${i + 1} event-loop delay p99; GC pause max, GC ms per s`, fmtLoop(l), i === 0 && single ? fmtLoop(single.steady.loops[0]) : '']),
+  ...cluster.steady.loops.map((l, i) => [`controller ${i + 1} event-loop delay p99; GC pause max, GC ms per s (from the scrape before the window)`, fmtLoop(l), i === 0 && single ? fmtLoop(single.steady.loops[0]) : '']),
   ...cluster.steady.perWorker.map((l, i) => [`hb latency p50 / p99 / max, agents of controller ${(i % CONTROLLERS) + 1}`, `${fmtMs(l.rtts)} (${l.rtts.length} samples, ${l.late} late); the worker's own loop delay p99 ${ms(l.loopP99Ms)}, max ${ms(l.loopMaxMs)}`, '']),
   ['hb latency p50 / p99 / max, all probes', fmtMs(allRtts(cluster.steady)), single ? fmtMs(allRtts(single.steady)) : ''],
   ['PostgreSQL CPU (postmaster + backends)', pct(cluster.steady.pgCpuPercent!), 'n/a'],
