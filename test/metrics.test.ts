@@ -71,6 +71,18 @@ test('controller and agent /metrics are valid Prometheus text with every require
       assert.ok(v(name, { node: 'm-one', node_id: one.nodeId }) >= 0, name);
     }
 
+    // A scraper taking per-node series from another controller leaves them out here.
+    const lean = await http('GET', `${c.url}/metrics?skip=outpost_node_&skip=outpost_webhook_`);
+    assert.equal(lean.status, 200);
+    const leanFams = parsePromStrict(lean.text);
+    assert.ok(![...leanFams.keys()].some((name) => name.startsWith('outpost_node_') || name.startsWith('outpost_webhook_')), 'skipped families are left out');
+    assert.equal(promValue(leanFams, 'outpost_nodes', { state: 'up' }), 1, 'outpost_nodes is not an outpost_node_ family');
+    for (const bad of ['', 'outpost-node']) {
+      const r = await http('GET', `${c.url}/metrics?skip=${bad}`);
+      assert.equal(r.status, 400);
+      assert.equal(JSON.parse(r.text).error.message, `skip: '${bad}' is not a metric name prefix (e.g. skip=outpost_node_)`);
+    }
+
     const ares = await http('GET', `http://127.0.0.1:${one.port}/metrics`);
     assert.equal(ares.status, 200);
     const agt = parsePromStrict(ares.text);

@@ -50,3 +50,14 @@ test('perScrape: the families of one scrape share one computation; the next scra
   assert.match(await m.renderAsync(1), /outpost_test_a 2\n[^]*outpost_test_b 2\n/);
   assert.equal(shared(), 3, 'outside a scrape it computes on every call');
 });
+
+test('renderAsync with skip prefixes leaves those families out without reading them', async () => {
+  const m = new MetricsRegistry();
+  let reads = 0;
+  m.gaugeFn('outpost_test_node_up', 'Per node.', () => (reads++, [[{ node: 'a' }, 1]]));
+  m.gaugeFn('outpost_test_nodes', 'Counts.', () => 3);
+  const text = await m.renderAsync(10, ['outpost_test_node_']);
+  assert.equal(reads, 0);
+  assert.doesNotMatch(text, /outpost_test_node_up/);
+  assert.match(text, /^outpost_test_nodes 3$/m);
+});

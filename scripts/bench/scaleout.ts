@@ -390,7 +390,7 @@ const rates = cluster.steady.pg!;
 const rows: string[][] = [
   ['agents connected / failed', `${cluster.connected} / ${cluster.failed}`, single ? `${single.connected} / 0` : ''],
   ...cu.map((u, i) => [`controller ${i + 1} CPU, RSS avg (max)`, `${pct(u.cpuPercent)}, ${mb(u.rssAvg)} (${mb(u.rssMax)})`, i === 0 && single ? `${pct(ctlUsage(single.steady)[0].cpuPercent)}, ${mb(ctlUsage(single.steady)[0].rssAvg)} (${mb(ctlUsage(single.steady)[0].rssMax)})` : '']),
-  ...cluster.steady.loops.map((l, i) => [`controller ${i + 1} event-loop delay p99; GC pause max, GC ms per s (from the scrape before the window)`, fmtLoop(l), i === 0 && single ? fmtLoop(single.steady.loops[0]) : '']),
+  ...cluster.steady.loops.map((l, i) => [`controller ${i + 1} event-loop delay p99; GC pause max, GC ms per s (over the window)`, fmtLoop(l), i === 0 && single ? fmtLoop(single.steady.loops[0]) : '']),
   ...cluster.steady.perWorker.map((l, i) => [`hb latency p50 / p99 / max, agents of controller ${(i % CONTROLLERS) + 1}`, `${fmtMs(l.rtts)} (${l.rtts.length} samples, ${l.late} late); the worker's own loop delay p99 ${ms(l.loopP99Ms)}, max ${ms(l.loopMaxMs)}`, '']),
   ['hb latency p50 / p99 / max, all probes', fmtMs(allRtts(cluster.steady)), single ? fmtMs(allRtts(single.steady)) : ''],
   ['PostgreSQL CPU (postmaster + backends)', pct(cluster.steady.pgCpuPercent!), 'n/a'],
