@@ -1,15 +1,15 @@
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { LoopDelay } from '../plugins/sdk/loop-delay.ts';
 import { MetricsRegistry } from '../plugins/sdk/metrics.ts';
 import { VERSION } from '../plugins/sdk/version.ts';
 
 /** Process-level gauges every Outpost process exports (controller and agent alike). */
 export function processMetrics(metrics: MetricsRegistry, prefix: string): () => void {
-  const lag = monitorEventLoopDelay({ resolution: 20 });
-  lag.enable();
+  const lag = new LoopDelay(20).enable();
   metrics.gaugeFn(`${prefix}_event_loop_lag_seconds`, 'Event loop delay, p99 since the last scrape, in seconds.', () => {
-    const v = lag.percentile(99) / 1e9;
+    const v = lag.percentileMs(99) / 1000;
     lag.reset();
-    return Number.isFinite(v) ? v : 0;
+    return v;
   });
   // Garbage collection stops the event loop: its pauses tell a heap problem from a slow handler.
   let gcSeconds = 0;

@@ -1,5 +1,4 @@
-import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { defineAgent, type Store } from '../sdk/index.ts';
+import { defineAgent, LoopDelay, type Store } from '../sdk/index.ts';
 import { NOT_PROBED, UP, type CheckResult, type CheckSpec, type RecordSpec } from './schema.ts';
 import { spec } from './spec.ts';
 import { offsetMs, roundStart, spreadWindowMs } from './rounds.ts';
@@ -48,7 +47,7 @@ export default defineAgent(spec, (ctx) => {
   let stopped = false;
 
   // Tells lateness caused by a busy process or host apart from lateness caused by the planner.
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  const loopDelay = new LoopDelay(10);
   const checksRun = ctx.metrics.counter('outpost_prober_checks_total', 'Checks run by this agent, by outcome (up, failed, or error: the node could not run it).');
   // Detected once at agent start: without ping every icmp check answers this at once, not after its timeout.
   const noIcmp = ctx.capabilities.icmp?.available === false ? `ping is not installed on node ${ctx.node.name}` : undefined;
@@ -200,7 +199,7 @@ export default defineAgent(spec, (ctx) => {
         running,
         completed,
         lateness: { samples: lateness.length, p50: percentile(50), p99: percentile(99), max: lateness.length ? lateness.reduce((a, b) => Math.max(a, b), 0) : null },
-        eventLoopDelay: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
+        eventLoopDelay: { p99: loopDelay.percentileMs(99), max: loopDelay.maxMs() },
       }),
       'reset-stats': () => {
         lateness.length = 0;

@@ -11,6 +11,7 @@ export type { Scheduler } from './scheduler.ts';
 export type { Log } from './log.ts';
 export type { Counter, Gauge, Histogram, Labels, Metrics } from './metrics.ts';
 export { LATENCY_BUCKETS } from './metrics.ts';
+export { LoopDelay } from './loop-delay.ts';
 export * from './backoff.ts';
 export { describeIssues, parseOrThrow } from './validate.ts';
 export { z } from 'zod';

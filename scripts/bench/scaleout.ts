@@ -32,6 +32,8 @@ const opts = numericFlags('scaleout', {
   lowdbAgents: 10_000,
   probes: 300,
   workers: 0,
+  /** 1: probe agents in processes of their own (one per controller), apart from the thousands of others. */
+  probeWorkers: 1,
   enrollConcurrency: 24,
   connectConcurrency: 150,
   leaseTtlMs: 6000,
@@ -134,13 +136,17 @@ async function loopFigures(c: TestController): Promise<{ lagP99Ms: number; gcMax
 interface Steady {
   usage: Record<string, Usage>;
   loops: Loop[];
+  /** Per probe worker (probe worker i: agents of controller i). */
   perWorker: Latency[];
+  /** The largest event-loop delay p99 of the workers playing the other agents, ms. */
+  bulkLoopP99Ms: number;
   pgCpuPercent?: number;
   pg?: ReturnType<typeof pgRates> & Awaited<ReturnType<typeof pgWhere>> & { epochs: [number, number] };
 }
 
 /** One window: CPU/RSS of every controller and worker, probe latency per worker, and PostgreSQL's CPU and writes when given. */
-async function steadyWindow(controllers: TestController[], workers: WorkerHandle[], db?: { client: pg.Client; name: string; postmaster: number }): Promise<Steady> {
+async function steadyWindow(controllers: TestController[], fleet: { workers: WorkerHandle[]; probes: WorkerHandle[] }, db?: { client: pg.Client; name: string; postmaster: number }): Promise<Steady> {
+  const { workers, probes } = fleet;
   // A scrape renders every node's series (tens of thousands at this size): it is done before the
   // probes' window opens and after it closes, so its own pause is not counted as heartbeat latency.
   const loops0 = await Promise.all(controllers.map(loopFigures));
@@ -156,11 +162,13 @@ async function steadyWindow(controllers: TestController[], workers: WorkerHandle
   const seconds = (performance.now() - t0) / 1000;
   const pgCpuPercent = db ? ((treeCpuSeconds(db.postmaster) - pgCpu0!) / ((performance.now() - t0) / 1000)) * 100 : undefined;
   const after = db && (await pgCounters(db.client, db.name));
-  const perWorker = await collectLatencyPerWorker(workers);
+  const all = await collectLatencyPerWorker(workers);
+  const perWorker = probes.map((w) => all[workers.indexOf(w)]);
+  const bulkLoopP99Ms = Math.max(0, ...all.filter((_, i) => !probes.includes(workers[i])).map((l) => l.loopP99Ms));
   const loops1 = await Promise.all(controllers.map(loopFigures));
   const loops = loops1.map((l, i) => ({ lagP99Ms: l.lagP99Ms, gcMaxMs: l.gcMaxMs, gcMsPerS: ((l.gcSeconds - loops0[i].gcSeconds) * 1000) / seconds }));
   const where = before && after && db ? await pgWhere(db.client, before, after) : undefined;
-  return { usage, loops, perWorker, pgCpuPercent, pg: before && after && where ? { ...pgRates(before, after), ...where, epochs: [before.epoch, after.epoch] } : undefined };
+  return { usage, loops, perWorker, bulkLoopP99Ms, pgCpuPercent, pg: before && after && where ? { ...pgRates(before, after), ...where, epochs: [before.epoch, after.epoch] } : undefined };
 }
 
 async function status(c: TestController): Promise<any> {
@@ -241,7 +249,7 @@ async function runCluster(database: Postgres, fleet: Fleet): Promise<ClusterResu
     const echoAt = (ci: number) => fleet.agents.findIndex((a, j) => !a.probe && controllerOf(j) === ci);
     const echoes = [echoAt(0), CONTROLLERS > 1 ? echoAt(1) : -1].map((j) => (j >= 0 ? fleet.agents[j] : undefined));
     for (const a of echoes) if (a) a.echo = { name: 'echo' };
-    const conn = await connectAll(cs.map((c) => `${c.url}/api/v1/link`), fleet.agents, { workers: workerCount(CONTROLLERS), connectConcurrency: opts.connectConcurrency, nice: opts.nice, hbMs: HB_MS, welcomeTimeoutMs: WELCOME_TIMEOUT_MS });
+    const conn = await connectAll(cs.map((c) => `${c.url}/api/v1/link`), fleet.agents, { workers: workerCount(CONTROLLERS), connectConcurrency: opts.connectConcurrency, nice: opts.nice, hbMs: HB_MS, welcomeTimeoutMs: WELCOME_TIMEOUT_MS, probeWorkers: opts.probeWorkers > 0 });
     workers = conn.workers;
     const connected = sum(workers, 'connected');
     progress(`${connected} agents connected in ${conn.seconds.toFixed(1)} s (${(await linked(cs)).join(' / ')} per controller); waiting for them up on the lease holder`);
@@ -249,7 +257,7 @@ async function runCluster(database: Postgres, fleet: Fleet): Promise<ClusterResu
     await until('every connected node up', async () => ((await status((await holderOf()) ?? cs[0])).nodes.up as number) >= connected, 180_000, 2000).catch((err: Error) => progress(`${err.message}; measuring anyway`));
     progress(`settling 5 s, then measuring ${opts.seconds} s`);
     await sleep(5000);
-    const steady = await steadyWindow(cs, workers, { client, name, postmaster });
+    const steady = await steadyWindow(cs, conn, { client, name, postmaster });
     const upAfter = (await status((await holderOf()) ?? cs[0])).nodes.up as number;
     const closed = sum(workers, 'closed');
 
@@ -343,13 +351,13 @@ async function runSingle(n: number, total: number): Promise<{ single?: SingleRes
     progress(`lowdb: enrolled ${n} in ${first.seconds.toFixed(1)} s`);
     let single: SingleResult | undefined;
     if (n > 0) {
-      const conn = await connectAll([`${c.url}/api/v1/link`], first.agents, { workers: workerCount(1), connectConcurrency: opts.connectConcurrency, nice: opts.nice, hbMs: HB_MS });
+      const conn = await connectAll([`${c.url}/api/v1/link`], first.agents, { workers: workerCount(1), connectConcurrency: opts.connectConcurrency, nice: opts.nice, hbMs: HB_MS, probeWorkers: opts.probeWorkers > 0 });
       workers = conn.workers;
       const connected = sum(workers, 'connected');
       await until('every connected node up', async () => ((await status(c)).nodes.up as number) >= connected, 120_000, 1000);
       progress(`lowdb: ${connected} up; settling 5 s, then measuring ${opts.seconds} s`);
       await sleep(5000);
-      const steady = await steadyWindow([c], workers);
+      const steady = await steadyWindow([c], conn);
       single = { connected, steady, upAfter: (await status(c)).nodes.up };
       stopWorkers(workers);
       workers = [];
@@ -391,7 +399,8 @@ const rows: string[][] = [
   ['agents connected / failed', `${cluster.connected} / ${cluster.failed}`, single ? `${single.connected} / 0` : ''],
   ...cu.map((u, i) => [`controller ${i + 1} CPU, RSS avg (max)`, `${pct(u.cpuPercent)}, ${mb(u.rssAvg)} (${mb(u.rssMax)})`, i === 0 && single ? `${pct(ctlUsage(single.steady)[0].cpuPercent)}, ${mb(ctlUsage(single.steady)[0].rssAvg)} (${mb(ctlUsage(single.steady)[0].rssMax)})` : '']),
   ...cluster.steady.loops.map((l, i) => [`controller ${i + 1} event-loop delay p99; GC pause max, GC ms per s (over the window)`, fmtLoop(l), i === 0 && single ? fmtLoop(single.steady.loops[0]) : '']),
-  ...cluster.steady.perWorker.map((l, i) => [`hb latency p50 / p99 / max, agents of controller ${(i % CONTROLLERS) + 1}`, `${fmtMs(l.rtts)} (${l.rtts.length} samples, ${l.late} late); the worker's own loop delay p99 ${ms(l.loopP99Ms)}, max ${ms(l.loopMaxMs)}`, '']),
+  ...cluster.steady.perWorker.map((l, i) => [`hb latency p50 / p99 / max, agents of controller ${(i % CONTROLLERS) + 1}`, `${fmtMs(l.rtts)} (${l.rtts.length} samples, ${l.late} late); the probing worker's own loop delay p99 ${ms(l.loopP99Ms)}, max ${ms(l.loopMaxMs)}`, '']),
+  [`event-loop delay p99 of the workers playing the other agents (max)`, opts.probeWorkers > 0 ? ms(cluster.steady.bulkLoopP99Ms) : 'the probes share them', single && opts.probeWorkers > 0 ? ms(single.steady.bulkLoopP99Ms) : ''],
   ['hb latency p50 / p99 / max, all probes', fmtMs(allRtts(cluster.steady)), single ? fmtMs(allRtts(single.steady)) : ''],
   ['PostgreSQL CPU (postmaster + backends)', pct(cluster.steady.pgCpuPercent!), 'n/a'],
   ['PostgreSQL transactions committed /s', rates.commitsPerS.toFixed(1), 'n/a'],

@@ -4,9 +4,9 @@
  * replayed report (seq 1, already applied) and time the controller's ack: the controller handles
  * messages of one socket in order, so that ack cannot leave before the heartbeat was handled.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { fakeSample } from '../../../test/helpers/raw-link.ts';
+import { LoopDelay } from '../../../plugins/sdk/loop-delay.ts';
 
 export interface SimAgent {
   nodeId: string;
@@ -188,8 +188,7 @@ function send(e: WorkerEvent): void {
 }
 
 const worker = new Worker();
-const loop = monitorEventLoopDelay({ resolution: 10 });
-loop.enable();
+const loop = new LoopDelay(10).enable();
 // A bench that dies leaves no agents behind holding thousands of sockets.
 process.on('disconnect', () => process.exit(0));
 process.on('message', (cmd: WorkerCommand) => {
@@ -198,7 +197,7 @@ process.on('message', (cmd: WorkerCommand) => {
       void worker.start(cmd);
       break;
     case 'collect':
-      send({ t: 'latency', rtts: worker.rtts.splice(0), sentAt: worker.sentAt.splice(0), late: worker.late, loopP99Ms: loop.percentile(99) / 1e6, loopMaxMs: loop.max / 1e6 });
+      send({ t: 'latency', rtts: worker.rtts.splice(0), sentAt: worker.sentAt.splice(0), late: worker.late, loopP99Ms: loop.percentileMs(99), loopMaxMs: loop.maxMs() });
       worker.late = 0;
       loop.reset();
       break;
