@@ -1,7 +1,10 @@
-import { PerformanceObserver } from 'node:perf_hooks';
+import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { LoopDelay } from '../plugins/sdk/loop-delay.ts';
 import { MetricsRegistry } from '../plugins/sdk/metrics.ts';
 import { VERSION } from '../plugins/sdk/version.ts';
+
+/** perf_hooks' NODE_PERFORMANCE_GC_* flags: 1 minor, 2 major, 4 incremental marking, 8 weak callbacks. */
+const GC_KINDS: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' };
 
 /** Process-level gauges every Outpost process exports (controller and agent alike). */
 export function processMetrics(metrics: MetricsRegistry, prefix: string): () => void {
@@ -11,17 +14,19 @@ export function processMetrics(metrics: MetricsRegistry, prefix: string): () => 
     lag.reset();
     return v;
   });
-  // Garbage collection stops the event loop: its pauses tell a heap problem from a slow handler.
-  let gcSeconds = 0;
+  // Garbage collection stops the event loop: its pauses tell a heap problem from a slow handler, and
+  // the kind tells which: minor (young objects: the allocation rate) or major (a large live heap).
+  const gcSeconds: Record<string, number> = Object.fromEntries(Object.values(GC_KINDS).map((k) => [k, 0]));
   let gcMax = 0;
   const gc = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
-      gcSeconds += e.duration / 1000;
+      const kind = GC_KINDS[(e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0] ?? 'other';
+      gcSeconds[kind] = (gcSeconds[kind] ?? 0) + e.duration / 1000;
       gcMax = Math.max(gcMax, e.duration / 1000);
     }
   });
   gc.observe({ entryTypes: ['gc'] });
-  metrics.counterFn(`${prefix}_gc_pause_seconds_total`, 'Time spent in garbage collection pauses since the process started, in seconds.', () => gcSeconds);
+  metrics.counterFn(`${prefix}_gc_pause_seconds_total`, 'Time spent in garbage collection pauses since the process started, by kind (minor, major, incremental, weakcb), in seconds.', () => Object.entries(gcSeconds).map(([kind, v]) => [{ kind }, v]));
   metrics.gaugeFn(`${prefix}_gc_pause_max_seconds`, 'Longest garbage collection pause since the last scrape, in seconds.', () => {
     const v = gcMax;
     gcMax = 0;

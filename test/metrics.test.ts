@@ -63,7 +63,8 @@ test('controller and agent /metrics are valid Prometheus text with every require
     assert.ok(v('outpost_http_requests_total', { route: 'unmatched', status: '404' }) >= 1);
     assert.ok(v('outpost_controller_event_loop_lag_seconds') >= 0);
     assert.ok(v('outpost_controller_cpu_seconds_total') > 0);
-    assert.ok(v('outpost_controller_gc_pause_seconds_total') > 0, 'a controller that served all this has collected garbage');
+    assert.ok(v('outpost_controller_gc_pause_seconds_total', { kind: 'minor' }) > 0, 'a controller that served all this has collected young garbage');
+    for (const kind of ['major', 'incremental', 'weakcb']) assert.ok(v('outpost_controller_gc_pause_seconds_total', { kind }) >= 0, kind);
     assert.ok(v('outpost_controller_gc_pause_max_seconds') >= 0);
     assert.ok(v('outpost_controller_resident_memory_bytes') > 0);
     assert.equal(v('outpost_plugin_running', { plugin: 'server-stats' }), 1);

@@ -56,7 +56,7 @@ try {
 
 const fmtMs = (v: number[]) => (v.length ? `${ms(percentile(v, 50))} / ${ms(percentile(v, 99))} / ${ms(Math.max(...v))}` : 'none');
 const cmdTimes = (x: CommandTimes | undefined) => (x ? `${ms(x.p50)} / ${ms(x.p99)} / ${ms(x.max)} (${x.n} sequential${x.failed ? `; ${x.failed} failed: ${x.error}` : ''})` : 'not measured');
-const fmtLoop = (l: Loop) => `${ms(l.lagP99Ms)}; ${ms(l.gcMaxMs)}, ${l.gcMsPerS.toFixed(1)} ms/s`;
+const fmtLoop = (l: Loop) => `${ms(l.lagP99Ms)}; ${ms(l.gcMaxMs)}, ${l.gcMsPerS.toFixed(1)} ms/s (major ${l.majorMsPerS.toFixed(1)})`;
 const sec = (v: number) => `${(v / 1000).toFixed(2)} s`;
 
 interface PgCounters {
@@ -121,15 +121,20 @@ interface Loop {
   lagP99Ms: number;
   gcMaxMs: number;
   gcMsPerS: number;
+  /** Of which mark-compact (a large live heap) rather than scavenges (the allocation rate). */
+  majorMsPerS: number;
 }
 
-async function loopFigures(c: TestController): Promise<{ lagP99Ms: number; gcMaxMs: number; gcSeconds: number }> {
+const GC_KINDS = ['minor', 'major', 'incremental', 'weakcb'];
+
+async function loopFigures(c: TestController): Promise<{ lagP99Ms: number; gcMaxMs: number; gcSeconds: number; majorSeconds: number }> {
   const r = await http('GET', `${c.url}/metrics`);
   const m = parsePrometheus(r.text);
   return {
     lagP99Ms: (valueOf(m, 'outpost_controller_event_loop_lag_seconds') ?? NaN) * 1000,
     gcMaxMs: (valueOf(m, 'outpost_controller_gc_pause_max_seconds') ?? NaN) * 1000,
-    gcSeconds: valueOf(m, 'outpost_controller_gc_pause_seconds_total') ?? NaN,
+    gcSeconds: GC_KINDS.reduce((a, kind) => a + (valueOf(m, 'outpost_controller_gc_pause_seconds_total', { kind }) ?? 0), 0),
+    majorSeconds: valueOf(m, 'outpost_controller_gc_pause_seconds_total', { kind: 'major' }) ?? NaN,
   };
 }
 
@@ -166,7 +171,7 @@ async function steadyWindow(controllers: TestController[], fleet: { workers: Wor
   const perWorker = probes.map((w) => all[workers.indexOf(w)]);
   const bulkLoopP99Ms = Math.max(0, ...all.filter((_, i) => !probes.includes(workers[i])).map((l) => l.loopP99Ms));
   const loops1 = await Promise.all(controllers.map(loopFigures));
-  const loops = loops1.map((l, i) => ({ lagP99Ms: l.lagP99Ms, gcMaxMs: l.gcMaxMs, gcMsPerS: ((l.gcSeconds - loops0[i].gcSeconds) * 1000) / seconds }));
+  const loops = loops1.map((l, i) => ({ lagP99Ms: l.lagP99Ms, gcMaxMs: l.gcMaxMs, gcMsPerS: ((l.gcSeconds - loops0[i].gcSeconds) * 1000) / seconds, majorMsPerS: ((l.majorSeconds - loops0[i].majorSeconds) * 1000) / seconds }));
   const where = before && after && db ? await pgWhere(db.client, before, after) : undefined;
   return { usage, loops, perWorker, bulkLoopP99Ms, pgCpuPercent, pg: before && after && where ? { ...pgRates(before, after), ...where, epochs: [before.epoch, after.epoch] } : undefined };
 }
