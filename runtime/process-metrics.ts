@@ -1,10 +1,14 @@
-import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { LoopDelay } from '../plugins/sdk/loop-delay.ts';
 import { MetricsRegistry } from '../plugins/sdk/metrics.ts';
 import { VERSION } from '../plugins/sdk/version.ts';
 
-/** perf_hooks' NODE_PERFORMANCE_GC_* flags: 1 minor, 2 major, 4 incremental marking, 8 weak callbacks. */
-const GC_KINDS: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' };
+const GC_KINDS: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+};
 
 /** Process-level gauges every Outpost process exports (controller and agent alike). */
 export function processMetrics(metrics: MetricsRegistry, prefix: string): () => void {

@@ -72,7 +72,11 @@ function escapeLabel(v: string): string {
 function labelText(labels: Labels, family: string): string {
   const names = Object.keys(labels);
   if (names.length === 0) return '';
-  if (names.length > 1) names.sort();
+  // Two names (node, node_id: every per-node series) are put in order by hand: sort() allocates a work
+  // array, which at 30,000 nodes × 15 families was ~90 MB of garbage per scrape.
+  if (names.length === 2) {
+    if (names[0] > names[1]) names.reverse();
+  } else if (names.length > 2) names.sort();
   let out = '{';
   for (let i = 0; i < names.length; i++) {
     const v = labels[names[i]];
