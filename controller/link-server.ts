@@ -9,6 +9,7 @@ import type { ReportMeta } from '../plugins/sdk/contract.ts';
 import { BoundaryError } from '../runtime/boundary.ts';
 import type { ChannelHub, ChannelPeer } from '../runtime/channels.ts';
 import { decodeBinaryMessage, LinkCodecError } from '../runtime/link-codec.ts';
+import { fastHeartbeat } from '../runtime/link-heartbeat.ts';
 import type { Identity } from './identity.ts';
 import { parseWireJson } from '../plugins/sdk/json.ts';
 import type { Registry } from './registry.ts';
@@ -186,6 +187,13 @@ export class LinkServer {
       parsed = parseWireJson(text);
     } catch {
       this.refuse(conn, 'unknown', 'malformed_json', LinkClose.protocol, 'malformed JSON');
+      return;
+    }
+    // Over its size limit it goes the schema's way, which refuses it with the reason.
+    const hb = raw.byteLength <= linkFrameLimit('hb') ? fastHeartbeat(parsed) : undefined;
+    if (hb) {
+      this.counters.messages.inc({ type: 'hb' });
+      this.registry.heartbeat(conn.nodeId, hb.summary);
       return;
     }
     const r = AgentMessage.safeParse(parsed);
