@@ -189,28 +189,8 @@ export class LinkServer {
       this.refuse(conn, 'unknown', 'malformed_json', LinkClose.protocol, 'malformed JSON');
       return;
     }
-    // Over its size limit it goes the schema's way, which refuses it with the reason.
-    const hb = raw.byteLength <= linkFrameLimit('hb') ? fastHeartbeat(parsed) : undefined;
-    if (hb) {
-      this.counters.messages.inc({ type: 'hb' });
-      this.registry.heartbeat(conn.nodeId, hb.summary);
-      return;
-    }
-    const r = AgentMessage.safeParse(parsed);
-    if (!r.success) {
-      const type = messageType(parsed);
-      const issue = r.error.issues[0];
-      // Path segments can be attacker-chosen label keys: cut them before they reach the log.
-      const where = [type, ...(issue?.path ?? [])].map((k) => String(k).slice(0, 64)).join('.');
-      this.refuse(conn, type, 'invalid', LinkClose.protocol, `${where}: ${issue?.message ?? 'malformed link message'}`);
-      return;
-    }
-    const limit = linkFrameLimit(r.data.t);
-    if (raw.byteLength > limit) {
-      this.refuse(conn, r.data.t, 'too_large', LinkClose.tooLarge, `${r.data.t} frame is ${raw.byteLength} bytes, limit ${limit}`);
-      return;
-    }
-    const msg = r.data;
+    const msg = this.checked(conn, raw, parsed);
+    if (!msg) return;
     this.counters.messages.inc({ type: msg.t });
     switch (msg.t) {
       case 'hello':
@@ -249,6 +229,29 @@ export class LinkServer {
         break;
       }
     }
+  }
+
+  /** The message if the schema accepts it and it is within its type's size limit; otherwise the link is refused. */
+  private checked(conn: Conn, raw: ArrayBuffer, parsed: unknown): AgentMessage | undefined {
+    // Heartbeats, nearly every message, skip the schema's parse when the hand check takes them;
+    // anything else (an oversized one too) goes the schema's way, which names the problem.
+    const hb = raw.byteLength <= linkFrameLimit('hb') ? fastHeartbeat(parsed) : undefined;
+    if (hb) return hb;
+    const r = AgentMessage.safeParse(parsed);
+    if (!r.success) {
+      const type = messageType(parsed);
+      const issue = r.error.issues[0];
+      // Path segments can be attacker-chosen label keys: cut them before they reach the log.
+      const where = [type, ...(issue?.path ?? [])].map((k) => String(k).slice(0, 64)).join('.');
+      this.refuse(conn, type, 'invalid', LinkClose.protocol, `${where}: ${issue?.message ?? 'malformed link message'}`);
+      return undefined;
+    }
+    const limit = linkFrameLimit(r.data.t);
+    if (raw.byteLength > limit) {
+      this.refuse(conn, r.data.t, 'too_large', LinkClose.tooLarge, `${r.data.t} frame is ${raw.byteLength} bytes, limit ${limit}`);
+      return undefined;
+    }
+    return r.data;
   }
 
   /** A binary frame: a plugin message holding Buffers (runtime/link-codec.ts). */

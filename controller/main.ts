@@ -196,7 +196,7 @@ async function startOnStore(
         const bad = skip.find((prefix) => !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix));
         if (bad !== undefined) return restError(400, `skip: '${bad}' is not a metric name prefix (e.g. skip=outpost_node_)`);
         outboxDepth = await outbox.depth().catch(() => outboxDepth);
-        return { text: await metrics.renderAsync(undefined, skip), contentType: 'text/plain; version=0.0.4; charset=utf-8' };
+        return { text: await metrics.renderAsync({ skip }), contentType: 'text/plain; version=0.0.4; charset=utf-8' };
       },
     },
     { method: 'GET', path: '/api/v1/routes', auth: 'admin', error: restError, handler: () => ({ json: { routes: http.listRoutes() } }) },

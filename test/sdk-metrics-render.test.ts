@@ -18,7 +18,7 @@ test('rendering: labels escaped and sorted, a label set listed twice shown once 
   const fams = parsePrometheus(text);
   assert.equal(valueOf(fams, 'outpost_test_nodes', { node: 'quo"te\\back\nline' }), 2);
   assert.equal(valueOf(fams, 'outpost_test_things_total', { kind: 'a' }), 2);
-  assert.equal(await m.renderAsync(2), text);
+  assert.equal(await m.renderAsync({ every: 2 }), text);
 });
 
 test('a reader giving a non-string label (a Secret) fails the render naming the label', () => {
@@ -33,7 +33,7 @@ test('renderAsync gives the event loop back while rendering many series', async 
   m.gaugeFn('outpost_test_many', 'Test gauge.', () => rows);
   let ran = 0;
   const tick = setInterval(() => ran++, 0);
-  const pending = m.renderAsync(1000);
+  const pending = m.renderAsync({ every: 1000 });
   const text = await pending;
   clearInterval(tick);
   assert.equal(text, m.render());
@@ -47,7 +47,7 @@ test('perScrape: the families of one scrape share one computation; the next scra
   m.gaugeFn('outpost_test_a', 'A.', () => shared());
   m.gaugeFn('outpost_test_b', 'B.', () => shared());
   assert.match(m.render(), /outpost_test_a 1\n[^]*outpost_test_b 1\n/);
-  assert.match(await m.renderAsync(1), /outpost_test_a 2\n[^]*outpost_test_b 2\n/);
+  assert.match(await m.renderAsync({ every: 1 }), /outpost_test_a 2\n[^]*outpost_test_b 2\n/);
   assert.equal(shared(), 3, 'outside a scrape it computes on every call');
 });
 
@@ -56,7 +56,7 @@ test('renderAsync with skip prefixes leaves those families out without reading t
   let reads = 0;
   m.gaugeFn('outpost_test_node_up', 'Per node.', () => (reads++, [[{ node: 'a' }, 1]]));
   m.gaugeFn('outpost_test_nodes', 'Counts.', () => 3);
-  const text = await m.renderAsync(10, ['outpost_test_node_']);
+  const text = await m.renderAsync({ every: 10, skip: ['outpost_test_node_'] });
   assert.equal(reads, 0);
   assert.doesNotMatch(text, /outpost_test_node_up/);
   assert.match(text, /^outpost_test_nodes 3$/m);

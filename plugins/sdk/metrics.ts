@@ -218,7 +218,7 @@ export class MetricsRegistry implements Metrics {
    * prefixes of families to leave out unread (a scraper that takes per-node series from one
    * controller of several spares the others their pass over every node).
    */
-  async renderAsync(every = 2000, skip: readonly string[] = []): Promise<string> {
+  async renderAsync({ every = 2000, skip = [] }: { every?: number; skip?: readonly string[] } = {}): Promise<string> {
     // Each slice is joined as it is done: one join of the whole text at the end was itself a stall.
     const slices: string[] = [];
     let slice: string[] = [];
