@@ -56,15 +56,21 @@ export class Prober {
     return this.assignments.picks;
   }
 
-  /** Stores a group (created or replaced) and re-picks its probe nodes; resolves once on disk. */
+  /**
+   * Stores a group (created or replaced) and re-picks its probe nodes; resolves once on disk. The
+   * store applies the change in memory at once, so the pick follows before the write is awaited: a
+   * tick running during the fsync would otherwise open a round of the new group expecting no node.
+   */
   async putGroup(g: Group): Promise<void> {
-    await this.monitors.putGroup(g);
+    const written = this.monitors.putGroup(g);
     this.assignments.group(g.key, g);
+    await written;
   }
 
   async putNode(reg: NodeReg): Promise<void> {
-    await this.monitors.putNode(reg);
+    const written = this.monitors.putNode(reg);
     this.assignments.refresh();
+    await written;
   }
 
   nodeName(id: string): string {
@@ -276,8 +282,9 @@ export class Prober {
 
   /** Removes a group with its state and open rounds; pending callbacks already queued still go out. */
   async removeGroup(key: string): Promise<void> {
-    await this.monitors.stopGroup(key);
+    const written = this.monitors.stopGroup(key);
     this.assignments.group(key, undefined);
+    await written;
   }
 
   /**
