@@ -20,6 +20,7 @@ import type { SimAgent } from './lib/link-worker.ts';
 import { PEER_PLUGIN, writePeerPlugin } from '../../test/helpers/peer-plugin.ts';
 import { postgresBinDir, startPostgres, type Postgres } from '../../test/e2e/lib/postgres.ts';
 import { numericFlags } from './lib/args.ts';
+import { shippedControllerFlags } from './lib/shipped.ts';
 import { measure, parentPid, raisePriority, treeCpuSeconds, type Usage } from './lib/proc.ts';
 import { figure, mb, ms, pct, percentile, printTable, progress } from './lib/report.ts';
 import { collectLatencyPerWorker, connectAll, enrollAll, markProbes, stopWorkers, sum, type Latency, type WorkerHandle } from './lib/link-fleet.ts';
@@ -46,6 +47,12 @@ const quiet = { OUTPOST_LOG_LEVEL: process.env.OUTPOST_LOG_LEVEL ?? 'warn' };
 const CONTROLLERS = Math.max(1, Math.floor(opts.controllers));
 const WELCOME_TIMEOUT_MS = 10_000;
 const adminToken = `opa_bench_${Date.now().toString(36)}`;
+/**
+ * Controllers run with the node flags of the shipped systemd unit (its V8 flags are part of what was
+ * measured); OUTPOST_BENCH_CONTROLLER_FLAGS replaces them for a comparison ("" for none).
+ */
+const override = process.env.OUTPOST_BENCH_CONTROLLER_FLAGS;
+const nodeFlags = override === undefined ? await shippedControllerFlags() : override.split(/\s+/).filter(Boolean);
 
 try {
   postgresBinDir();
@@ -235,7 +242,7 @@ async function runCluster(database: Postgres, fleet: Fleet): Promise<ClusterResu
   // The test plugin zz-fwd times n sequential commands inside the controller (test/helpers/peer-plugin.ts).
   const pluginDir = await writePeerPlugin();
   const config = { heartbeat: HEARTBEAT, cluster: { leaseTtlMs: opts.leaseTtlMs }, pluginDirs: [pluginDir], plugins: { 'server-stats': {}, [PEER_PLUGIN]: {} } };
-  const start = () => TestController.start({ env: { ...quiet, OUTPOST_STORE_URL: url }, config, adminToken });
+  const start = () => TestController.start({ env: { ...quiet, OUTPOST_STORE_URL: url }, config, adminToken, nodeFlags });
   const cs: TestController[] = [];
   let workers: WorkerHandle[] = [];
   try {
@@ -346,7 +353,7 @@ interface Fleet {
  * default 30,000 would take 11 minutes there.
  */
 async function runSingle(n: number, total: number): Promise<{ single?: SingleResult; fleet: Fleet }> {
-  const c = await TestController.start({ config: { heartbeat: HEARTBEAT }, env: quiet, adminToken });
+  const c = await TestController.start({ config: { heartbeat: HEARTBEAT }, env: quiet, adminToken, nodeFlags });
   prioritise(c.proc.child.pid);
   let workers: WorkerHandle[] = [];
   try {
@@ -422,6 +429,7 @@ const rows: string[][] = [
   ['bench workers CPU (sum)', pct(workerCpu(cluster.steady)), single ? pct(workerCpu(single.steady)) : ''],
   ['enrollment (on the lowdb controller), import', `${opts.agents} in ${fleet.enrollSeconds.toFixed(1)} s (${(opts.agents / fleet.enrollSeconds).toFixed(0)}/s), p99 ${ms(percentile(fleet.enrollLat, 99))}; store import ${cluster.importSeconds.toFixed(1)} s`, ''],
   ['connect all agents (hellos without a welcome in 10 s, retried)', `${cluster.connectSeconds.toFixed(1)} s (${cluster.helloRetries})`, ''],
+  [`controllers' node flags (${override === undefined ? 'as in scripts/systemd/outpost-controller.service' : 'OUTPOST_BENCH_CONTROLLER_FLAGS'})`, nodeFlags.join(' ') || 'none', nodeFlags.join(' ') || 'none'],
 ];
 printTable(`scaleout: ${opts.agents} agents over ${CONTROLLERS} controllers on PostgreSQL (fsync on), heartbeat every ${HB_MS / 1000} s, ${opts.seconds} s window (CPU = % of one core)`, rows, ['metric', `${CONTROLLERS} controllers, PostgreSQL`, single ? `1 controller, lowdb, ${opts.lowdbAgents} agents` : '']);
 

@@ -26,9 +26,10 @@ export interface Proc {
 }
 
 /** `wrapper` prefixes the node command, e.g. `['ip', 'netns', 'exec', 'ns1']` (which execs, so signals reach node). */
-export function run(args: string[], env: Record<string, string> = {}, cwd = ROOT, wrapper: string[] = []): Proc {
+/** `nodeFlags` go to node itself (V8 flags as a systemd unit's ExecStart gives them). */
+export function run(args: string[], env: Record<string, string> = {}, cwd = ROOT, wrapper: string[] = [], nodeFlags: string[] = []): Proc {
   const [cmd, ...pre] = [...wrapper, process.execPath];
-  const child = spawn(cmd, [...pre, '--import', 'tsx', CLI, ...args], { cwd, env: { ...process.env, OUTPOST_LOG_LEVEL: process.env.OUTPOST_LOG_LEVEL ?? 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd, [...pre, ...nodeFlags, '--import', 'tsx', CLI, ...args], { cwd, env: { ...process.env, OUTPOST_LOG_LEVEL: process.env.OUTPOST_LOG_LEVEL ?? 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const waiters: Array<() => void> = [];
   const onData = (d: Buffer) => {
@@ -115,6 +116,8 @@ export interface ControllerOpts {
   env?: Record<string, string>;
   /** Command wrapper as for run(), e.g. to start the controller under a profiler. */
   wrapper?: string[];
+  /** Flags for node itself, e.g. the shipped unit's V8 flags (scripts/bench/lib/shipped.ts). */
+  nodeFlags?: string[];
 }
 
 export class TestController {
@@ -144,7 +147,7 @@ export class TestController {
 
   /** Starts (again) on the same data dir; the port may change unless the config fixes it. */
   async boot(timeoutMs?: number): Promise<void> {
-    this.proc = run(['controller', '--config', this.configFile], { OUTPOST_ADMIN_TOKEN: this.adminToken, ...(this.opts.env ?? {}) }, ROOT, this.opts.wrapper);
+    this.proc = run(['controller', '--config', this.configFile], { OUTPOST_ADMIN_TOKEN: this.adminToken, ...(this.opts.env ?? {}) }, ROOT, this.opts.wrapper, this.opts.nodeFlags);
     const m = await startedOrKilled(this.proc, /Outpost controller (http:\/\/[^\s]+)/, timeoutMs);
     this.url = m[1];
     this.port = Number(new URL(this.url).port);

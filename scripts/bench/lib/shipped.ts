@@ -1,6 +1,7 @@
 /**
- * The agent's command line as installed: ExecStart of scripts/systemd/outpost-agent.service (plain
- * node, lean V8 flags, the compiled dist/). Benchmarks that speak for operators run this, not tsx.
+ * The command lines as installed: ExecStart of scripts/systemd/outpost-agent.service (plain node, lean
+ * V8 flags, the compiled dist/) and the controller unit's node flags. Benchmarks that speak for
+ * operators run these, not bare tsx.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,4 +19,15 @@ export async function shippedArgv(): Promise<{ flags: string[]; argv: (compiled:
   const installer = /^readonly AGENT_NODE_FLAGS="([^"]*)"$/m.exec(await readFile(join(ROOT, 'scripts/install-agent.sh'), 'utf8'))?.[1];
   if (installer !== flags.join(' ')) throw new Error(`install-agent.sh AGENT_NODE_FLAGS "${installer}" differ from the unit's ExecStart flags "${flags.join(' ')}"`);
   return { flags, argv: (compiled, cfg) => exec.map((a) => a.replace('@PREFIX@/app/dist', compiled).replace('@PREFIX@/etc/agent.json', cfg)) };
+}
+
+/**
+ * The node flags of the controller as installed: those before the script in ExecStart of
+ * scripts/systemd/outpost-controller.service. The scaleout bench starts its controllers with them.
+ */
+export async function shippedControllerFlags(): Promise<string[]> {
+  const unit = await readFile(join(ROOT, 'scripts/systemd/outpost-controller.service'), 'utf8');
+  const exec = /^ExecStart=\S*node (.*)$/m.exec(unit)?.[1].split(/\s+/);
+  if (!exec) throw new Error('no ExecStart=.../node ... line in scripts/systemd/outpost-controller.service');
+  return exec.slice(0, exec.findIndex((a) => !a.startsWith('--')));
 }
