@@ -25,8 +25,10 @@ export interface Proc {
   exited: Promise<number | null>;
 }
 
-/** `wrapper` prefixes the node command, e.g. `['ip', 'netns', 'exec', 'ns1']` (which execs, so signals reach node). */
-/** `nodeFlags` go to node itself (V8 flags as a systemd unit's ExecStart gives them). */
+/**
+ * `wrapper` prefixes the node command, e.g. `['ip', 'netns', 'exec', 'ns1']` (which execs, so signals
+ * reach node); `nodeFlags` go to node itself (V8 flags, as a systemd unit's ExecStart gives them).
+ */
 export function run(args: string[], env: Record<string, string> = {}, cwd = ROOT, wrapper: string[] = [], nodeFlags: string[] = []): Proc {
   const [cmd, ...pre] = [...wrapper, process.execPath];
   const child = spawn(cmd, [...pre, ...nodeFlags, '--import', 'tsx', CLI, ...args], { cwd, env: { ...process.env, OUTPOST_LOG_LEVEL: process.env.OUTPOST_LOG_LEVEL ?? 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -7,27 +7,26 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ROOT } from '../../../test/helpers/cluster.ts';
 
+/** The words of a unit's ExecStart after its node (matched by `node`), and the node flags among them. */
+async function execStart(unitFile: string, node: string): Promise<{ exec: string[]; flags: string[] }> {
+  const unit = await readFile(join(ROOT, 'scripts/systemd', unitFile), 'utf8');
+  const exec = new RegExp(`^ExecStart=${node} (.*)$`, 'm').exec(unit)?.[1].split(/\s+/);
+  if (!exec) throw new Error(`no ExecStart=<node> ... line in scripts/systemd/${unitFile}`);
+  return { exec, flags: exec.slice(0, exec.findIndex((a) => !a.startsWith('--'))) };
+}
+
 /**
  * ExecStart as argv for a compiled tree and a config file. The launcher install-agent.sh writes
  * (bin/outpost-agent) must use the same flags; checked here so they cannot drift.
  */
 export async function shippedArgv(): Promise<{ flags: string[]; argv: (compiled: string, cfg: string) => string[] }> {
-  const unit = await readFile(join(ROOT, 'scripts/systemd/outpost-agent.service'), 'utf8');
-  const exec = /^ExecStart=@NODE@ (.*)$/m.exec(unit)?.[1].split(/\s+/);
-  if (!exec) throw new Error('no ExecStart=@NODE@ ... line in scripts/systemd/outpost-agent.service');
-  const flags = exec.slice(0, exec.findIndex((a) => !a.startsWith('--')));
+  const { exec, flags } = await execStart('outpost-agent.service', '@NODE@');
   const installer = /^readonly AGENT_NODE_FLAGS="([^"]*)"$/m.exec(await readFile(join(ROOT, 'scripts/install-agent.sh'), 'utf8'))?.[1];
   if (installer !== flags.join(' ')) throw new Error(`install-agent.sh AGENT_NODE_FLAGS "${installer}" differ from the unit's ExecStart flags "${flags.join(' ')}"`);
   return { flags, argv: (compiled, cfg) => exec.map((a) => a.replace('@PREFIX@/app/dist', compiled).replace('@PREFIX@/etc/agent.json', cfg)) };
 }
 
-/**
- * The node flags of the controller as installed: those before the script in ExecStart of
- * scripts/systemd/outpost-controller.service. The scaleout bench starts its controllers with them.
- */
+/** The node flags of the controller as installed (scripts/systemd/outpost-controller.service): the scaleout bench starts its controllers with them. */
 export async function shippedControllerFlags(): Promise<string[]> {
-  const unit = await readFile(join(ROOT, 'scripts/systemd/outpost-controller.service'), 'utf8');
-  const exec = /^ExecStart=\S*node (.*)$/m.exec(unit)?.[1].split(/\s+/);
-  if (!exec) throw new Error('no ExecStart=.../node ... line in scripts/systemd/outpost-controller.service');
-  return exec.slice(0, exec.findIndex((a) => !a.startsWith('--')));
+  return (await execStart('outpost-controller.service', '\\S*node')).flags;
 }
